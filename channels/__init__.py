@@ -1,0 +1,10 @@
+"""Channels: one folder per channel, each exporting a ``SPEC``; ``REGISTRY`` lists them all.
+
+Nothing registers itself at import time: the server mounts what is listed here, and only when the
+channel's required settings are present.
+"""
+
+from channels.app import SPEC as APP
+from channels.base import ChannelSpec
+
+REGISTRY: tuple[ChannelSpec, ...] = (APP,)

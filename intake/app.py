@@ -1,0 +1,220 @@
+"""The aiohttp application: the error middleware, health and metrics, the database and job worker
+lifecycle, and the channels it is given (the command line passes ``channels.REGISTRY``)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from intake import jurisdiction as jurisdiction_mod
+from intake.clock import Clock, SystemClock
+from intake.config import Settings
+from intake.errors import IntakeError
+from intake.jobs import JobWorker, builtin_handlers
+from intake.metrics import Metrics
+from intake.pipeline import Pipeline
+from storage import keys
+from storage.database import Database
+
+if TYPE_CHECKING:
+    from channels.base import ChannelContext, ChannelSpec
+
+log = logging.getLogger("intake.app")
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    pipeline: Pipeline
+    worker: JobWorker
+    metrics: Metrics
+    clock: Clock
+    mounted: list[str]
+
+
+SERVICES = web.AppKey("services", Services)
+WORKER_TASK: web.AppKey[asyncio.Task[None]] = web.AppKey("worker_task")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+HtmlErrorRenderer = Callable[[web.Request, int, str, str], web.StreamResponse]
+HTML_ERRORS: web.AppKey[HtmlErrorRenderer] = web.AppKey("html_errors")
+
+
+def _error_response(
+    request: web.Request, status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> web.StreamResponse:
+    renderer = request.app.get(HTML_ERRORS)
+    if renderer is not None and not request.path.startswith("/api/") and request.method in ("GET", "POST"):
+        accept = request.headers.get("Accept", "")
+        if "text/html" in accept:
+            return renderer(request, status, code, message)
+    return web.json_response(
+        {"error": {"code": code, "message": message}},
+        status=status,
+        headers=headers,
+        dumps=lambda d: json.dumps(d, ensure_ascii=False),
+    )
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Render every error as ``{"error": {"code", "message"}}`` (or a page for browsers)."""
+    metrics = request.app[SERVICES].metrics
+    route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except IntakeError as exc:
+        status = exc.status
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+        return _error_response(request, exc.status, exc.code, exc.message, headers)
+    except web.HTTPException as exc:
+        status = exc.status
+        if exc.status < 400:
+            raise
+        code = {
+            404: "not_found",
+            405: "method_not_allowed",
+            413: "payload_too_large",
+            415: "unsupported_media_type",
+        }.get(exc.status, "http_error")
+        message = {404: "没有这个地址。", 405: "不支持这种请求方法。", 413: "请求体过大。"}.get(
+            exc.status, exc.reason
+        )
+        return _error_response(request, exc.status, code, message)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        # Log the type and frames only; the message may hold client data.
+        log.exception("unhandled error", extra={"route": route})
+        return _error_response(request, 500, "internal_error", "服务器内部错误，请稍后再试。")
+    finally:
+        metrics.http_requests.labels(route, str(status)).inc()
+        metrics.http_latency.labels(route).observe(time.perf_counter() - started)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    await services.db.reports.count()
+    return web.json_response({"status": "ok", "channels": services.mounted})
+
+
+async def metrics_view(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    services.metrics.writer_commits.set(services.db.writer.commits)
+    services.metrics.writer_operations.set(services.db.writer.operations)
+    return web.Response(
+        body=services.metrics.render(),
+        content_type="text/plain",
+        charset="utf-8",
+        headers={"X-Content-Type-Options": "nosniff"},
+    )
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    return response
+
+
+async def open_services(settings: Settings, clock: Clock | None = None) -> Services:
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    keyring = keys.load_or_create(settings.data_dir)
+    clock = clock or SystemClock()
+    jurisdiction = jurisdiction_mod.load(settings.jurisdiction_file)
+    db = Database(settings.database_url, keyring, settings.data_dir)
+    await db.start()
+    await db.units.sync(jurisdiction.units)
+    metrics = Metrics()
+    pipeline = Pipeline(
+        db,
+        jurisdiction,
+        clock,
+        metrics,
+        status_attempts_per_minute=settings.status_attempts_per_minute,
+        receipt_window=timedelta(hours=settings.receipt_window_hours),
+    )
+    worker = JobWorker(db, clock, metrics)
+    for kind, handler in builtin_handlers(db).items():
+        worker.register(kind, handler)
+    return Services(settings, db, pipeline, worker, metrics, clock, [])
+
+
+def build_app(
+    settings: Settings, specs: Sequence[ChannelSpec], *, clock: Clock | None = None, run_worker: bool = True
+) -> web.Application:
+    from channels.base import ChannelContext  # the app's own seam: channels stay above intake
+
+    app = web.Application(
+        middlewares=[security_headers, error_middleware], client_max_size=settings.max_upload_bytes
+    )
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        services = await open_services(settings, clock)
+        app[SERVICES] = services
+        for spec in specs:
+            section = settings.section(spec.settings_prefix)
+            missing = spec.missing_settings(section)
+            if missing:
+                log.info(
+                    f"channel {spec.name} not mounted: {', '.join(missing)} not set",
+                    extra={"channel": spec.name},
+                )
+                continue
+            ctx: ChannelContext = ChannelContext(
+                name=spec.name,
+                pipeline=services.pipeline,
+                settings=section,
+                metrics=services.metrics,
+                clock=services.clock,
+                max_json_bytes=settings.max_json_bytes,
+                max_upload_bytes=settings.max_upload_bytes,
+                max_file_bytes=settings.max_file_bytes,
+                max_files=settings.max_files,
+                trust_forwarded_for=settings.trust_forwarded_for,
+            )
+            adapter = spec.factory(ctx)
+            app.router.add_routes(adapter.routes())
+            setup = getattr(adapter, "setup_app", None)
+            if setup is not None:
+                setup(app)
+            services.mounted.append(spec.name)
+            log.info(f"channel {spec.name} mounted at {spec.route_prefix}", extra={"channel": spec.name})
+        if run_worker:
+            app[WORKER_TASK] = asyncio.create_task(services.worker.run_forever(), name="job-worker")
+        yield
+        if run_worker:
+            app[WORKER_TASK].cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await app[WORKER_TASK]
+        await services.db.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics_view)
+    return app
+
+
+def services_of(app: web.Application) -> Services:
+    return app[SERVICES]
+
+
+def set_html_error_renderer(app: web.Application, renderer: HtmlErrorRenderer) -> None:
+    """Channels serving pages (the web form) register a renderer for friendly error pages."""
+    app[HTML_ERRORS] = renderer

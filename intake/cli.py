@@ -1,0 +1,200 @@
+"""The ``intake`` command line (also ``python -m intake``).
+
+This module is the composition root: the one place in ``intake`` that imports ``channels`` (to
+hand ``channels.REGISTRY`` to the server). Everything else in ``intake`` stays below the channels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+from intake import logs
+from intake.config import Settings
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from aiohttp import web
+
+    import channels
+    from intake.app import build_app
+
+    logs.setup(settings.log_level, settings.data_dir)
+    app = build_app(settings, channels.REGISTRY)
+    print(f"intake: serving on http://{args.host}:{args.port}/  (data: {settings.data_dir})", file=sys.stderr)
+    web.run_app(
+        app, host=args.host, port=args.port, access_log=None, print=None, reuse_port=args.reuse_port or None
+    )
+    return 0
+
+
+async def _with_db(settings: Settings, fn: Any, *, migrate: bool = True) -> Any:
+    from storage import keys
+    from storage.database import Database
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    db = Database(settings.database_url, keys.load_or_create(settings.data_dir), settings.data_dir)
+    await db.start(migrate=migrate)
+    try:
+        return await fn(db)
+    finally:
+        await db.close()
+
+
+def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    from storage.database import upgrade
+    from storage.db import make_engine
+
+    async def run() -> None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        engine = make_engine(settings.database_url, writer=True)
+        try:
+            await upgrade(engine, args.revision)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+    print(f"database upgraded to {args.revision}")
+    return 0
+
+
+def _audit_verify(args: argparse.Namespace, settings: Settings) -> int:
+    async def run(db: Any) -> tuple[bool, int, str]:
+        result: tuple[bool, int, str] = await db.audit.verify()
+        return result
+
+    ok, count, detail = asyncio.run(_with_db(settings, run))
+    print(json.dumps({"ok": ok, "events": count, "detail": detail}, ensure_ascii=False))
+    return 0 if ok else 1
+
+
+def _report_doc(r: Any) -> dict[str, Any]:
+    doc = asdict(r)
+    doc["id"] = str(r.id)
+    doc["received_at"] = r.received_at.isoformat()
+    doc["updated_at"] = r.updated_at.isoformat()
+    doc["messages"] = [{**asdict(m), "at": m.at.isoformat()} for m in r.messages]
+    return doc
+
+
+def _reports_list(args: argparse.Namespace, settings: Settings) -> int:
+    async def run(db: Any) -> list[Any]:
+        found: list[Any] = await db.reports.recent(limit=args.limit, status=args.status, channel=args.channel)
+        return found
+
+    rows = asyncio.run(_with_db(settings, run))
+    if args.json:
+        print(json.dumps({"reports": [_report_doc(r) for r in rows]}, ensure_ascii=False, indent=1))
+        return 0
+    if not rows:
+        print("（没有举报）")
+    for r in rows:
+        when = r.received_at.astimezone().strftime("%Y-%m-%d %H:%M")
+        summary = (r.title or r.content).replace("\n", " ")[:40]
+        print(f"{r.case_no}  {when}  {r.channel:<8} {r.status:<10} {r.informant_alias}  {summary}")
+    return 0
+
+
+def _reports_show(args: argparse.Namespace, settings: Settings) -> int:
+    async def run(db: Any) -> tuple[Any, list[Any]]:
+        report = await db.reports.get(args.case_no)
+        events = await db.reports.events(report.id) if report else []
+        return report, events
+
+    report, events = asyncio.run(_with_db(settings, run))
+    if report is None:
+        print(f"no report {args.case_no}", file=sys.stderr)
+        return 1
+    doc = _report_doc(report)
+    doc["events"] = [
+        {
+            "seq": e.seq,
+            "kind": e.kind,
+            "actor": e.actor,
+            "at": e.at.isoformat(),
+            "payload": json.loads(e.payload),
+        }
+        for e in events
+    ]
+    if args.json:
+        print(json.dumps(doc, ensure_ascii=False, indent=1))
+        return 0
+    labels = [
+        ("案件编号", "case_no"),
+        ("渠道", "channel"),
+        ("状态", "status"),
+        ("标题", "title"),
+        ("被反映人", "accused_name"),
+        ("单位", "accused_unit"),
+        ("职务", "accused_position"),
+        ("地点", "location_text"),
+        ("区划代码", "location_code"),
+        ("检举人", "informant_alias"),
+        ("匿名", "anonymous"),
+        ("接收单位", "receiving_unit"),
+        ("附件数", "attachments"),
+        ("收到时间", "received_at"),
+    ]
+    for label, key in labels:
+        if doc.get(key) not in (None, ""):
+            print(f"{label}：{doc[key]}")
+    print("内容：")
+    print(report.content)
+    for m in report.messages:
+        print(f"[{'补充' if m.direction == 'in' else '答复'} {m.at.isoformat()}] {m.body}")
+    print("留痕：")
+    for e in doc["events"]:
+        print(f"  #{e['seq']} {e['at']} {e['kind']} ({e['actor']})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="intake", description="信访举报受理系统 — petition and reporting intake"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--reuse-port", action="store_true", help="allow several workers on one port")
+    serve.set_defaults(func=_serve)
+
+    db = sub.add_parser("db", help="database maintenance").add_subparsers(dest="db_command", required=True)
+    up = db.add_parser("upgrade", help="run migrations to the newest schema")
+    up.add_argument("revision", nargs="?", default="head")
+    up.set_defaults(func=_db_upgrade)
+
+    audit = sub.add_parser("audit", help="the audit trail").add_subparsers(
+        dest="audit_command", required=True
+    )
+    audit.add_parser("verify", help="check the hash chain; exit 1 on a break").set_defaults(
+        func=_audit_verify
+    )
+
+    reports = sub.add_parser("reports", help="staff view of reports (no identity)").add_subparsers(
+        dest="reports_command", required=True
+    )
+    lst = reports.add_parser("list", help="newest reports first")
+    lst.add_argument("--json", action="store_true")
+    lst.add_argument("--limit", type=int, default=50)
+    lst.add_argument("--status")
+    lst.add_argument("--channel")
+    lst.set_defaults(func=_reports_list)
+    show = reports.add_parser("show", help="one report with its audit trail")
+    show.add_argument("case_no")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(func=_reports_show)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings.from_env()
+    result: int = args.func(args, settings)
+    return result

@@ -1,0 +1,64 @@
+"""Settings from the environment. With none set, the embedded default: SQLite and key files under
+``./var``, the bundled demo jurisdiction, and only the channels that need no secrets."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from storage.db import default_sqlite_url
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SystemExit(f"{name} must be a whole number") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    jurisdiction_file: Path | None
+    max_json_bytes: int
+    max_file_bytes: int
+    max_files: int
+    status_attempts_per_minute: int
+    trust_forwarded_for: bool
+    receipt_window_hours: int
+    log_level: str
+    env: Mapping[str, str] = field(repr=False)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        data_dir = Path(env.get("INTAKE_DATA_DIR") or "var").resolve()
+        jurisdiction = env.get("INTAKE_JURISDICTION_FILE")
+        return cls(
+            data_dir=data_dir,
+            database_url=env.get("INTAKE_DATABASE_URL") or default_sqlite_url(data_dir),
+            jurisdiction_file=Path(jurisdiction) if jurisdiction else None,
+            max_json_bytes=_int(env, "INTAKE_MAX_JSON_BYTES", 1024 * 1024),
+            max_file_bytes=_int(env, "INTAKE_MAX_FILE_BYTES", 10 * 1024 * 1024),
+            max_files=_int(env, "INTAKE_MAX_FILES", 5),
+            status_attempts_per_minute=_int(env, "INTAKE_STATUS_ATTEMPTS_PER_MINUTE", 10),
+            trust_forwarded_for=env.get("INTAKE_TRUST_FORWARDED_FOR", "") in ("1", "true", "yes"),
+            receipt_window_hours=_int(env, "INTAKE_RECEIPT_WINDOW_HOURS", 24),
+            log_level=env.get("INTAKE_LOG_LEVEL", "INFO").upper(),
+            env=env,
+        )
+
+    @property
+    def max_upload_bytes(self) -> int:
+        """The most a multipart form may carry: every file at its limit plus the text fields."""
+        return self.max_files * self.max_file_bytes + 256 * 1024
+
+    def section(self, prefix: str) -> dict[str, str]:
+        """The settings of one channel: ``INTAKE_WECHAT_TOKEN`` → ``{"TOKEN": ...}``."""
+        return {k[len(prefix) :]: v for k, v in self.env.items() if k.startswith(prefix) and v}

@@ -1,0 +1,52 @@
+"""Errors as values with stable codes; one middleware renders them (``intake.app``)."""
+
+from __future__ import annotations
+
+
+class IntakeError(Exception):
+    """A client-facing error: a stable ``code``, an HTTP ``status`` and a safe ``message``.
+
+    The message is shown to the client, so it never contains report text or identity.
+    """
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        retry_after: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+        self.retry_after = retry_after
+
+    def to_json(self) -> dict[str, dict[str, str]]:
+        return {"error": {"code": self.code, "message": self.message}}
+
+
+class ValidationError(IntakeError):
+    status = 422
+    code = "invalid"
+
+
+class NotFound(IntakeError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(IntakeError):
+    status = 409
+    code = "conflict"
+
+
+class RateLimited(IntakeError):
+    status = 429
+    code = "rate_limited"

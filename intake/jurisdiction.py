@@ -1,0 +1,61 @@
+"""The deployment's jurisdiction: its org tree of units, keyed by division code (data, not code).
+
+The embedded default is the bundled demo: 长沙县纪委监委 (430121) with its township and street
+commissions, and 长沙市 and 湖南省 above it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from storage.records import UnitRecord
+
+LEVELS = ("central", "province", "city", "county", "township")
+
+
+@dataclass(frozen=True)
+class Jurisdiction:
+    name: str
+    receiving_unit: str
+    units: tuple[UnitRecord, ...]
+
+    def unit(self, code: str) -> UnitRecord | None:
+        return next((u for u in self.units if u.code == code), None)
+
+    def townships(self) -> list[UnitRecord]:
+        return [u for u in self.units if u.level == "township" and u.parent_code == self.receiving_unit]
+
+    def knows_division(self, code: str) -> bool:
+        return any(u.division_code == code for u in self.units)
+
+
+def load(path: Path | None = None) -> Jurisdiction:
+    if path is None:
+        text = resources.files("intake").joinpath("data/demo_jurisdiction.json").read_text("utf-8")
+    else:
+        text = path.read_text("utf-8")
+    doc = json.loads(text)
+    units = tuple(
+        UnitRecord(
+            u["code"],
+            u["name"],
+            u["level"],
+            u["kind"],
+            u.get("parent"),
+            u["division_code"],
+            u["division_name"],
+        )
+        for u in doc["units"]
+    )
+    codes = {u.code for u in units}
+    for u in units:
+        if u.level not in LEVELS:
+            raise ValueError(f"unit {u.code} has unknown level {u.level!r}")
+        if u.parent_code is not None and u.parent_code not in codes:
+            raise ValueError(f"unit {u.code} names a parent {u.parent_code} that is not in the file")
+    if doc["receiving_unit"] not in codes:
+        raise ValueError("the receiving unit is not one of the units")
+    return Jurisdiction(doc["name"], doc["receiving_unit"], units)

@@ -1,0 +1,263 @@
+"""The intake pipeline: every channel's reports come through :meth:`Pipeline.accept`.
+
+Order of work for one report: validate → seal identity and handles → store attachments → one
+transaction (idempotency on (channel, external id), case number, report row, vault entries,
+first audit event, follow-up jobs) → only then the :class:`Receipt`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import uuid
+from dataclasses import asdict
+from datetime import timedelta
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from intake.clock import Clock, china_year
+from intake.domain import (
+    CHANNELS,
+    STATUS_LABELS,
+    CaseStatus,
+    Receipt,
+    Reply,
+    Submission,
+    normalise_query_code,
+)
+from intake.errors import Conflict, NotFound, RateLimited, ValidationError
+from intake.jurisdiction import Jurisdiction
+from intake.metrics import Metrics
+from intake.ratelimit import TokenBucket
+from storage import vault
+from storage.database import Database
+from storage.records import NewReport, StoredBlob
+
+log = logging.getLogger("intake.pipeline")
+
+MAX_CONTENT = 20_000
+LIMITS = {
+    "title": 200,
+    "category": 64,
+    "accused.name": 100,
+    "accused.unit": 200,
+    "accused.position": 100,
+    "location.text": 200,
+    "reporter.name": 50,
+    "reporter.id_number": 32,
+    "reporter.phone": 32,
+    "reporter.address": 200,
+}
+
+
+def new_query_code() -> str:
+    """16 random decimal digits (≈53 bits), from the OS's CSPRNG."""
+    return "".join(secrets.choice("0123456789") for _ in range(16))
+
+
+class Pipeline:
+    def __init__(
+        self,
+        db: Database,
+        jurisdiction: Jurisdiction,
+        clock: Clock,
+        metrics: Metrics,
+        *,
+        status_attempts_per_minute: int = 10,
+        receipt_window: timedelta = timedelta(hours=24),
+    ) -> None:
+        self.db = db
+        self.jurisdiction = jurisdiction
+        self.clock = clock
+        self.metrics = metrics
+        self._keys = db.keyring
+        self._receipt_window = receipt_window
+        self._per_client = TokenBucket(status_attempts_per_minute, burst=max(1, status_attempts_per_minute))
+        # Across all clients: bounds distributed guessing of query codes.
+        self._global_misses = TokenBucket(6000, burst=600)
+
+    # --- filing -------------------------------------------------------------------------------
+
+    async def accept(self, sub: Submission) -> Receipt:
+        self._validate(sub)
+        now = self.clock.now()
+        report_id = uuid.uuid4()
+        code = new_query_code()
+        anonymous = sub.anonymous or sub.reporter.is_empty()
+        sealed = []
+        if not anonymous:
+            sealed.append(vault.seal(self._keys, report_id, "identity", asdict(sub.reporter)))
+        if sub.handles:
+            sealed.append(vault.seal(self._keys, report_id, "handle", dict(sub.handles)))
+        fingerprint = receipt = None
+        if sub.external_id is not None:
+            fingerprint = self._keys.mac("request-fingerprint", self._canonical(sub))
+            receipt = self._seal_receipt(sub, fingerprint, code)
+        blobs: list[StoredBlob] = []
+        if sub.attachments:
+            blobs = await asyncio.to_thread(
+                lambda: [self.db.blobs.put(a.filename, a.content_type, a.data) for a in sub.attachments]
+            )
+        location_code = sub.location.division_code
+        new = NewReport(
+            id=report_id,
+            channel=sub.channel,
+            external_id=sub.external_id,
+            request_fingerprint=fingerprint,
+            query_hash=self._query_hash(code),
+            receipt_sealed=receipt,
+            receiving_unit=self.jurisdiction.receiving_unit,
+            handling_unit=None,
+            title=sub.title,
+            content=sub.content,
+            category=sub.category,
+            accused_name=sub.accused.name,
+            accused_unit=sub.accused.unit,
+            accused_position=sub.accused.position,
+            location_code=location_code,
+            location_text=sub.location.text,
+            anonymous=anonymous,
+            informant_alias="检举人" + self._keys.mac("alias", report_id.bytes)[:4].upper(),
+            received_at=now,
+            case_year=china_year(now),
+            sealed=sealed,
+            attachments=blobs,
+            event_payload={
+                "channel": sub.channel,
+                "anonymous": anonymous,
+                "attachments": len(blobs),
+                "sealed": [s.kind for s in sealed],
+            },
+            jobs=[("expire_receipt", {}, now + self._receipt_window)] if receipt else [],
+        )
+        try:
+            result = await self.db.reports.accept(new)
+        except BaseException:
+            self.db.blobs.discard(blobs)
+            raise
+        if not result.created:
+            self.db.blobs.discard(blobs)
+            self.metrics.reports_duplicate.labels(sub.channel).inc()
+            if result.request_fingerprint != fingerprint:
+                raise Conflict("这个幂等键已用于另一份不同内容的举报。", code="idempotency_key_reused")
+            code_again = self._open_receipt(sub, fingerprint, result.receipt_sealed)
+            log.info("report retried", extra={"case_no": result.case_no, "channel": sub.channel})
+            return Receipt(result.case_no, code_again, sub.channel, result.status, result.received_at, False)
+        self.metrics.reports_accepted.labels(sub.channel).inc()
+        log.info("report accepted", extra={"case_no": result.case_no, "channel": sub.channel})
+        return Receipt(result.case_no, code, sub.channel, result.status, result.received_at, True)
+
+    def _validate(self, sub: Submission) -> None:
+        if sub.channel not in CHANNELS:
+            raise ValueError(f"unknown channel tag {sub.channel!r}")  # a programming error, not input
+        if not sub.content or not sub.content.strip():
+            raise ValidationError("请填写举报内容。", code="content_required")
+        if len(sub.content) > MAX_CONTENT:
+            raise ValidationError(f"举报内容不能超过 {MAX_CONTENT} 字。", code="content_too_long")
+        values = {
+            "title": sub.title,
+            "category": sub.category,
+            "accused.name": sub.accused.name,
+            "accused.unit": sub.accused.unit,
+            "accused.position": sub.accused.position,
+            "location.text": sub.location.text,
+            "reporter.name": sub.reporter.name,
+            "reporter.id_number": sub.reporter.id_number,
+            "reporter.phone": sub.reporter.phone,
+            "reporter.address": sub.reporter.address,
+        }
+        for name, value in values.items():
+            if value is not None and len(value) > LIMITS[name]:
+                raise ValidationError(f"{name} 不能超过 {LIMITS[name]} 字。", code="field_too_long")
+        code = sub.location.division_code
+        if code is not None and not (code.isascii() and code.isdigit() and 2 <= len(code) <= 12):
+            raise ValidationError(
+                "division_code 应为 2 至 12 位数字的行政区划代码。", code="invalid_division_code"
+            )
+        if sub.external_id is not None and not (1 <= len(sub.external_id) <= 200):
+            raise ValidationError("幂等键长度应为 1 至 200 个字符。", code="invalid_idempotency_key")
+
+    @staticmethod
+    def _canonical(sub: Submission) -> bytes:
+        doc = asdict(sub)
+        doc.pop("handles")  # a retry may come from another address
+        doc["attachments"] = [{"filename": a.filename, "size": len(a.data)} for a in sub.attachments]
+        return json.dumps(doc, ensure_ascii=False, sort_keys=True).encode()
+
+    def _receipt_key(self, sub: Submission, fingerprint: str) -> AESGCM:
+        # Only a retry carrying the same key *and* the same content can recover the query code.
+        return AESGCM(self._keys.derive(f"receipt/{sub.channel}/{sub.external_id}/{fingerprint}"))
+
+    def _seal_receipt(self, sub: Submission, fingerprint: str, code: str) -> bytes:
+        nonce = secrets.token_bytes(12)
+        return nonce + self._receipt_key(sub, fingerprint).encrypt(nonce, code.encode(), None)
+
+    def _open_receipt(self, sub: Submission, fingerprint: str | None, sealed: bytes | None) -> str | None:
+        if sealed is None or fingerprint is None:
+            return None
+        try:
+            return self._receipt_key(sub, fingerprint).decrypt(sealed[:12], sealed[12:], None).decode()
+        except InvalidTag:
+            return None
+
+    def mac(self, purpose: str, data: bytes) -> str:
+        """A keyed hash for channels (rate-limit keys, form tokens) without handing out key material."""
+        return self._keys.mac(purpose, data)
+
+    def _query_hash(self, code: str) -> str:
+        return self._keys.mac("query-code", code.encode())
+
+    # --- following a case ---------------------------------------------------------------------
+
+    def _throttle(self, client_key: str) -> None:
+        wait = self._per_client.take(client_key)
+        if wait:
+            self.metrics.status_lookups.labels("throttled").inc()
+            raise RateLimited("查询过于频繁，请稍后再试。", retry_after=max(1, round(wait)))
+
+    def _miss(self) -> NotFound:
+        self.metrics.status_lookups.labels("miss").inc()
+        if self._global_misses.take("*"):
+            log.warning("query-code misses above the global limit")
+        return NotFound("查询码无效，或没有对应的举报。", code="not_found")
+
+    async def status(self, raw_code: str, client_key: str) -> CaseStatus:
+        self._throttle(client_key)
+        code = normalise_query_code(raw_code)
+        record = await self.db.reports.status_by_query_hash(self._query_hash(code)) if code else None
+        if record is None:
+            raise self._miss()
+        self.metrics.status_lookups.labels("hit").inc()
+        replies = [Reply(m.at, m.body) for m in record.messages if m.direction == "out"]
+        followups = sum(1 for m in record.messages if m.direction == "in")
+        return CaseStatus(
+            record.case_no,
+            record.channel,
+            record.status,
+            STATUS_LABELS.get(record.status, record.status),
+            record.received_at,
+            record.updated_at,
+            replies,
+            followups,
+        )
+
+    async def add_followup(self, raw_code: str, content: str, channel: str, client_key: str) -> str:
+        """The informant adds information to their case. Returns the case number."""
+        self._throttle(client_key)
+        if not content or not content.strip():
+            raise ValidationError("请填写补充内容。", code="content_required")
+        if len(content) > MAX_CONTENT:
+            raise ValidationError(f"补充内容不能超过 {MAX_CONTENT} 字。", code="content_too_long")
+        code = normalise_query_code(raw_code)
+        record = await self.db.reports.status_by_query_hash(self._query_hash(code)) if code else None
+        if record is None:
+            raise self._miss()
+        await self.db.reports.add_message(
+            record.report_id, "in", channel, content, self.clock.now(), actor=f"channel:{channel}"
+        )
+        self.metrics.followups.labels(channel).inc()
+        log.info("follow-up added", extra={"case_no": record.case_no, "channel": channel})
+        return record.case_no

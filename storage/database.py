@@ -1,0 +1,69 @@
+"""The storage facade: open the database, migrate it, and reach the named repositories."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage.blobs import BlobStore
+from storage.db import GroupCommitWriter, make_engine, normalise_url
+from storage.keys import Keyring
+from storage.repositories import AuditRepository, JobRepository, ReportRepository, UnitRepository
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+_PG_MIGRATION_LOCK = 74_31_2026  # advisory lock id: two workers starting at once migrate one at a time
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", normalise_url(url))
+    return cfg
+
+
+async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+    """Run Alembic to ``revision`` over an engine (used at start-up and by ``intake db upgrade``)."""
+
+    def _upgrade(sync_conn: Any) -> None:
+        if sync_conn.dialect.name == "postgresql":
+            sync_conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
+        cfg = alembic_config(str(engine.url))
+        cfg.attributes["connection"] = sync_conn
+        command.upgrade(cfg, revision)
+
+    async with engine.begin() as conn:
+        await conn.run_sync(_upgrade)
+
+
+class Database:
+    """Engines, the group-commit writer, the blob store and the repositories of one database."""
+
+    def __init__(self, url: str, keyring: Keyring, data_dir: Path) -> None:
+        self.url = normalise_url(url)
+        self.keyring = keyring
+        self.dialect = "sqlite" if self.url.startswith("sqlite") else "postgresql"
+        self.write_engine = make_engine(self.url, writer=True)
+        self.read_engine = (
+            make_engine(self.url, writer=False) if self.dialect == "sqlite" else self.write_engine
+        )
+        self.writer = GroupCommitWriter(self.write_engine)
+        self.blobs = BlobStore(data_dir / "blobs", keyring)
+        self.reports = ReportRepository(self)
+        self.units = UnitRepository(self)
+        self.jobs = JobRepository(self)
+        self.audit = AuditRepository(self)
+
+    async def start(self, *, migrate: bool = True) -> None:
+        if migrate:
+            await upgrade(self.write_engine)
+        await self.writer.start()
+
+    async def close(self) -> None:
+        await self.writer.close()
+        await self.write_engine.dispose()
+        if self.read_engine is not self.write_engine:
+            await self.read_engine.dispose()

@@ -1,0 +1,261 @@
+"""The database: engines, the single group-commit writer, and the named repositories.
+
+SQLite (embedded default) allows one writer at a time, so every write goes through one
+connection owned by :class:`GroupCommitWriter`: concurrent callers queue their operations, and
+each turn of the writer runs everything queued in one transaction with one commit. Reads use a
+separate pool. On PostgreSQL the same writer runs per process; rows that serialise writers
+(the audit head, case counters) are locked ``FOR UPDATE``, and jobs are claimed ``SKIP LOCKED``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from storage import models
+from storage.audit import GENESIS, canonical_payload, event_hash
+
+log = logging.getLogger("storage")
+T = TypeVar("T")
+
+
+def normalise_url(url: str) -> str:
+    """Accept plain ``sqlite:///`` and ``postgresql://`` URLs and pick the async drivers."""
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+asyncpg://" + url.split("://", 1)[1]
+    return url
+
+
+def default_sqlite_url(data_dir: Path) -> str:
+    return f"sqlite+aiosqlite:///{(data_dir / 'intake.db').resolve()}"
+
+
+def _sqlite_pragmas(engine: AsyncEngine, *, writer: bool) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Autocommit at the driver level; the "begin" hook below opens transactions itself.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        # FULL: a commit is on disk before the receipt goes out, even across a power cut.
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA busy_timeout=10000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # IMMEDIATE takes the write lock up front, so a second process waits instead of deadlocking.
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+
+
+def make_engine(url: str, *, writer: bool, pool_size: int = 5) -> AsyncEngine:
+    url = normalise_url(url)
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, pool_size=1 if writer else pool_size, max_overflow=0)
+        _sqlite_pragmas(engine, writer=writer)
+        return engine
+    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+@dataclass
+class PendingEvent:
+    report_id: Any
+    kind: str
+    actor: str
+    at: datetime
+    payload: dict[str, Any]
+
+
+@dataclass
+class Batch:
+    """One writer transaction: operations add audit events and jobs, written together at the end."""
+
+    conn: AsyncConnection
+    events: list[PendingEvent] = field(default_factory=list)
+    jobs: list[dict[str, Any]] = field(default_factory=list)
+
+    def event(self, report_id: Any, kind: str, actor: str, at: datetime, payload: dict[str, Any]) -> None:
+        self.events.append(PendingEvent(report_id, kind, actor, at, payload))
+
+    def job(
+        self, kind: str, payload: dict[str, Any], run_after: datetime, now: datetime, max_attempts: int = 8
+    ) -> None:
+        self.jobs.append(
+            {
+                "kind": kind,
+                "payload": payload,
+                "status": "pending",
+                "attempts": 0,
+                "max_attempts": max_attempts,
+                "run_after": run_after,
+                "created_at": now,
+            }
+        )
+
+    async def flush(self) -> None:
+        if self.events:
+            await self._append_events()
+        if self.jobs:
+            await self.conn.execute(sa.insert(models.Job), self.jobs)
+
+    async def _append_events(self) -> None:
+        head_t = cast(sa.Table, models.AuditHead.__table__)
+        row = (
+            await self.conn.execute(
+                sa.select(head_t.c.seq, head_t.c.hash).where(head_t.c.id == 1).with_for_update()
+            )
+        ).first()
+        seq, prev = (row.seq, row.hash) if row else (0, GENESIS)
+        rows = []
+        for ev in self.events:
+            seq += 1
+            payload = canonical_payload(ev.payload)
+            digest = event_hash(prev, seq, ev.report_id, ev.kind, ev.actor, ev.at, payload)
+            rows.append(
+                {
+                    "seq": seq,
+                    "report_id": ev.report_id,
+                    "kind": ev.kind,
+                    "actor": ev.actor,
+                    "at": ev.at,
+                    "payload": payload,
+                    "prev_hash": prev,
+                    "hash": digest,
+                }
+            )
+            prev = digest
+        await self.conn.execute(sa.insert(models.ReportEvent), rows)
+        if row:
+            await self.conn.execute(sa.update(head_t).where(head_t.c.id == 1).values(seq=seq, hash=prev))
+        else:
+            await self.conn.execute(sa.insert(head_t).values(id=1, seq=seq, hash=prev))
+
+
+GroupRunner = Callable[[Batch, Sequence[Any]], Awaitable[list[Any]]]
+
+
+@dataclass
+class _Queued:
+    runner: GroupRunner
+    item: Any
+    future: asyncio.Future[Any]
+
+
+class GroupCommitWriter:
+    """A single writer connection; everything queued while one commit runs goes into the next.
+
+    Operations are grouped by runner, so a runner can write many rows with one ``executemany``.
+    If a batch fails, each operation is retried alone so one bad item cannot sink the others.
+    Results are handed back only after the commit returned.
+    """
+
+    def __init__(self, engine: AsyncEngine, *, max_batch: int = 256) -> None:
+        self._engine = engine
+        self._max_batch = max_batch
+        self._queue: asyncio.Queue[_Queued] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._conn: AsyncConnection | None = None
+        self.commits = 0
+        self.operations = 0
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="storage-writer")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        while not self._queue.empty():
+            self._queue.get_nowait().future.set_exception(RuntimeError("database closed"))
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+    async def submit(self, runner: GroupRunner, item: Any) -> Any:
+        if self._task is None:
+            raise RuntimeError("database writer is not running")
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Queued(runner, item, fut))
+        return await fut
+
+    async def run(self, fn: Callable[[Batch], Awaitable[T]]) -> T:
+        """Run one ad-hoc write function inside the next batch."""
+        result: T = await self.submit(_run_callable, fn)
+        return result
+
+    async def _loop(self) -> None:
+        while True:
+            first = await self._queue.get()
+            batch = [first]
+            while len(batch) < self._max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            await self._run(batch, isolate_on_failure=True)
+
+    async def _connection(self) -> AsyncConnection:
+        if self._conn is None or self._conn.closed:
+            self._conn = await self._engine.connect()
+        return self._conn
+
+    async def _run(self, queued: list[_Queued], *, isolate_on_failure: bool) -> None:
+        live = [q for q in queued if not q.future.done()]
+        if not live:
+            return
+        try:
+            conn = await self._connection()
+            results: list[tuple[_Queued, Any]] = []
+            async with conn.begin():
+                batch = Batch(conn)
+                groups: dict[GroupRunner, list[_Queued]] = {}
+                for q in live:
+                    groups.setdefault(q.runner, []).append(q)
+                for runner, items in groups.items():
+                    outs = await runner(batch, [q.item for q in items])
+                    results.extend(zip(items, outs, strict=True))
+                await batch.flush()
+        except Exception as exc:
+            await self._reset_after_error(exc)
+            if isolate_on_failure and len(live) > 1:
+                for q in live:
+                    await self._run([q], isolate_on_failure=False)
+                return
+            for q in live:
+                if not q.future.done():
+                    q.future.set_exception(exc)
+            return
+        self.commits += 1
+        self.operations += len(live)
+        for q, out in results:
+            if not q.future.done():
+                q.future.set_result(out)
+
+    async def _reset_after_error(self, exc: Exception) -> None:
+        # A constraint violation leaves the connection healthy; any other driver failure may not,
+        # so the next batch opens a fresh connection.
+        if not isinstance(exc, DBAPIError) or isinstance(exc, IntegrityError) or self._conn is None:
+            return
+        conn, self._conn = self._conn, None
+        try:
+            await conn.close()
+        except DBAPIError:
+            log.warning("closing a failed writer connection raised")
+
+
+async def _run_callable(batch: Batch, fns: Sequence[Callable[[Batch], Awaitable[Any]]]) -> list[Any]:
+    return [await fn(batch) for fn in fns]

@@ -1,0 +1,144 @@
+"""Plain records that cross the storage boundary (no SQLAlchemy objects leave ``storage``)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from storage.vault import SealedEntry
+
+
+@dataclass(frozen=True)
+class UnitRecord:
+    code: str
+    name: str
+    level: str
+    kind: str
+    parent_code: str | None
+    division_code: str
+    division_name: str
+
+
+@dataclass(frozen=True)
+class StoredBlob:
+    """An attachment already written (encrypted, fsynced) to disk, to be linked in the transaction."""
+
+    id: uuid.UUID
+    content_type: str
+    size: int
+    blob_path: str
+
+
+@dataclass
+class NewReport:
+    """Everything the accept transaction writes for one report; identity is already sealed."""
+
+    id: uuid.UUID
+    channel: str
+    external_id: str | None
+    request_fingerprint: str | None
+    query_hash: str
+    receipt_sealed: bytes | None
+    receiving_unit: str
+    handling_unit: str | None
+    title: str | None
+    content: str
+    category: str | None
+    accused_name: str | None
+    accused_unit: str | None
+    accused_position: str | None
+    location_code: str | None
+    location_text: str | None
+    anonymous: bool
+    informant_alias: str
+    received_at: datetime
+    case_year: int
+    sealed: list[SealedEntry] = field(default_factory=list)
+    attachments: list[StoredBlob] = field(default_factory=list)
+    event_payload: dict[str, Any] = field(default_factory=dict)
+    jobs: list[tuple[str, dict[str, Any], datetime]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class AcceptResult:
+    """The committed case: ``created`` is False when an earlier delivery already filed it."""
+
+    report_id: uuid.UUID
+    case_no: str
+    status: str
+    received_at: datetime
+    created: bool
+    request_fingerprint: str | None = None
+    receipt_sealed: bytes | None = None
+
+
+@dataclass(frozen=True)
+class MessageRecord:
+    direction: str
+    channel: str
+    body: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class CaseStatusRecord:
+    report_id: uuid.UUID
+    case_no: str
+    channel: str
+    status: str
+    received_at: datetime
+    updated_at: datetime
+    messages: list[MessageRecord]
+
+
+@dataclass(frozen=True)
+class ReportSummary:
+    """The staff view of a report: never identity, only the informant's pseudonym."""
+
+    id: uuid.UUID
+    case_no: str
+    channel: str
+    status: str
+    title: str | None
+    content: str
+    category: str | None
+    accused_name: str | None
+    accused_unit: str | None
+    accused_position: str | None
+    location_code: str | None
+    location_text: str | None
+    anonymous: bool
+    informant_alias: str
+    receiving_unit: str
+    handling_unit: str | None
+    scope: str | None
+    level: str | None
+    priority: str | None
+    triage: dict[str, Any] | None
+    received_at: datetime
+    updated_at: datetime
+    attachments: int = 0
+    messages: list[MessageRecord] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    seq: int
+    report_id: uuid.UUID | None
+    kind: str
+    actor: str
+    at: datetime
+    payload: str
+    prev_hash: str
+    hash: str
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+    max_attempts: int

@@ -1,0 +1,492 @@
+"""Repositories: intent-named async methods over the tables, returning plain records.
+
+Writes go through the database's group-commit writer; each write method is one named step inside
+the writer's transaction (``*_txn``). Reads use the read pool.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, cast
+
+import sqlalchemy as sa
+
+from storage import models
+from storage.audit import GENESIS, event_hash, utc
+from storage.db import Batch
+from storage.records import (
+    AcceptResult,
+    CaseStatusRecord,
+    EventRecord,
+    JobRecord,
+    MessageRecord,
+    NewReport,
+    ReportSummary,
+    UnitRecord,
+)
+
+if TYPE_CHECKING:
+    from storage.database import Database
+
+R = cast(sa.Table, models.Report.__table__)
+M = cast(sa.Table, models.Message.__table__)
+E = cast(sa.Table, models.ReportEvent.__table__)
+J = cast(sa.Table, models.Job.__table__)
+U = cast(sa.Table, models.Unit.__table__)
+C = cast(sa.Table, models.CaseCounter.__table__)
+A = cast(sa.Table, models.Attachment.__table__)
+V = cast(sa.Table, models.VaultEntry.__table__)
+HEAD = cast(sa.Table, models.AuditHead.__table__)
+
+
+def format_case_no(year: int, unit_code: str, seq: int) -> str:
+    return f"{year}-{unit_code}-{seq:06d}"
+
+
+async def accept_reports_txn(batch: Batch, reports: Sequence[NewReport]) -> list[AcceptResult]:
+    """File many reports in the writer's transaction: idempotency, case numbers, rows, events, jobs."""
+    conn = batch.conn
+    results: list[AcceptResult | None] = [None] * len(reports)
+    keys = {(r.channel, r.external_id) for r in reports if r.external_id is not None}
+    existing: dict[tuple[str, str], AcceptResult] = {}
+    if keys:
+        rows = await conn.execute(
+            sa.select(
+                R.c.id,
+                R.c.case_no,
+                R.c.status,
+                R.c.received_at,
+                R.c.channel,
+                R.c.external_id,
+                R.c.request_fingerprint,
+                R.c.receipt_sealed,
+            ).where(sa.tuple_(R.c.channel, R.c.external_id).in_(sorted(keys)))
+        )
+        for row in rows:
+            existing[(row.channel, row.external_id)] = AcceptResult(
+                row.id,
+                row.case_no,
+                row.status,
+                utc(row.received_at),
+                False,
+                row.request_fingerprint,
+                row.receipt_sealed,
+            )
+
+    fresh: list[int] = []
+    first_in_batch: dict[tuple[str, str], int] = {}
+    for i, r in enumerate(reports):
+        key = (r.channel, r.external_id) if r.external_id is not None else None
+        if key is not None and key in existing:
+            results[i] = existing[key]
+        elif key is not None and key in first_in_batch:
+            continue  # a retry racing its original inside one batch: resolved below
+        else:
+            fresh.append(i)
+            if key is not None:
+                first_in_batch[key] = i
+
+    case_numbers = await _allocate_case_numbers_txn(conn, [reports[i] for i in fresh])
+    report_rows: list[dict[str, Any]] = []
+    vault_rows: list[dict[str, Any]] = []
+    blob_rows: list[dict[str, Any]] = []
+    for i, case_no in zip(fresh, case_numbers, strict=True):
+        r = reports[i]
+        report_rows.append(
+            {
+                "id": r.id,
+                "case_no": case_no,
+                "query_hash": r.query_hash,
+                "channel": r.channel,
+                "external_id": r.external_id,
+                "request_fingerprint": r.request_fingerprint,
+                "receipt_sealed": r.receipt_sealed,
+                "title": r.title,
+                "content": r.content,
+                "category": r.category,
+                "accused_name": r.accused_name,
+                "accused_unit": r.accused_unit,
+                "accused_position": r.accused_position,
+                "location_code": r.location_code,
+                "location_text": r.location_text,
+                "anonymous": r.anonymous,
+                "informant_alias": r.informant_alias,
+                "receiving_unit": r.receiving_unit,
+                "handling_unit": r.handling_unit,
+                "status": "received",
+                "received_at": r.received_at,
+                "updated_at": r.received_at,
+            }
+        )
+        vault_rows.extend(
+            {
+                "id": s.id,
+                "report_id": s.report_id,
+                "kind": s.kind,
+                "kek_version": s.kek_version,
+                "wrapped_key": s.wrapped_key,
+                "nonce": s.nonce,
+                "ciphertext": s.ciphertext,
+                "created_at": r.received_at,
+            }
+            for s in r.sealed
+        )
+        blob_rows.extend(
+            {
+                "id": b.id,
+                "report_id": r.id,
+                "content_type": b.content_type,
+                "size": b.size,
+                "blob_path": b.blob_path,
+                "created_at": r.received_at,
+            }
+            for b in r.attachments
+        )
+        batch.event(
+            r.id, "received", f"channel:{r.channel}", r.received_at, {"case_no": case_no, **r.event_payload}
+        )
+        for kind, payload, run_after in r.jobs:
+            batch.job(kind, {"report_id": str(r.id), "case_no": case_no, **payload}, run_after, r.received_at)
+        results[i] = AcceptResult(r.id, case_no, "received", r.received_at, True, r.request_fingerprint)
+    if report_rows:
+        await conn.execute(sa.insert(R), report_rows)
+    if vault_rows:
+        await conn.execute(sa.insert(V), vault_rows)
+    if blob_rows:
+        await conn.execute(sa.insert(A), blob_rows)
+
+    for i, r in enumerate(reports):
+        if results[i] is None:
+            j = first_in_batch[(r.channel, r.external_id)]  # type: ignore[index]
+            first = results[j]
+            assert first is not None
+            results[i] = replace(first, created=False, receipt_sealed=reports[j].receipt_sealed)
+    return [r for r in results if r is not None]
+
+
+async def _allocate_case_numbers_txn(conn: Any, reports: Sequence[NewReport]) -> list[str]:
+    """Hand out per-(year, receiving unit) sequence numbers; the counter rows serialise writers."""
+    if not reports:
+        return []
+    needed = Counter((r.case_year, r.receiving_unit) for r in reports)
+    rows = await conn.execute(
+        sa.select(C.c.year, C.c.unit_code, C.c.last)
+        .where(sa.tuple_(C.c.year, C.c.unit_code).in_(sorted(needed)))
+        .with_for_update()
+    )
+    last = {(row.year, row.unit_code): row.last for row in rows}
+    for key, n in sorted(needed.items()):
+        if key in last:
+            await conn.execute(
+                sa.update(C).where(C.c.year == key[0], C.c.unit_code == key[1]).values(last=last[key] + n)
+            )
+        else:
+            last[key] = 0
+            await conn.execute(sa.insert(C).values(year=key[0], unit_code=key[1], last=n))
+    out = []
+    for r in reports:
+        key = (r.case_year, r.receiving_unit)
+        last[key] += 1
+        out.append(format_case_no(r.case_year, r.receiving_unit, last[key]))
+    return out
+
+
+class ReportRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def accept(self, report: NewReport) -> AcceptResult:
+        result: AcceptResult = await self._db.writer.submit(accept_reports_txn, report)
+        return result
+
+    async def find_id_by_query_hash(self, query_hash: str) -> uuid.UUID | None:
+        async with self._db.read_engine.connect() as conn:
+            found: uuid.UUID | None = (
+                await conn.execute(sa.select(R.c.id).where(R.c.query_hash == query_hash))
+            ).scalar_one_or_none()
+            return found
+
+    async def status_by_query_hash(self, query_hash: str) -> CaseStatusRecord | None:
+        async with self._db.read_engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(
+                        R.c.id, R.c.case_no, R.c.channel, R.c.status, R.c.received_at, R.c.updated_at
+                    ).where(R.c.query_hash == query_hash)
+                )
+            ).first()
+            if row is None:
+                return None
+            messages = await _messages(conn, row.id)
+        return CaseStatusRecord(
+            row.id, row.case_no, row.channel, row.status, utc(row.received_at), utc(row.updated_at), messages
+        )
+
+    async def add_message(
+        self, report_id: uuid.UUID, direction: str, channel: str, body: str, at: datetime, actor: str
+    ) -> None:
+        async def add_message_txn(batch: Batch) -> None:
+            await batch.conn.execute(
+                sa.insert(M).values(
+                    report_id=report_id, direction=direction, channel=channel, body=body, at=at
+                )
+            )
+            await batch.conn.execute(sa.update(R).where(R.c.id == report_id).values(updated_at=at))
+            kind = "followup_added" if direction == "in" else "reply_added"
+            batch.event(report_id, kind, actor, at, {"channel": channel, "chars": len(body)})
+
+        await self._db.writer.run(add_message_txn)
+
+    async def recent(
+        self, *, limit: int = 50, status: str | None = None, channel: str | None = None
+    ) -> list[ReportSummary]:
+        query = sa.select(R).order_by(R.c.received_at.desc(), R.c.case_no.desc()).limit(limit)
+        if status:
+            query = query.where(R.c.status == status)
+        if channel:
+            query = query.where(R.c.channel == channel)
+        async with self._db.read_engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_summary(row) for row in rows]
+
+    async def get(self, case_no: str) -> ReportSummary | None:
+        async with self._db.read_engine.connect() as conn:
+            row = (await conn.execute(sa.select(R).where(R.c.case_no == case_no))).first()
+            if row is None:
+                return None
+            n_att = (
+                await conn.execute(sa.select(sa.func.count()).select_from(A).where(A.c.report_id == row.id))
+            ).scalar_one()
+            messages = await _messages(conn, row.id)
+        return _summary(row, attachments=n_att, messages=messages)
+
+    async def events(self, report_id: uuid.UUID) -> list[EventRecord]:
+        async with self._db.read_engine.connect() as conn:
+            rows = (
+                await conn.execute(sa.select(E).where(E.c.report_id == report_id).order_by(E.c.seq))
+            ).all()
+        return [_event(row) for row in rows]
+
+    async def count(self) -> int:
+        async with self._db.read_engine.connect() as conn:
+            n: int = (await conn.execute(sa.select(sa.func.count()).select_from(R))).scalar_one()
+            return n
+
+    async def set_triage(self, report_id: uuid.UUID, fields: dict[str, Any], at: datetime) -> None:
+        async def set_triage_txn(batch: Batch) -> None:
+            await batch.conn.execute(sa.update(R).where(R.c.id == report_id).values(**fields))
+            batch.event(
+                report_id,
+                "triaged",
+                "system:triage",
+                at,
+                {
+                    k: v
+                    for k, v in fields.items()
+                    if k in ("scope", "level", "priority", "handling_unit", "duplicate_of")
+                },
+            )
+
+        await self._db.writer.run(set_triage_txn)
+
+    async def expire_receipt(self, report_id: uuid.UUID) -> None:
+        async def expire_receipt_txn(batch: Batch) -> None:
+            await batch.conn.execute(sa.update(R).where(R.c.id == report_id).values(receipt_sealed=None))
+
+        await self._db.writer.run(expire_receipt_txn)
+
+
+async def _messages(conn: Any, report_id: uuid.UUID) -> list[MessageRecord]:
+    rows = await conn.execute(
+        sa.select(M.c.direction, M.c.channel, M.c.body, M.c.at)
+        .where(M.c.report_id == report_id)
+        .order_by(M.c.at, M.c.id)
+    )
+    return [MessageRecord(r.direction, r.channel, r.body, utc(r.at)) for r in rows]
+
+
+def _summary(row: Any, *, attachments: int = 0, messages: list[MessageRecord] | None = None) -> ReportSummary:
+    return ReportSummary(
+        id=row.id,
+        case_no=row.case_no,
+        channel=row.channel,
+        status=row.status,
+        title=row.title,
+        content=row.content,
+        category=row.category,
+        accused_name=row.accused_name,
+        accused_unit=row.accused_unit,
+        accused_position=row.accused_position,
+        location_code=row.location_code,
+        location_text=row.location_text,
+        anonymous=row.anonymous,
+        informant_alias=row.informant_alias,
+        receiving_unit=row.receiving_unit,
+        handling_unit=row.handling_unit,
+        scope=row.scope,
+        level=row.level,
+        priority=row.priority,
+        triage=row.triage,
+        received_at=utc(row.received_at),
+        updated_at=utc(row.updated_at),
+        attachments=attachments,
+        messages=messages or [],
+    )
+
+
+def _event(row: Any) -> EventRecord:
+    return EventRecord(
+        row.seq, row.report_id, row.kind, row.actor, utc(row.at), row.payload, row.prev_hash, row.hash
+    )
+
+
+class UnitRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def sync(self, units: Sequence[UnitRecord]) -> None:
+        """Make the units table match the jurisdiction file (insert new, update changed)."""
+
+        async def sync_units_txn(batch: Batch) -> None:
+            have = {row.code: row for row in await batch.conn.execute(sa.select(U))}
+            for u in units:  # parents come first in the jurisdiction file
+                values = {
+                    "name": u.name,
+                    "level": u.level,
+                    "kind": u.kind,
+                    "parent_code": u.parent_code,
+                    "division_code": u.division_code,
+                    "division_name": u.division_name,
+                }
+                old = have.get(u.code)
+                if old is None:
+                    await batch.conn.execute(sa.insert(U).values(code=u.code, **values))
+                elif any(getattr(old, k) != v for k, v in values.items()):
+                    await batch.conn.execute(sa.update(U).where(U.c.code == u.code).values(**values))
+
+        await self._db.writer.run(sync_units_txn)
+
+    async def all(self) -> list[UnitRecord]:
+        async with self._db.read_engine.connect() as conn:
+            rows = await conn.execute(sa.select(U).order_by(U.c.code))
+            return [
+                UnitRecord(r.code, r.name, r.level, r.kind, r.parent_code, r.division_code, r.division_name)
+                for r in rows
+            ]
+
+
+class JobRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def claim(
+        self, now: datetime, *, limit: int = 16, lease: timedelta = timedelta(minutes=5)
+    ) -> list[JobRecord]:
+        """Take due jobs (and jobs whose lease ran out); other workers skip the locked rows."""
+
+        async def claim_jobs_txn(batch: Batch) -> list[JobRecord]:
+            due = (
+                sa.select(J.c.id)
+                .where(
+                    sa.or_(
+                        sa.and_(J.c.status == "pending", J.c.run_after <= now),
+                        sa.and_(J.c.status == "running", J.c.locked_until < now),
+                    )
+                )
+                .order_by(J.c.run_after, J.c.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+            ids = list((await batch.conn.execute(due)).scalars())
+            if not ids:
+                return []
+            await batch.conn.execute(
+                sa.update(J)
+                .where(J.c.id.in_(ids))
+                .values(status="running", attempts=J.c.attempts + 1, locked_until=now + lease)
+            )
+            rows = await batch.conn.execute(
+                sa.select(J.c.id, J.c.kind, J.c.payload, J.c.attempts, J.c.max_attempts)
+                .where(J.c.id.in_(ids))
+                .order_by(J.c.id)
+            )
+            return [JobRecord(r.id, r.kind, r.payload, r.attempts, r.max_attempts) for r in rows]
+
+        claimed: list[JobRecord] = await self._db.writer.run(claim_jobs_txn)
+        return claimed
+
+    async def finish(self, job_id: int, now: datetime) -> None:
+        async def finish_job_txn(batch: Batch) -> None:
+            await batch.conn.execute(
+                sa.update(J).where(J.c.id == job_id).values(status="done", finished_at=now, locked_until=None)
+            )
+
+        await self._db.writer.run(finish_job_txn)
+
+    async def fail(self, job: JobRecord, error: str, now: datetime, retry_at: datetime) -> str:
+        """Record a failed attempt: back to pending with a later ``run_after``, or dead."""
+        status = "dead" if job.attempts >= job.max_attempts else "pending"
+
+        async def fail_job_txn(batch: Batch) -> None:
+            await batch.conn.execute(
+                sa.update(J)
+                .where(J.c.id == job.id)
+                .values(
+                    status=status,
+                    run_after=retry_at,
+                    locked_until=None,
+                    last_error=error[:500],
+                    finished_at=now if status == "dead" else None,
+                )
+            )
+
+        await self._db.writer.run(fail_job_txn)
+        return status
+
+    async def counts(self) -> dict[str, int]:
+        async with self._db.read_engine.connect() as conn:
+            rows = await conn.execute(sa.select(J.c.status, sa.func.count()).group_by(J.c.status))
+            return {r[0]: int(r[1]) for r in rows}
+
+
+class AuditRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def iter_events(self, page: int = 5000) -> AsyncIterator[EventRecord]:
+        after = 0
+        async with self._db.read_engine.connect() as conn:
+            while True:
+                rows = (
+                    await conn.execute(sa.select(E).where(E.c.seq > after).order_by(E.c.seq).limit(page))
+                ).all()
+                if not rows:
+                    return
+                for row in rows:
+                    yield _event(row)
+                after = rows[-1].seq
+
+    async def head(self) -> tuple[int, str]:
+        async with self._db.read_engine.connect() as conn:
+            row = (await conn.execute(sa.select(HEAD.c.seq, HEAD.c.hash))).first()
+        return (row.seq, row.hash) if row else (0, GENESIS)
+
+    async def verify(self) -> tuple[bool, int, str]:
+        """Recompute the chain. Returns (ok, events checked, what broke where)."""
+        prev, expected_seq, n = GENESIS, 1, 0
+        async for ev in self.iter_events():
+            if ev.seq != expected_seq:
+                return False, n, f"event {expected_seq} is missing (next is {ev.seq})"
+            if ev.prev_hash != prev:
+                return False, n, f"event {ev.seq} does not link to event {ev.seq - 1}"
+            if event_hash(prev, ev.seq, ev.report_id, ev.kind, ev.actor, ev.at, ev.payload) != ev.hash:
+                return False, n, f"event {ev.seq} was altered"
+            prev, expected_seq, n = ev.hash, expected_seq + 1, n + 1
+        head_seq, head_hash = await self.head()
+        if (head_seq, head_hash) != (n, prev):
+            return False, n, f"the chain ends at event {n} but the head records event {head_seq}"
+        return True, n, "ok"

@@ -1,0 +1,127 @@
+"""Shared fixtures: a fresh data directory per test, SQLite by default, real PostgreSQL when
+``INTAKE_TEST_DATABASE_URL`` is set (CI sets it and ``INTAKE_REQUIRE_POSTGRES=1``, which turns a
+missing server into a failure instead of a skip)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from aiohttp.test_utils import TestClient
+from sqlalchemy.ext.asyncio import create_async_engine
+
+import channels
+from intake.app import build_app, services_of
+from intake.config import Settings
+
+PG_URL = os.environ.get("INTAKE_TEST_DATABASE_URL", "")
+REQUIRE_PG = os.environ.get("INTAKE_REQUIRE_POSTGRES") == "1"
+
+
+def _pg_admin_url() -> str:
+    url = (
+        PG_URL.replace("postgresql://", "postgresql+asyncpg://", 1)
+        if PG_URL.startswith("postgresql://")
+        else PG_URL
+    )
+    return url
+
+
+async def _pg_available() -> bool:
+    if not PG_URL:
+        return False
+    engine = create_async_engine(_pg_admin_url())
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+        return True
+    except Exception:
+        return False
+    finally:
+        await engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def fresh_pg_database() -> AsyncIterator[str]:
+    """A fresh, empty PostgreSQL database, dropped afterwards (skip or fail when there is none)."""
+    if not await _pg_available():
+        if REQUIRE_PG:
+            pytest.fail(
+                "INTAKE_REQUIRE_POSTGRES=1 but PostgreSQL is not reachable at INTAKE_TEST_DATABASE_URL"
+            )
+        pytest.skip("PostgreSQL not configured (set INTAKE_TEST_DATABASE_URL)")
+    admin = create_async_engine(_pg_admin_url(), isolation_level="AUTOCOMMIT")
+    name = f"intake_t_{uuid.uuid4().hex[:12]}"
+    async with admin.connect() as conn:
+        await conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    base = sa.engine.make_url(_pg_admin_url())
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        async with admin.connect() as conn:
+            await conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+
+@pytest.fixture
+async def pg_url() -> AsyncIterator[str]:
+    async with fresh_pg_database() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """Run a test on both databases: SQLite in the test's data directory, and PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'data' / 'intake.db'}"
+    else:
+        async with fresh_pg_database() as url:
+            yield url
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "data"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture
+def make_settings(data_dir: Path) -> Callable[..., Settings]:
+    def make(**env: str) -> Settings:
+        base = {"INTAKE_DATA_DIR": str(data_dir), "INTAKE_LOG_LEVEL": "WARNING"}
+        base.update(env)
+        return Settings.from_env(base)
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+async def client(aiohttp_client: Any, settings: Settings) -> TestClient:  # type: ignore[type-arg]
+    """The whole server (every channel in the registry) on the embedded SQLite default."""
+    app = build_app(settings, channels.REGISTRY, run_worker=False)
+    return await aiohttp_client(app)
+
+
+@pytest.fixture
+def services() -> Callable[[TestClient], Any]:  # type: ignore[type-arg]
+    return lambda c: services_of(c.app)
+
+
+@pytest.fixture(autouse=True)
+def _no_real_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Tests talk to loopback only; the platform APIs are local fakes."""
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    yield
