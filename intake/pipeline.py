@@ -15,9 +15,6 @@ import uuid
 from dataclasses import asdict
 from datetime import timedelta
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from intake.clock import Clock, china_year
 from intake.domain import (
     CHANNELS,
@@ -32,7 +29,7 @@ from intake.errors import Conflict, NotFound, RateLimited, ValidationError
 from intake.jurisdiction import Jurisdiction
 from intake.metrics import Metrics
 from intake.ratelimit import TokenBucket
-from storage import vault
+from storage import keys, vault
 from storage.database import Database
 from storage.records import NewReport, StoredBlob
 
@@ -187,21 +184,18 @@ class Pipeline:
         doc["attachments"] = [{"filename": a.filename, "size": len(a.data)} for a in sub.attachments]
         return json.dumps(doc, ensure_ascii=False, sort_keys=True).encode()
 
-    def _receipt_key(self, sub: Submission, fingerprint: str) -> AESGCM:
+    @staticmethod
+    def _receipt_binding(sub: Submission, fingerprint: str) -> str:
         # Only a retry carrying the same key *and* the same content can recover the query code.
-        return AESGCM(self._keys.derive(f"receipt/{sub.channel}/{sub.external_id}/{fingerprint}"))
+        return f"{sub.channel}/{sub.external_id}/{fingerprint}"
 
     def _seal_receipt(self, sub: Submission, fingerprint: str, code: str) -> bytes:
-        nonce = secrets.token_bytes(12)
-        return nonce + self._receipt_key(sub, fingerprint).encrypt(nonce, code.encode(), None)
+        return keys.seal_receipt(self._keys, self._receipt_binding(sub, fingerprint), code)
 
     def _open_receipt(self, sub: Submission, fingerprint: str | None, sealed: bytes | None) -> str | None:
         if sealed is None or fingerprint is None:
             return None
-        try:
-            return self._receipt_key(sub, fingerprint).decrypt(sealed[:12], sealed[12:], None).decode()
-        except InvalidTag:
-            return None
+        return keys.open_receipt(self._keys, self._receipt_binding(sub, fingerprint), sealed)
 
     def mac(self, purpose: str, data: bytes) -> str:
         """A keyed hash for channels (rate-limit keys, form tokens) without handing out key material."""

@@ -19,6 +19,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -104,3 +105,17 @@ def _b64(text: str) -> bytes:
     if len(raw) != 32:
         raise KeyError_("a master key must be 32 bytes")
     return raw
+
+
+def seal_receipt(keyring: Keyring, binding: str, code: str) -> bytes:
+    """Encrypt a query code under a key derived from ``binding`` (channel, idempotency key and
+    request fingerprint): only a retry of the very same request can recover the code."""
+    nonce = secrets.token_bytes(12)
+    return nonce + AESGCM(keyring.derive("receipt/" + binding)).encrypt(nonce, code.encode(), None)
+
+
+def open_receipt(keyring: Keyring, binding: str, sealed: bytes) -> str | None:
+    try:
+        return AESGCM(keyring.derive("receipt/" + binding)).decrypt(sealed[:12], sealed[12:], None).decode()
+    except (InvalidTag, ValueError):
+        return None

@@ -79,6 +79,7 @@ async def pg_url() -> AsyncIterator[str]:
 async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """Run a test on both databases: SQLite in the test's data directory, and PostgreSQL."""
     if request.param == "sqlite":
+        (tmp_path / "data").mkdir(exist_ok=True)
         yield f"sqlite+aiosqlite:///{tmp_path / 'data' / 'intake.db'}"
     else:
         async with fresh_pg_database() as url:
@@ -88,7 +89,7 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     d = tmp_path / "data"
-    d.mkdir()
+    d.mkdir(exist_ok=True)
     return d
 
 
