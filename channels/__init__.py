@@ -6,5 +6,6 @@ channel's required settings are present.
 
 from channels.app import SPEC as APP
 from channels.base import ChannelSpec
+from channels.web import SPEC as WEB
 
-REGISTRY: tuple[ChannelSpec, ...] = (APP,)
+REGISTRY: tuple[ChannelSpec, ...] = (WEB, APP)

@@ -20,7 +20,7 @@ from intake.pipeline import Pipeline
 
 
 class Adapter(Protocol):
-    def routes(self) -> list[web.RouteDef]: ...
+    def routes(self) -> list[web.AbstractRouteDef]: ...
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ def verify_app_signature(secret: str, header: str | None, body: bytes, now: floa
     stamp, given = parts.get("t", ""), parts.get("v1", "")
     if not stamp.isdigit() or abs(now - int(stamp)) > APP_SIGNATURE_WINDOW:
         return False
-    return hmac.compare_digest(app_signature(secret, stamp, body), given)
+    return hmac.compare_digest(app_signature(secret, stamp, body).encode(), given.encode())
 
 
 def new_form_token() -> str:
@@ -42,4 +42,4 @@ def form_token_field(key: bytes, cookie_token: str) -> str:
 def verify_form_token(key: bytes, cookie_token: str | None, field: str | None) -> bool:
     if not cookie_token or not field:
         return False
-    return hmac.compare_digest(form_token_field(key, cookie_token), field)
+    return hmac.compare_digest(form_token_field(key, cookie_token).encode(), field.encode())

@@ -25,7 +25,7 @@ class AppAdapter:
         # open like the web form (citizens' apps cannot keep a secret anyway).
         self.secret = ctx.settings.get("HMAC_SECRET")
 
-    def routes(self) -> list[web.RouteDef]:
+    def routes(self) -> list[web.AbstractRouteDef]:
         return [
             web.post("/api/v1/reports", self.create_report),
             web.post("/api/v1/status", self.status),

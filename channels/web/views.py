@@ -1,0 +1,282 @@
+"""The citizen web form (网上举报): report, receipt, status by query code, adding information.
+
+Pages work without JavaScript. Every POST carries the double-submit token of
+:mod:`channels.verify`; the query code travels only in POST bodies and in pages sent with
+``Cache-Control: no-store``, never in a URL.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from aiohttp import web
+
+from channels.base import ChannelContext
+from channels.verify import form_token_field, new_form_token, verify_form_token
+from channels.web.files import ALLOWED_DESCRIPTION
+from channels.web.forms import FormData, read_form
+from intake.app import set_html_error_renderer
+from intake.domain import Accused, Location, Reporter, Submission, format_query_code
+from intake.errors import IntakeError, ValidationError
+from intake.pipeline import MAX_CONTENT
+
+HERE = Path(__file__).resolve().parent
+COOKIE = "xf_form"
+CATEGORIES = (
+    "政治纪律",
+    "组织纪律",
+    "廉洁纪律",
+    "群众纪律",
+    "工作纪律",
+    "生活纪律",
+    "职务违法",
+    "职务犯罪",
+    "其他",
+)
+REPORT_FIELDS = frozenset(
+    {
+        "csrf",
+        "submission_id",
+        "accused_name",
+        "accused_unit",
+        "accused_position",
+        "division_code",
+        "location_text",
+        "category",
+        "title",
+        "content",
+        "identity",
+        "reporter_name",
+        "reporter_id_number",
+        "reporter_phone",
+        "reporter_address",
+    }
+)
+STATUS_FIELDS = frozenset({"csrf", "query_code", "content"})
+LIMITS = {
+    "accused_name": 100,
+    "accused_unit": 200,
+    "accused_position": 100,
+    "location_text": 200,
+    "title": 200,
+    "reporter_name": 50,
+    "reporter_id_number": 32,
+    "reporter_phone": 32,
+    "reporter_address": 200,
+}
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+class WebAdapter:
+    def __init__(self, ctx: ChannelContext) -> None:
+        self.ctx = ctx
+        self.env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
+        self._token_key = bytes.fromhex(ctx.sign("form-token", b"key"))
+        self.townships = [(u.division_code, u.division_name) for u in ctx.pipeline.jurisdiction.townships()]
+        self.jurisdiction_name = ctx.pipeline.jurisdiction.name
+        self._known_codes = {code for code, _ in self.townships}
+
+    def routes(self) -> list[web.AbstractRouteDef]:
+        return [
+            web.get("/", self.form),
+            web.post("/reports", self.submit),
+            web.get("/status", self.status_form),
+            web.post("/status", self.status),
+            web.post("/status/followup", self.followup),
+            web.static("/static/web", HERE / "static"),
+        ]
+
+    def setup_app(self, app: web.Application) -> None:
+        set_html_error_renderer(app, self.error_page)
+
+    # --- rendering ----------------------------------------------------------------------------
+
+    def _page(
+        self,
+        request: web.Request,
+        template: str,
+        status: int = 200,
+        *,
+        no_store: bool = False,
+        **context: Any,
+    ) -> web.Response:
+        cookie = request.cookies.get(COOKIE)
+        fresh = cookie is None or not (20 <= len(cookie) <= 64)
+        token = new_form_token() if fresh else cookie
+        assert token is not None
+        html = self.env.get_template(template).render(
+            csrf=form_token_field(self._token_key, token), site=self.jurisdiction_name, **context
+        )
+        headers = {
+            "Content-Security-Policy": "default-src 'self'; form-action 'self'; frame-ancestors 'none'"
+        }
+        if no_store:
+            headers.update(NO_STORE)
+        response = web.Response(
+            text=html, content_type="text/html", charset="utf-8", status=status, headers=headers
+        )
+        if fresh:
+            response.set_cookie(
+                COOKIE, token, httponly=True, samesite="Strict", path="/", secure=request.secure
+            )
+        return response
+
+    def error_page(self, request: web.Request, status: int, code: str, message: str) -> web.StreamResponse:
+        return self._page(request, "error.html", status, message=message, code=code)
+
+    def _check_token(self, request: web.Request, form: FormData) -> None:
+        if not verify_form_token(self._token_key, request.cookies.get(COOKIE), form.fields.get("csrf")):
+            self.ctx.metrics.channel_events.labels("web", "rejected").inc()
+            raise IntakeError(
+                "页面已过期或来源不明，请返回重新填写提交。", code="invalid_form_token", status=403
+            )
+
+    def _report_form(
+        self, request: web.Request, values: dict[str, str], status: int = 200, error: str | None = None
+    ) -> web.Response:
+        values = {**values}
+        values.setdefault("submission_id", secrets.token_urlsafe(18))
+        return self._page(
+            request,
+            "form.html",
+            status,
+            values=values,
+            error=error,
+            townships=self.townships,
+            categories=CATEGORIES,
+            allowed=ALLOWED_DESCRIPTION,
+            max_files=self.ctx.max_files,
+            max_mb=self.ctx.max_file_bytes // (1024 * 1024),
+            max_content=MAX_CONTENT,
+            no_store=True,
+        )
+
+    # --- filing -------------------------------------------------------------------------------
+
+    async def form(self, request: web.Request) -> web.Response:
+        return self._report_form(request, {"identity": "anonymous"})
+
+    async def submit(self, request: web.Request) -> web.Response:
+        form = await read_form(
+            request, REPORT_FIELDS, max_file_bytes=self.ctx.max_file_bytes, max_files=self.ctx.max_files
+        )
+        self._check_token(request, form)
+        values = {k: form.get(k) for k in REPORT_FIELDS if k != "csrf"}
+        try:
+            if form.refused_files:
+                raise ValidationError(
+                    f"有 {form.refused_files} 个附件的类型不在允许范围内，请删除后重新选择。",
+                    code="unsupported_file_type",
+                )
+            sub = self._submission(request, form, values)
+            receipt = await self.ctx.pipeline.accept(sub)
+        except ValidationError as exc:
+            return self._report_form(request, values, exc.status, exc.message)
+        return self._page(
+            request,
+            "receipt.html",
+            201 if receipt.created else 200,
+            no_store=True,
+            case_no=receipt.case_no,
+            query_code=format_query_code(receipt.query_code) if receipt.query_code else None,
+            anonymous=sub.anonymous,
+        )
+
+    def _submission(self, request: web.Request, form: FormData, values: dict[str, str]) -> Submission:
+        for name, limit in LIMITS.items():
+            if len(values[name]) > limit:
+                raise ValidationError(f"有一项填写内容超过了 {limit} 字，请精简。", code="field_too_long")
+        content = values["content"]
+        if not content:
+            raise ValidationError("请填写反映的主要问题。", code="content_required")
+        if len(content) > MAX_CONTENT:
+            raise ValidationError(f"主要问题不能超过 {MAX_CONTENT} 字。", code="content_too_long")
+        code = values["division_code"]
+        if code and code not in self._known_codes:
+            raise ValidationError("请从列表中选择所在地区。", code="invalid_division_code")
+        category = values["category"]
+        if category and category not in CATEGORIES:
+            raise ValidationError("请从列表中选择问题类别。", code="invalid_field")
+        anonymous = values["identity"] != "real"
+        reporter = Reporter()
+        if not anonymous:
+            if not values["reporter_name"] or not values["reporter_phone"]:
+                raise ValidationError(
+                    "实名举报请填写姓名和联系电话；不愿留下身份请选择匿名。", code="identity_incomplete"
+                )
+            reporter = Reporter(
+                values["reporter_name"],
+                values["reporter_id_number"] or None,
+                values["reporter_phone"],
+                values["reporter_address"] or None,
+            )
+        sid = values["submission_id"]
+        return Submission(
+            channel="web",
+            content=content,
+            title=values["title"] or None,
+            category=category or None,
+            accused=Accused(
+                values["accused_name"] or None,
+                values["accused_unit"] or None,
+                values["accused_position"] or None,
+            ),
+            location=Location(code or None, values["location_text"] or None),
+            reporter=reporter,
+            anonymous=anonymous,
+            # A refreshed or double-clicked submit carries the same id: one report, one receipt.
+            external_id=f"form:{sid}" if 16 <= len(sid) <= 64 else None,
+            handles={"ip": request.remote or "unknown"},
+            attachments=tuple(form.files),
+        )
+
+    # --- following a case ---------------------------------------------------------------------
+
+    async def status_form(self, request: web.Request) -> web.Response:
+        return self._page(request, "status_query.html", no_store=True, error=None)
+
+    async def status(self, request: web.Request) -> web.Response:
+        form = await read_form(request, STATUS_FIELDS)
+        self._check_token(request, form)
+        return await self._status_page(request, form.get("query_code"))
+
+    async def _status_page(
+        self,
+        request: web.Request,
+        code: str,
+        notice: str | None = None,
+        status: int = 200,
+        error: str | None = None,
+    ) -> web.Response:
+        try:
+            found = await self.ctx.pipeline.status(code, self.ctx.client_key(request))
+        except IntakeError as exc:
+            return self._page(request, "status_query.html", exc.status, no_store=True, error=exc.message)
+        return self._page(
+            request,
+            "status.html",
+            status,
+            no_store=True,
+            case=found,
+            query_code=code,
+            notice=notice,
+            error=error,
+            max_content=MAX_CONTENT,
+        )
+
+    async def followup(self, request: web.Request) -> web.Response:
+        form = await read_form(request, STATUS_FIELDS)
+        self._check_token(request, form)
+        code = form.get("query_code")
+        try:
+            await self.ctx.pipeline.add_followup(
+                code, form.get("content"), "web", self.ctx.client_key(request)
+            )
+        except ValidationError as exc:
+            return await self._status_page(request, code, status=exc.status, error=exc.message)
+        except IntakeError as exc:
+            return self._page(request, "status_query.html", exc.status, no_store=True, error=exc.message)
+        return await self._status_page(request, code, notice="补充材料已收到，办理人员会一并查看。")

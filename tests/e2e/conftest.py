@@ -1,0 +1,60 @@
+"""A real server on a loopback port and headless Debian Chromium driven by Playwright."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+import channels
+from intake.app import build_app
+from intake.config import Settings
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+@pytest.fixture
+async def server(settings: Settings) -> AsyncIterator[str]:
+    runner = web.AppRunner(build_app(settings, channels.REGISTRY), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    required = os.environ.get("INTAKE_REQUIRE_BROWSER") == "1"
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        if required:
+            pytest.fail("INTAKE_REQUIRE_BROWSER=1 but playwright is not installed")
+        pytest.skip("playwright not installed")
+    if not shutil.which(CHROMIUM):
+        if required:
+            pytest.fail(f"INTAKE_REQUIRE_BROWSER=1 but {CHROMIUM} is missing")
+        pytest.skip(f"{CHROMIUM} not installed (Debian package chromium)")
+    async with async_playwright() as p:
+        b = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        try:
+            yield b
+        finally:
+            await b.close()
