@@ -1,0 +1,130 @@
+"""The group-commit writer: concurrent filing, case numbers, idempotency, two writers on one database."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from intake import jurisdiction
+from storage import keys
+from storage.database import Database
+from storage.records import NewReport
+
+
+async def test_concurrent_reports_get_gap_free_numbers_in_few_commits(
+    database: Database, new_report: Callable[..., NewReport]
+) -> None:
+    commits_before = database.writer.commits
+    results = await asyncio.gather(*(database.reports.accept(new_report()) for _ in range(200)))
+    numbers = sorted(r.case_no for r in results)
+    assert numbers == [f"2026-430121-{i:06d}" for i in range(1, 201)]
+    assert all(r.created for r in results)
+    assert database.writer.commits - commits_before < 200  # reports were committed together
+    assert await database.reports.count() == 200
+    ok, n, detail = await database.audit.verify()
+    assert (ok, n) == (True, 200), detail
+
+
+async def test_same_external_id_at_once_files_one_report(
+    database: Database, new_report: Callable[..., NewReport]
+) -> None:
+    reports = [new_report(external_id="msg-1", request_fingerprint="f" * 64) for _ in range(20)]
+    results = await asyncio.gather(*(database.reports.accept(r) for r in reports))
+    assert len({r.case_no for r in results}) == 1
+    assert sum(r.created for r in results) == 1
+    assert await database.reports.count() == 1
+    again = await database.reports.accept(new_report(external_id="msg-1"))
+    assert not again.created and again.case_no == results[0].case_no
+    # The same external id on another channel is another report.
+    other = await database.reports.accept(new_report(channel="sms", external_id="msg-1"))
+    assert other.created
+
+
+async def test_case_numbers_restart_each_year_per_unit(
+    database: Database, new_report: Callable[..., NewReport]
+) -> None:
+    a = await database.reports.accept(new_report(case_year=2026))
+    b = await database.reports.accept(new_report(case_year=2027))
+    c = await database.reports.accept(new_report(case_year=2027, receiving_unit="430121102"))
+    assert [a.case_no, b.case_no, c.case_no] == [
+        "2026-430121-000001",
+        "2027-430121-000001",
+        "2027-430121102-000001",
+    ]
+
+
+async def test_a_failing_operation_does_not_sink_its_batch(
+    database: Database, new_report: Callable[..., NewReport]
+) -> None:
+    bad = new_report(receiving_unit="999999")  # no such unit: the foreign key refuses it
+    results = await asyncio.gather(
+        *(database.reports.accept(new_report()) for _ in range(10)),
+        database.reports.accept(bad),
+        return_exceptions=True,
+    )
+    assert sum(isinstance(r, Exception) for r in results) == 1
+    assert await database.reports.count() == 10
+    assert (await database.audit.verify())[0]
+
+
+async def test_two_writers_on_one_postgresql_database(
+    pg_url: str, tmp_path: Path, new_report: Callable[..., NewReport]
+) -> None:
+    keyring = keys.load_or_create(tmp_path / "keys")
+    first, second = (Database(pg_url, keyring, tmp_path / name) for name in ("a", "b"))
+    await first.start()
+    await second.start()
+    try:
+        await first.units.sync(jurisdiction.load().units)
+        results = await asyncio.gather(
+            *(db.reports.accept(new_report()) for _ in range(60) for db in (first, second))
+        )
+        assert sorted(r.case_no for r in results) == [f"2026-430121-{i:06d}" for i in range(1, 121)]
+        dup = await asyncio.gather(
+            *(db.reports.accept(new_report(external_id="x")) for _ in range(5) for db in (first, second))
+        )
+        assert len({r.case_no for r in dup}) == 1 and sum(r.created for r in dup) == 1
+        ok, n, detail = await first.audit.verify()
+        assert (ok, n) == (True, 121), detail
+    finally:
+        await first.close()
+        await second.close()
+
+
+@pytest.mark.parametrize("how", ["payload", "delete", "head"])
+async def test_audit_chain_detects_tampering(
+    database: Database, new_report: Callable[..., NewReport], how: str
+) -> None:
+    for _ in range(3):
+        await database.reports.accept(new_report())
+    assert (await database.audit.verify())[0]
+    import sqlalchemy as sa
+
+    async with database.write_engine.begin() as conn:
+        if how == "payload":
+            await conn.execute(sa.text("UPDATE report_events SET payload = '{}' WHERE seq = 2"))
+        elif how == "delete":
+            await conn.execute(sa.text("DELETE FROM report_events WHERE seq = 3"))
+        else:
+            await conn.execute(sa.text("UPDATE audit_head SET seq = 2"))
+    ok, _n, detail = await database.audit.verify()
+    assert not ok
+    expected = {"payload": "altered", "delete": "head records", "head": "head records"}[how]
+    assert expected in detail
+
+
+async def test_writer_reports_results_only_after_commit(
+    database: Database, new_report: Callable[..., NewReport]
+) -> None:
+    result = await database.reports.accept(new_report())
+    # A separate connection sees the row as soon as the result is back.
+    other = Database(database.url, database.keyring, Path("/nonexistent-unused"))
+    try:
+        found: Any = await other.reports.get(result.case_no)
+        assert found is not None
+    finally:
+        await other.close()
