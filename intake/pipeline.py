@@ -14,7 +14,9 @@ import secrets
 import uuid
 from dataclasses import asdict
 from datetime import timedelta
+from typing import Any
 
+from intake import redaction
 from intake.clock import Clock, china_year
 from intake.domain import (
     CHANNELS,
@@ -89,6 +91,9 @@ class Pipeline:
             sealed.append(vault.seal(self._keys, report_id, "identity", asdict(sub.reporter)))
         if sub.handles:
             sealed.append(vault.seal(self._keys, report_id, "handle", dict(sub.handles)))
+        content, title, found = await self._redact(sub.content, sub.title)
+        if found:
+            sealed.append(vault.seal(self._keys, report_id, "in_text", {"found": found}))
         fingerprint = receipt = None
         if sub.external_id is not None:
             fingerprint = self._keys.mac("request-fingerprint", self._canonical(sub))
@@ -108,8 +113,8 @@ class Pipeline:
             receipt_sealed=receipt,
             receiving_unit=self.jurisdiction.receiving_unit,
             handling_unit=None,
-            title=sub.title,
-            content=sub.content,
+            title=title,
+            content=content,
             category=sub.category,
             accused_name=sub.accused.name,
             accused_unit=sub.accused.unit,
@@ -127,6 +132,7 @@ class Pipeline:
                 "anonymous": anonymous,
                 "attachments": len(blobs),
                 "sealed": [s.kind for s in sealed],
+                "redacted": len(found),
             },
             jobs=[("expire_receipt", {}, now + self._receipt_window)] if receipt else [],
         )
@@ -146,6 +152,28 @@ class Pipeline:
         self.metrics.reports_accepted.labels(sub.channel).inc()
         log.info("report accepted", extra={"case_no": result.case_no, "channel": sub.channel})
         return Receipt(result.case_no, code, sub.channel, result.status, result.received_at, True)
+
+    @staticmethod
+    async def _redact(*texts: str | None) -> tuple[Any, ...]:
+        """Each text with the informant's own details (written into it) replaced by placeholders,
+        and those details, to be sealed. jieba's tagger runs off the event loop, and only when a
+        cheap look says there may be something to find."""
+        if not any(t and redaction.may_contain_identity(t) for t in texts):
+            return (*texts, [])
+
+        def run() -> tuple[Any, ...]:
+            out: list[str | None] = []
+            found: list[dict[str, str]] = []
+            for t in texts:
+                if not t:
+                    out.append(t)
+                    continue
+                clean, findings = redaction.redact(t)
+                out.append(clean)
+                found.extend({"kind": f.kind, "text": f.text} for f in findings)
+            return (*out, found)
+
+        return await asyncio.to_thread(run)
 
     def _validate(self, sub: Submission) -> None:
         if sub.channel not in CHANNELS:
@@ -249,8 +277,17 @@ class Pipeline:
         record = await self.db.reports.status_by_query_hash(self._query_hash(code)) if code else None
         if record is None:
             raise self._miss()
+        clean, found = await self._redact(content)
+        # The informant's own details written into a follow-up are sealed like the report's.
+        sealed = vault.seal(self._keys, record.report_id, "in_text", {"found": found}) if found else None
         await self.db.reports.add_message(
-            record.report_id, "in", channel, content, self.clock.now(), actor=f"channel:{channel}"
+            record.report_id,
+            "in",
+            channel,
+            clean,
+            self.clock.now(),
+            actor=f"channel:{channel}",
+            sealed=sealed,
         )
         self.metrics.followups.labels(channel).inc()
         log.info("follow-up added", extra={"case_no": record.case_no, "channel": channel})

@@ -455,3 +455,13 @@ def redact(text: str) -> tuple[str, list[Finding]]:
         last = f.end
     out.append(text[last:])
     return "".join(out), findings
+
+
+_QUICK = re.compile(
+    r"\d{7}|@|我|本人|举报人|检举人|控告人|信访人|反映人|联系人|署名|实名|住址|地址|家住|现住"
+)
+
+
+def may_contain_identity(text: str) -> bool:
+    """A cheap first look: False means :func:`redact` would certainly find nothing."""
+    return _QUICK.search(text) is not None

@@ -28,6 +28,7 @@ from storage.records import (
     ReportSummary,
     UnitRecord,
 )
+from storage.vault import SealedEntry
 
 if TYPE_CHECKING:
     from storage.database import Database
@@ -122,19 +123,7 @@ async def accept_reports_txn(batch: Batch, reports: Sequence[NewReport]) -> list
                 "updated_at": r.received_at,
             }
         )
-        vault_rows.extend(
-            {
-                "id": s.id,
-                "report_id": s.report_id,
-                "kind": s.kind,
-                "kek_version": s.kek_version,
-                "wrapped_key": s.wrapped_key,
-                "nonce": s.nonce,
-                "ciphertext": s.ciphertext,
-                "created_at": r.received_at,
-            }
-            for s in r.sealed
-        )
+        vault_rows.extend(_vault_row(s, r.received_at) for s in r.sealed)
         blob_rows.extend(
             {
                 "id": b.id,
@@ -166,6 +155,19 @@ async def accept_reports_txn(batch: Batch, reports: Sequence[NewReport]) -> list
             assert first is not None
             results[i] = replace(first, created=False, receipt_sealed=reports[j].receipt_sealed)
     return [r for r in results if r is not None]
+
+
+def _vault_row(s: SealedEntry, at: datetime) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "report_id": s.report_id,
+        "kind": s.kind,
+        "kek_version": s.kek_version,
+        "wrapped_key": s.wrapped_key,
+        "nonce": s.nonce,
+        "ciphertext": s.ciphertext,
+        "created_at": at,
+    }
 
 
 async def _allocate_case_numbers_txn(conn: Any, reports: Sequence[NewReport]) -> list[str]:
@@ -227,9 +229,18 @@ class ReportRepository:
         )
 
     async def add_message(
-        self, report_id: uuid.UUID, direction: str, channel: str, body: str, at: datetime, actor: str
+        self,
+        report_id: uuid.UUID,
+        direction: str,
+        channel: str,
+        body: str,
+        at: datetime,
+        actor: str,
+        sealed: SealedEntry | None = None,
     ) -> None:
         async def add_message_txn(batch: Batch) -> None:
+            if sealed is not None:
+                await batch.conn.execute(sa.insert(V), [_vault_row(sealed, at)])
             await batch.conn.execute(
                 sa.insert(M).values(
                     report_id=report_id, direction=direction, channel=channel, body=body, at=at
@@ -237,7 +248,10 @@ class ReportRepository:
             )
             await batch.conn.execute(sa.update(R).where(R.c.id == report_id).values(updated_at=at))
             kind = "followup_added" if direction == "in" else "reply_added"
-            batch.event(report_id, kind, actor, at, {"channel": channel, "chars": len(body)})
+            payload: dict[str, Any] = {"channel": channel, "chars": len(body)}
+            if sealed is not None:
+                payload["sealed"] = [sealed.kind]
+            batch.event(report_id, kind, actor, at, payload)
 
         await self._db.writer.run(add_message_txn)
 

@@ -267,3 +267,31 @@ def test_app_signature_known_answer() -> None:
     # printf '1700000000.{"content":"x"}' | openssl dgst -sha256 -hmac key
     expected = "2e066e5d1078ff7dd8fad0733f129a62b8dba8f0d9da082e8fdade49e6284786"
     assert app_signature("key", "1700000000", b'{"content":"x"}') == expected
+
+
+async def test_identity_written_into_the_text_is_sealed(client: Any, services: Any) -> None:
+    body = {
+        "content": "我叫甄宝琮，电话13912345678。镇长张某某的电话是13812345678，他收了两万元。",
+        "title": "本人甄宝琮实名反映",
+    }
+    receipt = await (await file(client, body)).json()
+    svc = services(client)
+    report = await svc.db.reports.get(receipt["case_no"])
+    assert (
+        report.content
+        == "我叫〔已隐去：姓名〕，电话〔已隐去：手机号〕。镇长张某某的电话是13812345678，他收了两万元。"
+    )
+    assert report.title == "本人〔已隐去：姓名〕实名反映"
+    events = await svc.db.reports.events(report.id)
+    assert json.loads(events[0].payload)["redacted"] == 3
+    resp = await client.post(
+        "/api/v1/followups",
+        json={"query_code": receipt["query_code"], "content": "补充：我的手机换成了13700001111。"},
+    )
+    assert resp.status == 201
+    report = await svc.db.reports.get(receipt["case_no"])
+    assert report.messages[-1].body == "补充：我的手机换成了〔已隐去：手机号〕。"
+    everything = b"".join(p.read_bytes() for p in svc.settings.data_dir.rglob("*") if p.is_file())
+    for secret in ("甄宝琮", "13912345678", "13700001111"):
+        assert secret.encode() not in everything
+    assert b"13812345678" in everything  # the accused's number stays for the handlers
