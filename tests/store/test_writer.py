@@ -104,13 +104,18 @@ async def test_audit_chain_detects_tampering(
     assert (await database.audit.verify())[0]
     import sqlalchemy as sa
 
-    async with database.write_engine.begin() as conn:
+    from storage.db import make_engine
+
+    # A connection of its own, as someone editing the database behind the server's back would have.
+    tamper = make_engine(database.url, writer=False)
+    async with tamper.begin() as conn:
         if how == "payload":
             await conn.execute(sa.text("UPDATE report_events SET payload = '{}' WHERE seq = 2"))
         elif how == "delete":
             await conn.execute(sa.text("DELETE FROM report_events WHERE seq = 3"))
         else:
             await conn.execute(sa.text("UPDATE audit_head SET seq = 2"))
+    await tamper.dispose()
     ok, _n, detail = await database.audit.verify()
     assert not ok
     expected = {"payload": "altered", "delete": "head records", "head": "head records"}[how]
