@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.blobs import BlobStore
@@ -25,8 +28,24 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
+def create_private_sqlite_file(url: str) -> None:
+    """Create a new SQLite database file readable by its owner only (0600).
+
+    SQLite creates its files with the process umask, usually world-readable, and gives the ``-wal``
+    and ``-shm`` files the mode of the database file: creating the empty file first covers all
+    three. An existing file is left as it is; a missing folder is left for SQLite to report.
+    """
+    parsed = make_url(url)
+    name = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not name or name == ":memory:" or name.startswith("file:"):
+        return
+    with contextlib.suppress(FileExistsError, FileNotFoundError):
+        os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     """Run Alembic to ``revision`` over an engine (used at start-up and by ``intake db upgrade``)."""
+    create_private_sqlite_file(str(engine.url))
 
     def _upgrade(sync_conn: Any) -> None:
         if sync_conn.dialect.name == "postgresql":
@@ -46,6 +65,7 @@ class Database:
         self.url = normalise_url(url)
         self.keyring = keyring
         self.dialect = "sqlite" if self.url.startswith("sqlite") else "postgresql"
+        create_private_sqlite_file(self.url)
         self.write_engine = make_engine(self.url, writer=True)
         self.read_engine = (
             make_engine(self.url, writer=False) if self.dialect == "sqlite" else self.write_engine

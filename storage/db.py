@@ -5,6 +5,10 @@ connection owned by :class:`GroupCommitWriter`: concurrent callers queue their o
 each turn of the writer runs everything queued in one transaction with one commit. Reads use a
 separate pool. On PostgreSQL the same writer runs per process; rows that serialise writers
 (the audit head, case counters) are locked ``FOR UPDATE``, and jobs are claimed ``SKIP LOCKED``.
+
+On SQLite the writer's connection is a plain ``sqlite3`` one on a dedicated thread, and a whole
+transaction (every statement and the commit) runs there in one hop from the event loop: through
+aiosqlite each statement would be a hop of its own, which costs more than the statement.
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -20,8 +25,10 @@ from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.engine import Connection, CursorResult, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.sql.base import Executable
 
 from storage import models
 from storage.audit import GENESIS, canonical_payload, event_hash
@@ -43,8 +50,8 @@ def default_sqlite_url(data_dir: Path) -> str:
     return f"sqlite+aiosqlite:///{(data_dir / 'intake.db').resolve()}"
 
 
-def _sqlite_pragmas(engine: AsyncEngine, *, writer: bool) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+def _sqlite_pragmas(engine: Engine, *, writer: bool) -> None:
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Autocommit at the driver level; the "begin" hook below opens transactions itself.
         dbapi_conn.isolation_level = None
@@ -56,7 +63,7 @@ def _sqlite_pragmas(engine: AsyncEngine, *, writer: bool) -> None:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         # IMMEDIATE takes the write lock up front, so a second process waits instead of deadlocking.
         conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
@@ -66,9 +73,62 @@ def make_engine(url: str, *, writer: bool, pool_size: int = 5) -> AsyncEngine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
         engine = create_async_engine(url, pool_size=1 if writer else pool_size, max_overflow=0)
-        _sqlite_pragmas(engine, writer=writer)
+        _sqlite_pragmas(engine.sync_engine, writer=writer)
         return engine
     return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+def _sync_sqlite_engine(engine: AsyncEngine) -> Engine:
+    """The same SQLite database through the standard-library driver, with the writer's pragmas
+    (WAL, ``synchronous=FULL``, ``BEGIN IMMEDIATE``): for the writer thread."""
+    url = engine.url.set(drivername="sqlite+pysqlite")
+    sync = sa.create_engine(url, pool_size=1, max_overflow=0)
+    _sqlite_pragmas(sync, writer=True)
+    return sync
+
+
+class _InlineConnection(AsyncConnection):
+    """An :class:`AsyncConnection` over a synchronous ``sqlite3`` connection.
+
+    The async methods keep their signatures, so writer transactions are written the same way for
+    both databases; with a synchronous driver SQLAlchemy's greenlet bridge never has anything to
+    wait for, so each call completes at once, on the writer thread that runs the transaction.
+    """
+
+    def __init__(self, engine: AsyncEngine, sync_connection: Connection) -> None:
+        self.engine = engine
+        self.sync_engine = sync_connection.engine
+        self.sync_connection = self._assign_proxied(sync_connection)
+
+    # The base class insists that these two reach an async driver; here they call straight through
+    # (``scalar``, ``scalars`` and the rest go through ``execute`` or need no check).
+    async def execute(
+        self,
+        statement: Executable,
+        parameters: Any = None,
+        *,
+        execution_options: Any = None,
+    ) -> CursorResult[Any]:
+        return self._proxied.execute(statement, parameters, execution_options=execution_options)
+
+    async def exec_driver_sql(
+        self, statement: str, parameters: Any = None, execution_options: Any = None
+    ) -> CursorResult[Any]:
+        return self._proxied.exec_driver_sql(statement, parameters, execution_options)
+
+
+def _run_inline(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine that never suspends (it awaits only an :class:`_InlineConnection`)."""
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        result: T = done.value
+        return result
+    coro.close()
+    raise RuntimeError(
+        "a writer transaction awaited something other than its connection (batch.conn); "
+        "do slow or asynchronous work before submitting it"
+    )
 
 
 @dataclass
@@ -82,7 +142,11 @@ class PendingEvent:
 
 @dataclass
 class Batch:
-    """One writer transaction: operations add audit events and jobs, written together at the end."""
+    """One writer transaction: operations add audit events and jobs, written together at the end.
+
+    Runners await only ``conn`` (on SQLite they run on the writer thread, where nothing else can
+    be awaited); results must not hold on to open cursors after the runner returns.
+    """
 
     conn: AsyncConnection
     events: list[PendingEvent] = field(default_factory=list)
@@ -163,16 +227,24 @@ class GroupCommitWriter:
     Results are handed back only after the commit returned.
     """
 
-    def __init__(self, engine: AsyncEngine, *, max_batch: int = 256) -> None:
+    def __init__(self, engine: AsyncEngine, *, max_batch: int = 256, sqlite_thread: bool = True) -> None:
         self._engine = engine
         self._max_batch = max_batch
         self._queue: asyncio.Queue[_Queued] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._conn: AsyncConnection | None = None
+        # SQLite: the whole transaction runs on one dedicated thread with the sync driver.
+        self._threaded = sqlite_thread and engine.dialect.name == "sqlite"
+        self._sync_engine: Engine | None = None
+        self._sync_conn: Connection | None = None
+        self._thread: ThreadPoolExecutor | None = None
         self.commits = 0
         self.operations = 0
 
     async def start(self) -> None:
+        if self._threaded and self._thread is None:
+            self._sync_engine = _sync_sqlite_engine(self._engine)
+            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="storage-writer")
         if self._task is None:
             self._task = asyncio.create_task(self._loop(), name="storage-writer")
 
@@ -187,6 +259,20 @@ class GroupCommitWriter:
         if self._conn is not None:
             await self._conn.close()
             self._conn = None
+        if self._thread is not None:
+            # Closing on the thread that used the connection; a transaction still running there
+            # (its caller was cancelled) finishes first.
+            await asyncio.get_running_loop().run_in_executor(self._thread, self._close_sync)
+            self._thread.shutdown(wait=True)
+            self._thread = None
+
+    def _close_sync(self) -> None:
+        if self._sync_conn is not None:
+            self._sync_conn.close()
+            self._sync_conn = None
+        if self._sync_engine is not None:
+            self._sync_engine.dispose()
+            self._sync_engine = None
 
     async def submit(self, runner: GroupRunner, item: Any) -> Any:
         if self._task is None:
@@ -218,17 +304,20 @@ class GroupCommitWriter:
         if not live:
             return
         try:
-            conn = await self._connection()
-            results: list[tuple[_Queued, Any]] = []
-            async with conn.begin():
-                batch = Batch(conn)
-                groups: dict[GroupRunner, list[_Queued]] = {}
-                for q in live:
-                    groups.setdefault(q.runner, []).append(q)
-                for runner, items in groups.items():
-                    outs = await runner(batch, [q.item for q in items])
-                    results.extend(zip(items, outs, strict=True))
-                await batch.flush()
+            if self._thread is not None:
+                loop = asyncio.get_running_loop()
+                results = await loop.run_in_executor(self._thread, self._transaction_on_thread, live)
+            else:
+                conn = await self._connection()
+                async with conn.begin():
+                    results = await self._apply(Batch(conn), live)
+        except asyncio.CancelledError:
+            # Shutting down mid-transaction: the callers get an error, never a receipt (the
+            # transaction may still commit; a retry with the same key finds it).
+            for q in live:
+                if not q.future.done():
+                    q.future.set_exception(RuntimeError("database closed"))
+            raise
         except Exception as exc:
             await self._reset_after_error(exc)
             if isolate_on_failure and len(live) > 1:
@@ -245,16 +334,51 @@ class GroupCommitWriter:
             if not q.future.done():
                 q.future.set_result(out)
 
+    @staticmethod
+    async def _apply(batch: Batch, live: list[_Queued]) -> list[tuple[_Queued, Any]]:
+        """Every queued operation, grouped by runner, then the batch's events and jobs."""
+        results: list[tuple[_Queued, Any]] = []
+        groups: dict[GroupRunner, list[_Queued]] = {}
+        for q in live:
+            groups.setdefault(q.runner, []).append(q)
+        for runner, items in groups.items():
+            outs = await runner(batch, [q.item for q in items])
+            results.extend(zip(items, outs, strict=True))
+        await batch.flush()
+        return results
+
+    def _transaction_on_thread(self, live: list[_Queued]) -> list[tuple[_Queued, Any]]:
+        """One whole transaction, commit included, on the writer thread (SQLite)."""
+        assert self._sync_engine is not None
+        if self._sync_conn is None or self._sync_conn.closed:
+            self._sync_conn = self._sync_engine.connect()
+        conn = self._sync_conn
+        with conn.begin():
+            return _run_inline(self._apply(Batch(_InlineConnection(self._engine, conn)), live))
+
     async def _reset_after_error(self, exc: Exception) -> None:
         # A constraint violation leaves the connection healthy; any other driver failure may not,
         # so the next batch opens a fresh connection.
-        if not isinstance(exc, DBAPIError) or isinstance(exc, IntegrityError) or self._conn is None:
+        if not isinstance(exc, DBAPIError) or isinstance(exc, IntegrityError):
+            return
+        if self._thread is not None:
+            await asyncio.get_running_loop().run_in_executor(self._thread, self._drop_sync_connection)
+            return
+        if self._conn is None:
             return
         conn, self._conn = self._conn, None
         try:
             await conn.close()
         except DBAPIError:
             log.warning("closing a failed writer connection raised")
+
+    def _drop_sync_connection(self) -> None:
+        conn, self._sync_conn = self._sync_conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except DBAPIError:
+                log.warning("closing a failed writer connection raised")
 
 
 async def _run_callable(batch: Batch, fns: Sequence[Callable[[Batch], Awaitable[Any]]]) -> list[Any]:

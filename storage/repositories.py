@@ -171,24 +171,30 @@ def _vault_row(s: SealedEntry, at: datetime) -> dict[str, Any]:
 
 
 async def _allocate_case_numbers_txn(conn: Any, reports: Sequence[NewReport]) -> list[str]:
-    """Hand out per-(year, receiving unit) sequence numbers; the counter rows serialise writers."""
+    """Hand out per-(year, receiving unit) sequence numbers; the counter rows serialise writers.
+
+    One statement per counter: the ``UPDATE … RETURNING`` both takes the row lock and reserves
+    the numbers; only a counter's first use inserts it (a rival inserting the same row at the same
+    moment makes this batch fail on the key, and the writer retries it alone).
+    """
     if not reports:
         return []
     needed = Counter((r.case_year, r.receiving_unit) for r in reports)
-    rows = await conn.execute(
-        sa.select(C.c.year, C.c.unit_code, C.c.last)
-        .where(sa.tuple_(C.c.year, C.c.unit_code).in_(sorted(needed)))
-        .with_for_update()
-    )
-    last = {(row.year, row.unit_code): row.last for row in rows}
-    for key, n in sorted(needed.items()):
-        if key in last:
+    last: dict[tuple[int, str], int] = {}
+    for (year, unit), n in sorted(needed.items()):
+        row = (
             await conn.execute(
-                sa.update(C).where(C.c.year == key[0], C.c.unit_code == key[1]).values(last=last[key] + n)
+                sa.update(C)
+                .where(C.c.year == year, C.c.unit_code == unit)
+                .values(last=C.c.last + n)
+                .returning(C.c.last)
             )
+        ).first()
+        if row is None:
+            await conn.execute(sa.insert(C).values(year=year, unit_code=unit, last=n))
+            last[(year, unit)] = 0
         else:
-            last[key] = 0
-            await conn.execute(sa.insert(C).values(year=key[0], unit_code=key[1], last=n))
+            last[(year, unit)] = row.last - n
     out = []
     for r in reports:
         key = (r.case_year, r.receiving_unit)

@@ -1,19 +1,25 @@
 """Reading the web form's bodies with every size bounded: multipart for reports, urlencoded for
-the status forms. Unknown fields are dropped; text must be UTF-8."""
+the status forms. Unknown fields are dropped; text must be UTF-8; line breaks become ``\\n``.
+
+The anti-forgery check runs as soon as it can: in a multipart body before the first file is read
+(our form puts the token first, as browsers send fields in document order), otherwise at the end.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs
 
 from aiohttp import BodyPartReader, web
 
-from channels.web.files import clean_filename, sniff
+from channels.web.files import clean_filename, human_size, sniff
 from intake.domain import Upload
 from intake.errors import IntakeError
 
-MAX_FIELD_BYTES = 128 * 1024
-MAX_URLENCODED_BYTES = 256 * 1024
+MAX_FIELD_BYTES = 128 * 1024  # one text field: the facts may be 20,000 characters of 4 bytes
+MAX_TEXT_BYTES = 256 * 1024  # all text fields together, and the whole of an urlencoded body
+MAX_PARTS = 64  # parts of any kind, known or not
 CHUNK = 64 * 1024
 
 
@@ -28,52 +34,100 @@ class FormData:
         return self.fields.get(name, "").strip()
 
 
-def _too_large(what: str) -> IntakeError:
-    return IntakeError(what, code="payload_too_large", status=413)
+# Called with the fields read so far; raises (403) when the anti-forgery token does not verify.
+TokenCheck = Callable[[FormData], None]
+
+
+class FormTooLarge(IntakeError):
+    """A part or the whole form over its limit (413). Carries the fields read until then and
+    whether the anti-forgery token had verified, so the page can be shown again with the text."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="payload_too_large", status=413)
+        self.form = FormData()
+        self.verified = False
 
 
 def _text(raw: bytes) -> str:
     try:
-        return raw.decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise IntakeError("表单内容的编码无法识别，请使用 UTF-8。", code="bad_encoding", status=400) from None
+    # Browsers submit a textarea's line breaks as CRLF; count and store them as one character.
+    return text.replace("\r\n", "\n")
 
 
 async def read_form(
-    request: web.Request, known: frozenset[str], *, max_file_bytes: int = 0, max_files: int = 0
+    request: web.Request,
+    known: frozenset[str],
+    check: TokenCheck,
+    *,
+    max_file_bytes: int = 0,
+    max_files: int = 0,
 ) -> FormData:
+    """The known fields (and, when ``max_files``, the attachments) of a form POST, token checked."""
     if request.content_type == "multipart/form-data":
-        return await _read_multipart(request, known, max_file_bytes, max_files)
+        return await _read_multipart(request, known, check, max_file_bytes, max_files)
     if request.content_type == "application/x-www-form-urlencoded":
-        raw = await request.content.read(MAX_URLENCODED_BYTES + 1)
-        if len(raw) > MAX_URLENCODED_BYTES:
-            raise _too_large("表单内容过长。")
-        parsed = parse_qs(_text(raw), keep_blank_values=True, max_num_fields=64)
-        return FormData({k: v[0] for k, v in parsed.items() if k in known})
+        if request.content_length is not None and request.content_length > MAX_TEXT_BYTES:
+            raise FormTooLarge("表单内容过长。")
+        raw = await _read_body(request, MAX_TEXT_BYTES)
+        if raw.count(b"&") >= MAX_PARTS:
+            raise FormTooLarge("表单项目过多。")
+        try:
+            parsed = parse_qs(_text(raw), keep_blank_values=True, max_num_fields=MAX_PARTS, errors="strict")
+        except ValueError:  # an escape that is not UTF-8
+            raise IntakeError("表单格式不正确。", code="malformed_form", status=400) from None
+        form = FormData({k: v[0].replace("\r\n", "\n") for k, v in parsed.items() if k in known})
+        check(form)
+        return form
     raise IntakeError("请通过页面上的表单提交。", code="unsupported_media_type", status=415)
 
 
+async def _read_body(request: web.Request, limit: int) -> bytes:
+    # ``StreamReader.read(n)`` returns what has arrived, up to n bytes: loop to the end.
+    data = bytearray()
+    while chunk := await request.content.read(CHUNK):
+        data += chunk
+        if len(data) > limit:
+            raise FormTooLarge("表单内容过长。")
+    return bytes(data)
+
+
 async def _read_multipart(
-    request: web.Request, known: frozenset[str], max_file_bytes: int, max_files: int
+    request: web.Request, known: frozenset[str], check: TokenCheck, max_file_bytes: int, max_files: int
 ) -> FormData:
     form = FormData()
+    checked = False
+    text_budget = MAX_TEXT_BYTES
+    parts = 0
     try:
         reader = await request.multipart()
         while (part := await reader.next()) is not None:
+            parts += 1
+            if parts > MAX_PARTS:
+                raise FormTooLarge("表单项目过多。")
             if not isinstance(part, BodyPartReader):
-                await part.release()
-                continue
+                raise IntakeError("表单格式不正确。", code="malformed_form", status=400)
             if part.name == "attachments" and max_files:
+                if not checked:
+                    check(form)
+                    checked = True
                 await _read_file(part, form, max_file_bytes, max_files)
-            elif part.name in known:
-                form.fields[part.name] = _text(
-                    await _read_limited(part, MAX_FIELD_BYTES, "某一项填写内容过长。")
-                )
             else:
-                await part.release()
+                # Unknown fields are read (within the same budget) and dropped.
+                raw = await _read_limited(part, min(MAX_FIELD_BYTES, text_budget), "填写的内容过长。")
+                text_budget -= len(raw)
+                if part.name in known:
+                    form.fields[part.name] = _text(raw)
+    except FormTooLarge as exc:
+        exc.form, exc.verified = form, checked
+        raise
     except (ValueError, AssertionError, RuntimeError):
         # aiohttp raises these for a body that is not well-formed multipart.
         raise IntakeError("表单格式不正确。", code="malformed_form", status=400) from None
+    if not checked:
+        check(form)
     return form
 
 
@@ -82,17 +136,17 @@ async def _read_limited(part: BodyPartReader, limit: int, message: str) -> bytes
     while chunk := await part.read_chunk(CHUNK):
         data += chunk
         if len(data) > limit:
-            raise _too_large(message)
+            raise FormTooLarge(message)
     return bytes(data)
 
 
 async def _read_file(part: BodyPartReader, form: FormData, max_file_bytes: int, max_files: int) -> None:
-    mb = max_file_bytes // (1024 * 1024)
-    data = await _read_limited(part, max_file_bytes, f"每个附件不能超过 {mb} MB。")
+    too_big = f"每个附件不能超过 {human_size(max_file_bytes)}，请压缩或分开提交。"
+    data = await _read_limited(part, max_file_bytes, too_big)
     if not data and not part.filename:
         return  # the file input left empty
-    if len(form.files) >= max_files:
-        raise _too_large(f"最多上传 {max_files} 个附件。")
+    if len(form.files) + form.refused_files >= max_files:
+        raise FormTooLarge(f"最多上传 {max_files} 个附件。")
     name = clean_filename(part.filename or "")
     content_type = sniff(data, name)
     if content_type is None:

@@ -7,20 +7,23 @@ Pages work without JavaScript. Every POST carries the double-submit token of
 
 from __future__ import annotations
 
+import re
 import secrets
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import jinja2
 from aiohttp import web
 
-from channels.base import ChannelContext
+from channels.base import ChannelContext, client_address
 from channels.verify import form_token_field, new_form_token, verify_form_token
-from channels.web.files import ALLOWED_DESCRIPTION
-from channels.web.forms import FormData, read_form
+from channels.web.files import ALLOWED_DESCRIPTION, human_size
+from channels.web.forms import FormData, FormTooLarge, read_form
 from intake.app import set_html_error_renderer
+from intake.clock import CHINA
 from intake.domain import Accused, Location, Reporter, Submission, format_query_code
-from intake.errors import IntakeError, ValidationError
+from intake.errors import Conflict, IntakeError, ValidationError
 from intake.pipeline import MAX_CONTENT
 
 HERE = Path(__file__).resolve().parent
@@ -67,13 +70,34 @@ LIMITS = {
     "reporter_phone": 32,
     "reporter_address": 200,
 }
+SUBMISSION_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+STALE_FORM = "页面已过期或来源不明，未能提交。请确认浏览器允许本网站使用 Cookie，然后重新打开页面填写。"
+STALE_FORM_KEPT = "页面已过期，这次没有提交。您填写的文字已保留在下面，附件需要重新选择；请核对后再次提交。"
+
+
+class FormTokenError(IntakeError):
+    """The anti-forgery token did not verify; carries what was read so far (nothing is stored)."""
+
+    def __init__(self, form: FormData) -> None:
+        super().__init__(STALE_FORM, code="invalid_form_token", status=403)
+        self.form = form
+
+
+def china_time(at: datetime) -> str:
+    """Times on the pages are Beijing time, whatever the server's own zone."""
+    return at.astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
 
 
 class WebAdapter:
     def __init__(self, ctx: ChannelContext) -> None:
         self.ctx = ctx
-        self.env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(HERE / "templates"),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+        )
+        self.env.filters["china_time"] = china_time
         self._token_key = bytes.fromhex(ctx.sign("form-token", b"key"))
         self.townships = [(u.division_code, u.division_name) for u in ctx.pipeline.jurisdiction.townships()]
         self.jurisdiction_name = ctx.pipeline.jurisdiction.name
@@ -125,20 +149,20 @@ class WebAdapter:
         return response
 
     def error_page(self, request: web.Request, status: int, code: str, message: str) -> web.StreamResponse:
-        return self._page(request, "error.html", status, message=message, code=code)
+        return self._page(request, "error.html", status, no_store=True, message=message, code=code)
 
     def _check_token(self, request: web.Request, form: FormData) -> None:
         if not verify_form_token(self._token_key, request.cookies.get(COOKIE), form.fields.get("csrf")):
             self.ctx.metrics.channel_events.labels("web", "rejected").inc()
-            raise IntakeError(
-                "页面已过期或来源不明，请返回重新填写提交。", code="invalid_form_token", status=403
-            )
+            raise FormTokenError(form)
 
     def _report_form(
         self, request: web.Request, values: dict[str, str], status: int = 200, error: str | None = None
     ) -> web.Response:
-        values = {**values}
-        values.setdefault("submission_id", secrets.token_urlsafe(18))
+        values = {**dict.fromkeys(REPORT_FIELDS - {"csrf"}, ""), **values}
+        # Made when the form is first shown and kept through re-renders: the idempotency key.
+        if not SUBMISSION_ID.fullmatch(values["submission_id"]):
+            values["submission_id"] = secrets.token_urlsafe(18)
         return self._page(
             request,
             "form.html",
@@ -149,7 +173,7 @@ class WebAdapter:
             categories=CATEGORIES,
             allowed=ALLOWED_DESCRIPTION,
             max_files=self.ctx.max_files,
-            max_mb=self.ctx.max_file_bytes // (1024 * 1024),
+            max_size=human_size(self.ctx.max_file_bytes),
             max_content=MAX_CONTENT,
             no_store=True,
         )
@@ -160,11 +184,29 @@ class WebAdapter:
         return self._report_form(request, {"identity": "anonymous"})
 
     async def submit(self, request: web.Request) -> web.Response:
-        form = await read_form(
-            request, REPORT_FIELDS, max_file_bytes=self.ctx.max_file_bytes, max_files=self.ctx.max_files
-        )
-        self._check_token(request, form)
-        values = {k: form.get(k) for k in REPORT_FIELDS if k != "csrf"}
+        try:
+            form = await read_form(
+                request,
+                REPORT_FIELDS,
+                lambda f: self._check_token(request, f),
+                max_file_bytes=self.ctx.max_file_bytes,
+                max_files=self.ctx.max_files,
+            )
+        except FormTokenError as exc:
+            # SameSite=Strict: a browser sends our cookie only with a request from our own pages, so
+            # with the cookie present this is a stale page (another tab renewed the cookie), not a
+            # forgery. Keep the citizen's text rather than lose it; nothing was stored.
+            if request.cookies.get(COOKIE) is None:
+                raise
+            return self._report_form(request, self._values(exc.form), exc.status, STALE_FORM_KEPT)
+        except FormTooLarge as exc:
+            # Too big an attachment: say so on the form itself, the text kept (the token verified
+            # before any file was read). Anything else too large gets the plain 413 page.
+            if not exc.verified:
+                raise
+            message = f"{exc.message}这次没有提交；您填写的文字已保留，请重新选择附件。"
+            return self._report_form(request, self._values(exc.form), exc.status, message)
+        values = self._values(form)
         try:
             if form.refused_files:
                 raise ValidationError(
@@ -175,6 +217,16 @@ class WebAdapter:
             receipt = await self.ctx.pipeline.accept(sub)
         except ValidationError as exc:
             return self._report_form(request, values, exc.status, exc.message)
+        except Conflict:
+            # The same form was filed before with other content (back button, then edited): offer
+            # to file this as a new report under a new id rather than lose the text.
+            values.pop("submission_id")
+            return self._report_form(
+                request,
+                values,
+                409,
+                "这张表单此前已经提交过。如果下面是一份新的举报，请核对后再次点击“提交举报”。",
+            )
         return self._page(
             request,
             "receipt.html",
@@ -184,6 +236,10 @@ class WebAdapter:
             query_code=format_query_code(receipt.query_code) if receipt.query_code else None,
             anonymous=sub.anonymous,
         )
+
+    @staticmethod
+    def _values(form: FormData) -> dict[str, str]:
+        return {k: form.get(k) for k in REPORT_FIELDS if k != "csrf"}
 
     def _submission(self, request: web.Request, form: FormData, values: dict[str, str]) -> Submission:
         for name, limit in LIMITS.items():
@@ -228,8 +284,9 @@ class WebAdapter:
             reporter=reporter,
             anonymous=anonymous,
             # A refreshed or double-clicked submit carries the same id: one report, one receipt.
-            external_id=f"form:{sid}" if 16 <= len(sid) <= 64 else None,
-            handles={"ip": request.remote or "unknown"},
+            external_id=f"form:{sid}" if SUBMISSION_ID.fullmatch(sid) else None,
+            # The address is sealed with the identity; behind a trusted proxy, the forwarded one.
+            handles={"ip": client_address(request, self.ctx.trust_forwarded_for)},
             attachments=tuple(form.files),
         )
 
@@ -239,8 +296,7 @@ class WebAdapter:
         return self._page(request, "status_query.html", no_store=True, error=None)
 
     async def status(self, request: web.Request) -> web.Response:
-        form = await read_form(request, STATUS_FIELDS)
-        self._check_token(request, form)
+        form = await read_form(request, STATUS_FIELDS, lambda f: self._check_token(request, f))
         return await self._status_page(request, form.get("query_code"))
 
     async def _status_page(
@@ -250,11 +306,12 @@ class WebAdapter:
         notice: str | None = None,
         status: int = 200,
         error: str | None = None,
+        followup: str = "",
     ) -> web.Response:
         try:
             found = await self.ctx.pipeline.status(code, self.ctx.client_key(request))
         except IntakeError as exc:
-            return self._page(request, "status_query.html", exc.status, no_store=True, error=exc.message)
+            return self._query_error(request, exc)
         return self._page(
             request,
             "status.html",
@@ -264,19 +321,27 @@ class WebAdapter:
             query_code=code,
             notice=notice,
             error=error,
+            followup=followup,
             max_content=MAX_CONTENT,
         )
 
+    def _query_error(self, request: web.Request, exc: IntakeError) -> web.Response:
+        """A wrong code (404) or too many tries (429): the query form again, with the reason."""
+        response = self._page(request, "status_query.html", exc.status, no_store=True, error=exc.message)
+        if exc.retry_after:
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+
     async def followup(self, request: web.Request) -> web.Response:
-        form = await read_form(request, STATUS_FIELDS)
-        self._check_token(request, form)
-        code = form.get("query_code")
+        form = await read_form(request, STATUS_FIELDS, lambda f: self._check_token(request, f))
+        code, content = form.get("query_code"), form.get("content")
         try:
-            await self.ctx.pipeline.add_followup(
-                code, form.get("content"), "web", self.ctx.client_key(request)
-            )
+            await self.ctx.pipeline.add_followup(code, content, "web", self.ctx.client_key(request))
         except ValidationError as exc:
-            return await self._status_page(request, code, status=exc.status, error=exc.message)
+            # What they wrote goes back into the box.
+            return await self._status_page(
+                request, code, status=exc.status, error=exc.message, followup=content
+            )
         except IntakeError as exc:
-            return self._page(request, "status_query.html", exc.status, no_store=True, error=exc.message)
+            return self._query_error(request, exc)
         return await self._status_page(request, code, notice="补充材料已收到，办理人员会一并查看。")
