@@ -1,27 +1,71 @@
-"""The identity vault: envelope encryption of identities and channel handles.
+"""The identity vault's cryptography: envelope encryption, re-wrapping, blind indexes, pseudonyms.
 
-Each entry gets a fresh 256-bit data key; the plaintext is sealed with AES-256-GCM under it, with the
-entry id and report id as associated data (a ciphertext moved to another row fails to open). The data
-key is wrapped with AES-256-GCM under the current key-encryption key, bound to the entry id too.
-Nothing here decrypts for a person: the reveal workflow (custodians, approvals, audit) sits on top.
+**Envelope.** Each entry gets a fresh data key; the plaintext is sealed with AES-256-GCM (or SM4-GCM
+under the ``gm`` profile) under it, with the entry id, report id and kind as associated data (a
+ciphertext moved to another row fails to open). The data key is wrapped by the key provider under
+the current key-encryption key version, bound to the entry id and the profile.
+
+**Entry format.** The ``nonce`` column carries a small header, so no schema change was needed to
+record the profile per entry:
+
+- format 1 (entries sealed before the profiles existed): ``nonce`` is the bare 12-byte nonce;
+  AES-256-GCM; data AAD ``vault/v1|id|report|kind``; wrap AAD ``kek/v1|id``;
+- format 2: ``nonce`` = ``0x02 | profile byte (1 aes, 2 gm) | 12-byte nonce``; data AAD
+  ``vault/v2|profile|id|report|kind``; wrap AAD ``kek/v2|profile|id``.
+
+A 12-byte column is format 1, a 14-byte column format 2: the length decides, never the contents.
+
+**Re-wrapping** (:func:`rewrap`) unwraps a data key under its old KEK version and wraps it under the
+new one, in memory; the ciphertext is not touched and nothing is decrypted to disk. Attachment
+files carry their wrapped key in a fixed 68-byte header (:func:`rewrap_blob_header`).
+
+**Blind indexes** are keyed HMACs of normalised identifiers (:func:`blind_index`): phone numbers in
+E.164, ID numbers in upper case with the 15-digit form converted, channel handles per kind. They let
+the system recognise the same informant without decrypting anything. IP addresses are never
+indexed: linking anonymous reports by address would be the tracing that art. 29 forbids.
+
+Nothing here decrypts for a person: the reveal workflow (custodians, approvals, audit) sits on top
+(:mod:`intake.vault_service`).
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import re
 import secrets
+import struct
+import unicodedata
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from storage.keys import Keyring
+from storage.keys import (
+    INDEX_ALGORITHMS,
+    NONCE_BYTES,
+    PROFILE_NAMES,
+    PROFILES,
+    KeyError_,
+    Keyring,
+    aead_decrypt,
+    aead_encrypt,
+    data_key_size,
+)
+
+log = logging.getLogger("storage.vault")
+
+FORMAT_V2 = 2
 
 
 class VaultIntegrityError(Exception):
     """A sealed entry failed authentication: wrong key, swapped or truncated ciphertext."""
+
+
+class VaultShreddedError(Exception):
+    """The entry's data key was destroyed at the end of its retention period: it cannot be opened."""
 
 
 @dataclass(frozen=True)
@@ -34,36 +78,325 @@ class SealedEntry:
     nonce: bytes
     ciphertext: bytes
 
+    @property
+    def profile(self) -> str:
+        return entry_profile(self.nonce)
 
-def _aad(entry_id: uuid.UUID, report_id: uuid.UUID, kind: str) -> bytes:
-    return b"vault/v1|" + entry_id.bytes + report_id.bytes + kind.encode()
+
+def entry_profile(nonce_column: bytes) -> str:
+    """The profile an entry was sealed under, read from its ``nonce`` column."""
+    return _header(nonce_column)[1]
 
 
-def seal(keyring: Keyring, report_id: uuid.UUID, kind: str, value: dict[str, Any]) -> SealedEntry:
+def _header(nonce_column: bytes) -> tuple[int, str, bytes]:
+    """(format, profile, nonce) of an entry."""
+    if len(nonce_column) == NONCE_BYTES:
+        return 1, "aes", nonce_column
+    if len(nonce_column) == NONCE_BYTES + 2 and nonce_column[0] == FORMAT_V2:
+        profile = PROFILE_NAMES.get(nonce_column[1])
+        if profile is not None:
+            return FORMAT_V2, profile, nonce_column[2:]
+    raise VaultIntegrityError("unknown vault entry format")
+
+
+def _data_aad(fmt: int, profile: str, entry_id: uuid.UUID, report_id: uuid.UUID, kind: str) -> bytes:
+    if fmt == 1:
+        return b"vault/v1|" + entry_id.bytes + report_id.bytes + kind.encode()
+    return b"vault/v2|" + bytes([PROFILES[profile]]) + entry_id.bytes + report_id.bytes + kind.encode()
+
+
+def _wrap_aad(fmt: int, profile: str, entry_id: uuid.UUID) -> bytes:
+    if fmt == 1:
+        return b"kek/v1|" + entry_id.bytes
+    return b"kek/v2|" + bytes([PROFILES[profile]]) + entry_id.bytes
+
+
+def seal(
+    keyring: Keyring, report_id: uuid.UUID, kind: str, value: dict[str, Any], *, profile: str | None = None
+) -> SealedEntry:
+    """Seal ``value`` (JSON) for one report under the keyring's profile (or ``profile``)."""
+    profile = profile or keyring.profile
     entry_id = uuid.uuid4()
-    data_key = AESGCM.generate_key(bit_length=256)
-    nonce = secrets.token_bytes(12)
+    data_key = secrets.token_bytes(data_key_size(profile))
+    nonce = secrets.token_bytes(NONCE_BYTES)
     plaintext = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
-    ciphertext = AESGCM(data_key).encrypt(nonce, plaintext, _aad(entry_id, report_id, kind))
-    version = keyring.current_version
-    wrap_nonce = secrets.token_bytes(12)
-    wrapped = wrap_nonce + AESGCM(keyring.kek(version)).encrypt(
-        wrap_nonce, data_key, b"kek/v1|" + entry_id.bytes
-    )
-    return SealedEntry(entry_id, report_id, kind, version, wrapped, nonce, ciphertext)
+    aad = _data_aad(FORMAT_V2, profile, entry_id, report_id, kind)
+    ciphertext = aead_encrypt(profile, data_key, nonce, plaintext, aad)
+    version, wrapped = keyring.wrap_data_key(data_key, _wrap_aad(FORMAT_V2, profile, entry_id), profile)
+    header = bytes([FORMAT_V2, PROFILES[profile]])
+    return SealedEntry(entry_id, report_id, kind, version, wrapped, header + nonce, ciphertext)
 
 
 def unseal(keyring: Keyring, entry: SealedEntry) -> dict[str, Any]:
-    """Decrypt an entry. Callers above storage reach this only through audited paths."""
+    """Decrypt an entry. Callers above storage reach this only through the audited reveal workflow.
+
+    Any failure (wrong or missing key, swapped, truncated or altered data) raises
+    :class:`VaultIntegrityError` and is logged with the entry id only, never with data.
+    """
     try:
-        wrap_nonce, wrapped = entry.wrapped_key[:12], entry.wrapped_key[12:]
-        data_key = AESGCM(keyring.kek(entry.kek_version)).decrypt(
-            wrap_nonce, wrapped, b"kek/v1|" + entry.id.bytes
+        fmt, profile, nonce = _header(entry.nonce)
+        data_key = keyring.unwrap_data_key(
+            entry.kek_version, entry.wrapped_key, _wrap_aad(fmt, profile, entry.id), profile
         )
-        plaintext = AESGCM(data_key).decrypt(
-            entry.nonce, entry.ciphertext, _aad(entry.id, entry.report_id, entry.kind)
+        plaintext = aead_decrypt(
+            profile,
+            data_key,
+            nonce,
+            entry.ciphertext,
+            _data_aad(fmt, profile, entry.id, entry.report_id, entry.kind),
         )
-    except (InvalidTag, ValueError) as exc:
+        value: dict[str, Any] = json.loads(plaintext)
+    except (InvalidTag, ValueError, KeyError_, VaultIntegrityError) as exc:
+        log.error(
+            "vault entry failed authentication",
+            extra={"entry_id": str(entry.id), "report_id": str(entry.report_id), "error": type(exc).__name__},
+        )
         raise VaultIntegrityError(f"vault entry {entry.id} failed authentication") from exc
-    value: dict[str, Any] = json.loads(plaintext)
     return value
+
+
+def rewrap(
+    keyring: Keyring,
+    entry_id: uuid.UUID,
+    nonce_column: bytes,
+    wrapped_key: bytes,
+    old_version: int,
+    new_version: int,
+) -> bytes:
+    """The entry's data key re-wrapped from ``old_version`` to ``new_version`` (in memory only)."""
+    try:
+        fmt, profile, _ = _header(nonce_column)
+        aad = _wrap_aad(fmt, profile, entry_id)
+        data_key = keyring.provider.unwrap(old_version, wrapped_key, aad, profile)
+    except (InvalidTag, ValueError, KeyError_, VaultIntegrityError) as exc:
+        log.error(
+            "vault entry key failed to unwrap", extra={"entry_id": str(entry_id), "error": type(exc).__name__}
+        )
+        raise VaultIntegrityError(f"vault entry {entry_id} failed authentication") from exc
+    return keyring.provider.wrap(new_version, data_key, aad, profile)
+
+
+# --- attachment files ------------------------------------------------------------------------------
+
+BLOB_MAGIC = b"XFB1"
+# MAGIC (4) | KEK version (4, big-endian) | wrapped data key: nonce (12) + key (32) + tag (16)
+BLOB_HEADER_BYTES = 68
+
+
+def blob_header_version(header: bytes) -> int:
+    if len(header) < BLOB_HEADER_BYTES or header[:4] != BLOB_MAGIC:
+        raise VaultIntegrityError("not an attachment file")
+    version: int = struct.unpack(">I", header[4:8])[0]
+    return version
+
+
+def rewrap_blob_header(keyring: Keyring, blob_id: uuid.UUID, header: bytes, new_version: int) -> bytes:
+    """A new 68-byte header for an attachment file whose data key is re-wrapped to ``new_version``
+    (the layout and associated data of :mod:`storage.blobs`; the encrypted body is not touched)."""
+    old_version = blob_header_version(header)
+    aad = b"blob-kek|" + blob_id.bytes
+    try:
+        data_key = keyring.provider.unwrap(old_version, header[8:BLOB_HEADER_BYTES], aad, "aes")
+    except (InvalidTag, ValueError, KeyError_) as exc:
+        log.error(
+            "attachment key failed to unwrap", extra={"blob_id": str(blob_id), "error": type(exc).__name__}
+        )
+        raise VaultIntegrityError(f"attachment {blob_id} failed authentication") from exc
+    wrapped = keyring.provider.wrap(new_version, data_key, aad, "aes")
+    if len(wrapped) != BLOB_HEADER_BYTES - 8:
+        raise VaultIntegrityError("the key provider's wrapped keys do not fit the attachment header")
+    return BLOB_MAGIC + struct.pack(">I", new_version) + wrapped
+
+
+# --- normalising identifiers -----------------------------------------------------------------------
+
+# Index kinds, strongest first: the pseudonym follows the strongest identifier an informant gave.
+INDEX_KINDS = (
+    "id_number",
+    "phone",
+    "email",
+    "wechat_openid",
+    "telegram_chat_id",
+    "weibo_uid",
+    "app_device",
+)
+# Names the channels may use for the same handles (``Submission.handles`` keys).
+KIND_ALIASES = {
+    "mobile": "phone",
+    "landline": "phone",
+    "tel": "phone",
+    "openid": "wechat_openid",
+    "wechat": "wechat_openid",
+    "chat_id": "telegram_chat_id",
+    "telegram": "telegram_chat_id",
+    "weibo": "weibo_uid",
+    "device": "app_device",
+    "device_token": "app_device",
+}
+
+_SEPARATORS = re.compile(r"[\s\-–—()（）.·/]+")
+_MOBILE = re.compile(r"1[3-9]\d{9}")
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+
+
+def _fold(value: str) -> str:
+    """Full-width digits, letters and symbols to ASCII (NFKC), trimmed."""
+    return unicodedata.normalize("NFKC", value).strip()
+
+
+def normalize_phone(raw: str) -> str | None:
+    """A phone number in E.164 (``+8613912345678``, ``+861012345678``), or None.
+
+    Mainland mobiles (11 digits from 13–19) and landlines with their area code (``010-12345678``,
+    ``0731-84567890``) get ``+86``; numbers given with ``+`` / ``00`` and a country code keep it.
+    Extensions (``转123``, ``ext. 9``) are dropped. A bare local number without area code cannot be
+    made unique and gives None.
+    """
+    text = _fold(raw)
+    text = re.split(r"(?:转|分机|ext\.?|x)\s*\d+\s*$", text, flags=re.IGNORECASE)[0]
+    text = _SEPARATORS.sub("", text)
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    if text.startswith("+"):
+        digits = text[1:]
+        if not digits.isdigit() or not 8 <= len(digits) <= 15:
+            return None
+        if digits.startswith("86"):
+            return _china(digits[2:], international=True)
+        return "+" + digits
+    if not text.isdigit():
+        return None
+    if len(text) == 13 and text.startswith("86") and _MOBILE.fullmatch(text[2:]):
+        return "+" + text
+    return _china(text, international=False)
+
+
+def _china(national: str, *, international: bool) -> str | None:
+    if _MOBILE.fullmatch(national):
+        return "+86" + national
+    if national.startswith("0"):
+        national = national[1:]  # the trunk prefix is not dialled from abroad
+    elif not international:
+        return None
+    # Area code (2–3 digits, not starting with 0) and a 7–8 digit subscriber number.
+    if national.isdigit() and not national.startswith("0") and 9 <= len(national) <= 11:
+        return "+86" + national
+    return None
+
+
+def normalize_id_number(raw: str) -> str | None:
+    """A resident ID number: 18 characters, check character upper case; the old 15-digit form is
+    converted (``19`` inserted, check character computed). None when it is not one."""
+    text = _SEPARATORS.sub("", _fold(raw)).upper()
+    if len(text) == 15 and text.isdigit():
+        base = text[:6] + "19" + text[6:]
+        return base + _id_check(base)
+    if len(text) == 18 and text[:17].isdigit() and (text[17].isdigit() or text[17] == "X"):
+        return text
+    return None
+
+
+def _id_check(first17: str) -> str:
+    return _ID_CHECK[sum(int(d) * w for d, w in zip(first17, _ID_WEIGHTS, strict=True)) % 11]
+
+
+def id_number_checksum_ok(number: str) -> bool:
+    return len(number) == 18 and number[:17].isdigit() and _id_check(number[:17]) == number[17]
+
+
+def normalize_email(raw: str) -> str | None:
+    text = _fold(raw).lower()
+    local, at, domain = text.rpartition("@")
+    if not at or not local or "." not in domain or any(c.isspace() for c in text):
+        return None
+    if not domain.isascii():
+        try:
+            domain = domain.encode("idna").decode()
+        except UnicodeError:
+            return None
+    return f"{local}@{domain}"
+
+
+def normalize_handle(kind: str, raw: str) -> str | None:
+    """A channel handle as the platform compares it: WeChat openids are case-sensitive tokens,
+    Weibo uids and Telegram chat ids are integers, app device tokens are opaque."""
+    text = _fold(raw)
+    if not text or any(c.isspace() for c in text) or len(text) > 256:
+        return None
+    if kind in ("weibo_uid", "telegram_chat_id"):
+        sign = "-" if kind == "telegram_chat_id" and text.startswith("-") else ""
+        digits = text[len(sign) :]
+        return sign + str(int(digits)) if digits.isdigit() else None
+    return text
+
+
+def canonical_kind(kind: str) -> str | None:
+    kind = KIND_ALIASES.get(kind, kind)
+    return kind if kind in INDEX_KINDS else None
+
+
+def normalize(kind: str, raw: str) -> str | None:
+    """The canonical form of an identifier of ``kind`` (aliases accepted), or None when the kind is
+    not indexed (names, addresses, IP addresses) or the value is not a valid one of its kind."""
+    canonical = canonical_kind(kind)
+    if canonical is None or not raw:
+        return None
+    if canonical == "phone":
+        return normalize_phone(raw)
+    if canonical == "id_number":
+        return normalize_id_number(raw)
+    if canonical == "email":
+        return normalize_email(raw)
+    return normalize_handle(canonical, raw)
+
+
+# --- blind indexes and pseudonyms ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BlindIndex:
+    """A keyed hash of one normalised identifier: ``kind``, the ``alg`` (per profile) and the hex MAC."""
+
+    kind: str
+    alg: str
+    mac: str
+
+
+def blind_index(keyring: Keyring, kind: str, value: str, *, profile: str | None = None) -> BlindIndex | None:
+    """The blind index of an identifier under the keyring's profile, or None if not indexable."""
+    canonical = canonical_kind(kind)
+    normal = normalize(kind, value)
+    if canonical is None or normal is None:
+        return None
+    profile = profile or keyring.profile
+    mac = keyring.mac_for(profile, "blind-index/" + canonical, normal.encode())
+    return BlindIndex(canonical, INDEX_ALGORITHMS[profile], mac)
+
+
+def blind_index_variants(keyring: Keyring, kind: str, value: str) -> list[BlindIndex]:
+    """The identifier's index under every profile: a lookup matches entries made before a switch."""
+    found = [blind_index(keyring, kind, value, profile=p) for p in PROFILES]
+    return [i for i in found if i is not None]
+
+
+def blind_indexes(keyring: Keyring, identifiers: Iterable[tuple[str, str]]) -> list[BlindIndex]:
+    """Indexes of ``(kind, value)`` pairs, deduplicated, strongest kind first; unindexable ones dropped."""
+    seen: dict[tuple[str, str], BlindIndex] = {}
+    for kind, value in identifiers:
+        idx = blind_index(keyring, kind, value)
+        if idx is not None:
+            seen.setdefault((idx.kind, idx.mac), idx)
+    return sorted(seen.values(), key=lambda i: INDEX_KINDS.index(i.kind))
+
+
+def pseudonym(keyring: Keyring, indexes: Sequence[BlindIndex], report_id: uuid.UUID) -> str:
+    """检举人XXXX: stable per informant (from the blind index of their strongest identifier), or per
+    report when they gave none. Four hex digits: a label for people, not a key; two informants may
+    share one, and repeat-reporter checks compare the full indexes instead."""
+    if indexes:
+        strongest = min(indexes, key=lambda i: INDEX_KINDS.index(i.kind))
+        material = f"informant|{strongest.kind}|{strongest.alg}|{strongest.mac}".encode()
+    else:
+        material = report_id.bytes  # the per-report alias the pipeline always used
+    return "检举人" + keyring.mac_for(keyring.profile, "alias", material)[:4].upper()

@@ -1,17 +1,28 @@
-"""The Alembic chain runs on SQLite and PostgreSQL and agrees with the models."""
+"""The Alembic chain runs on SQLite and PostgreSQL and agrees with the models.
+
+One chain serves both databases; these tests run each on both (the ``db_url`` fixture): the schema
+at head is what ``storage.models`` describes, every revision upgrades and downgrades one step at a
+time, and upgrading a database that is already at head changes nothing.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.database import alembic_config, upgrade
 from storage.db import make_engine
 from storage.models import Base
+
+CORE_TABLES = {"reports", "report_events", "audit_head", "case_counters", "vault_entries", "attachments"}
+CORE_TABLES |= {"messages", "jobs", "units"}
 
 
 def _diff(sync_conn: Any) -> list[Any]:
@@ -19,13 +30,24 @@ def _diff(sync_conn: Any) -> list[Any]:
     return list(compare_metadata(ctx, Base.metadata))
 
 
-def _downgrade(url: str) -> Any:
+def _current(sync_conn: Any) -> str | None:
+    return MigrationContext.configure(sync_conn).get_current_revision()
+
+
+def _alembic(engine: AsyncEngine, fn: Callable[[Any, str], None], revision: str) -> Callable[[Any], None]:
+    """Run an Alembic command on the connection given, as ``storage.database.upgrade`` does."""
+
     def run(sync_conn: Any) -> None:
-        cfg = alembic_config(url)
+        cfg = alembic_config(str(engine.url))
         cfg.attributes["connection"] = sync_conn
-        command.downgrade(cfg, "base")
+        fn(cfg, revision)
 
     return run
+
+
+async def _tables(engine: AsyncEngine) -> set[str]:
+    async with engine.connect() as conn:
+        return set(await conn.run_sync(lambda c: sa.inspect(c).get_table_names()))
 
 
 async def test_chain_matches_models_and_round_trips(db_url: str) -> None:
@@ -34,14 +56,12 @@ async def test_chain_matches_models_and_round_trips(db_url: str) -> None:
         await upgrade(engine)
         async with engine.connect() as conn:
             assert await conn.run_sync(_diff) == []
-            tables = set(await conn.run_sync(lambda c: sa.inspect(c).get_table_names()))
-        assert {"reports", "report_events", "vault_entries", "attachments", "jobs", "units"} <= tables
+        tables = await _tables(engine)
+        assert tables >= CORE_TABLES | set(Base.metadata.tables)
 
         async with engine.begin() as conn:
-            await conn.run_sync(_downgrade(str(engine.url)))
-        async with engine.connect() as conn:
-            left = set(await conn.run_sync(lambda c: sa.inspect(c).get_table_names()))
-        assert left <= {"alembic_version"}
+            await conn.run_sync(_alembic(engine, command.downgrade, "base"))
+        assert await _tables(engine) <= {"alembic_version"}
 
         await upgrade(engine)
         async with engine.begin() as conn:
@@ -51,6 +71,33 @@ async def test_chain_matches_models_and_round_trips(db_url: str) -> None:
         await upgrade(engine)  # already at head: a no-op that keeps the data
         async with engine.connect() as conn:
             assert (await conn.execute(sa.text("SELECT last FROM case_counters"))).scalar_one() == 7
+            assert await conn.run_sync(_diff) == []
+    finally:
+        await engine.dispose()
+
+
+async def test_every_revision_upgrades_and_downgrades_one_step(db_url: str) -> None:
+    script = ScriptDirectory.from_config(alembic_config(db_url))
+    revisions = [r.revision for r in reversed(list(script.walk_revisions()))]
+    assert revisions, "no migrations found"
+    assert len(script.get_heads()) == 1, f"the chain has several heads: {script.get_heads()}"
+    engine = make_engine(db_url, writer=True)
+    try:
+        seen: list[set[str]] = []
+        for rev in revisions:
+            await upgrade(engine, rev)
+            async with engine.connect() as conn:
+                assert await conn.run_sync(_current) == rev
+            seen.append(await _tables(engine))
+        for i in range(len(revisions) - 1, -1, -1):
+            async with engine.begin() as conn:
+                await conn.run_sync(_alembic(engine, command.downgrade, "-1"))
+            after = await _tables(engine)
+            expected = seen[i - 1] if i else {"alembic_version"}
+            assert after - {"alembic_version"} == expected - {"alembic_version"}, revisions[i]
+        await upgrade(engine)
+        async with engine.connect() as conn:
+            assert await conn.run_sync(_current) == revisions[-1]
             assert await conn.run_sync(_diff) == []
     finally:
         await engine.dispose()
