@@ -1,5 +1,34 @@
 """Triage: what a report is, which level and office must handle it, how urgent, whether it repeats.
 
-Pure by rule: imports nothing of this project's and does no I/O after loading its data.
-(The triage engine itself is built by its own issue; the pipeline already stores its fields.)
+Pure by rule: imports nothing of this project's and does no I/O after loading its data (jieba's
+dictionary, the packaged gazetteer and keyword rules; a model file only when the caller loads
+one). The entry point is :func:`triage`; it is CPU-bound, so async callers run it in a worker
+thread. See ``docs/triage.md`` for how each decision is made.
 """
+
+from triage.category import CategoryRules
+from triage.classifier import FeatureConfig, Model, cross_validate, evaluate, train
+from triage.duplicates import DuplicateIndex
+from triage.engine import JSON_KEYS, RULES_VERSION, TriageResult, triage, warm_up
+from triage.jurisdiction import Jurisdiction, ManagementRule, Unit, national
+from triage.normalize import normalize
+
+__all__ = [
+    "JSON_KEYS",
+    "RULES_VERSION",
+    "CategoryRules",
+    "DuplicateIndex",
+    "FeatureConfig",
+    "Jurisdiction",
+    "ManagementRule",
+    "Model",
+    "TriageResult",
+    "Unit",
+    "cross_validate",
+    "evaluate",
+    "national",
+    "normalize",
+    "train",
+    "triage",
+    "warm_up",
+]

@@ -1,0 +1,144 @@
+"""Near-duplicate index (MinHash/LSH) and the trainable classifier (train, save/load, evaluate)."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import triage
+from triage import duplicates
+from triage.classifier import FeatureConfig, _fit, _prepare, _transform, scores_from
+
+REPORT = (
+    "举报长沙县黄兴镇金凤村党支部书记张某某在2022年低保评定中优亲厚友，把三个低保名额给了自己的亲戚，"
+    "真正困难的村民王某某一家却被取消了低保。村民多次向镇里反映，至今没有处理结果，请纪委调查核实。"
+)
+
+
+def test_near_duplicate_across_channels_and_scripts(jurisdiction: triage.Jurisdiction) -> None:
+    index = triage.DuplicateIndex()
+    index.add("XF2024-000001", "与本案无关的一份举报：某局违规发放津贴补贴，涉及金额较大，请查处。")
+    index.add("XF2024-000002", REPORT)
+    edited = REPORT.replace("请纪委调查核实。", "恳请上级纪委调查核实！")
+    assert index.query(edited) == "XF2024-000002"
+    assert index.query(triage.normalize(REPORT).replace("低保", "低保金", 1)) == "XF2024-000002"
+    r = triage.triage(edited, channel="wechat", jurisdiction=jurisdiction, duplicates=index)
+    assert r.duplicate_of == "XF2024-000002" and r.priority in ("high", "urgent")
+    assert index.query("反映小区物业乱收费，噪音扰民，希望有关部门尽快解决。") is None
+
+
+def test_signature_is_stable_and_feeds_the_index(jurisdiction: triage.Jurisdiction) -> None:
+    r = triage.triage(REPORT, jurisdiction=jurisdiction)
+    assert len(r.signature) == 4 * duplicates.NUM_PERM
+    assert r.signature == triage.DuplicateIndex.signature(REPORT)
+    # Known answer: the permutations are fixed, so stored signatures stay valid across releases.
+    sig = duplicates.signature(["张某某", "贪污", "扶贫款"])
+    assert sig.dtype == np.uint32
+    assert [int(v) for v in sig[:4]] == [198986828, 290291333, 2745131133, 544609856]
+    index = triage.DuplicateIndex()
+    index.add_signature("A-1", r.signature)
+    assert index.query_signature(r.signature) == "A-1"
+
+
+def test_bulk_load_and_merge_keep_the_earliest_case() -> None:
+    rng = np.random.default_rng(1)
+    sigs = rng.integers(0, 2**32, size=(5000, duplicates.NUM_PERM), dtype=np.uint64).astype(np.uint32)
+    index = triage.DuplicateIndex(merge_every=100)
+    index.add_signatures([f"C{i}" for i in range(5000)], sigs)
+    for i in range(150):  # crosses a merge
+        index.add_signature(f"D{i}", sigs[i])
+    assert len(index) == 5150
+    assert index.query_signature(sigs[42]) == "C42"
+    assert index.query_signature(rng.integers(0, 2**32, size=duplicates.NUM_PERM).astype(np.uint32)) is None
+
+
+LABELS = {
+    "城乡建设": [
+        "小区物业乱收费",
+        "房屋质量问题严重",
+        "开发商延期交房",
+        "违章建筑无人管",
+        "小区电梯经常故障",
+    ],
+    "环境保护": [
+        "工厂夜间偷排污水",
+        "河道污染严重发臭",
+        "搅拌站粉尘污染",
+        "养猪场臭气熏天",
+        "垃圾焚烧冒黑烟",
+    ],
+    "教育文体": ["学校违规补课收费", "幼儿园入学难", "教师体罚学生", "学区划分不合理", "校车超载严重"],
+}
+
+
+def _synthetic(n: int, seed: int) -> tuple[list[str], list[str]]:
+    rnd = random.Random(seed)
+    places = ["A市", "B县", "C区", "长沙县", "星沙街道"]
+    texts, labels = [], []
+    for _ in range(n):
+        label = rnd.choice(list(LABELS))
+        texts.append(f"{rnd.choice(places)}{rnd.choice(LABELS[label])}，希望有关部门尽快处理。")
+        labels.append(label)
+    return texts, labels
+
+
+def test_train_save_load_evaluate(tmp_path: Path) -> None:
+    texts, labels = _synthetic(90, seed=3)
+    model = triage.train(texts, labels, name="synthetic")
+    path = tmp_path / "model.npz"
+    model.save(path)
+    loaded = triage.Model.load(path)
+    assert loaded.labels == sorted(LABELS) and loaded.version == model.version
+    assert loaded.predict("C区搅拌站粉尘污染严重").label == "环境保护"
+    assert 0.0 < loaded.predict("幼儿园入学难").confidence <= 1.0
+    test_texts, test_labels = _synthetic(30, seed=4)
+    report = triage.evaluate(loaded, test_texts, test_labels)
+    assert set(report) == {"accuracy", "macro_f1", "per_class", "n"}
+    assert report["n"] == 30 and report["macro_f1"] > 0.9
+    assert set(report["per_class"]["城乡建设"]) == {"precision", "recall", "f1", "support"}
+
+
+def test_numpy_prediction_matches_scikit_learn() -> None:
+    texts, labels = _synthetic(60, seed=5)
+    config = FeatureConfig()
+    prep = _prepare(texts, config)
+    wv, cv, svm, classes = _fit(prep, labels, config, 0.5, 1)
+    model = triage.train(texts, labels, calibration_folds=0)
+    probe, _ = _synthetic(10, seed=6)
+    expected = svm.decision_function(_transform(wv, cv, _prepare(probe, config), config))
+    got = np.array([model.scores(*_tokens(t)) for t in probe])
+    assert classes == model.labels
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+
+
+def _tokens(text: str) -> tuple[list[str], str]:
+    from triage import segment
+
+    norm = triage.normalize(text)
+    return segment.cut(norm), norm
+
+
+def test_model_in_triage_sets_category_and_version(tmp_path: Path, jurisdiction: triage.Jurisdiction) -> None:
+    texts, labels = _synthetic(60, seed=7)
+    model = triage.train(texts, labels, name="synthetic")
+    r = triage.triage("星沙街道工厂夜间偷排污水，河道污染严重发臭", jurisdiction=jurisdiction, model=model)
+    assert r.category == "环境保护"
+    assert r.model.endswith(model.version)
+
+
+def test_cross_validate_and_scores() -> None:
+    texts, labels = _synthetic(60, seed=8)
+    result = triage.cross_validate(texts, labels, folds=3)
+    assert {"accuracy", "macro_f1", "per_class", "n", "folds"} <= set(result)
+    assert result["n"] <= 60  # identical texts are deduplicated before splitting
+    assert scores_from(["a", "b", "b"], ["a", "b", "a"])["macro_f1"] == pytest.approx(0.6667, abs=1e-4)
+
+
+def test_load_rejects_other_files(tmp_path: Path) -> None:
+    path = tmp_path / "x.npz"
+    np.savez(path, meta=np.frombuffer(b'{"format": "other"}', dtype=np.uint8))
+    with pytest.raises(ValueError, match="not a triage model"):
+        triage.Model.load(path)

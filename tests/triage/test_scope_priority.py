@@ -1,0 +1,91 @@
+"""Scope (受理范围, with channel-dependent advice) and priority, including AT-BSL-01/02."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+import triage
+from triage.priority import amounts
+
+CIVIL = "我和邻居因宅基地发生民事纠纷，法院已经判决，对方拒不执行，请求帮助。"
+
+
+@pytest.mark.parametrize("script", ["simplified", "traditional"])
+def test_at_bsl_01_civil_dispute_letter_is_forwarded_web_is_informed(
+    script: str, jurisdiction: triage.Jurisdiction, to_traditional: Callable[[str], str]
+) -> None:
+    text = CIVIL if script == "simplified" else to_traditional(CIVIL)
+    by_letter = triage.triage(text, channel="letter", jurisdiction=jurisdiction)
+    by_web = triage.triage(text, channel="web", jurisdiction=jurisdiction)
+    for r in (by_letter, by_web):
+        assert r.scope == "out_of_scope"
+        assert r.redirect_to and "法院" in r.redirect_to
+        assert any("BSL-SS" in e["rule"] for e in r.evidence)
+    assert by_letter.advice == "forward"
+    assert by_web.advice == "inform"
+    for channel in ("visit", "phone", "app", "wechat"):
+        assert triage.triage(text, channel=channel, jurisdiction=jurisdiction).advice == "inform"
+
+
+@pytest.mark.parametrize("text", ["举报贪污受贿！", "舉報貪污受賄！", "我要举报有人贪污受贿，请严查"])
+def test_at_bsl_02_a_violation_named_without_facts(text: str, jurisdiction: triage.Jurisdiction) -> None:
+    r = triage.triage(text, channel="web", jurisdiction=jurisdiction)
+    assert r.scope == "out_of_scope"
+    assert any("BSL-WSZ" in e["rule"] for e in r.evidence)
+    assert r.advice == "request_facts"
+
+
+def test_other_organs_remit_is_out_of_scope(jurisdiction: triage.Jurisdiction) -> None:
+    r = triage.triage(
+        "我在网上被骗了两万元，骗子电话打不通了，怎么办？", channel="phone", jurisdiction=jurisdiction
+    )
+    assert r.scope == "out_of_scope" and r.redirect_to and "公安" in r.redirect_to and r.advice == "inform"
+
+
+@pytest.mark.parametrize(
+    ("text", "scope"),
+    [
+        ("本人对县纪委给予的党内严重警告处分不服，特提出申诉，请求复查。", "appeal"),
+        ("建议加强党风廉政建设，对群众身边的不正之风要经常开展巡察。", "suggestion"),
+        ("我们小区物业乱收费，噪音扰民，希望有关部门尽快解决。", "petition"),
+        ("举报长沙县财政局局长张某某收受红包。", "accusation"),
+    ],
+)
+def test_scopes(text: str, scope: str, jurisdiction: triage.Jurisdiction) -> None:
+    assert triage.triage(text, jurisdiction=jurisdiction).scope == scope
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("我实名举报村支书张某贪污后，他扬言要砍死我全家。", "threat"),
+        ("我举报后遭到村支书张某打击报复，被无故停发低保。", "retaliation"),
+        ("学校危房随时可能倒塌，孩子们每天在里面上课，有生命危险。", "safety"),
+        ("征地补偿不到位，明天上百人要去县政府集体上访。", "group"),
+        ("工资被拖欠两年，我活不下去了，只能去跳楼。", "self_harm"),
+    ],
+)
+def test_urgent(text: str, reason: str, jurisdiction: triage.Jurisdiction) -> None:
+    r = triage.triage(text, jurisdiction=jurisdiction)
+    assert r.priority == "urgent"
+    assert reason in next(e for e in r.evidence if e["decision"] == "priority")["rule"]
+
+
+def test_high_for_real_name_large_sums_and_repeats(jurisdiction: triage.Jurisdiction) -> None:
+    base = "举报长沙县财政局局长张某某违规发放津贴补贴。"
+    assert triage.triage(base, jurisdiction=jurisdiction).priority == "normal"
+    assert triage.triage(base, jurisdiction=jurisdiction, real_name=True).priority == "high"
+    assert triage.triage("实名" + base, jurisdiction=jurisdiction).priority == "high"
+    assert triage.triage(base + "涉及金额五十万元。", jurisdiction=jurisdiction).priority == "high"
+    assert triage.triage(base + "我已多次反映，至今未处理。", jurisdiction=jurisdiction).priority == "high"
+
+
+def test_amounts() -> None:
+    assert amounts("贪污50万元") == [500_000]
+    assert amounts("挪用公款1.2亿元") == [120_000_000]
+    assert amounts("收受红包三千元") == [3_000]
+    assert amounts("上百万的补偿款") == [1_000_000]
+    assert amounts("骗取补贴几十万") == [100_000]
+    assert amounts("2019年5月有300人") == []

@@ -1,0 +1,250 @@
+"""Near-duplicate reports across channels: MinHash signatures with LSH banding.
+
+The same informant often files the same complaint by web, then WeChat, then letter; a 重复件 is
+kept on file and not moved on again (S1 arts 14, 26). A report's signature is the MinHash (64
+permutations) of its shingles: jieba word 3-grams of the normalized text (unigrams for very short
+texts), hashed with CRC-32 so that signatures are stable across processes and can be stored.
+
+:class:`DuplicateIndex` is fed by the caller — ``add(case_no, text)`` or, cheaper, ``add_signature(
+case_no, result.signature)`` with the signature triage already computed — and answers
+``query(text)`` with the earliest stored case whose estimated Jaccard similarity reaches the
+threshold (0.7 by default), or None.
+
+It is built for a million stored reports in modest memory: per band (16 bands × 4 rows) the keys
+live in one sorted numpy array searched by ``searchsorted``, new keys wait in a small dict that is
+merged in batches, and candidates are verified on an 8-bit slice of each stored signature (64 bytes
+per report). About 260 bytes per report in all; a query is 16 binary searches plus a few
+comparisons. Adding and querying are thread-safe (one lock; a query takes microseconds).
+"""
+
+from __future__ import annotations
+
+import threading
+import zlib
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+NUM_PERM = 64
+BANDS = 16
+ROWS = NUM_PERM // BANDS
+
+
+def _splitmix64(x: int) -> int:
+    x = (x + 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
+    return x ^ (x >> 31)
+
+
+# Permutation i maps a 32-bit shingle hash x to (A[i]·x + B[i]) mod 2**64 (multiply-add
+# hashing with odd 64-bit A: its high bits are well mixed); the signature keeps the high 32 bits
+# of each minimum. A and B are fixed so that stored signatures stay comparable across releases.
+_A = np.array([_splitmix64(2 * i) | 1 for i in range(NUM_PERM)], dtype=np.uint64)
+_B = np.array([_splitmix64(2 * i + 1) for i in range(NUM_PERM)], dtype=np.uint64)
+_S32, _S29 = np.uint64(32), np.uint64(29)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _premix(hashes: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    """Spread each shingle hash over 64 bits once (O(n)), so structured inputs hash well too."""
+    with np.errstate(over="ignore"):
+        h = hashes * _GOLDEN
+        h ^= h >> _S29
+    return h
+
+
+_BAND_MIX = np.array(
+    [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x27D4EB2F165667C5], np.uint64
+)
+_PUNCT = frozenset("，。！？、；：“”‘’（）《》【】…—,.!?;:()[]<>\"' \t\n-~·")
+
+U32 = npt.NDArray[np.uint32]
+
+
+def shingles(tokens: Sequence[str], k: int = 3) -> set[str]:
+    words = [t for t in tokens if t.strip() and t not in _PUNCT]
+    if len(words) < k + 2:
+        return set(words)
+    return {"\x1f".join(words[i : i + k]) for i in range(len(words) - k + 1)}
+
+
+def signature_of_hashes(hashes: npt.NDArray[np.uint64]) -> U32:
+    """MinHash signature (NUM_PERM uint32) of a set of 32-bit shingle hashes."""
+    if hashes.size == 0:
+        return np.full(NUM_PERM, 0xFFFFFFFF, dtype=np.uint32)
+    with np.errstate(over="ignore"):
+        v = np.multiply.outer(_A, _premix(hashes))
+        v += _B[:, None]
+    sig: U32 = (v.min(axis=1) >> _S32).astype(np.uint32)
+    return sig
+
+
+def signatures_of_hash_sets(hashes: npt.NDArray[np.uint64], offsets: npt.NDArray[np.int64]) -> U32:
+    """Signatures of many shingle sets at once: set k is ``hashes[offsets[k]:offsets[k + 1]]``
+    (every set non-empty). For bulk loads and the benchmark."""
+    with np.errstate(over="ignore"):
+        v = np.multiply.outer(_A, _premix(hashes))
+        v += _B[:, None]
+    mins = np.minimum.reduceat(v, offsets[:-1], axis=1)
+    sigs: U32 = (mins.T >> _S32).astype(np.uint32)
+    return sigs
+
+
+def signature(tokens: Sequence[str]) -> U32:
+    """The MinHash signature of a segmented, normalized text."""
+    hs = np.fromiter((zlib.crc32(s.encode("utf-8")) for s in shingles(tokens)), dtype=np.uint64)
+    return signature_of_hashes(hs)
+
+
+def band_keys(sigs: U32) -> npt.NDArray[np.uint64]:
+    """One 64-bit key per band for each signature: shape (n, BANDS) for input (n, NUM_PERM)."""
+    s = np.atleast_2d(sigs).astype(np.uint64).reshape(-1, BANDS, ROWS)
+    with np.errstate(over="ignore"):
+        keys: npt.NDArray[np.uint64] = (s * _BAND_MIX[:ROWS]).sum(axis=2, dtype=np.uint64)
+        keys ^= keys >> np.uint64(29)
+    return keys
+
+
+def estimate_jaccard(a: npt.NDArray[np.uint8], b: npt.NDArray[np.uint8]) -> npt.NDArray[np.float64]:
+    """Jaccard estimate from 8-bit MinHash slices (b-bit minwise hashing, b = 8)."""
+    agree = (np.atleast_2d(b) == a).mean(axis=-1)
+    est: npt.NDArray[np.float64] = (agree - 1 / 256) / (1 - 1 / 256)
+    return est
+
+
+class _Band:
+    """Sorted keys with row ids, plus a dict of recent additions merged in batches."""
+
+    def __init__(self) -> None:
+        self.keys = np.empty(0, dtype=np.uint64)
+        self.ids = np.empty(0, dtype=np.int64)
+        self.pending: dict[int, list[int]] = {}
+
+    def add(self, key: int, row: int) -> None:
+        self.pending.setdefault(key, []).append(row)
+
+    def add_many(self, keys: npt.NDArray[np.uint64], rows: npt.NDArray[np.int64]) -> None:
+        all_keys = np.concatenate([self.keys, keys])
+        all_ids = np.concatenate([self.ids, rows])
+        order = np.argsort(all_keys, kind="stable")
+        self.keys, self.ids = all_keys[order], all_ids[order]
+
+    def merge(self) -> None:
+        if not self.pending:
+            return
+        keys = np.fromiter((k for k, rows in self.pending.items() for _ in rows), dtype=np.uint64)
+        rows = np.fromiter((r for rs in self.pending.values() for r in rs), dtype=np.int64)
+        self.add_many(keys, rows)
+        self.pending = {}
+
+    def lookup(self, key: int) -> list[int]:
+        k = np.uint64(key)
+        lo = int(np.searchsorted(self.keys, k, side="left"))
+        hi = int(np.searchsorted(self.keys, k, side="right"))
+        found = [int(i) for i in self.ids[lo:hi]]
+        found.extend(self.pending.get(key, ()))
+        return found
+
+
+class DuplicateIndex:
+    """Near-duplicate lookup over stored reports, keyed by case number."""
+
+    def __init__(self, threshold: float = 0.7, merge_every: int = 50_000) -> None:
+        self.threshold = threshold
+        self._merge_every = merge_every
+        self._bands = [_Band() for _ in range(BANDS)]
+        self._cases: list[str] = []
+        self._low = np.empty((0, NUM_PERM), dtype=np.uint8)
+        self._low_pending: list[npt.NDArray[np.uint8]] = []
+        self._pending = 0
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._cases)
+
+    @staticmethod
+    def signature(text: str) -> bytes:
+        """The stored form of a text's signature (256 bytes); triage results carry it too."""
+        from triage import segment
+        from triage.normalize import normalize
+
+        return signature(segment.cut(normalize(text))).tobytes()
+
+    def add(self, case_no: str, text: str) -> None:
+        self.add_signature(case_no, self.signature(text))
+
+    def add_signature(self, case_no: str, sig: bytes | U32) -> None:
+        arr = np.frombuffer(sig, dtype=np.uint32) if isinstance(sig, bytes) else np.asarray(sig, np.uint32)
+        if arr.shape != (NUM_PERM,):
+            raise ValueError(f"a signature has {NUM_PERM} uint32 values")
+        keys = band_keys(arr)[0]
+        with self._lock:
+            row = len(self._cases)
+            self._cases.append(case_no)
+            self._low_pending.append((arr & 0xFF).astype(np.uint8))
+            for band, key in zip(self._bands, keys, strict=True):
+                band.add(int(key), row)
+            self._pending += 1
+            if self._pending >= self._merge_every:
+                self._merge()
+
+    def add_signatures(self, case_nos: Sequence[str], sigs: U32) -> None:
+        """Bulk load (e.g. at start-up from stored signatures): shape (n, NUM_PERM)."""
+        sigs = np.asarray(sigs, dtype=np.uint32).reshape(-1, NUM_PERM)
+        if len(case_nos) != len(sigs):
+            raise ValueError("one case number per signature")
+        keys = band_keys(sigs)
+        with self._lock:
+            self._merge()
+            start = len(self._cases)
+            self._cases.extend(case_nos)
+            rows = np.arange(start, start + len(sigs), dtype=np.int64)
+            for b, band in enumerate(self._bands):
+                band.add_many(keys[:, b].copy(), rows)
+            self._low = np.concatenate([self._low, (sigs & 0xFF).astype(np.uint8)])
+
+    def _merge(self) -> None:
+        for band in self._bands:
+            band.merge()
+        if self._low_pending:
+            self._low = np.concatenate([self._low, np.stack(self._low_pending)])
+            self._low_pending = []
+        self._pending = 0
+
+    def query(self, text: str) -> str | None:
+        return self.query_signature(self.signature(text))
+
+    def query_signature(self, sig: bytes | U32) -> str | None:
+        """The earliest stored case at or above the threshold, or None."""
+        arr = np.frombuffer(sig, dtype=np.uint32) if isinstance(sig, bytes) else np.asarray(sig, np.uint32)
+        if int(arr.min()) == 0xFFFFFFFF:
+            return None
+        keys = band_keys(arr)[0]
+        with self._lock:
+            return self._query(arr, keys)
+
+    def _query(self, arr: U32, keys: npt.NDArray[np.uint64]) -> str | None:
+        if not self._cases:
+            return None
+        candidates: set[int] = set()
+        for band, key in zip(self._bands, keys, strict=True):
+            candidates.update(band.lookup(int(key)))
+        if not candidates:
+            return None
+        rows = np.fromiter(sorted(candidates), dtype=np.int64)
+        low = (arr & 0xFF).astype(np.uint8)
+        stored = len(self._low)
+        sims = np.empty(len(rows))
+        in_main = rows < stored
+        if in_main.any():
+            sims[in_main] = estimate_jaccard(low, self._low[rows[in_main]])
+        for i in np.nonzero(~in_main)[0]:
+            sims[i] = float(estimate_jaccard(low, self._low_pending[int(rows[i]) - stored])[0])
+        hits = rows[sims >= self.threshold]
+        return self._cases[int(hits.min())] if hits.size else None
+
+    def nbytes(self) -> int:
+        """Approximate memory held by the arrays (not the case-number strings)."""
+        return int(self._low.nbytes + sum(b.keys.nbytes + b.ids.nbytes for b in self._bands))

@@ -1,0 +1,249 @@
+"""The triage pipeline: normalize → segment → places → accused → scope → category → routing →
+priority → duplicates, and the result with its evidence.
+
+:func:`triage` is pure and synchronous: CPU-bound work (segmentation dominates) with no I/O once
+the data is loaded. Callers on an event loop run it in a worker thread::
+
+    result = await asyncio.to_thread(triage.triage, text, channel="web", jurisdiction=j)
+
+Loading (jieba's dictionary, the gazetteer, OpenCC) happens once per process on first use or in
+:func:`warm_up`; both are thread-safe.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from triage import accused as accused_mod
+from triage import gazetteer, priority, routing, scope, segment
+from triage.accused import Accused
+from triage.category import CategoryRules
+from triage.classifier import Model
+from triage.duplicates import DuplicateIndex, signature
+from triage.gazetteer import PlaceMatch
+from triage.jurisdiction import Jurisdiction, national
+from triage.keywords import KeywordSet
+from triage.lexicon import FORMER_WORDS, HANDOVER_WORDS
+from triage.normalize import normalize_and_report
+from triage.routing import UnitRef
+
+RULES_VERSION = "triage-rules/1.0"
+REVIEW_THRESHOLD = 0.6
+CHANNELS = ("web", "app", "wechat", "weibo", "phone", "sms", "telegram", "letter", "visit", "video")
+JSON_KEYS = (
+    "category",
+    "scope",
+    "level",
+    "unit",
+    "places",
+    "accused",
+    "priority",
+    "confidence",
+    "evidence",
+    "duplicate_of",
+    "model",
+)
+_NOTES = KeywordSet({"handover": HANDOVER_WORDS, "former": FORMER_WORDS})
+
+
+@dataclass(frozen=True)
+class TriageResult:
+    """What triage decided. :meth:`to_json` has exactly DESIGN.md's keys; the attributes after
+    ``model`` are for the pipeline (sealing, transfer, advice, manual queue, the signature to
+    store for duplicate detection)."""
+
+    category: str
+    scope: str
+    level: str
+    unit: UnitRef
+    places: tuple[PlaceMatch, ...]
+    accused: tuple[Accused, ...]
+    priority: str
+    confidence: float
+    evidence: tuple[dict[str, Any], ...]
+    duplicate_of: str | None
+    model: str
+    sealed: bool = False
+    transfer: str | None = None
+    advice: str | None = None
+    redirect_to: str | None = None
+    needs_review: bool = False
+    signature: bytes = field(default=b"", repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "category": self.category,
+            "scope": self.scope,
+            "level": self.level,
+            "unit": self.unit.to_json(),
+            "places": [p.to_json() for p in self.places],
+            "accused": [a.to_json() for a in self.accused],
+            "priority": self.priority,
+            "confidence": self.confidence,
+            "evidence": list(self.evidence),
+            "duplicate_of": self.duplicate_of,
+            "model": self.model,
+        }
+
+
+_lock = threading.Lock()
+_rules: CategoryRules | None = None
+_prepared: set[str] = set()
+_default_jurisdiction: Jurisdiction | None = None
+
+
+def _category_rules() -> CategoryRules:
+    global _rules
+    if _rules is None:
+        with _lock:
+            if _rules is None:
+                _rules = CategoryRules.packaged()
+    return _rules
+
+
+def _jurisdiction(j: Jurisdiction | None) -> Jurisdiction:
+    global _default_jurisdiction
+    if j is not None:
+        return j
+    if _default_jurisdiction is None:
+        _default_jurisdiction = national()
+    return _default_jurisdiction
+
+
+def _prepare(j: Jurisdiction) -> None:
+    """Teach the tokenizer the jurisdiction's own place names (once per division)."""
+    code = j.division_code
+    if code in _prepared:
+        return
+    g = gazetteer.default()
+    county = code[:6] if len(code) >= 6 else None
+    words: list[str] = []
+    if county and g.get(county):
+        words.extend(g.children_names(county))
+    segment.add_words(words)
+    with _lock:
+        _prepared.add(code)
+
+
+def warm_up(jurisdiction: Jurisdiction | None = None) -> None:
+    """Load everything now (server start-up) instead of on the first report."""
+    from triage.normalize import warm_up as warm_normalize
+
+    warm_normalize()
+    segment.tokenizer()
+    gazetteer.default()
+    _category_rules()
+    _prepare(_jurisdiction(jurisdiction))
+
+
+def _combine(scope_conf: float, route_conf: float, category_conf: float) -> float:
+    """Overall confidence: the weaker of scope and routing decides most; the category a little."""
+    return round(0.8 * min(scope_conf, route_conf) + 0.2 * category_conf, 3)
+
+
+def triage(
+    text: str,
+    *,
+    channel: str | None = None,
+    jurisdiction: Jurisdiction | None = None,
+    model: Model | None = None,
+    duplicates: DuplicateIndex | None = None,
+    real_name: bool | None = None,
+    rules: CategoryRules | None = None,
+    review_threshold: float = REVIEW_THRESHOLD,
+) -> TriageResult:
+    """Triage one report.
+
+    ``channel`` is the report's channel tag (advice for out-of-scope items depends on it);
+    ``jurisdiction`` the deployment's org tree (without one, units are named but have no id);
+    ``model`` a trained classifier for the deployment's taxonomy; ``duplicates`` an index of
+    earlier reports; ``real_name`` whether the informant gave their name (the channel knows).
+    """
+    if channel is not None and channel not in CHANNELS:
+        raise ValueError(f"unknown channel {channel!r}")
+    j = _jurisdiction(jurisdiction)
+    _prepare(j)
+    evidence: list[dict[str, Any]] = []
+    norm, converted = normalize_and_report(text)
+    if converted:
+        evidence.append(
+            {"decision": "normalize", "rule": "OpenCC t2s", "words": [], "note": "traditional → simplified"}
+        )
+    tokens = segment.cut(norm)
+    g = gazetteer.default()
+    prior = j.division_code if g.get(j.division_code) else None
+    places, place_notes = g.find(norm, prior)
+    people = accused_mod.extract(norm, tokens, places, j, prior)
+
+    sc = scope.decide(norm, people, channel)
+    rules = rules or _category_rules()
+    discipline = rules.decide(norm)
+    if model is not None:
+        pred = model.predict_tokens(tokens, norm)
+        category, category_conf = pred.label, pred.confidence
+        evidence.append(
+            {
+                "decision": "category",
+                "rule": f"model {model.version}",
+                "words": [],
+                "note": f"p={pred.confidence:.3f}; discipline={discipline.category}",
+            }
+        )
+        evidence.append(discipline.evidence(rules.version))
+        model_version = f"{RULES_VERSION}+{model.version}"
+    else:
+        category, category_conf = discipline.category, max(discipline.confidence, 0.5)
+        evidence.append(discipline.evidence(rules.version))
+        model_version = f"{RULES_VERSION}+{rules.version}"
+    evidence.append(sc.evidence())
+    evidence.extend(a.evidence() for a in people)
+    if places:
+        evidence.append({"decision": "places", "rule": "gazetteer", "words": [p.text for p in places]})
+    for note in place_notes:
+        evidence.append({"decision": "places", "rule": "ambiguous", "words": [], "note": note})
+
+    notes = _NOTES.groups(norm)
+    router = routing.Router(j, g)
+    route = router.route(
+        people, places, scope=sc.scope, channel=channel, handover=bool(notes.get("handover"))
+    )
+    evidence.append(route.evidence())
+
+    sig = signature(tokens)
+    duplicate_of = duplicates.query_signature(sig) if duplicates is not None else None
+    if duplicate_of:
+        evidence.append({"decision": "duplicate", "rule": "MinHash/LSH", "words": [], "note": duplicate_of})
+    pr = priority.decide(norm, real_name=real_name, duplicate=duplicate_of is not None)
+    evidence.append(pr.evidence())
+
+    confidence = _combine(sc.confidence, route.confidence, category_conf)
+    needs_review = confidence < review_threshold
+    evidence.append(
+        {
+            "decision": "confidence",
+            "rule": "manual triage queue" if needs_review else "automatic",
+            "words": [],
+            "note": f"scope={sc.confidence} routing={route.confidence:.2f} category={category_conf:.3f}",
+        }
+    )
+    return TriageResult(
+        category=category,
+        scope=sc.scope,
+        level=route.level,
+        unit=route.unit,
+        places=tuple(places),
+        accused=tuple(people),
+        priority=pr.priority,
+        confidence=confidence,
+        evidence=tuple(evidence),
+        duplicate_of=duplicate_of,
+        model=model_version,
+        sealed=route.sealed,
+        transfer=route.transfer,
+        advice=sc.advice,
+        redirect_to=sc.redirect_to,
+        needs_review=needs_review,
+        signature=sig.tobytes(),
+    )

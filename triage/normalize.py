@@ -1,0 +1,68 @@
+"""Text normalization: the first step of triage, before segmentation and place matching.
+
+Reports arrive in simplified and traditional Chinese (台港澳 informants, some phone-transcription
+engines), with full-width digits and letters, and with stray spaces between characters. jieba's
+dictionary and the division gazetteer are simplified, so the text is brought to one form first:
+
+1. NFKC (full-width ``１２３ＡＢＣ`` → ``123ABC``, compatibility ideographs → unified ones);
+2. OpenCC ``t2s`` (traditional → simplified, character by character; phrase conversion such as
+   ``tw2sp`` would also rewrite vocabulary, which changes what the informant wrote);
+3. whitespace: any run of spaces or line breaks becomes one space, and spaces between two CJK
+   characters disappear (``张 某 某`` → ``张某某``), because Chinese is written without them.
+
+The OpenCC converter is loaded once, lazily, and is safe to share between threads.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+from typing import Protocol
+
+
+class _Converter(Protocol):
+    def convert(self, text: str) -> str: ...
+
+
+_lock = threading.Lock()
+_converter: _Converter | None = None
+
+_SPACES = re.compile(r"\s+")
+_CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3000-\u303f\uff01-\uff5e"
+_CJK_GAP = re.compile(rf"(?<=[{_CJK}]) (?=[{_CJK}])")
+
+
+def _opencc() -> _Converter:
+    global _converter
+    if _converter is None:
+        with _lock:
+            if _converter is None:
+                import opencc
+
+                _converter = opencc.OpenCC("t2s")
+    return _converter
+
+
+def to_simplified(text: str) -> str:
+    """Traditional → simplified Chinese (OpenCC ``t2s``); simplified text passes unchanged."""
+    return _opencc().convert(text)
+
+
+def normalize(text: str) -> str:
+    """The canonical form every other triage step works on."""
+    return normalize_and_report(text)[0]
+
+
+def normalize_and_report(text: str) -> tuple[str, bool]:
+    """The canonical form, and whether traditional characters were converted."""
+    text = unicodedata.normalize("NFKC", text)
+    simplified = to_simplified(text)
+    converted = simplified != text
+    text = _SPACES.sub(" ", simplified).strip()
+    return _CJK_GAP.sub("", text), converted
+
+
+def warm_up() -> None:
+    """Load the converter now (at start-up) rather than on the first report."""
+    _opencc()

@@ -1,0 +1,147 @@
+"""Scope (受理范围): is this a 检举控告, a 申诉, a 批评建议, another 信访 demand, or not accepted?
+
+Rules (research note §2.3, §4.1; S1 art 4 and art 13):
+
+* ``appeal`` (申诉): an appeal word (申诉, 不服, 复查) about a disciplinary decision (处分, 留置…).
+* ``out_of_scope`` (不予受理), three classes of S1 art 13:
+  ``BSL-WSZ`` a violation named without substance (举报贪污受贿！ — no person, no number, short);
+  ``BSL-SS`` a litigation, arbitration or reconsideration matter with no official's misconduct;
+  ``BSL-QT`` another organ's remit (crimes for the police, consumer disputes).
+* ``accusation`` (检举控告): misconduct words, or an official's title with a complaint word.
+* ``suggestion`` (批评建议): a suggestion about 党风廉政建设 / 反腐败工作.
+* ``petition`` (其他信访诉求): a demand on public services, or nothing better.
+
+The advice for BSL-SS, BSL-QT and petitions depends on the channel (S1 art 13 ¶2): a letter is
+forwarded (``forward``) to the competent organ; a visit, call or online report is answered by
+telling the informant where to go (``inform``). A report without substance gets ``request_facts``
+(or ``file`` for a letter, which cannot be asked back).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from triage.accused import Accused
+from triage.keywords import Hit, KeywordSet, words
+from triage.lexicon import (
+    APPEAL_OBJECTS,
+    APPEAL_VERBS,
+    COMPLAINT_WORDS,
+    DEMAND_WORDS,
+    LITIGATION_TARGET,
+    LITIGATION_WORDS,
+    MISCONDUCT_WORDS,
+    OTHER_ORGAN_WORDS,
+    SERVICE_WORDS,
+    SUGGESTION_TOPICS,
+    SUGGESTION_VERBS,
+)
+
+SCOPES = ("accusation", "appeal", "suggestion", "petition", "out_of_scope")
+_FACT_NUMBER = re.compile(r"\d|[一二三四五六七八九十百千万两]+(?:元|万|年|月|日|次|人|亩)")
+
+SIGNALS = KeywordSet(
+    {
+        "misconduct": MISCONDUCT_WORDS,
+        "complaint": COMPLAINT_WORDS,
+        "litigation": LITIGATION_WORDS,
+        "other_organ": OTHER_ORGAN_WORDS,
+        "service": SERVICE_WORDS,
+        "appeal_verb": APPEAL_VERBS,
+        "appeal_object": APPEAL_OBJECTS,
+        "suggestion_verb": SUGGESTION_VERBS,
+        "suggestion_topic": SUGGESTION_TOPICS,
+        "demand": DEMAND_WORDS,
+    }
+)
+
+
+@dataclass(frozen=True)
+class ScopeDecision:
+    scope: str
+    rule: str
+    words: tuple[str, ...]
+    confidence: float
+    advice: str | None = None
+    redirect_to: str | None = None
+
+    def evidence(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"decision": "scope", "rule": self.rule, "words": list(self.words)}
+        notes = []
+        if self.advice:
+            notes.append(f"advice={self.advice}")
+        if self.redirect_to:
+            notes.append(f"redirect_to={self.redirect_to}")
+        if notes:
+            doc["note"] = " ".join(notes)
+        return doc
+
+
+def _redirect_advice(channel: str | None) -> str:
+    return "forward" if channel == "letter" else "inform"
+
+
+def decide(text: str, accused: Sequence[Accused], channel: str | None) -> ScopeDecision:
+    """The scope of normalized ``text`` given the accused already found in it."""
+    g: dict[str, list[Hit]] = SIGNALS.groups(text)
+    misconduct = g.get("misconduct", [])
+    officials = [a for a in accused if a.rank]
+    body = sum(1 for ch in text if "\u4e00" <= ch <= "\u9fff")
+    has_facts = bool(officials) or bool(_FACT_NUMBER.search(text)) or body >= 30
+
+    if g.get("appeal_verb") and g.get("appeal_object"):
+        hit = words(g["appeal_verb"] + g["appeal_object"])
+        return ScopeDecision("appeal", "SS 申诉 (S1 art 4)", tuple(hit), 0.85)
+    if misconduct and not has_facts:
+        advice = "file" if channel == "letter" else "request_facts"
+        return ScopeDecision(
+            "out_of_scope", "BSL-WSZ 无实质内容 (S1 art 13(三))", tuple(words(misconduct)), 0.8, advice
+        )
+    litigation = g.get("litigation", [])
+    if litigation and not (misconduct and officials):
+        return ScopeDecision(
+            "out_of_scope",
+            "BSL-SS 诉讼仲裁复议 (S1 art 13(一))",
+            tuple(words(litigation)),
+            0.8 if not misconduct else 0.65,
+            _redirect_advice(channel),
+            LITIGATION_TARGET,
+        )
+    if misconduct:
+        conf = 0.92 if officials else 0.75
+        return ScopeDecision("accusation", "JJKG 检举控告 (S1 art 4)", tuple(words(misconduct)), conf)
+    other = g.get("other_organ", [])
+    if other and not officials:
+        return ScopeDecision(
+            "out_of_scope",
+            "BSL-QT 其他机关职责 (S1 art 13(二))",
+            tuple(words(other)),
+            0.7,
+            _redirect_advice(channel),
+            OTHER_ORGAN_WORDS[other[0].word],
+        )
+    if officials and g.get("complaint"):
+        return ScopeDecision("accusation", "JJKG 检举控告 (S1 art 4)", tuple(words(g["complaint"])), 0.7)
+    if g.get("suggestion_verb") and g.get("suggestion_topic"):
+        hit = words(g["suggestion_verb"] + g["suggestion_topic"])
+        return ScopeDecision("suggestion", "PPJY 批评建议", tuple(hit), 0.8)
+    service = g.get("service", [])
+    demand = g.get("demand", [])
+    if service or demand:
+        target = SERVICE_WORDS[service[0].word] if service else "有权处理的行政机关或信访部门"
+        return ScopeDecision(
+            "petition",
+            "XF 申诉求决类 (条例 art 31)",
+            tuple(words(service + demand)),
+            0.75 if service else 0.6,
+            _redirect_advice(channel),
+            target,
+        )
+    if officials:
+        return ScopeDecision("accusation", "JJKG 检举控告 (S1 art 4)", (), 0.55)
+    return ScopeDecision(
+        "petition", "XF 其他信访诉求", (), 0.45, _redirect_advice(channel), "有权处理的机关或信访部门"
+    )
