@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from intake import jurisdiction as jurisdiction_mod
+from intake import redaction
 from intake.clock import Clock, SystemClock
 from intake.config import Settings
 from intake.errors import IntakeError
@@ -196,9 +197,14 @@ def build_app(
                 setup(app)
             services.mounted.append(spec.name)
             log.info(f"channel {spec.name} mounted at {spec.route_prefix}", extra={"channel": spec.name})
+        warming: asyncio.Task[None] | None = None
         if run_worker:
             app[WORKER_TASK] = asyncio.create_task(services.worker.run_forever(), name="job-worker")
+            # jieba's tagger loads in the background, so no request waits for it.
+            warming = asyncio.create_task(asyncio.to_thread(redaction.warm_up), name="warm-up")
         yield
+        if warming is not None:
+            warming.cancel()
         if run_worker:
             app[WORKER_TASK].cancel()
             with contextlib.suppress(asyncio.CancelledError):

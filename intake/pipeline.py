@@ -12,7 +12,6 @@ import json
 import logging
 import secrets
 import uuid
-from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
@@ -52,6 +51,11 @@ LIMITS = {
 }
 
 
+# Texts up to this many characters are redacted on the event loop (measured ≈ 75 µs for 300
+# characters with an ID number and a phone in them); longer ones go to a worker thread.
+INLINE_REDACTION_CHARS = 2000
+
+
 def new_query_code() -> str:
     """16 random decimal digits (≈53 bits), from the OS's CSPRNG: one uniform draw below 10¹⁶,
     the same distribution as 16 independent digits at a thirtieth of the cost."""
@@ -89,7 +93,7 @@ class Pipeline:
         anonymous = sub.anonymous or sub.reporter.is_empty()
         sealed = []
         if not anonymous:
-            sealed.append(vault.seal(self._keys, report_id, "identity", asdict(sub.reporter)))
+            sealed.append(vault.seal(self._keys, report_id, "identity", dict(vars(sub.reporter))))
         if sub.handles:
             sealed.append(vault.seal(self._keys, report_id, "handle", dict(sub.handles)))
         content, title, found = await self._redact(sub.content, sub.title)
@@ -174,6 +178,8 @@ class Pipeline:
                 found.extend({"kind": f.kind, "text": f.text} for f in findings)
             return (*out, found)
 
+        if redaction.is_warm() and sum(len(t) for t in texts if t) <= INLINE_REDACTION_CHARS:
+            return run()  # ~0.1 ms for a typical report: cheaper than a hop to a thread
         return await asyncio.to_thread(run)
 
     def _validate(self, sub: Submission) -> None:
@@ -208,9 +214,20 @@ class Pipeline:
 
     @staticmethod
     def _canonical(sub: Submission) -> bytes:
-        doc = asdict(sub)
-        doc.pop("handles")  # a retry may come from another address
-        doc["attachments"] = [{"filename": a.filename, "size": len(a.data)} for a in sub.attachments]
+        # The handles are left out: a retry may come from another address. (Built by hand rather
+        # than with dataclasses.asdict, which would deep-copy every attachment's bytes.)
+        doc = {
+            "channel": sub.channel,
+            "content": sub.content,
+            "title": sub.title,
+            "category": sub.category,
+            "accused": vars(sub.accused),
+            "location": vars(sub.location),
+            "reporter": vars(sub.reporter),
+            "anonymous": sub.anonymous,
+            "external_id": sub.external_id,
+            "attachments": [{"filename": a.filename, "size": len(a.data)} for a in sub.attachments],
+        }
         return json.dumps(doc, ensure_ascii=False, sort_keys=True).encode()
 
     @staticmethod

@@ -327,7 +327,8 @@ _POS_LOCK = threading.Lock()
 _POS: Any = None
 
 
-def _pos_tokens(text: str) -> list[tuple[str, str]]:
+def warm_up() -> None:
+    """Load jieba's tagger (about a second of CPU): call it off the event loop at start-up."""
     global _POS
     with _POS_LOCK:
         if _POS is None:
@@ -336,6 +337,17 @@ def _pos_tokens(text: str) -> list[tuple[str, str]]:
 
             jieba.setLogLevel(60)
             _POS = jieba.posseg.POSTokenizer(jieba.Tokenizer())
+            _POS.tokenizer.initialize()
+
+
+def is_warm() -> bool:
+    """Whether :func:`redact` can no longer stall on loading the tagger."""
+    return _POS is not None
+
+
+def _pos_tokens(text: str) -> list[tuple[str, str]]:
+    warm_up()
+    with _POS_LOCK:
         return [(w.word, w.flag) for w in _POS.cut(text)]
 
 
