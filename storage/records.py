@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from storage.vault import SealedEntry
+from storage.vault import BlindIndex, SealedEntry
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,7 @@ class NewReport:
     attachments: list[StoredBlob] = field(default_factory=list)
     event_payload: dict[str, Any] = field(default_factory=dict)
     jobs: list[tuple[str, dict[str, Any], datetime]] = field(default_factory=list)
+    blind_indexes: list[BlindIndex] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from storage.records import (
     UnitRecord,
 )
 from storage.vault import SealedEntry
+from storage.vault_store import insert_blind_indexes_txn
 
 if TYPE_CHECKING:
     from storage.database import Database
@@ -135,11 +136,6 @@ async def accept_reports_txn(batch: Batch, reports: Sequence[NewReport]) -> list
             }
             for b in r.attachments
         )
-        batch.event(
-            r.id, "received", f"channel:{r.channel}", r.received_at, {"case_no": case_no, **r.event_payload}
-        )
-        for kind, payload, run_after in r.jobs:
-            batch.job(kind, {"report_id": str(r.id), "case_no": case_no, **payload}, run_after, r.received_at)
         results[i] = AcceptResult(r.id, case_no, "received", r.received_at, True, r.request_fingerprint)
     if report_rows:
         await conn.execute(sa.insert(R), report_rows)
@@ -147,6 +143,21 @@ async def accept_reports_txn(batch: Batch, reports: Sequence[NewReport]) -> list
         await conn.execute(sa.insert(V), vault_rows)
     if blob_rows:
         await conn.execute(sa.insert(A), blob_rows)
+    # How many earlier reports share an identifier with each new one (a repeat reporter), counted
+    # on the blind indexes before this batch's own are added.
+    earlier = await insert_blind_indexes_txn(
+        batch, [(reports[i].id, reports[i].received_at, reports[i].blind_indexes) for i in fresh]
+    )
+    for i, case_no in zip(fresh, case_numbers, strict=True):
+        r = reports[i]
+        payload = {"case_no": case_no, **r.event_payload}
+        if earlier.get(r.id):
+            payload["repeat_reporter"] = earlier[r.id]
+        batch.event(r.id, "received", f"channel:{r.channel}", r.received_at, payload)
+        for kind, job_payload, run_after in r.jobs:
+            batch.job(
+                kind, {"report_id": str(r.id), "case_no": case_no, **job_payload}, run_after, r.received_at
+            )
 
     for i, r in enumerate(reports):
         if results[i] is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -295,3 +296,22 @@ async def test_identity_written_into_the_text_is_sealed(client: Any, services: A
     for secret in ("甄宝琮", "13912345678", "13700001111"):
         assert secret.encode() not in everything
     assert b"13812345678" in everything  # the accused's number stays for the handlers
+
+
+async def test_the_same_informant_is_recognised_without_decrypting(client: Any, services: Any) -> None:
+    """Blind indexes in the accept transaction: one pseudonym per person across reports (whether
+    the phone came in the reporter fields or written into the text), a repeat-reporter count in
+    the audit event, and nothing linking anonymous reports to each other."""
+    first = {"content": "镇长张某某收受礼金两万元。", "reporter": {"name": "李四", "phone": "139 1234 5678"}}
+    second = {"content": "补充一件事：我是李四，电话+86 13912345678。张某某还违规报销。"}
+    other = {"content": "村主任王某某侵占集体资金。", "reporter": {"name": "赵五", "phone": "13700001111"}}
+    anonymous = {"content": "镇长张某某收受礼金两万元。", "anonymous": True}
+    receipts = [await (await file(client, body)).json() for body in (first, second, other, anonymous, anonymous)]
+    svc = services(client)
+    reports = [await svc.db.reports.get(r["case_no"]) for r in receipts]
+    aliases = [r.informant_alias for r in reports]
+    assert all(re.fullmatch(r"检举人[0-9A-F]{4}", a) for a in aliases)
+    assert aliases[0] == aliases[1]
+    assert len({aliases[0], aliases[2], aliases[3], aliases[4]}) == 4
+    payloads = [json.loads((await svc.db.reports.events(r.id))[0].payload) for r in reports]
+    assert [p.get("repeat_reporter", 0) for p in payloads] == [0, 1, 0, 0, 0]
