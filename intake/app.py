@@ -149,6 +149,7 @@ async def open_services(settings: Settings, clock: Clock | None = None) -> Servi
         clock,
         metrics,
         status_attempts_per_minute=settings.status_attempts_per_minute,
+        reports_per_informant_per_hour=settings.reports_per_informant_per_hour,
         receipt_window=timedelta(hours=settings.receipt_window_hours),
     )
     worker = JobWorker(db, clock, metrics)

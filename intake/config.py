@@ -30,10 +30,14 @@ class Settings:
     max_file_bytes: int
     max_files: int
     status_attempts_per_minute: int
+    reports_per_informant_per_hour: int
     trust_forwarded_for: bool
     receipt_window_hours: int
     log_level: str
     env: Mapping[str, str] = field(repr=False)
+    # Where the platform channels' privacy notice sends sensitive reports (issue 5).
+    public_url: str = ""
+    hotline: str = "12388"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -48,10 +52,13 @@ class Settings:
             max_file_bytes=_int(env, "INTAKE_MAX_FILE_BYTES", 10 * 1024 * 1024),
             max_files=_int(env, "INTAKE_MAX_FILES", 5),
             status_attempts_per_minute=_int(env, "INTAKE_STATUS_ATTEMPTS_PER_MINUTE", 10),
+            reports_per_informant_per_hour=_int(env, "INTAKE_REPORTS_PER_INFORMANT_PER_HOUR", 30),
             trust_forwarded_for=env.get("INTAKE_TRUST_FORWARDED_FOR", "") in ("1", "true", "yes"),
             receipt_window_hours=_int(env, "INTAKE_RECEIPT_WINDOW_HOURS", 24),
             log_level=env.get("INTAKE_LOG_LEVEL", "INFO").upper(),
             env=env,
+            public_url=env.get("INTAKE_PUBLIC_URL", ""),
+            hotline=env.get("INTAKE_HOTLINE") or "12388",
         )
 
     @property

@@ -21,6 +21,12 @@ class Metrics:
         self.followups = Counter(
             "intake_followups_total", "Information added by informants", ["channel"], registry=r
         )
+        self.reports_throttled = Counter(
+            "intake_reports_throttled_total",
+            "Reports refused because one informant filed too many within the hour",
+            ["channel"],
+            registry=r,
+        )
         self.status_lookups = Counter(
             "intake_status_lookups_total", "Query-code lookups", ["result"], registry=r
         )

@@ -75,6 +75,7 @@ class Pipeline:
         metrics: Metrics,
         *,
         status_attempts_per_minute: int = 10,
+        reports_per_informant_per_hour: int = 30,
         receipt_window: timedelta = timedelta(hours=24),
     ) -> None:
         self.db = db
@@ -86,6 +87,10 @@ class Pipeline:
         self._per_client = TokenBucket(status_attempts_per_minute, burst=max(1, status_attempts_per_minute))
         # Across all clients: bounds distributed guessing of query codes.
         self._global_misses = TokenBucket(6000, burst=600)
+        # Per informant, keyed by the blind index of their strongest identifier: one person (or
+        # one phone number) cannot flood the offices, and nobody has to decrypt anything to tell.
+        per_hour = reports_per_informant_per_hour
+        self._per_informant = TokenBucket(per_hour / 60, burst=max(1, per_hour))
 
     # --- filing -------------------------------------------------------------------------------
 
@@ -112,6 +117,9 @@ class Pipeline:
             anonymous=anonymous,
             extra=[(f["kind"], f["text"]) for f in found if f["kind"] in INDEXED_IN_TEXT],
         )
+        if indexes and (wait := self._per_informant.take(indexes[0].mac)) > 0:
+            self.metrics.reports_throttled.labels(sub.channel).inc()
+            raise RateLimited("您提交得过于频繁，请稍后再试。", retry_after=max(1, round(wait)))
         fingerprint = receipt = None
         if sub.external_id is not None:
             fingerprint = self._keys.mac("request-fingerprint", self._canonical(sub))

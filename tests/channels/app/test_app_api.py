@@ -13,7 +13,7 @@ from openapi_spec_validator import validate
 
 import channels
 from channels.verify import app_signature
-from intake.app import build_app
+from intake.app import build_app, services_of
 from intake.config import Settings
 
 REPORT = {
@@ -306,7 +306,9 @@ async def test_the_same_informant_is_recognised_without_decrypting(client: Any, 
     second = {"content": "补充一件事：我是李四，电话+86 13912345678。张某某还违规报销。"}
     other = {"content": "村主任王某某侵占集体资金。", "reporter": {"name": "赵五", "phone": "13700001111"}}
     anonymous = {"content": "镇长张某某收受礼金两万元。", "anonymous": True}
-    receipts = [await (await file(client, body)).json() for body in (first, second, other, anonymous, anonymous)]
+    receipts = [
+        await (await file(client, body)).json() for body in (first, second, other, anonymous, anonymous)
+    ]
     svc = services(client)
     reports = [await svc.db.reports.get(r["case_no"]) for r in receipts]
     aliases = [r.informant_alias for r in reports]
@@ -315,3 +317,31 @@ async def test_the_same_informant_is_recognised_without_decrypting(client: Any, 
     assert len({aliases[0], aliases[2], aliases[3], aliases[4]}) == 4
     payloads = [json.loads((await svc.db.reports.events(r.id))[0].payload) for r in reports]
     assert [p.get("repeat_reporter", 0) for p in payloads] == [0, 1, 0, 0, 0]
+
+
+async def test_one_informant_cannot_flood(
+    make_settings: Callable[..., Settings], aiohttp_client: Any
+) -> None:
+    """Reports per informant are limited by the blind index of their identifier: the same phone
+    number in another spelling is the same person; someone else, or an anonymous report, is not."""
+    settings = make_settings(INTAKE_REPORTS_PER_INFORMANT_PER_HOUR="2")
+    client = await aiohttp_client(build_app(settings, channels.REGISTRY, run_worker=False))
+    spellings = ["13912345678", "139-1234-5678", "+86 139 1234 5678"]
+    statuses = []
+    for phone in spellings:
+        resp = await file(
+            client, {"content": "镇长张某某收受礼金。", "reporter": {"name": "李四", "phone": phone}}
+        )
+        statuses.append(resp.status)
+    assert statuses == [201, 201, 429]
+    refused = await resp.json()
+    assert refused["error"]["code"] == "rate_limited"
+    assert "13912345678" not in json.dumps(refused)
+    other = await file(
+        client, {"content": "镇长张某某收受礼金。", "reporter": {"name": "赵五", "phone": "13700001111"}}
+    )
+    assert other.status == 201
+    anonymous = await file(client, {"content": "镇长张某某收受礼金。", "anonymous": True})
+    assert anonymous.status == 201
+    svc = services_of(client.server.app)
+    assert await svc.db.reports.count() == 4
