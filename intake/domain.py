@@ -48,9 +48,13 @@ class Reporter:
 
 @dataclass(frozen=True)
 class Upload:
+    """A file the informant attached. ``identifying``: proof of their own identity (an ID card or
+    work-card photo): sealed in the vault with the identity, never shown to handlers."""
+
     filename: str
     content_type: str
     data: bytes
+    identifying: bool = False
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ first audit event, follow-up jobs) → only then the :class:`Receipt`.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import secrets
@@ -24,6 +25,7 @@ from intake.domain import (
     Receipt,
     Reply,
     Submission,
+    Upload,
     normalise_query_code,
 )
 from intake.errors import Conflict, NotFound, RateLimited, ValidationError
@@ -34,6 +36,7 @@ from intake.vault_service import informant_alias, submission_indexes
 from storage import keys, vault
 from storage.database import Database
 from storage.records import NewReport, StoredBlob
+from storage.vault import SealedEntry
 
 log = logging.getLogger("intake.pipeline")
 
@@ -105,6 +108,12 @@ class Pipeline:
             sealed.append(vault.seal(self._keys, report_id, "identity", dict(vars(sub.reporter))))
         if sub.handles:
             sealed.append(vault.seal(self._keys, report_id, "handle", dict(sub.handles)))
+        evidence = [a for a in sub.attachments if not a.identifying]
+        proofs = [a for a in sub.attachments if a.identifying and not anonymous]
+        if proofs:
+            # The informant's proof of identity (an ID-card photo …) is identity: one vault entry
+            # per file, opened only by the reveal workflow, destroyed by crypto-shredding.
+            sealed.extend(await asyncio.to_thread(self._seal_files, report_id, proofs))
         content, title, found = await self._redact(sub.content, sub.title)
         if found:
             sealed.append(vault.seal(self._keys, report_id, "in_text", {"found": found}))
@@ -125,9 +134,9 @@ class Pipeline:
             fingerprint = self._keys.mac("request-fingerprint", self._canonical(sub))
             receipt = self._seal_receipt(sub, fingerprint, code)
         blobs: list[StoredBlob] = []
-        if sub.attachments:
+        if evidence:
             blobs = await asyncio.to_thread(
-                lambda: [self.db.blobs.put(a.filename, a.content_type, a.data) for a in sub.attachments]
+                lambda: [self.db.blobs.put(a.filename, a.content_type, a.data) for a in evidence]
             )
         location_code = sub.location.division_code
         new = NewReport(
@@ -179,6 +188,22 @@ class Pipeline:
         self.metrics.reports_accepted.labels(sub.channel).inc()
         log.info("report accepted", extra={"case_no": result.case_no, "channel": sub.channel})
         return Receipt(result.case_no, code, sub.channel, result.status, result.received_at, True)
+
+    def _seal_files(self, report_id: uuid.UUID, files: list[Upload]) -> list[SealedEntry]:
+        return [
+            vault.seal(
+                self._keys,
+                report_id,
+                "identity_file",
+                {
+                    "filename": f.filename,
+                    "content_type": f.content_type,
+                    "size": len(f.data),
+                    "data": base64.b64encode(f.data).decode(),
+                },
+            )
+            for f in files
+        ]
 
     @staticmethod
     async def _redact(*texts: str | None) -> tuple[Any, ...]:

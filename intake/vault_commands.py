@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import getpass
+import hashlib
 import json
+import os
 import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 from intake.clock import SystemClock
@@ -107,6 +111,13 @@ def add_commands(subparsers: Any) -> None:
     opn = vault.add_parser("open", help="open an approved request (once) and print what it reveals")
     opn.add_argument("request_id", type=uuid.UUID)
     opn.add_argument("--actor", required=True)
+    opn.add_argument(
+        "--files-to",
+        type=Path,
+        metavar="DIR",
+        help="write the informant's identity documents into DIR (created 0700, files 0600) instead of "
+        "printing them as base64",
+    )
     opn.set_defaults(func=_open)
 
     lst = vault.add_parser("requests", help="reveal requests, newest first")
@@ -396,9 +407,37 @@ def _deny(args: argparse.Namespace, settings: Settings) -> int:
 
 @_guarded
 def _open(args: argparse.Namespace, settings: Settings) -> int:
+    folder = args.files_to
+    if folder is not None and (folder.exists() and (not folder.is_dir() or any(folder.iterdir()))):
+        # Checked before opening: a request opens once, and its documents must not be lost.
+        print(f"intake vault: {folder} must be a new or empty folder", file=sys.stderr)
+        return 2
     revealed = _run(settings, lambda db: _service(db, settings).open(args.request_id, args.actor))
-    _print(revealed.to_json())
+    doc = revealed.to_json()
+    if args.files_to is not None:
+        doc["entries"] = save_identity_files(doc["entries"], args.files_to)
+    _print(doc)
     return 0
+
+
+def save_identity_files(entries: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """Write each sealed identity document into ``folder`` (private), numbered so that names given
+    by the informant cannot collide or climb out; the JSON then names the files instead."""
+    files = entries.get("identity_file")
+    if files is None:
+        return entries
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    saved = []
+    for n, f in enumerate(files if isinstance(files, list) else [files], start=1):
+        data = base64.b64decode(f["data"])
+        suffix = Path(f["filename"]).suffix
+        path = folder / f"{n:02d}{suffix if suffix.isascii() and suffix[1:].isalnum() else ''}"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        rest = {k: v for k, v in f.items() if k != "data"}
+        saved.append({**rest, "saved_to": str(path), "sha256": hashlib.sha256(data).hexdigest()})
+    return {**entries, "identity_file": saved}
 
 
 @_guarded

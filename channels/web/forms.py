@@ -21,6 +21,8 @@ MAX_FIELD_BYTES = 128 * 1024  # one text field: the facts may be 20,000 characte
 MAX_TEXT_BYTES = 256 * 1024  # all text fields together, and the whole of an urlencoded body
 MAX_PARTS = 64  # parts of any kind, known or not
 CHUNK = 64 * 1024
+# File inputs of the form: evidence for the handlers, and the informant's proof of identity (sealed).
+FILE_FIELDS = {"attachments": False, "identity_files": True}
 
 
 @dataclass
@@ -109,11 +111,11 @@ async def _read_multipart(
                 raise FormTooLarge("表单项目过多。")
             if not isinstance(part, BodyPartReader):
                 raise IntakeError("表单格式不正确。", code="malformed_form", status=400)
-            if part.name == "attachments" and max_files:
+            if part.name in FILE_FIELDS and max_files:
                 if not checked:
                     check(form)
                     checked = True
-                await _read_file(part, form, max_file_bytes, max_files)
+                await _read_file(part, form, max_file_bytes, max_files, FILE_FIELDS[part.name])
             else:
                 # Unknown fields are read (within the same budget) and dropped.
                 raw = await _read_limited(part, min(MAX_FIELD_BYTES, text_budget), "填写的内容过长。")
@@ -140,7 +142,9 @@ async def _read_limited(part: BodyPartReader, limit: int, message: str) -> bytes
     return bytes(data)
 
 
-async def _read_file(part: BodyPartReader, form: FormData, max_file_bytes: int, max_files: int) -> None:
+async def _read_file(
+    part: BodyPartReader, form: FormData, max_file_bytes: int, max_files: int, identifying: bool
+) -> None:
     too_big = f"每个附件不能超过 {human_size(max_file_bytes)}，请压缩或分开提交。"
     data = await _read_limited(part, max_file_bytes, too_big)
     if not data and not part.filename:
@@ -152,4 +156,4 @@ async def _read_file(part: BodyPartReader, form: FormData, max_file_bytes: int, 
     if content_type is None:
         form.refused_files += 1
         return
-    form.files.append(Upload(name, content_type, data))
+    form.files.append(Upload(name, content_type, data, identifying))

@@ -287,7 +287,8 @@ class WebAdapter:
             external_id=f"form:{sid}" if SUBMISSION_ID.fullmatch(sid) else None,
             # The address is sealed with the identity; behind a trusted proxy, the forwarded one.
             handles={"ip": client_address(request, self.ctx.trust_forwarded_for)},
-            attachments=tuple(form.files),
+            # Proof of identity goes with the identity: not kept at all for an anonymous report.
+            attachments=tuple(f for f in form.files if not (anonymous and f.identifying)),
         )
 
     # --- following a case ---------------------------------------------------------------------

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,8 @@ import sqlalchemy as sa
 
 import channels
 from intake.app import build_app, services_of
+from intake.vault_commands import save_identity_files
+from intake.vault_service import VaultGone, VaultService
 
 FIXTURES = Path(__file__).parent.parent.parent / "fixtures" / "channels" / "web"
 HTML = {"Accept": "text/html"}
@@ -490,3 +494,65 @@ async def test_nothing_the_citizen_wrote_reaches_the_logs(
     assert case_no in ours  # the log does say what happened
     for secret in (*secrets_, code, code.replace(" ", ""), "127.0.0.1"):
         assert secret not in ours, secret
+
+
+async def test_proof_of_identity_is_sealed_with_the_identity(
+    client: Any, services: Any, tmp_path: Path
+) -> None:
+    """An ID-card photo uploaded as proof of identity is not an attachment handlers see: it is
+    sealed in the vault, comes back only through an approved reveal, and dies with the identity."""
+    png = (FIXTURES / "report__with_attachment.png").read_bytes()
+    pdf = (FIXTURES / "report__with_attachment.pdf").read_bytes()
+    csrf, sid = await open_form(client)
+    form = report_form(
+        csrf, sid, identity="real", reporter_name="甄宝琮", reporter_phone="13912345678", a=("材料.pdf", pdf)
+    )
+    form.add_field("identity_files", png, filename="甄宝琮身份证.png", content_type="image/png")
+    resp = await client.post("/reports", data=form, headers=HTML)
+    assert resp.status == 201, await resp.text()
+    case_no, _ = receipt_of(await resp.text())
+
+    svc = services(client)
+    report = await svc.db.reports.get(case_no)
+    assert report.attachments == 1  # the evidence only
+    async with svc.db.read_engine.connect() as conn:
+        types = (await conn.execute(sa.text("SELECT content_type FROM attachments"))).scalars().all()
+        kinds = (await conn.execute(sa.text("SELECT kind FROM vault_entries ORDER BY kind"))).scalars().all()
+    assert types == ["application/pdf"]
+    assert kinds == ["handle", "identity", "identity_file"]
+    everything = b"".join(p.read_bytes() for p in svc.settings.data_dir.rglob("*") if p.is_file())
+    assert png[8:] not in everything and "甄宝琮身份证".encode() not in everything
+
+    vs = VaultService(svc.db, svc.clock)
+    for name in ("alice", "bob"):
+        await vs.add_custodian(name, "test")
+    req = await vs.request(case_no, "identity", "alice", "核查检举人身份")
+    await vs.approve(req.id, "bob")
+    revealed = await vs.open(req.id, "alice")
+    doc = revealed.entries["identity_file"]
+    assert (doc["filename"], doc["content_type"], doc["size"]) == ("甄宝琮身份证.png", "image/png", len(png))
+    assert base64.b64decode(doc["data"]) == png
+    saved = save_identity_files(revealed.entries, tmp_path / "reveal")
+    path = Path(saved["identity_file"][0]["saved_to"])
+    assert path.read_bytes() == png and path.stat().st_mode & 0o777 == 0o600 and path.name == "01.png"
+    assert "data" not in saved["identity_file"][0] and saved["identity"] == revealed.entries["identity"]
+
+    assert (await vs.shred(timedelta(0), "test")).entries == 3
+    with pytest.raises(VaultGone):
+        await vs.request(case_no, "identity", "alice", "再次核查")
+
+
+async def test_proof_of_identity_is_not_kept_for_an_anonymous_report(client: Any, services: Any) -> None:
+    png = (FIXTURES / "report__with_attachment.png").read_bytes()
+    csrf, sid = await open_form(client)
+    form = report_form(csrf, sid, identity="anonymous", reporter_name="甄宝琮")
+    form.add_field("identity_files", png, filename="身份证.png", content_type="image/png")
+    resp = await client.post("/reports", data=form, headers=HTML)
+    assert resp.status == 201
+    svc = services(client)
+    async with svc.db.read_engine.connect() as conn:
+        kinds = (await conn.execute(sa.text("SELECT kind FROM vault_entries"))).scalars().all()
+        files = (await conn.execute(sa.text("SELECT count(*) FROM attachments"))).scalar()
+    assert kinds == ["handle"] and files == 0
+    everything = b"".join(p.read_bytes() for p in svc.settings.data_dir.rglob("*") if p.is_file())
+    assert "甄宝琮".encode() not in everything
