@@ -23,6 +23,7 @@ from intake.errors import IntakeError
 from intake.jobs import JobWorker, builtin_handlers
 from intake.metrics import Metrics
 from intake.pipeline import Pipeline
+from intake.triage_service import TriageService
 from storage import keys
 from storage.database import Database
 
@@ -41,6 +42,7 @@ class Services:
     metrics: Metrics
     clock: Clock
     mounted: list[str]
+    triage: TriageService
 
 
 SERVICES = web.AppKey("services", Services)
@@ -155,7 +157,9 @@ async def open_services(settings: Settings, clock: Clock | None = None) -> Servi
     worker = JobWorker(db, clock, metrics)
     for kind, handler in builtin_handlers(db).items():
         worker.register(kind, handler)
-    return Services(settings, db, pipeline, worker, metrics, clock, [])
+    triage = TriageService(db, clock, jurisdiction.document, model_path=settings.triage_model)
+    worker.register("triage", triage.run_job)
+    return Services(settings, db, pipeline, worker, metrics, clock, [], triage)
 
 
 def build_app(
@@ -210,6 +214,7 @@ def build_app(
             app[WORKER_TASK].cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await app[WORKER_TASK]
+        await services.triage.close()
         await services.db.close()
 
     app.cleanup_ctx.append(lifecycle)

@@ -153,6 +153,64 @@ def _reports_show(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _triage_service(db: Any, settings: Settings) -> Any:
+    from intake import jurisdiction
+    from intake.clock import SystemClock
+    from intake.triage_service import TriageService
+
+    doc = jurisdiction.load(settings.jurisdiction_file).document
+    return TriageService(db, SystemClock(), doc, model_path=settings.triage_model)
+
+
+def _reports_correct(args: argparse.Namespace, settings: Settings) -> int:
+    from intake.errors import IntakeError
+
+    changes = {
+        name: value
+        for name in ("category", "scope", "level", "unit", "priority")
+        if (value := getattr(args, name)) is not None
+    }
+
+    async def run(db: Any) -> dict[str, Any]:
+        service = _triage_service(db, settings)
+        result: dict[str, Any] = await service.correct(args.case_no, args.actor, changes)
+        return result
+
+    try:
+        doc = asyncio.run(_with_db(settings, run))
+    except IntakeError as exc:
+        print(f"intake reports correct: {exc.message} ({exc.code})", file=sys.stderr)
+        return 1
+    doc.pop("signature", None)
+    print(json.dumps(doc, ensure_ascii=False, indent=1))
+    return 0
+
+
+def _reports_queue(args: argparse.Namespace, settings: Settings) -> int:
+    async def run(db: Any) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = await _triage_service(db, settings).review_queue(args.limit)
+        return found
+
+    print(json.dumps({"needs_review": asyncio.run(_with_db(settings, run))}, ensure_ascii=False, indent=1))
+    return 0
+
+
+def _reports_corrections(args: argparse.Namespace, settings: Settings) -> int:
+    import csv
+
+    async def run(db: Any) -> list[Any]:
+        found: list[Any] = await _triage_service(db, settings).corrections()
+        return found
+
+    rows = asyncio.run(_with_db(settings, run))
+    out = csv.writer(sys.stdout)
+    out.writerow(["case_no", "text", "field", "before", "after", "actor"])
+    for c in rows:
+        if args.field is None or c.field == args.field:
+            out.writerow([c.case_no, c.text, c.field, c.before, c.after, c.actor])
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="intake", description="信访举报受理系统 — petition and reporting intake"
@@ -190,6 +248,26 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("case_no")
     show.add_argument("--json", action="store_true")
     show.set_defaults(func=_reports_show)
+    fix = reports.add_parser("correct", help="override triage decisions (recorded in the audit trail)")
+    fix.add_argument("case_no")
+    fix.add_argument("--actor", required=True, help="who corrects (staff username)")
+    fix.add_argument("--category")
+    fix.add_argument("--scope", choices=("accusation", "appeal", "suggestion", "petition", "out_of_scope"))
+    fix.add_argument("--level", choices=("central", "province", "city", "county", "township"))
+    fix.add_argument("--unit", help="unit code in the jurisdiction, e.g. 430121102")
+    fix.add_argument("--priority", choices=("urgent", "high", "normal"))
+    fix.set_defaults(func=_reports_correct)
+    queue = reports.add_parser("queue", help="the manual triage queue: reports triage was unsure about")
+    queue.add_argument("--limit", type=int, default=200)
+    queue.set_defaults(func=_reports_queue)
+    corr = reports.add_parser("corrections", help="staff corrections as CSV (text, field, before, after)")
+    corr.add_argument("--field", help="only this field, e.g. category, for retraining the classifier")
+    corr.set_defaults(func=_reports_corrections)
+
+    from intake import triage_commands, vault_commands
+
+    triage_commands.add_commands(sub)
+    vault_commands.add_commands(sub)
     return parser
 
 

@@ -34,6 +34,7 @@ class Settings:
     trust_forwarded_for: bool
     receipt_window_hours: int
     log_level: str
+    triage_model: Path | None
     env: Mapping[str, str] = field(repr=False)
     # Where the platform channels' privacy notice sends sensitive reports (issue 5).
     public_url: str = ""
@@ -56,6 +57,7 @@ class Settings:
             trust_forwarded_for=env.get("INTAKE_TRUST_FORWARDED_FOR", "") in ("1", "true", "yes"),
             receipt_window_hours=_int(env, "INTAKE_RECEIPT_WINDOW_HOURS", 24),
             log_level=env.get("INTAKE_LOG_LEVEL", "INFO").upper(),
+            triage_model=Path(env["INTAKE_TRIAGE_MODEL"]) if env.get("INTAKE_TRIAGE_MODEL") else None,
             env=env,
             public_url=env.get("INTAKE_PUBLIC_URL", ""),
             hotline=env.get("INTAKE_HOTLINE") or "12388",

@@ -7,9 +7,11 @@ commissions, and 长沙市 and 湖南省 above it.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from storage.records import UnitRecord
 
@@ -21,6 +23,8 @@ class Jurisdiction:
     name: str
     receiving_unit: str
     units: tuple[UnitRecord, ...]
+    # The file as parsed: triage reads its routing data (management lists, 派驻 groups …) from it.
+    document: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def unit(self, code: str) -> UnitRecord | None:
         return next((u for u in self.units if u.code == code), None)
@@ -58,4 +62,4 @@ def load(path: Path | None = None) -> Jurisdiction:
             raise ValueError(f"unit {u.code} names a parent {u.parent_code} that is not in the file")
     if doc["receiving_unit"] not in codes:
         raise ValueError("the receiving unit is not one of the units")
-    return Jurisdiction(doc["name"], doc["receiving_unit"], units)
+    return Jurisdiction(doc["name"], doc["receiving_unit"], units, doc)

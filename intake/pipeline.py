@@ -13,7 +13,7 @@ import json
 import logging
 import secrets
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from intake import redaction
@@ -139,6 +139,10 @@ class Pipeline:
                 lambda: [self.db.blobs.put(a.filename, a.content_type, a.data) for a in evidence]
             )
         location_code = sub.location.division_code
+        # Triage runs right after the acknowledgement, from the durable queue.
+        jobs: list[tuple[str, dict[str, Any], datetime]] = [("triage", {}, now)]
+        if receipt:
+            jobs.append(("expire_receipt", {}, now + self._receipt_window))
         new = NewReport(
             id=report_id,
             channel=sub.channel,
@@ -170,7 +174,7 @@ class Pipeline:
                 "sealed": [s.kind for s in sealed],
                 "redacted": len(found),
             },
-            jobs=[("expire_receipt", {}, now + self._receipt_window)] if receipt else [],
+            jobs=jobs,
         )
         try:
             result = await self.db.reports.accept(new)

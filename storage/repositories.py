@@ -6,6 +6,8 @@ the writer's transaction (``*_txn``). Reads use the read pool.
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
@@ -323,6 +325,75 @@ class ReportRepository:
             )
 
         await self._db.writer.run(set_triage_txn)
+
+    async def triage_signatures(self) -> list[tuple[str, bytes]]:
+        """(case number, near-duplicate signature) of every triaged report, oldest first."""
+        out: list[tuple[str, bytes]] = []
+        async with self._db.read_engine.connect() as conn:
+            result = await conn.stream(
+                sa.select(R.c.case_no, R.c.triage)
+                .where(R.c.triage.is_not(None))
+                .order_by(R.c.received_at, R.c.case_no)
+                .execution_options(yield_per=5000)
+            )
+            async for case_no, doc in result:
+                sig = (doc or {}).get("signature")
+                if isinstance(sig, str):
+                    out.append((case_no, base64.b64decode(sig)))
+        return out
+
+    async def correct_triage(
+        self,
+        report_id: uuid.UUID,
+        columns: dict[str, Any],
+        before: dict[str, Any],
+        after: dict[str, Any],
+        actor: str,
+        at: datetime,
+    ) -> None:
+        async def correct_triage_txn(batch: Batch) -> None:
+            await batch.conn.execute(sa.update(R).where(R.c.id == report_id).values(updated_at=at, **columns))
+            batch.event(report_id, "triage_corrected", actor, at, {"before": before, "after": after})
+
+        await self._db.writer.run(correct_triage_txn)
+
+    async def needing_review(self, limit: int) -> list[dict[str, Any]]:
+        """Reports whose stored triage result asks for a person (the manual triage queue)."""
+        out: list[dict[str, Any]] = []
+        async with self._db.read_engine.connect() as conn:
+            result = await conn.stream(
+                sa.select(R.c.case_no, R.c.received_at, R.c.triage)
+                .where(R.c.triage.is_not(None))
+                .order_by(R.c.received_at, R.c.case_no)
+                .execution_options(yield_per=1000)
+            )
+            async for case_no, received_at, doc in result:
+                if doc.get("needs_review"):
+                    keep = ("category", "scope", "level", "unit", "priority", "confidence")
+                    out.append(
+                        {"case_no": case_no, "received_at": utc(received_at).isoformat()}
+                        | {k: doc.get(k) for k in keep}
+                    )
+                    if len(out) >= limit:
+                        break
+        return out
+
+    async def triage_corrections(self) -> list[tuple[str, str, str, Any, Any, str]]:
+        """(case number, text, field, before, after, actor) of every staff correction."""
+        out: list[tuple[str, str, str, Any, Any, str]] = []
+        async with self._db.read_engine.connect() as conn:
+            rows = await conn.execute(
+                sa.select(R.c.case_no, R.c.title, R.c.content, E.c.payload, E.c.actor)
+                .join(E, E.c.report_id == R.c.id)
+                .where(E.c.kind == "triage_corrected")
+                .order_by(E.c.seq)
+            )
+            for row in rows:
+                change = json.loads(row.payload)
+                text = "\n".join(t for t in (row.title, row.content) if t)
+                for name, value in change["after"].items():
+                    out.append((row.case_no, text, name, change["before"].get(name), value, row.actor))
+        return out
 
     async def expire_receipt(self, report_id: uuid.UUID) -> None:
         async def expire_receipt_txn(batch: Batch) -> None:

@@ -51,14 +51,15 @@ async def test_receipt_window_closes_through_the_job_queue(
     body = {"content": "重复提交测试"}
     first = await (await client.post("/api/v1/reports", json=body, headers={"Idempotency-Key": "w1"})).json()
 
-    # Within the window a retry recovers the code; the expiry job is not yet due.
-    assert await services.worker.run_once() == 0
+    # Within the window a retry recovers the code; only the triage job is due, not the expiry.
+    assert await services.worker.run_once() == 1
+    assert (await services.db.reports.get(first["case_no"])).triage is not None
     retry = await (await client.post("/api/v1/reports", json=body, headers={"Idempotency-Key": "w1"})).json()
     assert retry["query_code"] == first["query_code"]
 
     clock.at += timedelta(hours=24, seconds=1)
     assert await services.worker.run_once() == 1
-    assert await services.db.jobs.counts() == {"done": 1}
+    assert await services.db.jobs.counts() == {"done": 2}
     late = await client.post("/api/v1/reports", json=body, headers={"Idempotency-Key": "w1"})
     assert late.status == 200
     late_body = await late.json()
@@ -85,14 +86,16 @@ async def test_failing_jobs_back_off_then_die(
         raise RuntimeError("platform down")
 
     worker.register("expire_receipt", flaky)
+    worker.register("triage", services.triage.run_job)
     await client.post("/api/v1/reports", json={"content": "x"}, headers={"Idempotency-Key": "f1"})
+    assert await worker.run_once() == 1  # the triage job, due at once
     clock.at += timedelta(days=1, seconds=1)
     for _ in range(8):
         assert await worker.run_once() == 1
         assert await worker.run_once() == 0  # not due again until the backoff passed
         clock.at += backoff(len(calls)) + timedelta(seconds=1)
     assert calls == [1, 2, 3, 4, 5, 6, 7, 8]
-    assert await services.db.jobs.counts() == {"dead": 1}
+    assert await services.db.jobs.counts() == {"dead": 1, "done": 1}
     text = await (await client.get("/metrics")).text()
     assert 'intake_jobs_total{kind="expire_receipt",outcome="dead"} 1.0' in text
 

@@ -1,0 +1,234 @@
+"""Triage after the acknowledgement: the ``triage`` job, staff corrections, the manual queue.
+
+The accept transaction enqueues a ``triage`` job for every new report; the job worker runs it
+here. :func:`triage.triage` is pure and CPU-bound (jieba, the gazetteer, the classifier), so it
+runs in a child process of its own: the server's event loop and its database writer never wait
+for the interpreter lock behind it. The child also holds the near-duplicate index, loaded at its
+start from the signatures stored with earlier triage results and extended with each report it
+triages, so ``duplicate_of`` sees every report this database holds.
+
+A result below the confidence threshold goes to the manual triage queue (``needs_review`` in the
+stored result); staff corrections are audit events (``triage_corrected``, with what changed and
+who changed it) and can be exported as labelled text for retraining the classifier.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import multiprocessing
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from intake.clock import Clock
+from intake.errors import NotFound, ValidationError
+from storage.database import Database
+from storage.records import JobRecord
+
+log = logging.getLogger("intake.triage")
+
+# What staff may correct, and the values each field takes (DESIGN.md's triage contract).
+CORRECTABLE = {
+    "scope": ("accusation", "appeal", "suggestion", "petition", "out_of_scope"),
+    "level": ("central", "province", "city", "county", "township"),
+    "priority": ("urgent", "high", "normal"),
+    "category": None,  # free text: the deployment's own taxonomy
+    "unit": None,  # a unit code of the jurisdiction
+}
+
+
+# --- the child process ----------------------------------------------------------------------------
+
+_state: dict[str, Any] = {}
+
+
+def _child_start(jurisdiction: Mapping[str, Any], model_path: str | None) -> None:
+    import triage
+
+    j = triage.Jurisdiction.from_dict(jurisdiction)
+    _state["jurisdiction"] = j
+    _state["model"] = triage.Model.load(model_path) if model_path else None
+    _state["index"] = triage.DuplicateIndex()
+    triage.warm_up(j)
+
+
+def _child_load(case_nos: Sequence[str], signatures: Sequence[bytes]) -> int:
+    import numpy as np
+
+    index = _state["index"]
+    if case_nos:
+        sigs = np.frombuffer(b"".join(signatures), dtype=np.uint32)
+        index.add_signatures(list(case_nos), sigs)
+    return len(index)
+
+
+def _child_triage(
+    case_no: str, text: str, channel: str, real_name: bool
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    import triage
+
+    result = triage.triage(
+        text,
+        channel=channel,
+        jurisdiction=_state["jurisdiction"],
+        model=_state["model"],
+        duplicates=_state["index"],
+        real_name=real_name,
+    )
+    _state["index"].add_signature(case_no, result.signature)
+    extra = {
+        "needs_review": result.needs_review,
+        "sealed": result.sealed,
+        "transfer": result.transfer,
+        "advice": result.advice,
+        "redirect_to": result.redirect_to,
+        "signature": base64.b64encode(result.signature).decode(),
+    }
+    return result.to_json(), extra
+
+
+# --- the service ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Correction:
+    case_no: str
+    text: str
+    field: str
+    before: Any
+    after: Any
+    actor: str
+
+
+class TriageService:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        jurisdiction: Mapping[str, Any],
+        *,
+        model_path: Path | None = None,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._jurisdiction = dict(jurisdiction)
+        self._units = {u["code"]: u["name"] for u in jurisdiction["units"]}
+        self._model_path = model_path
+        self._pool: ProcessPoolExecutor | None = None
+        self._pool_lock = asyncio.Lock()
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    async def _executor(self) -> ProcessPoolExecutor:
+        """The child process, started on first use with every stored signature loaded."""
+        async with self._pool_lock:
+            if self._pool is None:
+                pool = ProcessPoolExecutor(
+                    max_workers=1,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_child_start,
+                    initargs=(self._jurisdiction, str(self._model_path) if self._model_path else None),
+                )
+                loop = asyncio.get_running_loop()
+                try:
+                    stored = await self._db.reports.triage_signatures()
+                    loaded = await loop.run_in_executor(
+                        pool, _child_load, [c for c, _ in stored], [s for _, s in stored]
+                    )
+                except BaseException:
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    raise
+                log.info(f"triage worker started with {loaded} stored reports for duplicate detection")
+                self._pool = pool
+            return self._pool
+
+    async def triage_report(self, case_no: str) -> dict[str, Any]:
+        """Triage a stored report and keep the result (the job handler; also for re-runs)."""
+        report = await self._db.reports.get(case_no)
+        if report is None:
+            raise NotFound("没有这个案件。", code="case_not_found")
+        text = "\n".join(t for t in (report.title, report.content) if t)
+        loop = asyncio.get_running_loop()
+        try:
+            pool = await self._executor()
+            doc, extra = await loop.run_in_executor(
+                pool, _child_triage, case_no, text, report.channel, not report.anonymous
+            )
+        except BrokenProcessPool:
+            # The child died (killed, out of memory): start afresh next time; the job retries.
+            self._pool = None
+            raise
+        stored = {**doc, **extra}
+        unit = doc["unit"].get("id") if isinstance(doc.get("unit"), dict) else None
+        fields: dict[str, Any] = {
+            "scope": doc["scope"],
+            "level": doc["level"],
+            "priority": doc["priority"],
+            "confidence": doc["confidence"],
+            "duplicate_of": doc["duplicate_of"],
+            "triage": stored,
+        }
+        if unit in self._units:
+            fields["handling_unit"] = unit
+        await self._db.reports.set_triage(report.id, fields, self._clock.now())
+        return stored
+
+    async def run_job(self, job: JobRecord) -> None:
+        await self.triage_report(job.payload["case_no"])
+
+    async def correct(self, case_no: str, actor: str, changes: Mapping[str, str]) -> dict[str, Any]:
+        """Staff override one or more triage decisions; the before and after go to the audit chain
+        (and, for the category, to the retraining export)."""
+        if not actor.strip():
+            raise ValidationError("请注明修改人。", code="actor_required")
+        if not changes:
+            raise ValidationError("没有要修改的内容。", code="nothing_to_correct")
+        for name, value in changes.items():
+            allowed = CORRECTABLE.get(name, ())
+            if name not in CORRECTABLE:
+                raise ValidationError(f"不能修改 {name}。", code="not_correctable")
+            if allowed is not None and value not in allowed:
+                raise ValidationError(f"{name} 只能是 {'、'.join(allowed)}。", code="invalid_value")
+            if name == "unit" and value not in self._units:
+                raise ValidationError(f"辖区内没有单位 {value}。", code="unknown_unit")
+            if name == "category" and not (0 < len(value.strip()) <= 64):
+                raise ValidationError("类别应为 1 至 64 个字。", code="invalid_value")
+        report = await self._db.reports.get(case_no)
+        if report is None:
+            raise NotFound("没有这个案件。", code="case_not_found")
+        current = dict(report.triage or {})
+        before: dict[str, Any] = {}
+        after: dict[str, Any] = {}
+        columns: dict[str, Any] = {}
+        for name, value in changes.items():
+            if name == "unit":
+                before[name] = (current.get("unit") or {}).get("id")
+                current["unit"] = {"id": value, "name": self._units[value]}
+                columns["handling_unit"] = value
+            else:
+                before[name] = current.get(name)
+                current[name] = value
+                if name in ("scope", "level", "priority"):
+                    columns[name] = value
+            after[name] = value
+        current["corrected_by"] = actor
+        current["needs_review"] = False
+        columns["triage"] = current
+        await self._db.reports.correct_triage(report.id, columns, before, after, actor, self._clock.now())
+        return current
+
+    async def review_queue(self, limit: int = 200) -> list[dict[str, Any]]:
+        """Reports whose triage was not sure enough, oldest first, for a person to decide."""
+        return await self._db.reports.needing_review(limit)
+
+    async def corrections(self) -> list[Correction]:
+        """Every staff correction with the report's (already redacted) text, oldest first."""
+        return [Correction(*row) for row in await self._db.reports.triage_corrections()]

@@ -1,0 +1,128 @@
+"""Triage wired into the server: the job after the acknowledgement, the stored result and its
+audit event, duplicates across channels and restarts, the manual queue, staff corrections."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+import channels
+from intake.app import build_app, services_of
+from intake.cli import main
+from intake.config import Settings
+from intake.errors import ValidationError
+
+DESIGN_KEYS = {
+    "category", "scope", "level", "unit", "places", "accused",
+    "priority", "confidence", "evidence", "duplicate_of", "model",
+}  # fmt: skip
+VILLAGE = (
+    "举报长沙县黄兴镇金凤村党支部书记张某某优亲厚友，把低保名额给了自己的亲戚，还收受工程老板好处费两万元。"
+)
+VILLAGE_AGAIN = (
+    "長沙縣黃興鎮金鳳村黨支部書記張某某優親厚友，把低保名額給了自己的親戚，還收受工程老闆好處費兩萬元。"
+)
+VAGUE = "有问题，请领导重视。"
+
+
+async def file(client: Any, content: str, **extra: Any) -> str:
+    resp = await client.post("/api/v1/reports", json={"content": content, **extra})
+    assert resp.status == 201, await resp.text()
+    case_no: str = (await resp.json())["case_no"]
+    return case_no
+
+
+async def test_reports_are_triaged_after_the_acknowledgement(
+    aiohttp_client: Any, make_settings: Callable[..., Settings], capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = make_settings()
+    client = await aiohttp_client(build_app(settings, channels.REGISTRY, run_worker=False))
+    svc = services_of(client.app)
+    first = await file(client, VILLAGE)
+    assert (await svc.db.reports.get(first)).triage is None  # the receipt did not wait for triage
+    assert await svc.worker.run_once() == 1
+
+    report = await svc.db.reports.get(first)
+    assert report.triage is not None and set(report.triage) >= DESIGN_KEYS
+    assert (report.scope, report.level, report.handling_unit) == ("accusation", "township", "430121102")
+    assert report.triage["unit"] == {"id": "430121102", "name": "黄兴镇纪委"}
+    assert report.triage["duplicate_of"] is None and report.triage["model"]
+    triaged = [json.loads(e.payload) for e in await svc.db.reports.events(report.id) if e.kind == "triaged"]
+    assert triaged == [
+        {"scope": "accusation", "level": "township", "priority": report.priority,
+         "handling_unit": "430121102", "duplicate_of": None}
+    ]  # fmt: skip
+
+    # The same matter again, in traditional characters: a duplicate of the first case.
+    second = await file(client, VILLAGE_AGAIN)
+    vague = await file(client, VAGUE)
+    assert await svc.worker.run_once() == 2
+    assert (await svc.db.reports.get(second)).triage["duplicate_of"] == first
+    assert (await svc.db.reports.get(vague)).triage["duplicate_of"] is None
+
+    # Unsure results wait for a person; a correction takes the report out of the queue.
+    queue = await svc.triage.review_queue()
+    assert [q["case_no"] for q in queue] == [vague]
+    with pytest.raises(ValidationError):
+        await svc.triage.correct(vague, "staff:li", {"level": "galaxy"})
+    with pytest.raises(ValidationError):
+        await svc.triage.correct(vague, "staff:li", {"unit": "999999"})
+    fixed = await svc.triage.correct(
+        vague, "staff:li", {"category": "其他", "scope": "petition", "unit": "430121"}
+    )
+    assert fixed["needs_review"] is False and fixed["unit"] == {"id": "430121", "name": "长沙县纪委监委"}
+    report = await svc.db.reports.get(vague)
+    assert (report.scope, report.handling_unit) == ("petition", "430121")
+    assert await svc.triage.review_queue() == []
+    events = [e for e in await svc.db.reports.events(report.id) if e.kind == "triage_corrected"]
+    assert len(events) == 1 and events[0].actor == "staff:li"
+    assert json.loads(events[0].payload)["after"] == {
+        "category": "其他",
+        "scope": "petition",
+        "unit": "430121",
+    }
+    ok, _, _ = await svc.db.audit.verify()
+    assert ok
+
+
+async def test_duplicates_survive_a_restart_and_corrections_export(
+    aiohttp_client: Any,
+    make_settings: Callable[..., Settings],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    settings = make_settings()
+    client = await aiohttp_client(build_app(settings, channels.REGISTRY, run_worker=False))
+    svc = services_of(client.app)
+    first = await file(client, VILLAGE)
+    await svc.worker.run_once()
+    await svc.triage.correct(first, "staff:wang", {"category": "违反廉洁纪律"})
+    await client.close()
+
+    # A new server on the same data: the child process starts from the stored signatures.
+    client = await aiohttp_client(build_app(settings, channels.REGISTRY, run_worker=False))
+    svc = services_of(client.app)
+    again = await file(client, VILLAGE_AGAIN, reporter={"name": "李四", "phone": "13912345678"})
+    await svc.worker.run_once()
+    assert (await svc.db.reports.get(again)).triage["duplicate_of"] == first
+    await client.close()
+
+    for name, value in settings.env.items():
+        monkeypatch.setenv(name, value)
+    assert await asyncio.to_thread(main, ["reports", "corrections", "--field", "category"]) == 0
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert rows[0] == ["case_no", "text", "field", "before", "after", "actor"]
+    assert [r[0] for r in rows[1:]] == [first]
+    assert rows[1][2:] == ["category", "违反群众纪律", "违反廉洁纪律", "staff:wang"]
+    assert "金凤村" in rows[1][1]
+    argv = ["reports", "correct", again, "--actor", "staff:wang", "--level", "county"]
+    assert await asyncio.to_thread(main, argv) == 0
+    assert json.loads(capsys.readouterr().out)["level"] == "county"
+    assert await asyncio.to_thread(main, ["reports", "queue"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"needs_review": []}
