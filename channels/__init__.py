@@ -7,5 +7,7 @@ channel's required settings are present.
 from channels.app import SPEC as APP
 from channels.base import ChannelSpec
 from channels.web import SPEC as WEB
+from channels.wechat import SPEC as WECHAT
+from channels.weibo import SPEC as WEIBO
 
-REGISTRY: tuple[ChannelSpec, ...] = (WEB, APP)
+REGISTRY: tuple[ChannelSpec, ...] = (WEB, APP, WECHAT, WEIBO)

@@ -1,14 +1,22 @@
 """Every authenticity check of every channel, in one module. All comparisons are constant-time,
 each scheme fixes its own algorithm, and a missing secret fails closed (the channel is not mounted).
 
-Schemes here now: the app API's optional request signature, and the web form's anti-forgery token.
+Schemes here now: the app API's optional request signature, the web form's anti-forgery token,
+WeChat's server signature and safe-mode envelope (``msg_signature`` + AES-256-CBC), and Weibo's
+fan-service signature.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import secrets
+import string
+import struct
+
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 APP_SIGNATURE_WINDOW = 300  # seconds either side of the server's clock
 
@@ -43,3 +51,122 @@ def verify_form_token(key: bytes, cookie_token: str | None, field: str | None) -
     if not cookie_token or not field:
         return False
     return hmac.compare_digest(form_token_field(key, cookie_token).encode(), field.encode())
+
+
+# --- WeChat official account and Weibo fan service ------------------------------------------------
+
+PLATFORM_WINDOW = 300  # seconds either side of the server's clock, for WeChat and Weibo timestamps
+
+
+def sha1_sorted(*parts: str) -> str:
+    """``sha1("".join(sorted(parts)))``, hex: the signature WeChat and Weibo both use."""
+    return hashlib.sha1("".join(sorted(parts)).encode(), usedforsecurity=False).hexdigest()
+
+
+def _same(expected: str, given: str | None) -> bool:
+    return bool(given) and hmac.compare_digest(expected.encode(), (given or "").lower().encode())
+
+
+def timestamp_fresh(stamp: str | None, now: float, *, millis: bool = False) -> bool:
+    """Whether a platform timestamp (seconds, or milliseconds for Weibo) is inside the window."""
+    if not stamp or not stamp.isascii() or not stamp.isdigit() or len(stamp) > 16:
+        return False
+    seconds = int(stamp) / 1000 if millis else int(stamp)
+    return abs(now - seconds) <= PLATFORM_WINDOW
+
+
+def verify_wechat_server(
+    token: str, signature: str | None, timestamp: str | None, nonce: str | None, now: float
+) -> bool:
+    """WeChat's ``signature`` query parameter: sha1 over the sorted token, timestamp and nonce.
+    It does not cover the body, so it only proves the URL check (``echostr``) came from WeChat."""
+    if not timestamp_fresh(timestamp, now) or nonce is None:
+        return False
+    return _same(sha1_sorted(token, timestamp or "", nonce), signature)
+
+
+def wechat_msg_signature(token: str, timestamp: str, nonce: str, encrypt: str) -> str:
+    return sha1_sorted(token, timestamp, nonce, encrypt)
+
+
+def verify_wechat_message(
+    token: str,
+    msg_signature: str | None,
+    timestamp: str | None,
+    nonce: str | None,
+    encrypt: str,
+    now: float,
+) -> bool:
+    """Safe mode's ``msg_signature``: sha1 over the sorted token, timestamp, nonce and ciphertext."""
+    if not timestamp_fresh(timestamp, now) or nonce is None:
+        return False
+    return _same(wechat_msg_signature(token, timestamp or "", nonce, encrypt), msg_signature)
+
+
+class WeChatCryptoError(Exception):
+    """The envelope did not decrypt to a message for this account (never says more)."""
+
+
+class WeChatCipher:
+    """WeChat's safe-mode cipher: AES-256-CBC, IV = key[:16], PKCS#7 padded to 32 bytes; the
+    plaintext is ``random(16) + len(msg) (4 bytes, big-endian) + msg + appid``."""
+
+    BLOCK = 32
+
+    def __init__(self, encoding_aes_key: str, app_id: str) -> None:
+        if len(encoding_aes_key) != 43:
+            raise ValueError("INTAKE_WECHAT_ENCODING_AES_KEY must be 43 characters")
+        try:
+            key = base64.b64decode(encoding_aes_key + "=", validate=True)
+        except binascii.Error:
+            raise ValueError("INTAKE_WECHAT_ENCODING_AES_KEY is not base64") from None
+        if len(key) != 32:
+            raise ValueError("INTAKE_WECHAT_ENCODING_AES_KEY must decode to 32 bytes")
+        self._key = key
+        self._app_id = app_id.encode()
+
+    def _cipher(self) -> Cipher[modes.CBC]:
+        return Cipher(algorithms.AES(self._key), modes.CBC(self._key[:16]))
+
+    def encrypt(self, message: bytes, random16: bytes | None = None) -> str:
+        if random16 is None:
+            alphabet = string.ascii_letters + string.digits
+            random16 = "".join(secrets.choice(alphabet) for _ in range(16)).encode()
+        raw = random16 + struct.pack(">I", len(message)) + message + self._app_id
+        pad = self.BLOCK - len(raw) % self.BLOCK
+        raw += bytes([pad]) * pad
+        enc = self._cipher().encryptor()
+        return base64.b64encode(enc.update(raw) + enc.finalize()).decode()
+
+    def decrypt(self, encrypted: str) -> bytes:
+        try:
+            data = base64.b64decode(encrypted, validate=True)
+        except (binascii.Error, ValueError):
+            raise WeChatCryptoError("not base64") from None
+        if not data or len(data) % 16:
+            raise WeChatCryptoError("bad length")
+        dec = self._cipher().decryptor()
+        raw = dec.update(data) + dec.finalize()
+        pad = raw[-1]
+        if not 1 <= pad <= self.BLOCK or raw[-pad:] != bytes([pad]) * pad or len(raw) - pad < 20:
+            raise WeChatCryptoError("bad padding")
+        raw = raw[:-pad]
+        (length,) = struct.unpack(">I", raw[16:20])
+        message, app_id = raw[20 : 20 + length], raw[20 + length :]
+        if len(message) != length or not hmac.compare_digest(app_id, self._app_id):
+            raise WeChatCryptoError("not for this account")
+        return message
+
+
+def weibo_signature(app_secret: str, timestamp: str, nonce: str) -> str:
+    return sha1_sorted(app_secret, timestamp, nonce)
+
+
+def verify_weibo(
+    app_secret: str, signature: str | None, timestamp: str | None, nonce: str | None, now: float
+) -> bool:
+    """Weibo fan service: sha1 over the sorted app secret, timestamp (milliseconds) and nonce. The
+    body is not signed: callers add de-duplication and a size cap."""
+    if not timestamp_fresh(timestamp, now, millis=True) or nonce is None:
+        return False
+    return _same(weibo_signature(app_secret, timestamp or "", nonce), signature)

@@ -22,6 +22,7 @@ from intake.config import Settings
 from intake.errors import IntakeError
 from intake.jobs import JobWorker, builtin_handlers
 from intake.metrics import Metrics
+from intake.notifier import NOTIFY_JOB, Notifier
 from intake.pipeline import Pipeline
 from intake.triage_service import TriageService
 from storage import keys
@@ -43,6 +44,7 @@ class Services:
     clock: Clock
     mounted: list[str]
     triage: TriageService
+    notifier: Notifier
 
 
 SERVICES = web.AppKey("services", Services)
@@ -159,7 +161,10 @@ async def open_services(settings: Settings, clock: Clock | None = None) -> Servi
         worker.register(kind, handler)
     triage = TriageService(db, clock, jurisdiction.document, model_path=settings.triage_model)
     worker.register("triage", triage.run_job)
-    return Services(settings, db, pipeline, worker, metrics, clock, [], triage)
+    # Channels with an outbound API register their sender with it when they are mounted.
+    notifier = Notifier(db, clock)
+    worker.register(NOTIFY_JOB, notifier.run_job)
+    return Services(settings, db, pipeline, worker, metrics, clock, [], triage, notifier)
 
 
 def build_app(
@@ -225,6 +230,11 @@ def build_app(
 
 def services_of(app: web.Application) -> Services:
     return app[SERVICES]
+
+
+def notifier_of(app: web.Application) -> Notifier:
+    """The notifier that sends replies and status changes to informants over their channel."""
+    return services_of(app).notifier
 
 
 def set_html_error_renderer(app: web.Application, renderer: HtmlErrorRenderer) -> None:

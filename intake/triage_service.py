@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import logging
 import multiprocessing
+import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -49,6 +51,11 @@ _state: dict[str, Any] = {}
 
 def _child_start(jurisdiction: Mapping[str, Any], model_path: str | None) -> None:
     import triage
+
+    # Triage is work after the acknowledgement: under load, filing reports comes first and the
+    # queue drains when the machine has time (a lower scheduling priority, where the OS allows).
+    with contextlib.suppress(OSError, AttributeError):
+        os.nice(10)
 
     j = triage.Jurisdiction.from_dict(jurisdiction)
     _state["jurisdiction"] = j

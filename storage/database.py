@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.blobs import BlobStore
+from storage.conversations import ConversationStore
 from storage.db import GroupCommitWriter, make_engine, normalise_url
 from storage.keys import Keyring
 from storage.repositories import AuditRepository, JobRepository, ReportRepository, UnitRepository
@@ -76,6 +77,7 @@ class Database:
         self.units = UnitRepository(self)
         self.jobs = JobRepository(self)
         self.audit = AuditRepository(self)
+        self.conversations = ConversationStore(self)
 
     async def start(self, *, migrate: bool = True) -> None:
         if migrate:

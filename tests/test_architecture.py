@@ -58,6 +58,9 @@ EXCEPTIONS = {
     # intake.app never pulls the channels in, and under TYPE_CHECKING for the annotations.
     ("intake/app.py", "channels.base", "build_app"),
     ("intake/app.py", "channels.base", "TYPE_CHECKING"),
+    # WeChat's safe-mode envelope is the platform's AES-256-CBC, keyed by the platform's secret (not
+    # ours): it lives with the platform's signature, in the one verification module (issue 5).
+    ("channels/verify.py", "cryptography.hazmat.primitives.ciphers", "*"),
 }
 
 
@@ -156,7 +159,7 @@ def violations(rel: str, source: str) -> list[str]:
         where = f"{rel}:{imp.line} imports {imp.module}"
         if top in PACKAGES and package in ALLOWED and top not in ALLOWED[package] and not _excused(rel, imp):
             bad.append(f"{where}: {package} may import only {sorted(ALLOWED[package])} of ours")
-        if top in STORAGE_ONLY and package != "storage":
+        if top in STORAGE_ONLY and package != "storage" and not _excused(rel, imp):
             bad.append(f"{where}: only storage may touch databases and key material")
         if top in TRIAGE_IO and package == "triage":
             bad.append(f"{where}: triage does no I/O")

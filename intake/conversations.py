@@ -1,0 +1,500 @@
+"""The guided dialogue of the platform channels (WeChat, Weibo): one engine, fed normalised
+:class:`Inbound` messages by the channel adapters, answering with the text of the reply.
+
+A report in steps — what happened → who and where → materials → anonymous or real name → confirm —
+or at once with shortcuts: ``举报 <内容>`` files the text, ``查询 <查询码>`` answers the case number,
+status and replies, ``补充 <查询码> <内容>`` adds information. Every filing reply carries the case
+number and the 16-digit query code.
+
+What is kept, and how (DESIGN "informant protection"):
+
+* the state is keyed by the **blind index** of the informant's handle (openid, uid), never the
+  handle; the draft, which may hold a real-name informant's name and phone, is sealed by storage;
+* the handle itself goes only into ``Submission.handles``, which the pipeline seals in the vault;
+* each platform message is taken in hand once (keyed hash of its id): a platform retry gets the
+  first answer again, and a report is filed with that hash as its external id, so a retry racing
+  its original still makes one report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from intake.clock import CHINA
+from intake.domain import Location, Receipt, Reporter, Submission, normalise_query_code
+from intake.errors import IntakeError, ValidationError
+from intake.pipeline import MAX_CONTENT, Pipeline
+from storage.conversations import ConversationStore
+from storage.vault import blind_index
+
+log = logging.getLogger("intake.conversations")
+
+STALE_AFTER = timedelta(hours=24)  # a draft left this long starts over
+MAX_MEDIA = 9
+MAX_REPLY_CHARS = 600  # WeChat's passive text reply is limited to 2048 bytes
+RETRY_POLL = 0.1
+
+# Menu click keys an operator configures in the official account's menu (docs/channels.md).
+MENU_REPORT, MENU_QUERY, MENU_FOLLOWUP, MENU_HELP = "REPORT", "QUERY", "FOLLOWUP", "HELP"
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One platform message, normalised by its channel. ``handle`` is the openid or uid: it is
+    used for the blind index and sealed with a filed report, and never stored otherwise."""
+
+    channel: str
+    handle_kind: str
+    handle: str
+    message_id: str
+    kind: str  # text | voice | image | location | event | other
+    text: str = ""
+    media_id: str | None = None
+    location: str | None = None
+    event: str | None = None
+    event_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Where the privacy notice sends sensitive reports."""
+
+    web_url: str = ""
+    hotline: str = "12388"
+
+
+@dataclass
+class _Outcome:
+    reply: str | None
+    step: str = "idle"
+    draft: dict[str, Any] = field(default_factory=dict)
+    jobs: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+
+# --- texts (Simplified Chinese; they never repeat an informant's identity) ------------------------
+
+
+def welcome_text(platform: str, notice: Notice) -> str:
+    web = f"网上举报平台（{notice.web_url}）" if notice.web_url else "本机关网上举报平台"
+    return (
+        "您好，欢迎关注！这里受理检举控告、申诉和其他信访事项。\n\n"
+        f"【隐私提示】{platform}平台能够读取您在这里发送的全部消息。"
+        f"如举报内容敏感，或担心身份泄露，请改用{web}或拨打举报电话 {notice.hotline}。\n\n" + help_text()
+    )
+
+
+def help_text() -> str:
+    return (
+        "回复“举报”按步骤填写；\n"
+        "回复“举报 内容”直接提交；\n"
+        "回复“查询 查询码”查看办理进展和答复；\n"
+        "回复“补充 查询码 内容”补充材料；\n"
+        "填写中回复“取消”可放弃。"
+    )
+
+
+PROMPT_WHAT = "请描述您要反映的问题：发生了什么事？（可发文字或语音）\n回复“取消”可随时放弃。"
+PROMPT_WHO = "被反映人是谁（姓名、单位、职务）？事情发生在哪里？可发文字，也可发送位置。\n没有可回复“跳过”。"
+PROMPT_MEDIA = "如有照片、录音等材料，请现在发送（最多 9 份）。发送完毕请回复“好了”；没有请回复“没有”。"
+PROMPT_IDENTITY = (
+    "请选择匿名或实名：\n回复“匿名”匿名举报；\n回复“实名 姓名 手机号”实名举报"
+    "（实名举报优先办理，您的身份信息将加密保管，不会告诉被反映人）。"
+)
+NO_VOICE_TEXT = "未能识别这段语音，请改发文字。"
+NO_MEDIA = "这里暂不能接收图片和语音材料：请用文字描述，或通过网上举报平台上传材料。发送完毕请回复“好了”。"
+
+
+def filing_reply(receipt: Receipt, media: int = 0) -> str:
+    lines = ["您的举报已受理登记。", f"案件编号：{receipt.case_no}"]
+    if receipt.query_code:
+        lines.append(f"查询码：{receipt.query_code}")
+        lines.append("请妥善保存查询码，不要告诉他人；凭查询码可发送“查询 查询码”了解办理进展。")
+    else:
+        lines.append("这条消息此前已提交；查询码只在首次提交时显示，如已遗失请通过网上举报平台重新反映。")
+    if media:
+        lines.append(f"您发送的 {media} 份材料将随后附入案件。")
+    return "\n".join(lines)
+
+
+# --- the engine -----------------------------------------------------------------------------------
+
+
+LateReply = Callable[[str], Coroutine[Any, Any, None]]
+
+
+class Conversations:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        *,
+        channel: str,
+        platform: str,
+        notice: Notice,
+        media_job: str | None = None,
+    ) -> None:
+        self.pipeline = pipeline
+        self.channel = channel
+        self.platform = platform
+        self.notice = notice
+        self.media_job = media_job  # None: media cannot be downloaded on this deployment
+        self._store: ConversationStore = pipeline.db.conversations
+        self._keyring = pipeline.db.keyring
+        self._clock = pipeline.clock
+        self._metrics = pipeline.metrics
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # keys -----------------------------------------------------------------------------------------
+
+    def conversation_key(self, msg: Inbound) -> str:
+        index = blind_index(self._keyring, msg.handle_kind, msg.handle)
+        if index is None:
+            raise ValidationError("消息发送者标识无效。", code="invalid_sender")
+        return index.mac
+
+    def message_key(self, msg: Inbound) -> str:
+        return self.pipeline.mac("channel-message", f"{msg.channel}|{msg.message_id}".encode())
+
+    async def last_inbound(self, handle_kind: str, handle: str) -> datetime | None:
+        """When the informant last wrote (platforms allow answers only for a while after that)."""
+        index = blind_index(self._keyring, handle_kind, handle)
+        record = await self._store.get(index.mac) if index else None
+        return record.last_inbound_at if record else None
+
+    # entry points ---------------------------------------------------------------------------------
+
+    async def handle_within(self, msg: Inbound, budget: float, late: LateReply | None = None) -> str | None:
+        """Answer within ``budget`` seconds (the platform's passive-reply window). When the work
+        takes longer it goes on; its reply is then sent through ``late`` (the outbound API)."""
+        self.conversation_key(msg)  # a bad sender is a 400 now, not a failure in the background
+        task = asyncio.create_task(self.handle(msg, retry_budget=budget * 0.8))
+        self._keep(task)
+        try:
+            return await asyncio.wait_for(asyncio.shield(task), budget)
+        except TimeoutError:
+            log.warning("passive reply window missed", extra={"channel": self.channel})
+            self._metrics.channel_events.labels(self.channel, "late").inc()
+
+            def deliver_late(t: asyncio.Task[str | None]) -> None:
+                if t.cancelled() or t.exception() is not None or late is None:
+                    return
+                reply = t.result()
+                if reply:
+                    self._keep(asyncio.create_task(late(reply)))
+
+            task.add_done_callback(deliver_late)
+            return None
+
+    def _keep(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.add(task)
+
+        def done(t: asyncio.Task[Any]) -> None:
+            self._tasks.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                exc = t.exception()
+                log.error(
+                    "platform message failed",
+                    extra={"channel": self.channel},
+                    exc_info=(type(exc), exc, exc.__traceback__) if exc else None,
+                )
+
+        task.add_done_callback(done)
+
+    async def handle(self, msg: Inbound, *, retry_budget: float = 4.0) -> str | None:
+        """Process one message once; a retry gets the first delivery's reply."""
+        conv_key = self.conversation_key(msg)
+        msg_key = self.message_key(msg)
+        now = self._clock.now()
+        claim = await self._store.claim_message(msg_key, self.channel, now)
+        if not claim.fresh:
+            self._metrics.channel_events.labels(self.channel, "duplicate").inc()
+            waited = 0.0
+            while not claim.done and waited < retry_budget:
+                await asyncio.sleep(RETRY_POLL)
+                waited += RETRY_POLL
+                claim = await self._store.seen_reply(msg_key)
+            return claim.reply
+        try:
+            outcome = await self._step(msg, conv_key, msg_key)
+            await self._store.finish_message(
+                message_key=msg_key,
+                reply=outcome.reply,
+                conversation_key=conv_key,
+                channel=self.channel,
+                step=outcome.step,
+                draft=outcome.draft,
+                now=self._clock.now(),
+                jobs=outcome.jobs,
+            )
+        except BaseException:
+            await asyncio.shield(self._store.release_message(msg_key))
+            raise
+        return outcome.reply
+
+    # the dialogue ---------------------------------------------------------------------------------
+
+    async def _step(self, msg: Inbound, conv_key: str, msg_key: str) -> _Outcome:
+        record = await self._store.get(conv_key)
+        step, draft = ("idle", {})
+        if record is not None and self._clock.now() - record.updated_at < STALE_AFTER:
+            step, draft = record.step, dict(record.draft)
+        keep = _Outcome(None, step, draft)
+
+        if msg.kind == "event":
+            return self._event(msg, keep)
+        text = _clean(msg.text)
+        if msg.kind == "voice" and not text and step not in ("media",):
+            keep.reply = NO_VOICE_TEXT
+            return keep
+
+        try:
+            command = await self._command(msg, text, conv_key, msg_key, keep)
+        except IntakeError as exc:
+            keep.reply = exc.message
+            return keep
+        if command is not None:
+            return command
+
+        if step == "what" and msg.kind in ("text", "voice") and text:
+            if msg.kind == "voice" and msg.media_id:
+                draft.setdefault("media", []).append({"id": msg.media_id, "type": "voice"})
+            draft["what"] = text[:MAX_CONTENT]
+            return _Outcome(PROMPT_WHO, "who", draft)
+        if step == "who":
+            if msg.kind == "location" and msg.location:
+                draft["location"] = msg.location[:200]
+                return _Outcome("已记录位置。\n" + PROMPT_MEDIA, "media", draft)
+            if msg.kind in ("text", "voice"):
+                draft["who"] = "" if text in ("跳过", "没有", "无") else text[:1000]
+                return _Outcome(PROMPT_MEDIA, "media", draft)
+        if step == "media":
+            if msg.kind in ("image", "voice") and self.media_job is None:
+                return _Outcome(NO_MEDIA, step, draft)
+            if msg.kind in ("image", "voice") and msg.media_id:
+                media = draft.setdefault("media", [])
+                if len(media) >= MAX_MEDIA:
+                    return _Outcome(f"材料已达 {MAX_MEDIA} 份上限。回复“好了”继续。", step, draft)
+                media.append({"id": msg.media_id, "type": msg.kind})
+                return _Outcome(
+                    f"已收到第 {len(media)} 份材料。可继续发送，发送完毕请回复“好了”。", step, draft
+                )
+            if text in ("好了", "没有", "无", "完成", "跳过", "好"):
+                return _Outcome(PROMPT_IDENTITY, "identity", draft)
+            return _Outcome(PROMPT_MEDIA, step, draft)
+        if step == "identity" and msg.kind in ("text", "voice"):
+            return self._identity(text, draft)
+        if step == "confirm" and msg.kind in ("text", "voice"):
+            if text in ("确认", "提交", "确认提交", "是"):
+                return await self._file_draft(msg, msg_key, draft, keep)
+            return _Outcome("请回复“确认”提交，或回复“取消”放弃。", step, draft)
+        if step in ("what", "who", "identity"):
+            prompt = {"what": PROMPT_WHAT, "who": PROMPT_WHO, "identity": PROMPT_IDENTITY}[step]
+            return _Outcome(prompt, step, draft)
+        # idle: media or a place without a report in progress, or free text
+        if msg.kind in ("image", "voice", "location"):
+            return _Outcome("如需提交材料，请先回复“举报”开始填写。\n" + help_text(), "idle", {})
+        return _Outcome(help_text(), "idle", {})
+
+    def _event(self, msg: Inbound, keep: _Outcome) -> _Outcome:
+        event, key = (msg.event or "").lower(), (msg.event_key or "").upper()
+        if event in ("subscribe", "follow", "scan_follow"):
+            keep.reply = welcome_text(self.platform, self.notice)
+            return keep
+        if event == "click":
+            if key == MENU_REPORT:
+                return _Outcome(PROMPT_WHAT, "what", {})
+            if key == MENU_QUERY:
+                keep.reply = "请发送“查询 查询码”，例如：查询 1234567890123456"
+                return keep
+            if key == MENU_FOLLOWUP:
+                keep.reply = "请发送“补充 查询码 补充内容”，例如：补充 1234567890123456 另有一份转账记录"
+                return keep
+            keep.reply = welcome_text(self.platform, self.notice)
+            return keep
+        self._metrics.channel_events.labels(self.channel, "ignored").inc()
+        return keep  # unsubscribe, view, location reports …: known, answered with nothing
+
+    async def _command(
+        self, msg: Inbound, text: str, conv_key: str, msg_key: str, keep: _Outcome
+    ) -> _Outcome | None:
+        if msg.kind not in ("text", "voice"):
+            return None
+        if text in ("取消", "退出", "放弃"):
+            return _Outcome("已取消本次填写，填写的内容没有保存。" if keep.step != "idle" else help_text())
+        if text in ("帮助", "?", "？", "菜单"):
+            keep.reply = help_text()
+            return keep
+        if keep.step != "idle":
+            return None  # mid-dialogue, "举报…" is the content itself; "取消" first to query
+        if text.startswith("举报"):
+            rest = _rest(text, "举报")
+            if not rest:
+                return _Outcome(PROMPT_WHAT, "what", {})
+            sub = self._submission(msg, msg_key, {"what": rest})
+            receipt = await self.pipeline.accept(sub)
+            keep.reply = filing_reply(receipt)
+            return keep
+        if text.startswith("查询"):
+            found = await self.pipeline.status(_rest(text, "查询"), conv_key)
+            keep.reply = _status_reply(found)
+            return keep
+        if text.startswith("补充"):
+            code, addition = _split_code(_rest(text, "补充"))
+            if code is None:
+                raise ValidationError(
+                    "请按“补充 查询码 内容”的格式发送，查询码为 16 位数字。", code="query_code_required"
+                )
+            case_no = await self.pipeline.add_followup(code, addition, self.channel, conv_key)
+            keep.reply = f"补充内容已收到，已附入案件 {case_no}。"
+            return keep
+        return None
+
+    def _identity(self, text: str, draft: dict[str, Any]) -> _Outcome:
+        if text.startswith("匿名"):
+            draft["anonymous"] = True
+            draft.pop("name", None)
+            draft.pop("phone", None)
+            return _Outcome(_summary(draft), "confirm", draft)
+        if text.startswith("实名"):
+            parts = _rest(text, "实名").replace("，", " ").replace(",", " ").split()
+            phone = next((p for p in parts if sum(c.isdigit() for c in p) >= 7), None)
+            name = next((p for p in parts if p != phone), None)
+            if not name or not phone or len(name) > 50 or len(phone) > 32:
+                return _Outcome(
+                    "请按“实名 姓名 手机号”的格式发送，例如：实名 张三 13800000000", "identity", draft
+                )
+            draft.update(anonymous=False, name=name, phone=phone)
+            return _Outcome(_summary(draft), "confirm", draft)
+        return _Outcome(PROMPT_IDENTITY, "identity", draft)
+
+    def _submission(self, msg: Inbound, msg_key: str, draft: dict[str, Any]) -> Submission:
+        content = draft.get("what", "")
+        if draft.get("who"):
+            content += "\n\n被反映人及地点：" + draft["who"]
+        anonymous = draft.get("anonymous", True) is not False
+        return Submission(
+            channel=self.channel,
+            content=content[:MAX_CONTENT],
+            location=Location(text=draft.get("location") or None),
+            reporter=Reporter() if anonymous else Reporter(name=draft.get("name"), phone=draft.get("phone")),
+            anonymous=anonymous,
+            external_id=msg_key,
+            handles={msg.handle_kind: msg.handle},
+        )
+
+    async def _file_draft(
+        self, msg: Inbound, msg_key: str, draft: dict[str, Any], keep: _Outcome
+    ) -> _Outcome:
+        try:
+            receipt = await self.pipeline.accept(self._submission(msg, msg_key, draft))
+        except IntakeError as exc:
+            keep.reply = exc.message
+            return keep
+        media = list(draft.get("media", []))
+        jobs: list[tuple[str, dict[str, Any]]] = []
+        if self.media_job is not None:
+            jobs = [
+                (self.media_job, {"case_no": receipt.case_no, "media_id": m["id"], "media_type": m["type"]})
+                for m in media
+            ]
+        elif media:
+            log.info("media not downloaded: outbound API not configured", extra={"channel": self.channel})
+        return _Outcome(filing_reply(receipt, len(jobs)), "idle", {}, jobs)
+
+    # late attachments -----------------------------------------------------------------------------
+
+    async def attach(self, case_no: str, media_type: str, data: bytes) -> uuid.UUID:
+        """Store a downloaded media file (encrypted) as an attachment of the filed report."""
+        content_type = sniff_media(data)
+        if content_type is None:
+            raise ValidationError("不支持的材料格式。", code="unsupported_media")
+        report = await self.pipeline.db.reports.get(case_no)
+        if report is None:
+            raise LookupError("no such case")
+        ext = content_type.split("/")[1]
+        blob = await asyncio.to_thread(self.pipeline.db.blobs.put, f"{media_type}.{ext}", content_type, data)
+        try:
+            await self._store.add_attachment(report.id, blob, self._clock.now(), f"channel:{self.channel}")
+        except BaseException:
+            self.pipeline.db.blobs.discard([blob])
+            raise
+        return blob.id
+
+
+def sniff_media(data: bytes) -> str | None:
+    """The type of a platform media file by its first bytes (images and voice messages only)."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return "image/gif"
+    if data.startswith(b"#!AMR"):
+        return "audio/amr"
+    if data.startswith(b"ID3") or data[:2] in (b"\xff\xfb", b"\xff\xf3"):
+        return "audio/mpeg"
+    return None
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+
+def _clean(text: str) -> str:
+    return text.replace("\u3000", " ").strip()
+
+
+def _rest(text: str, word: str) -> str:
+    return text[len(word) :].strip(" ：:，,。")
+
+
+def _split_code(text: str) -> tuple[str | None, str]:
+    """``1234 5678 9012 3456 内容`` → (code, 内容); the code may carry spaces or hyphens."""
+    digits, i = "", 0
+    while i < len(text) and len(digits) < 16:
+        ch = text[i]
+        if ch.isdigit():
+            digits += ch
+        elif not (ch.isspace() or ch == "-"):
+            break
+        i += 1
+    code = normalise_query_code(digits)
+    return code, text[i:].strip(" ：:，,")
+
+
+def _summary(draft: dict[str, Any]) -> str:
+    lines = ["请核对：", "反映的问题：" + _clip(draft.get("what", ""), 200)]
+    if draft.get("who"):
+        lines.append("被反映人及地点：" + _clip(draft["who"], 100))
+    if draft.get("location"):
+        lines.append("位置：" + _clip(draft["location"], 100))
+    media = len(draft.get("media", []))
+    if media:
+        lines.append(f"材料：{media} 份")
+    lines.append("方式：匿名" if draft.get("anonymous", True) else "方式：实名（身份信息将加密保管）")
+    lines.append("回复“确认”提交，回复“取消”放弃。")
+    return "\n".join(lines)
+
+
+def _clip(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _status_reply(found: Any) -> str:
+    lines = [
+        f"案件编号：{found.case_no}",
+        f"办理状态：{found.status_label}",
+        f"受理时间：{found.received_at.astimezone(CHINA):%Y-%m-%d %H:%M}",
+        f"最近更新：{found.updated_at.astimezone(CHINA):%Y-%m-%d %H:%M}",
+    ]
+    if found.replies:
+        lines.append("答复：")
+        for reply in found.replies[-3:]:
+            lines.append(f"{reply.at.astimezone(CHINA):%Y-%m-%d} {reply.text}")
+    else:
+        lines.append("暂无答复。")
+    return _clip("\n".join(lines), MAX_REPLY_CHARS)

@@ -1,0 +1,67 @@
+"""The whole server with the WeChat and Weibo channels configured against the local fakes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import channels
+from intake.app import Services, build_app, services_of
+from intake.config import Settings
+from tests.fakes import wechat, weibo
+
+WEB_URL = "https://jb.example.gov.cn"
+
+
+@dataclass
+class Platforms:
+    client: Any
+    services: Services
+    wechat_api: wechat.FakeWeChatApi
+    weibo_api: weibo.FakeWeiboApi
+    wx: wechat.WeChatDriver
+    wb: weibo.WeiboDriver
+
+
+def platform_env(wechat_base: str = "", weibo_base: str = "", *, outbound: bool = True) -> dict[str, str]:
+    env = {
+        "INTAKE_WECHAT_TOKEN": wechat.TOKEN,
+        "INTAKE_WECHAT_ENCODING_AES_KEY": wechat.AES_KEY,
+        "INTAKE_WECHAT_APP_ID": wechat.APP_ID,
+        "INTAKE_WEIBO_APP_SECRET": weibo.APP_SECRET,
+        "INTAKE_PUBLIC_URL": WEB_URL,
+    }
+    if outbound:
+        env |= {
+            "INTAKE_WECHAT_APP_SECRET": wechat.APP_SECRET,
+            "INTAKE_WECHAT_API_BASE": wechat_base,
+            "INTAKE_WEIBO_ACCESS_TOKEN": weibo.ACCESS_TOKEN,
+            "INTAKE_WEIBO_API_BASE": weibo_base,
+        }
+    return env
+
+
+async def start_platforms(
+    aiohttp_client: Any,
+    aiohttp_server: Any,
+    make_settings: Callable[..., Settings],
+    db_url: str,
+    *,
+    outbound: bool = True,
+    **extra: str,
+) -> Platforms:
+    wechat_api, weibo_api = wechat.FakeWeChatApi(), weibo.FakeWeiboApi()
+    wx_server = await aiohttp_server(wechat_api.app())
+    wb_server = await aiohttp_server(weibo_api.app())
+    env = platform_env(str(wx_server.make_url("")), str(wb_server.make_url("")), outbound=outbound)
+    settings = make_settings(INTAKE_DATABASE_URL=db_url, **env, **extra)
+    client = await aiohttp_client(build_app(settings, channels.REGISTRY, run_worker=False))
+    return Platforms(
+        client,
+        services_of(client.app),
+        wechat_api,
+        weibo_api,
+        wechat.WeChatDriver(client),
+        weibo.WeiboDriver(client),
+    )
