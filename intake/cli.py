@@ -100,6 +100,15 @@ def _reports_list(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+SCOPE_LABELS = {
+    "accusation": "检举控告",
+    "appeal": "申诉",
+    "suggestion": "批评建议",
+    "petition": "其他信访诉求",
+    "out_of_scope": "不予受理",
+}
+
+
 def _reports_show(args: argparse.Namespace, settings: Settings) -> int:
     async def run(db: Any) -> tuple[Any, list[Any]]:
         report = await db.reports.get(args.case_no)
@@ -143,6 +152,18 @@ def _reports_show(args: argparse.Namespace, settings: Settings) -> int:
     for label, key in labels:
         if doc.get(key) not in (None, ""):
             print(f"{label}：{doc[key]}")
+    t = report.triage
+    if t:
+        unit = (t.get("unit") or {}).get("name") or "（未定）"
+        review = "，待人工分流" if t.get("needs_review") else ""
+        print(
+            f"分流：{t.get('category')} · {SCOPE_LABELS.get(t.get('scope'), t.get('scope'))} · "
+            f"{t.get('level')} · {unit} · 紧急程度 {t.get('priority')} · 置信度 {t.get('confidence')}{review}"
+        )
+        if t.get("duplicate_of"):
+            print(f"疑似重复：{t['duplicate_of']}")
+    else:
+        print("分流：尚未完成")
     print("内容：")
     print(report.content)
     for m in report.messages:
