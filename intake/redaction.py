@@ -293,6 +293,17 @@ def _is_informants(kind: str, text: str, start: int) -> bool:
     return kind == "id_number"
 
 
+# After a number, in its clause: the writer saying it is theirs (电话 139… 可以联系我).
+_SELF_AFTER = ("联系我", "找我", "打给我", "打我", "回电给我", "是我的", "是本人", "为本人", "系本人")
+
+
+def _claimed_after(text: str, end: int) -> bool:
+    i = end
+    while i < len(text) and text[i] not in _CLAUSE_END and text[i] not in "，," and i - end < 16:
+        i += 1
+    return any(word in text[end:i] for word in _SELF_AFTER)
+
+
 def _numbers(text: str) -> list[Finding]:
     found: list[Finding] = []
     taken: list[tuple[int, int]] = []
@@ -435,7 +446,7 @@ def find_identity(text: str) -> list[Finding]:
         elif last_end is not None and _continues(text, last_end, f.start):
             mine = True  # 联系电话 139…（白天），0731-…（晚上）: one list of the writer's details
         else:
-            mine = _is_informants(f.kind, text, f.start)
+            mine = _is_informants(f.kind, text, f.start) or _claimed_after(text, f.end)
         if mine:
             candidates.append(f)
             last_end = f.end
