@@ -2,8 +2,9 @@
 each scheme fixes its own algorithm, and a missing secret fails closed (the channel is not mounted).
 
 Schemes here now: the app API's optional request signature, the web form's anti-forgery token,
-WeChat's server signature and safe-mode envelope (``msg_signature`` + AES-256-CBC), and Weibo's
-fan-service signature.
+WeChat's server signature and safe-mode envelope (``msg_signature`` + AES-256-CBC), Weibo's
+fan-service signature, Twilio's ``X-Twilio-Signature`` (phone hotline and SMS), and Telegram's webhook
+secret header.
 """
 
 from __future__ import annotations
@@ -15,8 +16,12 @@ import hmac
 import secrets
 import string
 import struct
+from collections.abc import Mapping
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from multidict import MultiMapping
+from twilio.request_validator import RequestValidator
 
 APP_SIGNATURE_WINDOW = 300  # seconds either side of the server's clock
 
@@ -170,3 +175,66 @@ def verify_weibo(
     if not timestamp_fresh(timestamp, now, millis=True) or nonce is None:
         return False
     return _same(weibo_signature(app_secret, timestamp or "", nonce), signature)
+
+
+# --- Twilio (phone hotline and SMS) ---------------------------------------------------------------
+
+
+def twilio_signature(auth_token: str, url: str, params: Mapping[str, str] | MultiMapping[str]) -> str:
+    """``X-Twilio-Signature``: base64 HMAC-SHA1 under the account's auth token over the full URL
+    Twilio requested and the sorted POST parameters, computed by twilio's own ``RequestValidator``."""
+    return str(RequestValidator(auth_token).compute_signature(url, params))
+
+
+def verify_twilio(
+    auth_token: str,
+    public_base: str,
+    path_qs: str,
+    params: Mapping[str, str] | MultiMapping[str],
+    signature: str | None,
+) -> bool:
+    """Check a Twilio webhook against the URL Twilio was *given* — ``INTAKE_PUBLIC_URL`` plus the
+    path and query it requested — never the Host header, which a proxy rewrites and a forger sets.
+
+    The algorithm is fixed to HMAC-SHA1 under the auth token: a request announcing a SharedKey
+    (``X-Twilio-Webhooks-Signature-Settings``) is not something we configured and fails. Twilio
+    signs some URLs with the default port and some without, so both spellings are tried, each
+    compared in constant time. JSON-bodied webhooks (``bodySHA256``) are not used by this channel
+    and are refused."""
+    if not signature or not auth_token:
+        return False
+    url = public_base.rstrip("/") + path_qs
+    parts = urlsplit(url)
+    if "bodySHA256" in parse_qs(parts.query):
+        return False
+    netloc = parts.netloc
+    if parts.port is not None:
+        spellings = (netloc.rsplit(":", 1)[0], netloc)
+    else:
+        spellings = (netloc, f"{netloc}:{443 if parts.scheme == 'https' else 80}")
+    ok = False
+    for spelling in spellings:
+        expected = twilio_signature(auth_token, urlunsplit(parts._replace(netloc=spelling)), params)
+        ok |= hmac.compare_digest(expected.encode(), signature.encode())
+    return ok
+
+
+# --- Telegram (bot webhook) -----------------------------------------------------------------------
+
+TELEGRAM_SECRET_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+
+
+def telegram_secret_valid(secret: str) -> bool:
+    """What ``setWebhook`` accepts as ``secret_token``: 1–256 of ``A-Z a-z 0-9 _ -``."""
+    return 1 <= len(secret) <= 256 and set(secret) <= TELEGRAM_SECRET_CHARS
+
+
+def verify_telegram(secret: str, header: str | None) -> bool:
+    """``X-Telegram-Bot-Api-Secret-Token`` against our ``INTAKE_TELEGRAM_WEBHOOK_SECRET``. Telegram
+    signs nothing and sends no timestamp: the header is a shared secret, compared in constant time
+    (as SHA-256 digests, so that not even its length leaks). No secret configured fails closed."""
+    if not secret or not header:
+        return False
+    expected = hashlib.sha256(secret.encode()).digest()
+    given = hashlib.sha256(header.encode("utf-8", "surrogateescape")).digest()
+    return hmac.compare_digest(expected, given)

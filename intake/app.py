@@ -22,11 +22,14 @@ from intake.config import Settings
 from intake.errors import IntakeError
 from intake.jobs import JobWorker, builtin_handlers
 from intake.metrics import Metrics
-from intake.notifier import NOTIFY_JOB, Notifier
+from intake.notifier import NOTIFY_JOB, AppPushSender, Notifier
 from intake.pipeline import Pipeline
+from intake.staff import StaffService
 from intake.triage_service import TriageService
+from intake.workflow import Workflow, open_workflow
 from storage import keys
 from storage.database import Database
+from storage.records import JobRecord
 
 if TYPE_CHECKING:
     from channels.base import ChannelContext, ChannelSpec
@@ -45,6 +48,9 @@ class Services:
     mounted: list[str]
     triage: TriageService
     notifier: Notifier
+    # The case workflow and staff accounts (issue 8).
+    staff: StaffService | None = None
+    workflow: Workflow | None = None
 
 
 SERVICES = web.AppKey("services", Services)
@@ -162,9 +168,27 @@ async def open_services(settings: Settings, clock: Clock | None = None) -> Servi
     triage = TriageService(db, clock, jurisdiction.document, model_path=settings.triage_model)
     worker.register("triage", triage.run_job)
     # Channels with an outbound API register their sender with it when they are mounted.
-    notifier = Notifier(db, clock)
+    notifier = Notifier(
+        db,
+        clock,
+        per_hour=settings.notify_per_informant_per_hour,
+        public_url=settings.public_url,
+        hotline=settings.hotline,
+    )
+    if settings.app_push_url:
+        notifier.register("app", AppPushSender(settings.app_push_url))
     worker.register(NOTIFY_JOB, notifier.run_job)
-    return Services(settings, db, pipeline, worker, metrics, clock, [], triage, notifier)
+    staff, workflow = open_workflow(settings, db, clock, jurisdiction.units, notifier, worker, triage.run_job)
+    # The search index follows triage: each new report is indexed after the acknowledgement
+    # (whatever this misses, SearchIndex.catch_up indexes before the next search).
+    triage_and_route, now = worker.handlers["triage"], clock.now
+
+    async def triage_then_index(job: JobRecord) -> None:
+        await triage_and_route(job)
+        await db.search.index(job.payload["case_no"], now())
+
+    worker.register("triage", triage_then_index)
+    return Services(settings, db, pipeline, worker, metrics, clock, [], triage, notifier, staff, workflow)
 
 
 def build_app(

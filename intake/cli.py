@@ -232,6 +232,86 @@ def _reports_corrections(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _staff_add(args: argparse.Namespace, settings: Settings) -> int:
+    """``intake staff add USERNAME --unit UNIT --role ROLE [--password-stdin] [--json]``."""
+    import getpass
+
+    from intake import jurisdiction
+    from intake.clock import SystemClock
+    from intake.errors import IntakeError
+    from intake.staff import OrgTree, StaffService, provisioning_uri
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("密码：")
+        if getpass.getpass("再次输入密码：") != password:
+            print("intake staff add: 两次输入的密码不一致", file=sys.stderr)
+            return 1
+    units = jurisdiction.load(settings.jurisdiction_file).units
+
+    async def run(db: Any) -> tuple[Any, str]:
+        await db.units.sync(units)
+        service = StaffService(db, SystemClock(), OrgTree(units))
+        result: tuple[Any, str] = await service.add(
+            args.username, args.unit, args.role, password, actor="cli"
+        )
+        return result
+
+    try:
+        member, secret = asyncio.run(_with_db(settings, run))
+    except IntakeError as exc:
+        print(f"intake staff add: {exc.message} ({exc.code})", file=sys.stderr)
+        return 1
+    doc = {
+        "username": member.username,
+        "unit": member.unit,
+        "role": member.role,
+        "totp_secret": secret,
+        "otpauth_uri": provisioning_uri(member.username, secret),
+    }
+    if args.json:
+        print(json.dumps(doc, ensure_ascii=False))
+    else:
+        print(f"已创建 {member.username}（{member.unit}，{member.role}）")
+        print(f"动态口令密钥（请立即录入验证器，此后不再显示）：{secret}")
+        print(doc["otpauth_uri"])
+    return 0
+
+
+def _staff_list(args: argparse.Namespace, settings: Settings) -> int:
+    async def run(db: Any) -> list[tuple[str, str, str]]:
+        found: list[tuple[str, str, str]] = await db.workflow.list_staff()
+        return found
+
+    for username, unit, role in asyncio.run(_with_db(settings, run)):
+        print(f"{username}\t{unit}\t{role}")
+    return 0
+
+
+def _calendar_load(args: argparse.Namespace, settings: Settings) -> int:
+    """Check a year of the State Council's holiday notice and install it for the deadline engine."""
+    from pathlib import Path
+
+    from intake.deadlines import parse_year
+    from intake.errors import IntakeError
+
+    try:
+        doc = json.loads(Path(args.file).read_text("utf-8"))
+        year = parse_year(doc)
+    except (OSError, ValueError) as exc:
+        print(f"intake calendar load: cannot read {args.file}: {exc}", file=sys.stderr)
+        return 1
+    except IntakeError as exc:
+        print(f"intake calendar load: {exc.message}", file=sys.stderr)
+        return 1
+    target = settings.data_dir / "calendar"
+    target.mkdir(parents=True, exist_ok=True, mode=0o700)
+    (target / f"{year.year}.json").write_text(json.dumps(doc, ensure_ascii=False, indent=1), "utf-8")
+    print(f"calendar {year.year}: {len(year.holidays)} holidays, {len(year.workdays)} make-up working days")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="intake", description="信访举报受理系统 — petition and reporting intake"
@@ -284,6 +364,26 @@ def build_parser() -> argparse.ArgumentParser:
     corr = reports.add_parser("corrections", help="staff corrections as CSV (text, field, before, after)")
     corr.add_argument("--field", help="only this field, e.g. category, for retraining the classifier")
     corr.set_defaults(func=_reports_corrections)
+
+    staff = sub.add_parser("staff", help="staff accounts").add_subparsers(dest="staff_command", required=True)
+    add = staff.add_parser("add", help="create a staff account (prints its TOTP secret once)")
+    add.add_argument("username")
+    add.add_argument("--unit", required=True, help="unit code, e.g. 430121")
+    add.add_argument(
+        "--role",
+        required=True,
+        choices=("registrar", "triage_officer", "handler", "supervisor", "custodian", "admin"),
+    )
+    add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    add.add_argument("--json", action="store_true")
+    add.set_defaults(func=_staff_add)
+    staff.add_parser("list", help="every account: username, unit, role").set_defaults(func=_staff_list)
+    cal = sub.add_parser("calendar", help="the official working-day calendar").add_subparsers(
+        dest="calendar_command", required=True
+    )
+    load = cal.add_parser("load", help="install a newly published year (JSON: year, holidays, workdays)")
+    load.add_argument("file")
+    load.set_defaults(func=_calendar_load)
 
     from intake import triage_commands, vault_commands
 

@@ -10,6 +10,10 @@ from pathlib import Path
 
 from storage.db import default_sqlite_url
 
+# Deployment-wide settings handed to every channel's section under their short name
+# (``INTAKE_PUBLIC_URL`` → ``PUBLIC_URL``), so that a channel can require them to be mounted.
+SHARED_SETTINGS = ("PUBLIC_URL",)
+
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name)
@@ -39,6 +43,13 @@ class Settings:
     # Where the platform channels' privacy notice sends sensitive reports (issue 5).
     public_url: str = ""
     hotline: str = "12388"
+    # Staff accounts (issue 8): bearer-token lifetime, lockout after repeated failed logins.
+    staff_token_hours: int = 8
+    staff_max_failures: int = 5
+    staff_lockout_minutes: int = 15
+    # The notifier (issue 7): messages per informant per hour, and the app's push gateway.
+    notify_per_informant_per_hour: int = 5
+    app_push_url: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -61,6 +72,11 @@ class Settings:
             env=env,
             public_url=env.get("INTAKE_PUBLIC_URL", ""),
             hotline=env.get("INTAKE_HOTLINE") or "12388",
+            staff_token_hours=_int(env, "INTAKE_STAFF_TOKEN_HOURS", 8),
+            staff_max_failures=_int(env, "INTAKE_STAFF_MAX_FAILURES", 5),
+            staff_lockout_minutes=_int(env, "INTAKE_STAFF_LOCKOUT_MINUTES", 15),
+            notify_per_informant_per_hour=_int(env, "INTAKE_NOTIFY_PER_INFORMANT_PER_HOUR", 5),
+            app_push_url=env.get("INTAKE_APP_PUSH_URL", ""),
         )
 
     @property
@@ -69,5 +85,12 @@ class Settings:
         return self.max_files * self.max_file_bytes + 256 * 1024
 
     def section(self, prefix: str) -> dict[str, str]:
-        """The settings of one channel: ``INTAKE_WECHAT_TOKEN`` → ``{"TOKEN": ...}``."""
-        return {k[len(prefix) :]: v for k, v in self.env.items() if k.startswith(prefix) and v}
+        """The settings of one channel: ``INTAKE_WECHAT_TOKEN`` → ``{"TOKEN": ...}``, plus the
+        deployment-wide ones a channel may need (:data:`SHARED_SETTINGS`, e.g. ``PUBLIC_URL``, which
+        Twilio's signatures are computed against)."""
+        section = {k[len(prefix) :]: v for k, v in self.env.items() if k.startswith(prefix) and v}
+        for name in SHARED_SETTINGS:
+            value = self.env.get(f"INTAKE_{name}")
+            if value:
+                section.setdefault(name, value)
+        return section

@@ -438,6 +438,8 @@ def sniff_media(data: bytes) -> str | None:
         return "audio/amr"
     if data.startswith(b"ID3") or data[:2] in (b"\xff\xfb", b"\xff\xf3"):
         return "audio/mpeg"
+    if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
+        return "audio/wav"  # Twilio's call recordings (issue 6)
     return None
 
 

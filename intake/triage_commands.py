@@ -4,8 +4,13 @@ Forms (one ``triage`` sub-command; its first word picks the action)::
 
     intake triage [TEXT] [--model FILE] [--channel C]          # stdin when no TEXT; prints JSON
     intake triage train CSV --text-column C --label-column L [--out FILE]
-    intake triage eval CSV --text-column C --label-column L [--model FILE | --cv K]
+    intake triage eval CSV --text-column C --label-column L --model FILE
+    intake triage cv CSV --text-column C --label-column L [--group-column G] [--folds K]
     intake triage taidi2020 DIR --out CSV                      # build the combined training CSV
+
+``cv`` cross-validates the training recipe (grouped, stratified k folds; exact and near
+duplicates never straddle a fold: see ``triage.classifier.cv_data``). ``eval --cv K`` is the
+same. ``bench/triage_cv.py`` runs it on the 2020 泰迪杯 messages in ``../shared/data``.
 
 The jurisdiction is the deployment's (``INTAKE_JURISDICTION_FILE``) or the bundled demo; it is read
 here and handed to :mod:`triage` as plain data, since triage imports nothing of ours.
@@ -30,8 +35,10 @@ from triage.engine import CHANNELS
 USAGE = """\
 intake triage [TEXT] [--model FILE] [--channel C] [--jurisdiction FILE]
        intake triage train CSV --text-column C --label-column L [--out FILE]
-       intake triage eval CSV --text-column C --label-column L [--model FILE | --cv K]
+       intake triage eval CSV --text-column C --label-column L --model FILE
+       intake triage cv CSV --text-column C --label-column L [--group-column G] [--folds K]
        intake triage taidi2020 DIR --out CSV"""
+ACTIONS = ("train", "eval", "cv", "taidi2020")
 DEFAULT_MODEL_OUT = "triage-model.npz"
 
 
@@ -44,15 +51,22 @@ def add_commands(subparsers: Any) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("words", nargs="*", help="TEXT, or train CSV / eval CSV / taidi2020 DIR")
+    p.add_argument("words", nargs="*", help="TEXT, or train CSV / eval CSV / cv CSV / taidi2020 DIR")
     p.add_argument("--model", help="a model file written by `intake triage train`")
     p.add_argument("--channel", choices=CHANNELS, help="the report's channel tag")
     p.add_argument("--jurisdiction", type=Path, help="jurisdiction file (default: the configured one)")
     p.add_argument("--text-column", help="CSV column with the text")
     p.add_argument("--label-column", help="CSV column with the label")
     p.add_argument("--out", help=f"where train writes the model (default {DEFAULT_MODEL_OUT})")
+    p.add_argument("--group-column", help="cv: CSV column of leakage groups (rows of one message)")
+    p.add_argument("--folds", type=int, default=5, help="cv: number of folds (default 5)")
     p.add_argument("--cv", type=int, help="eval: k-fold cross-validation of the training recipe instead")
-    p.add_argument("--c", type=float, default=0.5, help="train/eval: SVM regularization C")
+    p.add_argument(
+        "--c",
+        type=float,
+        default=triage.DEFAULT_C,
+        help=f"train/cv: SVM regularization C ({triage.DEFAULT_C})",
+    )
     p.set_defaults(func=run)
 
 
@@ -66,10 +80,19 @@ def load_jurisdiction(path: Path | None) -> triage.Jurisdiction:
 
 
 def read_labeled_csv(path: Path, text_column: str, label_column: str) -> tuple[list[str], list[str]]:
-    texts, labels = [], []
+    texts, labels, _ = read_grouped_csv(path, text_column, label_column, None)
+    return texts, labels
+
+
+def read_grouped_csv(
+    path: Path, text_column: str, label_column: str, group_column: str | None
+) -> tuple[list[str], list[str], list[str] | None]:
+    """Rows with both a text and a label: (texts, labels, groups or None)."""
+    texts, labels, groups = [], [], []
+    wanted = {text_column, label_column} | ({group_column} if group_column else set())
     with path.open(encoding="utf-8-sig", newline="") as fh:
         reader = csv.DictReader(fh)
-        missing = {text_column, label_column} - set(reader.fieldnames or ())
+        missing = wanted - set(reader.fieldnames or ())
         if missing:
             raise SystemExit(f"{path}: no column {', '.join(sorted(missing))} (has {reader.fieldnames})")
         for row in reader:
@@ -77,35 +100,53 @@ def read_labeled_csv(path: Path, text_column: str, label_column: str) -> tuple[l
             if text and label:
                 texts.append(text)
                 labels.append(label)
+                groups.append((row[group_column] or "").strip() if group_column else "")
     if not texts:
         raise SystemExit(f"{path}: no labeled rows")
-    return texts, labels
+    return texts, labels, groups if group_column else None
 
 
-def taidi2020_corpus(root: Path) -> tuple[list[str], list[str]]:
-    """The 2020 泰迪杯 labeled messages as (text, label): a title and its detail joined where the
-    full records (附件 sample, 3, 4) pair them, every other title and detail on its own."""
+def taidi2020_corpus(root: Path) -> tuple[list[str], list[str], list[str]]:
+    """The 2020 泰迪杯 labeled messages as (texts, labels, groups), the text being title + detail.
+
+    A message's title and detail are joined (``title。detail``) where a full record pairs them:
+    the labeled sample records (一级分类), and the 附件3/4 records whose title and detail carry the
+    same label in the title and detail tables. Every other labeled title or detail is a text of
+    its own. ``groups`` holds the message id (``m<留言编号>``) for every text that came from a
+    known message, so that a title and its detail are never on both sides of a fold; "" else.
+    """
 
     def squash(s: str) -> str:
         return re.sub(r"\s+", "", s)
 
-    with (root / "titles_labeled.csv").open(encoding="utf-8", newline="") as fh:
-        titles = [(r["title"].strip(), r["label"]) for r in csv.DictReader(fh)]
-    with (root / "details_labeled.csv").open(encoding="utf-8", newline="") as fh:
-        details = [(r["detail_nospace"], r["label"]) for r in csv.DictReader(fh)]
-    title_label = dict(titles)
-    detail_label = dict(details)
-    pairs: list[tuple[str, str]] = []
-    for name in ("sample_full_records.csv", "messages_unlabeled.csv", "messages_with_replies.csv"):
+    def rows(name: str) -> list[dict[str, str]]:
         path = root / name
-        if path.exists():
-            with path.open(encoding="utf-8", newline="") as fh:
-                pairs.extend((r["留言主题"].strip(), squash(r["留言详情"])) for r in csv.DictReader(fh))
-    used_titles: set[str] = set()
-    used_details: set[str] = set()
+        if not path.exists():
+            return []
+        with path.open(encoding="utf-8", newline="") as fh:
+            return list(csv.DictReader(fh))
+
+    titles = [(r["title"].strip(), r["label"]) for r in rows("titles_labeled.csv")]
+    details = [(r["detail_nospace"], r["label"]) for r in rows("details_labeled.csv")]
+    title_label, detail_label = dict(titles), dict(details)
     texts: list[str] = []
     labels: list[str] = []
-    for title, detail in pairs:
+    groups: list[str] = []
+    used_titles: set[str] = set()
+    used_details: set[str] = set()
+    message_of: dict[str, str] = {}  # a title or detail → the message it belongs to
+    for r in rows("sample_full_records.csv"):
+        title, detail, label = r["留言主题"].strip(), squash(r["留言详情"]), r["一级分类"].strip()
+        if title and detail and label and title not in used_titles and detail not in used_details:
+            used_titles.add(title)
+            used_details.add(detail)
+            texts.append(f"{title}。{detail}")
+            labels.append(label)
+            groups.append(f"m{r['留言编号']}")
+    for r in rows("messages_unlabeled.csv") + rows("messages_with_replies.csv"):
+        title, detail, msg = r["留言主题"].strip(), squash(r["留言详情"]), f"m{r['留言编号']}"
+        message_of.setdefault(title, msg)
+        message_of.setdefault(detail, msg)
         if title in used_titles or detail in used_details:
             continue
         if title in title_label and detail_label.get(detail) == title_label[title]:
@@ -113,15 +154,15 @@ def taidi2020_corpus(root: Path) -> tuple[list[str], list[str]]:
             used_details.add(detail)
             texts.append(f"{title}。{detail}")
             labels.append(title_label[title])
-    for title, label in titles:
-        if title not in used_titles:
-            texts.append(title)
+            groups.append(msg)
+    for text, label, used in [(t, lab, used_titles) for t, lab in titles] + [
+        (d, lab, used_details) for d, lab in details
+    ]:
+        if text not in used:
+            texts.append(text)
             labels.append(label)
-    for detail, label in details:
-        if detail not in used_details:
-            texts.append(detail)
-            labels.append(label)
-    return texts, labels
+            groups.append(message_of.get(text, ""))
+    return texts, labels, groups
 
 
 def _print(doc: Any) -> None:
@@ -143,17 +184,25 @@ def _train(args: argparse.Namespace, csv_path: Path) -> int:
     return 0
 
 
+def _progress(msg: str) -> None:
+    print(msg, file=sys.stderr)
+
+
+def _cv(args: argparse.Namespace, csv_path: Path, folds: int) -> int:
+    texts, labels, groups = read_grouped_csv(csv_path, *_columns(args), args.group_column)
+    if folds < 2:
+        raise SystemExit("cross-validation needs at least 2 folds")
+    result = triage.cross_validate(texts, labels, folds=folds, groups=groups, c=args.c, progress=_progress)
+    _print(result)
+    return 0
+
+
 def _eval(args: argparse.Namespace, csv_path: Path) -> int:
-    texts, labels = read_labeled_csv(csv_path, *_columns(args))
     if args.cv:
-
-        def progress(msg: str) -> None:
-            print(msg, file=sys.stderr)
-
-        _print(triage.cross_validate(texts, labels, folds=args.cv, c=args.c, progress=progress))
-        return 0
+        return _cv(args, csv_path, args.cv)
+    texts, labels = read_labeled_csv(csv_path, *_columns(args))
     if not args.model:
-        raise SystemExit("give --model FILE (or --cv K to cross-validate the training recipe)")
+        raise SystemExit("give --model FILE (or use `intake triage cv` to cross-validate the recipe)")
     _print(triage.evaluate(triage.Model.load(args.model), texts, labels))
     return 0
 
@@ -161,11 +210,11 @@ def _eval(args: argparse.Namespace, csv_path: Path) -> int:
 def _taidi2020(args: argparse.Namespace, root: Path) -> int:
     if not args.out:
         raise SystemExit("give --out CSV (outside the repository: the messages must not be committed)")
-    texts, labels = taidi2020_corpus(root)
+    texts, labels, groups = taidi2020_corpus(root)
     with Path(args.out).open("w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["text", "label"])
-        writer.writerows(zip(texts, labels, strict=True))
+        writer.writerow(["text", "label", "group"])
+        writer.writerows(zip(texts, labels, groups, strict=True))
     print(f"wrote {len(texts)} labeled texts to {args.out}", file=sys.stderr)
     return 0
 
@@ -184,7 +233,7 @@ def _triage_text(args: argparse.Namespace, settings: Settings, words: Sequence[s
 def run(args: argparse.Namespace, settings: Settings) -> int:
     words: list[str] = list(args.words)
     action = words[0] if words else ""
-    if action in ("train", "eval", "taidi2020"):
+    if action in ACTIONS:
         if len(words) != 2:
             raise SystemExit(f"usage: {USAGE}")
         path = Path(words[1])
@@ -194,5 +243,20 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             return _train(args, path)
         if action == "eval":
             return _eval(args, path)
+        if action == "cv":
+            return _cv(args, path, args.folds)
         return _taidi2020(args, path)
     return _triage_text(args, settings, words)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m intake.triage_commands …``: the same commands without the rest of ``intake``."""
+    parser = argparse.ArgumentParser(prog="intake")
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["triage", *(sys.argv[1:] if argv is None else argv)])
+    result: int = args.func(args, Settings.from_env())
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

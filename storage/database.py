@@ -17,6 +17,8 @@ from storage.conversations import ConversationStore
 from storage.db import GroupCommitWriter, make_engine, normalise_url
 from storage.keys import Keyring
 from storage.repositories import AuditRepository, JobRepository, ReportRepository, UnitRepository
+from storage.search import SearchIndex
+from storage.workflow_store import WorkflowStore
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _PG_MIGRATION_LOCK = 74_31_2026  # advisory lock id: two workers starting at once migrate one at a time
@@ -78,6 +80,8 @@ class Database:
         self.jobs = JobRepository(self)
         self.audit = AuditRepository(self)
         self.conversations = ConversationStore(self)
+        self.workflow = WorkflowStore(self)
+        self.search = SearchIndex(self)
 
     async def start(self, *, migrate: bool = True) -> None:
         if migrate:

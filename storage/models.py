@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,7 +19,27 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-UTCDateTime = sa.DateTime(timezone=True)
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """A point in time, stored as UTC on both databases and read back aware.
+
+    SQLite has no time zones: SQLAlchemy writes the wall-clock digits of whatever zone the value
+    carries and reads them back naive. Converting to UTC on the way in keeps an event stamped in
+    Beijing time (+08:00) the same instant after a round trip, so the audit hash still matches.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None or value.tzinfo is None:
+            return value  # naive values are UTC by this project's convention
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
@@ -280,3 +300,169 @@ class ChannelMessage(Base):
     reply: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     __table_args__ = (sa.CheckConstraint("status IN ('pending','done')", name="status"),)
+
+
+# --- case workflow, deadlines and staff (issue 8) --------------------------------------------------
+
+
+class StaffAccount(Base):
+    """A staff member: one unit, one role, a memory-hard password hash and a sealed TOTP secret."""
+
+    __tablename__ = "staff"
+    username: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    unit_code: Mapped[str] = mapped_column(sa.ForeignKey("units.code"), index=True)
+    role: Mapped[str] = mapped_column(sa.String(16))
+    password_hash: Mapped[str] = mapped_column(sa.String(200))
+    totp_sealed: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
+    failed_logins: Mapped[int] = mapped_column(sa.Integer)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    __table_args__ = (
+        sa.CheckConstraint(
+            "role IN ('registrar','triage_officer','handler','supervisor','custodian','admin')", name="role"
+        ),
+    )
+
+
+class StaffRelation(Base):
+    """A relation a staff member declared (a relative, a former colleague …): blocks assignment (回避)."""
+
+    __tablename__ = "staff_relations"
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(sa.ForeignKey("staff.username"), index=True)
+    person_name: Mapped[str] = mapped_column(sa.String(100))
+    person_unit: Mapped[str | None] = mapped_column(sa.String(200))
+    relation: Mapped[str] = mapped_column(sa.String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class StaffSession(Base):
+    """A bearer token (only its SHA-256 is kept) with an absolute expiry."""
+
+    __tablename__ = "staff_sessions"
+    token_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    username: Mapped[str] = mapped_column(sa.ForeignKey("staff.username"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CaseState(Base):
+    """The workflow's view of one report: which unit owns it, who handles it, sealing, merging,
+    and the review (复查/复核) stage."""
+
+    __tablename__ = "case_states"
+    report_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("reports.id"), primary_key=True)
+    owner_unit: Mapped[str] = mapped_column(sa.ForeignKey("units.code"), index=True)
+    handler: Mapped[str | None] = mapped_column(sa.String(64))
+    sealed: Mapped[bool] = mapped_column(sa.Boolean)
+    merged_into: Mapped[str | None] = mapped_column(sa.String(32))
+    review_stage: Mapped[int] = mapped_column(sa.Integer)
+    replied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    concluded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CaseTransfer(Base):
+    """A transfer (转办 up, down or sideways), an assignment down (交办), or a forward elsewhere."""
+
+    __tablename__ = "case_transfers"
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    report_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("reports.id"), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    from_unit: Mapped[str] = mapped_column(sa.String(16))
+    to_unit: Mapped[str | None] = mapped_column(sa.String(16))
+    to_organ: Mapped[str | None] = mapped_column(sa.String(100))
+    sealed: Mapped[bool] = mapped_column(sa.Boolean)
+    actor: Mapped[str] = mapped_column(sa.String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    __table_args__ = (
+        sa.CheckConstraint("kind IN ('upward','downward','sideways','assign_down','forward')", name="kind"),
+    )
+
+
+class CaseDeadline(Base):
+    """One running period of a case under a named rule (intake.deadlines)."""
+
+    __tablename__ = "case_deadlines"
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    report_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("reports.id"), index=True)
+    rule: Mapped[str] = mapped_column(sa.String(48))
+    unit_code: Mapped[str] = mapped_column(sa.String(16), index=True)
+    start_on: Mapped[date] = mapped_column(sa.Date)
+    due_on: Mapped[date] = mapped_column(sa.Date, index=True)
+    extensions: Mapped[int] = mapped_column(sa.Integer)
+    status: Mapped[str] = mapped_column(sa.String(12))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    __table_args__ = (sa.CheckConstraint("status IN ('open','met','cancelled')", name="status"),)
+
+
+class RecusalRequest(Base):
+    """A request that someone step aside (回避): from the informant or a staff member."""
+
+    __tablename__ = "recusal_requests"
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    report_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("reports.id"), index=True)
+    requested_by: Mapped[str] = mapped_column(sa.String(16))
+    target: Mapped[str | None] = mapped_column(sa.String(64))
+    reason: Mapped[str] = mapped_column(sa.Text)
+    status: Mapped[str] = mapped_column(sa.String(12))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decided_by: Mapped[str | None] = mapped_column(sa.String(64))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    __table_args__ = (sa.CheckConstraint("status IN ('pending','granted','denied')", name="status"),)
+
+
+class SearchDocument(Base):
+    """The words of one report for full-text search: jieba tokens, space-separated (storage.search).
+
+    The index over them is dialect-specific and lives outside this metadata (migration 0011): an
+    FTS5 table ``search_fts`` (external content, rowid = ``id``) on SQLite, a GIN index over
+    ``to_tsvector('simple', tokens)`` on PostgreSQL.
+    """
+
+    __tablename__ = "search_documents"
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    report_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("reports.id"), unique=True)
+    tokens: Mapped[str] = mapped_column(sa.Text)
+    indexed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# The full-text index objects above are not describable in SQLAlchemy metadata. Autogenerate (and
+# the schema comparison of tests/test_migrations.py) would otherwise propose dropping them: this
+# comparator, run after Alembic's own, removes exactly those proposals and nothing else.
+SEARCH_FTS_TABLE = "search_fts"
+SEARCH_FTS_SHADOW = frozenset(
+    {SEARCH_FTS_TABLE} | {f"{SEARCH_FTS_TABLE}_{s}" for s in ("data", "idx", "content", "docsize", "config")}
+)
+SEARCH_GIN_INDEX = "ix_search_documents_tsv"
+
+
+def _keep_search_index(autogen_context: Any, upgrade_ops: Any, schemas: Any) -> None:
+    from alembic.operations import ops
+
+    kept: list[Any] = []
+    for op in upgrade_ops.ops:
+        if isinstance(op, ops.DropTableOp) and op.table_name in SEARCH_FTS_SHADOW:
+            continue
+        if isinstance(op, ops.ModifyTableOps) and op.table_name == SearchDocument.__tablename__:
+            op.ops = [
+                o for o in op.ops if not (isinstance(o, ops.DropIndexOp) and o.index_name == SEARCH_GIN_INDEX)
+            ]
+            if not op.ops:
+                continue
+        kept.append(op)
+    upgrade_ops.ops[:] = kept
+
+
+def _register_search_comparator() -> None:
+    from alembic.autogenerate.compare import comparators
+    from alembic.util import DispatchPriority
+
+    comparators.dispatch_for("schema", priority=DispatchPriority.LAST)(_keep_search_index)
+
+
+_register_search_comparator()

@@ -7,14 +7,27 @@ thread. See ``docs/triage.md`` for how each decision is made.
 """
 
 from triage.category import CategoryRules
-from triage.classifier import FeatureConfig, Model, cross_validate, evaluate, train
+from triage.classifier import DEFAULT_C, FeatureConfig, Model, cross_validate, evaluate, train
 from triage.duplicates import DuplicateIndex
-from triage.engine import JSON_KEYS, RULES_VERSION, TriageResult, triage, warm_up
+from triage.engine import (
+    CHANNELS,
+    JSON_KEYS,
+    MANUAL_QUEUE,
+    REVIEW_THRESHOLD,
+    RULES_VERSION,
+    TriageResult,
+    triage,
+    warm_up,
+)
 from triage.jurisdiction import Jurisdiction, ManagementRule, Unit, national
 from triage.normalize import normalize
 
 __all__ = [
+    "CHANNELS",
+    "DEFAULT_C",
     "JSON_KEYS",
+    "MANUAL_QUEUE",
+    "REVIEW_THRESHOLD",
     "RULES_VERSION",
     "CategoryRules",
     "DuplicateIndex",

@@ -30,7 +30,10 @@ from triage.normalize import normalize_and_report
 from triage.routing import UnitRef
 
 RULES_VERSION = "triage-rules/1.0"
+# Below this overall confidence a report goes to the manual triage queue (人工分办): the result's
+# ``needs_review`` is True and its last evidence entry says ``"rule": MANUAL_QUEUE``.
 REVIEW_THRESHOLD = 0.6
+MANUAL_QUEUE = "manual triage queue"
 CHANNELS = ("web", "app", "wechat", "weibo", "phone", "sms", "telegram", "letter", "visit", "video")
 JSON_KEYS = (
     "category",
@@ -45,7 +48,12 @@ JSON_KEYS = (
     "duplicate_of",
     "model",
 )
-_NOTES = KeywordSet({"handover": HANDOVER_WORDS, "former": FORMER_WORDS})
+# Scope's, priority's and routing's keyword groups, matched in one pass (group names are disjoint).
+_NOTE_WORDS = {"handover": HANDOVER_WORDS, "former": FORMER_WORDS}
+assert not (set(scope.SIGNAL_WORDS) & set(priority.SIGNAL_WORDS)) and not (
+    set(scope.SIGNAL_WORDS) | set(priority.SIGNAL_WORDS)
+) & set(_NOTE_WORDS)
+_SIGNALS = KeywordSet({**scope.SIGNAL_WORDS, **priority.SIGNAL_WORDS, **_NOTE_WORDS})
 
 
 @dataclass(frozen=True)
@@ -163,6 +171,8 @@ def triage(
     """
     if channel is not None and channel not in CHANNELS:
         raise ValueError(f"unknown channel {channel!r}")
+    if not 0.0 <= review_threshold <= 1.0:
+        raise ValueError("review_threshold is a confidence between 0 and 1")
     j = _jurisdiction(jurisdiction)
     _prepare(j)
     evidence: list[dict[str, Any]] = []
@@ -177,7 +187,8 @@ def triage(
     places, place_notes = g.find(norm, prior)
     people = accused_mod.extract(norm, tokens, places, j, prior)
 
-    sc = scope.decide(norm, people, channel)
+    signals = _SIGNALS.groups(norm)
+    sc = scope.decide(norm, people, channel, signals)
     rules = rules or _category_rules()
     discipline = rules.decide(norm)
     if model is not None:
@@ -204,10 +215,9 @@ def triage(
     for note in place_notes:
         evidence.append({"decision": "places", "rule": "ambiguous", "words": [], "note": note})
 
-    notes = _NOTES.groups(norm)
     router = routing.Router(j, g)
     route = router.route(
-        people, places, scope=sc.scope, channel=channel, handover=bool(notes.get("handover"))
+        people, places, scope=sc.scope, channel=channel, handover=bool(signals.get("handover"))
     )
     evidence.append(route.evidence())
 
@@ -215,7 +225,7 @@ def triage(
     duplicate_of = duplicates.query_signature(sig) if duplicates is not None else None
     if duplicate_of:
         evidence.append({"decision": "duplicate", "rule": "MinHash/LSH", "words": [], "note": duplicate_of})
-    pr = priority.decide(norm, real_name=real_name, duplicate=duplicate_of is not None)
+    pr = priority.decide(norm, real_name=real_name, duplicate=duplicate_of is not None, signals=signals)
     evidence.append(pr.evidence())
 
     confidence = _combine(sc.confidence, route.confidence, category_conf)
@@ -223,9 +233,12 @@ def triage(
     evidence.append(
         {
             "decision": "confidence",
-            "rule": "manual triage queue" if needs_review else "automatic",
+            "rule": MANUAL_QUEUE if needs_review else "automatic",
             "words": [],
-            "note": f"scope={sc.confidence} routing={route.confidence:.2f} category={category_conf:.3f}",
+            "note": (
+                f"{confidence:.3f} {'<' if needs_review else '≥'} review_threshold {review_threshold}; "
+                f"scope={sc.confidence} routing={route.confidence:.2f} category={category_conf:.3f}"
+            ),
         }
     )
     return TriageResult(

@@ -5,10 +5,11 @@ whole country, villages for the demo jurisdiction), built by :mod:`triage.build_
 of a division follows from its code length (2 province, 4 city, 6 county, 9 township, 12 village)
 and its parent from the code's prefix.
 
-Matching is one Aho-Corasick pass (pyahocorasick) over the normalized text with every full name
-and its suffix-stripped aliases (湖南省 → 湖南, 长沙县 → 长沙, 星沙街道 → 星沙, 开元路社区居委会 →
-开元路社区). Overlaps keep the longest match. Names are heavily ambiguous below the province
-(城关镇 × 88, 朝阳区 × 2, 长沙 = 长沙市 and 长沙县), so each match is resolved by context:
+Matching is one pass over the normalized text (a two-character prefix index into a dict of
+names) with every full name and its suffix-stripped aliases (湖南省 → 湖南, 长沙县 → 长沙,
+星沙街道 → 星沙, 开元路社区居委会 → 开元路社区). Overlaps keep the longest match. Names are
+heavily ambiguous below the province (城关镇 × 88, 朝阳区 × 2, 长沙 = 长沙市 and 长沙县), so each
+match is resolved by context:
 
 * a place whose ancestor is also named in the text wins (a township next to its county);
 * a place whose descendant is named wins over a namesake elsewhere;
@@ -23,14 +24,12 @@ and its suffix-stripped aliases (湖南省 → 湖南, 长沙县 → 长沙, 星
 
 from __future__ import annotations
 
+import functools
 import gzip
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
-
-import ahocorasick
 
 from triage.lexicon import LEVEL_BY_CODE_LENGTH, LEVEL_RANK
 
@@ -167,6 +166,7 @@ def _read_rows() -> list[tuple[str, str, str]]:
     return out
 
 
+@functools.lru_cache(maxsize=65536)
 def _proper_prefixes(code: str) -> tuple[str, ...]:
     """The codes of a division's ancestors (by prefix): 430121102 → 43, 4301, 430121."""
     return tuple(code[:n] for n in (2, 4, 6, 9) if n < len(code))
@@ -190,10 +190,18 @@ class Gazetteer:
             entries.setdefault(name, []).append((code, FULL))
             if alias and alias != name:
                 entries.setdefault(alias, []).append((code, ALIAS))
-        self._automaton: Any = ahocorasick.Automaton()
-        for surface, found in entries.items():
-            self._automaton.add_word(surface, (surface, tuple(found)))
-        self._automaton.make_automaton()
+        # Matching is a scan with a two-character prefix index, not an Aho-Corasick automaton:
+        # with 60,000 names the automaton's root has thousands of edges, searched one by one
+        # on every character (≈170 µs for a 400-character report); the index needs one dict
+        # lookup per character and a few more where a name may start (≈40 µs).
+        self._entries: dict[str, tuple[str, tuple[tuple[str, int], ...]]] = {
+            surface: (surface, tuple(found)) for surface, found in entries.items()
+        }
+        lengths: dict[str, set[int]] = {}
+        for surface in self._entries:
+            if len(surface) >= 2:  # one character is never taken for a place
+                lengths.setdefault(surface[:2], set()).add(len(surface))
+        self._lengths = {prefix: tuple(sorted(ls)) for prefix, ls in lengths.items()}
 
     def __len__(self) -> int:
         return len(self._names)
@@ -264,11 +272,22 @@ class Gazetteer:
         matches.sort(key=lambda m: (-LEVEL_RANK[m.division.level], m.start))
         return matches, notes
 
+    def _occurrences(self, text: str) -> list[tuple[int, int, str, tuple[tuple[str, int], ...]]]:
+        """Every occurrence of every name (overlaps included) as (start, end, surface, candidates)."""
+        hits = []
+        lengths, entries = self._lengths, self._entries
+        for i in range(len(text) - 1):
+            found = lengths.get(text[i : i + 2])
+            if found is None:
+                continue
+            for n in found:
+                entry = entries.get(text[i : i + n])
+                if entry is not None:
+                    hits.append((i, i + n, entry[0], entry[1]))
+        return hits
+
     def _longest_spans(self, text: str) -> list[tuple[int, int, str, tuple[tuple[str, int], ...]]]:
-        hits = [
-            (end + 1 - len(surface), end + 1, surface, cands)
-            for end, (surface, cands) in self._automaton.iter(text)
-        ]
+        hits = self._occurrences(text)
         if not hits:
             return []
         hits.sort(key=lambda h: (h[0] - h[1], h[0]))  # longest first, then leftmost

@@ -54,9 +54,22 @@ def normalize(text: str) -> str:
     return normalize_and_report(text)[0]
 
 
+# NFKC's most common work on Chinese text, as a plain character table: full-width ASCII forms
+# (，！？：１２３ＡＢＣ) and the ideographic space. A text that is NFKC-normal after this table skips
+# the full normalization (which costs twice as much); any other text still gets it, so the
+# result is always exactly NFKC.
+_FULL_WIDTH = str.maketrans({**{c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}, 0x3000: 0x20})
+
+
+def nfkc(text: str) -> str:
+    """``unicodedata.normalize("NFKC", text)``, faster on typical Chinese reports."""
+    text = text.translate(_FULL_WIDTH)
+    return text if unicodedata.is_normalized("NFKC", text) else unicodedata.normalize("NFKC", text)
+
+
 def normalize_and_report(text: str) -> tuple[str, bool]:
     """The canonical form, and whether traditional characters were converted."""
-    text = unicodedata.normalize("NFKC", text)
+    text = nfkc(text)
     simplified = to_simplified(text)
     converted = simplified != text
     text = _SPACES.sub(" ", simplified).strip()

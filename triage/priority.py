@@ -9,10 +9,11 @@ case). Everything else is normal.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from triage.keywords import KeywordSet, words
+from triage.keywords import Hit, KeywordSet, words
 from triage.lexicon import LARGE_SUM_YUAN, REAL_NAME_WORDS, REPEAT_WORDS, URGENT_WORDS
 
 _GROUPS: dict[str, list[str]] = {}
@@ -20,6 +21,8 @@ for _word, _kind in URGENT_WORDS.items():
     _GROUPS.setdefault(f"urgent:{_kind}", []).append(_word)
 _GROUPS["real_name"] = list(REAL_NAME_WORDS)
 _GROUPS["repeat"] = list(REPEAT_WORDS)
+# The keyword groups priority reads; the engine matches them in one pass together with scope's.
+SIGNAL_WORDS: dict[str, list[str]] = _GROUPS
 SIGNALS = KeywordSet(_GROUPS)
 
 _CN_DIGITS = {
@@ -94,10 +97,16 @@ class PriorityDecision:
 
 
 def decide(
-    text: str, *, real_name: bool | None = None, duplicate: bool = False, large_sum: float = LARGE_SUM_YUAN
+    text: str,
+    *,
+    real_name: bool | None = None,
+    duplicate: bool = False,
+    large_sum: float = LARGE_SUM_YUAN,
+    signals: Mapping[str, list[Hit]] | None = None,
 ) -> PriorityDecision:
-    """The priority of normalized ``text``; ``real_name`` comes from the channel when it knows."""
-    g = SIGNALS.groups(text)
+    """The priority of normalized ``text``; ``real_name`` comes from the channel when it knows.
+    ``signals``: the hits of :data:`SIGNAL_WORDS` when the caller already matched them."""
+    g = SIGNALS.groups(text) if signals is None else signals
     urgent = [(name.split(":", 1)[1], hits) for name, hits in g.items() if name.startswith("urgent:")]
     if urgent:
         reasons = tuple(sorted(kind for kind, _ in urgent))

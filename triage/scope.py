@@ -20,7 +20,7 @@ telling the informant where to go (``inform``). A report without substance gets 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,22 +41,23 @@ from triage.lexicon import (
 )
 
 SCOPES = ("accusation", "appeal", "suggestion", "petition", "out_of_scope")
+_HAN_RUNS = re.compile("[\u4e00-\u9fff]+")
 _FACT_NUMBER = re.compile(r"\d|[一二三四五六七八九十百千万两]+(?:元|万|年|月|日|次|人|亩)")
 
-SIGNALS = KeywordSet(
-    {
-        "misconduct": MISCONDUCT_WORDS,
-        "complaint": COMPLAINT_WORDS,
-        "litigation": LITIGATION_WORDS,
-        "other_organ": OTHER_ORGAN_WORDS,
-        "service": SERVICE_WORDS,
-        "appeal_verb": APPEAL_VERBS,
-        "appeal_object": APPEAL_OBJECTS,
-        "suggestion_verb": SUGGESTION_VERBS,
-        "suggestion_topic": SUGGESTION_TOPICS,
-        "demand": DEMAND_WORDS,
-    }
-)
+# The keyword groups scope reads; the engine matches them in one pass together with priority's.
+SIGNAL_WORDS: dict[str, Sequence[str]] = {
+    "misconduct": MISCONDUCT_WORDS,
+    "complaint": COMPLAINT_WORDS,
+    "litigation": LITIGATION_WORDS,
+    "other_organ": OTHER_ORGAN_WORDS,
+    "service": SERVICE_WORDS,
+    "appeal_verb": APPEAL_VERBS,
+    "appeal_object": APPEAL_OBJECTS,
+    "suggestion_verb": SUGGESTION_VERBS,
+    "suggestion_topic": SUGGESTION_TOPICS,
+    "demand": DEMAND_WORDS,
+}
+SIGNALS = KeywordSet(SIGNAL_WORDS)
 
 
 @dataclass(frozen=True)
@@ -84,12 +85,20 @@ def _redirect_advice(channel: str | None) -> str:
     return "forward" if channel == "letter" else "inform"
 
 
-def decide(text: str, accused: Sequence[Accused], channel: str | None) -> ScopeDecision:
-    """The scope of normalized ``text`` given the accused already found in it."""
-    g: dict[str, list[Hit]] = SIGNALS.groups(text)
+def decide(
+    text: str,
+    accused: Sequence[Accused],
+    channel: str | None,
+    signals: Mapping[str, list[Hit]] | None = None,
+) -> ScopeDecision:
+    """The scope of normalized ``text`` given the accused already found in it.
+
+    ``signals`` are the hits of :data:`SIGNAL_WORDS` in ``text`` when the caller already has them
+    (``KeywordSet.groups``); otherwise they are matched here."""
+    g = SIGNALS.groups(text) if signals is None else signals
     misconduct = g.get("misconduct", [])
     officials = [a for a in accused if a.rank]
-    body = sum(1 for ch in text if "\u4e00" <= ch <= "\u9fff")
+    body = sum(map(len, _HAN_RUNS.findall(text)))
     has_facts = bool(officials) or bool(_FACT_NUMBER.search(text)) or body >= 30
 
     if g.get("appeal_verb") and g.get("appeal_object"):

@@ -156,6 +156,12 @@ OPENAPI: dict[str, Any] = {
                         },
                     },
                     "anonymous": {"type": "boolean", "default": False},
+                    "device_token": {
+                        "type": "string",
+                        "maxLength": 4096,
+                        "description": "The app's push token: sealed in the vault; replies and status "
+                        "changes are pushed to it through INTAKE_APP_PUSH_URL",
+                    },
                 },
             },
             "Receipt": {

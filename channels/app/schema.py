@@ -71,6 +71,18 @@ def reporter(doc: dict[str, Any]) -> Reporter:
     )
 
 
+def handles(doc: dict[str, Any], ip: str) -> dict[str, str]:
+    """The app's addresses, sealed as identity: the client IP and, when the app sends one, its push
+    token (``device_token``), so that replies reach the informant as notifications."""
+    out = {"ip": ip}
+    token = _str(doc, "device_token", "", 4096)
+    if token:
+        if not token.isascii() or not token.isprintable():
+            raise ValidationError("device_token 应为可打印的 ASCII 字符。", code="invalid_field")
+        out["app_device"] = token
+    return out
+
+
 def anonymous(doc: dict[str, Any]) -> bool:
     value = doc.get("anonymous", False)
     if not isinstance(value, bool):

@@ -61,7 +61,7 @@ class AppAdapter:
             reporter=schema.reporter(doc),
             anonymous=schema.anonymous(doc),
             external_id=key,
-            handles={"ip": request.remote or "unknown"},
+            handles=schema.handles(doc, request.remote or "unknown"),
         )
         receipt = await self.ctx.pipeline.accept(sub)
         body = {

@@ -10,18 +10,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 import sqlalchemy as sa
 
 import channels
 from intake.config import Settings
-from tests.fakes import wechat, weibo
+from tests.fakes import telegram, twilio, wechat, weibo
 from tests.fakes.server import Platforms, start_platforms
 
 # Channels without a platform signature: the web form (anti-forgery token) and the app API
 # (optional HMAC) are covered by their own tests.
-UNSIGNED = {"web", "app"}
+UNSIGNED = {"web", "app", "console"}  # console: staff bearer tokens, not platform signatures
 
 XXE = (
     '<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY xxe SYSTEM "file:///etc/hostname">]>'
@@ -95,8 +96,102 @@ class WeiboCase:
         return str(json.loads(unquote(json.loads(raw)["data"]))["text"])
 
 
-CASES: dict[str, Any] = {"wechat": WeChatCase(), "weibo": WeiboCase()}
-SENDERS = {"wechat": "oContract_OpenId_77", "weibo": "5012345678"}
+class TwilioCase:
+    """SMS to the hotline (issue 6). Twilio signs the public URL and the form, with no timestamp:
+    "stale" is a request signed over the address it reached (the Host header) instead. Twilio
+    posts forms, so no XML is parsed inbound and there is nothing hostile to try."""
+
+    name = "twilio"
+    path = "/channels/twilio/sms"
+
+    def form(self, sender: str, text: str, msg_id: int) -> dict[str, str]:
+        return {
+            "AccountSid": twilio.ACCOUNT_SID,
+            "MessageSid": f"SM{msg_id:032x}",
+            "From": sender,
+            "To": twilio.HOTLINE,
+            "Body": text,
+            "NumMedia": "0",
+        }
+
+    def _request(self, form: dict[str, str], signature: dict[str, str]) -> Request:
+        headers = {"Content-Type": "application/x-www-form-urlencoded", **signature}
+        return Request({}, urlencode(form).encode(), headers)
+
+    def message(self, p: Platforms, sender: str, text: str, msg_id: int) -> Request:
+        form = self.form(sender, text, msg_id)
+        return self._request(form, twilio.signed(self.path, form))
+
+    def forged(self, req: Request) -> Request:
+        return Request(req.params, req.body, {**req.headers, "X-Twilio-Signature": "A" * 27 + "="})
+
+    def stale(self, p: Platforms, sender: str) -> Request:
+        from twilio.request_validator import RequestValidator
+
+        form = self.form(sender, "举报 签名对着 Host", 5005)
+        url = "http://127.0.0.1" + self.path
+        signature = RequestValidator(twilio.AUTH_TOKEN).compute_signature(url, form)
+        return self._request(form, {"X-Twilio-Signature": signature})
+
+    def hostile(self, p: Platforms, xml: str) -> list[Request]:
+        return []
+
+    def reply_text(self, p: Platforms, raw: str) -> str:
+        return "\n".join(twilio.messages(raw))
+
+
+class TelegramCase:
+    """The Telegram bot's webhook (issue 7). Telegram sends a shared secret header and no
+    timestamp: "stale" is a delivery without the header. The bot answers through the Bot API (the
+    local fake), not in the webhook's response, so the reply is the last message the fake got."""
+
+    name = "telegram"
+    path = "/channels/telegram"
+    api: telegram.FakeBotApi
+
+    def _request(self, body: bytes, secret: str | None = telegram.SECRET) -> Request:
+        headers = {"Content-Type": "application/json"}
+        if secret is not None:
+            headers["X-Telegram-Bot-Api-Secret-Token"] = secret
+        return Request({}, body, headers)
+
+    def message(self, p: Platforms, sender: str, text: str, msg_id: int) -> Request:
+        update = telegram.message(int(sender), update_id=msg_id, text=text)
+        return self._request(json.dumps(update, ensure_ascii=False).encode())
+
+    def forged(self, req: Request) -> Request:
+        return Request(req.params, req.body, {**req.headers, "X-Telegram-Bot-Api-Secret-Token": "forged"})
+
+    def stale(self, p: Platforms, sender: str) -> Request:
+        update = telegram.message(int(sender), update_id=5005, text="举报 没有密钥头")
+        return self._request(json.dumps(update, ensure_ascii=False).encode(), secret=None)
+
+    def hostile(self, p: Platforms, xml: str) -> list[Request]:
+        return [self._request(xml.encode())]
+
+    def reply_text(self, p: Platforms, raw: str) -> str:
+        return str(self.api.sent[-1]["text"])
+
+
+TELEGRAM_CASE = TelegramCase()
+CASES: dict[str, Any] = {
+    "wechat": WeChatCase(),
+    "weibo": WeiboCase(),
+    "twilio": TwilioCase(),
+    "telegram": TELEGRAM_CASE,
+}
+SENDERS = {
+    "wechat": "oContract_OpenId_77",
+    "weibo": "5012345678",
+    "twilio": "+8613700001111",
+    "telegram": "700900900",
+}
+# The Twilio channel mounted next to WeChat and Weibo (its REST API is never called here).
+TWILIO_ENV = {
+    k: v
+    for k, v in twilio.twilio_env("http://127.0.0.1:9", INTAKE_TWILIO_SMS_FROM="").items()
+    if k != "INTAKE_PUBLIC_URL"  # platform_env sets the same public URL
+}
 PLATFORM = [s.name for s in channels.REGISTRY if s.name not in UNSIGNED]
 
 
@@ -108,7 +203,10 @@ def test_every_registered_channel_is_covered() -> None:
 async def p(
     aiohttp_client: Any, aiohttp_server: Any, make_settings: Callable[..., Settings], db_url: str
 ) -> Platforms:
-    return await start_platforms(aiohttp_client, aiohttp_server, make_settings, db_url)
+    TELEGRAM_CASE.api = telegram.FakeBotApi()
+    bot_api = str((await aiohttp_server(TELEGRAM_CASE.api.app())).make_url(""))
+    env = TWILIO_ENV | telegram.telegram_env(bot_api)
+    return await start_platforms(aiohttp_client, aiohttp_server, make_settings, db_url, **env)
 
 
 async def post(p: Platforms, path: str, req: Request) -> Any:

@@ -133,3 +133,20 @@ async def test_writer_reports_results_only_after_commit(
         assert found is not None
     finally:
         await other.close()
+
+
+async def test_times_in_any_zone_keep_the_audit_chain_whole(
+    database: Database, new_report: Callable[..., NewReport]
+) -> None:
+    """A clock in Beijing time stores the same instants: the chain verifies and times read back
+    equal (SQLite has no zones; without converting, +08:00 digits were read back as UTC)."""
+    from datetime import datetime, timedelta, timezone
+
+    beijing = timezone(timedelta(hours=8))
+    at = datetime(2026, 10, 1, 9, 30, tzinfo=beijing)
+    accepted = await database.reports.accept(new_report(received_at=at))
+    report = await database.reports.get(accepted.case_no)
+    assert report is not None and report.received_at == at
+    events = await database.reports.events(report.id)
+    assert events[0].at == at
+    assert (await database.audit.verify())[0]

@@ -153,3 +153,57 @@ def test_cli_train_and_eval(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 def test_cli_module_imports_no_channels() -> None:
     tops = _imports((ROOT / "intake" / "triage_commands.py").read_text("utf-8"))
     assert "channels" not in tops and "storage" not in tops
+
+
+AMBIGUOUS = "反映我们这里有人搞形式主义，检查走过场，群众很有意见，希望纪委管一管。"
+CLEAR = "长沙县黄兴镇金凤村党支部书记张某某在低保评定中优亲厚友，把低保名额给了自己的亲戚。"
+
+
+def _confidence_entry(result: triage.TriageResult) -> dict[str, object]:
+    entries = [e for e in result.evidence if e["decision"] == "confidence"]
+    assert len(entries) == 1
+    return entries[0]
+
+
+@pytest.mark.parametrize(("text", "queued"), [(AMBIGUOUS, True), (CLEAR, False)])
+def test_low_confidence_goes_to_the_manual_queue(
+    text: str, queued: bool, jurisdiction: triage.Jurisdiction
+) -> None:
+    r = triage.triage(text, jurisdiction=jurisdiction)
+    doc = r.to_json()
+    assert set(doc) == DESIGN_KEYS  # the queue decision rides in evidence, not in a new key
+    entry = _confidence_entry(r)
+    assert r.needs_review is queued is (doc["confidence"] < triage.REVIEW_THRESHOLD)
+    assert (entry["rule"] == triage.MANUAL_QUEUE) is queued
+    assert f"review_threshold {triage.REVIEW_THRESHOLD}" in str(entry["note"])
+
+
+def test_review_threshold_is_the_callers_choice(jurisdiction: triage.Jurisdiction) -> None:
+    base = triage.triage(CLEAR, jurisdiction=jurisdiction)
+    stricter = triage.triage(CLEAR, jurisdiction=jurisdiction, review_threshold=base.confidence + 0.001)
+    assert not base.needs_review and stricter.needs_review
+    assert _confidence_entry(stricter)["rule"] == triage.MANUAL_QUEUE
+    assert stricter.to_json()["confidence"] == base.to_json()["confidence"]
+    with pytest.raises(ValueError, match="review_threshold"):
+        triage.triage(CLEAR, jurisdiction=jurisdiction, review_threshold=1.5)
+
+
+def test_cli_cv_with_groups(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rows = ["text,label,group"]
+    for i in range(15):
+        rows.append(f"小区物业乱收费第{i}栋楼的业主意见很大,城乡建设,m{i}")
+        rows.append(f"工厂偷排污水第{i}次河水发臭,环境保护,")
+    csv_path = tmp_path / "labeled.csv"
+    csv_path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    common = ["--text-column", "text", "--label-column", "label", "--group-column", "group"]
+    report = _run(["triage", "cv", str(csv_path), *common, "--folds", "3"], capsys)
+    assert {"accuracy", "macro_f1", "per_class", "n", "folds", "leakage"} <= set(report)
+    assert len(report["folds"]) == 3  # type: ignore[arg-type]
+    assert report["macro_f1"] == pytest.approx(1.0)
+
+
+def test_cli_usage_lists_every_action() -> None:
+    from intake.triage_commands import ACTIONS, USAGE
+
+    for action in ACTIONS:
+        assert f"intake triage {action} " in USAGE

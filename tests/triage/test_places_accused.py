@@ -101,3 +101,31 @@ def test_names_pseudonymized_and_after_a_parenthesis(jurisdiction: triage.Jurisd
 def test_titles_joined_by_a_comma_are_one_person(jurisdiction: triage.Jurisdiction) -> None:
     r = triage.triage("举报金凤村党支部书记兼村委会主任王某某挪用扶贫资金", jurisdiction=jurisdiction)
     assert len(r.accused) == 1 and r.accused[0].name == "王某某" and r.accused[0].party is True
+
+
+def test_every_occurrence_is_found_overlaps_included() -> None:
+    """The prefix-index scan reports what a multi-pattern matcher would: every name at every
+    position, nested ones too (longest-match selection comes after)."""
+    g = gazetteer.default()
+    text = "湖南省长沙县星沙街道"
+    found = {(s, e, surface) for s, e, surface, _ in g._occurrences(text)}
+    brute = {
+        (i, i + n, text[i : i + n])
+        for i in range(len(text))
+        for n in range(2, len(text) - i + 1)
+        if text[i : i + n] in g._entries
+    }
+    assert found == brute
+    assert {"湖南省", "湖南", "长沙县", "长沙", "星沙街道", "星沙"} <= {surface for _, _, surface in found}
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["ＡＢＣ１２３，。！", "Ａ\u0301 é", "\u3000全角空格\u3000", "①②㈱\uf900", "ﾊﾝｶｸ", "普通文本, plain"],
+)
+def test_fast_nfkc_is_exactly_nfkc(text: str) -> None:
+    import unicodedata
+
+    from triage.normalize import nfkc
+
+    assert nfkc(text) == unicodedata.normalize("NFKC", text)

@@ -1,40 +1,11 @@
-"""Scope (受理范围, with channel-dependent advice) and priority, including AT-BSL-01/02."""
+"""Scope (受理范围, with channel-dependent advice) and priority; AT-BSL-01/02 are in the golden tests."""
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import pytest
 
 import triage
 from triage.priority import amounts
-
-CIVIL = "我和邻居因宅基地发生民事纠纷，法院已经判决，对方拒不执行，请求帮助。"
-
-
-@pytest.mark.parametrize("script", ["simplified", "traditional"])
-def test_at_bsl_01_civil_dispute_letter_is_forwarded_web_is_informed(
-    script: str, jurisdiction: triage.Jurisdiction, to_traditional: Callable[[str], str]
-) -> None:
-    text = CIVIL if script == "simplified" else to_traditional(CIVIL)
-    by_letter = triage.triage(text, channel="letter", jurisdiction=jurisdiction)
-    by_web = triage.triage(text, channel="web", jurisdiction=jurisdiction)
-    for r in (by_letter, by_web):
-        assert r.scope == "out_of_scope"
-        assert r.redirect_to and "法院" in r.redirect_to
-        assert any("BSL-SS" in e["rule"] for e in r.evidence)
-    assert by_letter.advice == "forward"
-    assert by_web.advice == "inform"
-    for channel in ("visit", "phone", "app", "wechat"):
-        assert triage.triage(text, channel=channel, jurisdiction=jurisdiction).advice == "inform"
-
-
-@pytest.mark.parametrize("text", ["举报贪污受贿！", "舉報貪污受賄！", "我要举报有人贪污受贿，请严查"])
-def test_at_bsl_02_a_violation_named_without_facts(text: str, jurisdiction: triage.Jurisdiction) -> None:
-    r = triage.triage(text, channel="web", jurisdiction=jurisdiction)
-    assert r.scope == "out_of_scope"
-    assert any("BSL-WSZ" in e["rule"] for e in r.evidence)
-    assert r.advice == "request_facts"
 
 
 def test_other_organs_remit_is_out_of_scope(jurisdiction: triage.Jurisdiction) -> None:

@@ -1,0 +1,323 @@
+"""Staff accounts: roles, passwords, the TOTP second factor, lockout, bearer tokens, and scoping.
+
+* Passwords are hashed with scrypt (memory-hard; ``hashlib.scrypt``, N=2¹⁵, r=8, p=1, 32 MiB) and
+  a random salt; verification runs off the event loop and compares in constant time.
+* The second factor is TOTP (RFC 6238: HMAC-SHA1, 30-second steps, 6 digits, ±1 step of clock
+  drift); a step once used cannot be used again (checked in the login transaction). GB/T 22239
+  level 3 asks for two factors, one of them cryptographic.
+* After ``max_failures`` wrong logins in a row the account is locked for ``lockout``; every failure
+  and every lock is an audit event. The message never says which factor was wrong.
+* A login returns a random bearer token (only its SHA-256 is stored) with an absolute expiry.
+
+**Scoping** (issue 8): a unit's staff see the cases its unit owns; supervisors (and admins) also
+see the units below theirs (for 督办); nobody in the receiving commission or below sees a case
+that went up sealed because it is about that commission's head (S1 art 15).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import secrets
+import struct
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import quote
+
+from intake.clock import Clock
+from intake.errors import Conflict, IntakeError, ValidationError
+from storage.database import Database
+from storage.records import UnitRecord
+from storage.workflow_store import RelationRecord, StaffExists, StaffRecord
+
+ROLES = {
+    "registrar": "登记员",
+    "triage_officer": "分流员",
+    "handler": "承办人",
+    "supervisor": "督办负责人",
+    "custodian": "身份信息保管人",
+    "admin": "系统管理员",
+}
+USERNAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._-")
+MIN_PASSWORD = 12
+MAX_PASSWORD = 256
+
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
+TOTP_STEP = 30
+TOTP_DIGITS = 6
+
+
+class Unauthorized(IntakeError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(IntakeError):
+    status = 403
+    code = "forbidden"
+
+
+LOGIN_FAILED = "用户名、密码或动态口令错误。"
+
+
+# --- passwords -------------------------------------------------------------------------------------
+
+
+def hash_password(password: str, *, n: int = SCRYPT_N) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(
+        password.encode(), salt=salt, n=n, r=SCRYPT_R, p=SCRYPT_P, maxmem=128 * 1024 * 1024
+    )
+    b64 = base64.b64encode
+    return f"scrypt${n}${SCRYPT_R}${SCRYPT_P}${b64(salt).decode()}${b64(digest).decode()}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        alg, n, r, p, salt, digest = stored.split("$")
+        if alg != "scrypt":
+            return False
+        expected = base64.b64decode(digest)
+        got = hashlib.scrypt(
+            password.encode(),
+            salt=base64.b64decode(salt),
+            n=int(n),
+            r=int(r),
+            p=int(p),
+            maxmem=128 * 1024 * 1024,
+            dklen=len(expected),
+        )
+    except ValueError:
+        return False
+    return hmac.compare_digest(got, expected)
+
+
+# A hash to verify against when the username is unknown: the answer takes as long either way.
+_DUMMY_HASH = hash_password(secrets.token_urlsafe(16), n=SCRYPT_N)
+
+
+# --- TOTP (RFC 6238) -------------------------------------------------------------------------------
+
+
+def new_totp_secret() -> str:
+    return base64.b32encode(secrets.token_bytes(20)).decode()
+
+
+def totp_at(secret: str, step: int) -> str:
+    key = base64.b32decode(secret.upper() + "=" * (-len(secret) % 8))
+    mac = hmac.new(key, struct.pack(">Q", step), hashlib.sha1).digest()
+    offset = mac[-1] & 0x0F
+    value = struct.unpack(">I", mac[offset : offset + 4])[0] & 0x7FFFFFFF
+    return f"{value % 10**TOTP_DIGITS:0{TOTP_DIGITS}d}"
+
+
+def totp_now(secret: str, at: datetime) -> str:
+    return totp_at(secret, int(at.timestamp()) // TOTP_STEP)
+
+
+def match_totp(secret: str, code: str, at: datetime, *, drift: int = 1) -> int | None:
+    """The time step ``code`` belongs to (within ±``drift`` steps), or None."""
+    code = code.strip()
+    if not secret or len(code) != TOTP_DIGITS or not code.isdigit():
+        return None
+    now = int(at.timestamp()) // TOTP_STEP
+    found = None
+    for step in range(now - drift, now + drift + 1):
+        if hmac.compare_digest(totp_at(secret, step), code):
+            found = step
+    return found
+
+
+def provisioning_uri(username: str, secret: str, issuer: str = "信访举报受理系统") -> str:
+    """The ``otpauth://`` URI an authenticator app reads (as a QR code)."""
+    return (
+        f"otpauth://totp/{quote(issuer)}:{quote(username)}?secret={secret}"
+        f"&issuer={quote(issuer)}&algorithm=SHA1&digits={TOTP_DIGITS}&period={TOTP_STEP}"
+    )
+
+
+# --- the org tree and scoping -----------------------------------------------------------------------
+
+LEVEL_RANK = {"central": 0, "province": 1, "city": 2, "county": 3, "township": 4}
+
+
+class OrgTree:
+    def __init__(self, units: Iterable[UnitRecord]) -> None:
+        self.units = {u.code: u for u in units}
+        self.children: dict[str, list[str]] = {}
+        for u in self.units.values():
+            if u.parent_code:
+                self.children.setdefault(u.parent_code, []).append(u.code)
+
+    def name(self, code: str | None) -> str:
+        unit = self.units.get(code or "")
+        return unit.name if unit else (code or "")
+
+    def descendants(self, code: str) -> list[str]:
+        out, todo = [], list(self.children.get(code, []))
+        while todo:
+            c = todo.pop()
+            out.append(c)
+            todo.extend(self.children.get(c, []))
+        return sorted(out)
+
+    def ancestors(self, code: str) -> list[str]:
+        out, unit = [], self.units.get(code)
+        while unit is not None and unit.parent_code:
+            out.append(unit.parent_code)
+            unit = self.units.get(unit.parent_code)
+        return out
+
+    def direction(self, source: str, target: str) -> str:
+        """``upward``, ``downward`` or ``sideways`` from one unit to another."""
+        a, b = self.units[source], self.units[target]
+        if LEVEL_RANK[b.level] < LEVEL_RANK[a.level]:
+            return "upward"
+        if LEVEL_RANK[b.level] > LEVEL_RANK[a.level]:
+            return "downward"
+        return "sideways"
+
+
+@dataclass(frozen=True)
+class StaffMember:
+    username: str
+    unit: str
+    role: str
+
+    @property
+    def actor(self) -> str:
+        return f"staff:{self.username}"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The units whose cases a staff member sees, and the receiving units whose sealed cases they
+    must not see."""
+
+    units: tuple[str, ...]
+    hide_sealed_received_by: tuple[str, ...]
+
+
+def scope_of(member: StaffMember, tree: OrgTree) -> Scope:
+    units = [member.unit]
+    if member.role in ("supervisor", "admin"):
+        units += tree.descendants(member.unit)
+    # A sealed case about a commission's head is hidden from that commission and everything below.
+    hidden = [member.unit, *tree.ancestors(member.unit)]
+    return Scope(tuple(units), tuple(hidden))
+
+
+# --- the service -----------------------------------------------------------------------------------
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class StaffService:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        tree: OrgTree,
+        *,
+        token_ttl: timedelta = timedelta(hours=8),
+        max_failures: int = 5,
+        lockout: timedelta = timedelta(minutes=15),
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self.tree = tree
+        self.token_ttl = token_ttl
+        self.max_failures = max_failures
+        self.lockout = lockout
+
+    async def add(
+        self, username: str, unit: str, role: str, password: str, actor: str = "cli"
+    ) -> tuple[StaffMember, str]:
+        """Create an account; returns it and its TOTP secret (shown once, to enrol the app)."""
+        username = username.strip().lower()
+        if not (2 <= len(username) <= 64) or not set(username) <= USERNAME_CHARS:
+            raise ValidationError(
+                "用户名应为 2 至 64 位小写字母、数字、点、下划线或连字符。", code="invalid_username"
+            )
+        if role not in ROLES:
+            raise ValidationError(f"角色只能是 {'、'.join(ROLES)}。", code="invalid_role")
+        if unit not in self.tree.units:
+            raise ValidationError(f"辖区内没有单位 {unit}。", code="unknown_unit")
+        if not (MIN_PASSWORD <= len(password) <= MAX_PASSWORD):
+            raise ValidationError(f"密码应为 {MIN_PASSWORD} 至 {MAX_PASSWORD} 个字符。", code="weak_password")
+        secret = new_totp_secret()
+        hashed = await asyncio.to_thread(hash_password, password)
+        try:
+            await self._db.workflow.add_staff(username, unit, role, hashed, secret, actor, self._clock.now())
+        except StaffExists:
+            raise Conflict("该用户名已存在。", code="staff_exists") from None
+        return StaffMember(username, unit, role), secret
+
+    async def login(self, username: str, password: str, totp: str) -> tuple[str, datetime, StaffMember]:
+        username = username.strip().lower()[:64]
+        now = self._clock.now()
+        record = await self._db.workflow.staff(username) if username else None
+        if record is None or record.disabled:
+            await asyncio.to_thread(verify_password, password, _DUMMY_HASH)
+            await self._db.workflow.login_failed(username, False, "unknown_user", None, now)
+            raise Unauthorized(LOGIN_FAILED, code="login_failed")
+        if record.locked_until is not None and record.locked_until > now:
+            await self._db.workflow.login_failed(username, False, "locked", None, now)
+            raise Unauthorized("登录失败次数过多，账户已暂时锁定，请稍后再试。", code="account_locked")
+        ok = await asyncio.to_thread(verify_password, password, record.password_hash)
+        step = match_totp(record.totp_secret, totp, now) if ok else None
+        if step is None or (record.totp_last_step is not None and step <= record.totp_last_step):
+            failures = record.failed_logins + 1
+            lock = now + self.lockout if failures >= self.max_failures else None
+            reason = "password" if not ok else ("totp_replay" if step is not None else "totp")
+            await self._db.workflow.login_failed(username, True, reason, lock, now)
+            raise Unauthorized(LOGIN_FAILED, code="login_failed")
+        token = secrets.token_urlsafe(32)
+        expires = now + self.token_ttl
+        if not await self._db.workflow.login_succeeded(username, step, token_hash(token), expires, now):
+            raise Unauthorized(LOGIN_FAILED, code="login_failed")
+        return token, expires, StaffMember(record.username, record.unit_code, record.role)
+
+    async def authenticate(self, token: str | None) -> StaffMember:
+        if not token or len(token) > 200:
+            raise Unauthorized("请先登录。", code="unauthorized")
+        record: StaffRecord | None = await self._db.workflow.session_user(
+            token_hash(token), self._clock.now()
+        )
+        if record is None:
+            raise Unauthorized("登录已过期或无效，请重新登录。", code="unauthorized")
+        return StaffMember(record.username, record.unit_code, record.role)
+
+    async def logout(self, token: str, member: StaffMember) -> None:
+        await self._db.workflow.revoke_session(token_hash(token), member.username, self._clock.now())
+
+    async def declare_relation(
+        self, member: StaffMember, person_name: str, person_unit: str | None, relation: str
+    ) -> None:
+        person_name = person_name.strip()
+        if not (1 <= len(person_name) <= 100) or not (1 <= len(relation.strip()) <= 32):
+            raise ValidationError(
+                "请填写关系人姓名（100 字以内）和关系（32 字以内）。", code="invalid_relation"
+            )
+        if person_unit is not None and len(person_unit) > 200:
+            raise ValidationError("单位名称不能超过 200 字。", code="invalid_relation")
+        await self._db.workflow.add_relation(
+            member.username, person_name, person_unit or None, relation.strip(), self._clock.now()
+        )
+
+    async def relations(self, username: str) -> list[RelationRecord]:
+        return await self._db.workflow.relations(username)
+
+    async def member(self, username: str) -> StaffMember | None:
+        record = await self._db.workflow.staff(username)
+        if record is None or record.disabled:
+            return None
+        return StaffMember(record.username, record.unit_code, record.role)
+
+    def scope(self, member: StaffMember) -> Scope:
+        return scope_of(member, self.tree)

@@ -1,0 +1,212 @@
+"""Full-text search over report text: jieba tokens in ``search_documents``, indexed by FTS5 on
+SQLite and by a GIN index over ``to_tsvector('simple', tokens)`` on PostgreSQL (migration 0011).
+
+Chinese has no spaces, so both databases are handed text that jieba has already cut: a document
+is indexed with jieba's search mode (every dictionary word inside a long word too, so 低保金 is
+indexed as 低保 · 保金 · 低保金) plus the two-character pieces of longer words (so 张三 is found in
+张三在); a query is cut in precise mode and every word must match. One-character words match as a
+prefix. The database's own tokenizer (``unicode61``, PostgreSQL's ``simple`` parser) only splits
+the result on the spaces.
+
+A report is indexed after the acknowledgement (the triage job calls :meth:`SearchIndex.index`),
+and :meth:`SearchIndex.catch_up` indexes whatever is missing (reports filed before migration 0011,
+a job that failed), so search never depends on one job having run. Report text is immutable once
+filed, so a document is written once. Callers apply scoping: this returns case numbers only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, cast
+
+import sqlalchemy as sa
+
+from storage import models
+from storage.db import Batch
+
+if TYPE_CHECKING:
+    from storage.database import Database
+
+log = logging.getLogger("storage.search")
+
+R = cast(sa.Table, models.Report.__table__)
+D = cast(sa.Table, models.SearchDocument.__table__)
+
+_WORD = re.compile(r"\w")
+_HAN = re.compile(r"^[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+$")
+MAX_QUERY_WORDS = 16
+MAX_QUERY_CHARS = 200
+
+
+def _jieba() -> Any:
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    return jieba
+
+
+def document_tokens(text: str) -> str:
+    """The words of a report as the index stores them (space-separated, lower-cased)."""
+    out: list[str] = []
+    for raw in _jieba().cut_for_search(text):
+        word = raw.strip().lower()
+        if not word or not _WORD.search(word):
+            continue
+        out.append(word)
+        if len(word) >= 3 and _HAN.match(word):
+            out.extend(word[i : i + 2] for i in range(len(word) - 1))
+    return " ".join(out)
+
+
+def query_words(text: str) -> list[str]:
+    """The words a query must all match (precise-mode jieba), at most ``MAX_QUERY_WORDS``."""
+    words: list[str] = []
+    for raw in _jieba().cut(text[:MAX_QUERY_CHARS]):
+        word = raw.strip().lower()
+        if word and _WORD.search(word) and word not in words:
+            words.append(word)
+    return words[:MAX_QUERY_WORDS]
+
+
+def fts5_query(words: Sequence[str]) -> str:
+    """An FTS5 MATCH expression: every word as a quoted string (implicit AND)."""
+    parts = []
+    for w in words:
+        quoted = '"' + w.replace('"', '""') + '"'
+        parts.append(quoted + "*" if len(w) == 1 else quoted)
+    return " ".join(parts)
+
+
+def ts_query(words: Sequence[str]) -> str:
+    """A ``to_tsquery`` expression: every word as a quoted lexeme, joined with ``&``."""
+    parts = []
+    for w in words:
+        quoted = "'" + w.replace("\\", "\\\\").replace("'", "''") + "'"
+        parts.append(quoted + ":*" if len(w) == 1 else quoted)
+    return " & ".join(parts)
+
+
+def report_text(row: Any) -> str:
+    """What of a report is searchable: title, facts, the accused and the place."""
+    parts = (
+        row.title,
+        row.content,
+        row.accused_name,
+        row.accused_unit,
+        row.accused_position,
+        row.location_text,
+    )
+    return "\n".join(p for p in parts if p)
+
+
+class SearchIndex:
+    """The search repository of one database."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def _unindexed(self, limit: int, case_no: str | None = None) -> list[Any]:
+        query = (
+            sa.select(
+                R.c.id,
+                R.c.title,
+                R.c.content,
+                R.c.accused_name,
+                R.c.accused_unit,
+                R.c.accused_position,
+                R.c.location_text,
+            )
+            .select_from(R.outerjoin(D, D.c.report_id == R.c.id))
+            .where(D.c.id.is_(None))
+            .order_by(R.c.received_at, R.c.id)
+            .limit(limit)
+        )
+        if case_no is not None:
+            query = query.where(R.c.case_no == case_no)
+        async with self._db.read_engine.connect() as conn:
+            return list((await conn.execute(query)).all())
+
+    async def _write(self, rows: Sequence[Any], at: datetime) -> int:
+        # jieba is CPU-bound: cut off the event loop, then one short write transaction.
+        docs = await asyncio.to_thread(lambda: [(r.id, document_tokens(report_text(r))) for r in rows])
+        sqlite = self._db.dialect == "sqlite"
+
+        async def index_reports_txn(batch: Batch) -> int:
+            ids = [report_id for report_id, _ in docs]
+            existing = set(
+                (await batch.conn.execute(sa.select(D.c.report_id).where(D.c.report_id.in_(ids)))).scalars()
+            )
+            written = 0
+            for report_id, tokens in docs:
+                if report_id in existing:
+                    continue
+                doc_id = (
+                    await batch.conn.execute(
+                        sa.insert(D)
+                        .values(report_id=report_id, tokens=tokens, indexed_at=at)
+                        .returning(D.c.id)
+                    )
+                ).scalar_one()
+                if sqlite:
+                    await batch.conn.execute(
+                        sa.text("INSERT INTO search_fts (rowid, tokens) VALUES (:id, :tokens)"),
+                        {"id": doc_id, "tokens": tokens},
+                    )
+                written += 1
+            return written
+
+        return await self._db.writer.run(index_reports_txn)
+
+    async def index(self, case_no: str, at: datetime) -> bool:
+        """Index one report (the job after the acknowledgement); False when it already was."""
+        rows = await self._unindexed(1, case_no)
+        return bool(rows) and await self._write(rows, at) > 0
+
+    async def catch_up(self, at: datetime, *, batch: int = 200, limit: int = 5000) -> int:
+        """Index reports that have no search document yet, oldest first; how many were indexed."""
+        done = 0
+        while done < limit:
+            rows = await self._unindexed(min(batch, limit - done))
+            if not rows:
+                break
+            done += await self._write(rows, at)
+            if len(rows) < batch:
+                break
+        if done:
+            log.info(f"search index: {done} reports indexed")
+        return done
+
+    async def search(self, text: str, *, limit: int = 1000) -> list[str]:
+        """Case numbers of reports whose text has every word of ``text``, best match first."""
+        words = await asyncio.to_thread(query_words, text)
+        if not words:
+            return []
+        async with self._db.read_engine.connect() as conn:
+            if self._db.dialect == "sqlite":
+                rows = await conn.execute(
+                    sa.text(
+                        "SELECT r.case_no FROM search_fts"
+                        " JOIN search_documents d ON d.id = search_fts.rowid"
+                        " JOIN reports r ON r.id = d.report_id"
+                        " WHERE search_fts MATCH :q"
+                        " ORDER BY search_fts.rank, r.received_at DESC LIMIT :n"
+                    ),
+                    {"q": fts5_query(words), "n": limit},
+                )
+            else:
+                rows = await conn.execute(
+                    sa.text(
+                        "SELECT r.case_no FROM search_documents d"
+                        " JOIN reports r ON r.id = d.report_id"
+                        " WHERE to_tsvector('simple'::regconfig, d.tokens)"
+                        " @@ to_tsquery('simple'::regconfig, :q)"
+                        " ORDER BY ts_rank(to_tsvector('simple'::regconfig, d.tokens),"
+                        " to_tsquery('simple'::regconfig, :q)) DESC, r.received_at DESC LIMIT :n"
+                    ),
+                    {"q": ts_query(words), "n": limit},
+                )
+            return [row[0] for row in rows]
