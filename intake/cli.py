@@ -16,6 +16,7 @@ from typing import Any
 
 from intake import logs
 from intake.config import Settings
+from intake.domain import STATUS_LABELS
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -109,6 +110,10 @@ SCOPE_LABELS = {
 }
 
 
+LEVEL_LABELS = {"central": "中央", "province": "省级", "city": "市级", "county": "县级", "township": "乡镇"}
+PRIORITY_LABELS = {"urgent": "紧急", "high": "优先", "normal": "一般"}
+
+
 def _reports_show(args: argparse.Namespace, settings: Settings) -> int:
     async def run(db: Any) -> tuple[Any, list[Any]]:
         report = await db.reports.get(args.case_no)
@@ -149,16 +154,19 @@ def _reports_show(args: argparse.Namespace, settings: Settings) -> int:
         ("附件数", "attachments"),
         ("收到时间", "received_at"),
     ]
+    shown = {**doc, "status": STATUS_LABELS.get(doc["status"], doc["status"])}
     for label, key in labels:
-        if doc.get(key) not in (None, ""):
-            print(f"{label}：{doc[key]}")
+        if shown.get(key) not in (None, ""):
+            print(f"{label}：{shown[key]}")
     t = report.triage
     if t:
         unit = (t.get("unit") or {}).get("name") or "（未定）"
         review = "，待人工分流" if t.get("needs_review") else ""
         print(
             f"分流：{t.get('category')} · {SCOPE_LABELS.get(t.get('scope'), t.get('scope'))} · "
-            f"{t.get('level')} · {unit} · 紧急程度 {t.get('priority')} · 置信度 {t.get('confidence')}{review}"
+            f"{LEVEL_LABELS.get(t.get('level'), t.get('level'))} · {unit} · "
+            f"紧急程度 {PRIORITY_LABELS.get(t.get('priority'), t.get('priority'))} · "
+            f"置信度 {t.get('confidence')}{review}"
         )
         if t.get("duplicate_of"):
             print(f"疑似重复：{t['duplicate_of']}")

@@ -126,7 +126,7 @@ async def test_duplicates_survive_a_restart_and_corrections_export(
     assert json.loads(capsys.readouterr().out)["level"] == "county"
     assert await asyncio.to_thread(main, ["reports", "show", again]) == 0
     shown = capsys.readouterr().out
-    assert f"疑似重复：{first}" in shown and "分流：违反群众纪律 · 检举控告 · county · 黄兴镇纪委" in shown
+    assert f"疑似重复：{first}" in shown and "分流：违反群众纪律 · 检举控告 · 县级 · 黄兴镇纪委" in shown
     assert "13912345678" not in shown and "李四" not in shown
     assert await asyncio.to_thread(main, ["reports", "queue"]) == 0
     assert json.loads(capsys.readouterr().out) == {"needs_review": []}
