@@ -20,12 +20,19 @@ import argparse
 import json
 import sys
 import time
+import unicodedata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "taidi2020"
+
+
+def _pad(text: str, width: int) -> str:
+    """Left-align in a terminal where Chinese characters take two columns."""
+    used = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    return text + " " * max(0, width - used)
 
 
 def main() -> int:
@@ -63,9 +70,10 @@ def main() -> int:
         f"{leak['groups']} leakage groups; {args.folds}-fold grouped stratified CV in {elapsed:.0f} s"
     )
     print(f"params: {json.dumps(result['params'], ensure_ascii=False)}")
-    print(f"{'class':<10} {'precision':>9} {'recall':>7} {'f1':>7} {'support':>8}")
+    print(f"{_pad('class', 16)} {'precision':>9} {'recall':>7} {'f1':>7} {'support':>8}")
     for label, m in sorted(result["per_class"].items()):
-        print(f"{label:<10} {m['precision']:>9.4f} {m['recall']:>7.4f} {m['f1']:>7.4f} {m['support']:>8}")
+        scores = f"{m['precision']:>9.4f} {m['recall']:>7.4f} {m['f1']:>7.4f} {m['support']:>8}"
+        print(f"{_pad(label, 16)} {scores}")
     print(f"folds: {result['folds']}")
     print(f"accuracy={result['accuracy']}")
     print(f"macro_f1={result['macro_f1']}")

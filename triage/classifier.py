@@ -17,6 +17,7 @@ that no text, and no near copy of one, is in train and test at once.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -24,7 +25,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from itertools import pairwise
+from itertools import pairwise, repeat
 from pathlib import Path
 from typing import Any
 
@@ -80,14 +81,21 @@ def char_features(text: str, config: FeatureConfig) -> list[str]:
 
 def _tfidf_vector(
     feats: Iterable[str], vocab: dict[str, int], idf: FloatArray
-) -> tuple[list[int], list[float]]:
-    counts = Counter(f for f in feats if f in vocab)
-    if not counts:
-        return [], []
-    idx = [vocab[f] for f in counts]
-    vals = [(1.0 + math.log(c)) * float(idf[i]) for i, c in zip(idx, counts.values(), strict=True)]
-    norm = math.sqrt(sum(v * v for v in vals)) or 1.0
-    return idx, [v / norm for v in vals]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Indices and values of the L2-normalized sublinear TF-IDF vector (as scikit-learn's
+    ``TfidfVectorizer(sublinear_tf=True)``). Counting, vocabulary lookups and arithmetic run in
+    C (``Counter``, ``map``, numpy): this is the category model's whole cost per report."""
+    counts = Counter(feats)
+    n = len(counts)
+    idx = np.fromiter(map(vocab.get, counts, repeat(-1, n)), dtype=np.int64, count=n)
+    tf = np.fromiter(counts.values(), dtype=np.float64, count=n)
+    known = idx >= 0
+    idx, tf = idx[known], tf[known]
+    vals = (1.0 + np.log(tf)) * idf[idx]
+    norm = float(np.sqrt(vals @ vals))
+    if norm > 0.0:
+        vals /= norm
+    return idx, vals
 
 
 @dataclass(frozen=True)
@@ -112,17 +120,18 @@ class Model:
     config: FeatureConfig
     meta: dict[str, Any] = field(default_factory=dict)
 
-    @property
+    @functools.cached_property
     def version(self) -> str:
+        """``<name>-<digest of the coefficients>``; computed once (hashing a large model's
+        coefficients costs tens of milliseconds, and triage names the version on every report)."""
         digest = hashlib.sha256(self.coef.tobytes()).hexdigest()[:10]
         return f"{self.meta.get('name', 'clf')}-{digest}"
 
     def scores(self, tokens: Sequence[str], text: str) -> npt.NDArray[np.float64]:
         wi, wv = _tfidf_vector(word_features(tokens, self.config), self.word_vocab, self.word_idf)
         ci, cv = _tfidf_vector(char_features(text, self.config), self.char_vocab, self.char_idf)
-        offset = len(self.word_vocab)
-        idx = np.array(wi + [offset + i for i in ci], dtype=np.int64)
-        vals = np.array(wv + [v * self.config.char_weight for v in cv], dtype=np.float64)
+        idx = np.concatenate([wi, ci + len(self.word_vocab)])
+        vals = np.concatenate([wv, cv * self.config.char_weight])
         result: npt.NDArray[np.float64] = self.coef[:, idx].astype(np.float64) @ vals + self.intercept
         return result
 

@@ -20,7 +20,7 @@ telling the informant where to go (``inform``). A report without substance gets 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,7 +45,7 @@ _HAN_RUNS = re.compile("[\u4e00-\u9fff]+")
 _FACT_NUMBER = re.compile(r"\d|[一二三四五六七八九十百千万两]+(?:元|万|年|月|日|次|人|亩)")
 
 # The keyword groups scope reads; the engine matches them in one pass together with priority's.
-SIGNAL_WORDS: dict[str, Sequence[str]] = {
+SIGNAL_WORDS: dict[str, Iterable[str]] = {
     "misconduct": MISCONDUCT_WORDS,
     "complaint": COMPLAINT_WORDS,
     "litigation": LITIGATION_WORDS,
