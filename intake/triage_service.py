@@ -31,6 +31,7 @@ from intake.clock import Clock
 from intake.errors import NotFound, ValidationError
 from storage.database import Database
 from storage.records import JobRecord
+from storage.search import report_text
 
 log = logging.getLogger("intake.triage")
 
@@ -75,9 +76,10 @@ def _child_load(case_nos: Sequence[str], signatures: Sequence[bytes]) -> int:
 
 
 def _child_triage(
-    case_no: str, text: str, channel: str, real_name: bool
-) -> tuple[dict[str, Any], dict[str, Any]]:
+    case_no: str, text: str, channel: str, real_name: bool, search_text: str
+) -> tuple[dict[str, Any], dict[str, Any], str]:
     import triage
+    from storage.search import document_tokens
 
     result = triage.triage(
         text,
@@ -96,7 +98,8 @@ def _child_triage(
         "redirect_to": result.redirect_to,
         "signature": base64.b64encode(result.signature).decode(),
     }
-    return result.to_json(), extra
+    # The words for full-text search are cut here too, by the same process's jieba.
+    return result.to_json(), extra, document_tokens(search_text)
 
 
 # --- the service ----------------------------------------------------------------------------------
@@ -166,8 +169,8 @@ class TriageService:
         loop = asyncio.get_running_loop()
         try:
             pool = await self._executor()
-            doc, extra = await loop.run_in_executor(
-                pool, _child_triage, case_no, text, report.channel, not report.anonymous
+            doc, extra, tokens = await loop.run_in_executor(
+                pool, _child_triage, case_no, text, report.channel, not report.anonymous, report_text(report)
             )
         except BrokenProcessPool:
             # The child died (killed, out of memory): start afresh next time; the job retries.
@@ -185,7 +188,9 @@ class TriageService:
         }
         if unit in self._units:
             fields["handling_unit"] = unit
-        await self._db.reports.set_triage(report.id, fields, self._clock.now())
+        at = self._clock.now()
+        await self._db.reports.set_triage(report.id, fields, at)
+        await self._db.search.index_tokens(report.id, tokens, at)
         return stored
 
     async def run_job(self, job: JobRecord) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
@@ -133,6 +134,14 @@ class SearchIndex:
     async def _write(self, rows: Sequence[Any], at: datetime) -> int:
         # jieba is CPU-bound: cut off the event loop, then one short write transaction.
         docs = await asyncio.to_thread(lambda: [(r.id, document_tokens(report_text(r))) for r in rows])
+        return await self._write_documents(docs, at)
+
+    async def index_tokens(self, report_id: uuid.UUID, tokens: str, at: datetime) -> bool:
+        """Index one report whose text was already cut by :func:`document_tokens` elsewhere (the
+        triage worker process does it, so the server's interpreter never pays for jieba here)."""
+        return await self._write_documents([(report_id, tokens)], at) > 0
+
+    async def _write_documents(self, docs: Sequence[tuple[uuid.UUID, str]], at: datetime) -> int:
         sqlite = self._db.dialect == "sqlite"
 
         async def index_reports_txn(batch: Batch) -> int:
