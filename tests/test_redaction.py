@@ -81,3 +81,22 @@ def test_golden_examples(text: str, expected: str) -> None:
 def test_id_numbers_need_a_valid_checksum() -> None:
     assert [f.kind for f in find_identity("我的身份证号430121199001011237")] == ["id_number"]
     assert find_identity("编号430121199001011234") == []  # wrong check digit: a file number, not an ID
+
+
+def test_the_quick_look_never_hides_a_finding() -> None:
+    """``may_contain_identity`` lets the pipeline skip redaction: it must be True whenever
+    ``find_identity`` finds something, numbers written with spaces or dashes included."""
+    from intake.redaction import may_contain_identity
+
+    texts = [c.text for c in sentences()] + [c.text for c in sentences(path=HELDOUT, seed=11)]
+    spaced = [
+        "村长收受礼金，联系电话 139 1234 5678。",
+        "联系电话：139-1234-5678，张某某挪用低保金。",
+        "邮件 li.si@example.com 可以联系。",
+    ]
+    checked = 0
+    for text in texts + spaced:
+        if find_identity(text):
+            checked += 1
+            assert may_contain_identity(text), text
+    assert checked >= 150
