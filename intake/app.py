@@ -11,7 +11,8 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 
@@ -191,8 +192,37 @@ async def open_services(settings: Settings, clock: Clock | None = None) -> Servi
     return Services(settings, db, pipeline, worker, metrics, clock, [], triage, notifier, staff, workflow)
 
 
+# Parts of the product above intake that are not channels (video reception, issue 9) plug in as
+# "features": the layers forbid intake to import them, so they are found through this entry-point
+# group of the installed distribution (pyproject.toml), or handed to build_app by tests.
+FEATURE_GROUP = "xinfang_intake.features"
+
+
+class Feature(Protocol):
+    """A part of the product mounted with the services: routes, job handlers, background state."""
+
+    name: str
+
+    def mount(self, app: web.Application, services: Services) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+FeatureFactory = Callable[[], Feature]
+
+
+def discovered_features() -> list[FeatureFactory]:
+    """The feature factories the installed distribution declares (``[project.entry-points]``)."""
+    return [ep.load() for ep in sorted(entry_points(group=FEATURE_GROUP), key=lambda ep: ep.name)]
+
+
 def build_app(
-    settings: Settings, specs: Sequence[ChannelSpec], *, clock: Clock | None = None, run_worker: bool = True
+    settings: Settings,
+    specs: Sequence[ChannelSpec],
+    *,
+    clock: Clock | None = None,
+    run_worker: bool = True,
+    features: Sequence[FeatureFactory] | None = None,
 ) -> web.Application:
     from channels.base import ChannelContext  # the app's own seam: channels stay above intake
 
@@ -231,6 +261,12 @@ def build_app(
                 setup(app)
             services.mounted.append(spec.name)
             log.info(f"channel {spec.name} mounted at {spec.route_prefix}", extra={"channel": spec.name})
+        mounted_features = [
+            factory() for factory in (discovered_features() if features is None else features)
+        ]
+        for feature in mounted_features:
+            feature.mount(app, services)
+            services.mounted.append(feature.name)
         warming: asyncio.Task[None] | None = None
         if run_worker:
             app[WORKER_TASK] = asyncio.create_task(services.worker.run_forever(), name="job-worker")
@@ -243,6 +279,8 @@ def build_app(
             app[WORKER_TASK].cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await app[WORKER_TASK]
+        for feature in mounted_features:
+            await feature.close()
         await services.triage.close()
         await services.db.close()
 
@@ -250,6 +288,26 @@ def build_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_view)
     return app
+
+
+async def triage_text(services: Services, text: str, channel: str = "video") -> dict[str, Any]:
+    """Triage a text that is not (yet) a report, e.g. a video reception booking routed by the
+    accused's rank. Runs in a worker thread (jieba); nothing is stored or indexed."""
+    import triage
+
+    document = services.pipeline.jurisdiction.document
+
+    def run() -> dict[str, Any]:
+        cached = _TRIAGE_JURISDICTIONS.get(id(document))
+        if cached is None:
+            cached = _TRIAGE_JURISDICTIONS[id(document)] = triage.Jurisdiction.from_dict(document)
+        result: dict[str, Any] = triage.triage(text, channel=channel, jurisdiction=cached).to_json()
+        return result
+
+    return await asyncio.to_thread(run)
+
+
+_TRIAGE_JURISDICTIONS: dict[int, Any] = {}
 
 
 def services_of(app: web.Application) -> Services:

@@ -50,6 +50,15 @@ class Settings:
     # The notifier (issue 7): messages per informant per hour, and the app's push gateway.
     notify_per_informant_per_hour: int = 5
     app_push_url: str = ""
+    # Video reception (issue 9): weekly slots ("tue 09:00-11:30/30; thu 09:00-11:30/30", moved to
+    # the next working day around holidays), ICE servers as the JSON of RTCPeerConnection's
+    # ``iceServers`` (none: host candidates only, a LAN), room-token lifetime, the seconds a
+    # dropped participant keeps their seat, and the largest recording one session may upload.
+    reception_slots: str = "tue 09:00-11:30/30; thu 09:00-11:30/30"
+    reception_ice_servers: str = "[]"
+    reception_token_minutes: int = 10
+    reception_reconnect_seconds: int = 15
+    reception_max_recording_mb: int = 200
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -77,6 +86,11 @@ class Settings:
             staff_lockout_minutes=_int(env, "INTAKE_STAFF_LOCKOUT_MINUTES", 15),
             notify_per_informant_per_hour=_int(env, "INTAKE_NOTIFY_PER_INFORMANT_PER_HOUR", 5),
             app_push_url=env.get("INTAKE_APP_PUSH_URL", ""),
+            reception_slots=env.get("INTAKE_RECEPTION_SLOTS") or "tue 09:00-11:30/30; thu 09:00-11:30/30",
+            reception_ice_servers=env.get("INTAKE_RECEPTION_ICE_SERVERS") or "[]",
+            reception_token_minutes=_int(env, "INTAKE_RECEPTION_TOKEN_MINUTES", 10),
+            reception_reconnect_seconds=_int(env, "INTAKE_RECEPTION_RECONNECT_SECONDS", 15),
+            reception_max_recording_mb=_int(env, "INTAKE_RECEPTION_MAX_RECORDING_MB", 200),
         )
 
     @property

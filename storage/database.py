@@ -16,6 +16,7 @@ from storage.blobs import BlobStore
 from storage.conversations import ConversationStore
 from storage.db import GroupCommitWriter, make_engine, normalise_url
 from storage.keys import Keyring
+from storage.reception_store import ReceptionStore
 from storage.repositories import AuditRepository, JobRepository, ReportRepository, UnitRepository
 from storage.search import SearchIndex
 from storage.workflow_store import WorkflowStore
@@ -82,6 +83,7 @@ class Database:
         self.conversations = ConversationStore(self)
         self.workflow = WorkflowStore(self)
         self.search = SearchIndex(self)
+        self.reception = ReceptionStore(self)
 
     async def start(self, *, migrate: bool = True) -> None:
         if migrate:

@@ -1,0 +1,473 @@
+"""Storage for video reception sessions (issue 9): bookings, consent, minutes and recordings.
+
+Every write is one named transaction on the group-commit writer with its audit event. The citizen's
+identity given at booking is sealed at once (AES-GCM under a key derived from the keyring, bound to
+the session id, like the staff TOTP secrets) and kept only until the session files its report:
+then it goes into the vault through the pipeline and is erased here. Recording chunks are written
+as encrypted blob files (:mod:`storage.blobs`) as they arrive; the whole recording is read back
+once, to be attached to the case, and the chunk files are then removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, cast
+
+import sqlalchemy as sa
+from cryptography.exceptions import InvalidTag
+
+from storage import models
+from storage.audit import utc
+from storage.db import Batch
+from storage.records import StoredBlob
+
+if TYPE_CHECKING:
+    from storage.database import Database
+
+RS = cast(sa.Table, models.ReceptionSession.__table__)
+RC = cast(sa.Table, models.ReceptionChunk.__table__)
+R = cast(sa.Table, models.Report.__table__)
+
+IDENTITY_PURPOSE = "reception-identity"
+
+
+@dataclass(frozen=True)
+class NewBooking:
+    id: uuid.UUID
+    township_unit: str
+    host_unit: str
+    slot_start: datetime
+    slot_minutes: int
+    accused_name: str | None
+    accused_unit: str | None
+    accused_position: str | None
+    accused_rank: str | None
+    facts: str
+    identity: dict[str, str] | None
+    linked_report_id: uuid.UUID | None
+    booked_by: str
+    reminders: tuple[datetime, ...] = ()
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    """A session as staff may see it: never the identity (only whether one is sealed)."""
+
+    id: uuid.UUID
+    township_unit: str
+    host_unit: str
+    slot_start: datetime
+    slot_minutes: int
+    status: str
+    accused_name: str | None
+    accused_unit: str | None
+    accused_position: str | None
+    accused_rank: str | None
+    facts: str
+    has_identity: bool
+    linked_report_id: uuid.UUID | None
+    booked_by: str
+    officer: str | None
+    attendees: list[str]
+    consent_at: datetime | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    minutes: str | None
+    minutes_confirmed_at: datetime | None
+    case_no: str | None
+    recording_chunks: int
+    recording_bytes: int
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return utc(value) if value is not None else None
+
+
+class ReceptionStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    # --- the sealed identity ----------------------------------------------------------------------
+
+    def _seal(self, session_id: uuid.UUID, identity: dict[str, str]) -> bytes:
+        nonce = secrets.token_bytes(12)
+        aead = self._db.keyring.aead(IDENTITY_PURPOSE)
+        plaintext = json.dumps(identity, ensure_ascii=False).encode()
+        return nonce + aead.encrypt(nonce, plaintext, b"reception/" + session_id.bytes)
+
+    def _open(self, session_id: uuid.UUID, sealed: bytes) -> dict[str, str]:
+        aead = self._db.keyring.aead(IDENTITY_PURPOSE)
+        try:
+            plaintext = aead.decrypt(sealed[:12], sealed[12:], b"reception/" + session_id.bytes)
+        except InvalidTag:
+            raise ValueError(f"reception session {session_id}: sealed identity failed") from None
+        value: dict[str, str] = json.loads(plaintext)
+        return value
+
+    # --- bookings ---------------------------------------------------------------------------------
+
+    async def book(self, actor: str, now: datetime, **fields: Any) -> bool:
+        """Create the booking (the fields of :class:`NewBooking`); :class:`SlotTaken` when the
+        receiving unit's slot is held already."""
+        new = NewBooking(**fields)
+        sealed = self._seal(new.id, new.identity) if new.identity else None
+
+        async def reception_book_txn(batch: Batch) -> bool:
+            taken = (
+                await batch.conn.execute(
+                    sa.select(RS.c.id).where(
+                        RS.c.host_unit == new.host_unit,
+                        RS.c.slot_start == new.slot_start,
+                        RS.c.status != "cancelled",
+                    )
+                )
+            ).first()
+            if taken is not None:
+                return False
+            await batch.conn.execute(
+                sa.insert(RS).values(
+                    id=new.id,
+                    township_unit=new.township_unit,
+                    host_unit=new.host_unit,
+                    slot_start=new.slot_start,
+                    slot_minutes=new.slot_minutes,
+                    status="booked",
+                    accused_name=new.accused_name,
+                    accused_unit=new.accused_unit,
+                    accused_position=new.accused_position,
+                    accused_rank=new.accused_rank,
+                    facts=new.facts,
+                    identity_sealed=sealed,
+                    linked_report_id=new.linked_report_id,
+                    booked_by=new.booked_by,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            batch.event(
+                new.linked_report_id,
+                "reception_booked",
+                actor,
+                now,
+                {
+                    "session": str(new.id),
+                    "township": new.township_unit,
+                    "host_unit": new.host_unit,
+                    "slot": new.slot_start.isoformat(),
+                    "identity_sealed": sealed is not None,
+                },
+            )
+            for at in new.reminders:
+                batch.job("reception_reminder", {"session_id": str(new.id)}, at, now)
+            return True
+
+        booked: bool = await self._db.writer.run(reception_book_txn)
+        return booked
+
+    async def cancel(self, session_id: uuid.UUID, actor: str, now: datetime) -> str | None:
+        return await self._transition(
+            session_id, ("booked",), "cancelled", actor, now, "reception_cancelled", {}
+        )
+
+    async def report_id_of(self, case_no: str) -> uuid.UUID | None:
+        async with self._db.read_engine.connect() as conn:
+            found: uuid.UUID | None = (
+                await conn.execute(sa.select(R.c.id).where(R.c.case_no == case_no))
+            ).scalar_one_or_none()
+        return found
+
+    # --- reading ----------------------------------------------------------------------------------
+
+    def _select(self) -> sa.Select[Any]:
+        chunks = (
+            sa.select(
+                RC.c.session_id,
+                sa.func.count().label("n"),
+                sa.func.coalesce(sa.func.sum(RC.c.size), 0).label("bytes"),
+            )
+            .group_by(RC.c.session_id)
+            .subquery()
+        )
+        return sa.select(RS, chunks.c.n, chunks.c.bytes).outerjoin(chunks, chunks.c.session_id == RS.c.id)
+
+    @staticmethod
+    def _record(row: Any) -> SessionRecord:
+        return SessionRecord(
+            row.id,
+            row.township_unit,
+            row.host_unit,
+            utc(row.slot_start),
+            row.slot_minutes,
+            row.status,
+            row.accused_name,
+            row.accused_unit,
+            row.accused_position,
+            row.accused_rank,
+            row.facts,
+            row.identity_sealed is not None,
+            row.linked_report_id,
+            row.booked_by,
+            row.officer,
+            list(row.attendees or []),
+            _aware(row.consent_at),
+            _aware(row.started_at),
+            _aware(row.ended_at),
+            row.minutes,
+            _aware(row.minutes_confirmed_at),
+            row.case_no,
+            int(row.n or 0),
+            int(row.bytes or 0),
+        )
+
+    async def get(self, session_id: uuid.UUID) -> SessionRecord | None:
+        async with self._db.read_engine.connect() as conn:
+            row = (await conn.execute(self._select().where(RS.c.id == session_id))).first()
+        return None if row is None else self._record(row)
+
+    async def between(
+        self, units: list[str], start: datetime, end: datetime, *, by: str = "host_unit"
+    ) -> list[SessionRecord]:
+        """Sessions whose slot starts in [start, end), of the given receiving (or township) units."""
+        column = RS.c.host_unit if by == "host_unit" else RS.c.township_unit
+        query = (
+            self._select()
+            .where(column.in_(units), RS.c.slot_start >= start, RS.c.slot_start < end)
+            .order_by(RS.c.slot_start, RS.c.township_unit)
+        )
+        async with self._db.read_engine.connect() as conn:
+            return [self._record(r) for r in await conn.execute(query)]
+
+    async def active(self, townships: list[str]) -> list[SessionRecord]:
+        """Sessions under way (live, or waiting for the citizen to confirm the minutes)."""
+        query = self._select().where(RS.c.township_unit.in_(townships), RS.c.status.in_(("live", "minutes")))
+        async with self._db.read_engine.connect() as conn:
+            return [self._record(r) for r in await conn.execute(query.order_by(RS.c.slot_start))]
+
+    async def taken_slots(self, host_unit: str, start: datetime, end: datetime) -> set[datetime]:
+        async with self._db.read_engine.connect() as conn:
+            rows = await conn.execute(
+                sa.select(RS.c.slot_start).where(
+                    RS.c.host_unit == host_unit,
+                    RS.c.slot_start >= start,
+                    RS.c.slot_start < end,
+                    RS.c.status != "cancelled",
+                )
+            )
+            return {utc(r.slot_start) for r in rows}
+
+    # --- the session's course ---------------------------------------------------------------------
+
+    async def _transition(
+        self,
+        session_id: uuid.UUID,
+        allowed: tuple[str, ...],
+        status: str | None,
+        actor: str,
+        now: datetime,
+        kind: str,
+        payload: dict[str, Any],
+        values: dict[str, Any] | None = None,
+    ) -> str | None:
+        """None when done; otherwise the status that did not allow it (``missing``: no session)."""
+
+        async def reception_transition_txn(batch: Batch) -> str | None:
+            row = (
+                await batch.conn.execute(
+                    sa.select(RS.c.status, RS.c.linked_report_id).where(RS.c.id == session_id)
+                )
+            ).first()
+            if row is None or row.status not in allowed:
+                return str(row.status) if row else "missing"
+            changes = dict(values or {})
+            if status is not None:
+                changes["status"] = status
+            changes["updated_at"] = now
+            await batch.conn.execute(
+                sa.update(RS).where(RS.c.id == session_id, RS.c.status == row.status).values(**changes)
+            )
+            batch.event(row.linked_report_id, kind, actor, now, {"session": str(session_id), **payload})
+            return None
+
+        refused: str | None = await self._db.writer.run(reception_transition_txn)
+        return refused
+
+    async def consent(
+        self, session_id: uuid.UUID, attendees: list[str], actor: str, now: datetime
+    ) -> str | None:
+        """The citizen confirmed on the township screen that the session is recorded and who
+        attends: the session is live from then on."""
+        return await self._transition(
+            session_id,
+            ("booked",),
+            "live",
+            actor,
+            now,
+            "reception_consent",
+            {"attendees": attendees},
+            {"attendees": attendees, "consent_at": now, "started_at": now},
+        )
+
+    async def end(
+        self, session_id: uuid.UUID, minutes: str, officer: str, actor: str, now: datetime
+    ) -> str | None:
+        """The officer ended the call and handed over the minutes for the citizen to confirm."""
+        return await self._transition(
+            session_id,
+            ("live", "minutes"),
+            "minutes",
+            actor,
+            now,
+            "reception_ended",
+            {"minutes_chars": len(minutes), "officer": officer},
+            {"minutes": minutes, "officer": officer, "ended_at": now},
+        )
+
+    async def save_minutes(
+        self, session_id: uuid.UUID, minutes: str, actor: str, now: datetime
+    ) -> str | None:
+        return await self._transition(
+            session_id,
+            ("live", "minutes"),
+            None,
+            actor,
+            now,
+            "reception_minutes_saved",
+            {"minutes_chars": len(minutes)},
+            {"minutes": minutes},
+        )
+
+    async def take_identity(self, session_id: uuid.UUID) -> dict[str, str] | None:
+        """The sealed identity, opened for the pipeline to seal it into the vault (never shown)."""
+        async with self._db.read_engine.connect() as conn:
+            sealed = (
+                await conn.execute(sa.select(RS.c.identity_sealed).where(RS.c.id == session_id))
+            ).scalar_one_or_none()
+        return self._open(session_id, sealed) if sealed else None
+
+    async def filed(
+        self, session_id: uuid.UUID, case_no: str, report_id: uuid.UUID, actor: str, now: datetime
+    ) -> bool:
+        """The citizen confirmed the minutes and the report is filed: link it, erase the identity."""
+
+        async def reception_filed_txn(batch: Batch) -> bool:
+            row = (await batch.conn.execute(sa.select(RS.c.status).where(RS.c.id == session_id))).first()
+            if row is None or row.status != "minutes":
+                return False
+            await batch.conn.execute(
+                sa.update(RS)
+                .where(RS.c.id == session_id)
+                .values(
+                    status="filed",
+                    case_no=case_no,
+                    identity_sealed=None,
+                    minutes_confirmed_at=now,
+                    updated_at=now,
+                )
+            )
+            batch.event(
+                report_id,
+                "reception_filed",
+                actor,
+                now,
+                {"session": str(session_id), "case_no": case_no, "minutes_confirmed": True},
+            )
+            return True
+
+        done: bool = await self._db.writer.run(reception_filed_txn)
+        return done
+
+    # --- recordings -------------------------------------------------------------------------------
+
+    async def add_chunk(
+        self, session_id: uuid.UUID, seq: int, data: bytes, max_total: int, actor: str, now: datetime
+    ) -> int | str:
+        """Store one chunk (encrypted) in order: the recording's size so far, or why it was refused
+        (``out_of_order``, ``too_large``, or the session's status)."""
+        blob: StoredBlob = await asyncio.to_thread(
+            self._db.blobs.put, f"{session_id}-{seq}.webm", "video/webm", data
+        )
+
+        async def reception_chunk_txn(batch: Batch) -> int | str:
+            row = (await batch.conn.execute(sa.select(RS.c.status).where(RS.c.id == session_id))).first()
+            if row is None or row.status not in ("live", "minutes"):
+                return str(row.status) if row else "missing"
+            last, total = (
+                await batch.conn.execute(
+                    sa.select(sa.func.max(RC.c.seq), sa.func.coalesce(sa.func.sum(RC.c.size), 0)).where(
+                        RC.c.session_id == session_id
+                    )
+                )
+            ).one()
+            if seq != (-1 if last is None else last) + 1:
+                return "out_of_order"
+            if total + len(data) > max_total:
+                return "too_large"
+            await batch.conn.execute(
+                sa.insert(RC).values(
+                    session_id=session_id, seq=seq, size=len(data), blob_id=blob.id, created_at=now
+                )
+            )
+            if seq == 0:
+                batch.event(None, "reception_recording_started", actor, now, {"session": str(session_id)})
+            return int(total) + len(data)
+
+        try:
+            result: int | str = await self._db.writer.run(reception_chunk_txn)
+        except BaseException:
+            self._db.blobs.discard([blob])
+            raise
+        if isinstance(result, str):
+            self._db.blobs.discard([blob])
+        return result
+
+    async def recording(self, session_id: uuid.UUID) -> bytes:
+        """The whole recording, chunks concatenated in order (a MediaRecorder stream is one file)."""
+        async with self._db.read_engine.connect() as conn:
+            ids = list(
+                (
+                    await conn.execute(
+                        sa.select(RC.c.blob_id).where(RC.c.session_id == session_id).order_by(RC.c.seq)
+                    )
+                ).scalars()
+            )
+
+        def read() -> bytes:
+            return b"".join(self._db.blobs.get(i).data for i in ids)
+
+        return await asyncio.to_thread(read)
+
+    async def drop_chunks(self, session_id: uuid.UUID, actor: str, now: datetime) -> None:
+        """After the recording was attached to the case: the chunk files and rows go."""
+
+        async def reception_drop_chunks_txn(batch: Batch) -> list[uuid.UUID]:
+            query = sa.select(RC.c.blob_id).where(RC.c.session_id == session_id)
+            ids = list((await batch.conn.execute(query)).scalars())
+            await batch.conn.execute(sa.delete(RC).where(RC.c.session_id == session_id))
+            payload = {"session": str(session_id), "n": len(ids)}
+            batch.event(None, "reception_chunks_dropped", actor, now, payload)
+            return ids
+
+        ids: list[uuid.UUID] = await self._db.writer.run(reception_drop_chunks_txn)
+        self._db.blobs.discard([StoredBlob(i, "", 0, "") for i in ids])
+
+    # --- audit --------------------------------------------------------------------------------------
+
+    async def audit(
+        self,
+        kind: str,
+        actor: str,
+        now: datetime,
+        payload: dict[str, Any],
+        report_id: uuid.UUID | None = None,
+    ) -> None:
+        """An audit event of its own (a recording viewed, a supervisor watching, a private note)."""
+
+        async def reception_audit_txn(batch: Batch) -> None:
+            batch.event(report_id, kind, actor, now, payload)
+
+        await self._db.writer.run(reception_audit_txn)

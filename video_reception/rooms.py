@@ -1,0 +1,255 @@
+"""Rooms and signaling: one room per session, one seat per participant, relay over WebSockets.
+
+A participant opens ``/reception/ws/{room}`` and sends ``{"type": "join", "token": ...}`` within
+:data:`JOIN_TIMEOUT` seconds (the token never travels in the URL, so it is never in an access log).
+The server answers ``welcome`` (the seats present, whether this is a resumed seat) and tells the
+others ``peer-joined``; the ones already there make the WebRTC offer to the newcomer. After that
+the server relays ``description`` and ``candidate`` messages to the seat named in ``to`` (a full
+mesh: township screen, county officer, and any watching supervisor, who only receives). A
+supervisor's ``note`` goes to the officer's seat only; nothing else is accepted.
+
+A dropped connection keeps its seat for ``grace`` seconds: the others hear nothing, and the same
+token (or a fresh one for the same seat) takes it back (``peer-resumed``). Only after the grace
+period do the others hear ``peer-left``. A second connection for a seat replaces the first. A peer
+that vanishes mid-send is dropped without disturbing the rest of the room.
+
+For more than a handful of participants a mesh does not scale: put an SFU (LiveKit, Janus,
+mediasoup) behind the same tokens instead of growing this relay (docs/reception.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from intake.clock import Clock
+from video_reception.tokens import Claims, RoomTokens, TokenRejected
+
+log = logging.getLogger("video_reception.rooms")
+
+JOIN_TIMEOUT = 5.0
+MAX_MESSAGE = 64 * 1024
+RELAYED = ("description", "candidate")
+CLOSE_REFUSED = 4401
+CLOSE_REPLACED = 4409
+
+
+@dataclass
+class Seat:
+    key: str
+    role: str
+    ws: web.WebSocketResponse | None
+    joined_at: float
+    dropped_at: float | None = None
+    expiry: asyncio.TimerHandle | None = None
+
+
+@dataclass
+class Room:
+    id: str
+    seats: dict[str, Seat] = field(default_factory=dict)
+    together_since: float | None = None  # both the township screen and the officer connected
+
+    def present(self) -> list[dict[str, str]]:
+        return [{"peer": s.key, "role": s.role} for s in self.seats.values()]
+
+    def connected(self, role: str) -> bool:
+        return any(s.role == role and s.ws is not None for s in self.seats.values())
+
+    def state(self) -> str:
+        host, officer = self.connected("host"), self.connected("officer")
+        if host and officer:
+            return "in_session"
+        return "waiting" if host or officer else "idle"
+
+
+NoteHook = Callable[[str, Claims, str], Awaitable[None]]
+
+
+class RoomHub:
+    """Every room of this process, in memory. One process holds the rooms it serves; several
+    server processes need sticky routing by room (docs/reception.md)."""
+
+    def __init__(self, tokens: RoomTokens, clock: Clock, *, grace: float = 15.0) -> None:
+        self.tokens = tokens
+        self.clock = clock
+        self.grace = grace
+        self.rooms: dict[str, Room] = {}
+        self.on_note: NoteHook | None = None
+        self.refused = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # --- state for the oversight grid ------------------------------------------------------------
+
+    def snapshot(self, room_id: str) -> dict[str, Any]:
+        room = self.rooms.get(room_id)
+        if room is None:
+            return {"state": "idle", "since": None, "peers": []}
+        since = room.together_since
+        return {
+            "state": room.state(),
+            "seconds": round(time.monotonic() - since) if since is not None else None,
+            "peers": [s.role for s in room.seats.values() if s.ws is not None],
+        }
+
+    async def broadcast(self, room_id: str, message: dict[str, Any], *, role: str | None = None) -> None:
+        room = self.rooms.get(room_id)
+        if room is None:
+            return
+        for seat in list(room.seats.values()):
+            if role is None or seat.role == role:
+                await self._send(room, seat, message)
+
+    async def close(self) -> None:
+        for room in list(self.rooms.values()):
+            for seat in list(room.seats.values()):
+                if seat.expiry is not None:
+                    seat.expiry.cancel()
+                if seat.ws is not None:
+                    with contextlib.suppress(Exception):
+                        await seat.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+        self.rooms.clear()
+
+    # --- the WebSocket ---------------------------------------------------------------------------
+
+    async def handle(self, request: web.Request) -> web.WebSocketResponse:
+        room_id = request.match_info["room"]
+        ws = web.WebSocketResponse(heartbeat=10.0, max_msg_size=MAX_MESSAGE)
+        await ws.prepare(request)
+        claims = await self._authenticate(ws, room_id)
+        if claims is None:
+            return ws
+        room, seat = await self._seat(room_id, claims, ws)
+        try:
+            async for msg in ws:
+                if msg.type != WSMsgType.TEXT:
+                    continue
+                await self._on_message(room, seat, claims, msg.data)
+        finally:
+            await self._dropped(room, seat, ws)
+        return ws
+
+    async def _authenticate(self, ws: web.WebSocketResponse, room_id: str) -> Claims | None:
+        reason = "no_join"
+        try:
+            msg = await ws.receive(timeout=JOIN_TIMEOUT)
+            if msg.type == WSMsgType.TEXT:
+                doc = json.loads(msg.data)
+                if isinstance(doc, dict) and doc.get("type") == "join":
+                    return self.tokens.verify(doc.get("token"), room_id, self.clock.now())
+        except TokenRejected as exc:
+            reason = exc.reason
+        except (TimeoutError, ValueError):
+            pass
+        self.refused += 1
+        log.info("room join refused", extra={"reason": reason})
+        with contextlib.suppress(Exception):
+            await ws.send_json({"type": "refused", "reason": reason})
+            await ws.close(code=CLOSE_REFUSED, message=reason.encode())
+        return None
+
+    async def _seat(self, room_id: str, claims: Claims, ws: web.WebSocketResponse) -> tuple[Room, Seat]:
+        room = self.rooms.setdefault(room_id, Room(room_id))
+        seat = room.seats.get(claims.seat)
+        resumed = seat is not None
+        if seat is None:
+            seat = Seat(claims.seat, claims.role, ws, time.monotonic())
+            room.seats[claims.seat] = seat
+        else:
+            if seat.expiry is not None:
+                seat.expiry.cancel()
+                seat.expiry = None
+            old, seat.ws, seat.dropped_at = seat.ws, ws, None
+            if old is not None and not old.closed:
+                with contextlib.suppress(Exception):
+                    await old.close(code=CLOSE_REPLACED, message=b"replaced")
+        self._update_together(room)
+        others = [p for p in room.present() if p["peer"] != seat.key]
+        await self._send(
+            room, seat, {"type": "welcome", "you": seat.key, "peers": others, "resumed": resumed}
+        )
+        event = "peer-resumed" if resumed else "peer-joined"
+        for other in list(room.seats.values()):
+            if other is not seat:
+                await self._send(room, other, {"type": event, "peer": seat.key, "role": seat.role})
+        return room, seat
+
+    def _update_together(self, room: Room) -> None:
+        if room.state() == "in_session":
+            if room.together_since is None:
+                room.together_since = time.monotonic()
+        elif not any(s.dropped_at is not None for s in room.seats.values()):
+            room.together_since = None
+
+    async def _on_message(self, room: Room, seat: Seat, claims: Claims, raw: str) -> None:
+        try:
+            doc = json.loads(raw)
+        except ValueError:
+            return
+        if not isinstance(doc, dict):
+            return
+        kind = doc.get("type")
+        if kind == "ping":
+            await self._send(room, seat, {"type": "pong", "t": doc.get("t")})
+            return
+        if kind == "note":
+            text = doc.get("text")
+            if claims.role != "supervisor" or not isinstance(text, str) or not (0 < len(text) <= 1000):
+                return
+            for other in list(room.seats.values()):
+                if other.role == "officer":
+                    await self._send(room, other, {"type": "note", "from": seat.key, "text": text})
+            if self.on_note is not None:
+                await self.on_note(room.id, claims, text)
+            return
+        if kind not in RELAYED:
+            return
+        target = room.seats.get(str(doc.get("to", "")))
+        if target is None or target is seat:
+            return
+        out = {"type": kind, "from": seat.key}
+        if kind == "description":
+            out["description"] = doc.get("description")
+        else:
+            out["candidate"] = doc.get("candidate")
+        await self._send(room, target, out)
+
+    async def _send(self, room: Room, seat: Seat, message: dict[str, Any]) -> None:
+        ws = seat.ws
+        if ws is None or ws.closed:
+            return
+        try:
+            await ws.send_str(json.dumps(message, ensure_ascii=False))
+        except (ConnectionError, RuntimeError):
+            # The peer vanished between two messages: its own handler sees the close and drops it.
+            log.info("room send failed", extra={"role": seat.role})
+
+    async def _dropped(self, room: Room, seat: Seat, ws: web.WebSocketResponse) -> None:
+        if seat.ws is not ws:
+            return  # replaced by a newer connection for the same seat
+        seat.ws, seat.dropped_at = None, time.monotonic()
+        loop = asyncio.get_running_loop()
+        seat.expiry = loop.call_later(self.grace, self._spawn_expiry, room, seat)
+
+    def _spawn_expiry(self, room: Room, seat: Seat) -> None:
+        task = asyncio.get_running_loop().create_task(self._expire(room, seat))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _expire(self, room: Room, seat: Seat) -> None:
+        if seat.ws is not None or room.seats.get(seat.key) is not seat:
+            return
+        del room.seats[seat.key]
+        self._update_together(room)
+        for other in list(room.seats.values()):
+            await self._send(room, other, {"type": "peer-left", "peer": seat.key, "role": seat.role})
+        if not room.seats and self.rooms.get(room.id) is room:
+            del self.rooms[room.id]

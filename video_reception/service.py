@@ -1,0 +1,460 @@
+"""The reception service: who may do what with a session, booking, consent, minutes, filing,
+recording and the county's oversight view. Storage is reached through the services' database
+facade only (``services.db.reception``); reports are filed through :meth:`Pipeline.accept`.
+
+Seats and who may take them:
+
+* ``host`` — the township reception room's screen, where the citizen sits: staff of that township.
+* ``officer`` — the receiving unit's staff (the county, or the city for county-level cadres).
+* ``supervisor`` — a supervisor or admin whose unit is the receiving unit or above it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from intake.app import Services, triage_text
+from intake.clock import CHINA
+from intake.config import Settings
+from intake.domain import Accused, Location, Receipt, Reporter, Submission, Upload
+from intake.errors import Conflict, IntakeError, NotFound, ValidationError
+from intake.staff import Forbidden, StaffMember
+from video_reception.rooms import RoomHub
+from video_reception.slots import SlotPlan, parse_slots
+from video_reception.tokens import ROLES, Claims, RoomTokens
+
+log = logging.getLogger("video_reception.service")
+
+MAX_FACTS = 2000
+MAX_MINUTES = 15000
+MAX_CHUNK = 4 * 1024 * 1024
+OFFICER_ROLES = ("registrar", "triage_officer", "handler", "supervisor", "admin")
+SUPERVISOR_ROLES = ("supervisor", "admin")
+CITY_RANKS = ("正县处级", "副县处级", "正厅局级", "副厅局级", "正省部级", "副省部级")
+IDENTITY_FIELDS = {"name": 50, "id_number": 32, "phone": 32, "address": 200}
+ACCUSED_FIELDS = {"name": 100, "unit": 200, "position": 100}
+STATUS_LABELS = {
+    "booked": "已预约",
+    "live": "接访中",
+    "minutes": "待确认笔录",
+    "filed": "已登记",
+    "cancelled": "已取消",
+}
+
+
+class NotAllowed(Forbidden):
+    pass
+
+
+@dataclass(frozen=True)
+class Filed:
+    case_no: str
+    query_code: str | None
+
+
+def _text(doc: dict[str, Any], key: str, limit: int) -> str | None:
+    value = doc.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(f"{key} 应为文字。", code="invalid_field")
+    value = value.strip()
+    if len(value) > limit:
+        raise ValidationError(f"{key} 不能超过 {limit} 字。", code="field_too_long")
+    return value or None
+
+
+def parse_ice_servers(raw: str) -> list[dict[str, Any]]:
+    """``INTAKE_RECEPTION_ICE_SERVERS``: RTCPeerConnection's ``iceServers`` as JSON."""
+    try:
+        servers = json.loads(raw or "[]")
+    except ValueError:
+        raise SystemExit("INTAKE_RECEPTION_ICE_SERVERS must be JSON (a list of {urls, ...})") from None
+    if not isinstance(servers, list) or not all(isinstance(s, dict) and "urls" in s for s in servers):
+        raise SystemExit("INTAKE_RECEPTION_ICE_SERVERS must be a list of {urls, username?, credential?}")
+    return servers
+
+
+class ReceptionService:
+    def __init__(self, services: Services, settings: Settings) -> None:
+        if services.staff is None or services.workflow is None:
+            raise RuntimeError("video reception needs the staff accounts and the workflow")
+        self.services = services
+        self.staff = services.staff
+        self.workflow = services.workflow
+        self.tree = services.staff.tree
+        self.store = services.db.reception
+        self.clock = services.clock
+        self.tokens = RoomTokens(services.pipeline.mac, settings.reception_token_minutes * 60)
+        self.hub = RoomHub(self.tokens, services.clock, grace=float(settings.reception_reconnect_seconds))
+        self.hub.on_note = self._noted
+        self.plan = SlotPlan(parse_slots(settings.reception_slots), services.workflow.calendar)
+        self.ice_servers = parse_ice_servers(settings.reception_ice_servers)
+        self.max_recording = settings.reception_max_recording_mb * 1024 * 1024
+
+    # --- who may do what ---------------------------------------------------------------------------
+
+    def townships_of(self, member: StaffMember) -> list[str]:
+        """The township rooms a member books for or oversees: their own, or those below their unit."""
+        units = [member.unit, *self.tree.descendants(member.unit)]
+        return [u for u in units if self.tree.units[u].level == "township"]
+
+    def may(self, member: StaffMember, session: Any, role: str) -> bool:
+        if role == "host":
+            return bool(member.unit == session.township_unit)
+        if role == "officer":
+            return bool(member.unit == session.host_unit and member.role in OFFICER_ROLES)
+        if role == "supervisor":
+            scope = [member.unit, *self.tree.descendants(member.unit)]
+            return member.role in SUPERVISOR_ROLES and session.host_unit in scope
+        return False
+
+    def roles_of(self, member: StaffMember, session: Any) -> list[str]:
+        return [r for r in ROLES if self.may(member, session, r)]
+
+    async def session(self, member: StaffMember, session_id: str, role: str | None = None) -> Any:
+        """The session if ``member`` takes part in it (in ``role``); the same 404 otherwise."""
+        try:
+            sid = uuid.UUID(session_id)
+        except ValueError:
+            raise NotFound("没有这个接访场次。", code="session_not_found") from None
+        found = await self.store.get(sid)
+        if found is None or not self.roles_of(member, found):
+            raise NotFound("没有这个接访场次。", code="session_not_found")
+        if role is not None and not self.may(member, found, role):
+            raise NotAllowed("您不能以这个身份参加本场接访。", code="wrong_role")
+        return found
+
+    # --- slots and booking ------------------------------------------------------------------------
+
+    def host_unit_for(self, township: str, level: str | None, ranks: list[str]) -> str:
+        """乡科级 and village cadres → the county; county-level cadres (and above) → the city."""
+        county = self.tree.units[township].parent_code or township
+        if level in ("city", "province", "central") or any(r in CITY_RANKS for r in ranks):
+            return self.tree.units[county].parent_code or county
+        return county
+
+    async def free_slots(self, member: StaffMember, township: str, days: int = 21) -> list[dict[str, Any]]:
+        if township not in self.townships_of(member):
+            raise NotFound("没有这个乡镇接访室。", code="unknown_township")
+        now = self.clock.now()
+        today = now.astimezone(CHINA).date()
+        slots = [s for s in self.plan.slots(today, today + timedelta(days=days)) if s.start > now]
+        county = self.tree.units[township].parent_code or township
+        taken = await self.store.taken_slots(county, now, now + timedelta(days=days + 1))
+        return [
+            {
+                "start": s.start.isoformat(),
+                "minutes": s.minutes,
+                "moved_from": s.moved_from.isoformat() if s.moved_from else None,
+                "free": s.start not in taken,
+            }
+            for s in slots
+        ]
+
+    async def book(self, member: StaffMember, doc: dict[str, Any], client_key: str) -> Any:
+        township = _text(doc, "township", 16) or ""
+        if township not in self.townships_of(member):
+            raise NotFound("没有这个乡镇接访室。", code="unknown_township")
+        try:
+            start = datetime.fromisoformat(str(doc.get("slot") or ""))
+        except ValueError:
+            raise ValidationError("请选择接访时段。", code="invalid_slot") from None
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=CHINA)
+        slot = self.plan.find(start)
+        if slot is None or slot.start <= self.clock.now():
+            raise ValidationError("这个时段不是可预约的接访时段。", code="invalid_slot")
+        facts = _text(doc, "facts", MAX_FACTS)
+        if not facts:
+            raise ValidationError("请简要填写反映的问题。", code="facts_required")
+        accused_doc: dict[str, Any] = doc["accused"] if isinstance(doc.get("accused"), dict) else {}
+        accused = {k: _text(accused_doc, k, n) for k, n in ACCUSED_FIELDS.items()}
+        reporter_doc: dict[str, Any] = doc["reporter"] if isinstance(doc.get("reporter"), dict) else {}
+        identity = {k: v for k, n in IDENTITY_FIELDS.items() if (v := _text(reporter_doc, k, n))}
+        linked = None
+        if isinstance(doc.get("query_code"), str) and doc["query_code"].strip():
+            status = await self.services.pipeline.status(doc["query_code"], client_key)
+            linked = await self.store.report_id_of(status.case_no)
+        # Routed by the accused's rank as triage reads it (the same engine as every report).
+        who = "".join(filter(None, (accused["unit"], accused["position"])))
+        result = await triage_text(self.services, f"被反映人{accused['name'] or ''}，{who}。{facts}")
+        ranks = [str(a.get("rank") or "") for a in result.get("accused") or []]
+        host = self.host_unit_for(township, result.get("level"), ranks)
+        if host != self.tree.units[township].parent_code:
+            # Another unit's calendar: only its own free slots count.
+            taken = await self.store.taken_slots(host, start, start + timedelta(minutes=1))
+            if start in taken:
+                raise Conflict("该时段已被预约，请另选时段。", code="slot_taken")
+        now = self.clock.now()
+        session_id = uuid.uuid4()
+        day_before = datetime.combine(start.astimezone(CHINA).date() - timedelta(days=1), time(9, 0), CHINA)
+        reminders = tuple(at for at in (day_before, start - timedelta(hours=1)) if at > now)
+        booked = await self.store.book(
+            member.actor,
+            now,
+            id=session_id,
+            township_unit=township,
+            host_unit=host,
+            slot_start=start,
+            slot_minutes=slot.minutes,
+            accused_name=accused["name"],
+            accused_unit=accused["unit"],
+            accused_position=accused["position"],
+            accused_rank=next((r for r in ranks if r), None),
+            facts=facts,
+            identity=identity or None,
+            linked_report_id=linked,
+            booked_by=member.username,
+            reminders=reminders,
+        )
+        if not booked:
+            raise Conflict("该时段已被预约，请另选时段。", code="slot_taken")
+        if linked is not None and self.services.notifier is not None:
+            await self.services.notifier.enqueue(linked, self._confirmation(township, host, start))
+        log.info("reception booked", extra={"session": str(session_id)})
+        return await self.store.get(session_id)
+
+    def _confirmation(self, township: str, host: str, start: datetime) -> str:
+        at = start.astimezone(CHINA).strftime("%Y年%m月%d日 %H:%M")
+        return (
+            f"您已预约视频接访：{at}，在{self.tree.name(township)}接访室与{self.tree.name(host)}视频接访。"
+            "请按时到场，携带身份证件和有关材料。"
+        )
+
+    async def reminder_job(self, job: Any) -> None:
+        """A reminder before the slot: an audit event, and a message when the booking is linked to
+        a case whose channel can reach the citizen."""
+        found = await self.store.get(uuid.UUID(job.payload["session_id"]))
+        if found is None or found.status != "booked":
+            return
+        now = self.clock.now()
+        await self.store.audit("reception_reminder", "system:reception", now, {"session": str(found.id)})
+        if found.linked_report_id is not None:
+            text = "提醒：" + self._confirmation(found.township_unit, found.host_unit, found.slot_start)
+            await self.services.notifier.enqueue(found.linked_report_id, text)
+
+    async def cancel(self, member: StaffMember, session_id: str) -> None:
+        found = await self.session(member, session_id)
+        if not (self.may(member, found, "host") or self.may(member, found, "officer")):
+            raise NotAllowed("您不能取消本场接访。", code="forbidden")
+        if await self.store.cancel(found.id, member.actor, self.clock.now()):
+            raise Conflict("本场接访已开始或已结束，不能取消。", code="stale_session")
+
+    # --- tokens -------------------------------------------------------------------------------------
+
+    async def token(self, member: StaffMember, session_id: str, role: str) -> dict[str, Any]:
+        if role not in ROLES:
+            raise ValidationError("身份应为 host、officer 或 supervisor。", code="invalid_role")
+        found = await self.session(member, session_id, role)
+        if found.status in ("filed", "cancelled"):
+            raise Conflict("本场接访已结束。", code="session_closed")
+        if role == "host" and found.consent_at is None:
+            raise Conflict("请先由群众确认知情同意。", code="consent_required")
+        seat = role if role != "supervisor" else f"supervisor-{member.username}"
+        token, expires = self.tokens.issue(str(found.id), role, seat, self.clock.now())
+        if role == "supervisor":
+            await self.store.audit(
+                "reception_watch", member.actor, self.clock.now(), {"session": str(found.id)}
+            )
+        return {"token": token, "expires": expires, "seat": seat, "ice_servers": self.ice_servers}
+
+    # --- consent, minutes, filing -----------------------------------------------------------------
+
+    def attendees(self, session: Any) -> list[str]:
+        county = self.tree.units[session.host_unit].parent_code
+        overseer = self.tree.name(session.host_unit)
+        return [
+            f"{self.tree.name(session.township_unit)}接访室工作人员",
+            f"{self.tree.name(session.host_unit)}接访人员",
+            f"{overseer}监督人员（可能在线观看，不发言）" if county else f"{overseer}监督人员",
+        ]
+
+    async def consent(self, member: StaffMember, session_id: str, doc: dict[str, Any]) -> Any:
+        found = await self.session(member, session_id, "host")
+        if doc.get("recorded") is not True or doc.get("attendees") is not True:
+            raise ValidationError("请群众确认已知晓录音录像和参加人员。", code="consent_required")
+        refused = await self.store.consent(found.id, self.attendees(found), member.actor, self.clock.now())
+        if refused:
+            raise Conflict("本场接访已开始或已结束。", code="stale_session")
+        await self.hub.broadcast(str(found.id), {"type": "session", "status": "live"})
+        return await self.store.get(found.id)
+
+    def _minutes(self, doc: dict[str, Any]) -> str:
+        minutes = _text(doc, "minutes", MAX_MINUTES)
+        if not minutes:
+            raise ValidationError("请填写接访笔录。", code="minutes_required")
+        return minutes
+
+    async def save_minutes(self, member: StaffMember, session_id: str, doc: dict[str, Any]) -> None:
+        found = await self.session(member, session_id, "officer")
+        minutes = self._minutes(doc)
+        if await self.store.save_minutes(found.id, minutes, member.actor, self.clock.now()):
+            raise Conflict("本场接访不在进行中。", code="stale_session")
+
+    async def end(self, member: StaffMember, session_id: str, doc: dict[str, Any]) -> None:
+        """The officer ends the call; the minutes go to the township screen for the citizen."""
+        found = await self.session(member, session_id, "officer")
+        minutes = self._minutes(doc)
+        if await self.store.end(found.id, minutes, member.username, member.actor, self.clock.now()):
+            raise Conflict("本场接访不在进行中。", code="stale_session")
+        await self.hub.broadcast(str(found.id), {"type": "minutes", "text": minutes})
+
+    async def confirm(self, member: StaffMember, session_id: str) -> Filed:
+        """The citizen read and confirmed the minutes on the township screen: file the ``video``
+        report through the pipeline (identity into the vault, the recording attached), registered
+        by the officer at once, with the walk-in visit's deadlines."""
+        found = await self.session(member, session_id, "host")
+        if found.status != "minutes" or not found.minutes or not found.officer:
+            raise Conflict("笔录尚未提交，或本场接访已登记。", code="stale_session")
+        officer = await self.staff.member(found.officer)
+        if officer is None:
+            raise Conflict("接访人员账户已停用，请联系县纪委监委。", code="officer_missing")
+        identity = await self.store.take_identity(found.id)
+        recording = await self.store.recording(found.id)
+        township = self.tree.units[found.township_unit]
+        content = f"【视频接访笔录】\n{found.minutes}\n\n【预约时反映的问题】\n{found.facts}"
+        sub = Submission(
+            channel="video",
+            content=content,
+            title=f"视频接访（{township.name}）",
+            accused=Accused(found.accused_name, found.accused_unit, found.accused_position),
+            location=Location(division_code=township.division_code, text=township.division_name),
+            reporter=Reporter(**identity) if identity else Reporter(),
+            anonymous=not identity,
+            external_id=f"reception:{found.id}",
+            attachments=(Upload("视频接访录像.webm", "video/webm", recording),) if recording else (),
+        )
+        receipt: Receipt = await self.services.pipeline.accept(sub)
+        await self.workflow.register_filed(officer, receipt.case_no)
+        report_id = await self.store.report_id_of(receipt.case_no)
+        now = self.clock.now()
+        if report_id is None or not await self.store.filed(
+            found.id, receipt.case_no, report_id, member.actor, now
+        ):
+            raise Conflict("本场接访已登记。", code="stale_session")
+        await self.store.drop_chunks(found.id, member.actor, now)
+        await self.hub.broadcast(str(found.id), {"type": "filed", "case_no": receipt.case_no})
+        log.info("reception filed", extra={"session": str(found.id), "case_no": receipt.case_no})
+        return Filed(receipt.case_no, receipt.query_code)
+
+    # --- recording ----------------------------------------------------------------------------------
+
+    async def add_chunk(self, member: StaffMember, session_id: str, seq: int, data: bytes) -> int:
+        found = await self.session(member, session_id, "host")
+        if not data or len(data) > MAX_CHUNK:
+            raise IntakeError("录像分片为空或过大。", code="payload_too_large", status=413)
+        result = await self.store.add_chunk(
+            found.id, seq, data, self.max_recording, member.actor, self.clock.now()
+        )
+        if result == "too_large":
+            raise IntakeError("录像超过本场接访的容量上限。", code="recording_too_large", status=413)
+        if isinstance(result, str):
+            raise Conflict("录像分片顺序不对，或本场接访不在进行中。", code=f"chunk_{result}")
+        return result
+
+    async def recording(self, member: StaffMember, session_id: str) -> tuple[str, bytes]:
+        """The recording attached to the filed case, for the officer or a supervisor; audited."""
+        found = await self.session(member, session_id)
+        if not (self.may(member, found, "officer") or self.may(member, found, "supervisor")):
+            raise NotAllowed("您不能查看本场录像。", code="forbidden")
+        if not found.case_no:
+            raise NotFound("本场接访尚未登记，录像还未归档。", code="recording_not_found")
+        attachments = [
+            a
+            for a in await self.workflow.attachments(member, found.case_no)
+            if a.content_type == "video/webm"
+        ]
+        if not attachments:
+            raise NotFound("本场接访没有录像。", code="recording_not_found")
+        blob = await self.workflow.attachment(member, found.case_no, str(attachments[0].id))
+        report_id = await self.store.report_id_of(found.case_no)
+        await self.store.audit(
+            "reception_recording_viewed",
+            member.actor,
+            self.clock.now(),
+            {"session": str(found.id), "attachment": str(attachments[0].id)},
+            report_id,
+        )
+        return blob.content_type, blob.data
+
+    # --- oversight ------------------------------------------------------------------------------------
+
+    async def _noted(self, room: str, claims: Claims, text: str) -> None:
+        await self.store.audit(
+            "reception_note", f"room:{claims.seat}", self.clock.now(), {"session": room, "chars": len(text)}
+        )
+
+    def _day(self, day: date) -> tuple[datetime, datetime]:
+        start = datetime.combine(day, time(0, 0), CHINA)
+        return start, start + timedelta(days=1)
+
+    async def schedule(self, member: StaffMember, day: date | None = None) -> list[dict[str, Any]]:
+        """The day's sessions the member takes part in (township, county or supervisor)."""
+        day = day or self.clock.now().astimezone(CHINA).date()
+        start, end = self._day(day)
+        scope = [member.unit, *self.tree.descendants(member.unit)]
+        by_host = await self.store.between(scope, start, end)
+        by_township = await self.store.between(scope, start, end, by="township_unit")
+        seen: dict[uuid.UUID, Any] = {s.id: s for s in [*by_host, *by_township]}
+        rows = [s for s in seen.values() if self.roles_of(member, s)]
+        return [self.row(s, member) for s in sorted(rows, key=lambda s: s.slot_start)]
+
+    def row(self, s: Any, member: StaffMember | None = None) -> dict[str, Any]:
+        live = self.hub.snapshot(str(s.id))
+        return {
+            "id": str(s.id),
+            "township": s.township_unit,
+            "township_name": self.tree.name(s.township_unit),
+            "host_unit": s.host_unit,
+            "host_unit_name": self.tree.name(s.host_unit),
+            "slot": s.slot_start.isoformat(),
+            "slot_label": s.slot_start.astimezone(CHINA).strftime("%m-%d %H:%M"),
+            "minutes": s.slot_minutes,
+            "status": s.status,
+            "status_label": STATUS_LABELS.get(s.status, s.status),
+            "accused": {"name": s.accused_name, "unit": s.accused_unit, "position": s.accused_position},
+            "accused_rank": s.accused_rank,
+            "facts": s.facts,
+            "identity_sealed": s.has_identity,
+            "attendees": s.attendees,
+            "consent_at": s.consent_at.isoformat() if s.consent_at else None,
+            "case_no": s.case_no,
+            "recording_bytes": s.recording_bytes,
+            "room": live,
+            "roles": self.roles_of(member, s) if member else [],
+        }
+
+    async def grid(self, member: StaffMember) -> dict[str, Any]:
+        """Every township room below the member's unit: idle, waiting or in session (with
+        duration), today's schedule and the sessions held, per township."""
+        if member.role not in SUPERVISOR_ROLES:
+            raise NotAllowed("只有监督人员可以查看接访监督台。", code="forbidden")
+        townships = self.townships_of(member)
+        start, end = self._day(self.clock.now().astimezone(CHINA).date())
+        sessions = await self.store.between(townships, start, end, by="township_unit")
+        active = await self.store.active(townships)
+        rooms = []
+        for code in townships:
+            today = [s for s in sessions if s.township_unit == code]
+            # A session under way counts wherever its slot was (one booked for another day).
+            current = next((s for s in active if s.township_unit == code), None)
+            live = self.hub.snapshot(str(current.id)) if current else {"state": "idle", "peers": []}
+            rooms.append(
+                {
+                    "township": code,
+                    "name": self.tree.name(code),
+                    "state": live["state"],
+                    "seconds": live.get("seconds"),
+                    "session": str(current.id) if current else None,
+                    "watchable": bool(current and self.may(member, current, "supervisor")),
+                    "schedule": [self.row(s) for s in today],
+                    "held": sum(1 for s in today if s.status == "filed"),
+                }
+            )
+        return {"date": start.date().isoformat(), "rooms": rooms}
