@@ -33,6 +33,13 @@ SAFE_FIELDS = (
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
+        # The same record goes to stderr and to the file: format it once.
+        cached: str | None = record.__dict__.get("_intake_json")
+        if cached is None:
+            cached = record.__dict__["_intake_json"] = self._format(record)
+        return cached
+
+    def _format(self, record: logging.LogRecord) -> str:
         doc: dict[str, object] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
