@@ -25,6 +25,7 @@ from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, CursorResult, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -44,6 +45,15 @@ def normalise_url(url: str) -> str:
     if url.startswith(("postgresql://", "postgres://")):
         return "postgresql+asyncpg://" + url.split("://", 1)[1]
     return url
+
+
+def one_of(conn: Any, column: Any, values: Sequence[Any]) -> Any:
+    """``column IN (values)`` for a list whose length changes with every batch. On PostgreSQL it is
+    ``column = ANY(:array)``: one statement text, so asyncpg's prepared statement is reused instead
+    of being prepared again (a round trip and a plan) for each new length."""
+    if conn.dialect.name == "postgresql":
+        return column == sa.any_(sa.bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
+    return column.in_(list(values))
 
 
 def default_sqlite_url(data_dir: Path) -> str:

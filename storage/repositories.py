@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from storage import models
 from storage.audit import GENESIS, event_hash, utc
-from storage.db import Batch
+from storage.db import Batch, one_of
 from storage.records import (
     AcceptResult,
     CaseStatusRecord,
@@ -68,9 +68,15 @@ async def accept_reports_txn(batch: Batch, reports: Sequence[NewReport]) -> list
                 R.c.external_id,
                 R.c.request_fingerprint,
                 R.c.receipt_sealed,
-            ).where(sa.tuple_(R.c.channel, R.c.external_id).in_(sorted(keys)))
+            ).where(
+                # Both columns of the unique index, each as one list; the pairs are matched below.
+                one_of(conn, R.c.channel, sorted({c for c, _ in keys})),
+                one_of(conn, R.c.external_id, sorted({e for _, e in keys})),
+            )
         )
         for row in rows:
+            if (row.channel, row.external_id) not in keys:
+                continue
             existing[(row.channel, row.external_id)] = AcceptResult(
                 row.id,
                 row.case_no,

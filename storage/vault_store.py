@@ -39,7 +39,7 @@ import sqlalchemy as sa
 
 from storage import models
 from storage.audit import utc
-from storage.db import Batch
+from storage.db import Batch, one_of
 from storage.keys import KeyError_, ReadOnlyKeysError
 from storage.vault import (
     BLOB_HEADER_BYTES,
@@ -284,7 +284,7 @@ async def insert_blind_indexes_txn(
     for chunk in _chunks(macs, 500):
         found = await batch.conn.execute(
             sa.select(VB.c.mac, sa.func.count(sa.distinct(VB.c.report_id)))
-            .where(VB.c.mac.in_(chunk))
+            .where(one_of(batch.conn, VB.c.mac, chunk))
             .group_by(VB.c.mac)
         )
         counts.update({m: int(n) for m, n in found})
