@@ -106,8 +106,10 @@ def lookup_hint(channel: str, public_url: str = "", hotline: str = "12388") -> s
     """How an informant on ``channel`` looks their case up with the query code."""
     if channel == "telegram":
         how = "发送 /status 加查询码"
-    elif channel in ("wechat", "weibo"):
+    elif channel in ("wechat", "weibo", "sms"):
         how = "回复“查询 查询码”"
+    elif channel == "phone":
+        how = f"拨打 {hotline}，按 2 后输入查询码"
     elif channel == "app":
         how = "在客户端“进度查询”中输入查询码"
     else:

@@ -347,3 +347,14 @@ async def test_rate_limit_per_informant_delays_and_never_drops(
             (await conn.execute(sa.text("SELECT status FROM jobs WHERE kind = 'notify'"))).scalars().all()
         )
     assert set(statuses) == {"done"} and len(statuses) == 5  # four messages, one of them deferred once
+
+
+def test_each_channel_is_told_how_to_look_the_case_up() -> None:
+    from intake.notifier import lookup_hint
+
+    assert "回复“查询 查询码”" in lookup_hint("sms")
+    assert "按 2" in lookup_hint("phone", hotline="0731-12388") and "0731-12388" in lookup_hint(
+        "phone", hotline="0731-12388"
+    )
+    assert "/status" in lookup_hint("telegram")
+    assert "https://jb.example.cn" in lookup_hint("web", public_url="https://jb.example.cn")
