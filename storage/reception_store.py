@@ -170,8 +170,16 @@ class ReceptionStore:
         return booked
 
     async def cancel(self, session_id: uuid.UUID, actor: str, now: datetime) -> str | None:
+        # A cancelled booking keeps nothing of who booked it: the sealed identity goes with it.
         return await self._transition(
-            session_id, ("booked",), "cancelled", actor, now, "reception_cancelled", {}
+            session_id,
+            ("booked",),
+            "cancelled",
+            actor,
+            now,
+            "reception_cancelled",
+            {},
+            {"identity_sealed": None},
         )
 
     async def report_id_of(self, case_no: str) -> uuid.UUID | None:

@@ -163,3 +163,15 @@ async def test_unauthenticated_and_bad_input(reception: Reception) -> None:
     await r.call("town", "sessions/not-a-uuid", status=404)
     resp = await r.client.get("/reception/room/x?as=host")
     assert resp.status == 200 and "视频接访" in await resp.text()
+
+
+async def test_a_cancelled_booking_keeps_no_identity(reception: Reception) -> None:
+    r = reception
+    booked = await r.book()
+    sealed = await _row(r, "SELECT identity_sealed FROM reception_sessions WHERE status = 'booked'")
+    assert sealed.identity_sealed is not None
+    await r.call("town", f"sessions/{booked['id']}/cancel", {})
+    row = await _row(r, "SELECT identity_sealed, status FROM reception_sessions")
+    assert row.status == "cancelled" and row.identity_sealed is None
+    # Cancelling twice is refused and changes nothing.
+    await r.call("town", f"sessions/{booked['id']}/cancel", {}, status=409)
