@@ -287,6 +287,6 @@ class Notifier:
         channel, template, attempts and the error's kind — never the handle."""
         return await self._store.dead_letters(limit)
 
-    async def retry_dead(self, job_id: int) -> bool:
+    async def retry_dead(self, job_id: int, actor: str = "system:notifier") -> bool:
         """Queue a dead notification again with fresh attempts (e.g. after fixing a channel)."""
-        return await self._store.requeue_dead(job_id, self._clock.now())
+        return await self._store.requeue_dead(job_id, self._clock.now(), actor)

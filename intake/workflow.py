@@ -284,7 +284,12 @@ class Workflow:
         found = [a for a in await self._db.workflow.attachments(report.id) if str(a.id) == attachment_id]
         if not found:
             raise NotFound("没有这个附件。", code="attachment_not_found")
-        return await asyncio.to_thread(self._db.blobs.get, found[0].id)
+        blob = await asyncio.to_thread(self._db.blobs.get, found[0].id)
+        # Who opened which piece of evidence is part of the case's trail (全程留痕).
+        await self._db.workflow.record_access(
+            report.id, "attachment_opened", member.actor, self._clock.now(), attachment=attachment_id
+        )
+        return blob
 
     async def search(self, member: StaffMember, text: str, limit: int = 100) -> list[CaseRow]:
         """Full-text search over report text (storage.search), scoped exactly like the queue."""

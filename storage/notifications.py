@@ -151,16 +151,27 @@ class NotificationStore:
             )
         return letters
 
-    async def requeue_dead(self, job_id: int, now: datetime) -> bool:
-        """Give a dead notification a fresh set of attempts; False if it is not a dead ``notify`` job."""
+    async def requeue_dead(self, job_id: int, now: datetime, actor: str = "system:notifier") -> bool:
+        """Give a dead notification a fresh set of attempts; False if it is not a dead ``notify`` job.
+        Who sent it again is an audit event on the case (``notification_requeued``)."""
 
         async def requeue_notification_txn(batch: Batch) -> bool:
-            result = await batch.conn.execute(
+            row = (
+                await batch.conn.execute(
+                    sa.select(J.c.payload).where(
+                        J.c.id == job_id, J.c.kind == NOTIFY_JOB, J.c.status == "dead"
+                    )
+                )
+            ).first()
+            if row is None:
+                return False
+            await batch.conn.execute(
                 sa.update(J)
-                .where(J.c.id == job_id, J.c.kind == NOTIFY_JOB, J.c.status == "dead")
+                .where(J.c.id == job_id, J.c.status == "dead")
                 .values(status="pending", attempts=0, run_after=now, locked_until=None, finished_at=None)
             )
-            return bool(result.rowcount)
+            batch.event(_report_id(row.payload), "notification_requeued", actor, now, {"job_id": job_id})
+            return True
 
         done: bool = await self._db.writer.run(requeue_notification_txn)
         return done

@@ -649,6 +649,16 @@ class WorkflowStore:
             )
             return [AttachmentRecord(r.id, r.content_type, r.size, utc(r.created_at)) for r in rows]
 
+    async def record_access(
+        self, report_id: uuid.UUID, kind: str, actor: str, at: datetime, **detail: Any
+    ) -> None:
+        """An audit event for a read that matters (e.g. an evidence attachment opened by staff)."""
+
+        async def record_access_txn(batch: Batch) -> None:
+            batch.event(report_id, kind, actor, at, detail)
+
+        await self._db.writer.run(record_access_txn)
+
     async def merged_channels(self, case_no: str) -> list[tuple[str, str]]:
         """(case number, channel) of every report merged into ``case_no``."""
         async with self._db.read_engine.connect() as conn:

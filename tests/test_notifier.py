@@ -279,8 +279,15 @@ async def test_failing_channel_retries_then_dead_letters_without_losing_the_mess
     # The channel recovers; staff queue the dead letter again and it is delivered.
     w.tg.fail_sends = 0
     before = len(w.tg.texts(CHAT))
-    assert await w.services.notifier.retry_dead(letter.job_id)
-    assert not await w.services.notifier.retry_dead(letter.job_id)  # no longer dead
+    assert await w.services.notifier.retry_dead(letter.job_id, "staff:zhao")
+    assert not await w.services.notifier.retry_dead(letter.job_id, "staff:zhao")  # no longer dead
+    async with w.services.db.read_engine.connect() as conn:
+        requeued = (
+            await conn.execute(
+                sa.text("SELECT actor FROM report_events WHERE kind = 'notification_requeued'")
+            )
+        ).all()
+    assert [r.actor for r in requeued] == ["staff:zhao"]
     await w.run_jobs()
     sent = w.tg.texts(CHAT)[before:]
     assert len(sent) == 1 and "已受理" in sent[0] and case_no in sent[0]

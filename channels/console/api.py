@@ -20,7 +20,7 @@ from aiohttp import web
 from channels.base import ChannelContext, json_response, parse_json_object, read_bounded_json
 from channels.web.files import clean_filename, sniff
 from intake.app import services_of
-from intake.domain import STATUS_LABELS, Accused, Location, Reporter, Submission, Upload
+from intake.domain import STATUS_LABELS, Accused, Location, Receipt, Reporter, Submission, Upload
 from intake.errors import IntakeError, ValidationError
 from intake.staff import StaffMember, StaffService
 from intake.workflow import Action, CaseView, Workflow
@@ -74,6 +74,57 @@ def parse_action(doc: dict[str, Any]) -> Action:
         except ValueError:
             raise ValidationError("deadline 应为 YYYY-MM-DD 日期。", code="invalid_field") from None
     return Action(**values)
+
+
+def check_filing_role(member: StaffMember) -> None:
+    """Only registrars (and triage officers, supervisors) file letters and visits."""
+    if member.role not in FILING_ROLES:
+        raise IntakeError("只有登记人员可以登记来信来访。", code="role_not_allowed", status=403)
+
+
+def filing_submission(member: StaffMember, doc: dict[str, Any], uploads: list[Upload]) -> Submission:
+    """The submission for a letter or visit filed by ``member``, from a body in the API's shape
+    (``channel``, ``content``, ``title``, ``category``, ``accused``, ``location``, ``reporter``,
+    ``anonymous``, ``external_id``); the console's filing form builds the same body."""
+    check_filing_role(member)
+    channel = doc.get("channel")
+    if channel not in FILING_CHANNELS:
+        raise ValidationError("channel 只能是 letter 或 visit。", code="invalid_channel")
+    accused: dict[str, Any] = doc["accused"] if isinstance(doc.get("accused"), dict) else {}
+    location: dict[str, Any] = doc["location"] if isinstance(doc.get("location"), dict) else {}
+    reporter: dict[str, Any] = doc["reporter"] if isinstance(doc.get("reporter"), dict) else {}
+    anonymous = bool(doc.get("anonymous", not reporter))
+    return Submission(
+        channel=channel,
+        content=_str(doc, "content", 20_000) or "",
+        title=_str(doc, "title", 200),
+        category=_str(doc, "category", 64),
+        accused=Accused(
+            _str(accused, "name", 100), _str(accused, "unit", 200), _str(accused, "position", 100)
+        ),
+        location=Location(_str(location, "division_code", 12), _str(location, "text", 200)),
+        reporter=Reporter(
+            _str(reporter, "name", 50),
+            _str(reporter, "id_number", 32),
+            _str(reporter, "phone", 32),
+            _str(reporter, "address", 200),
+        ),
+        anonymous=anonymous,
+        external_id=f"staff:{member.username}:{doc['external_id']}"
+        if isinstance(doc.get("external_id"), str) and 0 < len(doc["external_id"]) <= 100
+        else None,
+        attachments=tuple(uploads),
+    )
+
+
+async def file_filed(
+    ctx: ChannelContext, workflow: Workflow, member: StaffMember, sub: Submission
+) -> Receipt:
+    """File a letter or visit through the pipeline (which seals the identity before anything is
+    stored) and register it at once, by ``member``."""
+    receipt = await ctx.pipeline.accept(sub)
+    await workflow.register_filed(member, receipt.case_no)
+    return receipt
 
 
 def case_doc(view: CaseView, workflow: Workflow) -> dict[str, Any]:
@@ -327,15 +378,8 @@ class ConsoleAdapter:
         """A letter (with its scan) or a walk-in visit, through the same pipeline; the identity is
         sealed by the pipeline before anything is stored, and the case is registered at once."""
         member = await self._member(request)
-        if member.role not in FILING_ROLES:
-            raise IntakeError("只有登记人员可以登记来信来访。", code="role_not_allowed", status=403)
+        check_filing_role(member)
         doc = await self._body(request)
-        channel = doc.get("channel")
-        if channel not in FILING_CHANNELS:
-            raise ValidationError("channel 只能是 letter 或 visit。", code="invalid_channel")
-        accused: dict[str, Any] = doc["accused"] if isinstance(doc.get("accused"), dict) else {}
-        location: dict[str, Any] = doc["location"] if isinstance(doc.get("location"), dict) else {}
-        reporter: dict[str, Any] = doc["reporter"] if isinstance(doc.get("reporter"), dict) else {}
         uploads = []
         raw_files = doc.get("attachments") or []
         if not isinstance(raw_files, list) or len(raw_files) > self.ctx.max_files:
@@ -352,31 +396,8 @@ class ConsoleAdapter:
             if kind is None or len(data) > self.ctx.max_file_bytes:
                 raise ValidationError("附件类型不被接受或过大。", code="unsupported_file_type")
             uploads.append(Upload(name, kind, data, bool(f.get("identifying"))))
-        anonymous = bool(doc.get("anonymous", not reporter))
-        sub = Submission(
-            channel=channel,
-            content=_str(doc, "content", 20_000) or "",
-            title=_str(doc, "title", 200),
-            category=_str(doc, "category", 64),
-            accused=Accused(
-                _str(accused, "name", 100), _str(accused, "unit", 200), _str(accused, "position", 100)
-            ),
-            location=Location(_str(location, "division_code", 12), _str(location, "text", 200)),
-            reporter=Reporter(
-                _str(reporter, "name", 50),
-                _str(reporter, "id_number", 32),
-                _str(reporter, "phone", 32),
-                _str(reporter, "address", 200),
-            ),
-            anonymous=anonymous,
-            external_id=f"staff:{member.username}:{doc['external_id']}"
-            if isinstance(doc.get("external_id"), str) and 0 < len(doc["external_id"]) <= 100
-            else None,
-            attachments=tuple(uploads),
-        )
-        receipt = await self.ctx.pipeline.accept(sub)
         _, workflow = self._services(request)
-        await workflow.register_filed(member, receipt.case_no)
+        receipt = await file_filed(self.ctx, workflow, member, filing_submission(member, doc, uploads))
         return json_response(
             {
                 "case_no": receipt.case_no,

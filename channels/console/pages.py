@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -27,14 +28,22 @@ import jinja2
 from aiohttp import web
 
 from channels.base import ChannelContext
-from channels.console.api import TRIAGE_ROLES, parse_action
+from channels.console.api import (
+    FILING_ROLES,
+    TRIAGE_ROLES,
+    check_filing_role,
+    file_filed,
+    filing_submission,
+    parse_action,
+)
 from channels.verify import form_token_field, new_form_token, verify_form_token
 from channels.web.files import human_size
-from channels.web.forms import FormData, read_form
+from channels.web.forms import FormData, FormTooLarge, read_form
 from intake.app import Services, services_of
 from intake.clock import CHINA
 from intake.domain import STATUS_LABELS
 from intake.errors import IntakeError, ValidationError
+from intake.notifier import DeadLetter
 from intake.staff import LEVEL_RANK, ROLES, StaffMember, StaffService, Unauthorized
 from intake.triage_service import CORRECTABLE
 from intake.workflow import ACTION_LABELS, FROM, ROLE_ACTIONS, Workflow
@@ -61,11 +70,35 @@ CONSOLE_ACTIONS = (
     "close",
     "reopen",
     "merge",
+    "extend",
+    "request_recusal",
+    "decide_recusal",
 )
 ACTION_FIELDS = frozenset(
     {"csrf", "action", "to_unit", "handler", "text", "reason", "deadline", "target", "kind", "organ"}
-    | {"hearing_days"}
+    | {"hearing_days", "deadline_id", "approval", "recusal_id", "decision"}
 )
+INT_FIELDS = {"hearing_days": "听证天数", "deadline_id": "期限", "recusal_id": "回避申请"}
+# The filing form (登记来信/来访). ``reporter_*`` is the identity: sealed by the pipeline, never
+# shown back on any page, not even when the form has to be shown again.
+IDENTITY_FIELDS = ("reporter_name", "reporter_id_number", "reporter_phone", "reporter_address")
+FILING_FIELDS = frozenset(
+    {"csrf", "channel", "nonce", "title", "content", "category", "accused_name", "accused_unit"}
+    | {"accused_position", "location_text", "location_code", *IDENTITY_FIELDS}
+)
+SCAN_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp", "application/pdf")
+SCAN_REFUSED = "扫描件只能是图片（JPG、PNG、GIF、WEBP）或 PDF 文件。"
+RELATION_FIELDS = frozenset({"csrf", "person_name", "person_unit", "relation"})
+DEAD_LETTER_ROLES = ("supervisor", "admin")
+RECUSAL_BY = {"informant": "信访人", "staff": "工作人员"}
+RECUSAL_STATUS = {"pending": "待决定", "granted": "准予回避", "denied": "不予回避"}
+TEMPLATE_LABELS = {
+    "status_changed": "状态变更",
+    "replied": "已有答复",
+    "deadline": "期限通知",
+    "text": "文字通知",
+}
+ERROR_LABELS = {"DeliveryFailed": "渠道发送失败", "DeliveryUnavailable": "渠道未配置发送服务"}
 TRIAGE_FIELDS = frozenset({"csrf", "confirm", "back", *CORRECTABLE})
 LOGIN_FIELDS = frozenset({"csrf", "username", "password", "totp"})
 
@@ -212,6 +245,12 @@ class ConsolePages:
             action_labels=ACTION_LABELS,
             role_labels=ROLES,
             reopen_kinds=REOPEN_KINDS,
+            filing_roles=FILING_ROLES,
+            dead_letter_roles=DEAD_LETTER_ROLES,
+            recusal_by=RECUSAL_BY,
+            recusal_status=RECUSAL_STATUS,
+            template_labels=TEMPLATE_LABELS,
+            error_labels=ERROR_LABELS,
         )
         self._key = bytes.fromhex(ctx.sign("console-form-token", b"key"))
 
@@ -231,6 +270,12 @@ class ConsolePages:
             web.get(f"{p}/cases/{{case_no}}/attachments/{{attachment_id}}", self.download),
             web.get(f"{p}/deadlines", self.deadlines),
             web.get(f"{p}/search", self.search),
+            web.get(f"{p}/file", self.file_form),
+            web.post(f"{p}/file", self.file),
+            web.get(f"{p}/me", self.me),
+            web.post(f"{p}/me/relations", self.declare_relation),
+            web.get(f"{p}/dead-letters", self.dead_letters),
+            web.post(f"{p}/dead-letters/{{job_id}}/retry", self.retry_dead),
             web.static("/static/console", HERE / "static"),
         ]
 
@@ -252,13 +297,21 @@ class ConsolePages:
             return form_token_field(self._key, "session|" + session)
         return form_token_field(self._key, "login|" + (request.get(LOGIN_TOKEN) or ""))
 
-    async def _form(self, request: web.Request, known: frozenset[str], session: str) -> FormData:
+    async def _form(
+        self,
+        request: web.Request,
+        known: frozenset[str],
+        session: str,
+        *,
+        max_file_bytes: int = 0,
+        max_files: int = 0,
+    ) -> FormData:
         def check(form: FormData) -> None:
             if not verify_form_token(self._key, "session|" + session, form.fields.get("csrf")):
                 self.ctx.metrics.channel_events.labels("console", "rejected").inc()
                 raise IntakeError(STALE_FORM, code="invalid_form_token", status=403)
 
-        return await read_form(request, known, check)
+        return await read_form(request, known, check, max_file_bytes=max_file_bytes, max_files=max_files)
 
     def _render(
         self,
@@ -448,10 +501,15 @@ class ConsolePages:
         view = await workflow.case(member, case_no)
         attachments = await workflow.attachments(member, case_no)
         report = view.report
+        open_deadlines = [d for d in view.deadlines if d.status == "open"]
+        pending = [q for q in view.recusals if q.status == "pending"]
         allowed = [
             a
             for a in CONSOLE_ACTIONS
-            if a in ROLE_ACTIONS.get(member.role, frozenset()) and report.status in FROM[a]
+            if a in ROLE_ACTIONS.get(member.role, frozenset())
+            and report.status in FROM[a]
+            and (a != "extend" or open_deadlines)
+            and (a != "decide_recusal" or pending)
         ]
         owner = view.state.owner_unit
         tree = workflow.tree
@@ -478,6 +536,8 @@ class ConsolePages:
             attachments=attachments,
             timeline=timeline,
             allowed=allowed,
+            open_deadlines=open_deadlines,
+            pending_recusals=pending,
             deadline_label=workflow.label,
             transfer_units=[u for u in self._unit_options(workflow) if u[0] != owner],
             lower_units=[(c, tree.name(c)) for c in tree.descendants(owner)],
@@ -502,6 +562,10 @@ class ConsolePages:
             return DONE_NOTICE.format(label=ACTION_LABELS[done])
         if done == "left":
             return "案件已转出本单位，不再显示在您的查看范围内。"
+        if done == "relation":
+            return "亲属关系已申报。"
+        if done == "retried":
+            return "已重新排队发送。"
         return None
 
     @staticmethod
@@ -548,11 +612,12 @@ class ConsolePages:
         _, _, workflow = self._services(request)
         doc: dict[str, Any] = {k: v for k, v in form.fields.items() if k != "csrf" and v.strip()}
         try:
-            if "hearing_days" in doc:
-                try:
-                    doc["hearing_days"] = int(doc["hearing_days"])
-                except ValueError:
-                    raise ValidationError("听证天数应为整数。", code="invalid_field") from None
+            for key, what in INT_FIELDS.items():
+                if key in doc:
+                    try:
+                        doc[key] = int(doc[key])
+                    except ValueError:
+                        raise ValidationError(f"{what}应为整数。", code="invalid_field") from None
             if doc.get("action") not in CONSOLE_ACTIONS:
                 raise ValidationError("请选择要执行的操作。", code="unknown_action")
             view = await workflow.act(member, case_no, parse_action(doc))
@@ -634,3 +699,188 @@ class ConsolePages:
         q = request.query.get("q", "").strip()[:200]
         rows = await workflow.search(member, q) if q else []
         return self._render(request, "search.html", member=member, session=session, q=q, rows=rows)
+
+    # --- filing letters and visits (登记来信 / 登记来访) ----------------------------------------------
+
+    def _file_page(
+        self,
+        request: web.Request,
+        member: StaffMember,
+        session: str,
+        channel: str,
+        *,
+        status: int = 200,
+        error: str | None = None,
+        values: Mapping[str, str] | None = None,
+    ) -> web.Response:
+        # The identity fields are never filled in again: what was typed is sealed or discarded.
+        kept = {k: v for k, v in (values or {}).items() if k not in IDENTITY_FIELDS and k != "csrf"}
+        return self._render(
+            request,
+            "file.html",
+            status,
+            member=member,
+            session=session,
+            channel=channel,
+            values=kept,
+            nonce=secrets.token_hex(16),
+            max_files=self.ctx.max_files,
+            max_file_size=human_size(self.ctx.max_file_bytes),
+            error=error,
+            identity_cleared=bool(error) and any((values or {}).get(k) for k in IDENTITY_FIELDS),
+        )
+
+    @page
+    async def file_form(self, request: web.Request) -> web.StreamResponse:
+        member, session = await self._member(request)
+        check_filing_role(member)
+        channel = "letter" if request.query.get("channel") == "letter" else "visit"
+        return self._file_page(request, member, session, channel)
+
+    @page
+    async def file(self, request: web.Request) -> web.StreamResponse:
+        """A letter (with its scans) or a walk-in visit, filed through the API's own calls: the
+        identity is sealed by the pipeline, the case registered at once, the query code shown once."""
+        member, session = await self._member(request)
+        check_filing_role(member)  # before the body is read
+        try:
+            form = await self._form(
+                request,
+                FILING_FIELDS,
+                session,
+                max_file_bytes=self.ctx.max_file_bytes,
+                max_files=self.ctx.max_files,
+            )
+        except FormTooLarge as exc:
+            if not exc.verified:
+                raise
+            channel = "letter" if exc.form.get("channel") == "letter" else "visit"
+            return self._file_page(
+                request, member, session, channel, status=413, error=exc.message, values=exc.form.fields
+            )
+        channel = "letter" if form.get("channel") == "letter" else "visit"
+        if form.refused_files or any(u.content_type not in SCAN_TYPES for u in form.files):
+            return self._file_page(
+                request, member, session, channel, status=422, error=SCAN_REFUSED, values=form.fields
+            )
+
+        def part(**names: str) -> dict[str, str]:
+            return {key: form.get(field) for key, field in names.items() if form.get(field)}
+
+        doc: dict[str, Any] = {
+            "channel": channel,
+            "content": form.get("content"),
+            "title": form.get("title") or None,
+            "category": form.get("category") or None,
+            "accused": part(name="accused_name", unit="accused_unit", position="accused_position"),
+            "location": part(text="location_text", division_code="location_code"),
+            "reporter": part(
+                name="reporter_name",
+                id_number="reporter_id_number",
+                phone="reporter_phone",
+                address="reporter_address",
+            ),
+            "external_id": form.get("nonce")[:64] or None,
+        }
+        _, _, workflow = self._services(request)
+        try:
+            receipt = await file_filed(self.ctx, workflow, member, filing_submission(member, doc, form.files))
+        except IntakeError as exc:
+            if exc.status in (401, 403, 404):
+                raise
+            return self._file_page(
+                request, member, session, channel, status=exc.status, error=exc.message, values=form.fields
+            )
+        return self._render(
+            request, "receipt.html", member=member, session=session, receipt=receipt, channel=channel
+        )
+
+    # --- my account: declared relations (申报亲属关系) ----------------------------------------------
+
+    async def _me_page(
+        self,
+        request: web.Request,
+        member: StaffMember,
+        session: str,
+        *,
+        status: int = 200,
+        error: str | None = None,
+        values: Mapping[str, str] | None = None,
+    ) -> web.Response:
+        _, staff, workflow = self._services(request)
+        return self._render(
+            request,
+            "me.html",
+            status,
+            member=member,
+            session=session,
+            scope_units=[workflow.tree.name(u) for u in staff.scope(member).units],
+            relations=await staff.relations(member.username),
+            values={k: v for k, v in (values or {}).items() if k != "csrf"},
+            error=error,
+            notice=self._notice(request),
+        )
+
+    @page
+    async def me(self, request: web.Request) -> web.StreamResponse:
+        member, session = await self._member(request)
+        return await self._me_page(request, member, session)
+
+    @page
+    async def declare_relation(self, request: web.Request) -> web.StreamResponse:
+        member, session = await self._member(request)
+        form = await self._form(request, RELATION_FIELDS, session)
+        _, staff, _ = self._services(request)
+        try:
+            await staff.declare_relation(
+                member, form.get("person_name"), form.get("person_unit") or None, form.get("relation")
+            )
+        except IntakeError as exc:
+            if exc.status in (401, 403, 404):
+                raise
+            return await self._me_page(
+                request, member, session, status=exc.status, error=exc.message, values=form.fields
+            )
+        raise ConsoleRedirect(f"{PREFIX}/me?done=relation")
+
+    # --- notifications that gave up (投递失败) ---------------------------------------------------------
+
+    async def _dead_letters(self, request: web.Request, member: StaffMember) -> list[DeadLetter]:
+        """The dead letters of cases in the member's scope (those of no case: admins only)."""
+        if member.role not in DEAD_LETTER_ROLES:
+            raise IntakeError(
+                "只有督办负责人和系统管理员可以查看投递失败的通知。", code="role_not_allowed", status=403
+            )
+        services, _, workflow = self._services(request)
+        letters = await services.notifier.dead_letters(200)
+        wanted = sorted({d.case_no for d in letters if d.case_no})
+        visible = {r.case_no for r in await workflow.queue(member, case_nos=wanted)} if wanted else set()
+        return [
+            d for d in letters if (d.case_no in visible) or (d.case_no is None and member.role == "admin")
+        ]
+
+    @page
+    async def dead_letters(self, request: web.Request) -> web.StreamResponse:
+        member, session = await self._member(request)
+        letters = await self._dead_letters(request, member)
+        return self._render(
+            request,
+            "dead_letters.html",
+            member=member,
+            session=session,
+            letters=letters,
+            notice=self._notice(request),
+        )
+
+    @page
+    async def retry_dead(self, request: web.Request) -> web.StreamResponse:
+        member, session = await self._member(request)
+        raw = request.match_info["job_id"]
+        await self._form(request, frozenset({"csrf"}), session)
+        letters = await self._dead_letters(request, member)
+        if not (raw.isascii() and raw.isdigit()) or int(raw) not in {d.job_id for d in letters}:
+            raise IntakeError("没有这条投递失败的通知，或不在您的查看范围内。", code="not_found", status=404)
+        services, _, _ = self._services(request)
+        if not await services.notifier.retry_dead(int(raw), member.actor):
+            raise IntakeError("该通知已在重新发送中。", code="not_dead", status=409)
+        raise ConsoleRedirect(f"{PREFIX}/dead-letters?done=retried")

@@ -226,8 +226,14 @@ async def test_identity_never_on_a_page(office: Office) -> None:
     assert resp.headers["Content-Type"] == "image/png"
     assert resp.headers["Content-Disposition"].startswith('attachment; filename="attachment.png"')
     assert resp.headers["Cache-Control"] == "no-store"
+    report = await o.services.db.reports.get(case_no)
+    opened = [e for e in await o.services.db.reports.events(report.id) if e.kind == "attachment_opened"]
+    assert len(opened) == 1 and "county_reg" in opened[0].actor
     await console_login(o, "town_officer")
     assert (await o.client.get(links[0], allow_redirects=False)).status == 404
+    # A refused download leaves no trace of an opening.
+    opened = [e for e in await o.services.db.reports.events(report.id) if e.kind == "attachment_opened"]
+    assert len(opened) == 1
 
 
 async def test_triage_queue_confirm_and_correct(office: Office) -> None:
@@ -302,9 +308,10 @@ async def test_actions_thread_and_timeline(
     await o.services.pipeline.add_followup(code, "补充：评定会议没有公示。", "web", "k")
     token = await console_login(o, "county_reg")
     status, html = await console_get(o, f"/console/cases/{case_no}")
-    # A registrar in 'received': register, accept, redirect, transfer, merge — not reply or close.
+    # A registrar in 'received': register, accept, redirect, transfer, merge, record a recusal request —
+    # not reply or close.
     forms = set(re.findall(r'id="act-([a-z_]+)"', html))
-    assert forms == {"register", "accept", "redirect", "transfer", "merge"}
+    assert forms == {"register", "accept", "redirect", "transfer", "merge", "request_recusal"}
 
     # A forged action (no token) changes nothing.
     status, _, html = await post_form(o, f"/console/cases/{case_no}/actions", {"action": "accept"})

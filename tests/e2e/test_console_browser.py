@@ -175,3 +175,62 @@ async def test_console_in_chromium(console: Any, browser: Any, tmp_path: Path) -
     assert page.url.endswith("/console/login")
     ok, _, detail = await services.db.audit.verify()
     assert ok, detail
+
+
+async def test_registering_a_visit_in_chromium(console: Any, browser: Any, tmp_path: Path) -> None:
+    """A registrar files a walk-in visit through the form (JavaScript off): the receipt shows the
+    case number and the query code once, prints without the console's chrome, and the visitor's
+    name, phone and ID number appear on no page."""
+    base, services, secrets = console
+    identity = {
+        "#reporter_name": "欧阳明华",
+        "#reporter_id_number": "430121198807154321",
+        "#reporter_phone": "13987654321",
+    }
+    page = await login(browser, base, "county_reg", secrets["county_reg"])
+    await page.click("text=登记来信来访")
+    await page.wait_for_selector("#file-form")
+    assert "登记来访" in (await page.text_content("h1") or "")
+    for selector, value in identity.items():
+        await page.fill(selector, value)
+    await page.fill("#accused_name", "刘某")
+    await page.fill("#accused_position", "村主任")
+    await page.fill("#location_text", "长沙县黄兴镇某村")
+    await page.fill("#content", "村主任刘某把集体土地补偿款挪作他用，村民多次反映无果。")
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 1366
+    await page.click("#file-submit")
+    await page.wait_for_selector("#query-code")
+    case_no = (await page.text_content("#case-no") or "").strip()
+    code = (await page.text_content("#query-code") or "").strip()
+    assert case_no and len(code) >= 8
+    html = await page.content()
+    assert all(value not in html for value in identity.values())
+    # Printed, the receipt is just the receipt: no navigation bar, no buttons.
+    await page.emulate_media(media="print")
+    assert not await page.is_visible("header.top") and await page.is_visible("#query-code")
+    assert not await page.is_visible("text=继续登记")
+    await page.screenshot(path=str(tmp_path / "receipt.png"), full_page=True)
+    await page.emulate_media(media="screen")
+
+    # The visitor's code works; the case is registered, identity sealed.
+    resp = await page.request.post(base + "/api/v1/status", data={"query_code": code})
+    assert resp.status == 200 and (await resp.json())["case_no"] == case_no
+    report = await services.db.reports.get(case_no)
+    assert report is not None and report.status == "registered" and report.channel == "visit"
+
+    # The case page and the lists, for the registrar and a supervisor: no identity anywhere.
+    sup = await login(browser, base, "county_sup", secrets["county_sup"])
+    for p in (page, sup):
+        for path in (
+            f"/console/cases/{case_no}",
+            "/console/cases",
+            "/console/queue",
+            "/console/search?q=补偿款",
+        ):
+            await p.goto(base + path)
+            html = await p.content()
+            assert all(value not in html for value in identity.values()), path
+    await sup.goto(f"{base}/console/cases/{case_no}")
+    assert "实名，身份信息已封存" in (await sup.text_content("#informant") or "")
+    ok, _, detail = await services.db.audit.verify()
+    assert ok, detail
