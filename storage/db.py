@@ -48,11 +48,17 @@ def normalise_url(url: str) -> str:
 
 
 def one_of(conn: Any, column: Any, values: Sequence[Any]) -> Any:
-    """``column IN (values)`` for a list whose length changes with every batch. On PostgreSQL it is
-    ``column = ANY(:array)``: one statement text, so asyncpg's prepared statement is reused instead
-    of being prepared again (a round trip and a plan) for each new length."""
+    """``column IN (values)`` for a list whose length changes with every batch.
+
+    On PostgreSQL it is ``column IN (SELECT unnest(:array))``: one statement text, so asyncpg's
+    prepared statement is reused instead of prepared again for each new length, and a semi-join
+    the planner handles well even with a generic plan and stale statistics (a fresh table growing
+    fast). ``= ANY(:array)`` was slower there: with the array a parameter, a sequential scan tests
+    every row against every element (7–13 ms per batch in the intake benchmark).
+    """
     if conn.dialect.name == "postgresql":
-        return column == sa.any_(sa.bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
+        array = sa.bindparam(None, list(values), type_=postgresql.ARRAY(column.type))
+        return column.in_(sa.select(sa.func.unnest(array)))
     return column.in_(list(values))
 
 

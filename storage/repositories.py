@@ -16,10 +16,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from storage import models
 from storage.audit import GENESIS, event_hash, utc
-from storage.db import Batch, one_of
+from storage.db import Batch
 from storage.records import (
     AcceptResult,
     CaseStatusRecord,
@@ -58,22 +59,34 @@ async def accept_reports_txn(batch: Batch, reports: Sequence[NewReport]) -> list
     keys = {(r.channel, r.external_id) for r in reports if r.external_id is not None}
     existing: dict[tuple[str, str], AcceptResult] = {}
     if keys:
-        rows = await conn.execute(
-            sa.select(
-                R.c.id,
-                R.c.case_no,
-                R.c.status,
-                R.c.received_at,
-                R.c.channel,
-                R.c.external_id,
-                R.c.request_fingerprint,
-                R.c.receipt_sealed,
-            ).where(
-                # Both columns of the unique index, each as one list; the pairs are matched below.
-                one_of(conn, R.c.channel, sorted({c for c, _ in keys})),
-                one_of(conn, R.c.external_id, sorted({e for _, e in keys})),
-            )
+        columns = (
+            R.c.id,
+            R.c.case_no,
+            R.c.status,
+            R.c.received_at,
+            R.c.channel,
+            R.c.external_id,
+            R.c.request_fingerprint,
+            R.c.receipt_sealed,
         )
+        if conn.dialect.name == "postgresql":
+            # The (channel, external id) pairs as one table joined on the unique index: one
+            # statement text whatever the batch size, and an index probe per pair.
+            pairs = sorted(keys)
+            k = (
+                sa.func.unnest(
+                    sa.bindparam(None, [c for c, _ in pairs], type_=postgresql.ARRAY(sa.String)),
+                    sa.bindparam(None, [e for _, e in pairs], type_=postgresql.ARRAY(sa.String)),
+                )
+                .table_valued("channel", "external_id")
+                .render_derived(name="k")
+            )
+            query = sa.select(*columns).join_from(
+                R, k, sa.and_(R.c.channel == k.c.channel, R.c.external_id == k.c.external_id)
+            )
+        else:
+            query = sa.select(*columns).where(sa.tuple_(R.c.channel, R.c.external_id).in_(sorted(keys)))
+        rows = await conn.execute(query)
         for row in rows:
             if (row.channel, row.external_id) not in keys:
                 continue
