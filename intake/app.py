@@ -29,6 +29,7 @@ from intake.staff import StaffService
 from intake.triage_service import TriageService
 from intake.workflow import Workflow, open_workflow
 from storage import keys
+from storage.conversations import PURGE_EVERY, PURGE_JOB
 from storage.database import Database
 from storage.records import JobRecord
 
@@ -189,6 +190,15 @@ async def open_services(settings: Settings, clock: Clock | None = None) -> Servi
         await db.search.index(job.payload["case_no"], now())
 
     worker.register("triage", triage_then_index)
+    # The retention sweep of the platform channels' dialogue state: each run queues the next.
+    seen_for = timedelta(hours=settings.seen_message_retention_hours)
+    idle_for = timedelta(days=settings.dialogue_retention_days)
+
+    async def purge_dialogue_state(job: JobRecord) -> None:
+        at = now()
+        await db.conversations.purge(at, seen_for=seen_for, idle_for=idle_for, next_run=at + PURGE_EVERY)
+
+    worker.register(PURGE_JOB, purge_dialogue_state)
     return Services(settings, db, pipeline, worker, metrics, clock, [], triage, notifier, staff, workflow)
 
 
@@ -269,6 +279,8 @@ def build_app(
             services.mounted.append(feature.name)
         warming: asyncio.Task[None] | None = None
         if run_worker:
+            # The first retention sweep, unless another worker has one queued already.
+            await services.db.conversations.schedule_purge(services.clock.now(), services.clock.now())
             app[WORKER_TASK] = asyncio.create_task(services.worker.run_forever(), name="job-worker")
             # jieba's tagger loads in the background, so no request waits for it.
             warming = asyncio.create_task(asyncio.to_thread(redaction.warm_up), name="warm-up")

@@ -25,6 +25,13 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise SystemExit(f"{name} must be a whole number") from None
 
 
+def _at_least(env: Mapping[str, str], name: str, default: int, least: int) -> int:
+    value = _int(env, name, default)
+    if value < least:
+        raise SystemExit(f"{name} must be at least {least}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -59,6 +66,10 @@ class Settings:
     reception_token_minutes: int = 10
     reception_reconnect_seconds: int = 15
     reception_max_recording_mb: int = 200
+    # Retention of the platform channels' dialogue state, swept every hour: a guided-dialogue draft
+    # idle this many days, and the platform message ids seen (with their replies) after these hours.
+    dialogue_retention_days: int = 30
+    seen_message_retention_hours: int = 48
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -91,6 +102,8 @@ class Settings:
             reception_token_minutes=_int(env, "INTAKE_RECEPTION_TOKEN_MINUTES", 10),
             reception_reconnect_seconds=_int(env, "INTAKE_RECEPTION_RECONNECT_SECONDS", 15),
             reception_max_recording_mb=_int(env, "INTAKE_RECEPTION_MAX_RECORDING_MB", 200),
+            dialogue_retention_days=_at_least(env, "INTAKE_DIALOGUE_RETENTION_DAYS", 30, 1),
+            seen_message_retention_hours=_at_least(env, "INTAKE_SEEN_MESSAGE_RETENTION_HOURS", 48, 1),
         )
 
     @property

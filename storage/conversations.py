@@ -11,6 +11,9 @@ SQL and sealing only; the dialogue's rules live in :mod:`intake.conversations`.
   reply instead of being processed again. Rows are kept for :data:`SEEN_FOR`.
 * :meth:`ConversationStore.add_attachment` links a file that a job downloaded after the report was
   filed (platform media arrive by id, not with the message).
+* :meth:`ConversationStore.purge` is the retention sweep (the :data:`PURGE_JOB` job, recurring
+  every :data:`PURGE_EVERY`): channel messages and abandoned conversations past their retention go,
+  and one audit event records how many (counts only).
 """
 
 from __future__ import annotations
@@ -38,9 +41,17 @@ if TYPE_CHECKING:
 CONV = cast(sa.Table, models.Conversation.__table__)
 SEEN = cast(sa.Table, models.ChannelMessage.__table__)
 ATT = cast(sa.Table, models.Attachment.__table__)
+JOBS = cast(sa.Table, models.Job.__table__)
 
 SEEN_FOR = timedelta(days=1)  # platforms retry within seconds; a day covers any replay window
 TAKEOVER_AFTER = timedelta(seconds=30)  # a "pending" message older than this was abandoned by a crash
+
+# The retention sweep: a recurring job, at most one pending at a time (see ConversationStore.purge).
+PURGE_JOB = "purge_dialogue_state"
+PURGE_EVERY = timedelta(hours=1)
+SEEN_RETENTION = timedelta(hours=48)  # platform retries come within minutes; a day's margin for Telegram
+DIALOGUE_RETENTION = timedelta(days=30)  # the dialogue restarts a draft after 24 h anyway
+_PURGE_LOCK = 0x78665F7075726765  # pg_advisory_xact_lock key: one scheduling decision at a time
 
 
 @dataclass(frozen=True)
@@ -49,6 +60,12 @@ class ConversationRecord:
     draft: dict[str, Any]
     last_inbound_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True)
+class PurgeCounts:
+    conversations: int
+    channel_messages: int
 
 
 @dataclass(frozen=True)
@@ -188,6 +205,52 @@ class ConversationStore:
 
         await self._db.writer.run(finish_message_txn)
 
+    # --- retention -----------------------------------------------------------------------------
+
+    async def purge(
+        self,
+        now: datetime,
+        *,
+        seen_for: timedelta = SEEN_RETENTION,
+        idle_for: timedelta = DIALOGUE_RETENTION,
+        next_run: datetime | None = None,
+    ) -> PurgeCounts:
+        """One transaction: delete the channel messages seen before ``now - seen_for`` and the
+        conversations last active before ``now - idle_for``, record one audit event with the counts,
+        and (given ``next_run``) schedule the next sweep unless one is already pending."""
+        if seen_for < TAKEOVER_AFTER or idle_for <= timedelta(0):
+            raise ValueError("retention too short")
+
+        async def purge_dialogue_state_txn(batch: Batch) -> PurgeCounts:
+            conn = batch.conn
+            seen = await conn.execute(sa.delete(SEEN).where(SEEN.c.created_at < now - seen_for))
+            conv = await conn.execute(sa.delete(CONV).where(CONV.c.updated_at < now - idle_for))
+            counts = PurgeCounts(int(conv.rowcount or 0), int(seen.rowcount or 0))
+            if counts.conversations or counts.channel_messages:
+                # Only sweeps that deleted something are in the chain (not 24 empty ones a day).
+                batch.event(
+                    None,
+                    "dialogue_state_purged",
+                    "system:retention",
+                    now,
+                    {"conversations": counts.conversations, "channel_messages": counts.channel_messages},
+                )
+            if next_run is not None:
+                await _schedule_purge(batch, next_run, now)
+            return counts
+
+        counts: PurgeCounts = await self._db.writer.run(purge_dialogue_state_txn)
+        return counts
+
+    async def schedule_purge(self, run_after: datetime, now: datetime) -> bool:
+        """Enqueue a sweep unless one is pending already (each worker calls this at start)."""
+
+        async def schedule_purge_txn(batch: Batch) -> bool:
+            return await _schedule_purge(batch, run_after, now)
+
+        scheduled: bool = await self._db.writer.run(schedule_purge_txn)
+        return scheduled
+
     # --- jobs and late attachments -------------------------------------------------------------
 
     async def enqueue(self, kind: str, payload: dict[str, Any], now: datetime, max_attempts: int = 8) -> None:
@@ -226,6 +289,29 @@ class ConversationStore:
                 sa.select(ATT.c.id, ATT.c.content_type, ATT.c.size).where(ATT.c.report_id == report_id)
             )
             return [(r.id, r.content_type, r.size) for r in rows]
+
+
+async def _schedule_purge(batch: Batch, run_after: datetime, now: datetime) -> bool:
+    """Enqueue a :data:`PURGE_JOB` unless one is pending (in the database or in this batch), so
+    that however many workers start, and however often a sweep is retried, one sweep stays queued.
+    SQLite's writer holds the database lock (``BEGIN IMMEDIATE``). On PostgreSQL a transaction
+    advisory lock keeps two workers from both finding none pending and both enqueueing; it is only
+    tried, never waited for (no deadlock with the rows a batch holds): whoever holds it is making
+    this same decision, and a sweep will be queued when it commits."""
+    conn = batch.conn
+    if conn.dialect.name == "postgresql":
+        locked = await conn.execute(sa.select(sa.func.pg_try_advisory_xact_lock(_PURGE_LOCK)))
+        if not locked.scalar():
+            return False
+    if any(job["kind"] == PURGE_JOB for job in batch.jobs):
+        return False
+    pending = await conn.execute(
+        sa.select(JOBS.c.id).where(JOBS.c.kind == PURGE_JOB, JOBS.c.status == "pending").limit(1)
+    )
+    if pending.first() is not None:
+        return False
+    batch.job(PURGE_JOB, {}, run_after, now)
+    return True
 
 
 def _insert_ignore(dialect: str, table: sa.Table) -> Any:
