@@ -1,7 +1,8 @@
 """The staff JSON API (``/api/v1/staff/...``): login, scoped queues, the case view, filing letters
 and visits, workflow actions, the deadline board, and the triage queue.
 
-Every route but login needs ``Authorization: Bearer <token>``. A case outside the caller's scope
+Every route but login, the informant's recusal request and the OpenAPI document needs
+``Authorization: Bearer <token>``. A case outside the caller's scope
 answers 404 exactly like a case that does not exist; an action the caller's role may not take
 answers 403. Request bodies are whitelisted; errors are ``{"error": {"code", "message"}}``.
 Nothing here ever carries an informant's identity: staff see the pseudonym (检举人XXXX).
@@ -18,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from channels.base import ChannelContext, json_response, parse_json_object, read_bounded_json
+from channels.console.openapi import OPENAPI
 from channels.web.files import clean_filename, sniff
 from intake.app import services_of
 from intake.domain import STATUS_LABELS, Accused, Location, Receipt, Reporter, Submission, Upload
@@ -244,7 +246,12 @@ class ConsoleAdapter:
             web.get(f"{p}/deadlines", self.deadlines),
             web.get(f"{p}/triage/queue", self.triage_queue),
             web.post("/api/v1/recusals", self.informant_recusal),
+            web.get(f"{p}/openapi.json", self.openapi),
         ]
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        """The OpenAPI 3.1 document of this API: no login (it describes, it reveals nothing)."""
+        return json_response(OPENAPI)
 
     # --- plumbing -------------------------------------------------------------------------------
 
