@@ -5,6 +5,7 @@ missing server into a failure instead of a skip)."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -17,6 +18,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import channels
+from intake import logs
 from intake.app import build_app, services_of
 from intake.config import Settings
 
@@ -126,3 +128,15 @@ def _no_real_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
         monkeypatch.delenv(var, raising=False)
     yield
+
+
+@pytest.fixture
+def file_logs(data_dir: Path) -> Iterator[None]:
+    """The server's JSON logs at DEBUG, in ``<data dir>/logs/intake.log``, for the scan to read."""
+    logs.setup("DEBUG", data_dir)
+    yield
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_intake", False):
+            root.removeHandler(handler)
+            handler.close()

@@ -10,17 +10,14 @@ is stored in the clear.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-import sqlalchemy as sa
 
+from tests.scan import pg_dump
 from tests.test_durability import ServerProcess, running_server, server_env
 
 # The informant: none of these may be stored or logged in the clear.
@@ -156,36 +153,14 @@ def _scan_data_dir(data_dir: Path) -> dict[str, Any]:
     return {"identity": identity, "accused_found": accused_found, "facts_found": facts_found}
 
 
-def _pg_dump_program() -> str | None:
-    for candidate in (shutil.which("pg_dump"), "/usr/lib/postgresql/15/bin/pg_dump"):
-        if candidate and os.access(candidate, os.X_OK):
-            return candidate
-    return None
-
-
-def _pg_dump(program: str, database_url: str) -> bytes:
-    """A plain-SQL dump of the whole database (libpq URL: without the asyncpg driver name)."""
-    url = sa.engine.make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    return subprocess.run(
-        [program, "--format=plain", "--no-owner", "--dbname", url],
-        capture_output=True,
-        timeout=300,
-        check=True,
-        stdin=subprocess.DEVNULL,
-    ).stdout
-
-
 @pytest.mark.postgres
 async def test_postgresql_dump_holds_no_plaintext_identity(
     pg_url: str, data_dir: Path, tmp_path: Path
 ) -> None:
-    program = _pg_dump_program()
-    if program is None:
-        pytest.fail("pg_dump is not installed (postgresql-client)")
     env = server_env(data_dir, pg_url, INTAKE_LOG_LEVEL="INFO")
     async with running_server(env, tmp_path / "server.log") as server:
         await file_reports(server)
-    dump = _pg_dump(program, pg_url)
+    dump = pg_dump(pg_url)
     assert b"COPY public.reports" in dump
 
     needles = identity_needles()

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from intake.workflow import ACTIONS
+
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _STR = {"type": "string"}
 _STR_OR_NULL = {"type": ["string", "null"]}
@@ -609,21 +611,7 @@ OPENAPI: dict[str, Any] = {
                 {
                     "action": {
                         "type": "string",
-                        "enum": [
-                            "register",
-                            "accept",
-                            "redirect",
-                            "assign",
-                            "transfer",
-                            "supervise",
-                            "reply",
-                            "close",
-                            "reopen",
-                            "merge",
-                            "extend",
-                            "request_recusal",
-                            "decide_recusal",
-                        ],
+                        "enum": list(ACTIONS),
                         "description": "登记, 受理, 告知/转送 (redirect: organ, reason), 交办/指定承办人 "
                         "(assign: handler or to_unit), 转办 (transfer: to_unit), 督办 (supervise: "
                         "reason, deadline), 答复 (reply: text), 办结, 重新办理 (reopen: kind, "

@@ -46,7 +46,7 @@ from intake.errors import IntakeError, ValidationError
 from intake.notifier import DeadLetter
 from intake.staff import LEVEL_RANK, ROLES, StaffMember, StaffService, Unauthorized
 from intake.triage_service import CORRECTABLE
-from intake.workflow import ACTION_LABELS, FROM, ROLE_ACTIONS, Workflow
+from intake.workflow import ACTION_LABELS, ACTIONS, FROM, ROLE_ACTIONS, Workflow
 
 HERE = Path(__file__).resolve().parent
 PREFIX = "/console"
@@ -58,22 +58,8 @@ CSP = "default-src 'self'; form-action 'self'; frame-ancestors 'none'"
 STALE_FORM = "页面已过期或来源不明，操作未执行。请刷新页面后重试。"
 QUEUE_LIMIT = 100
 
-# The actions the case page offers, in the order a case goes through them.
-CONSOLE_ACTIONS = (
-    "register",
-    "accept",
-    "redirect",
-    "assign",
-    "transfer",
-    "supervise",
-    "reply",
-    "close",
-    "reopen",
-    "merge",
-    "extend",
-    "request_recusal",
-    "decide_recusal",
-)
+# The actions the case page offers, in the order a case goes through them (the workflow's own list).
+CONSOLE_ACTIONS = ACTIONS
 ACTION_FIELDS = frozenset(
     {"csrf", "action", "to_unit", "handler", "text", "reason", "deadline", "target", "kind", "organ"}
     | {"hearing_days", "deadline_id", "approval", "recusal_id", "decision"}

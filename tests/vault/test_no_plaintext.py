@@ -3,9 +3,6 @@ plaintext: not in any file of the data directory, not in any table, not in a Pos
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,6 +12,7 @@ from intake.vault_service import DeliveryHandles, VaultService
 from storage.database import Database
 from storage.models import Base
 from storage.vault_store import rotate
+from tests.scan import pg_dump
 from tests.vault.conftest import IDENTITY, FileReport, SteppingClock
 
 SECRETS = [*IDENTITY.values(), "203.0.113.77", "oSecretOpenId42", "13700001111"]
@@ -67,8 +65,8 @@ async def test_no_identity_in_plaintext_anywhere(
     await database.close()
 
     assert _leaking_files(data_dir) == []
-    if db_url.startswith("postgresql") and shutil.which("pg_dump"):
-        dump = _pg_dump(db_url)
+    if db_url.startswith("postgresql"):
+        dump = pg_dump(db_url)
         assert b"vault_entries" in dump
         assert not _leaks(dump)
 
@@ -80,20 +78,3 @@ def _leaking_files(data_dir: Path) -> list[tuple[str, list[str]]]:
         for p in data_dir.rglob("*")
         if p.is_file() and _leaks(p.read_bytes())
     ]
-
-
-def _pg_dump(db_url: str) -> bytes:
-    url = sa.engine.make_url(db_url)
-    env = {**os.environ, "PGPASSWORD": url.password or ""}
-    argv = [
-        "pg_dump",
-        "-h",
-        url.host or "127.0.0.1",
-        "-p",
-        str(url.port or 5432),
-        "-U",
-        url.username or "postgres",
-    ]
-    return subprocess.run(
-        [*argv, url.database or ""], capture_output=True, check=True, env=env, timeout=120
-    ).stdout

@@ -5,50 +5,20 @@ attachments), not in any table, not in a PostgreSQL dump."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import os
 import re
-import shutil
-import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-import sqlalchemy as sa
-
-from intake import logs
 from intake.config import Settings
 from intake.notifier import CaseEvent
-from storage.models import Base
 from tests.fakes.telegram import message, photo, start_telegram
+from tests.scan import leaking_files, leaking_rows, leaks, pg_dump_async
 
 CHAT = 6912345678
 NAME_FIRST, NAME_LAST, PHONE = "甄", "宝琮", "13912345678"
 SECRETS = [str(CHAT), NAME_FIRST + " " + NAME_LAST, NAME_LAST, PHONE]
-
-
-def _leaks(raw: bytes) -> list[str]:
-    found = []
-    for value in SECRETS:
-        for encoding in ("utf-8", "utf-16-le"):
-            if value.encode(encoding) in raw:
-                found.append(value)
-        if not value.isascii() and value.encode("unicode_escape") in raw:
-            found.append(value)
-    return found
-
-
-@pytest.fixture
-def file_logs(data_dir: Path) -> Iterator[None]:
-    logs.setup("DEBUG", data_dir)
-    yield
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        if getattr(handler, "_intake", False):
-            root.removeHandler(handler)
-            handler.close()
 
 
 async def test_no_chat_id_in_plaintext_anywhere(
@@ -86,10 +56,7 @@ async def test_no_chat_id_in_plaintext_anywhere(
     assert len([m for m in s.api.texts(CHAT) if "办理状态已更新" in m]) == 2
 
     async with s.services.db.read_engine.connect() as conn:
-        for table in Base.metadata.sorted_tables:
-            for row in await conn.execute(sa.select(table)):
-                dump = repr(tuple(row)).encode() + b"".join(v for v in row if isinstance(v, bytes))
-                assert not _leaks(dump), (table.name, _leaks(dump))
+        assert await leaking_rows(conn, SECRETS) == []
     await s.client.close()
     logging.getLogger().handlers[-1].flush()
 
@@ -97,20 +64,7 @@ async def test_no_chat_id_in_plaintext_anywhere(
     log_file = data_dir / "logs" / "intake.log"
     assert b"channel telegram mounted" in log_file.read_bytes()
     assert any("blobs" in q.parts for q in files)
-    assert [(str(q), _leaks(q.read_bytes())) for q in files if _leaks(q.read_bytes())] == []
-    if db_url.startswith("postgresql") and shutil.which("pg_dump"):
-        url = sa.engine.make_url(db_url)
-        env = {**os.environ, "PGPASSWORD": url.password or ""}
-        argv = [
-            "pg_dump",
-            "-h",
-            url.host or "127.0.0.1",
-            "-p",
-            str(url.port or 5432),
-            "-U",
-            url.username or "postgres",
-        ]
-        done = await asyncio.to_thread(
-            subprocess.run, [*argv, url.database or ""], capture_output=True, check=True, env=env, timeout=120
-        )
-        assert b"conversations" in done.stdout and not _leaks(done.stdout)
+    assert leaking_files(data_dir, SECRETS) == []
+    if db_url.startswith("postgresql"):
+        dump = await pg_dump_async(db_url)
+        assert b"conversations" in dump and not leaks(dump, SECRETS)

@@ -5,45 +5,24 @@ attachments), not in any table, not in a PostgreSQL dump."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import os
-import shutil
-import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
-from intake import logs
 from intake.app import notifier_of
 from intake.config import Settings
 from intake.notifier import CaseEvent
-from storage.models import Base
 from tests.fakes import twilio
 from tests.fakes.twilio import CALLER, receipt_of, start_hotline
+from tests.scan import leaking_files, leaking_rows, leaks, pg_dump_async
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:twilio.*")
 
 SECOND = "+8618677776666"
 FORMS = [n for c in (CALLER, SECOND) for n in (c, c[1:], c[3:])]  # +86…, 86…, the national number
-
-
-def leaks(raw: bytes) -> list[str]:
-    return [n for n in FORMS for enc in ("utf-8", "utf-16-le") if n.encode(enc) in raw]
-
-
-@pytest.fixture
-def file_logs(data_dir: Path) -> Iterator[None]:
-    logs.setup("DEBUG", data_dir)
-    yield
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        if getattr(handler, "_intake", False):
-            root.removeHandler(handler)
-            handler.close()
 
 
 async def test_no_phone_number_in_plaintext_anywhere(
@@ -91,10 +70,7 @@ async def test_no_phone_number_in_plaintext_anywhere(
     assert len(h.api.sent) == 1 + 4 and h.api.deleted  # the receipt, four notifications
 
     async with h.services.db.read_engine.connect() as conn:
-        for table in Base.metadata.sorted_tables:
-            for row in await conn.execute(sa.select(table)):
-                dump = repr(tuple(row)).encode() + b"".join(v for v in row if isinstance(v, bytes))
-                assert not leaks(dump), (table.name, leaks(dump))
+        assert await leaking_rows(conn, FORMS) == []
     await h.client.close()
     for handler in logging.getLogger().handlers:
         handler.flush()
@@ -103,20 +79,7 @@ async def test_no_phone_number_in_plaintext_anywhere(
     log_file = data_dir / "logs" / "intake.log"
     assert b"channel twilio mounted" in log_file.read_bytes()
     assert any("blobs" in p.parts for p in files)
-    assert [(str(p), leaks(p.read_bytes())) for p in files if leaks(p.read_bytes())] == []
-    if db_url.startswith("postgresql") and shutil.which("pg_dump"):
-        url = sa.engine.make_url(db_url)
-        env = {**os.environ, "PGPASSWORD": url.password or ""}
-        argv = [
-            "pg_dump",
-            "-h",
-            url.host or "127.0.0.1",
-            "-p",
-            str(url.port or 5432),
-            "-U",
-            url.username or "postgres",
-        ]
-        done = await asyncio.to_thread(
-            subprocess.run, [*argv, url.database or ""], capture_output=True, check=True, env=env, timeout=120
-        )
-        assert b"conversations" in done.stdout and not leaks(done.stdout)
+    assert leaking_files(data_dir, FORMS) == []
+    if db_url.startswith("postgresql"):
+        dump = await pg_dump_async(db_url)
+        assert b"conversations" in dump and not leaks(dump, FORMS)

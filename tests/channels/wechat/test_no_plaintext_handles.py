@@ -5,52 +5,24 @@ PostgreSQL dump."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import os
 import re
-import shutil
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
-from intake import logs
 from intake.app import notifier_of
 from intake.config import Settings
-from storage.models import Base
 from tests.fakes import wechat, weibo
 from tests.fakes.server import start_platforms
+from tests.scan import leaking_files, leaking_rows, leaks, pg_dump_async
 
 OPENID = "oLeakProbe_OpenId_9Q7x"
 UID = 5098765432
 NAME, PHONE = "甄宝琮", "13912345678"
 SECRETS = [OPENID, str(UID), NAME, PHONE]
-
-
-def _leaks(raw: bytes) -> list[str]:
-    found = []
-    for value in SECRETS:
-        for encoding in ("utf-8", "utf-16-le"):
-            if value.encode(encoding) in raw:
-                found.append(value)
-        if not value.isascii() and value.encode("unicode_escape") in raw:
-            found.append(value)
-    return found
-
-
-@pytest.fixture
-def file_logs(data_dir: Path) -> Any:
-    logs.setup("DEBUG", data_dir)
-    yield
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        if getattr(handler, "_intake", False):
-            root.removeHandler(handler)
-            handler.close()
 
 
 async def test_no_handle_in_plaintext_anywhere(
@@ -96,10 +68,7 @@ async def test_no_handle_in_plaintext_anywhere(
     assert await p.services.db.reports.count() == 3
 
     async with p.services.db.read_engine.connect() as conn:
-        for table in Base.metadata.sorted_tables:
-            for row in await conn.execute(sa.select(table)):
-                dump = repr(tuple(row)).encode() + b"".join(v for v in row if isinstance(v, bytes))
-                assert not _leaks(dump), (table.name, _leaks(dump))
+        assert await leaking_rows(conn, SECRETS) == []
     await p.client.close()
     logging.getLogger().handlers[-1].flush()
 
@@ -107,21 +76,7 @@ async def test_no_handle_in_plaintext_anywhere(
     log_file = data_dir / "logs" / "intake.log"
     assert log_file.stat().st_size > 0 and b"channel wechat mounted" in log_file.read_bytes()
     assert any("blobs" in q.parts for q in files)
-    assert [(str(q), _leaks(q.read_bytes())) for q in files if _leaks(q.read_bytes())] == []
-    if db_url.startswith("postgresql") and shutil.which("pg_dump"):
-        url = sa.engine.make_url(db_url)
-        env = {**os.environ, "PGPASSWORD": url.password or ""}
-        argv = [
-            "pg_dump",
-            "-h",
-            url.host or "127.0.0.1",
-            "-p",
-            str(url.port or 5432),
-            "-U",
-            url.username or "postgres",
-        ]
-        done = await asyncio.to_thread(
-            subprocess.run, [*argv, url.database or ""], capture_output=True, check=True, env=env, timeout=120
-        )
-        dump = done.stdout
-        assert b"conversations" in dump and not _leaks(dump)
+    assert leaking_files(data_dir, SECRETS) == []
+    if db_url.startswith("postgresql"):
+        dump = await pg_dump_async(db_url)
+        assert b"conversations" in dump and not leaks(dump, SECRETS)
