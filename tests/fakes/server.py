@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+import sqlalchemy as sa
 
 import channels
 from intake.app import Services, build_app, services_of
@@ -12,6 +15,21 @@ from intake.config import Settings
 from tests.fakes import wechat, weibo
 
 WEB_URL = "https://jb.example.gov.cn"
+CODE = re.compile(r"查询码：(\d{16})")
+CASE = re.compile(r"案件编号：(\S+)")
+
+
+def receipt_of(reply: str | None) -> tuple[str, str]:
+    """(case number, query code) from a platform channel's filing reply."""
+    assert reply is not None
+    case, code = CASE.search(reply), CODE.search(reply)
+    assert case and code, reply
+    return case.group(1), code.group(1)
+
+
+async def count_rows(services: Services, table: str) -> int:
+    async with services.db.read_engine.connect() as conn:
+        return int((await conn.execute(sa.text(f"SELECT count(*) FROM {table}"))).scalar_one())  # noqa: S608
 
 
 @dataclass

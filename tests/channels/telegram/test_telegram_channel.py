@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from channels.verify import telegram_secret_valid, verify_telegram
 from intake.config import Settings
 from tests.fakes import telegram
+from tests.fakes.server import count_rows
 from tests.fakes.telegram import TelegramServer, message, photo, start_telegram
 
 CHAT = 700100200
@@ -26,11 +27,6 @@ async def s(
     return await start_telegram(
         aiohttp_client, aiohttp_server, make_settings, INTAKE_PUBLIC_URL="https://jb.example.gov.cn"
     )
-
-
-async def count(s: TelegramServer, table: str) -> int:
-    async with s.services.db.read_engine.connect() as conn:
-        return int((await conn.execute(sa.text(f"SELECT count(*) FROM {table}"))).scalar_one())  # noqa: S608
 
 
 def code_of(reply: str) -> str:
@@ -62,7 +58,7 @@ async def test_wrong_or_missing_secret_is_refused_and_nothing_stored(s: Telegram
         assert resp.status == 401
         assert (await resp.json())["error"]["code"] == "invalid_signature"
     for table in ("reports", "channel_messages", "conversations", "jobs", "report_events"):
-        assert await count(s, table) == 0
+        assert await count_rows(s.services, table) == 0
     assert s.api.sent == []
 
 
@@ -73,7 +69,7 @@ async def test_bad_bodies_get_4xx(s: TelegramServer) -> None:
         assert resp.status == status, body
     resp = await s.client.post("/channels/telegram", data=b"{" + b" " * 70_000 + b"}", headers=headers)
     assert resp.status == 413
-    assert await count(s, "reports") == 0
+    assert await count_rows(s.services, "reports") == 0
 
 
 def test_no_secret_no_channel(make_settings: Callable[..., Settings]) -> None:
@@ -146,7 +142,7 @@ async def test_guided_dialogue_with_materials_files_once_and_downloads_them(s: T
     receipt = await s.tg.say(CHAT, "确认提交")
     code_of(receipt)
     assert "2 份材料将随后附入案件" in receipt
-    assert await count(s, "reports") == 1
+    assert await count_rows(s.services, "reports") == 1
 
     # The downloads are jobs after the acknowledgement.
     while await s.services.worker.run_once():
@@ -174,7 +170,7 @@ async def test_real_name_is_confirmed_by_sharing_ones_own_contact(s: TelegramSer
 
     someone_else = {"phone_number": "8613700000000", "first_name": "李", "user_id": 42}
     assert "本人" in (await s.tg.send(message(CHAT, contact=someone_else)))[0]
-    assert await count(s, "reports") == 0
+    assert await count_rows(s.services, "reports") == 0
 
     own = {"phone_number": "8613912345678", "first_name": "甄", "last_name": "宝琮", "user_id": CHAT}
     receipt = (await s.tg.send(message(CHAT, contact=own)))[0]
@@ -189,7 +185,7 @@ async def test_cancel_drops_the_draft(s: TelegramServer) -> None:
         await s.tg.say(CHAT, text)
     assert "已取消" in await s.tg.say(CHAT, "/cancel")
     assert "按步骤填写" in await s.tg.say(CHAT, "某人")  # idle: not taken as "who, where"
-    assert await count(s, "reports") == 0
+    assert await count_rows(s.services, "reports") == 0
 
 
 async def test_redelivered_update_makes_one_report_and_one_answer(
@@ -201,7 +197,7 @@ async def test_redelivered_update_makes_one_report_and_one_answer(
     assert len(first) == 1 and "查询码" in first[0]
     for _ in range(3):
         assert await s.tg.send(update) == []
-    assert await count(s, "reports") == 1
+    assert await count_rows(s.services, "reports") == 1
 
     # A dialogue step redelivered is not taken as the next step.
     await s.tg.say(CHAT, "/report")
@@ -216,10 +212,10 @@ async def test_failed_answer_is_retried_by_redelivery_without_a_second_report(s:
     s.api.fail_sends = 1
     resp = await s.tg.post(update)
     assert resp.status == 503
-    assert await count(s, "reports") == 1  # filed and committed before the answer failed
+    assert await count_rows(s.services, "reports") == 1  # filed and committed before the answer failed
     replies = await s.tg.send(update)  # Telegram redelivers: the same receipt is sent
     assert len(replies) == 1 and "查询码" in replies[0]
-    assert await count(s, "reports") == 1
+    assert await count_rows(s.services, "reports") == 1
 
 
 async def test_group_chats_and_other_updates_are_ignored(s: TelegramServer) -> None:
@@ -229,7 +225,7 @@ async def test_group_chats_and_other_updates_are_ignored(s: TelegramServer) -> N
     for update in (group, edited):
         resp = await s.tg.post(update)
         assert resp.status == 200
-    assert s.api.sent == [] and await count(s, "reports") == 0
+    assert s.api.sent == [] and await count_rows(s.services, "reports") == 0
 
 
 async def test_webhook_is_set_with_the_secret_at_start(s: TelegramServer) -> None:

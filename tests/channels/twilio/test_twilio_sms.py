@@ -3,40 +3,17 @@ of Twilio's REST API. Webhooks are signed with twilio's own RequestValidator."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import pytest
 import sqlalchemy as sa
 
 from intake.app import notifier_of
-from intake.config import Settings
 from intake.notifier import CaseEvent
 from intake.vault_service import DeliveryHandles
 from tests.fakes import twilio
-from tests.fakes.twilio import CALLER, Hotline, receipt_of, start_hotline
+from tests.fakes.server import count_rows
+from tests.fakes.twilio import CALLER, Hotline, receipt_of
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:twilio.*")
-
-
-@pytest.fixture
-async def h(
-    aiohttp_client: Any, aiohttp_server: Any, make_settings: Callable[..., Settings], db_url: str
-) -> Hotline:
-    return await start_hotline(aiohttp_client, aiohttp_server, make_settings, db_url)
-
-
-@pytest.fixture
-async def sh(
-    aiohttp_client: Any, aiohttp_server: Any, make_settings: Callable[..., Settings], data_dir: Any
-) -> Hotline:
-    url = f"sqlite+aiosqlite:///{data_dir / 'intake.db'}"
-    return await start_hotline(aiohttp_client, aiohttp_server, make_settings, url)
-
-
-async def count(h: Hotline, table: str) -> int:
-    async with h.services.db.read_engine.connect() as conn:
-        return int((await conn.execute(sa.text(f"SELECT count(*) FROM {table}"))).scalar_one())  # noqa: S608
 
 
 async def test_report_query_and_add_by_sms(h: Hotline) -> None:
@@ -64,7 +41,7 @@ async def test_retried_message_sid_makes_one_report(h: Hotline) -> None:
         assert resp.status == 200
         answers.append(await resp.text())
     assert answers[0] == answers[1] == answers[2] and "查询码" in answers[0]
-    assert await count(h, "reports") == 1
+    assert await count_rows(h.services, "reports") == 1
 
 
 async def test_other_text_starts_a_short_guided_exchange(sh: Hotline) -> None:
@@ -155,4 +132,4 @@ async def test_notifications_go_out_by_sms_with_the_number_from_the_vault(h: Hot
 async def test_a_sender_that_is_not_a_number_is_refused(sh: Hotline) -> None:
     status, _ = await sh.driver.sms("举报 测试", sender="anonymous")
     assert status == 400
-    assert await count(sh, "reports") == 0
+    assert await count_rows(sh.services, "reports") == 0

@@ -16,7 +16,7 @@ from channels.verify import twilio_signature, verify_twilio
 from intake.app import build_app
 from intake.config import Settings
 from tests.fakes import twilio
-from tests.fakes.twilio import Hotline, start_hotline
+from tests.fakes.twilio import Hotline
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:twilio.*")
 
@@ -62,13 +62,6 @@ def test_anything_changed_fails(base: str, path: str, params: dict[str, str], si
     assert not verify_twilio(
         "54321", "https://mycompany.com", "/myapp.php?foo=1&bar=2", DOC_PARAMS, DOC_SIGNATURE
     )
-
-
-@pytest.fixture
-async def h(
-    aiohttp_client: Any, aiohttp_server: Any, make_settings: Callable[..., Settings], db_url: str
-) -> Hotline:
-    return await start_hotline(aiohttp_client, aiohttp_server, make_settings, db_url)
 
 
 TABLES = ("reports", "channel_messages", "conversations", "jobs", "vault_entries", "report_events")

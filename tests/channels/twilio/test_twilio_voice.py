@@ -8,36 +8,15 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 from intake.config import Settings
 from intake.jobs import backoff
 from intake.vault_service import DeliveryHandles
 from tests.fakes import twilio
+from tests.fakes.server import count_rows
 from tests.fakes.twilio import CALLER, OFFICE, Hotline, heard_receipts, receipt_of, sid, start_hotline
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:twilio.*")
-
-
-@pytest.fixture
-async def h(
-    aiohttp_client: Any, aiohttp_server: Any, make_settings: Callable[..., Settings], db_url: str
-) -> Hotline:
-    return await start_hotline(aiohttp_client, aiohttp_server, make_settings, db_url)
-
-
-@pytest.fixture
-async def sh(
-    aiohttp_client: Any, aiohttp_server: Any, make_settings: Callable[..., Settings], data_dir: Any
-) -> Hotline:
-    """SQLite only: for behaviour that does not depend on the database."""
-    url = f"sqlite+aiosqlite:///{data_dir / 'intake.db'}"
-    return await start_hotline(aiohttp_client, aiohttp_server, make_settings, url)
-
-
-async def count(h: Hotline, table: str) -> int:
-    async with h.services.db.read_engine.connect() as conn:
-        return int((await conn.execute(sa.text(f"SELECT count(*) FROM {table}"))).scalar_one())  # noqa: S608
 
 
 async def run_jobs(h: Hotline) -> None:
@@ -108,7 +87,7 @@ async def test_report_by_phone_end_to_end(h: Hotline) -> None:
     await call.press("9")
     assert "举报问题，请按1" in call.heard
     assert await call.hang_up() == 200
-    assert await count(h, "reports") == 1
+    assert await count_rows(h.services, "reports") == 1
 
 
 async def test_status_by_query_code_reads_the_status_and_latest_reply(h: Hotline) -> None:
@@ -171,7 +150,7 @@ async def test_menu_timeouts_repeat_then_end_the_call(sh: Hotline) -> None:
     await call.silence()
     assert call.twiml is not None and call.twiml.find("Hangup") is not None and "再见" in call.heard
     assert await call.hang_up() == 200
-    assert await count(sh, "reports") == 0
+    assert await count_rows(sh.services, "reports") == 0
 
 
 async def test_speech_not_understood_falls_back_to_the_recording(sh: Hotline) -> None:
@@ -201,7 +180,7 @@ async def test_nothing_said_nothing_filed(sh: Hotline) -> None:
     await call.record(sid("RE"), seconds=0)
     assert "没有录到您讲述的内容" in call.heard
     await call.hang_up()
-    assert await count(sh, "reports") == 0
+    assert await count_rows(sh.services, "reports") == 0
 
 
 async def test_hang_up_while_speaking_files_what_was_heard(h: Hotline) -> None:
@@ -255,7 +234,7 @@ async def test_retried_step_gets_the_same_answer_and_one_report(h: Hotline) -> N
     resp = await h.driver.post(step, h.driver.last_params)
     assert resp.status == 200 and await resp.text() == first_raw
     assert first.find("Gather") is not None
-    assert await count(h, "reports") == 1
+    assert await count_rows(h.services, "reports") == 1
 
 
 async def test_recording_download_retries_with_backoff(sh: Hotline) -> None:

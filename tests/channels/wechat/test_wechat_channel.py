@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -19,34 +18,9 @@ from intake.app import build_app, notifier_of
 from intake.config import Settings
 from intake.vault_service import DeliveryHandles
 from tests.fakes import wechat
-from tests.fakes.server import WEB_URL, Platforms, platform_env, start_platforms
+from tests.fakes.server import WEB_URL, Platforms, platform_env, receipt_of, start_platforms
 
 OPENID = "oWx_TestOpenId_0001"
-CODE = re.compile(r"查询码：(\d{16})")
-CASE = re.compile(r"案件编号：(\S+)")
-
-
-@pytest.fixture
-async def p(
-    aiohttp_client: Any, aiohttp_server: Any, make_settings: Callable[..., Settings], db_url: str
-) -> Platforms:
-    return await start_platforms(aiohttp_client, aiohttp_server, make_settings, db_url)
-
-
-@pytest.fixture
-async def sp(
-    aiohttp_client: Any, aiohttp_server: Any, make_settings: Callable[..., Settings], data_dir: Any
-) -> Platforms:
-    """SQLite only: for behaviour that does not depend on the database."""
-    url = f"sqlite+aiosqlite:///{data_dir / 'intake.db'}"
-    return await start_platforms(aiohttp_client, aiohttp_server, make_settings, url)
-
-
-def receipt_of(reply: str | None) -> tuple[str, str]:
-    assert reply is not None
-    case, code = CASE.search(reply), CODE.search(reply)
-    assert case and code, reply
-    return case.group(1), code.group(1)
 
 
 async def test_url_verification_echoes_echostr(sp: Platforms) -> None:

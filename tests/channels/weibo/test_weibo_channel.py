@@ -4,46 +4,18 @@ the same dialogue and shortcuts, and the reply API (within 48 hours) against the
 from __future__ import annotations
 
 import json
-import re
 import time
-from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
 import pytest
 
 from intake.app import notifier_of
-from intake.config import Settings
 from intake.notifier import DeliveryUnavailable
 from intake.vault_service import DeliveryHandles
 from tests.fakes import weibo
-from tests.fakes.server import WEB_URL, Platforms, start_platforms
+from tests.fakes.server import WEB_URL, Platforms, receipt_of
 
 UID = 2489518277
-CODE = re.compile(r"查询码：(\d{16})")
-CASE = re.compile(r"案件编号：(\S+)")
-
-
-@pytest.fixture
-async def p(
-    aiohttp_client: Any, aiohttp_server: Any, make_settings: Callable[..., Settings], db_url: str
-) -> Platforms:
-    return await start_platforms(aiohttp_client, aiohttp_server, make_settings, db_url)
-
-
-@pytest.fixture
-async def sp(
-    aiohttp_client: Any, aiohttp_server: Any, make_settings: Callable[..., Settings], data_dir: Any
-) -> Platforms:
-    url = f"sqlite+aiosqlite:///{data_dir / 'intake.db'}"
-    return await start_platforms(aiohttp_client, aiohttp_server, make_settings, url)
-
-
-def receipt_of(reply: str | None) -> tuple[str, str]:
-    assert reply is not None
-    case, code = CASE.search(reply), CODE.search(reply)
-    assert case and code, reply
-    return case.group(1), code.group(1)
 
 
 async def test_url_verification(sp: Platforms) -> None:
