@@ -168,7 +168,6 @@ async def open_services(settings: Settings, clock: Clock | None = None) -> Servi
     for kind, handler in builtin_handlers(db).items():
         worker.register(kind, handler)
     triage = TriageService(db, clock, jurisdiction.document, model_path=settings.triage_model)
-    worker.register("triage", triage.run_job)
     # Channels with an outbound API register their sender with it when they are mounted.
     notifier = Notifier(
         db,
@@ -180,16 +179,18 @@ async def open_services(settings: Settings, clock: Clock | None = None) -> Servi
     if settings.app_push_url:
         notifier.register("app", AppPushSender(settings.app_push_url))
     worker.register(NOTIFY_JOB, notifier.run_job)
-    staff, workflow = open_workflow(settings, db, clock, jurisdiction.units, notifier, worker, triage.run_job)
-    # The search index follows triage: each new report is indexed after the acknowledgement
-    # (whatever this misses, SearchIndex.catch_up indexes before the next search).
-    triage_and_route, now = worker.handlers["triage"], clock.now
+    staff, workflow = open_workflow(settings, db, clock, jurisdiction.units, notifier, worker)
 
-    async def triage_then_index(job: JobRecord) -> None:
-        await triage_and_route(job)
-        await db.search.index(job.payload["case_no"], now())
+    async def triage_job(job: JobRecord) -> None:
+        # Triage stores its result and the report's words for search (whatever this misses,
+        # SearchIndex.catch_up indexes before the next search); then the workflow acts on it: a
+        # case about the receiving commission's own head goes up, sealed, at once.
+        case_no = job.payload["case_no"]
+        await triage.triage_report(case_no)
+        await workflow.after_triage(case_no)
 
-    worker.register("triage", triage_then_index)
+    worker.register("triage", triage_job)
+    now = clock.now
     # The retention sweep of the platform channels' dialogue state: each run queues the next.
     seen_for = timedelta(hours=settings.seen_message_retention_hours)
     idle_for = timedelta(days=settings.dialogue_retention_days)

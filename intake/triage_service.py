@@ -1,11 +1,13 @@
 """Triage after the acknowledgement: the ``triage`` job, staff corrections, the manual queue.
 
-The accept transaction enqueues a ``triage`` job for every new report; the job worker runs it
-here. :func:`triage.triage` is pure and CPU-bound (jieba, the gazetteer, the classifier), so it
-runs in a child process of its own: the server's event loop and its database writer never wait
-for the interpreter lock behind it. The child also holds the near-duplicate index, loaded at its
-start from the signatures stored with earlier triage results and extended with each report it
-triages, so ``duplicate_of`` sees every report this database holds.
+The accept transaction enqueues a ``triage`` job for every new report; its handler (composed in
+``intake.app.open_services``) calls :meth:`TriageService.triage_report`, which stores the result
+and the report's words for full-text search. :func:`triage.triage` is pure and CPU-bound (jieba,
+the gazetteer, the classifier), so it runs in a child process of its own: the server's event loop
+and its database writer never wait for the interpreter lock behind it. The child also holds the
+near-duplicate index, loaded at its start from the signatures stored with earlier triage results
+and extended with each report it triages, so ``duplicate_of`` sees every report this database
+holds.
 
 A result below the confidence threshold goes to the manual triage queue (``needs_review`` in the
 stored result); staff corrections are audit events (``triage_corrected``, with what changed and
@@ -30,7 +32,6 @@ from typing import Any
 from intake.clock import Clock
 from intake.errors import NotFound, ValidationError
 from storage.database import Database
-from storage.records import JobRecord
 from storage.search import report_text
 
 log = logging.getLogger("intake.triage")
@@ -192,9 +193,6 @@ class TriageService:
         await self._db.reports.set_triage(report.id, fields, at)
         await self._db.search.index_tokens(report.id, tokens, at)
         return stored
-
-    async def run_job(self, job: JobRecord) -> None:
-        await self.triage_report(job.payload["case_no"])
 
     async def correct(self, case_no: str, actor: str, changes: Mapping[str, str]) -> dict[str, Any]:
         """Staff override one or more triage decisions; the before and after go to the audit chain

@@ -938,10 +938,6 @@ class Workflow:
         except StaleCase:
             return
 
-    async def triage_job(self, job: Any, run: Any) -> None:
-        await run(job)
-        await self.after_triage(job.payload["case_no"])
-
     async def reminder_job(self, job: Any) -> None:
         await self._db.workflow.reminder(int(job.payload["deadline_id"]), self._clock.now())
 
@@ -953,10 +949,10 @@ def open_workflow(
     units: Any,
     notifier: Any,
     worker: Any,
-    run_triage: Any,
 ) -> tuple[StaffService, Workflow]:
-    """The staff service and the workflow for ``open_services``; registers the workflow's jobs
-    (triage is followed by the sealed-upward check; deadline reminders)."""
+    """The staff service and the workflow for ``open_services``; registers the deadline reminders
+    (the triage job, which the workflow follows with :meth:`Workflow.after_triage`, is composed
+    in ``open_services``)."""
     from intake.deadlines import default_calendar
     from intake.staff import OrgTree
 
@@ -970,9 +966,5 @@ def open_workflow(
     )
     workflow = Workflow(db, clock, staff, default_calendar(settings.data_dir / "calendar"), notifier=notifier)
 
-    async def triage_then_route(job: Any) -> None:
-        await workflow.triage_job(job, run_triage)
-
-    worker.register("triage", triage_then_route)
     worker.register("deadline_reminder", workflow.reminder_job)
     return staff, workflow

@@ -86,7 +86,7 @@ async def test_failing_jobs_back_off_then_die(
         raise RuntimeError("platform down")
 
     worker.register("expire_receipt", flaky)
-    worker.register("triage", services.triage.run_job)
+    worker.register("triage", services.worker.handlers["triage"])
     await client.post("/api/v1/reports", json={"content": "x"}, headers={"Idempotency-Key": "f1"})
     assert await worker.run_once() == 1  # the triage job, due at once
     clock.at += timedelta(days=1, seconds=1)
