@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import time
@@ -227,6 +228,13 @@ def discovered_features() -> list[FeatureFactory]:
     return [ep.load() for ep in sorted(entry_points(group=FEATURE_GROUP), key=lambda ep: ep.name)]
 
 
+async def _warm_up(freeze_gc: bool) -> None:
+    await asyncio.to_thread(redaction.warm_up)
+    if freeze_gc:
+        gc.collect()
+        gc.freeze()
+
+
 def build_app(
     settings: Settings,
     specs: Sequence[ChannelSpec],
@@ -234,7 +242,12 @@ def build_app(
     clock: Clock | None = None,
     run_worker: bool = True,
     features: Sequence[FeatureFactory] | None = None,
+    freeze_gc: bool = False,
 ) -> web.Application:
+    """The aiohttp application. ``freeze_gc`` (for ``intake serve``, one application per process)
+    moves everything loaded at start-up out of the cyclic collector's sight once warm: jieba's
+    dictionaries and the rest live as long as the process, and walking them made every full
+    collection a ~40 ms pause for all requests in flight."""
     from channels.base import ChannelContext  # the app's own seam: channels stay above intake
 
     app = web.Application(
@@ -284,7 +297,7 @@ def build_app(
             await services.db.conversations.schedule_purge(services.clock.now(), services.clock.now())
             app[WORKER_TASK] = asyncio.create_task(services.worker.run_forever(), name="job-worker")
             # jieba's tagger loads in the background, so no request waits for it.
-            warming = asyncio.create_task(asyncio.to_thread(redaction.warm_up), name="warm-up")
+            warming = asyncio.create_task(_warm_up(freeze_gc), name="warm-up")
         yield
         if warming is not None:
             warming.cancel()

@@ -26,7 +26,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from intake.app import build_app
 
     logs.setup(settings.log_level, settings.data_dir)
-    app = build_app(settings, channels.REGISTRY)
+    app = build_app(settings, channels.REGISTRY, freeze_gc=True)
     print(f"intake: serving on http://{args.host}:{args.port}/  (data: {settings.data_dir})", file=sys.stderr)
     web.run_app(
         app, host=args.host, port=args.port, access_log=None, print=None, reuse_port=args.reuse_port or None

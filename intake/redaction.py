@@ -429,13 +429,23 @@ def _addresses(text: str) -> list[Finding]:
     return found
 
 
+# Cheap looks before the full patterns, which begin with look-behinds and so are tried at every
+# position of the text: each hint is implied by every match of the patterns it stands for.
+# Numbers: an ID, mobile, landline or card number is a run of at least ten digits, spaces or
+# dashes starting with a digit; e-mail addresses have an @.
+_NUMBER_HINT = re.compile(r"\d[\d -]{9,}|@")
+_NAME_HINT = re.compile(r"我叫|我名叫|我的名字|本人|我是|举报人|检举人|控告人|信访人|反映人|实名|联系人|署名")
+_ADDRESS_HINT = re.compile(r"住|地址|我家在")
+
+
 def find_identity(text: str) -> list[Finding]:
     """The informant's own identifying details in ``text``, in order, not overlapping."""
-    names = _names(text)
+    names = _names(text) if _NAME_HINT.search(text) else []
     own_names = {(f.start, f.end) for f in names}
     candidates: list[Finding] = []
     last_end: int | None = None
-    for f in sorted(_numbers(text), key=lambda f: f.start):
+    numbers = _numbers(text) if _NUMBER_HINT.search(text) else []
+    for f in sorted(numbers, key=lambda f: f.start):
         owner = _owner_at(text, f.start)
         if (
             owner is not None
@@ -450,7 +460,9 @@ def find_identity(text: str) -> list[Finding]:
         if mine:
             candidates.append(f)
             last_end = f.end
-    candidates += names + _addresses(text)
+    candidates += names
+    if _ADDRESS_HINT.search(text):
+        candidates += _addresses(text)
     candidates.sort(key=lambda f: (f.start, -(f.end - f.start)))
     result: list[Finding] = []
     for f in candidates:
