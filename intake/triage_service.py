@@ -22,6 +22,8 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -51,8 +53,22 @@ CORRECTABLE = {
 _state: dict[str, Any] = {}
 
 
-def _child_start(jurisdiction: Mapping[str, Any], model_path: str | None) -> None:
+def _exit_with_parent(parent: int, every: float = 1.0) -> None:
+    """End this process when the server that started it is gone. A server killed outright
+    (``kill -9``, the OOM killer) cannot shut its pool down, and the child would otherwise live on
+    with its models and duplicate index: one more orphan after every crash."""
+    while os.getppid() == parent:
+        time.sleep(every)
+    os._exit(0)
+
+
+def _child_start(jurisdiction: Mapping[str, Any], model_path: str | None, server_pid: int) -> None:
     import triage
+
+    # The server's pid comes from the server: read here, a server killed while this process was
+    # still starting would already have been replaced by init.
+    watch = threading.Thread(target=_exit_with_parent, args=(server_pid,), name="parent-watch", daemon=True)
+    watch.start()
 
     # Triage is work after the acknowledgement: under load, filing reports comes first and the
     # queue drains when the machine has time (a lower scheduling priority, where the OS allows).
@@ -146,7 +162,11 @@ class TriageService:
                     max_workers=1,
                     mp_context=multiprocessing.get_context("spawn"),
                     initializer=_child_start,
-                    initargs=(self._jurisdiction, str(self._model_path) if self._model_path else None),
+                    initargs=(
+                        self._jurisdiction,
+                        str(self._model_path) if self._model_path else None,
+                        os.getpid(),
+                    ),
                 )
                 loop = asyncio.get_running_loop()
                 try:

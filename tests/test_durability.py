@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -289,3 +290,59 @@ async def test_acknowledged_reports_survive_kill_9(db_url: str, data_dir: Path, 
     result = json.loads(verified.stdout.strip().splitlines()[-1])
     assert result["ok"] is True
     assert result["events"] >= stored
+
+
+def _live_children(pid: int) -> dict[int, str]:
+    """The running (not zombie) child processes of ``pid`` and their command lines (Linux /proc)."""
+    found: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            state, ppid = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:2]
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue  # gone meanwhile
+        if int(ppid) == pid and state != "Z":
+            found[int(entry.name)] = cmdline
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds child processes through Linux /proc")
+async def test_the_triage_process_ends_with_a_killed_server(tmp_path: Path) -> None:
+    """``kill -9`` leaves the server no chance to stop its triage child: the child notices on its
+    own and exits, instead of living on with its models after every crash."""
+    server = start_server(server_env(tmp_path / "data", None, INTAKE_LOG_LEVEL="WARNING"), tmp_path / "log")
+    try:
+        await wait_ready(server)
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(server.base + "/api/v1/reports", json=report_body(1)) as resp,
+        ):
+            assert resp.status == 201, await resp.text()
+        deadline = time.monotonic() + READY_SECONDS
+        children: dict[int, str] = {}
+        while time.monotonic() < deadline:  # the triage job starts the child on first use
+            children = _live_children(server.proc.pid)
+            if any("multiprocessing.spawn" in cmd for cmd in children.values()):
+                break
+            await asyncio.sleep(0.1)
+        assert any("multiprocessing.spawn" in cmd for cmd in children.values()), (children, server.output())
+        server.proc.send_signal(signal.SIGKILL)
+        server.proc.wait(timeout=30)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and any(_running(pid) for pid in children):  # noqa: ASYNC110
+            await asyncio.sleep(0.1)  # polling another process's state: there is no event to wait on
+        assert not [cmd for pid, cmd in children.items() if _running(pid)]
+    finally:
+        if server.proc.poll() is None:
+            server.proc.kill()
+            server.proc.wait(timeout=30)
