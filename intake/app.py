@@ -182,15 +182,27 @@ async def open_services(settings: Settings, clock: Clock | None = None) -> Servi
     worker.register(NOTIFY_JOB, notifier.run_job)
     staff, workflow = open_workflow(settings, db, clock, jurisdiction.units, notifier, worker)
 
-    async def triage_job(job: JobRecord) -> None:
-        # Triage stores its result and the report's words for search (whatever this misses,
+    async def triage_jobs(jobs: list[JobRecord]) -> list[Exception | None]:
+        # Triage stores each result and the report's words for search (whatever this misses,
         # SearchIndex.catch_up indexes before the next search); then the workflow acts on it: a
         # case about the receiving commission's own head goes up, sealed, at once.
-        case_no = job.payload["case_no"]
-        await triage.triage_report(case_no)
-        await workflow.after_triage(case_no)
+        case_nos = [job.payload["case_no"] for job in jobs]
+        outcomes = await triage.triage_reports(case_nos)
 
-    worker.register("triage", triage_job)
+        async def then(case_no: str, outcome: dict[str, Any] | Exception) -> Exception | None:
+            if isinstance(outcome, Exception):
+                return outcome
+            if not outcome.get("sealed"):
+                return None  # nothing for the workflow to do (it would read the case to find that out)
+            try:
+                await workflow.after_triage(case_no)
+            except Exception as exc:
+                return exc
+            return None
+
+        return list(await asyncio.gather(*(then(c, o) for c, o in zip(case_nos, outcomes, strict=True))))
+
+    worker.register_batch("triage", triage_jobs)
     now = clock.now
     # The retention sweep of the platform channels' dialogue state: each run queues the next.
     seen_for = timedelta(hours=settings.seen_message_retention_hours)

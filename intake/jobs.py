@@ -20,6 +20,9 @@ from storage.records import JobRecord
 
 log = logging.getLogger("intake.jobs")
 Handler = Callable[[JobRecord], Awaitable[None]]
+# Takes every job of its kind that one turn claimed; returns, per job in order, None (done) or the
+# error that job met.
+BatchHandler = Callable[[list[JobRecord]], Awaitable[list[Exception | None]]]
 
 
 def backoff(attempt: int) -> timedelta:
@@ -27,25 +30,47 @@ def backoff(attempt: int) -> timedelta:
 
 
 class JobWorker:
-    def __init__(self, db: Database, clock: Clock, metrics: Metrics, *, idle_seconds: float = 1.0) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, metrics: Metrics, *, idle_seconds: float = 1.0, claim: int = 64
+    ) -> None:
         self._db = db
+        self._claim = claim  # jobs per turn: a batch handler's work is cheaper the more it gets
         self._clock = clock
         self._metrics = metrics
         self._idle = idle_seconds
         self.handlers: dict[str, Handler] = {}
+        self.batch_handlers: dict[str, BatchHandler] = {}
         self._wake = asyncio.Event()
 
     def register(self, kind: str, handler: Handler) -> None:
         self.handlers[kind] = handler
 
+    def register_batch(self, kind: str, handler: BatchHandler) -> None:
+        """A handler for many jobs of one kind at once (work that is cheaper in bulk, and whose
+        jobs do not depend on each other's order of completion)."""
+        self.batch_handlers[kind] = handler
+
     def wake(self) -> None:
         self._wake.set()
 
     async def run_once(self) -> int:
-        """Claim and run the due jobs; returns how many ran."""
-        jobs = await self._db.jobs.claim(self._clock.now())
+        """Claim and run the due jobs; returns how many ran. Jobs with a plain handler run one
+        after another, in the order claimed; alongside them, each batch handler gets all the
+        claimed jobs of its kind in one call."""
+        jobs = await self._db.jobs.claim(self._clock.now(), limit=self._claim)
+        single: list[JobRecord] = []
+        batched: dict[str, list[JobRecord]] = {}
         for job in jobs:
-            await self._run(job)
+            if job.kind in self.batch_handlers:
+                batched.setdefault(job.kind, []).append(job)
+            else:
+                single.append(job)
+
+        async def one_by_one() -> None:
+            for job in single:
+                await self._run(job)
+
+        await asyncio.gather(one_by_one(), *(self._run_batch(kind, group) for kind, group in batched.items()))
         return len(jobs)
 
     async def run_forever(self) -> None:
@@ -64,19 +89,38 @@ class JobWorker:
 
     async def _run(self, job: JobRecord) -> None:
         handler = self.handlers.get(job.kind)
-        extra = {"job_id": job.id, "job_kind": job.kind, "attempt": job.attempts}
         try:
             if handler is None:
                 raise LookupError(f"no handler for job kind {job.kind!r}")
             await handler(job)
         except Exception as exc:
-            now = self._clock.now()
-            outcome = await self._db.jobs.fail(job, f"{type(exc).__name__}", now, now + backoff(job.attempts))
-            self._metrics.jobs.labels(job.kind, outcome).inc()
-            log.warning("job failed", extra={**extra, "outcome": outcome}, exc_info=True)
+            await self._settle(job, exc)
             return
-        await self._db.jobs.finish(job.id, self._clock.now())
-        self._metrics.jobs.labels(job.kind, "done").inc()
+        await self._settle(job, None)
+
+    async def _run_batch(self, kind: str, jobs: list[JobRecord]) -> None:
+        try:
+            errors = await self.batch_handlers[kind](jobs)
+            if len(errors) != len(jobs):
+                raise RuntimeError(
+                    f"the {kind!r} batch handler answered for {len(errors)} of {len(jobs)} jobs"
+                )
+        except Exception as exc:
+            errors = [exc] * len(jobs)
+        # Settled together, the jobs' updates share the writer's commits.
+        await asyncio.gather(*(self._settle(job, error) for job, error in zip(jobs, errors, strict=True)))
+
+    async def _settle(self, job: JobRecord, error: Exception | None) -> None:
+        """Finish a job, or record its failure for a retry with backoff (dead after its attempts)."""
+        if error is None:
+            await self._db.jobs.finish(job.id, self._clock.now())
+            self._metrics.jobs.labels(job.kind, "done").inc()
+            return
+        now = self._clock.now()
+        outcome = await self._db.jobs.fail(job, f"{type(error).__name__}", now, now + backoff(job.attempts))
+        self._metrics.jobs.labels(job.kind, outcome).inc()
+        extra = {"job_id": job.id, "job_kind": job.kind, "attempt": job.attempts, "outcome": outcome}
+        log.warning("job failed", extra=extra, exc_info=error)
 
 
 def builtin_handlers(db: Database) -> dict[str, Handler]:

@@ -1,8 +1,9 @@
 """Triage after the acknowledgement: the ``triage`` job, staff corrections, the manual queue.
 
 The accept transaction enqueues a ``triage`` job for every new report; its handler (composed in
-``intake.app.open_services``) calls :meth:`TriageService.triage_report`, which stores the result
-and the report's words for full-text search. :func:`triage.triage` is pure and CPU-bound (jieba,
+``intake.app.open_services``) takes all the triage jobs of a worker turn and calls
+:meth:`TriageService.triage_reports`, which stores each result and the report's words for
+full-text search. :func:`triage.triage` is pure and CPU-bound (jieba,
 the gazetteer, the classifier), so it runs in a child process of its own: the server's event loop
 and its database writer never wait for the interpreter lock behind it. The child also holds the
 near-duplicate index, loaded at its start from the signatures stored with earlier triage results
@@ -119,6 +120,20 @@ def _child_triage(
     return result.to_json(), extra, document_tokens(search_text)
 
 
+ChildResult = tuple[dict[str, Any], dict[str, Any], str]
+
+
+def _child_triage_many(items: Sequence[tuple[str, str, str, bool, str]]) -> list[ChildResult | Exception]:
+    """Each report in turn; one that fails does not take the others down with it."""
+    out: list[ChildResult | Exception] = []
+    for item in items:
+        try:
+            out.append(_child_triage(*item))
+        except Exception as exc:
+            out.append(exc)
+    return out
+
+
 # --- the service ----------------------------------------------------------------------------------
 
 
@@ -182,37 +197,74 @@ class TriageService:
             return self._pool
 
     async def triage_report(self, case_no: str) -> dict[str, Any]:
-        """Triage a stored report and keep the result (the job handler; also for re-runs)."""
-        report = await self._db.reports.get(case_no)
-        if report is None:
-            raise NotFound("没有这个案件。", code="case_not_found")
-        text = "\n".join(t for t in (report.title, report.content) if t)
+        """Triage one stored report and keep the result (for re-runs; the job handler takes many)."""
+        (outcome,) = await self.triage_reports([case_no])
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    async def triage_reports(self, case_nos: Sequence[str]) -> list[dict[str, Any] | Exception]:
+        """Triage stored reports and keep each result: the job handler, for all the triage jobs one
+        worker turn claimed. They go to the child in one call, in the order given (the duplicate
+        index sees earlier cases first), and their results are written together, so a burst of
+        reports is triaged at the child's pace rather than one commit round trip after another.
+        Returns, per case, the stored result or the error that case met (the others still count)."""
+        by_case = await self._db.reports.get_many(case_nos)
+        reports = [by_case.get(c) for c in case_nos]
+        outcomes: list[dict[str, Any] | Exception] = [
+            NotFound("没有这个案件。", code="case_not_found") for _ in case_nos
+        ]
+        found = [(i, r) for i, r in enumerate(reports) if r is not None]
+        if not found:
+            return outcomes
+        items = [
+            (
+                r.case_no,
+                "\n".join(t for t in (r.title, r.content) if t),
+                r.channel,
+                not r.anonymous,
+                report_text(r),
+            )
+            for _, r in found
+        ]
         loop = asyncio.get_running_loop()
         try:
             pool = await self._executor()
-            doc, extra, tokens = await loop.run_in_executor(
-                pool, _child_triage, case_no, text, report.channel, not report.anonymous, report_text(report)
-            )
+            results = await loop.run_in_executor(pool, _child_triage_many, items)
         except BrokenProcessPool:
-            # The child died (killed, out of memory): start afresh next time; the job retries.
+            # The child died (killed, out of memory): start afresh next time; the jobs retry.
             self._pool = None
             raise
-        stored = {**doc, **extra}
-        unit = doc["unit"].get("id") if isinstance(doc.get("unit"), dict) else None
-        fields: dict[str, Any] = {
-            "scope": doc["scope"],
-            "level": doc["level"],
-            "priority": doc["priority"],
-            "confidence": doc["confidence"],
-            "duplicate_of": doc["duplicate_of"],
-            "triage": stored,
-        }
-        if unit in self._units:
-            fields["handling_unit"] = unit
         at = self._clock.now()
-        await self._db.reports.set_triage(report.id, fields, at)
-        await self._db.search.index_tokens(report.id, tokens, at)
-        return stored
+
+        async def keep(i: int, report_id: Any, result: ChildResult | Exception) -> None:
+            if isinstance(result, Exception):
+                outcomes[i] = result
+                return
+            doc, extra, tokens = result
+            stored = {**doc, **extra}
+            unit = doc["unit"].get("id") if isinstance(doc.get("unit"), dict) else None
+            fields: dict[str, Any] = {
+                "scope": doc["scope"],
+                "level": doc["level"],
+                "priority": doc["priority"],
+                "confidence": doc["confidence"],
+                "duplicate_of": doc["duplicate_of"],
+                "triage": stored,
+            }
+            if unit in self._units:
+                fields["handling_unit"] = unit
+            try:
+                # Queued together, these writes share the writer's commits.
+                await self._db.reports.set_triage(report_id, fields, at)
+                await self._db.search.index_tokens(report_id, tokens, at)
+            except Exception as exc:
+                outcomes[i] = exc
+                return
+            outcomes[i] = stored
+
+        await asyncio.gather(*(keep(i, r.id, res) for (i, r), res in zip(found, results, strict=True)))
+        return outcomes
 
     async def correct(self, case_no: str, actor: str, changes: Mapping[str, str]) -> dict[str, Any]:
         """Staff override one or more triage decisions; the before and after go to the audit chain

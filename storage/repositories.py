@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql
 
 from storage import models
 from storage.audit import GENESIS, event_hash, utc
-from storage.db import Batch
+from storage.db import Batch, one_of
 from storage.records import (
     AcceptResult,
     CaseStatusRecord,
@@ -315,6 +315,15 @@ class ReportRepository:
             ).scalar_one()
             messages = await _messages(conn, row.id)
         return _summary(row, attachments=n_att, messages=messages)
+
+    async def get_many(self, case_nos: Sequence[str]) -> dict[str, ReportSummary]:
+        """Many reports by case number in one query: their own fields only (``attachments`` and
+        ``messages`` are not loaded and read 0 and empty). Missing case numbers are left out."""
+        if not case_nos:
+            return {}
+        async with self._db.read_engine.connect() as conn:
+            rows = (await conn.execute(sa.select(R).where(one_of(conn, R.c.case_no, case_nos)))).all()
+        return {row.case_no: _summary(row) for row in rows}
 
     async def events(self, report_id: uuid.UUID) -> list[EventRecord]:
         async with self._db.read_engine.connect() as conn:

@@ -86,7 +86,7 @@ async def test_failing_jobs_back_off_then_die(
         raise RuntimeError("platform down")
 
     worker.register("expire_receipt", flaky)
-    worker.register("triage", services.worker.handlers["triage"])
+    worker.register_batch("triage", services.worker.batch_handlers["triage"])
     await client.post("/api/v1/reports", json={"content": "x"}, headers={"Idempotency-Key": "f1"})
     assert await worker.run_once() == 1  # the triage job, due at once
     clock.at += timedelta(days=1, seconds=1)
@@ -98,6 +98,51 @@ async def test_failing_jobs_back_off_then_die(
     assert await services.db.jobs.counts() == {"dead": 1, "done": 1}
     text = await (await client.get("/metrics")).text()
     assert 'intake_jobs_total{kind="expire_receipt",outcome="dead"} 1.0' in text
+
+
+async def test_a_batch_handler_gets_its_kind_together_and_fails_only_the_failing(
+    aiohttp_client: Any, make_settings: Callable[..., Settings]
+) -> None:
+    clock = SteppingClock(datetime(2026, 11, 23, 2, 0, tzinfo=UTC))
+    client = await aiohttp_client(
+        build_app(make_settings(), channels.REGISTRY, clock=clock, run_worker=False)
+    )
+    services = services_of(client.app)
+    worker = JobWorker(services.db, clock, services.metrics)
+    calls: list[list[int]] = []
+    singles: list[int] = []
+
+    async def bulk(jobs: list[JobRecord]) -> list[Exception | None]:
+        calls.append([job.payload["n"] for job in jobs])
+        return [ValueError("odd") if job.payload["n"] % 2 else None for job in jobs]
+
+    async def single(job: JobRecord) -> None:
+        singles.append(job.payload["n"])
+
+    worker.register_batch("bulk", bulk)
+    worker.register("single", single)
+    for n in range(6):
+        await services.db.conversations.enqueue("bulk", {"n": n}, clock.now())
+        clock.at += timedelta(milliseconds=1)
+    await services.db.conversations.enqueue("single", {"n": 99}, clock.now())
+    assert await worker.run_once() == 7
+    assert calls == [[0, 1, 2, 3, 4, 5]]  # one call, in the order queued
+    assert singles == [99]
+    assert await services.db.jobs.counts() == {"done": 4, "pending": 3}  # the odd ones retry later
+    clock.at += backoff(1) + timedelta(seconds=1)
+    assert await worker.run_once() == 3
+    assert calls[-1] == [1, 3, 5]  # only the failed ones come back (and fail again)
+
+    async def broken(jobs: list[JobRecord]) -> list[Exception | None]:
+        return [None]  # answers for fewer jobs than it was given: all of them fail
+
+    worker.register_batch("bulk", broken)
+    clock.at += backoff(2) + timedelta(seconds=1)
+    assert await worker.run_once() == 3
+    assert await services.db.jobs.counts() == {"done": 4, "pending": 3}
+    text = await (await client.get("/metrics")).text()
+    assert 'intake_jobs_total{kind="bulk",outcome="done"} 3.0' in text
+    assert 'intake_jobs_total{kind="bulk",outcome="pending"} 9.0' in text  # 3 failures a turn
 
 
 def test_backoff_grows_and_is_capped() -> None:

@@ -130,7 +130,8 @@ async def test_at_up_02_with_the_real_triage(office: Office) -> None:
     )
     from storage.records import JobRecord
 
-    await o.services.worker.handlers["triage"](JobRecord(1, "triage", {"case_no": case_no}, 1, 8))
+    job = JobRecord(1, "triage", {"case_no": case_no}, 1, 8)
+    assert await o.services.worker.batch_handlers["triage"]([job]) == [None]
     report = await o.services.db.reports.get(case_no)
     assert report.triage["sealed"] is True
     status, _ = await o.get("county_sup", f"/api/v1/staff/reports/{case_no}")
