@@ -31,10 +31,12 @@ def backoff(attempt: int) -> timedelta:
 
 class JobWorker:
     def __init__(
-        self, db: Database, clock: Clock, metrics: Metrics, *, idle_seconds: float = 1.0, claim: int = 64
+        self, db: Database, clock: Clock, metrics: Metrics, *, idle_seconds: float = 1.0, claim: int = 16
     ) -> None:
         self._db = db
-        self._claim = claim  # jobs per turn: a batch handler's work is cheaper the more it gets
+        # Jobs per turn. 64 drained a burst no faster (136 against 141 triaged reports/s: the triage
+        # process is the limit) and, while reports kept coming, added ~20 ms to the p99 of filing.
+        self._claim = claim
         self._clock = clock
         self._metrics = metrics
         self._idle = idle_seconds
