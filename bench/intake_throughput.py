@@ -219,6 +219,9 @@ class LoadResult:
     latencies: list[float] = field(default_factory=list)
     seconds: float = 0.0
 
+    def count_error(self, name: str) -> None:
+        self.errors[name] = self.errors.get(name, 0) + 1
+
 
 async def load(
     base: str, bodies: list[bytes], concurrency: int, deadline: float, key_prefix: str, client: str = "raw"
@@ -243,7 +246,7 @@ async def load_aiohttp(
     async def client(session: aiohttp.ClientSession) -> None:
         for i in next_index:
             if time.monotonic() > deadline:
-                result.errors["deadline"] = result.errors.get("deadline", 0) + 1
+                result.count_error("deadline")
                 return
             headers = {"Content-Type": "application/json", "Idempotency-Key": f"{key_prefix}-{i}"}
             started = time.perf_counter()
@@ -252,14 +255,13 @@ async def load_aiohttp(
                     await resp.read()
                     status = resp.status
             except (aiohttp.ClientError, TimeoutError) as exc:
-                name = type(exc).__name__
-                result.errors[name] = result.errors.get(name, 0) + 1
+                result.count_error(type(exc).__name__)
                 continue
             if status == 201:
                 result.acknowledged += 1
                 result.latencies.append(time.perf_counter() - started)
             else:
-                result.errors[str(status)] = result.errors.get(str(status), 0) + 1
+                result.count_error(str(status))
 
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         started = time.perf_counter()
@@ -311,15 +313,14 @@ async def load_raw(
         try:
             for i in next_index:
                 if time.monotonic() > deadline:
-                    result.errors["deadline"] = result.errors.get("deadline", 0) + 1
+                    result.count_error("deadline")
                     return
                 started = time.perf_counter()
                 try:
                     writer.write(requests[i])
                     status, _ = await asyncio.wait_for(read_response(reader), 30)
                 except (OSError, asyncio.IncompleteReadError, ValueError, TimeoutError) as exc:
-                    name = type(exc).__name__
-                    result.errors[name] = result.errors.get(name, 0) + 1
+                    result.count_error(type(exc).__name__)
                     writer.close()
                     reader, writer = await asyncio.open_connection(host, int(port))
                     continue
@@ -327,7 +328,7 @@ async def load_raw(
                     result.acknowledged += 1
                     result.latencies.append(time.perf_counter() - started)
                 else:
-                    result.errors[str(status)] = result.errors.get(str(status), 0) + 1
+                    result.count_error(str(status))
         finally:
             writer.close()
 
