@@ -11,12 +11,14 @@ import asyncio
 import base64
 import json
 import logging
+import re
 import secrets
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from intake import redaction
+from intake import given_identity, redaction
 from intake.clock import Clock, china_year
 from intake.domain import (
     CHANNELS,
@@ -59,8 +61,18 @@ LIMITS = {
 INDEXED_IN_TEXT = frozenset({"id_number", "mobile", "landline", "email"})
 
 # Texts up to this many characters are redacted on the event loop (measured ≈ 75 µs for 300
-# characters with an ID number and a phone in them); longer ones go to a worker thread.
+# characters with an ID number and a phone in them); longer ones go to a worker thread, and so do
+# follow-ups whose keyed-hash matching would cost as much.
 INLINE_REDACTION_CHARS = 2000
+
+
+_SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,8}$")
+
+
+def _split_suffix(filename: str) -> tuple[str, str]:
+    """``证据_x.png`` → (``证据_x``, ``.png``): file names are redacted with their type kept."""
+    m = _SUFFIX.search(filename)
+    return (filename[: m.start()], m.group()) if m else (filename, "")
 
 
 def new_query_code() -> str:
@@ -114,7 +126,19 @@ class Pipeline:
             # The informant's proof of identity (an ID-card photo …) is identity: one vault entry
             # per file, opened only by the reveal workflow, destroyed by crypto-shredding.
             sealed.extend(await asyncio.to_thread(self._seal_files, report_id, proofs))
-        content, title, found = await self._redact(sub.content, sub.title)
+        # The values given in the identity fields are redacted wherever the informant also wrote
+        # them (text, title, evidence file names), and kept as per-report keyed hashes for the
+        # follow-ups to come.
+        given = given_identity.terms_of(sub.reporter, sub.handles)
+        terms = given_identity.PlainTerms(given) if given else None
+        stems = [_split_suffix(a.filename) for a in evidence]
+        content, title, *clean_stems, found = await self._redact(
+            terms, sub.accused.name, sub.content, sub.title, *(stem for stem, _ in stems)
+        )
+        evidence = [
+            replace(a, filename=stem + suffix)
+            for a, stem, (_, suffix) in zip(evidence, clean_stems, stems, strict=True)
+        ]
         if found:
             sealed.append(vault.seal(self._keys, report_id, "in_text", {"found": found}))
         # Blind indexes of the informant's identifiers: the same person is recognised across
@@ -163,6 +187,7 @@ class Pipeline:
             anonymous=anonymous,
             informant_alias=informant_alias(self._keys, indexes, report_id),
             blind_indexes=indexes,
+            redaction_terms=vault.redaction_terms(self._keys, report_id, given),
             received_at=now,
             case_year=china_year(now),
             sealed=sealed,
@@ -209,27 +234,34 @@ class Pipeline:
             for f in files
         ]
 
-    @staticmethod
-    async def _redact(*texts: str | None) -> tuple[Any, ...]:
-        """Each text with the informant's own details (written into it) replaced by placeholders,
-        and those details, to be sealed. jieba's tagger runs off the event loop, and only when a
-        cheap look says there may be something to find."""
-        if not any(t and redaction.may_contain_identity(t) for t in texts):
+    async def _redact(
+        self, terms: given_identity.Lookup | None, accused: str | None, *texts: str | None
+    ) -> tuple[Any, ...]:
+        """Each text with the informant's own details replaced by placeholders — those the text ties
+        to the writer (the patterns) and the values they gave (``terms``) — and those details, to
+        be sealed. jieba's tagger runs only when a cheap look says there may be something for the
+        patterns to find, and off the event loop for long texts or many keyed hashes."""
+        quick = [t is not None and redaction.may_contain_identity(t) for t in texts]
+        if terms is None and not any(quick):
             return (*texts, [])
 
         def run() -> tuple[Any, ...]:
             out: list[str | None] = []
             found: list[dict[str, str]] = []
-            for t in texts:
+            for t, look in zip(texts, quick, strict=True):
                 if not t:
                     out.append(t)
                     continue
-                clean, findings = redaction.redact(t)
-                out.append(clean)
+                findings = redaction.find_identity(t) if look else []
+                if terms is not None and (given := given_identity.find(t, terms, accused)):
+                    findings = redaction.merge([*findings, *given], t)
+                out.append(redaction.apply(t, findings))
                 found.extend({"kind": f.kind, "text": f.text} for f in findings)
             return (*out, found)
 
-        if redaction.is_warm() and sum(len(t) for t in texts if t) <= INLINE_REDACTION_CHARS:
+        # A keyed hash costs about what the patterns spend on four characters.
+        work = sum(len(t) for t in texts if t) * (1 + 4 * (terms.cost if terms else 0))
+        if redaction.is_warm() and work <= INLINE_REDACTION_CHARS:
             return run()  # ~0.1 ms for a typical report: cheaper than a hop to a thread
         return await asyncio.to_thread(run)
 
@@ -346,7 +378,17 @@ class Pipeline:
         record = await self.db.reports.status_by_query_hash(self._query_hash(code)) if code else None
         if record is None:
             raise self._miss()
-        clean, found = await self._redact(content)
+        # The values the informant gave at filing, by the keyed hashes stored then: the vault is
+        # not opened for this.
+        stored = await self.db.reports.redaction_terms(record.report_id)
+        terms = None
+        if stored:
+            hashers = {
+                alg: vault.redaction_term_hasher(self._keys, alg, record.report_id)
+                for alg in {t.alg for t in stored}
+            }
+            terms = given_identity.HashedTerms(stored, hashers)
+        clean, found = await self._redact(terms, record.accused_name, content)
         # The informant's own details written into a follow-up are sealed like the report's.
         sealed = vault.seal(self._keys, record.report_id, "in_text", {"found": found}) if found else None
         await self.db.reports.add_message(

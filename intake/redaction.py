@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -480,16 +481,39 @@ def _continues(text: str, prev_end: int, start: int) -> bool:
     return _owner_at(text[prev_end:start], len(between)) is None
 
 
-def redact(text: str) -> tuple[str, list[Finding]]:
-    """The text with each finding replaced by its placeholder, and the findings (to be sealed)."""
-    findings = find_identity(text)
+def redact(text: str, extra: Sequence[Finding] = ()) -> tuple[str, list[Finding]]:
+    """The text with each finding replaced by its placeholder, and the findings (to be sealed).
+    ``extra``: findings from elsewhere (the values the informant gave, :mod:`intake.given_identity`),
+    merged with the patterns' own."""
+    findings = find_identity(text) if may_contain_identity(text) else []
+    if extra:
+        findings = merge([*findings, *extra], text)
+    return apply(text, findings), findings
+
+
+def merge(findings: Iterable[Finding], text: str) -> list[Finding]:
+    """Findings in order, overlapping ones joined into one (the first's kind) so that no part of
+    either stays in the clear."""
+    out: list[Finding] = []
+    for f in sorted(findings, key=lambda f: (f.start, -f.end)):
+        if out and f.start < out[-1].end:
+            last = out[-1]
+            if f.end > last.end:
+                out[-1] = Finding(last.kind, last.start, f.end, text[last.start : f.end])
+            continue
+        out.append(f)
+    return out
+
+
+def apply(text: str, findings: Sequence[Finding]) -> str:
+    """The text with each (ordered, non-overlapping) finding replaced by its placeholder."""
     out, last = [], 0
     for f in findings:
         out.append(text[last : f.start])
         out.append(f.placeholder)
         last = f.end
     out.append(text[last:])
-    return "".join(out), findings
+    return "".join(out)
 
 
 _QUICK = re.compile(

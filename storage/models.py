@@ -110,6 +110,11 @@ class Report(Base):
     triage: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Keyed hashes (per report) of the identity values the informant gave, for redacting their
+    # follow-ups without decrypting anything: ``storage.vault.pack_redaction_terms``. Cleared by
+    # crypto-shredding. A column rather than a table: one more row per report cost the accept
+    # transaction three times as much.
+    redaction_terms: Mapped[str | None] = mapped_column(sa.Text)
     __table_args__ = (
         sa.UniqueConstraint("channel", "external_id"),
         sa.CheckConstraint(

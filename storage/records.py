@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from storage.vault import BlindIndex, SealedEntry
+from storage.vault import BlindIndex, RedactionTerm, SealedEntry
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,7 @@ class NewReport:
     event_payload: dict[str, Any] = field(default_factory=dict)
     jobs: list[tuple[str, dict[str, Any], datetime]] = field(default_factory=list)
     blind_indexes: list[BlindIndex] = field(default_factory=list)
+    redaction_terms: list[RedactionTerm] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,7 @@ class CaseStatusRecord:
     received_at: datetime
     updated_at: datetime
     messages: list[MessageRecord]
+    accused_name: str | None = None
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,8 @@ from storage.records import (
     ReportSummary,
     UnitRecord,
 )
-from storage.vault import SealedEntry
+from storage.redaction_terms import redaction_terms_of
+from storage.vault import RedactionTerm, SealedEntry, pack_redaction_terms
 from storage.vault_store import insert_blind_indexes_txn
 
 if TYPE_CHECKING:
@@ -138,6 +139,7 @@ async def accept_reports_txn(batch: Batch, reports: Sequence[NewReport]) -> list
                 "location_text": r.location_text,
                 "anonymous": r.anonymous,
                 "informant_alias": r.informant_alias,
+                "redaction_terms": pack_redaction_terms(r.redaction_terms),
                 "receiving_unit": r.receiving_unit,
                 "handling_unit": r.handling_unit,
                 "status": "received",
@@ -255,7 +257,13 @@ class ReportRepository:
             row = (
                 await conn.execute(
                     sa.select(
-                        R.c.id, R.c.case_no, R.c.channel, R.c.status, R.c.received_at, R.c.updated_at
+                        R.c.id,
+                        R.c.case_no,
+                        R.c.channel,
+                        R.c.status,
+                        R.c.received_at,
+                        R.c.updated_at,
+                        R.c.accused_name,
                     ).where(R.c.query_hash == query_hash)
                 )
             ).first()
@@ -263,8 +271,19 @@ class ReportRepository:
                 return None
             messages = await _messages(conn, row.id)
         return CaseStatusRecord(
-            row.id, row.case_no, row.channel, row.status, utc(row.received_at), utc(row.updated_at), messages
+            row.id,
+            row.case_no,
+            row.channel,
+            row.status,
+            utc(row.received_at),
+            utc(row.updated_at),
+            messages,
+            row.accused_name,
         )
+
+    async def redaction_terms(self, report_id: uuid.UUID) -> list[RedactionTerm]:
+        """The keyed hashes of the identity values the informant gave (for redacting follow-ups)."""
+        return await redaction_terms_of(self._db, report_id)
 
     async def add_message(
         self,

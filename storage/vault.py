@@ -37,7 +37,7 @@ import secrets
 import struct
 import unicodedata
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -400,3 +400,59 @@ def pseudonym(keyring: Keyring, indexes: Sequence[BlindIndex], report_id: uuid.U
     else:
         material = report_id.bytes  # the per-report alias the pipeline always used
     return "检举人" + keyring.mac_for(keyring.profile, "alias", material)[:4].upper()
+
+
+# --- redaction terms -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RedactionTerm:
+    """A keyed hash of one identity value the informant gave (their name, phone, ID number, an
+    address part), in its matching form, with its ``kind`` and ``length``: what follow-ups are
+    redacted by without decrypting the vault. Keyed *per report* (the report id is hashed in), so
+    equal values in two reports give unrelated MACs: unlike blind indexes, terms link nothing."""
+
+    kind: str
+    length: int
+    alg: str
+    mac: str
+
+
+_ALG_PROFILES = {alg: profile for profile, alg in INDEX_ALGORITHMS.items()}
+
+
+def redaction_term_hasher(keyring: Keyring, alg: str, report_id: uuid.UUID) -> Callable[[str, str], str]:
+    """``(kind, value) -> MAC`` of one report's redaction terms under ``alg``'s profile."""
+    digest = keyring.hasher(_ALG_PROFILES[alg], "redaction-term")
+    prefix = report_id.bytes
+    # 64 bits: a follow-up compares a few thousand candidates with a dozen terms at most, and a
+    # false match would only hide a few more characters.
+    return lambda kind, value: digest(prefix + kind.encode() + b"|" + value.encode())[:16]
+
+
+def redaction_terms(
+    keyring: Keyring, report_id: uuid.UUID, terms: Iterable[tuple[str, str]]
+) -> list[RedactionTerm]:
+    """The stored form of ``(kind, value)`` terms under the keyring's profile, deduplicated."""
+    alg = INDEX_ALGORITHMS[keyring.profile]
+    mac = redaction_term_hasher(keyring, alg, report_id)
+    found = {(kind, value): RedactionTerm(kind, len(value), alg, mac(kind, value)) for kind, value in terms}
+    return list(found.values())
+
+
+def pack_redaction_terms(terms: Sequence[RedactionTerm]) -> str | None:
+    """``alg;kind:length:mac,…`` for the ``reports.redaction_terms`` column (None: no terms)."""
+    if not terms:
+        return None
+    return terms[0].alg + ";" + ",".join(f"{t.kind}:{t.length}:{t.mac}" for t in terms)
+
+
+def unpack_redaction_terms(packed: str | None) -> list[RedactionTerm]:
+    if not packed:
+        return []
+    alg, _, body = packed.partition(";")
+    out = []
+    for item in body.split(","):
+        kind, length, mac = item.split(":")
+        out.append(RedactionTerm(kind, int(length), alg, mac))
+    return out

@@ -41,6 +41,7 @@ from storage import models
 from storage.audit import utc
 from storage.db import Batch, one_of
 from storage.keys import KeyError_, ReadOnlyKeysError
+from storage.redaction_terms import clear_redaction_terms_txn
 from storage.vault import (
     BLOB_HEADER_BYTES,
     BlindIndex,
@@ -604,11 +605,15 @@ class VaultStore:
                     .with_for_update()
                 )
             ).all()
-            if not rows:
-                return 0, 0
             if sqlite:
                 # Freed space in the database pages is zeroed, so the old wrapped keys do not linger.
                 await batch.conn.exec_driver_sql("PRAGMA secure_delete=ON")
+            if len(rows) < limit:
+                # The last batch: the terms were written with the reports, as their first entries
+                # were, so the same cutoff clears them (one pass over the reports, not one a batch).
+                await clear_redaction_terms_txn(batch, cutoff)
+            if not rows:
+                return 0, 0
             ids = [r.id for r in rows]
             kinds: dict[uuid.UUID, set[str]] = {}
             for r in rows:
