@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 
+from intake import given_identity, redaction
 from intake import jurisdiction as jurisdiction_mod
-from intake import redaction
 from intake.clock import Clock, SystemClock
 from intake.config import Settings
 from intake.errors import IntakeError
@@ -242,6 +242,7 @@ def discovered_features() -> list[FeatureFactory]:
 
 async def _warm_up(freeze_gc: bool) -> None:
     await asyncio.to_thread(redaction.warm_up)
+    await asyncio.to_thread(given_identity.warm_up)
     if freeze_gc:
         gc.collect()
         gc.freeze()
