@@ -252,3 +252,38 @@ def test_cli_calendar_load(data_dir: Path, tmp_path: Path, monkeypatch: pytest.M
     assert (data_dir / "calendar" / "2099.json").exists()
     f.write_text(json.dumps({"year": 2099, "holidays": []}))
     assert main(["calendar", "load", str(f)]) == 1
+
+
+async def test_a_year_loaded_while_the_server_runs_is_used_without_a_restart(
+    office: Office, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A three-month assignment from November 2026 ends in 2027, which the bundled calendar does
+    not know: refused until ``intake calendar load``, then computed on the loaded year at once."""
+    o = office
+    o.clock.set(2026, 11, 20)
+    for name in ("county_reg", "county_sup"):
+        await o.login(name)
+    case_no, _ = await o.file()
+    await o.triaged(case_no)
+    assert (await o.act("county_reg", case_no, action="accept"))[0] == 200
+    status, err = await o.act("county_sup", case_no, action="assign", to_unit="430121102")
+    assert status == 409 and err["error"]["code"] == "calendar_gap"
+
+    monkeypatch.setenv("INTAKE_DATA_DIR", str(data_dir))  # the CLI on the server's data directory
+    notice = tmp_path / "2027.json"
+    notice.write_text(
+        json.dumps(
+            {
+                "year": 2027,
+                "holidays": ["2027-01-01", ["2027-02-06", "2027-02-13"]],
+                "workdays": ["2027-02-20"],
+            }
+        )
+    )
+    with redirect_stdout(io.StringIO()):
+        assert main(["calendar", "load", str(notice)]) == 0
+    status, doc = await o.act("county_sup", case_no, action="assign", to_unit="430121102")
+    assert status == 200, doc
+    (due,) = [d["due_on"] for d in doc["deadlines"] if d["rule"] == "jiaoban_conclude"]
+    assert due == "2027-02-20"  # the loaded make-up Saturday, not the Monday after
+    await o.audit_ok()
