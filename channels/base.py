@@ -5,7 +5,6 @@ Adapters get a :class:`ChannelContext` (the pipeline and their own settings) and
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from intake.clock import Clock
 from intake.errors import IntakeError
 from intake.metrics import Metrics
 from intake.pipeline import Pipeline
+from intake.ratelimit import client_address
 
 
 class Adapter(Protocol):
@@ -57,17 +57,6 @@ class ChannelSpec:
 
     def missing_settings(self, section: Mapping[str, str]) -> list[str]:
         return [self.settings_prefix + k for k in self.required_settings if not section.get(k)]
-
-
-def client_address(request: web.Request, trust_forwarded_for: bool) -> str:
-    if trust_forwarded_for:
-        forwarded = request.headers.get("X-Forwarded-For", "")
-        first = forwarded.split(",")[0].strip()
-        try:
-            return str(ipaddress.ip_address(first))
-        except ValueError:
-            pass
-    return request.remote or "unknown"
 
 
 async def read_bounded_json(request: web.Request, max_bytes: int) -> bytes:

@@ -24,22 +24,86 @@ from multidict import MultiMapping
 from twilio.request_validator import RequestValidator
 
 APP_SIGNATURE_WINDOW = 300  # seconds either side of the server's clock
+_SIGNATURE_HEADER_MAX = 256  # "t=<10 digits>,v1=<64 hex>" is 83 characters
+_HEX = frozenset("0123456789abcdef")
 
 
-def app_signature(secret: str, timestamp: str, body: bytes) -> str:
-    """HMAC-SHA256 over ``timestamp + "." + body``, hex: the ``v1`` of ``X-Intake-Signature``."""
-    return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+def ascii_number(text: str | None, max_digits: int) -> int | None:
+    """A whole number written in 1 to ``max_digits`` ASCII digits, else None. ``str.isdigit``
+    alone is not enough: ``"²".isdigit()`` is true and ``int("²")`` raises, ``int`` reads Arabic-
+    Indic digits, and a 5,000-digit number is refused by ``int`` with ``ValueError``."""
+    if text is None or not (1 <= len(text) <= max_digits and text.isascii() and text.isdigit()):
+        return None
+    return int(text)
 
 
-def verify_app_signature(secret: str, header: str | None, body: bytes, now: float) -> bool:
-    """Check ``X-Intake-Signature: t=<unix seconds>,v1=<hex>`` within the replay window."""
-    if not header:
-        return False
-    parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
-    stamp, given = parts.get("t", ""), parts.get("v1", "")
-    if not stamp.isdigit() or abs(now - int(stamp)) > APP_SIGNATURE_WINDOW:
-        return False
-    return hmac.compare_digest(app_signature(secret, stamp, body).encode(), given.encode())
+def app_signature(secret: str, timestamp: str, idempotency_key: str, body: bytes) -> str:
+    """HMAC-SHA256 over ``t + "." + Idempotency-Key + "." + body`` (the key empty when the request
+    carries none), hex: the ``v1`` of ``X-Intake-Signature``. Covering the key means a captured
+    request cannot be sent again under a new key to file a second report."""
+    material = b".".join((timestamp.encode(), idempotency_key.encode("utf-8", "surrogateescape"), body))
+    return hmac.new(secret.encode(), material, hashlib.sha256).hexdigest()
+
+
+def verify_app_signature(
+    secret: str, header: str | None, idempotency_key: str, body: bytes, now: float
+) -> tuple[int, str] | None:
+    """Check ``X-Intake-Signature: t=<unix seconds>,v1=<hex>`` within the replay window; returns
+    ``(t, v1)`` for :class:`SignatureReplays` when it holds, else None (never raises)."""
+    if not header or len(header) > _SIGNATURE_HEADER_MAX:
+        return None
+    parts = dict(p.strip().split("=", 1) for p in header.split(",") if "=" in p)
+    raw_stamp, given = parts.get("t", ""), parts.get("v1", "")
+    stamp = ascii_number(raw_stamp, 12)
+    if stamp is None or abs(now - stamp) > APP_SIGNATURE_WINDOW or len(given) != 64 or not set(given) <= _HEX:
+        return None
+    if not hmac.compare_digest(
+        app_signature(secret, raw_stamp, idempotency_key, body).encode(), given.encode()
+    ):
+        return None
+    return stamp, given
+
+
+class SignatureReplays:
+    """The app signatures accepted in the last window, so that each is accepted once.
+
+    Entries are grouped by their ``t`` second and a second's group is dropped as soon as that
+    ``t`` is outside the window (its signature is refused as stale from then on anyway), so
+    memory follows the signed request rate over ten minutes; each entry is 64 bits of the
+    signature. Past ``max_entries`` a new signature is refused (:meth:`admit` says ``full``)
+    rather than an older one forgotten. In memory, per process.
+    """
+
+    def __init__(self, window: int = APP_SIGNATURE_WINDOW, max_entries: int = 500_000) -> None:
+        self._window = window
+        self._max = max_entries
+        self._by_second: dict[int, set[int]] = {}
+        self._count = 0
+        self._pruned_at: int | None = None
+
+    def __len__(self) -> int:
+        return self._count
+
+    def _prune(self, now: float) -> None:
+        second = int(now)
+        if second == self._pruned_at:
+            return
+        self._pruned_at = second
+        for stamp in [t for t in self._by_second if abs(now - t) > self._window]:
+            self._count -= len(self._by_second.pop(stamp))
+
+    def admit(self, stamp: int, signature: str, now: float) -> str:
+        """``fresh`` (now remembered), ``replayed``, or ``full``."""
+        self._prune(now)
+        seen = self._by_second.setdefault(stamp, set())
+        key = int(signature[:16], 16)
+        if key in seen:
+            return "replayed"
+        if self._count >= self._max:
+            return "full"
+        seen.add(key)
+        self._count += 1
+        return "fresh"
 
 
 def new_form_token() -> str:

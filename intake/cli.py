@@ -315,7 +315,11 @@ def _calendar_load(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     target = settings.data_dir / "calendar"
     target.mkdir(parents=True, exist_ok=True, mode=0o700)
-    (target / f"{year.year}.json").write_text(json.dumps(doc, ensure_ascii=False, indent=1), "utf-8")
+    # Written aside and renamed into place: a running server re-reads the folder (it looks before
+    # refusing a date as a calendar gap) and must never read half a file.
+    staged = target / f".{year.year}.json.tmp"
+    staged.write_text(json.dumps(doc, ensure_ascii=False, indent=1), "utf-8")
+    staged.replace(target / f"{year.year}.json")
     print(f"calendar {year.year}: {len(year.holidays)} holidays, {len(year.workdays)} make-up working days")
     return 0
 

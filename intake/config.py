@@ -50,9 +50,11 @@ class Settings:
     # Where the platform channels' privacy notice sends sensitive reports (issue 5).
     public_url: str = ""
     hotline: str = "12388"
-    # Staff accounts (issue 8): bearer-token lifetime, lockout after repeated failed logins.
+    # Staff accounts (issue 8): bearer-token lifetime; failed logins allowed per account from one
+    # address and per address across accounts, refilled over the window (issue 14: no lock).
     staff_token_hours: int = 8
     staff_max_failures: int = 5
+    staff_address_failures: int = 20
     staff_lockout_minutes: int = 15
     # The notifier (issue 7): messages per informant per hour, and the app's push gateway.
     notify_per_informant_per_hour: int = 5
@@ -94,6 +96,7 @@ class Settings:
             hotline=env.get("INTAKE_HOTLINE") or "12388",
             staff_token_hours=_int(env, "INTAKE_STAFF_TOKEN_HOURS", 8),
             staff_max_failures=_int(env, "INTAKE_STAFF_MAX_FAILURES", 5),
+            staff_address_failures=_int(env, "INTAKE_STAFF_ADDRESS_FAILURES", 20),
             staff_lockout_minutes=_int(env, "INTAKE_STAFF_LOCKOUT_MINUTES", 15),
             notify_per_informant_per_hour=_int(env, "INTAKE_NOTIFY_PER_INFORMANT_PER_HOUR", 5),
             app_push_url=env.get("INTAKE_APP_PUSH_URL", ""),

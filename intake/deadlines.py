@@ -13,21 +13,26 @@ Period arithmetic (期间计算, 实施条例 art 285; 民法典 arts 201–203)
 
 The calendar is data. The bundled years come from the ``chinesecalendar`` package; a year the
 package does not know yet is loaded from a JSON file (``intake calendar load FILE``) written from
-the State Council's notice. A date in a year the calendar does not cover is refused
-(:class:`CalendarGap`), never guessed.
+the State Council's notice, and a running server sees it without a restart. A date in a year the
+calendar does not cover is refused (:class:`CalendarGap`), never guessed.
 """
 
 from __future__ import annotations
 
 import calendar as _pycal
+import functools
 import json
-from collections.abc import Iterable, Mapping
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 from intake.errors import IntakeError, ValidationError
+
+log = logging.getLogger("intake.deadlines")
 
 PeriodUnit = Literal["working_day", "calendar_day", "month"]
 PERIOD_UNITS: tuple[str, ...] = ("working_day", "calendar_day", "month")
@@ -295,8 +300,9 @@ def parse_year(doc: Mapping[str, Any]) -> YearCalendar:
     return YearCalendar(year, frozenset(holidays), frozenset(workdays))
 
 
-def bundled_years() -> list[YearCalendar]:
-    """Every year the ``chinesecalendar`` package knows."""
+@functools.cache
+def bundled_years() -> tuple[YearCalendar, ...]:
+    """Every year the ``chinesecalendar`` package knows (read once: a reload reuses them)."""
     from chinese_calendar import constants
 
     by_year: dict[int, tuple[set[date], set[date]]] = {}
@@ -304,27 +310,80 @@ def bundled_years() -> list[YearCalendar]:
         by_year.setdefault(d.year, (set(), set()))[0].add(d)
     for d in constants.workdays:
         by_year.setdefault(d.year, (set(), set()))[1].add(d)
-    return [YearCalendar(y, frozenset(h), frozenset(w)) for y, (h, w) in sorted(by_year.items())]
+    return tuple(YearCalendar(y, frozenset(h), frozenset(w)) for y, (h, w) in sorted(by_year.items()))
+
+
+_Fingerprint = tuple[tuple[str, int, int], ...]
+RECHECK_SECONDS = 5.0  # how often a running server looks for a changed calendar directory
+
+
+def _fingerprint(folder: Path) -> _Fingerprint:
+    """Name, modification time and size of every year file: a listing, no file is read."""
+    try:
+        return tuple(
+            sorted((p.name, st.st_mtime_ns, st.st_size) for p in folder.glob("*.json") for st in [p.stat()])
+        )
+    except OSError:  # the folder, or a file being replaced, vanished between listing and stat
+        return ()
 
 
 @dataclass
 class WorkCalendar:
-    """Working days on the official calendar; :meth:`due` applies a :class:`Rule`."""
+    """Working days on the official calendar; :meth:`due` applies a :class:`Rule`.
+
+    With a ``source`` folder (``<data dir>/calendar``, where ``intake calendar load`` writes), a
+    running server picks up a newly loaded or corrected year without a restart: before refusing a
+    date as a gap it lists the folder again, and it looks every :data:`RECHECK_SECONDS` anyway.
+    A look is one directory listing; files are read only when the listing changed, so even a
+    flood of gap dates costs a listing each. Every worker looks for itself.
+    """
 
     holidays: set[date] = field(default_factory=set)
     workdays: set[date] = field(default_factory=set)
     years: set[int] = field(default_factory=set)
+    source: Path | None = None
+    monotonic: Callable[[], float] = time.monotonic
+    _seen: _Fingerprint | None = field(default=None, repr=False)
+    _next_look: float = field(default=0.0, repr=False)
 
     @classmethod
-    def official(cls, extra_dir: Path | None = None) -> WorkCalendar:
-        """The bundled years plus any year files in ``extra_dir`` (they win for their year)."""
-        cal = cls()
-        for y in bundled_years():
-            cal.add_year(y)
-        if extra_dir is not None and extra_dir.is_dir():
-            for path in sorted(extra_dir.glob("*.json")):
-                cal.add_year(parse_year(json.loads(path.read_text("utf-8"))))
+    def official(
+        cls, extra_dir: Path | None = None, *, monotonic: Callable[[], float] = time.monotonic
+    ) -> WorkCalendar:
+        """The bundled years plus any year files in ``extra_dir`` (they win for their year).
+        A bad file there fails the start."""
+        cal = cls(source=extra_dir, monotonic=monotonic)
+        cal._reload(_fingerprint(extra_dir) if extra_dir is not None else ())
         return cal
+
+    def _reload(self, seen: _Fingerprint) -> None:
+        """Rebuild from the bundled years and the source folder, then swap: a bad file raises and
+        leaves the calendar as it was."""
+        fresh = WorkCalendar()
+        for y in bundled_years():
+            fresh.add_year(y)
+        if self.source is not None and self.source.is_dir():
+            for path in sorted(self.source.glob("*.json")):
+                fresh.add_year(parse_year(json.loads(path.read_text("utf-8"))))
+        self.holidays, self.workdays, self.years = fresh.holidays, fresh.workdays, fresh.years
+        self._seen = seen
+        self._next_look = self.monotonic() + RECHECK_SECONDS
+
+    def refresh(self) -> None:
+        """Read the source folder again if its year files changed since they were last read."""
+        if self.source is None:
+            return
+        seen = _fingerprint(self.source)
+        self._next_look = self.monotonic() + RECHECK_SECONDS
+        if seen == self._seen:
+            return
+        try:
+            self._reload(seen)
+        except (OSError, ValueError, IntakeError) as exc:
+            # Keep the calendar in force (``intake calendar load`` checks a file before writing
+            # it, so this is a hand-edited file); remember the listing so it is not re-read per day.
+            self._seen = seen
+            log.warning("calendar folder not reloaded: a year file is unreadable (%s)", type(exc).__name__)
 
     def add_year(self, y: YearCalendar) -> None:
         self.holidays = {d for d in self.holidays if d.year != y.year} | set(y.holidays)
@@ -332,6 +391,10 @@ class WorkCalendar:
         self.years.add(y.year)
 
     def _check(self, d: date) -> None:
+        if self.source is not None and self.monotonic() >= self._next_look:
+            self.refresh()
+        if d.year not in self.years:
+            self.refresh()
         if d.year not in self.years:
             raise CalendarGap(
                 f"{d.year} 年的法定节假日安排尚未载入，无法计算工作日期限（intake calendar load）。"

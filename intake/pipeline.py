@@ -33,7 +33,7 @@ from intake.domain import (
 from intake.errors import Conflict, NotFound, RateLimited, ValidationError
 from intake.jurisdiction import Jurisdiction
 from intake.metrics import Metrics
-from intake.ratelimit import TokenBucket
+from intake.ratelimit import TokenBucket, clock_seconds
 from intake.vault_service import informant_alias, submission_indexes
 from storage import keys, vault
 from storage.database import Database
@@ -99,13 +99,16 @@ class Pipeline:
         self.metrics = metrics
         self._keys = db.keyring
         self._receipt_window = receipt_window
-        self._per_client = TokenBucket(status_attempts_per_minute, burst=max(1, status_attempts_per_minute))
+        seconds = clock_seconds(clock)  # the service clock: tests step it instead of sleeping
+        self._per_client = TokenBucket(
+            status_attempts_per_minute, burst=max(1, status_attempts_per_minute), monotonic=seconds
+        )
         # Across all clients: bounds distributed guessing of query codes.
-        self._global_misses = TokenBucket(6000, burst=600)
+        self._global_misses = TokenBucket(6000, burst=600, monotonic=seconds)
         # Per informant, keyed by the blind index of their strongest identifier: one person (or
         # one phone number) cannot flood the offices, and nobody has to decrypt anything to tell.
         per_hour = reports_per_informant_per_hour
-        self._per_informant = TokenBucket(per_hour / 60, burst=max(1, per_hour))
+        self._per_informant = TokenBucket(per_hour / 60, burst=max(1, per_hour), monotonic=seconds)
 
     # --- filing -------------------------------------------------------------------------------
 

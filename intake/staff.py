@@ -5,8 +5,11 @@
 * The second factor is TOTP (RFC 6238: HMAC-SHA1, 30-second steps, 6 digits, ±1 step of clock
   drift); a step once used cannot be used again (checked in the login transaction). GB/T 22239
   level 3 asks for two factors, one of them cryptographic.
-* After ``max_failures`` wrong logins in a row the account is locked for ``lockout``; every failure
-  and every lock is an audit event. The message never says which factor was wrong.
+* Failed logins are throttled (:class:`LoginThrottle`) per client address, and per account *from
+  that address*: nobody can lock another person out (an account lock let anyone do that by
+  failing five times), and an unknown username gets the same answer, after the same scrypt work,
+  as a known one. A throttled attempt answers 429 with Retry-After; every failure is an audit
+  event. The message never says which factor was wrong.
 * A login returns a random bearer token (only its SHA-256 is stored) with an absolute expiry.
 
 **Scoping** (issue 8): a unit's staff see the cases its unit owns; supervisors (and admins) also
@@ -20,15 +23,18 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import math
 import secrets
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NoReturn
 from urllib.parse import quote
 
 from intake.clock import Clock
-from intake.errors import Conflict, IntakeError, ValidationError
+from intake.errors import Conflict, IntakeError, RateLimited, ValidationError
+from intake.ratelimit import TokenBucket, clock_seconds
 from storage.database import Database
 from storage.records import UnitRecord
 from storage.workflow_store import RelationRecord, StaffExists, StaffRecord
@@ -61,6 +67,7 @@ class Forbidden(IntakeError):
 
 
 LOGIN_FAILED = "用户名、密码或动态口令错误。"
+LOGIN_THROTTLED = "登录尝试过于频繁，请稍后再试。"
 
 
 # --- passwords -------------------------------------------------------------------------------------
@@ -217,6 +224,42 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+class LoginThrottle:
+    """Login attempts, budgeted per client address and per (account, address) pair.
+
+    Each attempt spends a token from both budgets before any password is checked, so parallel
+    attempts cannot outrun the count, and a good login gives them back (:meth:`succeeded`): only
+    failures add up, and colleagues behind one office address are not slowed by each other's
+    logins. A budget refills evenly over ``window``. The pair budget stops one address guessing
+    one account; the address budget stops it walking through many. Neither depends on whether
+    the account exists, and neither reaches the account from another address. Keys are the
+    caller's keyed hash of the address, and a hash of the pair; nothing is stored.
+    """
+
+    def __init__(
+        self, *, per_pair: int, per_address: int, window: timedelta, seconds: Callable[[], float]
+    ) -> None:
+        minutes = max(window.total_seconds(), 1.0) / 60
+        self._pair = TokenBucket(per_pair / minutes, burst=max(1, per_pair), monotonic=seconds)
+        self._address = TokenBucket(per_address / minutes, burst=max(1, per_address), monotonic=seconds)
+
+    def attempt(self, username: str, client: str) -> str:
+        """Spend the attempt; returns the pair key for :meth:`succeeded`. 429 when over budget."""
+        pair = hashlib.sha256(f"{client}\0{username}".encode()).hexdigest()
+        wait = self._address.take(client)
+        if not wait and (wait := self._pair.take(pair)):
+            self._address.refund(client)
+        if wait:
+            raise RateLimited(LOGIN_THROTTLED, code="login_throttled", retry_after=max(1, math.ceil(wait)))
+        return pair
+
+    def succeeded(self, client: str, pair: str) -> None:
+        """A good login: its attempt is given back to the address, and the pair starts afresh
+        (whoever logs in knows the password and holds the second factor)."""
+        self._address.refund(client)
+        self._pair.forget(pair)
+
+
 class StaffService:
     def __init__(
         self,
@@ -226,14 +269,19 @@ class StaffService:
         *,
         token_ttl: timedelta = timedelta(hours=8),
         max_failures: int = 5,
-        lockout: timedelta = timedelta(minutes=15),
+        address_failures: int = 20,
+        failure_window: timedelta = timedelta(minutes=15),
     ) -> None:
         self._db = db
         self._clock = clock
         self.tree = tree
         self.token_ttl = token_ttl
-        self.max_failures = max_failures
-        self.lockout = lockout
+        self.throttle = LoginThrottle(
+            per_pair=max_failures,
+            per_address=address_failures,
+            window=failure_window,
+            seconds=clock_seconds(clock),
+        )
 
     async def add(
         self, username: str, unit: str, role: str, password: str, actor: str = "cli"
@@ -258,30 +306,36 @@ class StaffService:
             raise Conflict("该用户名已存在。", code="staff_exists") from None
         return StaffMember(username, unit, role), secret
 
-    async def login(self, username: str, password: str, totp: str) -> tuple[str, datetime, StaffMember]:
+    async def login(
+        self, username: str, password: str, totp: str, *, client: str
+    ) -> tuple[str, datetime, StaffMember]:
+        """Check the password and the TOTP code. ``client``: a keyed hash of the client's address
+        (``ChannelContext.client_key``), for :class:`LoginThrottle`. Every failure, for a known
+        or an unknown name, is the same 401 after the same scrypt work."""
         username = username.strip().lower()[:64]
+        pair = self.throttle.attempt(username, client)
         now = self._clock.now()
         record = await self._db.workflow.staff(username) if username else None
         if record is None or record.disabled:
-            await asyncio.to_thread(verify_password, password, _DUMMY_HASH)
-            await self._db.workflow.login_failed(username, False, "unknown_user", None, now)
-            raise Unauthorized(LOGIN_FAILED, code="login_failed")
-        if record.locked_until is not None and record.locked_until > now:
-            await self._db.workflow.login_failed(username, False, "locked", None, now)
-            raise Unauthorized("登录失败次数过多，账户已暂时锁定，请稍后再试。", code="account_locked")
-        ok = await asyncio.to_thread(verify_password, password, record.password_hash)
-        step = match_totp(record.totp_secret, totp, now) if ok else None
-        if step is None or (record.totp_last_step is not None and step <= record.totp_last_step):
-            failures = record.failed_logins + 1
-            lock = now + self.lockout if failures >= self.max_failures else None
-            reason = "password" if not ok else ("totp_replay" if step is not None else "totp")
-            await self._db.workflow.login_failed(username, True, reason, lock, now)
-            raise Unauthorized(LOGIN_FAILED, code="login_failed")
+            await asyncio.to_thread(verify_password, password, _DUMMY_HASH)  # the same work
+            return await self._failed(username, "unknown_user", now)
+        if not await asyncio.to_thread(verify_password, password, record.password_hash):
+            return await self._failed(username, "password", now)
+        step = match_totp(record.totp_secret, totp, now)
+        if step is None:
+            return await self._failed(username, "totp", now)
+        if record.totp_last_step is not None and step <= record.totp_last_step:
+            return await self._failed(username, "totp_replay", now)
         token = secrets.token_urlsafe(32)
         expires = now + self.token_ttl
         if not await self._db.workflow.login_succeeded(username, step, token_hash(token), expires, now):
             raise Unauthorized(LOGIN_FAILED, code="login_failed")
+        self.throttle.succeeded(client, pair)
         return token, expires, StaffMember(record.username, record.unit_code, record.role)
+
+    async def _failed(self, username: str, reason: str, now: datetime) -> NoReturn:
+        await self._db.workflow.login_failed(username, reason, now)
+        raise Unauthorized(LOGIN_FAILED, code="login_failed")
 
     async def authenticate(self, token: str | None) -> StaffMember:
         if not token or len(token) > 200:

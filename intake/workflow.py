@@ -962,7 +962,8 @@ def open_workflow(
         OrgTree(units),
         token_ttl=timedelta(hours=settings.staff_token_hours),
         max_failures=settings.staff_max_failures,
-        lockout=timedelta(minutes=settings.staff_lockout_minutes),
+        address_failures=settings.staff_address_failures,
+        failure_window=timedelta(minutes=settings.staff_lockout_minutes),
     )
     workflow = Workflow(db, clock, staff, default_calendar(settings.data_dir / "calendar"), notifier=notifier)
 

@@ -337,6 +337,8 @@ class StaffAccount(Base):
     password_hash: Mapped[str] = mapped_column(sa.String(200))
     totp_sealed: Mapped[bytes] = mapped_column(sa.LargeBinary)
     totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
+    # No longer read or written (issue 14: failed logins are throttled per address, in memory,
+    # not counted on the account); kept until a revision drops them.
     failed_logins: Mapped[int] = mapped_column(sa.Integer)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

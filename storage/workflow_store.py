@@ -62,8 +62,6 @@ class StaffRecord:
     password_hash: str
     totp_secret: str
     totp_last_step: int | None
-    failed_logins: int
-    locked_until: datetime | None
     disabled: bool
 
 
@@ -367,8 +365,6 @@ class WorkflowStore:
             row.password_hash,
             self._open_secret(row.username, row.totp_sealed),
             row.totp_last_step,
-            row.failed_logins,
-            utc(row.locked_until) if row.locked_until else None,
             row.disabled_at is not None,
         )
 
@@ -377,18 +373,12 @@ class WorkflowStore:
             rows = await conn.execute(sa.select(S.c.username, S.c.unit_code, S.c.role).order_by(S.c.username))
             return [(r.username, r.unit_code, r.role) for r in rows]
 
-    async def login_failed(
-        self, username: str, known: bool, reason: str, lock_until: datetime | None, at: datetime
-    ) -> None:
+    async def login_failed(self, username: str, reason: str, at: datetime) -> None:
+        """An audit event for a failed login. Nothing on the account changes: the throttle is
+        per address (``intake.staff.LoginThrottle``), so a stranger's failures cannot lock it."""
+
         async def staff_login_failed_txn(batch: Batch) -> None:
-            if known:
-                values: dict[str, Any] = {"failed_logins": S.c.failed_logins + 1}
-                if lock_until is not None:
-                    values = {"failed_logins": 0, "locked_until": lock_until}
-                await batch.conn.execute(sa.update(S).where(S.c.username == username).values(**values))
-            payload: dict[str, Any] = {"username": username[:64], "reason": reason}
-            if lock_until is not None:
-                payload["locked_until"] = lock_until.isoformat()
+            payload = {"username": username[:64], "reason": reason}
             batch.event(None, "staff_login_failed", "system:auth", at, payload)
 
         await self._db.writer.run(staff_login_failed_txn)
@@ -406,7 +396,7 @@ class WorkflowStore:
                     S.c.username == username,
                     sa.or_(S.c.totp_last_step.is_(None), S.c.totp_last_step < step),
                 )
-                .values(totp_last_step=step, failed_logins=0, locked_until=None)
+                .values(totp_last_step=step)
             )
             if updated.rowcount != 1:
                 batch.event(

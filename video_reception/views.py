@@ -17,6 +17,7 @@ from aiohttp import web
 
 from intake.app import Services
 from intake.errors import IntakeError, ValidationError
+from intake.ratelimit import client_address
 from intake.staff import StaffMember
 from video_reception.service import ReceptionService
 
@@ -101,12 +102,18 @@ class ReceptionViews:
         token = header[7:] if header.startswith("Bearer ") else request.cookies.get(COOKIE)
         return await self.staff.authenticate(token)
 
+    def _client(self, request: web.Request) -> str:
+        """A keyed hash of the client's address, as the channels make it (``ChannelContext``)."""
+        address = client_address(request, self.services.settings.trust_forwarded_for)
+        return self.services.pipeline.mac("client", address.encode())
+
     async def login(self, request: web.Request) -> web.Response:
         doc = await _body(request)
         token, _expires, member = await self.staff.login(
             str(doc.get("username", ""))[:64],
             str(doc.get("password", ""))[:200],
             str(doc.get("totp", ""))[:8],
+            client=self._client(request),
         )
         response = _json({"username": member.username, "unit": member.unit, "role": member.role})
         response.set_cookie(
@@ -177,7 +184,7 @@ class ReceptionViews:
     async def book(self, request: web.Request) -> web.Response:
         member = await self._member(request)
         doc = await _body(request)
-        client = self.services.pipeline.mac("client", (request.remote or "unknown").encode())
+        client = self._client(request)
         booked = await self.reception.book(member, doc, client)
         return _json(self.reception.row(booked, member), status=201)
 

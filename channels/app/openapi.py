@@ -19,7 +19,13 @@ OPENAPI: dict[str, Any] = {
         "title": "信访举报受理接口 (petition and reporting intake API)",
         "version": "1.0.0",
         "description": "File a report, follow it with the query code (查询码), add information. Identity "
-        "fields under `reporter` are sealed in the vault and never shown to handlers.",
+        "fields under `reporter` are sealed in the vault and never shown to handlers.\n\n"
+        "**Signed requests.** When the deployment sets `INTAKE_APP_HMAC_SECRET`, every request carries "
+        '`X-Intake-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, t + "." + Idempotency-Key '
+        '+ "." + raw body)>` (the key empty when the request has none), with `t` within 300 seconds of '
+        "the server's clock. Each signature is accepted once: sign every attempt, retries included, "
+        "afresh (a retry with the same Idempotency-Key and a new `t` returns the same receipt). A bad "
+        "or stale signature answers `401 invalid_signature`, a used one `401 signature_replayed`.",
     },
     "paths": {
         "/api/v1/reports": {
@@ -50,7 +56,9 @@ OPENAPI: dict[str, Any] = {
                         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Receipt"}}},
                     },
                     "400": _err("Malformed JSON or a bad Idempotency-Key"),
-                    "401": _err("Missing or wrong request signature (when the deployment requires one)"),
+                    "401": _err(
+                        "Missing, wrong or already used request signature (when the deployment requires one)"
+                    ),
                     "409": _err("The Idempotency-Key was used for a different report"),
                     "413": _err("Body larger than the configured limit"),
                     "415": _err("Body is not application/json"),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from aiohttp import web
@@ -10,7 +9,7 @@ from aiohttp import web
 from channels.app import schema
 from channels.app.openapi import OPENAPI
 from channels.base import ChannelContext, json_response, parse_json_object, read_bounded_json
-from channels.verify import verify_app_signature
+from channels.verify import SignatureReplays, verify_app_signature
 from intake.domain import CaseStatus, Submission, format_query_code
 from intake.errors import IntakeError
 from intake.pipeline import MAX_CONTENT
@@ -24,6 +23,7 @@ class AppAdapter:
         # With a signing secret configured every request must be signed; without one the API is
         # open like the web form (citizens' apps cannot keep a secret anyway).
         self.secret = ctx.settings.get("HMAC_SECRET")
+        self.replays = SignatureReplays()
 
     def routes(self) -> list[web.AbstractRouteDef]:
         return [
@@ -35,12 +35,24 @@ class AppAdapter:
 
     async def _body(self, request: web.Request) -> dict[str, Any]:
         raw = await read_bounded_json(request, self.ctx.max_json_bytes)
-        if self.secret is not None and not verify_app_signature(
-            self.secret, request.headers.get("X-Intake-Signature"), raw, time.time()
-        ):
-            self.ctx.metrics.channel_events.labels("app", "rejected").inc()
-            raise IntakeError("请求签名无效。", code="invalid_signature", status=401)
+        if self.secret is not None:
+            self._check_signature(request, raw)
         return parse_json_object(raw)
+
+    def _check_signature(self, request: web.Request, raw: bytes) -> None:
+        """The signature covers the time, the Idempotency-Key and the body, and is accepted once."""
+        now = self.ctx.clock.now().timestamp()
+        header, key = request.headers.get("X-Intake-Signature"), request.headers.get(IDEMPOTENCY_HEADER, "")
+        signed = verify_app_signature(self.secret or "", header, key, raw, now)
+        verdict = "invalid" if signed is None else self.replays.admit(*signed, now)
+        if verdict == "fresh":
+            return
+        self.ctx.metrics.channel_events.labels("app", "rejected").inc()
+        if verdict == "replayed":
+            raise IntakeError("该请求签名已使用过，请重新签名后发送。", code="signature_replayed", status=401)
+        if verdict == "full":
+            raise IntakeError("服务繁忙，请稍后再试。", code="busy", status=503, retry_after=1)
+        raise IntakeError("请求签名无效。", code="invalid_signature", status=401)
 
     async def create_report(self, request: web.Request) -> web.Response:
         key = request.headers.get(IDEMPOTENCY_HEADER)

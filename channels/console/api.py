@@ -281,7 +281,9 @@ class ConsoleAdapter:
         doc = await self._body(request)
         staff, _ = self._services(request)
         username, password, totp = (_str(doc, k, 256) or "" for k in ("username", "password", "totp"))
-        token, expires, member = await staff.login(username, password, totp)
+        token, expires, member = await staff.login(
+            username, password, totp, client=self.ctx.client_key(request)
+        )
         return json_response(
             {
                 "token": token,

@@ -88,16 +88,21 @@ OPENAPI: dict[str, Any] = {
             "post": {
                 "operationId": "staffLogin",
                 "summary": "Log in with password and TOTP (登录)",
-                "description": "Five failed logins in a row lock the account for 15 minutes; a used "
-                "TOTP step is refused. The token lasts `INTAKE_STAFF_TOKEN_HOURS` (8 by default).",
+                "description": "Failed logins are throttled per client address (20 by default) and "
+                "per account from that address (5), refilled over 15 minutes; no account is ever "
+                "locked. A used TOTP step is refused. The token lasts `INTAKE_STAFF_TOKEN_HOURS` "
+                "(8 by default).",
                 "security": [],
                 "requestBody": _body(_ref("Login")),
                 "responses": {
                     "200": _ok("Logged in; the bearer token (`Cache-Control: no-store`)", _ref("Session")),
                     **_BODY_ERRORS,
                     "401": _err(
-                        "Wrong username, password or TOTP code (`login_failed`, one answer for all), "
-                        "or the account is locked (`account_locked`)"
+                        "Wrong username, password or TOTP code, or an unknown username "
+                        "(`login_failed`, one answer for all)"
+                    ),
+                    "429": _err(
+                        "Too many failed logins from this address (`login_throttled`); see Retry-After"
                     ),
                     "422": _err("A field is not text or too long"),
                 },

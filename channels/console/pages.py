@@ -42,7 +42,7 @@ from channels.web.forms import FormData, FormTooLarge, read_form
 from intake.app import Services, services_of
 from intake.clock import CHINA
 from intake.domain import STATUS_LABELS
-from intake.errors import IntakeError, ValidationError
+from intake.errors import IntakeError, RateLimited, ValidationError
 from intake.notifier import DeadLetter
 from intake.staff import LEVEL_RANK, ROLES, StaffMember, StaffService, Unauthorized
 from intake.triage_service import CORRECTABLE
@@ -384,10 +384,13 @@ class ConsolePages:
         username = form.get("username")[:64]
         try:
             token, _expires, _member = await staff.login(
-                username, form.fields.get("password", "")[:256], form.get("totp")[:16]
+                username,
+                form.fields.get("password", "")[:256],
+                form.get("totp")[:16],
+                client=self.ctx.client_key(request),
             )
-        except Unauthorized as exc:
-            return self._render(
+        except (Unauthorized, RateLimited) as exc:
+            response = self._render(
                 request,
                 "login.html",
                 exc.status,
@@ -396,6 +399,9 @@ class ConsolePages:
                 notice=None,
                 username=username,
             )
+            if exc.retry_after:
+                response.headers["Retry-After"] = str(exc.retry_after)
+            return response
         response = self._redirect(request, f"{PREFIX}/queue")
         response.set_cookie(
             SESSION_COOKIE,

@@ -16,7 +16,7 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
-from channels.base import ChannelContext, client_address
+from channels.base import ChannelContext
 from channels.verify import form_token_field, new_form_token, verify_form_token
 from channels.web.files import ALLOWED_DESCRIPTION, human_size
 from channels.web.forms import FormData, FormTooLarge, read_form
@@ -25,6 +25,7 @@ from intake.clock import CHINA
 from intake.domain import Accused, Location, Reporter, Submission, format_query_code
 from intake.errors import Conflict, IntakeError, ValidationError
 from intake.pipeline import MAX_CONTENT
+from intake.ratelimit import client_address
 
 HERE = Path(__file__).resolve().parent
 COOKIE = "xf_form"

@@ -32,7 +32,7 @@ async def post_form(o: Office, path: str, data: dict[str, str]) -> tuple[int, st
     return resp.status, resp.headers.get("Location", ""), await resp.text()
 
 
-async def test_login_csrf_lockout_logout_and_expiry(office: Office) -> None:
+async def test_login_csrf_throttle_logout_and_expiry(office: Office) -> None:
     o = office
     # No session: every page sends the browser to the login form.
     status, _ = await console_get(o, "/console/queue")
@@ -55,7 +55,7 @@ async def test_login_csrf_lockout_logout_and_expiry(office: Office) -> None:
     status, _, html = await post_form(o, "/console/login", creds(good, csrf="0" * 64))
     assert status == 403 and "页面已过期或来源不明" in html
 
-    # Wrong factor: the same message as the API; five in a row lock the account.
+    # Wrong factor: the same message as the API; after five, this address must wait a while.
     for _ in range(5):
         o.clock.at += timedelta(seconds=31)
         status, _, html = await post_form(o, "/console/login", creds("000000"))
@@ -64,7 +64,7 @@ async def test_login_csrf_lockout_logout_and_expiry(office: Office) -> None:
     status, _, html = await post_form(
         o, "/console/login", creds(totp_now(o.secrets["county_handler"], o.clock.now()))
     )
-    assert status == 401 and "账户已暂时锁定" in html
+    assert status == 429 and "登录尝试过于频繁" in html
     o.clock.at += timedelta(minutes=16)
 
     # A good login: an HttpOnly, SameSite=Strict session cookie, not Secure over plain http.

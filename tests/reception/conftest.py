@@ -82,7 +82,9 @@ async def sign_in(services: Any) -> dict[str, str]:
     tokens = {}
     for username, (unit, role) in STAFF.items():
         _, secret = await services.staff.add(username, unit, role, PASSWORD)
-        token, _, _ = await services.staff.login(username, PASSWORD, totp_now(secret, services.clock.now()))
+        token, _, _ = await services.staff.login(
+            username, PASSWORD, totp_now(secret, services.clock.now()), client="test"
+        )
         tokens[username] = token
     return tokens
 

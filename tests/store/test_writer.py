@@ -95,6 +95,36 @@ async def test_two_writers_on_one_postgresql_database(
         await second.close()
 
 
+async def test_audit_verify_while_reports_are_filed_sees_no_false_break(
+    database: Database, new_report: Callable[..., NewReport]
+) -> None:
+    """The head and the events are read in one snapshot: read apart, a commit landing in between
+    made a whole chain look broken ("the chain ends at event N but the head records event N+k")."""
+    for _ in range(20):
+        await database.reports.accept(new_report())
+    filing = True
+
+    async def file_reports() -> int:
+        filed = 0
+        while filing:
+            await asyncio.gather(*(database.reports.accept(new_report()) for _ in range(5)))
+            filed += 5
+        return filed
+
+    writer = asyncio.create_task(file_reports())
+    checked: list[int] = []
+    try:
+        for page in (5000, 7) * 10:  # one page, and many pages (a snapshot across statements)
+            ok, n, detail = await database.audit.verify(page=page)
+            assert ok, detail
+            checked.append(n)
+    finally:
+        filing = False
+        filed = await writer
+    assert filed > 0 and len(set(checked)) > 1  # reports were filed while the chain was verified
+    assert await database.audit.verify() == (True, 20 + filed, "ok")
+
+
 @pytest.mark.parametrize("how", ["payload", "delete", "head"])
 async def test_audit_chain_detects_tampering(
     database: Database, new_report: Callable[..., NewReport], how: str

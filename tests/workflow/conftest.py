@@ -130,15 +130,24 @@ class Office:
         assert ok, detail
 
 
-@pytest.fixture
-async def office(aiohttp_client: Any, make_settings: Callable[..., Settings], db_url: str) -> Office:
-    """On SQLite and on PostgreSQL (the ``db_url`` fixture)."""
-    settings = make_settings(INTAKE_DATABASE_URL=db_url)
+async def open_office(aiohttp_client: Any, settings: Settings) -> Office:
     clock = SetClock(datetime(2025, 9, 26, 10, 0, tzinfo=CHINA))
     app = build_app(settings, channels.REGISTRY, clock=clock, run_worker=False)
     o = Office(await aiohttp_client(app), clock)
     await o.add_staff()
     return o
+
+
+@pytest.fixture
+async def office(aiohttp_client: Any, make_settings: Callable[..., Settings], db_url: str) -> Office:
+    """On SQLite and on PostgreSQL (the ``db_url`` fixture)."""
+    return await open_office(aiohttp_client, make_settings(INTAKE_DATABASE_URL=db_url))
+
+
+@pytest.fixture
+async def office_behind_proxy(aiohttp_client: Any, make_settings: Callable[..., Settings]) -> Office:
+    """On SQLite, trusting ``X-Forwarded-For``: a test speaks from any address it names."""
+    return await open_office(aiohttp_client, make_settings(INTAKE_TRUST_FORWARDED_FOR="1"))
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from intake import deadlines
 from intake.deadlines import RULES, CalendarGap, WorkCalendar, add_months, load_rules, parse_year
 from intake.errors import ValidationError
 
@@ -111,6 +112,27 @@ def test_a_year_not_loaded_is_refused_then_loaded_from_a_file(tmp_path: Path) ->
     assert not loaded.is_working_day(date(2099, 10, 5))
     assert loaded.is_working_day(date(2099, 10, 10))  # a Saturday make-up day
     assert loaded.add_working_days(date(2099, 9, 30), 1) == date(2099, 10, 8)
+
+
+def test_a_running_calendar_sees_new_and_corrected_years_and_keeps_going_on_a_bad_file(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    seconds = [0.0]
+    cal = WorkCalendar.official(tmp_path, monotonic=lambda: seconds[0])
+    notice = {"year": 2099, "holidays": [["2099-10-01", "2099-10-07"]]}
+    (tmp_path / "2099.json").write_text(json.dumps(notice))
+    # A gap looks at the folder at once: the year just written is used.
+    assert not cal.is_working_day(date(2099, 10, 7))
+    # A corrected notice (7 October is a working day after all) is seen on the next look.
+    (tmp_path / "2099.json").write_text(json.dumps(notice | {"holidays": [["2099-10-01", "2099-10-06"]]}))
+    assert not cal.is_working_day(date(2099, 10, 7))  # not looked at again within the interval
+    seconds[0] += deadlines.RECHECK_SECONDS
+    assert cal.is_working_day(date(2099, 10, 7))
+    # A hand-broken file leaves the calendar in force and says so (without its content).
+    (tmp_path / "2099.json").write_text("{not json")
+    seconds[0] += deadlines.RECHECK_SECONDS
+    assert cal.is_working_day(date(2099, 10, 7)) and not cal.is_working_day(date(2099, 10, 6))
+    assert "calendar folder not reloaded" in caplog.text and "not json" not in caplog.text
 
 
 @pytest.mark.parametrize(
