@@ -21,7 +21,7 @@ from intake import given_identity, redaction
 from intake import jurisdiction as jurisdiction_mod
 from intake.clock import Clock, SystemClock
 from intake.config import Settings
-from intake.errors import IntakeError
+from intake.errors import IntakeError, Unavailable
 from intake.jobs import JobWorker, builtin_handlers
 from intake.metrics import Metrics
 from intake.notifier import NOTIFY_JOB, AppPushSender, Notifier
@@ -32,6 +32,7 @@ from intake.workflow import Workflow, open_workflow
 from storage import keys
 from storage.conversations import PURGE_EVERY, PURGE_JOB
 from storage.database import Database
+from storage.errors import DatabaseUnavailable
 from storage.records import JobRecord
 
 if TYPE_CHECKING:
@@ -71,7 +72,9 @@ def _error_response(
     if renderer is not None and not request.path.startswith("/api/") and request.method in ("GET", "POST"):
         accept = request.headers.get("Accept", "")
         if "text/html" in accept:
-            return renderer(request, status, code, message)
+            page = renderer(request, status, code, message)
+            page.headers.update(headers or {})
+            return page
     return web.json_response(
         {"error": {"code": code, "message": message}},
         status=status,
@@ -80,9 +83,36 @@ def _error_response(
     )
 
 
+def _intake_error_response(request: web.Request, exc: IntakeError) -> web.StreamResponse:
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+    return _error_response(request, exc.status, exc.code, exc.message, headers)
+
+
+_HTTP_CODES = {
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+_HTTP_MESSAGES = {404: "没有这个地址。", 405: "不支持这种请求方法。", 413: "请求体过大。"}
+# Headers of aiohttp's own errors that the answer must keep: a 405 names the allowed methods.
+_HTTP_KEPT_HEADERS = ("Allow",)
+
+
+def _http_error_response(request: web.Request, exc: web.HTTPException) -> web.StreamResponse:
+    code = _HTTP_CODES.get(exc.status, "http_error")
+    message = _HTTP_MESSAGES.get(exc.status, exc.reason)
+    headers = {name: exc.headers[name] for name in _HTTP_KEPT_HEADERS if name in exc.headers}
+    return _error_response(request, exc.status, code, message, headers)
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Render every error as ``{"error": {"code", "message"}}`` (or a page for browsers)."""
+    """Render every error as ``{"error": {"code", "message"}}`` (or a page for browsers).
+
+    An unreachable database is a 503 with ``Retry-After`` (storage logs the outage, once per
+    interval). An unexpected error is logged as its type, a stable code and its frames: never its
+    message, which may quote client data (``intake.logs`` writes no exception text)."""
     metrics = request.app[SERVICES].metrics
     route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
     started = time.perf_counter()
@@ -93,27 +123,20 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return response
     except IntakeError as exc:
         status = exc.status
-        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
-        return _error_response(request, exc.status, exc.code, exc.message, headers)
+        return _intake_error_response(request, exc)
+    except DatabaseUnavailable:
+        unavailable = Unavailable()
+        status = unavailable.status
+        return _intake_error_response(request, unavailable)
     except web.HTTPException as exc:
         status = exc.status
         if exc.status < 400:
             raise
-        code = {
-            404: "not_found",
-            405: "method_not_allowed",
-            413: "payload_too_large",
-            415: "unsupported_media_type",
-        }.get(exc.status, "http_error")
-        message = {404: "没有这个地址。", 405: "不支持这种请求方法。", 413: "请求体过大。"}.get(
-            exc.status, exc.reason
-        )
-        return _error_response(request, exc.status, code, message)
+        return _http_error_response(request, exc)
     except asyncio.CancelledError:
         raise
     except Exception:
-        # Log the type and frames only; the message may hold client data.
-        log.exception("unhandled error", extra={"route": route})
+        log.exception("unhandled error", extra={"route": route, "reason": "internal_error"})
         return _error_response(request, 500, "internal_error", "服务器内部错误，请稍后再试。")
     finally:
         metrics.http_requests.labels(route, str(status)).inc()
@@ -121,9 +144,18 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """Up (200) when the database answers; 503 saying so when it does not (for monitors and load
+    balancers, so the body is plain status words)."""
     services = request.app[SERVICES]
-    await services.db.reports.count()
-    return web.json_response({"status": "ok", "channels": services.mounted})
+    try:
+        await services.db.ping()
+    except DatabaseUnavailable:
+        return web.json_response(
+            {"status": "unavailable", "database": "down"},
+            status=503,
+            headers={"Retry-After": str(Unavailable.RETRY_AFTER)},
+        )
+    return web.json_response({"status": "ok", "database": "up", "channels": services.mounted})
 
 
 async def metrics_view(request: web.Request) -> web.Response:
@@ -136,6 +168,15 @@ async def metrics_view(request: web.Request) -> web.Response:
         charset="utf-8",
         headers={"X-Content-Type-Options": "nosniff"},
     )
+
+
+SERVER_HEADER = "intake"  # aiohttp's default names its version and Python's
+
+
+async def _neutral_server_header(_request: web.Request, response: web.StreamResponse) -> None:
+    # on_response_prepare runs for every answer of the application, errors aiohttp raises
+    # included; aiohttp fills in its own Server value only where none is set.
+    response.headers["Server"] = SERVER_HEADER
 
 
 @web.middleware
@@ -324,6 +365,7 @@ def build_app(
         await services.db.close()
 
     app.cleanup_ctx.append(lifecycle)
+    app.on_response_prepare.append(_neutral_server_header)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_view)
     return app

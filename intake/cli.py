@@ -17,6 +17,9 @@ from typing import Any
 from intake import logs
 from intake.config import Settings
 from intake.domain import STATUS_LABELS
+from storage.errors import DatabaseUnavailable
+
+EXIT_DATABASE_UNAVAILABLE = 3
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -407,5 +410,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings.from_env()
-    result: int = args.func(args, settings)
+    try:
+        result: int = args.func(args, settings)
+    except DatabaseUnavailable:
+        # An operator's answer, not a traceback (whose chain would quote the driver's error).
+        print("intake: the database cannot be reached; try again when it is back", file=sys.stderr)
+        return EXIT_DATABASE_UNAVAILABLE
     return result

@@ -50,3 +50,14 @@ class Conflict(IntakeError):
 class RateLimited(IntakeError):
     status = 429
     code = "rate_limited"
+
+
+class Unavailable(IntakeError):
+    """The service cannot do its work now (the database is out of reach): try again shortly."""
+
+    status = 503
+    code = "service_unavailable"
+    RETRY_AFTER = 5  # seconds: a restarting database is usually back within that
+
+    def __init__(self, message: str = "系统暂时无法处理请求，请稍后再试。") -> None:
+        super().__init__(message, retry_after=self.RETRY_AFTER)

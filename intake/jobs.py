@@ -2,6 +2,10 @@
 
 Handlers are registered by kind at application start; a job whose kind has no handler is retried
 later (a newer worker may know it) and ends dead after its attempts, visible to operators.
+
+While the database is out of reach the worker waits, longer each turn up to a few seconds, and
+logs nothing itself: storage logs the outage once per interval. A job claimed before the outage
+and not settled is claimed again when its lease runs out.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from datetime import timedelta
 from intake.clock import Clock
 from intake.metrics import Metrics
 from storage.database import Database
+from storage.errors import DatabaseUnavailable
 from storage.records import JobRecord
 
 log = logging.getLogger("intake.jobs")
@@ -23,6 +28,9 @@ Handler = Callable[[JobRecord], Awaitable[None]]
 # Takes every job of its kind that one turn claimed; returns, per job in order, None (done) or the
 # error that job met.
 BatchHandler = Callable[[list[JobRecord]], Awaitable[list[Exception | None]]]
+
+
+OUTAGE_WAIT_MAX = 5.0  # seconds between turns while the database is out of reach
 
 
 def backoff(attempt: int) -> timedelta:
@@ -76,18 +84,28 @@ class JobWorker:
         return len(jobs)
 
     async def run_forever(self) -> None:
+        outage_wait = 0.0
         while True:
             try:
                 ran = await self.run_once()
+                outage_wait = 0.0
             except asyncio.CancelledError:
                 raise
+            except DatabaseUnavailable:
+                outage_wait = min(OUTAGE_WAIT_MAX, max(self._idle, outage_wait * 2))
+                await self._pause(outage_wait)
+                continue
             except Exception:
-                log.exception("job worker turn failed")
+                log.exception("job worker turn failed", extra={"reason": "job_worker_failed"})
                 ran = 0
             if not ran:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._idle)
+                await self._pause(self._idle)
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait ``seconds``, or less if new jobs are announced (``wake``)."""
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
 
     async def _run(self, job: JobRecord) -> None:
         handler = self.handlers.get(job.kind)
@@ -121,6 +139,8 @@ class JobWorker:
         now = self._clock.now()
         outcome = await self._db.jobs.fail(job, f"{type(error).__name__}", now, now + backoff(job.attempts))
         self._metrics.jobs.labels(job.kind, outcome).inc()
+        if isinstance(error, DatabaseUnavailable):
+            return  # an outage, logged by storage, not a fault of this job
         extra = {"job_id": job.id, "job_kind": job.kind, "attempt": job.attempts, "outcome": outcome}
         log.warning("job failed", extra=extra, exc_info=error)
 

@@ -37,6 +37,7 @@ from intake.ratelimit import TokenBucket, clock_seconds
 from intake.vault_service import informant_alias, submission_indexes
 from storage import keys, vault
 from storage.database import Database
+from storage.errors import DatabaseUnavailable
 from storage.records import NewReport, StoredBlob
 from storage.vault import SealedEntry
 
@@ -206,6 +207,10 @@ class Pipeline:
         )
         try:
             result = await self.db.reports.accept(new)
+        except DatabaseUnavailable:
+            # The commit may have gone through before the connection was lost: the attachments
+            # stay (a retry with the same key finds the report; unused blobs only take space).
+            raise
         except BaseException:
             self.db.blobs.discard(blobs)
             raise

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import make_url
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from storage.blobs import BlobStore
 from storage.conversations import ConversationStore
 from storage.db import GroupCommitWriter, make_engine, normalise_url
+from storage.errors import OutageLog
 from storage.keys import Keyring
 from storage.reception_store import ReceptionStore
 from storage.repositories import AuditRepository, JobRepository, ReportRepository, UnitRepository
@@ -70,11 +72,15 @@ class Database:
         self.keyring = keyring
         self.dialect = "sqlite" if self.url.startswith("sqlite") else "postgresql"
         create_private_sqlite_file(self.url)
-        self.write_engine = make_engine(self.url, writer=True)
+        # One outage log for all the engines of this database: one line per outage, not per engine.
+        self.outage = OutageLog()
+        self.write_engine = make_engine(self.url, writer=True, outage=self.outage)
         self.read_engine = (
-            make_engine(self.url, writer=False) if self.dialect == "sqlite" else self.write_engine
+            make_engine(self.url, writer=False, outage=self.outage)
+            if self.dialect == "sqlite"
+            else self.write_engine
         )
-        self.writer = GroupCommitWriter(self.write_engine)
+        self.writer = GroupCommitWriter(self.write_engine, outage=self.outage)
         self.blobs = BlobStore(data_dir / "blobs", keyring)
         self.reports = ReportRepository(self)
         self.units = UnitRepository(self)
@@ -89,6 +95,11 @@ class Database:
         if migrate:
             await upgrade(self.write_engine)
         await self.writer.start()
+
+    async def ping(self) -> None:
+        """One round trip to the database (raises ``DatabaseUnavailable`` when it is out of reach)."""
+        async with self.read_engine.connect() as conn:
+            await conn.execute(sa.text("SELECT 1"))
 
     async def close(self) -> None:
         await self.writer.close()

@@ -26,13 +26,14 @@ from typing import Any, TypeVar, cast
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import Connection, CursorResult, Engine
+from sqlalchemy.engine import Connection, CursorResult, Engine, ExceptionContext
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.base import Executable
 
 from storage import models
 from storage.audit import GENESIS, canonical_payload, event_hash
+from storage.errors import DatabaseUnavailable, OutageLog, is_unavailable
 
 log = logging.getLogger("storage")
 T = TypeVar("T")
@@ -85,21 +86,74 @@ def _sqlite_pragmas(engine: Engine, *, writer: bool) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
 
-def make_engine(url: str, *, writer: bool, pool_size: int = 5) -> AsyncEngine:
+CONNECT_TIMEOUT = 5.0  # seconds (asyncpg): how long an unanswered connection attempt waits
+
+
+def _translate_unavailability(engine: Engine, outage: OutageLog) -> None:
+    """Every failure of ``engine`` that means the database is out of reach becomes
+    :class:`DatabaseUnavailable` (and a note in ``outage``), wherever it happens: opening a
+    connection, a statement, a commit. Other errors pass unchanged."""
+
+    @event.listens_for(engine, "handle_error")
+    def _on_error(ctx: ExceptionContext) -> None:
+        if ctx.is_pre_ping:
+            return  # the pool reconnects; a failure to reconnect comes through do_connect below
+        if ctx.is_disconnect or is_unavailable(ctx.original_exception):
+            outage.failed()
+            raise DatabaseUnavailable  # SQLAlchemy invalidates the connection (and the pool) first
+
+    @event.listens_for(engine, "do_connect")
+    def _on_do_connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        # A refused or timed-out connection reaches the caller as the driver's own exception
+        # (asyncpg: OSError, CannotConnectNowError), never through handle_error: caught here.
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+        outage.failed()
+        raise DatabaseUnavailable
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(_dbapi_conn: Any, _record: Any) -> None:
+        outage.connected()
+
+
+def make_engine(
+    url: str, *, writer: bool, pool_size: int = 5, outage: OutageLog | None = None
+) -> AsyncEngine:
+    """An engine of the product. SQL parameters are hidden from every error (they hold report
+    text and identity); unavailability is translated (above) and noted in ``outage``."""
     url = normalise_url(url)
+    outage = outage or OutageLog()
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, pool_size=1 if writer else pool_size, max_overflow=0)
+        engine = create_async_engine(
+            url, pool_size=1 if writer else pool_size, max_overflow=0, hide_parameters=True
+        )
         _sqlite_pragmas(engine.sync_engine, writer=writer)
-        return engine
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    else:
+        # pool_pre_ping: a connection that died while pooled (a restarted server) is replaced on
+        # checkout, so requests succeed again as soon as the server is back. A server that does
+        # not answer at all fails a connection in seconds, not asyncpg's default minute.
+        engine = create_async_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            hide_parameters=True,
+            connect_args={"timeout": CONNECT_TIMEOUT},
+        )
+    _translate_unavailability(engine.sync_engine, outage)
+    return engine
 
 
-def _sync_sqlite_engine(engine: AsyncEngine) -> Engine:
+def _sync_sqlite_engine(engine: AsyncEngine, outage: OutageLog) -> Engine:
     """The same SQLite database through the standard-library driver, with the writer's pragmas
     (WAL, ``synchronous=FULL``, ``BEGIN IMMEDIATE``): for the writer thread."""
     url = engine.url.set(drivername="sqlite+pysqlite")
-    sync = sa.create_engine(url, pool_size=1, max_overflow=0)
+    sync = sa.create_engine(url, pool_size=1, max_overflow=0, hide_parameters=True)
     _sqlite_pragmas(sync, writer=True)
+    _translate_unavailability(sync, outage)
     return sync
 
 
@@ -243,8 +297,16 @@ class GroupCommitWriter:
     Results are handed back only after the commit returned.
     """
 
-    def __init__(self, engine: AsyncEngine, *, max_batch: int = 256, sqlite_thread: bool = True) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        max_batch: int = 256,
+        sqlite_thread: bool = True,
+        outage: OutageLog | None = None,
+    ) -> None:
         self._engine = engine
+        self._outage = outage or OutageLog()
         self._max_batch = max_batch
         self._queue: asyncio.Queue[_Queued] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -259,7 +321,7 @@ class GroupCommitWriter:
 
     async def start(self) -> None:
         if self._threaded and self._thread is None:
-            self._sync_engine = _sync_sqlite_engine(self._engine)
+            self._sync_engine = _sync_sqlite_engine(self._engine, self._outage)
             self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="storage-writer")
         if self._task is None:
             self._task = asyncio.create_task(self._loop(), name="storage-writer")
@@ -311,6 +373,11 @@ class GroupCommitWriter:
             await self._run(batch, isolate_on_failure=True)
 
     async def _connection(self) -> AsyncConnection:
+        if self._conn is not None and not self._conn.closed and _driver_closed(self._conn):
+            # The server went away while the writer was idle (a restart): asyncpg saw the socket
+            # close, so open a fresh connection instead of failing the next batch on the dead one.
+            await self._conn.invalidate()
+            self._conn = None
         if self._conn is None or self._conn.closed:
             self._conn = await self._engine.connect()
         return self._conn
@@ -336,7 +403,10 @@ class GroupCommitWriter:
             raise
         except Exception as exc:
             await self._reset_after_error(exc)
-            if isolate_on_failure and len(live) > 1:
+            # Retrying items one by one finds the one bad item of a batch; an unreachable
+            # database fails them all alike. Either way no waiter gets a result: nothing is
+            # acknowledged that did not commit.
+            if isolate_on_failure and len(live) > 1 and not isinstance(exc, DatabaseUnavailable):
                 for q in live:
                     await self._run([q], isolate_on_failure=False)
                 return
@@ -375,7 +445,7 @@ class GroupCommitWriter:
     async def _reset_after_error(self, exc: Exception) -> None:
         # A constraint violation leaves the connection healthy; any other driver failure may not,
         # so the next batch opens a fresh connection.
-        if not isinstance(exc, DBAPIError) or isinstance(exc, IntegrityError):
+        if not isinstance(exc, DBAPIError | DatabaseUnavailable) or isinstance(exc, IntegrityError):
             return
         if self._thread is not None:
             await asyncio.get_running_loop().run_in_executor(self._thread, self._drop_sync_connection)
@@ -385,7 +455,7 @@ class GroupCommitWriter:
         conn, self._conn = self._conn, None
         try:
             await conn.close()
-        except DBAPIError:
+        except (DBAPIError, DatabaseUnavailable):
             log.warning("closing a failed writer connection raised")
 
     def _drop_sync_connection(self) -> None:
@@ -393,8 +463,19 @@ class GroupCommitWriter:
         if conn is not None:
             try:
                 conn.close()
-            except DBAPIError:
+            except (DBAPIError, DatabaseUnavailable):
                 log.warning("closing a failed writer connection raised")
+
+
+def _driver_closed(conn: AsyncConnection) -> bool:
+    """Whether the driver knows its connection is gone (asyncpg notices a closed socket without a
+    round trip; drivers that cannot tell answer False)."""
+    try:
+        driver = conn.sync_connection.connection.driver_connection if conn.sync_connection else None
+    except sa.exc.SQLAlchemyError:
+        return True
+    is_closed = getattr(driver, "is_closed", None)
+    return bool(is_closed()) if callable(is_closed) else False
 
 
 async def _run_callable(batch: Batch, fns: Sequence[Callable[[Batch], Awaitable[Any]]]) -> list[Any]:

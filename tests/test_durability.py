@@ -4,7 +4,7 @@ flight give exactly one case each; the audit chain verifies.
 
 The server runs as a real process (``python -m intake serve``), on SQLite in the test's data
 directory and on PostgreSQL when ``INTAKE_TEST_DATABASE_URL`` is set (the ``db_url`` fixture).
-The helpers at the top are also used by ``test_no_plaintext_identity.py``.
+The helpers at the top are also used by ``test_no_plaintext_identity.py`` and ``test_db_outage.py``.
 """
 
 from __future__ import annotations
@@ -140,6 +140,15 @@ async def scalar(url: str, sql: str, **params: Any) -> Any:
     try:
         async with engine.connect() as conn:
             return (await conn.execute(sa.text(sql), params)).scalar_one()
+    finally:
+        await engine.dispose()
+
+
+async def rows(url: str, sql: str) -> list[Any]:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return list(await conn.execute(sa.text(sql)))
     finally:
         await engine.dispose()
 
