@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import logging
 import weakref
 from typing import Any, Protocol
 
+import aiohttp
 import pydantic
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -28,6 +28,7 @@ from aiogram.types import Update
 from aiohttp import web
 
 from channels.base import ChannelContext, parse_json_object
+from channels.media import MediaTooLarge, download_complete
 from channels.telegram.dialogue import MAX_MEDIA_BYTES, MEDIA_JOB, TelegramIntake, routers
 from channels.telegram.fsm import CURRENT, HANDLE_KIND, SealedStorage, UpdateWork
 from channels.verify import telegram_secret_valid, verify_telegram
@@ -44,6 +45,7 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
 MAX_BODY = 64 * 1024  # a text message is at most 4096 characters; an update is a few KiB
 ALLOWED_UPDATES = ["message"]
 POLL_TIMEOUT = 25  # seconds Telegram holds a getUpdates open
+DOWNLOAD_TIMEOUT = aiohttp.ClientTimeout(total=60)  # a 10 MiB file from the Bot API
 POLL_ATTEMPTS = 5  # a failing update is tried this often in polling mode, then skipped (and logged)
 
 
@@ -194,26 +196,37 @@ class TelegramAdapter:
             # Only the error's type: aiogram's message may quote the request.
             raise DeliveryFailed(f"Telegram {type(exc).__name__}") from None
 
+    async def _http(self) -> aiohttp.ClientSession:
+        """The bot's own HTTP session (closed with the bot), for file downloads."""
+        session = self.bot.session
+        assert isinstance(session, AiohttpSession)  # what make_bot and aiogram's Bot build
+        return await session.create_session()
+
     async def download_media(self, job: QueuedJob) -> None:
-        """Job: fetch a photo or document by file id into an encrypted attachment of the case."""
+        """Job: fetch a photo or document by file id into an encrypted attachment of the case.
+        The file comes whole (:func:`channels.media.download_complete`) or the job retries; the
+        exception never carries the file URL, which holds the bot token."""
         payload = job.payload
         try:
             file = await self.bot.get_file(str(payload["file_id"]))
             if file.file_size is not None and file.file_size > MAX_MEDIA_BYTES:
-                log.warning("Telegram file too large, not attached", extra={"channel": "telegram"})
-                return
+                raise MediaTooLarge(MAX_MEDIA_BYTES)
             if not file.file_path:
                 raise DeliveryFailed("Telegram getFile gave no path")
-            buffer = io.BytesIO()
-            await self.bot.download_file(file.file_path, destination=buffer, timeout=60)
+            got = await download_complete(
+                await self._http(),
+                self.bot.session.api.file_url(self.bot.token, file.file_path),
+                max_bytes=MAX_MEDIA_BYTES,
+                client_timeout=DOWNLOAD_TIMEOUT,
+            )
         except TelegramAPIError as exc:
             raise DeliveryFailed(f"Telegram {type(exc).__name__}") from None
-        data = buffer.getvalue()
-        if len(data) > MAX_MEDIA_BYTES:
+        except MediaTooLarge:
+            # Telegram keeps the file (a bot cannot delete it) and it will not shrink: not retried.
             log.warning("Telegram file too large, not attached", extra={"channel": "telegram"})
             return
         try:
-            await self.materials.attach(str(payload["case_no"]), str(payload["media_type"]), data)
+            await self.materials.attach(str(payload["case_no"]), str(payload["media_type"]), got.data)
         except ValidationError:
             # Not a type the attachment store takes: retrying will not change that.
             self.ctx.metrics.channel_events.labels("telegram", "unsupported").inc()

@@ -4,7 +4,8 @@ with the provider.
 
 Every call goes to ``INTAKE_TWILIO_API_BASE`` (Twilio's own by default; tests point it at a local
 fake). Errors are raised as :class:`TwilioApiError` carrying only the HTTP status and Twilio's error
-code: Twilio's messages can quote the destination number, which must never reach a log.
+code: Twilio's messages can quote the destination number, which must never reach a log. Downloads
+go through :func:`channels.media.download_complete` (whole or :class:`~channels.media.DownloadError`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import aiohttp
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
+
+from channels.media import download_complete
 
 DEFAULT_API_BASE = "https://api.twilio.com"
 MAX_MEDIA_BYTES = 25 * 1024 * 1024  # a 10-minute WAV at 8 kHz is ~10 MB; MMS media are ≤ 5 MB
@@ -102,17 +105,12 @@ class TwilioApi:
         return m.group(1), m.group(2), m.group(3)
 
     async def download(self, path: str) -> bytes:
-        """GET ``path`` (with the account's credentials) from the API base, at most 25 MiB."""
-        try:
-            async with self._download_session().get(self.base + path, headers=self._auth_header) as resp:
-                if resp.status != 200:
-                    raise TwilioApiError(resp.status)
-                data = await resp.content.read(MAX_MEDIA_BYTES + 1)
-        except (aiohttp.ClientError, TimeoutError):
-            raise TwilioApiError(0) from None
-        if len(data) > MAX_MEDIA_BYTES:
-            raise TwilioApiError(413)
-        return data
+        """GET ``path`` (with the account's credentials) from the API base: the whole file, at most
+        25 MiB, or :class:`~channels.media.DownloadError` (then nothing may be deleted)."""
+        got = await download_complete(
+            self._download_session(), self.base + path, headers=self._auth_header, max_bytes=MAX_MEDIA_BYTES
+        )
+        return got.data
 
     async def download_recording(self, recording_sid: str) -> bytes:
         return await self.download(self.recording_path(recording_sid) + ".wav")

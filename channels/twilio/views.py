@@ -184,7 +184,8 @@ class TwilioAdapter:
 
     async def fetch_recording(self, job: QueuedJob) -> None:
         """Job: a call recording into an encrypted attachment of its case, then deleted from
-        Twilio. Failures (not filed yet, not ready, Twilio down) are retried with backoff."""
+        Twilio. Failures (not filed yet, not ready, Twilio down, a body not whole) are retried
+        with backoff; the delete comes only after the attachment is committed."""
         assert self.api is not None
         sid = str(job.payload["recording"])
         case_no = await self.calls.case_of_recording(str(job.payload["call"]), sid)
@@ -201,7 +202,8 @@ class TwilioAdapter:
         await self.api.delete_recording(str(job.payload["recording"]))
 
     async def fetch_media(self, job: QueuedJob) -> None:
-        """Job: an MMS picture into an encrypted attachment, then deleted from Twilio."""
+        """Job: an MMS picture into an encrypted attachment, then (once committed) deleted from
+        Twilio. A download not whole raises, so the job retries and nothing is deleted."""
         assert self.api is not None
         path, message_sid, media_sid = self.api.media_path(str(job.payload["media_id"]))
         data = await self.api.download(path)

@@ -1,6 +1,8 @@
 """WeChat's server API, as far as this channel needs it: the access token (cached, refreshed
 before it expires and when WeChat says it is stale), customer-service text messages, and temporary
-media downloads. Never called inside a passive-reply window except for a late reply."""
+media downloads (through :func:`channels.media.download_complete`: whole, or an error). Never called
+inside a passive-reply window except for a late reply. The JSON calls read their (small) answers
+with ``resp.read()``, which reads to the end and raises on a body cut short."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from typing import Any
 
 import aiohttp
 
+from channels.media import download_complete
 from intake.clock import Clock
 
 DEFAULT_API_BASE = "https://api.weixin.qq.com"
@@ -84,18 +87,19 @@ class WeChatClient:
         )
 
     async def download_media(self, media_id: str) -> bytes:
+        """A temporary media file, whole (:class:`~channels.media.DownloadError` otherwise). WeChat
+        answers an error as a JSON body with status 200, so the type tells a file from an error."""
         for attempt in (1, 2):
             token = await self.access_token(refresh=attempt == 2)
-            async with self._http().get(
-                f"{self._base}/cgi-bin/media/get", params={"access_token": token, "media_id": media_id}
-            ) as resp:
-                data = await resp.content.read(MAX_MEDIA_BYTES + 1)
-                is_json = resp.content_type in ("application/json", "text/plain")
-            if len(data) > MAX_MEDIA_BYTES:
-                raise WeChatApiError(-2)
-            if not is_json:
-                return data
-            errcode = int(_json(data).get("errcode", -1))
+            got = await download_complete(
+                self._http(),
+                f"{self._base}/cgi-bin/media/get",
+                params={"access_token": token, "media_id": media_id},
+                max_bytes=MAX_MEDIA_BYTES,
+            )
+            if got.content_type not in ("application/json", "text/plain"):
+                return got.data
+            errcode = int(_json(got.data).get("errcode", -1))
             if errcode not in STALE_TOKEN or attempt == 2:
                 raise WeChatApiError(errcode)
         raise WeChatApiError(-1)  # not reached

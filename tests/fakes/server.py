@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,6 +31,21 @@ def receipt_of(reply: str | None) -> tuple[str, str]:
 async def count_rows(services: Services, table: str) -> int:
     async with services.db.read_engine.connect() as conn:
         return int((await conn.execute(sa.text(f"SELECT count(*) FROM {table}"))).scalar_one())  # noqa: S608
+
+
+class SteppedClock:
+    """The time the test started, moved on only by the test (past a job's backoff), so that a
+    retry comes due when the test says and never while it runs. The platforms' signed timestamps
+    (real time) stay within their windows of minutes."""
+
+    def __init__(self) -> None:
+        self.at = datetime.now(UTC)
+
+    def now(self) -> datetime:
+        return self.at
+
+    def advance(self, **delta: float) -> None:
+        self.at += timedelta(**delta)
 
 
 @dataclass
@@ -67,6 +83,7 @@ async def start_platforms(
     db_url: str,
     *,
     outbound: bool = True,
+    clock: Any = None,
     **extra: str,
 ) -> Platforms:
     wechat_api, weibo_api = wechat.FakeWeChatApi(), weibo.FakeWeiboApi()
@@ -74,7 +91,7 @@ async def start_platforms(
     wb_server = await aiohttp_server(weibo_api.app())
     env = platform_env(str(wx_server.make_url("")), str(wb_server.make_url("")), outbound=outbound)
     settings = make_settings(INTAKE_DATABASE_URL=db_url, **env, **extra)
-    client = await aiohttp_client(build_app(settings, channels.REGISTRY, run_worker=False))
+    client = await aiohttp_client(build_app(settings, channels.REGISTRY, clock=clock, run_worker=False))
     return Platforms(
         client,
         services_of(client.app),

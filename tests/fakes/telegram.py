@@ -14,6 +14,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.slow import Fault, serve_slowly
+
 TOKEN = "123456789:AAFakeTokenForTests_abcdefghijklmnop"
 BOT_ID = 123456789
 SECRET = "tg-webhook-Secret_for_tests"
@@ -34,6 +36,8 @@ class FakeBotApi:
         }
     )
     fail_sends: int = 0  # answer the next N sendMessage calls with a server error
+    faults: list[Fault] = field(default_factory=list)  # each breaks one file download, in order
+    downloads: list[str] = field(default_factory=list)
     received: asyncio.Event = field(default_factory=asyncio.Event)
     webhook_set: asyncio.Event = field(default_factory=asyncio.Event)
     _new_update: asyncio.Event = field(default_factory=asyncio.Event)
@@ -119,12 +123,15 @@ class FakeBotApi:
             result = True
         return web.json_response({"ok": True, "result": result})
 
-    async def file(self, request: web.Request) -> web.Response:
+    async def file(self, request: web.Request) -> web.StreamResponse:
+        """A file as a network delivers it (:func:`tests.fakes.slow.serve_slowly`)."""
         if request.match_info["token"] != TOKEN:
             return web.Response(status=401)
         for path, data in self.files.values():
             if path == request.match_info["path"]:
-                return web.Response(body=data, content_type="application/octet-stream")
+                self.downloads.append(path)
+                fault = self.faults.pop(0) if self.faults else None
+                return await serve_slowly(request, data, "application/octet-stream", fault)
         return web.Response(status=404)
 
 

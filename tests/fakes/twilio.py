@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import random
 import re
 import secrets
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 from xml.etree.ElementTree import Element
@@ -18,6 +20,9 @@ from xml.etree.ElementTree import Element
 from aiohttp import web
 from defusedxml import ElementTree
 from twilio.request_validator import RequestValidator
+
+from tests.fakes.server import SteppedClock
+from tests.fakes.slow import Fault, serve_slowly
 
 ACCOUNT_SID = "AC" + "5" * 32
 AUTH_TOKEN = "twilio-auth-token-for-tests"
@@ -27,9 +32,14 @@ OFFICE = "+8673188880000"  # where <Dial> transfers to a person
 CALLER = "+8613912345678"
 
 
-def wav(seconds: float = 0.5, rate: int = 8000) -> bytes:
-    """A real (silent) 8 kHz 16-bit mono WAV file, as Twilio serves recordings."""
-    frames = b"\x00\x00" * int(rate * seconds)
+def wav(seconds: float = 0.5, rate: int = 8000, *, noise: bool = False) -> bytes:
+    """A real 8 kHz 16-bit mono WAV file, as Twilio serves recordings: silent, or (``noise``)
+    filled with reproducible noise, so that every byte of a long one is worth checking."""
+    frames = (
+        random.Random(seconds).randbytes(2 * int(rate * seconds))
+        if noise
+        else b"\x00\x00" * int(rate * seconds)
+    )
     fmt = struct.pack("<HHIIHH", 1, 1, rate, rate * 2, 2, 16)
     body = (
         b"WAVE"
@@ -53,7 +63,11 @@ def sid(prefix: str) -> str:
 @dataclass
 class FakeTwilioApi:
     """``POST …/Messages.json``; ``GET``/``DELETE`` ``…/Recordings/RE….wav|.json`` and
-    ``…/Messages/MM…/Media/ME…[.json]``. Basic auth with the account's SID and token is required."""
+    ``…/Messages/MM…/Media/ME…[.json]``. Basic auth with the account's SID and token is required.
+
+    Files are served as a network delivers them (:func:`tests.fakes.slow.serve_slowly`); each entry
+    of ``faults`` breaks one download, in order. ``on_delete``, when set, is awaited with the SID
+    as a ``DELETE`` arrives, before it is carried out (to observe what the server had stored)."""
 
     sent: list[dict[str, str]] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
@@ -63,6 +77,8 @@ class FakeTwilioApi:
     fail_sends: int = 0
     fail_downloads: int = 0
     fail_deletes: int = 0
+    faults: list[Fault] = field(default_factory=list)
+    on_delete: Callable[[str], Awaitable[None]] | None = None
     received: asyncio.Event = field(default_factory=asyncio.Event)
 
     def app(self) -> web.Application:
@@ -95,7 +111,7 @@ class FakeTwilioApi:
         doc = {"sid": sid("SM"), "status": "queued", "to": form.get("To"), "body": form.get("Body")}
         return web.json_response(doc, status=201)
 
-    async def get_recording(self, request: web.Request) -> web.Response:
+    async def get_recording(self, request: web.Request) -> web.StreamResponse:
         self._check(request)
         name = request.match_info["name"]
         self.downloads.append(name)
@@ -105,29 +121,38 @@ class FakeTwilioApi:
         data = self.recordings.get(name.removesuffix(".wav")) if name.endswith(".wav") else None
         if data is None:
             return self._error(404, 20404)
-        return web.Response(body=data, content_type="audio/x-wav")
+        return await self._serve(request, data, "audio/x-wav")
+
+    async def _serve(self, request: web.Request, data: bytes, content_type: str) -> web.StreamResponse:
+        return await serve_slowly(request, data, content_type, self.faults.pop(0) if self.faults else None)
+
+    async def _deleting(self, request: web.Request) -> str:
+        self._check(request)
+        name = request.match_info["name"].removesuffix(".json")
+        if self.on_delete is not None:
+            await self.on_delete(name)
+        return name
 
     async def delete_recording(self, request: web.Request) -> web.Response:
-        self._check(request)
+        name = await self._deleting(request)
         if self.fail_deletes:
             self.fail_deletes -= 1
             return self._error(500, 20500)
-        name = request.match_info["name"].removesuffix(".json")
         if self.recordings.pop(name, None) is None:
             return self._error(404, 20404)
         self.deleted.append(name)
         return web.Response(status=204)
 
-    async def get_media(self, request: web.Request) -> web.Response:
+    async def get_media(self, request: web.Request) -> web.StreamResponse:
         self._check(request)
+        self.downloads.append(request.match_info["name"])
         found = self.media.get(request.match_info["name"])
         if found is None:
             return self._error(404, 20404)
-        return web.Response(body=found[0], content_type=found[1])
+        return await self._serve(request, *found)
 
     async def delete_media(self, request: web.Request) -> web.Response:
-        self._check(request)
-        name = request.match_info["name"].removesuffix(".json")
+        name = await self._deleting(request)
         if self.media.pop(name, None) is None:
             return self._error(404, 20404)
         self.deleted.append(name)
@@ -345,21 +370,11 @@ def receipt_of(text: str) -> tuple[str, str]:
 # --- the whole server with the Twilio channel against the fake ------------------------------------
 
 
-class MovableClock:
+class MovableClock(SteppedClock):
     """A clock the test sets: a Wednesday at 10:00 in Beijing (inside office hours) by default."""
 
     def __init__(self) -> None:
-        from datetime import UTC, datetime
-
         self.at = datetime(2026, 12, 2, 2, 0, tzinfo=UTC)
-
-    def now(self) -> Any:
-        return self.at
-
-    def advance(self, **delta: float) -> None:
-        from datetime import timedelta
-
-        self.at += timedelta(**delta)
 
 
 @dataclass

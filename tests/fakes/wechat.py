@@ -15,6 +15,8 @@ from aiohttp import web
 from wechatpy import parse_message
 from wechatpy.crypto import WeChatCrypto
 
+from tests.fakes.slow import Fault, serve_slowly
+
 TOKEN = "tok3nForTests"
 AES_KEY = "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR"
 APP_ID = "wx49f0ab532d5d035a"
@@ -26,7 +28,9 @@ AMR = b"#!AMR\n" + b"\x01" * 64
 
 @dataclass
 class FakeWeChatApi:
-    """``/cgi-bin/token``, ``/cgi-bin/message/custom/send``, ``/cgi-bin/media/get``."""
+    """``/cgi-bin/token``, ``/cgi-bin/message/custom/send``, ``/cgi-bin/media/get``. Media files
+    are served as a network delivers them (:func:`tests.fakes.slow.serve_slowly`); each entry of
+    ``faults`` breaks one media download, in order."""
 
     token_calls: int = 0
     current: str | None = None
@@ -34,6 +38,8 @@ class FakeWeChatApi:
     media: dict[str, tuple[bytes, str]] = field(
         default_factory=lambda: {"MEDIA_IMG_1": (PNG, "image/png"), "MEDIA_VOICE_1": (AMR, "audio/amr")}
     )
+    faults: list[Fault] = field(default_factory=list)
+    downloads: list[str] = field(default_factory=list)
     received: asyncio.Event = field(default_factory=asyncio.Event)
 
     def app(self) -> web.Application:
@@ -68,13 +74,14 @@ class FakeWeChatApi:
         self.received.set()
         return web.json_response({"errcode": 0, "errmsg": "ok"})
 
-    async def get_media(self, request: web.Request) -> web.Response:
+    async def get_media(self, request: web.Request) -> web.StreamResponse:
         if not self._authorised(request):
             return web.json_response({"errcode": 40001, "errmsg": "invalid credential"})
         found = self.media.get(request.query.get("media_id", ""))
         if found is None:
             return web.json_response({"errcode": 40007, "errmsg": "invalid media_id"})
-        return web.Response(body=found[0], content_type=found[1])
+        self.downloads.append(request.query["media_id"])
+        return await serve_slowly(request, *found, self.faults.pop(0) if self.faults else None)
 
 
 def text_xml(openid: str, content: str, msg_id: int, created: int | None = None) -> str:
