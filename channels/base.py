@@ -1,6 +1,10 @@
 """The shape every channel has: a ``SPEC`` naming it, and an adapter that serves its routes.
 
 Adapters get a :class:`ChannelContext` (the pipeline and their own settings) and never see storage.
+Every body is read with :func:`read_body` (or :func:`read_bounded_json`), every JSON body parsed with
+:func:`parse_json_object`, and every text field goes through the control-character policy:
+:func:`check_text` refuses (citizen and staff routes), :func:`strip_controls` removes (platform
+pushes). They live in ``intake`` so that ``video_reception`` shares them; channels take them from here.
 """
 
 from __future__ import annotations
@@ -13,10 +17,24 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from intake.clock import Clock
-from intake.errors import IntakeError
+from intake.edge import parse_json_object, read_body, read_bounded_json
 from intake.metrics import Metrics
 from intake.pipeline import Pipeline
 from intake.ratelimit import client_address
+from intake.text import check_text, strip_controls
+
+__all__ = [
+    "Adapter",
+    "ChannelContext",
+    "ChannelSpec",
+    "check_text",
+    "client_address",
+    "json_response",
+    "parse_json_object",
+    "read_body",
+    "read_bounded_json",
+    "strip_controls",
+]
 
 
 class Adapter(Protocol):
@@ -57,29 +75,6 @@ class ChannelSpec:
 
     def missing_settings(self, section: Mapping[str, str]) -> list[str]:
         return [self.settings_prefix + k for k in self.required_settings if not section.get(k)]
-
-
-async def read_bounded_json(request: web.Request, max_bytes: int) -> bytes:
-    """Read a JSON body of at most ``max_bytes``: 415 for another type, 413 when too large."""
-    if request.content_type != "application/json":
-        raise IntakeError("请求体应为 application/json。", code="unsupported_media_type", status=415)
-    if request.content_length is not None and request.content_length > max_bytes:
-        raise IntakeError(f"请求体超过 {max_bytes} 字节的上限。", code="payload_too_large", status=413)
-    raw = await request.content.read(max_bytes + 1)
-    if len(raw) > max_bytes:
-        raise IntakeError(f"请求体超过 {max_bytes} 字节的上限。", code="payload_too_large", status=413)
-    return raw
-
-
-def parse_json_object(raw: bytes) -> dict[str, Any]:
-    """400 for malformed JSON, 422 for JSON that is not an object."""
-    try:
-        doc = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise IntakeError("请求体不是有效的 JSON。", code="malformed_json", status=400) from None
-    if not isinstance(doc, dict):
-        raise IntakeError("请求体应为 JSON 对象。", code="invalid_body", status=422)
-    return doc
 
 
 def json_response(

@@ -34,6 +34,7 @@ from intake.errors import Conflict, NotFound, RateLimited, ValidationError
 from intake.jurisdiction import Jurisdiction
 from intake.metrics import Metrics
 from intake.ratelimit import TokenBucket, clock_seconds
+from intake.text import check_text
 from intake.vault_service import informant_alias, submission_indexes
 from storage import keys, vault
 from storage.database import Database
@@ -295,6 +296,14 @@ class Pipeline:
         for name, value in values.items():
             if value is not None and len(value) > LIMITS[name]:
                 raise ValidationError(f"{name} 不能超过 {LIMITS[name]} 字。", code="field_too_long")
+        # The edge refuses or strips these already; this is the last line for any path that did not.
+        check_text(
+            sub.content,
+            *values.values(),
+            sub.location.division_code,
+            sub.external_id,
+            *(a.filename for a in sub.attachments),
+        )
         code = sub.location.division_code
         if code is not None and not (code.isascii() and code.isdigit() and 2 <= len(code) <= 12):
             raise ValidationError(
@@ -382,6 +391,7 @@ class Pipeline:
             raise ValidationError("请填写补充内容。", code="content_required")
         if len(content) > MAX_CONTENT:
             raise ValidationError(f"补充内容不能超过 {MAX_CONTENT} 字。", code="content_too_long")
+        check_text(content)
         code = normalise_query_code(raw_code)
         record = await self.db.reports.status_by_query_hash(self._query_hash(code)) if code else None
         if record is None:

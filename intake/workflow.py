@@ -40,6 +40,7 @@ from intake.domain import STATUS_LABELS
 from intake.errors import Conflict, IntakeError, NotFound, ValidationError
 from intake.notifier import CaseEvent
 from intake.staff import ROLES, Forbidden, StaffMember, StaffService
+from intake.text import check_text
 from storage.blobs import BlobContent
 from storage.database import Database
 from storage.records import ReportSummary
@@ -210,6 +211,7 @@ class Workflow:
         due_within: int | None = None,
         case_nos: list[str] | None = None,
     ) -> list[CaseRow]:
+        check_text(channel, category)  # filters from a query string, compared in SQL
         scope = self.staff.scope(member)
         due_by = None
         if due_within is not None:
@@ -293,6 +295,7 @@ class Workflow:
 
     async def search(self, member: StaffMember, text: str, limit: int = 100) -> list[CaseRow]:
         """Full-text search over report text (storage.search), scoped exactly like the queue."""
+        check_text(text)
         await self._db.search.catch_up(self._clock.now())
         found = await self._db.search.search(text)
         if not found:
@@ -326,6 +329,7 @@ class Workflow:
             raise ValidationError(f"请填写{what}。", code="text_required")
         if len(text) > MAX_TEXT:
             raise ValidationError(f"{what}不能超过 {MAX_TEXT} 字。", code="text_too_long")
+        check_text(text)  # PostgreSQL refuses NUL in text: the same 422 on both databases
         return text
 
     def _unit(self, code: str | None) -> str:

@@ -31,6 +31,8 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from intake.clock import Clock
+from intake.edge import parse_json_object
+from intake.errors import IntakeError
 from video_reception.tokens import Claims, RoomTokens, TokenRejected
 
 log = logging.getLogger("video_reception.rooms")
@@ -142,12 +144,12 @@ class RoomHub:
         try:
             msg = await ws.receive(timeout=JOIN_TIMEOUT)
             if msg.type == WSMsgType.TEXT:
-                doc = json.loads(msg.data)
-                if isinstance(doc, dict) and doc.get("type") == "join":
+                doc = parse_json_object(msg.data.encode("utf-8", "surrogatepass"))
+                if doc.get("type") == "join":
                     return self.tokens.verify(doc.get("token"), room_id, self.clock.now())
         except TokenRejected as exc:
             reason = exc.reason
-        except (TimeoutError, ValueError):
+        except (TimeoutError, ValueError, IntakeError):
             pass
         self.refused += 1
         log.info("room join refused", extra={"reason": reason})
@@ -190,11 +192,9 @@ class RoomHub:
             room.together_since = None
 
     async def _on_message(self, room: Room, seat: Seat, claims: Claims, raw: str) -> None:
-        try:
-            doc = json.loads(raw)
-        except ValueError:
-            return
-        if not isinstance(doc, dict):
+        try:  # the shared parser: bounded depth, no control characters
+            doc = parse_json_object(raw.encode("utf-8", "surrogatepass"))
+        except IntakeError:
             return
         kind = doc.get("type")
         if kind == "ping":

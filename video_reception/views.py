@@ -16,10 +16,11 @@ import jinja2
 from aiohttp import web
 
 from intake.app import Services
-from intake.errors import IntakeError, ValidationError
+from intake.edge import parse_json_object, read_body, read_bounded_json
+from intake.errors import ValidationError
 from intake.ratelimit import client_address
 from intake.staff import StaffMember
-from video_reception.service import ReceptionService
+from video_reception.service import MAX_CHUNK, ReceptionService
 
 HERE = Path(__file__).resolve().parent
 PREFIX = "/reception"
@@ -45,18 +46,8 @@ def _json(doc: Any, status: int = 200) -> web.Response:
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
-    if request.content_type != "application/json":
-        raise IntakeError("请求体应为 application/json。", code="unsupported_media_type", status=415)
-    raw = await request.content.read(MAX_JSON + 1)
-    if len(raw) > MAX_JSON:
-        raise IntakeError("请求体过大。", code="payload_too_large", status=413)
-    try:
-        doc = json.loads(raw or b"{}")
-    except ValueError:
-        raise ValidationError("请求体不是有效的 JSON。", code="invalid_json") from None
-    if not isinstance(doc, dict):
-        raise ValidationError("请求体应为 JSON 对象。", code="invalid_json")
-    return doc
+    """The JSON object posted (an empty body stands for ``{}``), through the shared reader and parser."""
+    return parse_json_object(await read_bounded_json(request, MAX_JSON) or b"{}")
 
 
 class ReceptionViews:
@@ -246,9 +237,7 @@ class ReceptionViews:
             seq = int(request.match_info["seq"])
         except ValueError:
             raise ValidationError("分片序号应为数字。", code="invalid_field") from None
-        if request.content_length is not None and request.content_length > 4 * 1024 * 1024:
-            raise IntakeError("录像分片过大。", code="payload_too_large", status=413)
-        data = await request.content.read(4 * 1024 * 1024 + 1)
+        data = await read_body(request, MAX_CHUNK)
         size = await self.reception.add_chunk(member, request.match_info["session"], seq, data)
         return _json({"seq": seq, "total_bytes": size})
 

@@ -1,5 +1,8 @@
 """Reading the web form's bodies with every size bounded: multipart for reports, urlencoded for
-the status forms. Unknown fields are dropped; text must be UTF-8; line breaks become ``\\n``.
+the status forms. Unknown fields are dropped; text must be UTF-8 without control characters (422
+``invalid_characters``, :func:`channels.base.check_text`); line breaks become ``\\n``. The body is
+read by the shared bounded reader; transport failures (a bad ``Content-Encoding``, a cut-off body)
+and malformed multipart are 400s.
 
 The anti-forgery check runs as soon as it can: in a multipart body before the first file is read
 (our form puts the token first, as browsers send fields in document order), otherwise at the end.
@@ -12,10 +15,13 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qs
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
+from channels.base import check_text, read_body, strip_controls
 from channels.web.files import clean_filename, human_size, sniff
 from intake.domain import Upload
-from intake.errors import IntakeError
+from intake.edge import transport_error
+from intake.errors import IntakeError, ValidationError
 
 MAX_FIELD_BYTES = 128 * 1024  # one text field: the facts may be 20,000 characters of 4 bytes
 MAX_TEXT_BYTES = 256 * 1024  # all text fields together, and the whole of an urlencoded body
@@ -34,6 +40,15 @@ class FormData:
 
     def get(self, name: str) -> str:
         return self.fields.get(name, "").strip()
+
+
+class FormInvalidCharacters(ValidationError):
+    """A field holding control characters (422). Carries the fields with them removed, so the page
+    can be shown again with the citizen's text for them to check and send again."""
+
+    def __init__(self, message: str, form: FormData) -> None:
+        super().__init__(message, code="invalid_characters")
+        self.form = form
 
 
 # Called with the fields read so far; raises (403) when the anti-forgery token does not verify.
@@ -71,9 +86,7 @@ async def read_form(
     if request.content_type == "multipart/form-data":
         return await _read_multipart(request, known, check, max_file_bytes, max_files)
     if request.content_type == "application/x-www-form-urlencoded":
-        if request.content_length is not None and request.content_length > MAX_TEXT_BYTES:
-            raise FormTooLarge("表单内容过长。")
-        raw = await _read_body(request, MAX_TEXT_BYTES)
+        raw = await _read_body(request)
         if raw.count(b"&") >= MAX_PARTS:
             raise FormTooLarge("表单项目过多。")
         try:
@@ -82,18 +95,17 @@ async def read_form(
             raise IntakeError("表单格式不正确。", code="malformed_form", status=400) from None
         form = FormData({k: v[0].replace("\r\n", "\n") for k, v in parsed.items() if k in known})
         check(form)
-        return form
+        return _without_controls(form)
     raise IntakeError("请通过页面上的表单提交。", code="unsupported_media_type", status=415)
 
 
-async def _read_body(request: web.Request, limit: int) -> bytes:
-    # ``StreamReader.read(n)`` returns what has arrived, up to n bytes: loop to the end.
-    data = bytearray()
-    while chunk := await request.content.read(CHUNK):
-        data += chunk
-        if len(data) > limit:
-            raise FormTooLarge("表单内容过长。")
-    return bytes(data)
+async def _read_body(request: web.Request) -> bytes:
+    try:
+        return await read_body(request, MAX_TEXT_BYTES)
+    except IntakeError as exc:
+        if exc.status == 413:
+            raise FormTooLarge("表单内容过长。") from None
+        raise
 
 
 async def _read_multipart(
@@ -125,11 +137,25 @@ async def _read_multipart(
     except FormTooLarge as exc:
         exc.form, exc.verified = form, checked
         raise
-    except (ValueError, AssertionError, RuntimeError):
-        # aiohttp raises these for a body that is not well-formed multipart.
+    except (web.RequestPayloadError, ConnectionResetError) as exc:
+        raise transport_error(exc) from None  # the body itself failed (encoding, cut off)
+    except (ValueError, AssertionError, RuntimeError, HttpProcessingError):
+        # aiohttp raises these for a body that is not well-formed multipart, among them
+        # ``InvalidHeader`` for a part header holding a control character (a NUL in a filename).
         raise IntakeError("表单格式不正确。", code="malformed_form", status=400) from None
     if not checked:
         check(form)
+    return _without_controls(form)
+
+
+def _without_controls(form: FormData) -> FormData:
+    """The form, refused (422) when a kept field holds a control character; checked once the
+    token verified, on the decoded values (an urlencoded ``%00`` is one only after parsing)."""
+    try:
+        check_text(*form.fields.values())
+    except ValidationError as exc:
+        stripped = FormData({k: strip_controls(v) for k, v in form.fields.items()})
+        raise FormInvalidCharacters(exc.message, stripped) from None
     return form
 
 

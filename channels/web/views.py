@@ -19,7 +19,7 @@ from aiohttp import web
 from channels.base import ChannelContext
 from channels.verify import form_token_field, new_form_token, verify_form_token
 from channels.web.files import ALLOWED_DESCRIPTION, human_size
-from channels.web.forms import FormData, FormTooLarge, read_form
+from channels.web.forms import FormData, FormInvalidCharacters, FormTooLarge, read_form
 from intake.app import set_html_error_renderer
 from intake.clock import CHINA
 from intake.domain import Accused, Location, Reporter, Submission, format_query_code
@@ -75,6 +75,10 @@ SUBMISSION_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 STALE_FORM = "页面已过期或来源不明，未能提交。请确认浏览器允许本网站使用 Cookie，然后重新打开页面填写。"
 STALE_FORM_KEPT = "页面已过期，这次没有提交。您填写的文字已保留在下面，附件需要重新选择；请核对后再次提交。"
+CONTROLS_REMOVED = (
+    "填写的内容含有无法识别的字符（如控制字符），这次没有提交。"
+    "已为您删除这些字符，请核对下面的文字后再次提交。"
+)
 
 
 class FormTokenError(IntakeError):
@@ -207,6 +211,10 @@ class WebAdapter:
                 raise
             message = f"{exc.message}这次没有提交；您填写的文字已保留，请重新选择附件。"
             return self._report_form(request, self._values(exc.form), exc.status, message)
+        except FormInvalidCharacters as exc:
+            return self._report_form(
+                request, self._values(exc.form), exc.status, CONTROLS_REMOVED + "附件需要重新选择。"
+            )
         values = self._values(form)
         try:
             if form.refused_files:
@@ -335,7 +343,16 @@ class WebAdapter:
         return response
 
     async def followup(self, request: web.Request) -> web.Response:
-        form = await read_form(request, STATUS_FIELDS, lambda f: self._check_token(request, f))
+        try:
+            form = await read_form(request, STATUS_FIELDS, lambda f: self._check_token(request, f))
+        except FormInvalidCharacters as exc:
+            return await self._status_page(
+                request,
+                exc.form.get("query_code"),
+                status=exc.status,
+                error=CONTROLS_REMOVED,
+                followup=exc.form.get("content"),
+            )
         code, content = form.get("query_code"), form.get("content")
         try:
             await self.ctx.pipeline.add_followup(code, content, "web", self.ctx.client_key(request))

@@ -1,5 +1,6 @@
-"""WeChat's XML: parsing (``defusedxml``, no DTDs or entities, bounded fields), the safe-mode
-envelope around it, and the passive reply. The signature and the cipher are in ``channels.verify``.
+"""WeChat's XML: parsing (``defusedxml``, no DTDs or entities, bounded fields, control characters
+removed), the safe-mode envelope around it, and the passive reply. The signature and the cipher are
+in ``channels.verify``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from xml.etree.ElementTree import ParseError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
+from channels.base import strip_controls
 from channels.verify import WeChatCipher, WeChatCryptoError, wechat_msg_signature
 from intake.errors import IntakeError
 
@@ -36,6 +38,11 @@ FIELDS = (
 )
 
 
+# The C0 controls XML 1.0 forbids outright, as bytes (no UTF-8 sequence contains one). A push
+# holding one is not XML, but WeChat needs its answer: they are removed before parsing.
+_XML_FORBIDDEN = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20)])
+
+
 def bad_xml() -> IntakeError:
     return IntakeError("请求体不是可接受的 XML。", code="invalid_xml", status=400)
 
@@ -43,8 +50,12 @@ def bad_xml() -> IntakeError:
 def parse_xml(raw: bytes | str) -> dict[str, str]:
     """The ``<xml>`` document's known child elements as text. DTDs, entities and external
     references are refused (400) before anything is expanded; unknown elements are dropped."""
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "surrogatepass")
     try:
-        root = fromstring(raw, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        root = fromstring(
+            raw.translate(None, _XML_FORBIDDEN), forbid_dtd=True, forbid_entities=True, forbid_external=True
+        )
     except (DefusedXmlException, ParseError, ValueError):
         raise bad_xml() from None
     if root.tag != "xml":
@@ -52,7 +63,7 @@ def parse_xml(raw: bytes | str) -> dict[str, str]:
     out: dict[str, str] = {}
     for child in root:
         if child.tag in FIELDS and child.tag not in out:
-            out[child.tag] = (child.text or "").strip()[:MAX_FIELD]
+            out[child.tag] = strip_controls(child.text or "").strip()[:MAX_FIELD]
     return out
 
 

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from channels.base import ChannelContext
+from channels.base import ChannelContext, read_body
 from channels.verify import WeChatCipher, verify_wechat_message, verify_wechat_server
 from channels.wechat.api import DEFAULT_API_BASE, WeChatClient
 from channels.wechat.envelope import open_envelope, parse_xml, query, render_text, seal_reply
@@ -114,17 +114,9 @@ class WeChatAdapter:
         echostr = query(q, "echostr") or ""
         return web.Response(text=echostr, content_type="text/plain")
 
-    async def _body(self, request: web.Request) -> bytes:
-        if request.content_length is not None and request.content_length > MAX_BODY:
-            raise IntakeError(f"请求体超过 {MAX_BODY} 字节的上限。", code="payload_too_large", status=413)
-        raw = await request.content.read(MAX_BODY + 1)
-        if len(raw) > MAX_BODY:
-            raise IntakeError(f"请求体超过 {MAX_BODY} 字节的上限。", code="payload_too_large", status=413)
-        return raw
-
     async def receive(self, request: web.Request) -> web.Response:
         q = request.query
-        raw = await self._body(request)
+        raw = await read_body(request, MAX_BODY)
         now = self._now()
         encrypted = q.get("encrypt_type") == "aes"
         if encrypted:

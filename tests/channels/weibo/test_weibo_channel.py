@@ -78,7 +78,7 @@ async def test_reply_api_within_48_hours(sp: Platforms, monkeypatch: pytest.Monk
 
 async def test_malformed_and_oversized_bodies(sp: Platforms) -> None:
     assert (await sp.wb.post_raw(b"{not json")).status == 400
-    assert (await sp.wb.post_raw(b"[1, 2]")).status == 400
+    assert (await sp.wb.post_raw(b"[1, 2]")).status == 422  # the shared parser: not an object
     no_uid = json.dumps(weibo.push(UID, "text", "x") | {"sender_id": "abc"}).encode()
     assert (await sp.wb.post_raw(no_uid)).status == 400
     assert (await sp.wb.post_raw(b"{" + b" " * 70_000 + b"}")).status == 413
