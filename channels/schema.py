@@ -221,7 +221,7 @@ FIELD_CODES: dict[str, dict[str, str]] = {
 }
 DEFAULT_CODES = {"missing": "field_required", "too_long": "field_too_long"}
 # What people call the fields the informant fills in (the rest are named by their path).
-LABELS = {"content": "举报内容", "query_code": "查询码", "title": "标题"}
+LABELS = {"content": "举报内容", "query_code": "查询码", "title": "标题", "deadline": "期限"}
 
 _KINDS = {
     "missing": "missing",
@@ -237,6 +237,7 @@ _KINDS = {
 }
 _EXPECTED = {
     "string_type": "字符串",
+    "string_unicode": "有效的 Unicode 文本",
     "bool_type": "true 或 false",
     "bool_parsing": "true 或 false",
     "int_type": "整数",
