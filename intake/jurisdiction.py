@@ -35,6 +35,18 @@ class Jurisdiction:
     def knows_division(self, code: str) -> bool:
         return any(u.division_code == code for u in self.units)
 
+    def divisions(self) -> tuple[str, ...]:
+        """The division codes a report's location may name: the receiving unit's own and those of
+        every unit below it (the townships), in the file's order. The units above (city,
+        province) are in the file for routing, not places of this jurisdiction."""
+        inside, todo = {self.receiving_unit}, [self.receiving_unit]
+        while todo:
+            parent = todo.pop()
+            below = [u.code for u in self.units if u.parent_code == parent and u.code not in inside]
+            inside.update(below)
+            todo.extend(below)
+        return tuple(dict.fromkeys(u.division_code for u in self.units if u.code in inside))
+
 
 def load(path: Path | None = None) -> Jurisdiction:
     if path is None:

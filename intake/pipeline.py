@@ -101,6 +101,7 @@ class Pipeline:
         self.metrics = metrics
         self._keys = db.keyring
         self._receipt_window = receipt_window
+        self._divisions = frozenset(jurisdiction.divisions())
         seconds = clock_seconds(clock)  # the service clock: tests step it instead of sleeping
         self._per_client = TokenBucket(
             status_attempts_per_minute, burst=max(1, status_attempts_per_minute), monotonic=seconds
@@ -308,6 +309,12 @@ class Pipeline:
         if code is not None and not (code.isascii() and code.isdigit() and 2 <= len(code) <= 12):
             raise ValidationError(
                 "division_code 应为 2 至 12 位数字的行政区划代码。", code="invalid_division_code"
+            )
+        if code is not None and code not in self._divisions:
+            # Every channel's location is a place of this jurisdiction: triage and the staff's
+            # views read it as one (an unknown code routed nowhere and was shown as is).
+            raise ValidationError(
+                "location.division_code 不是本辖区的行政区划代码。", code="unknown_division"
             )
         if sub.external_id is not None and not (1 <= len(sub.external_id) <= 200):
             raise ValidationError("幂等键长度应为 1 至 200 个字符。", code="invalid_idempotency_key")

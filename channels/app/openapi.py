@@ -1,227 +1,133 @@
-"""The OpenAPI 3.1 document of the app API, served at ``/api/v1/openapi.json``."""
+"""The app API's operations and its OpenAPI 3.1 document, served at ``/api/v1/openapi.json``,
+generated from the models in :mod:`channels.app.schema`."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
-_ERROR = {"$ref": "#/components/schemas/Error"}
+from channels import openapi
+from channels.app import schema
+from channels.openapi import BODY_ERRORS, THROTTLED, UNAVAILABLE, Answer, Operation, Param
 
-
-def _err(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": _ERROR}}}
-
-
-_STR = {"type": "string"}
-
-OPENAPI: dict[str, Any] = {
-    "openapi": "3.1.0",
-    "info": {
-        "title": "信访举报受理接口 (petition and reporting intake API)",
-        "version": "1.0.0",
-        "description": "File a report, follow it with the query code (查询码), add information. Identity "
-        "fields under `reporter` are sealed in the vault and never shown to handlers.\n\n"
-        "**Signed requests.** When the deployment sets `INTAKE_APP_HMAC_SECRET`, every request carries "
-        '`X-Intake-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, t + "." + Idempotency-Key '
-        '+ "." + raw body)>` (the key empty when the request has none), with `t` within 300 seconds of '
-        "the server's clock. Each signature is accepted once: sign every attempt, retries included, "
-        "afresh (a retry with the same Idempotency-Key and a new `t` returns the same receipt). A bad "
-        "or stale signature answers `401 invalid_signature`, a used one `401 signature_replayed`.",
-    },
-    "paths": {
-        "/api/v1/reports": {
-            "post": {
-                "operationId": "createReport",
-                "summary": "File a report (提交举报)",
-                "parameters": [
-                    {
-                        "name": "Idempotency-Key",
-                        "in": "header",
-                        "required": False,
-                        "description": "A random value per report; a retry with the same key and body "
-                        "returns the same case and query code (within 24 hours) instead of filing twice.",
-                        "schema": {"type": "string", "minLength": 1, "maxLength": 200},
-                    }
-                ],
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewReport"}}},
-                },
-                "responses": {
-                    "201": {
-                        "description": "Filed and committed",
-                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Receipt"}}},
-                    },
-                    "200": {
-                        "description": "A retry of an earlier request with the same Idempotency-Key",
-                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Receipt"}}},
-                    },
-                    "400": _err("Malformed JSON or a bad Idempotency-Key"),
-                    "401": _err(
-                        "Missing, wrong or already used request signature (when the deployment requires one)"
-                    ),
-                    "409": _err("The Idempotency-Key was used for a different report"),
-                    "413": _err("Body larger than the configured limit"),
-                    "415": _err("Body is not application/json"),
-                    "422": _err("A field is missing, of the wrong type or too long"),
-                },
-            },
-        },
-        "/api/v1/status": {
-            "post": {
-                "operationId": "getStatus",
-                "summary": "Read a case's status and replies by query code (查询)",
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/QueryCode"}}},
-                },
-                "responses": {
-                    "200": {
-                        "description": "The case",
-                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Status"}}},
-                    },
-                    "404": _err("No case has this query code"),
-                    "422": _err("query_code missing"),
-                    "429": _err("Too many attempts; see Retry-After"),
-                },
-            },
-        },
-        "/api/v1/followups": {
-            "post": {
-                "operationId": "addFollowup",
-                "summary": "Add information to a case (补充材料)",
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Followup"}}},
-                },
-                "responses": {
-                    "201": {
-                        "description": "Added",
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "required": ["case_no", "status"],
-                                    "properties": {"case_no": _STR, "status": {"const": "added"}},
-                                }
-                            }
-                        },
-                    },
-                    "404": _err("No case has this query code"),
-                    "422": _err("A field is missing or too long"),
-                    "429": _err("Too many attempts; see Retry-After"),
-                },
-            },
-        },
-    },
-    "components": {
-        "schemas": {
-            "Error": {
-                "type": "object",
-                "required": ["error"],
-                "properties": {
-                    "error": {
-                        "type": "object",
-                        "required": ["code", "message"],
-                        "properties": {"code": _STR, "message": _STR},
-                    }
-                },
-            },
-            "NewReport": {
-                "type": "object",
-                "required": ["content"],
-                "properties": {
-                    "content": {
-                        "type": "string",
-                        "minLength": 1,
-                        "maxLength": 20000,
-                        "description": "The facts (主要问题)",
-                    },
-                    "title": {"type": "string", "maxLength": 200},
-                    "category": {"type": "string", "maxLength": 64},
-                    "accused": {
-                        "type": "object",
-                        "properties": {
-                            "name": {"type": "string", "maxLength": 100},
-                            "unit": {"type": "string", "maxLength": 200},
-                            "position": {"type": "string", "maxLength": 100},
-                        },
-                    },
-                    "location": {
-                        "type": "object",
-                        "properties": {
-                            "division_code": {"type": "string", "pattern": "^[0-9]{2,12}$"},
-                            "text": {"type": "string", "maxLength": 200},
-                        },
-                    },
-                    "reporter": {
-                        "type": "object",
-                        "description": "Identity: sealed in the vault",
-                        "properties": {
-                            "name": {"type": "string", "maxLength": 50},
-                            "id_number": {"type": "string", "maxLength": 32},
-                            "phone": {"type": "string", "maxLength": 32},
-                            "address": {"type": "string", "maxLength": 200},
-                        },
-                    },
-                    "anonymous": {"type": "boolean", "default": False},
-                    "device_token": {
-                        "type": "string",
-                        "maxLength": 4096,
-                        "description": "The app's push token: sealed in the vault; replies and status "
-                        "changes are pushed to it through INTAKE_APP_PUSH_URL",
-                    },
-                },
-            },
-            "Receipt": {
-                "type": "object",
-                "required": ["case_no", "query_code", "channel", "status", "received_at"],
-                "properties": {
-                    "case_no": {"type": "string", "examples": ["2026-430121-000123"]},
-                    "query_code": {
-                        "type": ["string", "null"],
-                        "pattern": "^[0-9]{16}$",
-                        "description": "Shown once; null only for a retry after the 24-hour window",
-                    },
-                    "query_code_display": {"type": ["string", "null"]},
-                    "channel": _STR,
-                    "status": _STR,
-                    "received_at": {"type": "string", "format": "date-time"},
-                },
-            },
-            "QueryCode": {
-                "type": "object",
-                "required": ["query_code"],
-                "properties": {"query_code": {"type": "string", "maxLength": 64}},
-            },
-            "Followup": {
-                "type": "object",
-                "required": ["query_code", "content"],
-                "properties": {
-                    "query_code": {"type": "string", "maxLength": 64},
-                    "content": {"type": "string", "minLength": 1, "maxLength": 20000},
-                },
-            },
-            "Status": {
-                "type": "object",
-                "required": ["case_no", "channel", "status", "status_label", "updated_at", "replies"],
-                "properties": {
-                    "case_no": _STR,
-                    "channel": _STR,
-                    "status": _STR,
-                    "status_label": _STR,
-                    "received_at": {"type": "string", "format": "date-time"},
-                    "updated_at": {"type": "string", "format": "date-time"},
-                    "replies": {
-                        "type": "array",
-                        "items": {
-                            "type": "object",
-                            "required": ["at", "text"],
-                            "properties": {"at": {"type": "string", "format": "date-time"}, "text": _STR},
-                        },
-                    },
-                    "followups": {"type": "integer"},
-                },
-            },
-        },
-    },
+INFO = {
+    "title": "信访举报受理接口 (petition and reporting intake API)",
+    "version": "1.0.0",
+    "description": "File a report, follow it with the query code (查询码), add information. Identity "
+    "fields under `reporter` are sealed in the vault and never shown to handlers. Errors are "
+    '`{"error": {"code", "message"}}`, messages in Simplified Chinese.',
 }
+
+IDEMPOTENCY_KEY = Param(
+    "Idempotency-Key",
+    "header",
+    "A random value per report; a retry with the same key and body returns the same case and "
+    "query code (within 24 hours) instead of filing twice",
+    {"type": "string", "pattern": schema.IDEMPOTENCY_KEY, "minLength": 1, "maxLength": 200},
+    required=False,
+)
+SIGNATURE = Param(
+    "X-Intake-Signature",
+    "header",
+    '`t=<unix seconds>,v1=<hex HMAC-SHA256(secret, t + "." + Idempotency-Key + "." + raw body)>` '
+    "with the deployment's app secret (the key empty when the request has none), `t` within 300 "
+    "seconds of the server's clock; each signature is accepted once, so sign every attempt afresh",
+    {"type": "string"},
+)
+MISS = Answer("No case has this query code (`not_found`); every wrong code gets the same answer")
+INVALID = Answer("A field is missing, of the wrong type, too long or not one of its values")
+
+OPERATIONS = (
+    Operation(
+        "POST",
+        "/api/v1/reports",
+        "createReport",
+        "File a report (提交举报)",
+        body=schema.NewReport,
+        params=(IDEMPOTENCY_KEY,),
+        answers={
+            201: Answer("Filed and committed", schema.Receipt),
+            200: Answer(
+                "A retry of an earlier request with the same Idempotency-Key (`Idempotent-Replayed: true`)",
+                schema.Receipt,
+                headers={"Idempotent-Replayed": {"schema": {"const": "true"}, "required": True}},
+            ),
+            **BODY_ERRORS,
+            400: Answer(
+                "Malformed JSON (`malformed_json`) or a bad Idempotency-Key (`invalid_idempotency_key`)"
+            ),
+            409: Answer("The Idempotency-Key was used for a different report (`idempotency_key_reused`)"),
+            422: Answer(
+                "A field is missing, of the wrong type or too long (`content_required`, `content_too_long`, "
+                "`field_too_long`, `invalid_field`, `invalid_division_code`), or the division is not one "
+                "of the jurisdiction's (`unknown_division`)"
+            ),
+            429: Answer("Too many reports from one informant; see Retry-After", headers=openapi.RETRY_AFTER),
+            **UNAVAILABLE,
+        },
+    ),
+    Operation(
+        "POST",
+        "/api/v1/status",
+        "getStatus",
+        "Read a case's status and replies by query code (查询)",
+        body=schema.StatusRequest,
+        answers={
+            200: Answer("The case (`Cache-Control: no-store`)", schema.Status),
+            **BODY_ERRORS,
+            404: MISS,
+            422: Answer("query_code missing or empty (`query_code_required`) or too long (`field_too_long`)"),
+            **THROTTLED,
+            **UNAVAILABLE,
+        },
+    ),
+    Operation(
+        "POST",
+        "/api/v1/followups",
+        "addFollowup",
+        "Add information to a case (补充材料)",
+        body=schema.Followup,
+        answers={
+            201: Answer("Added", schema.FollowupAdded),
+            **BODY_ERRORS,
+            404: MISS,
+            422: INVALID,
+            **THROTTLED,
+            **UNAVAILABLE,
+        },
+    ),
+    Operation(
+        "GET",
+        "/api/v1/openapi.json",
+        "appOpenapi",
+        "This document (接口说明)",
+        answers={200: Answer("The OpenAPI 3.1 document", openapi.OpenApiDocument)},
+    ),
+)
+
+
+def document(*, signed: bool, divisions: Sequence[str]) -> dict[str, Any]:
+    """The document of this deployment: with a signing secret every request needs the signature
+    header (and may answer 401); a division code must be one of ``divisions`` (or empty)."""
+    operations = [_signed(op) for op in OPERATIONS] if signed else list(OPERATIONS)
+    return openapi.document(
+        INFO,
+        operations,
+        overrides={"Location.division_code": {"enum": ["", *divisions]}},
+    )
+
+
+def _signed(op: Operation) -> Operation:
+    if op.body is None:
+        return op
+    refused = Answer(
+        "Missing, wrong or stale request signature (`invalid_signature`), or one already used "
+        "(`signature_replayed`)"
+    )
+    busy = Answer(
+        "The database is unavailable for a moment (`service_unavailable`), or the replay window holds "
+        "too many signatures (`busy`); see Retry-After",
+        headers=openapi.RETRY_AFTER,
+    )
+    return replace(op, answers={**op.answers, 401: refused, 503: busy}, params=(*op.params, SIGNATURE))

@@ -1,101 +1,116 @@
-"""The app API's request bodies, typed at the edge: known keys only, bounded strings, clear errors."""
+"""The app API's requests and responses as models: they validate the bodies and generate the
+document (:mod:`channels.app.openapi`)."""
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Literal
 
-from intake.domain import Accused, Location, Reporter
-from intake.errors import ValidationError
+from pydantic import Field
 
+from channels.schema import (
+    Accused,
+    Content,
+    DateTime,
+    Location,
+    OptionalText,
+    QueryCode,
+    Reporter,
+    RequestModel,
+    ResponseModel,
+)
+from intake import domain
+from intake.errors import IntakeError
+from intake.pipeline import LIMITS
 
-def _str(doc: dict[str, Any], key: str, where: str, limit: int) -> str | None:
-    value = doc.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ValidationError(f"{where}{key} 应为字符串。", code="invalid_field")
-    value = value.strip()
-    if len(value) > limit:
-        raise ValidationError(f"{where}{key} 不能超过 {limit} 字。", code="field_too_long")
-    return value or None
-
-
-def _obj(doc: dict[str, Any], key: str) -> dict[str, Any]:
-    value = doc.get(key)
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ValidationError(f"{key} 应为 JSON 对象。", code="invalid_field")
-    return value
+# Printable ASCII, 1–200 characters, no space at either end (HTTP would strip it).
+IDEMPOTENCY_KEY = r"^[!-~](?:[ -~]{0,198}[!-~])?$"
+_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY)
 
 
-def content(doc: dict[str, Any], limit: int) -> str:
-    value = doc.get("content")
-    if value is None:
-        raise ValidationError("请填写举报内容（content）。", code="content_required")
-    if not isinstance(value, str):
-        raise ValidationError("content 应为字符串。", code="invalid_field")
-    if not value.strip():
-        raise ValidationError("举报内容（content）不能为空。", code="content_required")
-    if len(value) > limit:
-        raise ValidationError(f"content 不能超过 {limit} 字。", code="content_too_long")
-    return value.strip()
+class NewReport(RequestModel):
+    """A report (举报) from the app. Unknown keys are ignored; the channel comes from the route."""
 
-
-def accused(doc: dict[str, Any]) -> Accused:
-    a = _obj(doc, "accused")
-    return Accused(
-        _str(a, "name", "accused.", 100),
-        _str(a, "unit", "accused.", 200),
-        _str(a, "position", "accused.", 100),
+    content: Content
+    title: OptionalText = Field(None, max_length=LIMITS["title"])
+    category: OptionalText = Field(None, max_length=LIMITS["category"])
+    accused: Accused | None = None
+    location: Location | None = None
+    reporter: Reporter | None = Field(None, description="Identity: sealed in the vault")
+    anonymous: bool = False
+    device_token: OptionalText = Field(
+        None,
+        max_length=4096,
+        pattern=r"^[ -~]*$",
+        description="The app's push token (printable ASCII): sealed in the vault; replies and status "
+        "changes are pushed to it through INTAKE_APP_PUSH_URL",
     )
 
-
-def location(doc: dict[str, Any]) -> Location:
-    loc = _obj(doc, "location")
-    code = _str(loc, "division_code", "location.", 12)
-    if code is not None and not (code.isascii() and code.isdigit() and len(code) >= 2):
-        raise ValidationError(
-            "location.division_code 应为 2 至 12 位数字的行政区划代码。", code="invalid_division_code"
+    def submission(self, external_id: str | None, ip: str) -> domain.Submission:
+        handles = {"ip": ip}
+        if self.device_token:
+            handles["app_device"] = self.device_token
+        return domain.Submission(
+            channel="app",
+            content=self.content,
+            title=self.title,
+            category=self.category,
+            accused=Accused.to_domain(self.accused),
+            location=Location.to_domain(self.location),
+            reporter=Reporter.to_domain(self.reporter),
+            anonymous=self.anonymous,
+            external_id=external_id,
+            handles=handles,
         )
-    return Location(code, _str(loc, "text", "location.", 200))
 
 
-def reporter(doc: dict[str, Any]) -> Reporter:
-    r = _obj(doc, "reporter")
-    return Reporter(
-        _str(r, "name", "reporter.", 50),
-        _str(r, "id_number", "reporter.", 32),
-        _str(r, "phone", "reporter.", 32),
-        _str(r, "address", "reporter.", 200),
+class StatusRequest(RequestModel):
+    query_code: QueryCode
+
+
+class Followup(RequestModel):
+    query_code: QueryCode
+    content: Content
+
+
+class Receipt(ResponseModel):
+    case_no: str = Field(examples=["2026-430121-000123"])
+    query_code: str | None = Field(
+        pattern=r"^[0-9]{16}$", description="Shown once; null only for a retry after the 24-hour window"
     )
+    query_code_display: str | None = Field(description="The query code in groups of four, to read out")
+    channel: str
+    status: str
+    received_at: DateTime
 
 
-def handles(doc: dict[str, Any], ip: str) -> dict[str, str]:
-    """The app's addresses, sealed as identity: the client IP and, when the app sends one, its push
-    token (``device_token``), so that replies reach the informant as notifications."""
-    out = {"ip": ip}
-    token = _str(doc, "device_token", "", 4096)
-    if token:
-        if not token.isascii() or not token.isprintable():
-            raise ValidationError("device_token 应为可打印的 ASCII 字符。", code="invalid_field")
-        out["app_device"] = token
-    return out
+class StatusReply(ResponseModel):
+    at: DateTime
+    text: str
 
 
-def anonymous(doc: dict[str, Any]) -> bool:
-    value = doc.get("anonymous", False)
-    if not isinstance(value, bool):
-        raise ValidationError("anonymous 应为 true 或 false。", code="invalid_field")
+class Status(ResponseModel):
+    case_no: str
+    channel: str
+    status: str
+    status_label: str
+    received_at: DateTime
+    updated_at: DateTime
+    replies: list[StatusReply]
+    followups: int = Field(description="How many follow-ups the informant added")
+
+
+class FollowupAdded(ResponseModel):
+    case_no: str
+    status: Literal["added"] = "added"
+
+
+def idempotency_key(value: str | None) -> str | None:
+    """The ``Idempotency-Key`` header: absent, or as the document's pattern says (400 otherwise)."""
+    if value is not None and not _IDEMPOTENCY_KEY.fullmatch(value):
+        raise IntakeError(
+            "Idempotency-Key 应为 1 至 200 个可打印 ASCII 字符。",
+            code="invalid_idempotency_key",
+            status=400,
+        )
     return value
-
-
-def query_code(doc: dict[str, Any]) -> str:
-    value = doc.get("query_code")
-    if not isinstance(value, str) or not value.strip():
-        raise ValidationError("请提供查询码（query_code）。", code="query_code_required")
-    return value[:64]
-
-
-def optional_str(doc: dict[str, Any], key: str, limit: int) -> str | None:
-    return _str(doc, key, "", limit)

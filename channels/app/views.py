@@ -6,13 +6,12 @@ from typing import Any
 
 from aiohttp import web
 
-from channels.app import schema
-from channels.app.openapi import OPENAPI
-from channels.base import ChannelContext, json_response, parse_json_object, read_bounded_json
+from channels.app import openapi, schema
+from channels.base import ChannelContext, client_address, json_response, parse_json_object, read_bounded_json
+from channels.schema import M, validated
 from channels.verify import SignatureReplays, verify_app_signature
-from intake.domain import CaseStatus, Submission, format_query_code
+from intake.domain import CaseStatus, format_query_code
 from intake.errors import IntakeError
-from intake.pipeline import MAX_CONTENT
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
@@ -24,6 +23,9 @@ class AppAdapter:
         # open like the web form (citizens' apps cannot keep a secret anyway).
         self.secret = ctx.settings.get("HMAC_SECRET")
         self.replays = SignatureReplays()
+        self.document = openapi.document(
+            signed=self.secret is not None, divisions=ctx.pipeline.jurisdiction.divisions()
+        )
 
     def routes(self) -> list[web.AbstractRouteDef]:
         return [
@@ -33,11 +35,11 @@ class AppAdapter:
             web.get("/api/v1/openapi.json", self.openapi),
         ]
 
-    async def _body(self, request: web.Request) -> dict[str, Any]:
+    async def _body(self, request: web.Request, model: type[M]) -> M:
         raw = await read_bounded_json(request, self.ctx.max_json_bytes)
         if self.secret is not None:
             self._check_signature(request, raw)
-        return parse_json_object(raw)
+        return validated(model, parse_json_object(raw))
 
     def _check_signature(self, request: web.Request, raw: bytes) -> None:
         """The signature covers the time, the Idempotency-Key and the body, and is accepted once."""
@@ -55,63 +57,47 @@ class AppAdapter:
         raise IntakeError("请求签名无效。", code="invalid_signature", status=401)
 
     async def create_report(self, request: web.Request) -> web.Response:
-        key = request.headers.get(IDEMPOTENCY_HEADER)
-        if key is not None and not (1 <= len(key) <= 200 and key.isascii() and key.isprintable()):
-            raise IntakeError(
-                "Idempotency-Key 应为 1 至 200 个可打印 ASCII 字符。",
-                code="invalid_idempotency_key",
-                status=400,
-            )
-        doc = await self._body(request)
-        sub = Submission(
-            channel="app",
-            content=schema.content(doc, MAX_CONTENT),
-            title=schema.optional_str(doc, "title", 200),
-            category=schema.optional_str(doc, "category", 64),
-            accused=schema.accused(doc),
-            location=schema.location(doc),
-            reporter=schema.reporter(doc),
-            anonymous=schema.anonymous(doc),
-            external_id=key,
-            handles=schema.handles(doc, request.remote or "unknown"),
+        key = schema.idempotency_key(request.headers.get(IDEMPOTENCY_HEADER))
+        report = await self._body(request, schema.NewReport)
+        receipt = await self.ctx.pipeline.accept(
+            report.submission(key, client_address(request, self.ctx.trust_forwarded_for))
         )
-        receipt = await self.ctx.pipeline.accept(sub)
-        body = {
-            "case_no": receipt.case_no,
-            "query_code": receipt.query_code,
-            "query_code_display": format_query_code(receipt.query_code) if receipt.query_code else None,
-            "channel": receipt.channel,
-            "status": receipt.status,
-            "received_at": receipt.received_at.isoformat(),
-        }
+        body = schema.Receipt(
+            case_no=receipt.case_no,
+            query_code=receipt.query_code,
+            query_code_display=format_query_code(receipt.query_code) if receipt.query_code else None,
+            channel=receipt.channel,
+            status=receipt.status,
+            received_at=receipt.received_at,
+        ).body()
         if receipt.created:
             return json_response(body, status=201)
         return json_response(body, status=200, headers={"Idempotent-Replayed": "true"})
 
     async def status(self, request: web.Request) -> web.Response:
-        doc = await self._body(request)
-        found = await self.ctx.pipeline.status(schema.query_code(doc), self.ctx.client_key(request))
+        asked = await self._body(request, schema.StatusRequest)
+        found = await self.ctx.pipeline.status(asked.query_code, self.ctx.client_key(request))
         return json_response(render_status(found), headers={"Cache-Control": "no-store"})
 
     async def followup(self, request: web.Request) -> web.Response:
-        doc = await self._body(request)
-        code = schema.query_code(doc)
-        text = schema.content(doc, MAX_CONTENT)
-        case_no = await self.ctx.pipeline.add_followup(code, text, "app", self.ctx.client_key(request))
-        return json_response({"case_no": case_no, "status": "added"}, status=201)
+        added = await self._body(request, schema.Followup)
+        case_no = await self.ctx.pipeline.add_followup(
+            added.query_code, added.content, "app", self.ctx.client_key(request)
+        )
+        return json_response(schema.FollowupAdded(case_no=case_no).body(), status=201)
 
     async def openapi(self, request: web.Request) -> web.Response:
-        return json_response(OPENAPI)
+        return json_response(self.document)
 
 
-def render_status(found: CaseStatus) -> dict[str, object]:
-    return {
-        "case_no": found.case_no,
-        "channel": found.channel,
-        "status": found.status,
-        "status_label": found.status_label,
-        "received_at": found.received_at.isoformat(),
-        "updated_at": found.updated_at.isoformat(),
-        "replies": [{"at": r.at.isoformat(), "text": r.text} for r in found.replies],
-        "followups": found.followups,
-    }
+def render_status(found: CaseStatus) -> dict[str, Any]:
+    return schema.Status(
+        case_no=found.case_no,
+        channel=found.channel,
+        status=found.status,
+        status_label=found.status_label,
+        received_at=found.received_at,
+        updated_at=found.updated_at,
+        replies=[schema.StatusReply(at=r.at, text=r.text) for r in found.replies],
+        followups=found.followups,
+    ).body()

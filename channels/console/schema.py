@@ -1,0 +1,344 @@
+"""The staff API's requests and responses as models: they validate the bodies and query strings,
+shape what is sent back, and generate the document (:mod:`channels.console.openapi`)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from channels.schema import (
+    NOT_BLANK,
+    Accused,
+    Content,
+    Date,
+    DateTime,
+    IsoDate,
+    Location,
+    OneOf,
+    OptionalText,
+    QueryCode,
+    QueryModel,
+    Reporter,
+    RequestModel,
+    ResponseModel,
+)
+from intake.domain import CHANNELS, STATUS_LABELS
+from intake.pipeline import LIMITS
+from intake.triage_service import CORRECTABLE
+from intake.workflow import ACTIONS
+
+FILING_CHANNELS = ("letter", "visit")
+ACTION_TEXT = 5000  # the longest free text an action carries (a reply, a reason)
+Line = Annotated[str, Field(max_length=256)]
+ActionText = Annotated[str | None, Field(max_length=ACTION_TEXT)]
+Days = Annotated[int, Field(ge=0, le=365)]
+
+# --- requests -------------------------------------------------------------------------------------
+
+
+class Login(RequestModel):
+    username: Line
+    password: Line
+    totp: Line = Field(description="The current 6-digit TOTP code (动态口令)")
+
+
+class Relation(RequestModel):
+    person_name: str = Field(max_length=100, pattern=NOT_BLANK, description="The person (关系人)")
+    person_unit: str | None = Field(None, max_length=200)
+    relation: str = Field(max_length=32, pattern=NOT_BLANK, description="e.g. 配偶, 同学")
+
+
+class Attachment(RequestModel):
+    filename: str | None = Field(None, max_length=255)
+    data: str = Field(json_schema_extra={"contentEncoding": "base64"})
+    identifying: bool = Field(False, description="Identity proof (envelope, signed page): sealed")
+
+
+class Filing(RequestModel):
+    """A letter (来信) or a visit (来访) as the registrar takes it down."""
+
+    channel: Annotated[str, OneOf(FILING_CHANNELS, "invalid_channel", "channel 只能是 letter 或 visit。")]
+    content: Content
+    title: OptionalText = Field(None, max_length=LIMITS["title"])
+    category: OptionalText = Field(None, max_length=LIMITS["category"])
+    accused: Accused | None = None
+    location: Location | None = None
+    reporter: Reporter | None = Field(None, description="The visitor's or writer's identity: sealed")
+    anonymous: bool | None = Field(None, description="Default: true when no reporter is given")
+    external_id: str | None = Field(
+        None, min_length=1, max_length=100, description="The caller's key: a repeat files one case"
+    )
+    attachments: list[Attachment] | None = Field(None, description="The letter's scans (images or PDF)")
+
+
+class ActionRequest(RequestModel):
+    action: Annotated[str, OneOf(ACTIONS, "unknown_action", f"action 只能是 {'、'.join(ACTIONS)}。")] = Field(
+        description="登记, 受理, 告知/转送 (redirect: organ, reason), 交办/指定承办人 (assign: handler or "
+        "to_unit), 转办 (transfer: to_unit), 督办 (supervise: reason, deadline), 答复 (reply: text), "
+        "办结, 重新办理 (reopen: kind, hearing_days), 并案 (merge: target), 延长期限 (extend: "
+        "deadline_id, approval, reason, deadline), 回避 (request_recusal: kind, handler, reason; "
+        "decide_recusal: recusal_id, decision)"
+    )
+    to_unit: ActionText = Field(None, description="The unit to transfer or assign to (单位代码)")
+    handler: ActionText = Field(None, description="The handler (承办人) username")
+    text: ActionText = Field(None, description="The reply to the informant (答复)")
+    reason: ActionText = None
+    deadline: IsoDate | None = None
+    target: ActionText = Field(None, description="merge: the case number to merge into")
+    kind: ActionText = Field(
+        None, description="reopen: review | objection | new_evidence; request_recusal: informant | staff"
+    )
+    organ: ActionText = Field(None, description="redirect: the organ to go to (有权处理的机关)")
+    deadline_id: int | None = None
+    approval: ActionText = Field(None, description="extend: who approved (批准人)")
+    hearing_days: Days | None = None
+    recusal_id: int | None = None
+    decision: ActionText = Field(None, description="decide_recusal: the decision")
+
+
+def _correctable(name: str) -> OneOf:
+    values = CORRECTABLE[name] or ()
+    return OneOf(values, "invalid_value", f"{name} 只能是 {'、'.join(values)}。")
+
+
+class TriageDecision(RequestModel):
+    confirm: bool | None = Field(None, description="Confirm the suggestion as it is")
+    category: str | None = Field(
+        None, max_length=64, pattern=NOT_BLANK, description="The category (问题类别)"
+    )
+    scope: Annotated[str, _correctable("scope")] | None = None
+    level: Annotated[str, _correctable("level")] | None = None
+    priority: Annotated[str, _correctable("priority")] | None = None
+    unit: str | None = Field(None, max_length=64, description="A unit code of the jurisdiction")
+
+
+class RecusalRequest(RequestModel):
+    query_code: QueryCode
+    reason: str = Field(max_length=2000)
+
+
+class ReportsQuery(QueryModel):
+    status: Annotated[str, OneOf(tuple(STATUS_LABELS), "invalid_status", "未知的状态。")] | None = Field(
+        None, description="Only cases in this status (状态)"
+    )
+    channel: Annotated[str, OneOf(CHANNELS, "invalid_channel", "未知的渠道。")] | None = Field(
+        None, description="Only cases filed through this channel (渠道)"
+    )
+    category: str | None = Field(
+        None, max_length=64, description="Only cases of this category (问题类别), as filed or as triaged"
+    )
+    deadline: Days | None = Field(
+        None, description="Only cases with an open deadline (期限) due within this many days"
+    )
+
+
+class DeadlinesQuery(QueryModel):
+    within: Days = Field(10, description="Due within this many days")
+
+
+# --- responses ------------------------------------------------------------------------------------
+
+
+class Ok(ResponseModel):
+    ok: Literal[True] = True
+
+
+class StaffInfo(ResponseModel):
+    username: str
+    unit: str
+    role: str
+
+
+class Session(ResponseModel):
+    token: str
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 (the scheme, not a secret)
+    expires_at: DateTime
+    staff: StaffInfo
+
+
+class Me(StaffInfo):
+    units: list[str] = Field(description="The units in the caller's sight")
+
+
+class ReportRow(ResponseModel):
+    case_no: str
+    channel: str
+    status: str
+    status_label: str
+    title: str | None
+    category: str | None
+    owner_unit: str
+    handler: str | None
+    informant: str = Field(description="The pseudonym (检举人XXXX)")
+    received_at: DateTime
+    next_due: Date | None
+
+
+class ReportList(ResponseModel):
+    reports: list[ReportRow]
+
+
+class FilingReceipt(ResponseModel):
+    case_no: str
+    query_code: str | None = Field(description="The query code (查询码) to hand over; shown once")
+    channel: str = Field(json_schema_extra={"enum": list(FILING_CHANNELS)})
+    status: Literal["registered"] = "registered"
+    received_at: DateTime
+
+
+class CaseRef(ResponseModel):
+    case_no: str
+    channel: str
+
+
+class UnitRef(ResponseModel):
+    id: str
+    name: str | None
+
+
+class AccusedView(ResponseModel):
+    name: str | None
+    unit: str | None
+    position: str | None
+
+
+class LocationView(ResponseModel):
+    division_code: str | None
+    text: str | None
+
+
+class DeadlineView(ResponseModel):
+    id: int
+    rule: str
+    label: str
+    unit: str
+    start_on: Date
+    due_on: Date
+    extensions: int
+    status: str
+
+
+class TransferView(ResponseModel):
+    kind: str
+    from_unit: str | None
+    to_unit: str | None
+    to_organ: str | None
+    sealed: bool
+    actor: str
+    at: DateTime
+
+
+class RecusalView(ResponseModel):
+    id: int
+    requested_by: str
+    target: str | None
+    status: str
+    at: DateTime
+
+
+class ThreadMessage(ResponseModel):
+    direction: str
+    channel: str | None
+    at: DateTime
+    text: str
+
+
+class TimelineEvent(ResponseModel):
+    seq: int
+    kind: str
+    actor: str | None
+    at: DateTime
+    payload: Any
+
+
+class Case(ResponseModel):
+    case_no: str
+    channel: str
+    channels: list[CaseRef] = Field(description="This case and the cases merged into it (并案)")
+    status: str
+    status_label: str
+    title: str | None
+    content: str
+    category: str | None
+    accused: AccusedView
+    location: LocationView
+    informant: str = Field(description="The pseudonym (检举人XXXX), never the identity")
+    anonymous: bool
+    received_at: DateTime
+    updated_at: DateTime
+    receiving_unit: UnitRef
+    owner_unit: UnitRef
+    handler: str | None
+    sealed: bool
+    merged_into: str | None
+    review_stage: int
+    attachments: int = Field(description="How many evidence attachments")
+    triage: dict[str, Any] | None = Field(
+        description="The triage suggestion (分流建议): category, scope, level, unit, priority, "
+        "confidence, evidence, duplicate_of, needs_review, transfer, advice, redirect_to"
+    )
+    deadlines: list[DeadlineView]
+    transfers: list[TransferView] = Field(description="转办 / 交办 / 移送")
+    recusals: list[RecusalView] = Field(description="回避申请")
+    thread: list[ThreadMessage] = Field(description="Follow-ups (补充材料) and replies (答复)")
+    timeline: list[TimelineEvent] = Field(description="The case's audit events (全程留痕)")
+
+
+class SentUp(ResponseModel):
+    """The action sent the case out of the caller's sight (e.g. up the tree, sealed)."""
+
+    case_no: str
+    status: Literal["transferred"] = "transferred"
+    visible: Literal[False] = False
+
+
+class TriageResult(ResponseModel):
+    case_no: str
+    triage: dict[str, Any] = Field(description="The stored triage result")
+
+
+class BoardDeadline(ResponseModel):
+    id: int
+    case_no: str
+    rule: str
+    label: str
+    unit: str
+    unit_name: str | None
+    due_on: Date
+    days_left: int
+    overdue: bool
+
+
+class UnitCount(ResponseModel):
+    unit: str
+    unit_name: str | None
+    overdue: int
+    due_soon: int
+
+
+class DeadlineBoard(ResponseModel):
+    today: Date
+    overdue: list[BoardDeadline]
+    due_soon: list[BoardDeadline]
+    by_unit: list[UnitCount]
+
+
+class QueueItem(ResponseModel):
+    case_no: str
+    received_at: DateTime
+    category: str | None
+    scope: str | None
+    level: str | None
+    unit: dict[str, Any] | None
+    priority: str | None
+    confidence: float | None
+
+
+class TriageQueue(ResponseModel):
+    needs_review: list[QueueItem]
+
+
+class RecusalReceived(ResponseModel):
+    case_no: str
+    status: Literal["received"] = "received"
