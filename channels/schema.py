@@ -24,6 +24,7 @@ from pydantic_core import PydanticCustomError, core_schema
 from intake import domain
 from intake.errors import ValidationError
 from intake.pipeline import LIMITS, MAX_CONTENT
+from intake.text import check_text
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -312,4 +313,5 @@ def validated_query(model: type[M], request: web.Request) -> M:
     for key, value in request.query.items():
         if value != "":
             values.setdefault(key, value)
+    check_text(*values.values())  # the edge's character policy comes before the field checks
     return validated(model, values)

@@ -62,7 +62,9 @@ async def _seed(app: Any, clock: SetClock) -> tuple[dict[str, str], list[str]]:
     tokens = {}
     for name, role in ((FUZZ_USER, "supervisor"), (LOGOUT_USER, "handler")):
         _, secret = await services.staff.add(name, "430121", role, PASSWORD)
-        tokens[name], _, _ = await services.staff.login(name, PASSWORD, totp_now(secret, clock.now()))
+        tokens[name], _, _ = await services.staff.login(
+            name, PASSWORD, totp_now(secret, clock.now()), client="fuzz-seed"
+        )
     case_nos = []
     for i, real_name in enumerate((True, False, False)):
         sub = Submission(
