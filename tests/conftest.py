@@ -140,3 +140,10 @@ def file_logs(data_dir: Path) -> Iterator[None]:
         if getattr(handler, "_intake", False):
             root.removeHandler(handler)
             handler.close()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The hostile corpus's cases per channel (``tests/test_hostile_corpus.py``), when it ran."""
+    from tests.hostile import summary
+
+    summary(terminalreporter)
