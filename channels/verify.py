@@ -117,7 +117,7 @@ def form_token_field(key: bytes, cookie_token: str) -> str:
 
 
 def verify_form_token(key: bytes, cookie_token: str | None, field: str | None) -> bool:
-    if not cookie_token or not field:
+    if not cookie_token or not field or not (cookie_token.isascii() and field.isascii()):
         return False
     return hmac.compare_digest(form_token_field(key, cookie_token).encode(), field.encode())
 
@@ -133,7 +133,9 @@ def sha1_sorted(*parts: str) -> str:
 
 
 def _same(expected: str, given: str | None) -> bool:
-    return bool(given) and hmac.compare_digest(expected.encode(), (given or "").lower().encode())
+    if not given or not given.isascii():
+        return False
+    return hmac.compare_digest(expected.encode(), given.lower().encode())
 
 
 def timestamp_fresh(stamp: str | None, now: float, *, millis: bool = False) -> bool:
@@ -265,8 +267,8 @@ def verify_twilio(
     signs some URLs with the default port and some without, so both spellings are tried, each
     compared in constant time. JSON-bodied webhooks (``bodySHA256``) are not used by this channel
     and are refused."""
-    if not signature or not auth_token:
-        return False
+    if not signature or not auth_token or not signature.isascii():
+        return False  # a header of raw bytes reaches us surrogate-escaped: it cannot be Twilio's
     url = public_base.rstrip("/") + path_qs
     parts = urlsplit(url)
     if "bodySHA256" in parse_qs(parts.query):

@@ -25,6 +25,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
+
 SAFE_FIELDS = (
     "case_no",
     "channel",
@@ -75,6 +78,18 @@ def safe_trace(exc: BaseException) -> list[str]:
     return lines
 
 
+# What aiohttp's HTTP protocol raises for a request the client sent malformed (a header with a NUL,
+# a 16 KB line, a body that is not what its Content-Encoding says, bytes after a short
+# Content-Length): the client's fault, answered 400 by aiohttp itself. Logged as one warning without
+# frames; any other exception aiohttp's server reports keeps its trace.
+CLIENT_PROTOCOL_ERRORS = (HttpProcessingError, RequestPayloadError)
+
+
+def _client_fault(record: logging.LogRecord) -> bool:
+    exc = record.exc_info[1] if record.exc_info else None
+    return record.name.startswith("aiohttp.") and isinstance(exc, CLIENT_PROTOCOL_ERRORS)
+
+
 def _message(record: logging.LogRecord) -> str:
     if record.name.split(".", 1)[0] in OWN_LOGGERS + SAFE_ARGUMENT_LOGGERS:
         return record.getMessage()
@@ -101,7 +116,10 @@ class JsonFormatter(logging.Formatter):
                 doc[name] = record.__dict__[name]
         if record.exc_info and record.exc_info[1] is not None:
             doc["error"] = type(record.exc_info[1]).__qualname__
-            doc["trace"] = safe_trace(record.exc_info[1])
+            if _client_fault(record):
+                doc["level"], doc["msg"] = "warning", "malformed request refused"
+            else:
+                doc["trace"] = safe_trace(record.exc_info[1])
         return json.dumps(doc, ensure_ascii=False)
 
 

@@ -8,7 +8,8 @@ describes the cases.
 
 One server per configuration for the whole module (cases are independent: every platform case
 speaks as a new sender, and row counts are read before and after each case). Large media served
-slowly in 64 KiB chunks by the fake platforms must arrive whole (the last tests).
+slowly in 64 KiB chunks by the fake platforms are tested where the downloads are
+(``tests/channels/*/test_*_media_download.py``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import pytest
 import pytest_asyncio
 import sqlalchemy as sa
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestServer
 
 import channels
 from intake import logs
@@ -168,7 +169,7 @@ async def prepare(srv: Server) -> None:
     for name, (unit, role) in STAFF.items():
         _, secret = await services.staff.add(name, unit, role, PASSWORD)
         tokens[name], _, _ = await services.staff.login(
-            name, PASSWORD, totp_now(secret, services.clock.now())
+            name, PASSWORD, totp_now(secret, services.clock.now()), client="corpus-setup"
         )
     receipt = await services.pipeline.accept(
         Submission(
@@ -362,136 +363,3 @@ READING_GETS = {
 async def test_corpus_has_every_channel() -> None:
     names = {c.channel for c in CASES}
     assert {s.name for s in channels.REGISTRY} | {"reception"} <= names, names
-
-
-# --- large media served slowly by the fake platforms --------------------------------------------------
-
-MEDIA_CHUNK = 64 * 1024
-RECORDING = twilio.wav(60.0)  # 960 KB of 8 kHz 16-bit audio, as Twilio serves a one-minute call
-PICTURE = twilio.PNG[:8] + bytes(range(256)) * 6144  # 1.5 MB
-OPENID = "oSlowMediaOpenId_01"
-
-
-async def trickle(
-    request: web.Request, response: web.StreamResponse, *, announce: bool
-) -> web.StreamResponse:
-    """``response``'s body in 64 KiB writes with a pause between them, as a slow link delivers it
-    (``announce``: with its Content-Length; otherwise chunked)."""
-    if (
-        response.status != 200
-        or not isinstance(response, web.Response)
-        or not isinstance(response.body, bytes)
-    ):
-        return response
-    body = response.body
-    slow = web.StreamResponse(status=200, headers={"Content-Type": response.content_type})
-    if announce:
-        slow.content_length = len(body)
-    await slow.prepare(request)
-    for i in range(0, len(body), MEDIA_CHUNK):
-        await slow.write(body[i : i + MEDIA_CHUNK])
-        await asyncio.sleep(0.02)  # the pause between segments is the scenario
-    await slow.write_eof()
-    return slow
-
-
-class SlowTwilioApi(twilio.FakeTwilioApi):
-    async def get_recording(self, request: web.Request) -> web.StreamResponse:
-        return await trickle(request, await super().get_recording(request), announce=True)
-
-    async def get_media(self, request: web.Request) -> web.StreamResponse:
-        return await trickle(request, await super().get_media(request), announce=False)
-
-
-class SlowWeChatApi(wechat.FakeWeChatApi):
-    async def get_media(self, request: web.Request) -> web.StreamResponse:
-        return await trickle(request, await super().get_media(request), announce=True)
-
-
-@dataclass
-class Slow:
-    client: TestClient  # type: ignore[type-arg]
-    services: Services
-    twilio_api: SlowTwilioApi
-    wechat_api: SlowWeChatApi
-    fakes: list[TestServer]
-
-    async def run_jobs(self) -> None:
-        while await self.services.worker.run_once():
-            pass
-
-    async def attachments(self, case_no: str) -> list[bytes]:
-        report = await self.services.db.reports.get(case_no)
-        assert report is not None
-        found = await self.services.db.conversations.attachments_of(report.id)
-        return [self.services.db.blobs.get(att_id).data for att_id, _, _ in found]
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def slow(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Slow]:
-    """One server for the media tests (running the jobs starts the triage child once)."""
-    tmp_path = tmp_path_factory.mktemp("slow-media")
-    tw_api, wx_api = SlowTwilioApi(), SlowWeChatApi()
-    fakes = [await _fake(tw_api.app()), await _fake(wx_api.app()), await _fake(weibo.FakeWeiboApi().app())]
-    tw, wx, wb = (str(f.make_url("")) for f in fakes)
-    env = {"INTAKE_DATA_DIR": str(tmp_path), "INTAKE_LOG_LEVEL": "WARNING"}
-    env |= platform_env(wx, wb) | twilio.twilio_env(tw.rstrip("/"))
-    client = TestClient(TestServer(build_app(Settings.from_env(env), channels.REGISTRY, run_worker=False)))
-    await client.start_server()
-    try:
-        yield Slow(client, services_of(client.app), tw_api, wx_api, fakes)
-    finally:
-        await client.close()
-        for fake in fakes:
-            await fake.close()
-
-
-async def test_a_slowly_served_960_kb_recording_is_stored_whole_before_it_is_deleted(slow: Slow) -> None:
-    """Issue 14 defect 1: the recording arrives in 64 KiB pieces with pauses (Content-Length given)."""
-    call = twilio.TwilioDriver(slow.client).call()
-    await call.start()
-    await call.press("1")
-    await call.say("城关镇副镇长王某某在危房改造补助发放中索要好处费")
-    recording = twilio.sid("RE")
-    slow.twilio_api.recordings[recording] = RECORDING
-    await call.record(recording)
-    case_no = twilio.heard_receipts(call.heard)[0][0]
-    assert await call.recording_status(recording) == 200
-    await slow.run_jobs()
-    assert [len(a) for a in await slow.attachments(case_no)] == [len(RECORDING)]  # 65,536 before the fix
-    assert await slow.attachments(case_no) == [RECORDING]
-    assert slow.twilio_api.deleted == [recording]
-
-
-async def test_a_slowly_served_1_5_mb_mms_picture_is_stored_whole_before_it_is_deleted(slow: Slow) -> None:
-    """The picture arrives in 64 KiB pieces in chunked encoding (no Content-Length to check)."""
-    url, kind = slow.twilio_api.add_media(PICTURE, "image/png")
-    status, replies = await twilio.TwilioDriver(slow.client).sms(
-        "举报 违规公车私用，见照片", media=[(url, kind)]
-    )
-    assert status == 200
-    case_no, _ = twilio.receipt_of(replies[0])
-    await slow.run_jobs()
-    assert [len(a) for a in await slow.attachments(case_no)] == [len(PICTURE)]
-    assert await slow.attachments(case_no) == [PICTURE]
-    assert slow.twilio_api.media == {} and len(slow.twilio_api.deleted) == 1
-
-
-async def test_a_slowly_served_1_5_mb_wechat_picture_is_stored_whole(slow: Slow) -> None:
-    slow.wechat_api.media["MEDIA_BIG_1"] = (PICTURE, "image/png")
-    wx = wechat.WeChatDriver(slow.client)
-    await wx.text(OPENID, "举报")
-    await wx.text(OPENID, "村委会主任李某某挪用扶贫资金三十万元")
-    await wx.text(OPENID, "李某某，黄兴镇某村村委会主任")
-    status, reply = await wx.send(
-        wechat.message_xml(OPENID, "image", {"PicUrl": "http://x/y", "MediaId": "MEDIA_BIG_1"}, 9)
-    )
-    assert status == 200 and reply is not None and "第 1 份" in reply
-    await wx.text(OPENID, "好了")
-    await wx.text(OPENID, "匿名")
-    reply = await wx.text(OPENID, "确认")
-    case_no = re.search(r"案件编号：(\S+)", reply or "")
-    assert case_no, reply
-    await slow.run_jobs()
-    assert [len(a) for a in await slow.attachments(case_no.group(1))] == [len(PICTURE)]
-    assert await slow.attachments(case_no.group(1)) == [PICTURE]

@@ -54,8 +54,11 @@ def test_known_answer() -> None:
         ("https://mycompany.com", "/myapp.php?foo=1&bar=2", DOC_PARAMS, DOC_SIGNATURE[:-2]),
         ("https://mycompany.com", "/myapp.php?foo=1&bar=2", DOC_PARAMS, ""),
         ("https://mycompany.com", "/myapp.php?foo=1&bar=2&bodySHA256=x", DOC_PARAMS, DOC_SIGNATURE),
+        # Raw header bytes arrive surrogate-escaped; comparing them used to raise (a 500).
+        ("https://mycompany.com", "/myapp.php?foo=1&bar=2", DOC_PARAMS, "\udcff" + DOC_SIGNATURE[1:]),
+        ("https://mycompany.com", "/myapp.php?foo=1&bar=2", DOC_PARAMS, "é" + DOC_SIGNATURE[1:]),
     ],
-    ids=["param", "scheme", "host", "query", "truncated", "missing", "json-body"],
+    ids=["param", "scheme", "host", "query", "truncated", "missing", "json-body", "raw-bytes", "non-ascii"],
 )
 def test_anything_changed_fails(base: str, path: str, params: dict[str, str], signature: str) -> None:
     assert not verify_twilio(DOC_TOKEN, base, path, params, signature)
