@@ -186,6 +186,12 @@ def triage(
     prior = j.division_code if g.get(j.division_code) else None
     places, place_notes = g.find(norm, prior)
     people = accused_mod.extract(norm, tokens, places, j, prior)
+    names = {a.name for a in people if a.name and len(a.name) >= 2}
+    if names:
+        # A place read out of a person's name (李建国 → 建国) is not a place of the report.
+        places = [p for p in places if not any(p.text in n and p.text != n for n in names)]
+        place_notes = [n for n in place_notes if not any(n.split(":", 1)[0] in name for name in names)]
+    place_notes = list(dict.fromkeys(place_notes))
 
     signals = _SIGNALS.groups(norm)
     sc = scope.decide(norm, people, channel, signals)
