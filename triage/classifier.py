@@ -135,6 +135,19 @@ class Model:
         result: npt.NDArray[np.float64] = self.coef[:, idx].astype(np.float64) @ vals + self.intercept
         return result
 
+    def deciding_words(self, tokens: Sequence[str], label: str, k: int = 3) -> list[str]:
+        """The ``k`` words of the text that pushed most towards ``label`` (for explanations)."""
+        if label not in self.labels:
+            return []
+        feats = [f for f in word_features(tokens, self.config) if " " not in f and len(f) >= 2]
+        wi, wv = _tfidf_vector(feats, self.word_vocab, self.word_idf)
+        if not len(wi):
+            return []
+        push = self.coef[self.labels.index(label), wi].astype(np.float64) * wv
+        by_index = {i: w for w in feats if (i := self.word_vocab.get(w)) is not None}
+        order = np.argsort(-push)[:k]
+        return [by_index[int(wi[j])] for j in order if push[j] > 0 and int(wi[j]) in by_index]
+
     def predict_tokens(self, tokens: Sequence[str], text: str) -> Prediction:
         """Predict from an already normalized and segmented text (the triage path)."""
         s = self.scores(tokens, text)

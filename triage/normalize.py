@@ -79,3 +79,15 @@ def normalize_and_report(text: str) -> tuple[str, bool]:
 def warm_up() -> None:
     """Load the converter now (at start-up) rather than on the first report."""
     _opencc()
+
+
+def fold_for_search(text: str) -> str:
+    """A copy of ``text`` of the same length where each character is in triage's form (full-width
+    → ASCII, traditional → simplified, lower case) when that form is one character: a word found
+    in it by ``str.find`` has the same offsets in the original text."""
+    flat = text.translate(_FULL_WIDTH).lower()
+    simplified = to_simplified(flat)
+    if len(simplified) == len(flat):
+        return simplified
+    convert = _opencc().convert
+    return "".join(s if len(s := convert(c)) == 1 else c for c in flat)
