@@ -115,6 +115,7 @@ def _child_triage(
         "advice": result.advice,
         "redirect_to": result.redirect_to,
         "signature": base64.b64encode(result.signature).decode(),
+        "explanations": list(result.explanations),
     }
     # The words for full-text search are cut here too, by the same process's jieba.
     return result.to_json(), extra, document_tokens(search_text)
@@ -135,6 +136,64 @@ def _child_triage_many(items: Sequence[tuple[str, str, str, bool, str]]) -> list
 
 
 # --- the service ----------------------------------------------------------------------------------
+
+
+def usable_model(path: Path | None) -> Path | None:
+    """``path`` when it holds a model triage can use; else None, said once in the log: a corrupt,
+    foreign or outdated model file is refused at start and the rules-only category takes over."""
+    if path is None:
+        return None
+    import triage
+
+    try:
+        triage.Model.load(path)
+    except triage.ModelError as exc:
+        log.warning("triage model refused, the rules-only category takes over: %s", exc)
+        return None
+    return path
+
+
+# Which explanation a corrected field replaces, and how its values read to officers.
+_EXPLAINED = {
+    "category": "category",
+    "scope": "scope",
+    "level": "level",
+    "unit": "unit",
+    "priority": "urgency",
+}
+
+
+def _value_label(name: str, value: Any, units: Mapping[str, str] | None = None) -> str:
+    from triage.explain import LEVEL_NAMES, PRIORITY_NAMES, SCOPE_NAMES
+
+    names: Mapping[str, str] = {"scope": SCOPE_NAMES, "level": LEVEL_NAMES, "priority": PRIORITY_NAMES}.get(
+        name, {}
+    )
+    if name == "unit" and units is not None:
+        return units.get(str(value), str(value))
+    return names.get(str(value), str(value))
+
+
+def corrected_explanations(
+    explanations: Sequence[Mapping[str, Any]],
+    before: Mapping[str, Any],
+    after: Mapping[str, Any],
+    units: Mapping[str, str] | None = None,
+) -> list[dict[str, Any]]:
+    """The stored explanations after staff changed some decisions: each changed one says so (the
+    new value, then what triage had proposed and why), with the person's decision as sure."""
+    out = []
+    for e in explanations:
+        entry = dict(e)
+        for name, value in after.items():
+            if _EXPLAINED.get(name) == e.get("decision"):
+                entry["text"] = (
+                    f"已人工修改为“{_value_label(name, value, units)}”"
+                    f"（自动判断原为“{_value_label(name, before.get(name), units)}”：{e.get('text', '')}）"
+                )
+                entry.update(confidence=1.0, confidence_label="高", confidence_text="把握：人工确认")
+        out.append(entry)
+    return out
 
 
 @dataclass(frozen=True)
@@ -160,7 +219,7 @@ class TriageService:
         self._clock = clock
         self._jurisdiction = dict(jurisdiction)
         self._units = {u["code"]: u["name"] for u in jurisdiction["units"]}
-        self._model_path = model_path
+        self._model_path = usable_model(model_path)
         self._pool: ProcessPoolExecutor | None = None
         self._pool_lock = asyncio.Lock()
 
@@ -291,6 +350,9 @@ class TriageService:
         after: dict[str, Any] = {}
         columns: dict[str, Any] = {}
         for name, value in changes.items():
+            now = (current.get("unit") or {}).get("id") if name == "unit" else current.get(name)
+            if value == now:
+                continue  # not a correction: nothing changes, nothing is recorded for retraining
             if name == "unit":
                 before[name] = (current.get("unit") or {}).get("id")
                 current["unit"] = {"id": value, "name": self._units[value]}
@@ -303,8 +365,15 @@ class TriageService:
             after[name] = value
         current["corrected_by"] = actor
         current["needs_review"] = False
+        if after:
+            current["explanations"] = corrected_explanations(
+                current.get("explanations") or [], before, after, self._units
+            )
         columns["triage"] = current
-        await self._db.reports.correct_triage(report.id, columns, before, after, actor, self._clock.now())
+        kind = "triage_corrected" if after else "triage_confirmed"
+        await self._db.reports.correct_triage(
+            report.id, columns, before, after, actor, self._clock.now(), kind=kind
+        )
         return current
 
     async def review_queue(self, limit: int = 200) -> list[dict[str, Any]]:

@@ -399,10 +399,14 @@ class ReportRepository:
         after: dict[str, Any],
         actor: str,
         at: datetime,
+        kind: str = "triage_corrected",
     ) -> None:
+        """Store staff's triage decision with its audit event: ``triage_corrected`` (what changed) or
+        ``triage_confirmed`` (the suggestion accepted as it was: nothing for the retraining export)."""
+
         async def correct_triage_txn(batch: Batch) -> None:
             await batch.conn.execute(sa.update(R).where(R.c.id == report_id).values(updated_at=at, **columns))
-            batch.event(report_id, "triage_corrected", actor, at, {"before": before, "after": after})
+            batch.event(report_id, kind, actor, at, {"before": before, "after": after})
 
         await self._db.writer.run(correct_triage_txn)
 

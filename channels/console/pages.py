@@ -123,7 +123,8 @@ DECISION_LABELS = {
 EVENT_LABELS = {
     "received": "收到信访举报",
     "triaged": "自动分流",
-    "triage_corrected": "人工确认或修改分流",
+    "triage_corrected": "人工修改分流",
+    "triage_confirmed": "人工确认分流",
     "registered": "登记",
     "accept": "受理",
     "redirect": "不予受理并告知/转送",
