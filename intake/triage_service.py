@@ -138,6 +138,23 @@ def _child_triage_many(items: Sequence[tuple[str, str, str, bool, str]]) -> list
 # --- the service ----------------------------------------------------------------------------------
 
 
+def locate_words(text: str, words: Sequence[str]) -> list[tuple[int, int]]:
+    """Non-overlapping spans of ``words`` in ``text`` as written (traditional script and full-width
+    forms too), longest words first: where the console highlights the words that decided."""
+    from triage.normalize import fold_for_search
+
+    folded = fold_for_search(text)
+    spans: list[tuple[int, int]] = []
+    for word in sorted({w.lower() for w in words if w}, key=len, reverse=True):
+        i = folded.find(word)
+        while i >= 0:
+            end = i + len(word)
+            if not any(i < e and s < end for s, e in spans):
+                spans.append((i, end))
+            i = folded.find(word, end)
+    return sorted(spans)
+
+
 def usable_model(path: Path | None) -> Path | None:
     """``path`` when it holds a model triage can use; else None, said once in the log: a corrupt,
     foreign or outdated model file is refused at start and the rules-only category takes over."""

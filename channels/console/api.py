@@ -115,7 +115,7 @@ def case_doc(view: CaseView, workflow: Workflow) -> dict[str, Any]:
                 "unit",
                 "priority",
                 "confidence",
-                "evidence",
+                "explanations",
                 "duplicate_of",
                 "needs_review",
                 "transfer",

@@ -26,6 +26,7 @@ from urllib.parse import quote, urlencode
 
 import jinja2
 from aiohttp import web
+from markupsafe import Markup, escape
 
 from channels.base import ChannelContext
 from channels.console.api import (
@@ -45,7 +46,7 @@ from intake.domain import STATUS_LABELS
 from intake.errors import IntakeError, RateLimited, ValidationError
 from intake.notifier import DeadLetter
 from intake.staff import LEVEL_RANK, ROLES, StaffMember, StaffService, Unauthorized
-from intake.triage_service import CORRECTABLE
+from intake.triage_service import CORRECTABLE, locate_words
 from intake.workflow import ACTION_LABELS, ACTIONS, FROM, ROLE_ACTIONS, Workflow
 
 HERE = Path(__file__).resolve().parent
@@ -167,6 +168,45 @@ def china_time(at: datetime | str) -> str:
     return at.astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
 
 
+ADVICE_LABELS = {
+    "forward": "转交有权处理的机关",
+    "inform": "告知反映人向有权处理的机关反映",
+    "request_facts": "请反映人补充材料",
+    "file": "存档备查",
+}
+EXPLANATION_LABELS = {
+    "scope": "性质",
+    "category": "问题类别",
+    "level": "办理层级",
+    "unit": "承办单位",
+    "urgency": "紧急程度",
+    "duplicate": "重复件",
+    "review": "是否复核",
+}
+
+
+def deciding_words(t: Mapping[str, Any] | None) -> list[str]:
+    """The words every explanation of a triage result relied on (for highlighting)."""
+    words: list[str] = []
+    for e in (t or {}).get("explanations") or []:
+        if isinstance(e, Mapping):
+            words.extend(str(w.get("text")) for w in e.get("words") or [] if isinstance(w, Mapping))
+    return words
+
+
+def highlight(text: str | None, words: list[str]) -> Markup:
+    """``text`` escaped, the deciding ``words`` marked (<mark class="decisive">)."""
+    text = text or ""
+    out: list[Markup] = []
+    at = 0
+    for start, end in locate_words(text, words):
+        out.append(escape(text[at:start]))
+        out.append(Markup('<mark class="decisive">{}</mark>').format(text[start:end]))
+        at = end
+    out.append(escape(text[at:]))
+    return Markup("").join(out)
+
+
 def actor_label(actor: str) -> str:
     if actor in ACTOR_LABELS:
         return ACTOR_LABELS[actor]
@@ -221,6 +261,7 @@ class ConsolePages:
         self.env.filters["china_time"] = china_time
         self.env.filters["actor"] = actor_label
         self.env.filters["human_size"] = human_size
+        self.env.filters["highlight"] = highlight
         self.env.globals.update(
             status_labels=STATUS_LABELS,
             scope_labels=SCOPE_LABELS,
@@ -228,6 +269,9 @@ class ConsolePages:
             priority_labels=PRIORITY_LABELS,
             channel_labels=CHANNEL_LABELS,
             decision_labels=DECISION_LABELS,
+            explanation_labels=EXPLANATION_LABELS,
+            advice_labels=ADVICE_LABELS,
+            deciding_words=deciding_words,
             event_labels=EVENT_LABELS,
             action_labels=ACTION_LABELS,
             role_labels=ROLES,

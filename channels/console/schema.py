@@ -276,7 +276,9 @@ class Case(ResponseModel):
     attachments: int = Field(description="How many evidence attachments")
     triage: dict[str, Any] | None = Field(
         description="The triage suggestion (分流建议): category, scope, level, unit, priority, "
-        "confidence, evidence, duplicate_of, needs_review, transfer, advice, redirect_to"
+        "confidence, explanations (every decision in plain Chinese: {decision, text, words: [{text, "
+        "start, end}], confidence, confidence_label 高/中/低, confidence_text}), duplicate_of, "
+        "needs_review, transfer, advice, redirect_to"
     )
     deadlines: list[DeadlineView]
     transfers: list[TransferView] = Field(description="转办 / 交办 / 移送")
