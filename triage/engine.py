@@ -276,6 +276,7 @@ def triage(
                 needs_review=needs_review,
                 threshold=review_threshold,
                 place_words=[p.text for p in places],
+                normalized=norm,
             )
         )
     return TriageResult(

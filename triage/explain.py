@@ -79,8 +79,10 @@ def _quote(words: Iterable[str], limit: int = 4) -> str:
 class _Locator:
     """Offsets of words in the original text (searched on its folded, same-length copy)."""
 
-    def __init__(self, original: str) -> None:
-        self.folded = fold_for_search(original)
+    def __init__(self, original: str, normalized: str | None = None) -> None:
+        # A text already in triage's form (simplified, no full-width, no stray spaces: most
+        # reports) needs no conversion for the search.
+        self.folded = original.lower() if original == normalized else fold_for_search(original)
 
     def spans(self, words: Iterable[str]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
@@ -292,9 +294,10 @@ def build(
     needs_review: bool,
     threshold: float,
     place_words: Sequence[str],
+    normalized: str | None = None,
 ) -> list[dict[str, Any]]:
     """The explanations of one triage result (see the module docstring)."""
-    loc = _Locator(original)
+    loc = _Locator(original, normalized)
     out = [_entry("scope", _scope_text(sc), loc.spans(sc.words), sc.confidence)]
     if by_model:
         why = f"，起作用的词语有{_quote(category_words, 3)}" if category_words else ""
