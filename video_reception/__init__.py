@@ -1,8 +1,8 @@
 """Video reception sessions (视频接访): township rooms, county officers and county oversight.
 
-Mounted by :func:`intake.app.build_app` as a *feature* (the ``xinfang_intake.features`` entry point
-of ``pyproject.toml``): :func:`feature` makes one per application. It files ``video`` reports
-through :mod:`intake.pipeline`; see ``docs/reception.md``.
+Mounted by the composition root (:func:`server.app.build_app`) as a *feature*: :func:`feature`
+makes one per application. It files ``video`` reports through :mod:`intake.pipeline`; see
+``docs/reception.md``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from intake.app import Services
+from intake.services import Services
 
 if TYPE_CHECKING:
     from video_reception.service import ReceptionService

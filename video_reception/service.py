@@ -18,11 +18,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from intake.app import Services, triage_text
 from intake.clock import CHINA
-from intake.config import Settings
 from intake.domain import Accused, Location, Receipt, Reporter, Submission, Upload
 from intake.errors import Conflict, IntakeError, NotFound, ValidationError
+from intake.services import Services, ServiceSettings, triage_text
 from intake.staff import Forbidden, StaffMember
 from video_reception.rooms import RoomHub
 from video_reception.slots import SlotPlan, parse_slots
@@ -81,7 +80,7 @@ def parse_ice_servers(raw: str) -> list[dict[str, Any]]:
 
 
 class ReceptionService:
-    def __init__(self, services: Services, settings: Settings) -> None:
+    def __init__(self, services: Services, settings: ServiceSettings) -> None:
         if services.staff is None or services.workflow is None:
             raise RuntimeError("video reception needs the staff accounts and the workflow")
         self.services = services

@@ -15,10 +15,10 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
-from intake.app import Services
 from intake.edge import parse_json_object, read_body, read_bounded_json
 from intake.errors import ValidationError
 from intake.ratelimit import client_address
+from intake.services import Services
 from intake.staff import StaffMember
 from video_reception.service import MAX_CHUNK, ReceptionService
 

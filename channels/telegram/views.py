@@ -32,11 +32,11 @@ from channels.media import MediaTooLarge, download_complete
 from channels.telegram.dialogue import MAX_MEDIA_BYTES, MEDIA_JOB, TelegramIntake, routers
 from channels.telegram.fsm import CURRENT, HANDLE_KIND, SealedStorage, UpdateWork
 from channels.verify import telegram_secret_valid, verify_telegram
-from intake.app import notifier_of, services_of
 from intake.conversations import Conversations, Notice
 from intake.dialogue_state import DialogueLedger
 from intake.errors import IntakeError, ValidationError
 from intake.notifier import DeliveryFailed
+from intake.services import notifier_of, services_of
 
 log = logging.getLogger("channels.telegram")
 

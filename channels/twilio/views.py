@@ -34,10 +34,10 @@ from channels.twilio.voice import (
     VoiceDialogue,
 )
 from channels.verify import verify_twilio
-from intake.app import notifier_of, services_of
 from intake.conversations import Notice
 from intake.errors import IntakeError
 from intake.notifier import DeliveryFailed
+from intake.services import notifier_of, services_of
 
 log = logging.getLogger("channels.twilio")
 

@@ -18,14 +18,14 @@ from aiohttp import web
 
 from channels.base import ChannelContext
 from channels.verify import form_token_field, new_form_token, verify_form_token
-from channels.web.files import ALLOWED_DESCRIPTION, human_size
-from channels.web.forms import FormData, FormInvalidCharacters, FormTooLarge, read_form
-from intake.app import set_html_error_renderer
 from intake.clock import CHINA
 from intake.domain import Accused, Location, Reporter, Submission, format_query_code
 from intake.errors import Conflict, IntakeError, ValidationError
+from intake.files import ALLOWED_DESCRIPTION, human_size
+from intake.forms import FormData, FormInvalidCharacters, FormTooLarge, read_form
 from intake.pipeline import MAX_CONTENT
 from intake.ratelimit import client_address
+from intake.services import set_html_error_renderer
 
 HERE = Path(__file__).resolve().parent
 COOKIE = "xf_form"

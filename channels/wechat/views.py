@@ -20,9 +20,9 @@ from channels.base import ChannelContext, read_body
 from channels.verify import WeChatCipher, verify_wechat_message, verify_wechat_server
 from channels.wechat.api import DEFAULT_API_BASE, WeChatClient
 from channels.wechat.envelope import open_envelope, parse_xml, query, render_text, seal_reply
-from intake.app import notifier_of, services_of
 from intake.conversations import Conversations, Inbound, Notice
 from intake.errors import IntakeError
+from intake.services import notifier_of, services_of
 
 log = logging.getLogger("channels.wechat")
 

@@ -20,10 +20,10 @@ from aiohttp import web
 from channels.base import ChannelContext, parse_json_object, read_body
 from channels.verify import verify_weibo
 from channels.weibo.api import DEFAULT_API_BASE, WeiboClient, encode_data
-from intake.app import notifier_of, services_of
 from intake.conversations import Conversations, Inbound, Notice
 from intake.errors import IntakeError
 from intake.notifier import DeliveryUnavailable
+from intake.services import notifier_of, services_of
 
 log = logging.getLogger("channels.weibo")
 

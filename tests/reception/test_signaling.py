@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import WSMsgType
 
-from intake.app import services_of
+from server.app import services_of
 from tests.reception.conftest import (
     AiortcPeer,
     Reception,
