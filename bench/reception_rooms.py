@@ -35,8 +35,8 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from intake.reception.tokens import RoomTokens  # noqa: E402
 from storage import keys  # noqa: E402
-from video_reception.tokens import RoomTokens  # noqa: E402
 
 
 def _free_port() -> int:

@@ -12,13 +12,14 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import timedelta
+from functools import partial
 from typing import Any, Protocol
 
 from aiohttp import web
 
 import console
 import video_reception
-from channels.base import ChannelContext, ChannelSpec
+from channels.base import ChannelContext, ChannelSpec, Cleanup
 from intake import given_identity, redaction
 from intake import jurisdiction as jurisdiction_mod
 from intake.clock import Clock, SystemClock
@@ -27,6 +28,8 @@ from intake.jobs import JobWorker, builtin_handlers
 from intake.metrics import Metrics
 from intake.notifier import NOTIFY_JOB, AppPushSender, Notifier
 from intake.pipeline import Pipeline
+from intake.reception.service import ReceptionContext, ReceptionService, RoomHub, room_tokens
+from intake.reception.tokens import RoomTokens
 from intake.services import (
     HTML_ERRORS,
     SERVICES,
@@ -257,18 +260,37 @@ async def open_services(settings: Settings, clock: Clock | None = None) -> Servi
 
 
 class Feature(Protocol):
-    """A part of the product mounted with the services: routes, job handlers, background state."""
+    """Video reception's part (issue 9): it makes its room hub, the root builds the service around
+    it (in intake) and mounts the part with a narrow context."""
 
     name: str
 
-    def mount(self, app: web.Application, services: Services) -> None: ...
+    def make_hub(self, tokens: RoomTokens, clock: Clock, grace: float) -> RoomHub: ...
+
+    def mount(self, app: web.Application, ctx: ReceptionContext) -> None: ...
 
     async def close(self) -> None: ...
 
 
 FeatureFactory = Callable[[], Feature]
-# The parts that are neither channels nor the console: video reception (issue 9).
+# The parts that are neither channels nor the console: video reception.
 FEATURES: tuple[FeatureFactory, ...] = (video_reception.feature,)
+
+
+def mount_feature(app: web.Application, feature: Feature, services: Services, settings: Settings) -> None:
+    assert services.staff is not None
+    tokens = room_tokens(services, settings)
+    hub = feature.make_hub(tokens, services.clock, float(settings.reception_reconnect_seconds))
+    ctx = ReceptionContext(
+        service=ReceptionService(services, settings, tokens, hub),
+        staff=services.staff,
+        mac=services.pipeline.mac,
+        trust_forwarded_for=settings.trust_forwarded_for,
+        https=settings.public_url.startswith("https://"),
+        register_job=services.worker.register,
+    )
+    feature.mount(app, ctx)
+    services.mounted.append(feature.name)
 
 
 async def _warm_up(freeze_gc: bool) -> None:
@@ -277,6 +299,15 @@ async def _warm_up(freeze_gc: bool) -> None:
     if freeze_gc:
         gc.collect()
         gc.freeze()
+
+
+def _on_cleanup(app: web.Application, fn: Cleanup) -> None:
+    """A channel's cleanup hook, run with the application's own cleanup (after the services close)."""
+
+    async def run(_app: web.Application) -> None:
+        await fn()
+
+    app.on_cleanup.append(run)
 
 
 def mount_console(app: web.Application, services: Services, settings: Settings) -> None:
@@ -343,19 +374,24 @@ def build_app(
                 max_file_bytes=settings.max_file_bytes,
                 max_files=settings.max_files,
                 trust_forwarded_for=settings.trust_forwarded_for,
+                public_url=settings.public_url,
+                hotline=settings.hotline,
+                register_job=services.worker.register,
+                register_sender=services.notifier.register,
+                on_cleanup=partial(_on_cleanup, app),
+                set_error_page=partial(set_html_error_renderer, app),
             )
             adapter = spec.factory(ctx)
             app.router.add_routes(adapter.routes())
-            setup = getattr(adapter, "setup_app", None)
-            if setup is not None:
-                setup(app)
+            start = getattr(adapter, "start", None)
+            if start is not None:
+                start()
             services.mounted.append(spec.name)
             log.info(f"channel {spec.name} mounted at {spec.route_prefix}", extra={"channel": spec.name})
         mount_console(app, services, settings)
         mounted_features = [factory() for factory in (FEATURES if features is None else features)]
         for feature in mounted_features:
-            feature.mount(app, services)
-            services.mounted.append(feature.name)
+            mount_feature(app, feature, services, settings)
         warming: asyncio.Task[None] | None = None
         if run_worker:
             # The first retention sweep, unless another worker has one queued already.

@@ -25,7 +25,6 @@ from intake.files import ALLOWED_DESCRIPTION, human_size
 from intake.forms import FormData, FormInvalidCharacters, FormTooLarge, read_form
 from intake.pipeline import MAX_CONTENT
 from intake.ratelimit import client_address
-from intake.services import set_html_error_renderer
 
 HERE = Path(__file__).resolve().parent
 COOKIE = "xf_form"
@@ -118,8 +117,8 @@ class WebAdapter:
             web.static("/static/web", HERE / "static"),
         ]
 
-    def setup_app(self, app: web.Application) -> None:
-        set_html_error_renderer(app, self.error_page)
+    def start(self) -> None:
+        self.ctx.set_error_page(self.error_page)
 
     # --- rendering ----------------------------------------------------------------------------
 
