@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import triage
-from intake.triage_commands import main
 from intake.triage_service import usable_model
+from server.triage_commands import main
 from triage.classifier import FORMAT
 
 WORDS = {
@@ -131,7 +131,7 @@ def test_train_reads_a_corrections_export(tmp_path: Path, capsys: pytest.Capture
     w.writerow(["C1", texts[1], "level", "county", "city", "staff:li"])  # not a category
     w.writerow(["C2", texts[2], "category", labels[2], labels[2], "staff:li"])  # a no-op
     export.write_text(buf.getvalue(), encoding="utf-8")
-    from intake.triage_commands import read_corrections_csv
+    from server.triage_commands import read_corrections_csv
 
     got_texts, got_labels = read_corrections_csv(export)
     assert len(got_texts) == 30 and (got_texts[-1], got_labels[-1]) == (texts[0], "教育文体")

@@ -6,7 +6,7 @@ when ``INTAKE_PUBLIC_URL`` is https) and expires with the token. Every POST form
 anti-forgery token: before login one bound to a random cookie, after login one bound to the
 session token (the double-submit scheme of :mod:`channels.verify`).
 
-The pages call the same services as the staff JSON API (:mod:`channels.console.api`): the
+The pages call the same services as the staff JSON API (:mod:`console.api`): the
 workflow's scoped queue, case view, actions and deadline board, the triage service's review queue
 and corrections, and the workflow's scoped full-text search. Scoping is theirs: a case outside
 the user's sight is the same 404 page as a case that does not exist. Nothing here shows an
@@ -28,8 +28,8 @@ import jinja2
 from aiohttp import web
 from markupsafe import Markup, escape
 
-from channels.base import ChannelContext
-from channels.console.api import (
+from channels.verify import form_token_field, new_form_token, verify_form_token
+from console.api import (
     FILING_ROLES,
     TRIAGE_ROLES,
     check_filing_role,
@@ -37,15 +37,14 @@ from channels.console.api import (
     filing_submission,
     parse_action,
 )
-from channels.verify import form_token_field, new_form_token, verify_form_token
-from channels.web.files import human_size
-from channels.web.forms import FormData, FormTooLarge, read_form
-from intake.app import Services, services_of
+from console.context import ConsoleContext
 from intake.clock import CHINA
 from intake.domain import STATUS_LABELS
 from intake.errors import IntakeError, RateLimited, ValidationError
+from intake.files import human_size
+from intake.forms import FormData, FormTooLarge, read_form
 from intake.notifier import DeadLetter
-from intake.staff import LEVEL_RANK, ROLES, StaffMember, StaffService, Unauthorized
+from intake.staff import LEVEL_RANK, ROLES, StaffMember, Unauthorized
 from intake.triage_service import CORRECTABLE, locate_words
 from intake.workflow import ACTION_LABELS, ACTIONS, FROM, ROLE_ACTIONS, Workflow
 
@@ -251,7 +250,7 @@ def page(fn: Page) -> Page:
 
 
 class ConsolePages:
-    def __init__(self, ctx: ChannelContext) -> None:
+    def __init__(self, ctx: ConsoleContext) -> None:
         self.ctx = ctx
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(HERE / "templates"),
@@ -312,14 +311,8 @@ class ConsolePages:
 
     # --- plumbing -------------------------------------------------------------------------------
 
-    @staticmethod
-    def _services(request: web.Request) -> tuple[Services, StaffService, Workflow]:
-        services = services_of(request.app)
-        assert services.staff is not None and services.workflow is not None
-        return services, services.staff, services.workflow
-
     async def _member(self, request: web.Request) -> tuple[StaffMember, str]:
-        _, staff, _ = self._services(request)
+        staff = self.ctx.staff
         token = request.cookies.get(SESSION_COOKIE) or ""
         return await staff.authenticate(token), token
 
@@ -360,7 +353,7 @@ class ConsolePages:
             if cookie is None or not (20 <= len(cookie) <= 64):
                 cookie = fresh_login_cookie = new_form_token()
             request[LOGIN_TOKEN] = cookie
-        tree = self._services(request)[2].tree
+        tree = self.ctx.workflow.tree
         html = self.env.get_template(template).render(
             csrf=self._csrf(request, session),
             member=member,
@@ -384,7 +377,7 @@ class ConsolePages:
         return response
 
     def _secure(self, request: web.Request) -> bool:
-        return self._services(request)[0].settings.public_url.startswith("https://") or request.secure
+        return self.ctx.https or request.secure
 
     def _redirect(self, request: web.Request, location: str) -> web.Response:
         status = 303 if request.method == "POST" else 302
@@ -425,7 +418,7 @@ class ConsolePages:
                 status=403,
             )
         form = await read_form(request, LOGIN_FIELDS, check)
-        _, staff, _ = self._services(request)
+        staff = self.ctx.staff
         username = form.get("username")[:64]
         try:
             token, _expires, _member = await staff.login(
@@ -463,7 +456,7 @@ class ConsolePages:
     async def logout(self, request: web.Request) -> web.StreamResponse:
         member, session = await self._member(request)
         await self._form(request, frozenset({"csrf"}), session)
-        _, staff, _ = self._services(request)
+        staff = self.ctx.staff
         await staff.logout(session, member)
         response = self._redirect(request, f"{PREFIX}/login?out=1")
         response.del_cookie(SESSION_COOKIE, path=PREFIX)
@@ -475,8 +468,8 @@ class ConsolePages:
     async def queue(self, request: web.Request) -> web.StreamResponse:
         """Reports whose triage needs a person, and new reports in the user's scope."""
         member, session = await self._member(request)
-        services, _, workflow = self._services(request)
-        waiting = await services.triage.review_queue(500)
+        workflow = self.ctx.workflow
+        waiting = await self.ctx.triage.review_queue(500)
         review = {
             r.case_no: r for r in await workflow.queue(member, case_nos=[w["case_no"] for w in waiting])
         }
@@ -507,7 +500,7 @@ class ConsolePages:
     @page
     async def cases(self, request: web.Request) -> web.StreamResponse:
         member, session = await self._member(request)
-        _, _, workflow = self._services(request)
+        workflow = self.ctx.workflow
         status = request.query.get("status") or None
         if status is not None and status not in STATUS_LABELS:
             raise ValidationError("未知的状态。", code="invalid_status")
@@ -534,7 +527,7 @@ class ConsolePages:
         error: str | None = None,
         values: Mapping[str, str] | None = None,
     ) -> web.Response:
-        _, _, workflow = self._services(request)
+        workflow = self.ctx.workflow
         view = await workflow.case(member, case_no)
         attachments = await workflow.attachments(member, case_no)
         report = view.report
@@ -646,7 +639,7 @@ class ConsolePages:
         member, session = await self._member(request)
         case_no = self._case_no(request)
         form = await self._form(request, ACTION_FIELDS, session)
-        _, _, workflow = self._services(request)
+        workflow = self.ctx.workflow
         doc: dict[str, Any] = {k: v for k, v in form.fields.items() if k != "csrf" and v.strip()}
         try:
             for key, what in INT_FIELDS.items():
@@ -674,7 +667,7 @@ class ConsolePages:
         member, session = await self._member(request)
         case_no = self._case_no(request)
         form = await self._form(request, TRIAGE_FIELDS, session)
-        services, _, workflow = self._services(request)
+        workflow = self.ctx.workflow
         view = await workflow.case(member, case_no)  # 404 outside scope
         if member.role not in TRIAGE_ROLES:
             raise IntakeError("只有分流人员可以确认或修改分流结果。", code="role_not_allowed", status=403)
@@ -690,7 +683,7 @@ class ConsolePages:
         if not changes:
             # Confirming records the suggestion as the staff decision (needs_review cleared).
             changes = {"scope": str(current.get("scope"))}
-        await services.triage.correct(case_no, member.actor, changes)
+        await self.ctx.triage.correct(case_no, member.actor, changes)
         if form.get("back") == "case":
             raise ConsoleRedirect(f"{PREFIX}/cases/{quote(case_no)}?done=triage")
         raise ConsoleRedirect(f"{PREFIX}/queue?done=triage")
@@ -699,7 +692,7 @@ class ConsolePages:
     async def download(self, request: web.Request) -> web.StreamResponse:
         """An evidence attachment, always as a download (never rendered in the console's origin)."""
         member, _ = await self._member(request)
-        _, _, workflow = self._services(request)
+        workflow = self.ctx.workflow
         blob = await workflow.attachment(member, self._case_no(request), request.match_info["attachment_id"])
         suffix = Path(blob.filename).suffix if blob.filename.isascii() else ""
         fallback = "attachment" + (suffix if re.fullmatch(r"\.[A-Za-z0-9]{1,8}", suffix) else "")
@@ -719,7 +712,7 @@ class ConsolePages:
     @page
     async def deadlines(self, request: web.Request) -> web.StreamResponse:
         member, session = await self._member(request)
-        _, _, workflow = self._services(request)
+        workflow = self.ctx.workflow
         try:
             within = max(0, min(int(request.query.get("within", "10")), 365))
         except ValueError:
@@ -732,7 +725,7 @@ class ConsolePages:
     @page
     async def search(self, request: web.Request) -> web.StreamResponse:
         member, session = await self._member(request)
-        _, _, workflow = self._services(request)
+        workflow = self.ctx.workflow
         q = request.query.get("q", "").strip()[:200]
         rows = await workflow.search(member, q) if q else []
         return self._render(request, "search.html", member=member, session=session, q=q, rows=rows)
@@ -819,7 +812,7 @@ class ConsolePages:
             ),
             "external_id": form.get("nonce")[:64] or None,
         }
-        _, _, workflow = self._services(request)
+        workflow = self.ctx.workflow
         try:
             receipt = await file_filed(self.ctx, workflow, member, filing_submission(member, doc, form.files))
         except IntakeError as exc:
@@ -844,7 +837,7 @@ class ConsolePages:
         error: str | None = None,
         values: Mapping[str, str] | None = None,
     ) -> web.Response:
-        _, staff, workflow = self._services(request)
+        staff, workflow = self.ctx.staff, self.ctx.workflow
         return self._render(
             request,
             "me.html",
@@ -867,7 +860,7 @@ class ConsolePages:
     async def declare_relation(self, request: web.Request) -> web.StreamResponse:
         member, session = await self._member(request)
         form = await self._form(request, RELATION_FIELDS, session)
-        _, staff, _ = self._services(request)
+        staff = self.ctx.staff
         try:
             await staff.declare_relation(
                 member, form.get("person_name"), form.get("person_unit") or None, form.get("relation")
@@ -888,8 +881,8 @@ class ConsolePages:
             raise IntakeError(
                 "只有督办负责人和系统管理员可以查看投递失败的通知。", code="role_not_allowed", status=403
             )
-        services, _, workflow = self._services(request)
-        letters = await services.notifier.dead_letters(200)
+        workflow = self.ctx.workflow
+        letters = await self.ctx.notifier.dead_letters(200)
         wanted = sorted({d.case_no for d in letters if d.case_no})
         visible = {r.case_no for r in await workflow.queue(member, case_nos=wanted)} if wanted else set()
         return [
@@ -917,7 +910,6 @@ class ConsolePages:
         letters = await self._dead_letters(request, member)
         if not (raw.isascii() and raw.isdigit()) or int(raw) not in {d.job_id for d in letters}:
             raise IntakeError("没有这条投递失败的通知，或不在您的查看范围内。", code="not_found", status=404)
-        services, _, _ = self._services(request)
-        if not await services.notifier.retry_dead(int(raw), member.actor):
+        if not await self.ctx.notifier.retry_dead(int(raw), member.actor):
             raise IntakeError("该通知已在重新发送中。", code="not_dead", status=409)
         raise ConsoleRedirect(f"{PREFIX}/dead-letters?done=retried")

@@ -37,7 +37,7 @@ from typing import Any
 
 import triage
 import triage.classifier
-from intake.config import Settings
+from server.config import Settings
 from triage import explain
 from triage.engine import CHANNELS
 
@@ -353,7 +353,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m intake.triage_commands …``: the same commands without the rest of ``intake``."""
+    """``python -m server.triage_commands …``: the same commands without the rest of the command line."""
     parser = argparse.ArgumentParser(prog="intake")
     add_commands(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["triage", *(sys.argv[1:] if argv is None else argv)])
