@@ -52,15 +52,16 @@ def _traditional_chars() -> re.Pattern[str]:
     converter itself): a text without any is left as it is without calling OpenCC."""
     global _traditional
     if _traditional is None:
+        converter = _opencc()  # before taking the lock, which _opencc takes too (not reentrant)
         with _lock:
             if _traditional is None:
                 ranges = ((0x3400, 0x4DC0), (0x4E00, 0xA000), (0xF900, 0xFB00))
                 chars = "".join(chr(c) for r in ranges for c in range(*r))
-                out = _opencc().convert(chars)
+                out = converter.convert(chars)
                 if len(out) == len(chars):
                     changed = [a for a, b in zip(chars, out, strict=True) if a != b]
                 else:
-                    changed = [c for c in chars if _opencc().convert(c) != c]
+                    changed = [c for c in chars if converter.convert(c) != c]
                 _traditional = re.compile("[" + re.escape("".join(changed)) + "]")
     return _traditional
 

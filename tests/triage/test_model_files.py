@@ -140,3 +140,14 @@ def test_train_reads_a_corrections_export(tmp_path: Path, capsys: pytest.Capture
     doc = json.loads(capsys.readouterr().out)
     assert doc["n"] == 30 and doc["seed"] == 1 and doc["format"] == FORMAT
     assert triage.Model.load(out).labels == sorted(WORDS)
+
+
+def test_first_use_without_warm_up_does_not_hang() -> None:
+    """Normalizing in a fresh process with nothing loaded yet (the CLI, training) must not wait on
+    the converter's lock (a regression: the traditional-character table took it twice)."""
+    import subprocess
+    import sys
+
+    code = "import triage; print(triage.normalize('長沙縣 黃興鎮'))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "长沙县黄兴镇"
