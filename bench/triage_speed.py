@@ -182,6 +182,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=3000, help="reports to triage")
     parser.add_argument("--model", help="a model file from `intake triage train`")
     parser.add_argument("--stored", type=int, default=1_000_000, help="reports in the duplicate index")
+    parser.add_argument(
+        "--no-explain", action="store_true", help="skip the officers' explanations (to see their cost)"
+    )
     args = parser.parse_args()
 
     cold = cold_start(args.model)
@@ -203,10 +206,13 @@ def main() -> None:
     jieba.setLogLevel(60)
     jieba.initialize()
     index = triage.DuplicateIndex()
+    explain = not args.no_explain
 
     def run_triage() -> None:
         for i, text in enumerate(texts):
-            r = triage.triage(text, channel="web", jurisdiction=jurisdiction, model=model, duplicates=index)
+            r = triage.triage(
+                text, channel="web", jurisdiction=jurisdiction, model=model, duplicates=index, explain=explain
+            )
             index.add_signature(f"B{i}", r.signature)
 
     def run_jieba() -> None:
@@ -222,7 +228,12 @@ def main() -> None:
     def run_triage_short() -> None:
         for i, text in enumerate(short):
             r = triage.triage(
-                text, channel="web", jurisdiction=jurisdiction, model=model, duplicates=short_index
+                text,
+                channel="web",
+                jurisdiction=jurisdiction,
+                model=model,
+                duplicates=short_index,
+                explain=explain,
             )
             short_index.add_signature(f"S{i}", r.signature)
 
