@@ -6,39 +6,22 @@ API is what this module exports; the vault's sealing of a submission is one call
 (:func:`storage.vault.seal_submission`).
 """
 
+from storage import records
 from storage.database import Database, upgrade
 from storage.errors import DatabaseUnavailable
 from storage.keys import Keyring
-from storage.records import (
-    AcceptResult,
-    CaseStatusRecord,
-    EventRecord,
-    JobRecord,
-    MessageRecord,
-    NewReport,
-    ReportSummary,
-    StoredBlob,
-    UnitRecord,
-)
 from storage.vault import BlindIndex, ProofFile, SealedEntry, SealedSubmission, seal_submission
 
+# The plain records the stores take and return are in ``storage.records``.
 __all__ = [
-    "AcceptResult",
     "BlindIndex",
-    "CaseStatusRecord",
     "Database",
     "DatabaseUnavailable",
-    "EventRecord",
-    "JobRecord",
     "Keyring",
-    "MessageRecord",
-    "NewReport",
     "ProofFile",
-    "ReportSummary",
     "SealedEntry",
     "SealedSubmission",
-    "StoredBlob",
-    "UnitRecord",
+    "records",
     "seal_submission",
     "upgrade",
 ]
