@@ -144,9 +144,9 @@ async def accept_reports_txn(batch: Batch, reports: Sequence[NewReport]) -> list
                 "redaction_terms": pack_redaction_terms(r.redaction_terms),
                 "receiving_unit": r.receiving_unit,
                 "handling_unit": r.handling_unit,
-                "status": "received",
+                "status": r.status,
                 "received_at": r.received_at,
-                "updated_at": r.received_at,
+                "updated_at": max([r.received_at, *(at for _, at, _ in r.history)]),
             }
         )
         vault_rows.extend(_vault_row(s, r.received_at) for s in r.sealed)
@@ -161,7 +161,7 @@ async def accept_reports_txn(batch: Batch, reports: Sequence[NewReport]) -> list
             }
             for b in r.attachments
         )
-        results[i] = AcceptResult(r.id, case_no, "received", r.received_at, True, r.request_fingerprint)
+        results[i] = AcceptResult(r.id, case_no, r.status, r.received_at, True, r.request_fingerprint)
     if report_rows:
         await conn.execute(sa.insert(R), report_rows)
     if vault_rows:
@@ -178,7 +178,9 @@ async def accept_reports_txn(batch: Batch, reports: Sequence[NewReport]) -> list
         payload = {"case_no": case_no, **r.event_payload}
         if earlier.get(r.id):
             payload["repeat_reporter"] = earlier[r.id]
-        batch.event(r.id, "received", f"channel:{r.channel}", r.received_at, payload)
+        batch.event(r.id, "received", r.actor or f"channel:{r.channel}", r.received_at, payload)
+        for kind, at, event_payload in r.history:
+            batch.event(r.id, kind, r.actor or f"channel:{r.channel}", at, event_payload)
         for kind, job_payload, run_after in r.jobs:
             batch.job(
                 kind, {"report_id": str(r.id), "case_no": case_no, **job_payload}, run_after, r.received_at
