@@ -25,7 +25,8 @@ HEADINGS = (
 )
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾萧田董潘袁蔡蒋余于杜叶程"
-GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英建华国庆志红玉梅海燕"
+GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超兰霞平刚桂红玉梅海燕"
+ACCUSED_GIVEN = "建国庆志德福贵荣生林春山宝金"  # none of the informants' characters
 TOWNS = ("星沙镇", "黄兴镇", "江背镇", "黄花镇", "春华镇", "果园镇", "路口镇", "高桥镇")
 UNITS = ("镇政府", "镇卫生院", "村委会", "镇中心学校", "镇国土所", "县水利局", "县住建局")
 POSITIONS = ("镇长", "副镇长", "村党支部书记", "村委会主任", "院长", "所长", "局长", "会计")
@@ -67,11 +68,11 @@ def rows(n: int, *, bad: int = 0, seed: int = 1) -> tuple[list[list[object]], di
     bad_rows: dict[int, str] = {}
     identities: list[str] = []
     for i in range(n):
-        name = rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.randint(1, 2)))
+        name = rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(2))
         phone = f"1{rng.choice('3589')}{rng.randint(0, 9)}{rng.randint(10_000_000, 99_999_999)}"
         idn = id_number(rng, date(1950, 1, 1) + timedelta(days=rng.randint(0, 18_000)))
         town = rng.choice(TOWNS)
-        accused = rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(2))
+        accused = rng.choice(SURNAMES) + "".join(rng.choice(ACCUSED_GIVEN) for _ in range(2))
         issue = rng.choice(ISSUES).format(town=town, n=rng.randint(2, 90))
         content = f"反映{town}{rng.choice(UNITS)}{accused}{issue}。请求组织调查处理。"
         if rng.random() < 0.2:
