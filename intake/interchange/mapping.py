@@ -238,13 +238,15 @@ class ColumnMapping:
 
     def channel_of(self, value: str) -> str | None:
         word = normalise_word(value)
-        return self.channels.get(word) or CHANNEL_WORDS.get(word) or (word if word in CHANNEL_TAGS else None)
+        return self.channels.get(word) or _CHANNELS.get(word) or (word if word in CHANNEL_TAGS else None)
 
     def status_of(self, value: str) -> str | None:
         word = normalise_word(value)
-        return self.statuses.get(word) or STATUS_WORDS.get(word) or (word if word in STATUSES else None)
+        return self.statuses.get(word) or _STATUSES.get(word) or (word if word in STATUSES else None)
 
 
+_CHANNELS = {normalise_word(k): v for k, v in CHANNEL_WORDS.items()}
+_STATUSES = {normalise_word(k): v for k, v in STATUS_WORDS.items()}
 DEFAULT = ColumnMapping({normalise_heading(k): v for k, v in DEFAULT_COLUMNS.items()})
 
 MAX_MAPPING_BYTES = 256 * 1024
