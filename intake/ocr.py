@@ -195,7 +195,7 @@ _CJK = r"\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef"
 _SPACE_BETWEEN = re.compile(rf"(?<=[{_CJK}])[ \t]+(?=[{_CJK}])")
 _SPACE_AROUND_DIGITS = re.compile(rf"(?<=[{_CJK}])[ \t]+(?=[0-9A-Za-z])|(?<=[0-9A-Za-z])[ \t]+(?=[{_CJK}])")
 _HALF_TO_FULL = {",": "，", ";": "；", ":": "：", "?": "？", "!": "！", "(": "（", ")": "）"}
-_HALF_PUNCT = re.compile(rf"(?<=[{_CJK}])([,;:?!()])|([,;:?!()])(?=[{_CJK}])")
+_HALF_PUNCT = re.compile(rf"(?<=[{_CJK}])[ \t]*([,;:?!()])[ \t]*|[ \t]*([,;:?!()])[ \t]*(?=[{_CJK}])")
 
 
 def tidy(text: str) -> str:
@@ -204,8 +204,9 @@ def tidy(text: str) -> str:
     lines = []
     for line in text.replace("\f", "\n").splitlines():
         line = _SPACE_BETWEEN.sub("", line.strip())
-        line = _SPACE_AROUND_DIGITS.sub("", line)
         line = _HALF_PUNCT.sub(lambda m: _HALF_TO_FULL[m.group(1) or m.group(2)], line)
+        line = _SPACE_BETWEEN.sub("", line)
+        line = _SPACE_AROUND_DIGITS.sub("", line)
         lines.append(line)
     out = "\n".join(lines)
     return re.sub(r"\n{3,}", "\n\n", out).strip()

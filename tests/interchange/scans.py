@@ -14,7 +14,7 @@ SERIF = "NotoSerifCJK-Regular.ttc"
 # Letters as offices receive them. The first names its writer (details the filing must seal).
 LETTERS = (
     "尊敬的县纪委领导：\n"
-    "我叫李秀英，身份证号码430121198503051236，联系电话13907310042，"
+    "我叫李秀英，身份证号码430121198503051234，联系电话13907310042，"
     "住星沙镇东风村三组。我要反映东风村党支部书记王建国的问题。"
     "二〇二三年村里修水渠，上级拨款八十万元，实际只修了不到一半，"
     "剩下的钱去向不明。王建国还把村集体的鱼塘低价承包给他的亲戚，"
