@@ -393,6 +393,27 @@ class ReportRepository:
                     out.append((case_no, base64.b64decode(sig)))
         return out
 
+    async def triage_signatures_since(self, seq: int) -> tuple[list[tuple[str, bytes]], int]:
+        """(case number, signature) of the reports triaged after audit position ``seq``, and the
+        position read up to: what other processes triaged since an index was loaded."""
+        async with self._db.read_engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(E.c.seq, R.c.case_no, R.c.triage)
+                    .join_from(E, R, E.c.report_id == R.c.id)
+                    .where(E.c.seq > seq, E.c.kind == "triaged")
+                    .order_by(E.c.seq)
+                )
+            ).all()
+        out: list[tuple[str, bytes]] = []
+        last = seq
+        for row in rows:
+            last = max(last, row.seq)
+            sig = (row.triage or {}).get("signature")
+            if isinstance(sig, str):
+                out.append((row.case_no, base64.b64decode(sig)))
+        return out, last
+
     async def correct_triage(
         self,
         report_id: uuid.UUID,

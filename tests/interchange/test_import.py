@@ -74,9 +74,7 @@ async def test_register_imports_with_bad_rows_listed_and_identities_sealed(
     async with office.services.db.read_engine.connect() as conn:
         rows = (await conn.execute(sa.select(models.Report.__table__))).all()
         events = (await conn.execute(sa.select(models.ReportEvent.payload))).scalars().all()
-        vault = (
-            await conn.execute(sa.select(models.VaultEntry.kind, models.VaultEntry.report_id))
-        ).all()
+        vault = (await conn.execute(sa.select(models.VaultEntry.kind, models.VaultEntry.report_id))).all()
     plain = "\n".join(map(str, rows)) + "\n".join(events) + caplog.text
     for value in reg.identities:
         assert value not in plain, "an identity value is stored or logged in plaintext"
@@ -270,3 +268,65 @@ async def test_interchange_lines_with_errors_by_line_and_field(office: Office, t
 def test_row_error_line_names_row_and_column() -> None:
     assert RowError(7, "身份证号", "号码有误。").line() == "第 7 行“身份证号”列：号码有误。"
     assert "信访人" in HEADINGS
+
+
+async def test_a_case_filed_later_repeating_an_imported_one_is_found(office: Office, tmp_path: Path) -> None:
+    """Real triage (the child process): the imported cases enter the duplicate index, both of a
+    server started afterwards and of one already running (its index catches up on its own)."""
+    import openpyxl
+
+    from intake.domain import Submission
+    from intake.triage_service import TriageService
+
+    path = tmp_path / "r.xlsx"
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["登记日期", "来源", "信访人", "反映内容"])
+    repeated = (
+        "反映黄兴镇卫生院院长刘志强违规收受药品回扣，卫生院近两年采购的药品价格明显高于周边医院，"
+        "部分供应商每月按采购金额的百分之十给刘志强返现。"
+    )
+    sheet.append(["2023-05-06", "来信", "周小红", repeated])
+    sheet.append(
+        ["2023-06-07", "来访", "吴大伟", "反映江背镇新屋村村委会主任陈立军在征地补偿中虚报面积，多领补偿款。"]
+    )
+    book.save(path)
+    s = office.services
+    running = TriageService(s.db, s.clock, s.pipeline.jurisdiction.document)
+    try:
+        # A server running before the import, with its index loaded.
+        (case_before,) = (await office.file("反映某村会计挪用集体资金。"))[:1]
+        await running.triage_reports([case_before])
+
+        importer = TriageService(s.db, s.clock, s.pipeline.jurisdiction.document)
+        try:
+            summary = await ImportService(s.db, s.pipeline, importer, s.clock).run(path)
+        finally:
+            await importer.close()
+        assert summary.imported == 2 and summary.triaged == 2
+        imported_case = summary.case_nos[0]
+        report = await s.db.reports.get(imported_case)
+        assert report is not None and report.triage is not None and report.triage.get("signature")
+
+        later = await s.pipeline.accept(Submission(channel="web", content="举报：" + repeated))
+        import intake.triage_service as ts
+
+        ts_refresh = ts.REFRESH_SECONDS
+        ts.REFRESH_SECONDS = 0.0
+        try:
+            (found,) = await running.triage_reports([later.case_no])
+        finally:
+            ts.REFRESH_SECONDS = ts_refresh
+        assert not isinstance(found, Exception)
+        assert found["duplicate_of"] == imported_case
+    finally:
+        await running.close()
+
+    fresh = TriageService(s.db, s.clock, s.pipeline.jurisdiction.document)
+    try:
+        again = await s.pipeline.accept(Submission(channel="app", content=repeated + "请调查。"))
+        (found,) = await fresh.triage_reports([again.case_no])
+        assert not isinstance(found, Exception) and found["duplicate_of"] in (imported_case, later.case_no)
+    finally:
+        await fresh.close()

@@ -148,8 +148,14 @@ async def test_console_reads_the_scan_keeps_it_and_files_the_corrected_letter(
         assert secret not in report.content
     async with office.services.db.read_engine.connect() as conn:
         kinds = (
-            await conn.execute(sa.select(models.VaultEntry.kind).where(models.VaultEntry.report_id == report.id))
-        ).scalars().all()
+            (
+                await conn.execute(
+                    sa.select(models.VaultEntry.kind).where(models.VaultEntry.report_id == report.id)
+                )
+            )
+            .scalars()
+            .all()
+        )
     assert "in_text" in kinds
 
     # A forged held field is refused.
@@ -168,7 +174,11 @@ def test_cli_prints_the_proposed_text(printed: bytes, tmp_path: Path) -> None:
         capture_output=True,
         timeout=300,
         check=False,
-        env={"INTAKE_DATA_DIR": str(tmp_path / "var"), "PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path.cwd())},
+        env={
+            "INTAKE_DATA_DIR": str(tmp_path / "var"),
+            "PATH": "/usr/bin:/bin",
+            "PYTHONPATH": str(Path.cwd()),
+        },
     )
     assert done.returncode == 0, done.stderr.decode()
     assert char_accuracy(LETTER, done.stdout.decode()) >= 0.95
@@ -179,7 +189,11 @@ def test_cli_prints_the_proposed_text(printed: bytes, tmp_path: Path) -> None:
         capture_output=True,
         timeout=120,
         check=False,
-        env={"INTAKE_DATA_DIR": str(tmp_path / "var"), "PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path.cwd())},
+        env={
+            "INTAKE_DATA_DIR": str(tmp_path / "var"),
+            "PATH": "/usr/bin:/bin",
+            "PYTHONPATH": str(Path.cwd()),
+        },
     )
     assert done.returncode == 2 and "扫描件无法读取" in done.stderr.decode()
 
