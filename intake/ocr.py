@@ -200,7 +200,8 @@ _HALF_PUNCT = re.compile(rf"(?<=[{_CJK}])[ \t]*([,;:?!()])[ \t]*|[ \t]*([,;:?!()
 
 def tidy(text: str) -> str:
     """Tesseract's Chinese output with the spaces it puts between characters taken out, ASCII
-    punctuation inside Chinese text made full width, and blank lines squeezed."""
+    punctuation inside Chinese text made full width, and the page's line breaks inside a
+    paragraph joined (a line as wide as the page that does not end a sentence goes on)."""
     lines = []
     for line in text.replace("\f", "\n").splitlines():
         line = _SPACE_BETWEEN.sub("", line.strip())
@@ -208,8 +209,30 @@ def tidy(text: str) -> str:
         line = _SPACE_BETWEEN.sub("", line)
         line = _SPACE_AROUND_DIGITS.sub("", line)
         lines.append(line)
-    out = "\n".join(lines)
-    return re.sub(r"\n{3,}", "\n\n", out).strip()
+    paragraphs: list[str] = []
+    current = ""
+    last = ""  # the last line added to ``current``
+    for line in lines:
+        goes_on = bool(current) and len(last) >= WIDE_LINE and current[-1] not in SENTENCE_ENDS
+        if not line:
+            if current and not goes_on:
+                paragraphs.append(current)
+                current = last = ""
+            continue
+        if goes_on:
+            current += line
+        else:
+            if current:
+                paragraphs.append(current)
+            current = line
+        last = line
+    if current:
+        paragraphs.append(current)
+    return "\n".join(paragraphs).strip()
+
+
+WIDE_LINE = 15  # characters: a line this long was cut by the page's edge, not by the writer
+SENTENCE_ENDS = "。！？：；…”’）」』!?:;"
 
 
 def _tesseract(png: bytes) -> str:

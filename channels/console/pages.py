@@ -733,7 +733,7 @@ class ConsolePages:
             max_files=self.ctx.max_files,
             max_file_size=human_size(self.ctx.max_file_bytes),
             error=error,
-            notice=notice,
+            ocr_notice=notice,
             held_count=held_count,
             ocr_available=ocr.status().available,
             identity_cleared=bool(error or notice) and any((values or {}).get(k) for k in IDENTITY_FIELDS),

@@ -44,7 +44,12 @@ def test_accuracy_measure_can_fail() -> None:
 
 def test_tidy_takes_out_tesseracts_spaces() -> None:
     assert ocr.tidy("反 映 村 支 书 , 电 话 139 0731") == "反映村支书，电话139 0731"
-    assert ocr.tidy("第一行\n\n\n\n第二行\f") == "第一行\n\n第二行"
+    assert ocr.tidy("第一行\n\n\n\n第二行\f") == "第一行\n第二行"
+    wide = "我叫李秀英，身份证号码430121198503051234，联系电话"
+    assert (
+        ocr.tidy(f"{wide}\n\n13907310042，住星沙镇。\n此致\n敬礼")
+        == f"{wide}13907310042，住星沙镇。\n此致\n敬礼"
+    )
 
 
 @pytest.mark.parametrize(
