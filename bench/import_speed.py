@@ -32,13 +32,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from intake.app import open_services  # noqa: E402
-from intake.config import Settings  # noqa: E402
-from intake.interchange.importer import ImportService  # noqa: E402
-from intake.interchange.mapping import DEFAULT  # noqa: E402
-from intake.interchange.readers import open_rows  # noqa: E402
-from intake.interchange.records import ImportRecord, from_cells  # noqa: E402
-from tests.interchange.registers import write_xlsx  # noqa: E402
+from intake.app import open_services
+from intake.config import Settings
+from intake.interchange.importer import ImportService
+from intake.interchange.mapping import DEFAULT
+from intake.interchange.readers import open_rows
+from intake.interchange.records import ImportRecord, from_cells
+from tests.interchange.registers import write_xlsx
 
 
 def settings_for(data_dir: Path, url: str | None, per_hour: str = "30") -> Settings:

@@ -22,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from intake import ocr  # noqa: E402
-from tests.interchange.scans import LETTERS, char_accuracy, render, render_pdf  # noqa: E402
+from intake import ocr
+from tests.interchange.scans import LETTERS, char_accuracy, render, render_pdf
 
 
 def raw_text(data: bytes) -> str:
