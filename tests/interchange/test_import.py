@@ -330,3 +330,10 @@ async def test_a_case_filed_later_repeating_an_imported_one_is_found(office: Off
         assert not isinstance(found, Exception) and found["duplicate_of"] in (imported_case, later.case_no)
     finally:
         await fresh.close()
+
+
+def test_the_documented_mapping_example_loads() -> None:
+    example = Path(__file__).resolve().parents[2] / "docs" / "examples" / "register.mapping.json"
+    mapping = load_mapping(example)
+    assert mapping.columns["身份证号"] == "reporter.id_number" and mapping.channel_of("信件") == "letter"
+    assert mapping.status_of("已归档") == "closed" and mapping.defaults == {"channel": "letter"}
