@@ -69,6 +69,7 @@ class ImportSummary:
     seconds: float
     unmapped: list[str]
     case_nos: list[str]
+    filing_seconds: float = 0.0  # until the last row was filed (triage goes on a little longer)
 
     @property
     def rows_per_second(self) -> float:
@@ -224,6 +225,7 @@ class ImportService:
                 await asyncio.gather(*filing)
             if failure:
                 raise failure[0]
+            filed = time.monotonic() - started
             triage_queue.put_nowait(None)
             while not triager.done():
                 if progress is not None:
@@ -251,6 +253,7 @@ class ImportService:
             seconds,
             unmapped,
             case_nos,
+            filed,
         )
         await self._db.exports.record(
             "cases_imported",
