@@ -30,7 +30,7 @@ def add_report_commands(reports: Any) -> None:
     exp = reports.add_parser("export", help="export cases (never identity) as CSV, XLSX or JSON Lines")
     exp.add_argument("--format", required=True, choices=("csv", "xlsx", "jsonl"))
     exp.add_argument("--unit", help="only cases owned by this unit and the units below it")
-    exp.add_argument("--status", help="only cases in this status")
+    exp.add_argument("--status", help="only cases in this status (received, registered, …, closed)")
     exp.add_argument("--out", required=True, help="the file to write ('-' for stdout)")
     exp.add_argument("--actor", default="cli", help="who exports (recorded in the audit trail)")
     exp.set_defaults(func=_reports_export)
@@ -150,6 +150,11 @@ def _reports_export(args: argparse.Namespace, settings: Settings) -> int:
     from storage import keys
     from storage.database import Database
 
+    from intake.domain import STATUS_LABELS
+
+    if args.status is not None and args.status not in STATUS_LABELS:
+        print(f"intake reports export：状态只能是 {'、'.join(STATUS_LABELS)}。", file=sys.stderr)
+        return EXIT_BAD_INPUT
     found = jurisdiction.load(settings.jurisdiction_file)
     tree = OrgTree(found.units)
     units: list[str] | None = None

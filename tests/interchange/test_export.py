@@ -199,3 +199,12 @@ def _records(path: Path, fmt: str) -> list[dict[str, Any]]:
         }
         for r in rows[1:]
     ]
+
+
+async def test_export_pages_through_every_case_once(office: Office) -> None:
+    """Keyset pages (received time, then case number: these share one time on the test clock)."""
+    filed = [await file_case(office, f"反映第{i}件事：某村会计挪用资金。", named=False) for i in range(7)]
+    got = [c.case_no async for c in office.services.db.exports.cases(units=None, page=2)]
+    assert got == sorted(filed)
+    scoped = [c.case_no async for c in office.services.db.exports.cases(units=["430121102"], page=2)]
+    assert scoped == []
