@@ -145,12 +145,11 @@ def _reports_import(args: argparse.Namespace, settings: Settings) -> int:
 def _reports_export(args: argparse.Namespace, settings: Settings) -> int:
     from intake import jurisdiction
     from intake.clock import SystemClock
+    from intake.domain import STATUS_LABELS
     from intake.interchange.exporter import ExportService
     from intake.staff import OrgTree
     from storage import keys
     from storage.database import Database
-
-    from intake.domain import STATUS_LABELS
 
     if args.status is not None and args.status not in STATUS_LABELS:
         print(f"intake reports export：状态只能是 {'、'.join(STATUS_LABELS)}。", file=sys.stderr)
