@@ -1,4 +1,6 @@
-"""The layers of DESIGN.md, enforced: channels, video_reception → intake → triage, storage.
+"""The layers of DESIGN.md, enforced: server → console → channels, video_reception → intake →
+triage, storage. Every arrow points down; the composition root (``server``) is the one package that
+may import every other, and there is no list of exceptions.
 
 Every import of every Python file of the project (tests and benchmarks aside) is read with ``ast``:
 plain and ``from`` imports at any depth, relative imports resolved, and ``importlib.import_module``
@@ -17,7 +19,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("intake", "channels", "triage", "video_reception", "storage")
+PACKAGES = ("server", "console", "intake", "channels", "triage", "video_reception", "storage")
 # Databases, migrations and cryptography: only storage touches them.
 STORAGE_ONLY = ("sqlalchemy", "alembic", "cryptography", "asyncpg", "aiosqlite", "sqlite3", "psycopg", "nacl")
 # Triage is pure: it loads its data and computes, it never talks to the network, a database or a process.
@@ -41,27 +43,38 @@ TRIAGE_IO = (
 # Folders that are not the product: the layers do not apply to them.
 SKIPPED = {"tests", "bench", ".venv", "venv", "build", "dist", "var", "node_modules"}
 
+# The layers, top first: a package may import only its own layer's package and the layers below.
+LAYERS = {
+    "server": 4,
+    "console": 3,
+    "channels": 2,
+    "video_reception": 2,
+    "intake": 1,
+    "triage": 0,
+    "storage": 0,
+}
 # What each package may import of ours.
 ALLOWED = {
-    "triage": {"triage"},
-    "storage": {"storage"},
-    "intake": {"intake", "triage", "storage"},
+    "server": set(PACKAGES),  # the composition root
+    "console": {"console", "channels", "intake"},  # of channels, only the shared modules (below)
     "channels": {"channels", "intake"},
     "video_reception": {"video_reception", "intake"},
+    "intake": {"intake", "triage", "storage"},
+    "triage": {"triage"},
+    "storage": {"storage"},
 }
-# (file, imported module, where): the only imports across the layers, one by one. "where" is the
-# enclosing function, "TYPE_CHECKING" for type-only imports, or "*" for anywhere in the file.
-EXCEPTIONS = {
-    # The composition root: the command line hands channels.REGISTRY to the server.
-    ("intake/cli.py", "channels", "*"),
-    # build_app types the context it hands each channel; imported lazily so that importing
-    # intake.app never pulls the channels in, and under TYPE_CHECKING for the annotations.
-    ("intake/app.py", "channels.base", "build_app"),
-    ("intake/app.py", "channels.base", "TYPE_CHECKING"),
-    # WeChat's safe-mode envelope is the platform's AES-256-CBC, keyed by the platform's secret (not
-    # ours): it lives with the platform's signature, in the one verification module (issue 5).
-    ("channels/verify.py", "cryptography.hazmat.primitives.ciphers", "*"),
-}
+# The one verification module checks the platforms' own envelopes: WeChat's safe mode is the
+# platform's AES-256-CBC, keyed by the platform's secret (not ours), so this module may use the
+# block-cipher primitives (that module exactly) and nothing else of the cryptography libraries (issue 5).
+PLATFORM_ENVELOPES = {"channels/verify.py": ("cryptography.hazmat.primitives.ciphers",)}
+
+
+def _channel_folders() -> set[str]:
+    """The channels' own folders (``web``, ``app``, …); the modules beside them are shared."""
+    return {p.name for p in (ROOT / "channels").iterdir() if (p / "__init__.py").is_file()}
+
+
+CHANNEL_FOLDERS = _channel_folders()
 
 
 @dataclass(frozen=True)
@@ -146,20 +159,36 @@ def imports_of(source: str, rel: str = "x.py") -> list[Import]:
     return collector.found
 
 
-def _excused(rel: str, imp: Import) -> bool:
-    return (rel, imp.module, "*") in EXCEPTIONS or (rel, imp.module, imp.scope) in EXCEPTIONS
+def _envelope_cipher(rel: str, module: str) -> bool:
+    return module in PLATFORM_ENVELOPES.get(rel, ())
+
+
+def _channel_folder(module: str) -> str | None:
+    """``web`` for ``channels.web.views``; None for a shared module (``channels.base``) or ``channels``."""
+    parts = module.split(".")
+    return parts[1] if parts[0] == "channels" and len(parts) > 1 and parts[1] in CHANNEL_FOLDERS else None
 
 
 def violations(rel: str, source: str) -> list[str]:
     """What the file at ``rel`` (relative to the repository) imports against the layers."""
-    package = Path(rel).parts[0] if len(Path(rel).parts) > 1 else ""
+    parts = Path(rel).parts
+    package = parts[0] if len(parts) > 1 else ""
+    own_folder = parts[1] if package == "channels" and len(parts) > 2 else None
     bad = []
     for imp in imports_of(source, rel):
         top = imp.module.split(".")[0]
         where = f"{rel}:{imp.line} imports {imp.module}"
-        if top in PACKAGES and package in ALLOWED and top not in ALLOWED[package] and not _excused(rel, imp):
+        if top in PACKAGES and package in ALLOWED and top not in ALLOWED[package]:
             bad.append(f"{where}: {package} may import only {sorted(ALLOWED[package])} of ours")
-        if top in STORAGE_ONLY and package != "storage" and not _excused(rel, imp):
+        if (
+            package == "console"
+            and top == "channels"
+            and (imp.module == "channels" or _channel_folder(imp.module))
+        ):
+            bad.append(f"{where}: the console uses only the channels' shared modules, never a channel")
+        if own_folder is not None and _channel_folder(imp.module) not in (None, own_folder):
+            bad.append(f"{where}: a channel imports no other channel")
+        if top in STORAGE_ONLY and package != "storage" and not _envelope_cipher(rel, imp.module):
             bad.append(f"{where}: only storage may touch databases and key material")
         if top in TRIAGE_IO and package == "triage":
             bad.append(f"{where}: triage does no I/O")
@@ -181,7 +210,7 @@ def test_every_package_is_scanned() -> None:
     files = project_files()
     for package in PACKAGES:
         assert f"{package}/__init__.py" in files
-    assert "intake/cli.py" in files and "storage/db.py" in files
+    assert "server/cli.py" in files and "storage/db.py" in files
 
 
 @pytest.mark.parametrize("rel", project_files())
@@ -189,14 +218,23 @@ def test_file_respects_the_layers(rel: str) -> None:
     assert violations(rel, (ROOT / rel).read_text("utf-8")) == []
 
 
-def test_each_exception_is_still_needed() -> None:
-    """A listed exception that no file uses any more is removed, not kept as a loophole."""
-    used = set()
-    for rel, module, scope in EXCEPTIONS:
-        for imp in imports_of((ROOT / rel).read_text("utf-8"), rel):
-            if imp.module == module and scope in ("*", imp.scope):
-                used.add((rel, module, scope))
-    assert used == EXCEPTIONS
+def test_every_arrow_points_down() -> None:
+    """Each package imports its own and lower layers only; only the root may import every package,
+    and nothing imports the root."""
+    assert set(LAYERS) == set(ALLOWED) == set(PACKAGES)
+    for package, allowed in ALLOWED.items():
+        for target in allowed - {package}:
+            assert LAYERS[target] < LAYERS[package], f"{package} → {target} does not point down"
+        assert package == "server" or "server" not in allowed
+        assert package == "server" or allowed != set(PACKAGES)
+
+
+def test_each_envelope_rule_is_still_needed() -> None:
+    """A cipher allowance no file uses any more is removed, not kept as a loophole."""
+    for rel, modules in PLATFORM_ENVELOPES.items():
+        found = {i.module for i in imports_of((ROOT / rel).read_text("utf-8"), rel)}
+        for module in modules:
+            assert module in found, (rel, module)
 
 
 @pytest.mark.parametrize(
@@ -221,9 +259,26 @@ def test_each_exception_is_still_needed() -> None:
         ("intake/pipeline.py", "import alembic.command"),
         ("intake/other.py", "import channels"),
         ("intake/other.py", "from video_reception import rooms"),
-        ("intake/app.py", "import channels"),  # only channels.base is excused there
-        ("intake/app.py", "from channels.base import ChannelContext"),  # at module level, at run time
+        ("intake/app.py", "import channels"),
+        ("intake/app.py", "from channels.base import ChannelContext"),
         ("intake/app.py", "def open_services():\n    from channels.base import ChannelContext"),
+        ("intake/cli.py", "def _serve():\n    import channels"),
+        ("intake/services.py", "from server.config import Settings"),
+        ("intake/x.py", "import console"),
+        ("channels/x/views.py", "from server.app import services_of"),
+        ("channels/x/views.py", "from console.api import file_filed"),
+        ("channels/web/views.py", "from channels.app import schema"),
+        ("video_reception/views.py", "from console import pages"),
+        ("video_reception/views.py", "import server"),
+        ("console/pages.py", "from channels.web.forms import read_form"),
+        ("console/pages.py", "import channels"),
+        ("console/api.py", "from server.app import services_of"),
+        ("console/api.py", "from video_reception import service"),
+        ("console/api.py", "from storage.search import SearchIndex"),
+        ("channels/verify.py", "from cryptography.hazmat.primitives.ciphers.aead import AESGCM"),
+        ("channels/verify.py", "from cryptography.hazmat.primitives import hashes"),
+        ("channels/wechat/envelope.py", "from cryptography.hazmat.primitives.ciphers import Cipher"),
+        ("server/app.py", "import sqlalchemy"),
         ("scripts/tool.py", "import sqlalchemy"),
         ("triage/sub/x.py", "from ... import storage"),
     ],
@@ -235,12 +290,13 @@ def test_the_checker_catches_violations(rel: str, source: str) -> None:
 @pytest.mark.parametrize(
     ("rel", "source"),
     [
-        ("intake/cli.py", "def _serve():\n    import channels"),
-        ("intake/app.py", "def build_app():\n    from channels.base import ChannelContext"),
-        (
-            "intake/app.py",
-            "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from channels.base import X",
-        ),
+        ("server/cli.py", "def _serve():\n    import channels"),
+        ("server/app.py", "from channels.base import ChannelContext\nimport console, video_reception"),
+        ("server/app.py", "from storage import keys\nfrom triage import triage"),
+        ("console/pages.py", "from channels.verify import new_form_token\nfrom channels.schema import M"),
+        ("console/api.py", "from intake.forms import read_form\nfrom intake.workflow import Workflow"),
+        ("channels/web/views.py", "from channels.web.forms import x\nfrom channels.base import y"),
+        ("channels/verify.py", "from cryptography.hazmat.primitives.ciphers import Cipher"),
         ("channels/x/views.py", "from intake.pipeline import Pipeline"),
         ("channels/x/views.py", "from . import forms\nfrom .files import sniff"),
         ("video_reception/rooms.py", "from intake.domain import Submission"),

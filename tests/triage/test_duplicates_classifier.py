@@ -207,7 +207,7 @@ TAIDI = Path(__file__).resolve().parents[3] / "shared" / "data" / "taidi2020"
 
 @pytest.mark.skipif(not (TAIDI / "titles_labeled.csv").exists(), reason="../shared/data/taidi2020 absent")
 def test_taidi2020_corpus_and_a_quick_held_out_score() -> None:
-    from intake.triage_commands import taidi2020_corpus
+    from server.triage_commands import taidi2020_corpus
 
     texts, labels, groups = taidi2020_corpus(TAIDI)
     assert len(texts) == len(labels) == len(groups) > 10_000

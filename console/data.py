@@ -21,7 +21,7 @@ from typing import IO
 from aiohttp import web
 
 from intake import ocr, redaction
-from intake.app import Services
+from intake.clock import Clock
 from intake.errors import ValidationError
 from intake.interchange.exporter import CONTENT_TYPES, ExportService
 from intake.staff import Scope
@@ -48,7 +48,8 @@ def parse_case_list(value: str | None) -> list[str] | None:
 
 
 async def export_cases(
-    services: Services,
+    service: ExportService,
+    clock: Clock,
     scope: Scope,
     actor: str,
     fmt: str,
@@ -57,8 +58,6 @@ async def export_cases(
     channel: str | None = None,
     case_nos: list[str] | None = None,
 ) -> ExportFile:
-    names = {u.code: u.name for u in services.pipeline.jurisdiction.units}
-    service = ExportService(services.db, services.clock, names)
     out = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - handed to the response
     try:
         count = await service.export(
@@ -75,7 +74,7 @@ async def export_cases(
         out.close()
         raise
     out.seek(0)
-    filename = f"cases-{china_date(services.clock.now()):%Y%m%d}.{fmt}"
+    filename = f"cases-{china_date(clock.now()):%Y%m%d}.{fmt}"
     return ExportFile(out, filename, CONTENT_TYPES[fmt], count)
 
 

@@ -6,7 +6,7 @@ when ``INTAKE_PUBLIC_URL`` is https) and expires with the token. Every POST form
 anti-forgery token: before login one bound to a random cookie, after login one bound to the
 session token (the double-submit scheme of :mod:`channels.verify`).
 
-The pages call the same services as the staff JSON API (:mod:`channels.console.api`): the
+The pages call the same services as the staff JSON API (:mod:`console.api`): the
 workflow's scoped queue, case view, actions and deadline board, the triage service's review queue
 and corrections, and the workflow's scoped full-text search. Scoping is theirs: a case outside
 the user's sight is the same 404 page as a case that does not exist. Nothing here shows an
@@ -28,8 +28,8 @@ from urllib.parse import quote, urlencode
 import jinja2
 from aiohttp import web
 
-from channels.base import ChannelContext
-from channels.console.api import (
+from channels.verify import form_token_field, new_form_token, verify_form_token
+from console.api import (
     FILING_ROLES,
     TRIAGE_ROLES,
     check_filing_role,
@@ -37,22 +37,21 @@ from channels.console.api import (
     filing_submission,
     parse_action,
 )
-from channels.console.data import export_cases, parse_case_list, propose_text, send_export
-from channels.console.schema import ExportQuery
 from channels.schema import validated
-from channels.verify import form_token_field, new_form_token, verify_form_token
-from channels.web.files import human_size
-from channels.web.forms import FormData, FormTooLarge, read_form
+from console.context import ConsoleContext
+from console.data import export_cases, parse_case_list, propose_text, send_export
+from console.schema import ExportQuery
 from intake import ocr
-from intake.app import Services, services_of
 from intake.clock import CHINA
 from intake.domain import STATUS_LABELS
 from intake.errors import IntakeError, RateLimited, ValidationError
+from intake.files import human_size
+from intake.forms import FormData, FormTooLarge, read_form
 from intake.held_scans import Held, HeldScans
 from intake.held_scans import pack as pack_held
 from intake.held_scans import unpack as unpack_held
 from intake.notifier import DeadLetter
-from intake.staff import LEVEL_RANK, ROLES, StaffMember, StaffService, Unauthorized
+from intake.staff import LEVEL_RANK, ROLES, StaffMember, Unauthorized
 from intake.triage_service import CORRECTABLE
 from intake.workflow import ACTION_LABELS, ACTIONS, FROM, ROLE_ACTIONS, Workflow
 
@@ -218,7 +217,7 @@ def page(fn: Page) -> Page:
 
 
 class ConsolePages:
-    def __init__(self, ctx: ChannelContext) -> None:
+    def __init__(self, ctx: ConsoleContext) -> None:
         self.ctx = ctx
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(HERE / "templates"),
@@ -247,7 +246,6 @@ class ConsolePages:
             error_labels=ERROR_LABELS,
         )
         self._key = bytes.fromhex(ctx.sign("console-form-token", b"key"))
-        self._held_store: HeldScans | None = None
 
     def routes(self) -> list[web.AbstractRouteDef]:
         p = PREFIX
@@ -278,14 +276,8 @@ class ConsolePages:
 
     # --- plumbing -------------------------------------------------------------------------------
 
-    @staticmethod
-    def _services(request: web.Request) -> tuple[Services, StaffService, Workflow]:
-        services = services_of(request.app)
-        assert services.staff is not None and services.workflow is not None
-        return services, services.staff, services.workflow
-
     async def _member(self, request: web.Request) -> tuple[StaffMember, str]:
-        _, staff, _ = self._services(request)
+        staff = self.ctx.staff
         token = request.cookies.get(SESSION_COOKIE) or ""
         return await staff.authenticate(token), token
 
@@ -326,7 +318,7 @@ class ConsolePages:
             if cookie is None or not (20 <= len(cookie) <= 64):
                 cookie = fresh_login_cookie = new_form_token()
             request[LOGIN_TOKEN] = cookie
-        tree = self._services(request)[2].tree
+        tree = self.ctx.workflow.tree
         html = self.env.get_template(template).render(
             csrf=self._csrf(request, session),
             member=member,
@@ -350,7 +342,7 @@ class ConsolePages:
         return response
 
     def _secure(self, request: web.Request) -> bool:
-        return self._services(request)[0].settings.public_url.startswith("https://") or request.secure
+        return self.ctx.https or request.secure
 
     def _redirect(self, request: web.Request, location: str) -> web.Response:
         status = 303 if request.method == "POST" else 302
@@ -391,7 +383,7 @@ class ConsolePages:
                 status=403,
             )
         form = await read_form(request, LOGIN_FIELDS, check)
-        _, staff, _ = self._services(request)
+        staff = self.ctx.staff
         username = form.get("username")[:64]
         try:
             token, _expires, _member = await staff.login(
@@ -429,7 +421,7 @@ class ConsolePages:
     async def logout(self, request: web.Request) -> web.StreamResponse:
         member, session = await self._member(request)
         await self._form(request, frozenset({"csrf"}), session)
-        _, staff, _ = self._services(request)
+        staff = self.ctx.staff
         await staff.logout(session, member)
         response = self._redirect(request, f"{PREFIX}/login?out=1")
         response.del_cookie(SESSION_COOKIE, path=PREFIX)
@@ -441,8 +433,8 @@ class ConsolePages:
     async def queue(self, request: web.Request) -> web.StreamResponse:
         """Reports whose triage needs a person, and new reports in the user's scope."""
         member, session = await self._member(request)
-        services, _, workflow = self._services(request)
-        waiting = await services.triage.review_queue(500)
+        workflow = self.ctx.workflow
+        waiting = await self.ctx.triage.review_queue(500)
         review = {
             r.case_no: r for r in await workflow.queue(member, case_nos=[w["case_no"] for w in waiting])
         }
@@ -473,7 +465,7 @@ class ConsolePages:
     @page
     async def cases(self, request: web.Request) -> web.StreamResponse:
         member, session = await self._member(request)
-        _, _, workflow = self._services(request)
+        workflow = self.ctx.workflow
         status = request.query.get("status") or None
         if status is not None and status not in STATUS_LABELS:
             raise ValidationError("未知的状态。", code="invalid_status")
@@ -500,7 +492,7 @@ class ConsolePages:
         error: str | None = None,
         values: Mapping[str, str] | None = None,
     ) -> web.Response:
-        _, _, workflow = self._services(request)
+        workflow = self.ctx.workflow
         view = await workflow.case(member, case_no)
         attachments = await workflow.attachments(member, case_no)
         report = view.report
@@ -612,7 +604,7 @@ class ConsolePages:
         member, session = await self._member(request)
         case_no = self._case_no(request)
         form = await self._form(request, ACTION_FIELDS, session)
-        _, _, workflow = self._services(request)
+        workflow = self.ctx.workflow
         doc: dict[str, Any] = {k: v for k, v in form.fields.items() if k != "csrf" and v.strip()}
         try:
             for key, what in INT_FIELDS.items():
@@ -640,7 +632,7 @@ class ConsolePages:
         member, session = await self._member(request)
         case_no = self._case_no(request)
         form = await self._form(request, TRIAGE_FIELDS, session)
-        services, _, workflow = self._services(request)
+        workflow = self.ctx.workflow
         view = await workflow.case(member, case_no)  # 404 outside scope
         if member.role not in TRIAGE_ROLES:
             raise IntakeError("只有分流人员可以确认或修改分流结果。", code="role_not_allowed", status=403)
@@ -656,7 +648,7 @@ class ConsolePages:
         if not changes:
             # Confirming records the suggestion as the staff decision (needs_review cleared).
             changes = {"scope": str(current.get("scope"))}
-        await services.triage.correct(case_no, member.actor, changes)
+        await self.ctx.triage.correct(case_no, member.actor, changes)
         if form.get("back") == "case":
             raise ConsoleRedirect(f"{PREFIX}/cases/{quote(case_no)}?done=triage")
         raise ConsoleRedirect(f"{PREFIX}/queue?done=triage")
@@ -665,7 +657,7 @@ class ConsolePages:
     async def download(self, request: web.Request) -> web.StreamResponse:
         """An evidence attachment, always as a download (never rendered in the console's origin)."""
         member, _ = await self._member(request)
-        _, _, workflow = self._services(request)
+        workflow = self.ctx.workflow
         blob = await workflow.attachment(member, self._case_no(request), request.match_info["attachment_id"])
         suffix = Path(blob.filename).suffix if blob.filename.isascii() else ""
         fallback = "attachment" + (suffix if re.fullmatch(r"\.[A-Za-z0-9]{1,8}", suffix) else "")
@@ -685,7 +677,7 @@ class ConsolePages:
     @page
     async def deadlines(self, request: web.Request) -> web.StreamResponse:
         member, session = await self._member(request)
-        _, _, workflow = self._services(request)
+        workflow = self.ctx.workflow
         try:
             within = max(0, min(int(request.query.get("within", "10")), 365))
         except ValueError:
@@ -698,7 +690,7 @@ class ConsolePages:
     @page
     async def search(self, request: web.Request) -> web.StreamResponse:
         member, session = await self._member(request)
-        _, _, workflow = self._services(request)
+        workflow = self.ctx.workflow
         q = request.query.get("q", "").strip()[:200]
         rows = await workflow.search(member, q) if q else []
         return self._render(request, "search.html", member=member, session=session, q=q, rows=rows)
@@ -791,7 +783,7 @@ class ConsolePages:
             ),
             "external_id": form.get("nonce")[:64] or None,
         }
-        _, _, workflow = self._services(request)
+        workflow = self.ctx.workflow
         try:
             held = self._held(form.get("held"), session)
             uploads = [*form.files, *(await self._held_scans(request).take(held))] if held else form.files
@@ -813,9 +805,7 @@ class ConsolePages:
     # --- reading a scanned letter (识别扫描件) ---------------------------------------------------------
 
     def _held_scans(self, request: web.Request) -> HeldScans:
-        if self._held_store is None:
-            self._held_store = HeldScans(self._services(request)[0].db)
-        return self._held_store
+        return self.ctx.held_scans
 
     def _held_field(self, held: list[Held], session: str) -> str:
         packed = pack_held(held)
@@ -895,7 +885,6 @@ class ConsolePages:
     async def export(self, request: web.Request) -> web.StreamResponse:
         """The cases on the case list (that status, or the ones ticked) as a file: never identity."""
         member, _ = await self._member(request)
-        services, staff, _ = self._services(request)
         values: dict[str, str] = {}
         for key in ("format", "status"):
             if request.query.get(key):
@@ -907,8 +896,9 @@ class ConsolePages:
             values["cases"] = ",".join(selected)
         q = validated(ExportQuery, values)
         found = await export_cases(
-            services,
-            staff.scope(member),
+            self.ctx.exports,
+            self.ctx.clock,
+            self.ctx.staff.scope(member),
             member.actor,
             q.format,
             status=q.status,
@@ -928,7 +918,7 @@ class ConsolePages:
         error: str | None = None,
         values: Mapping[str, str] | None = None,
     ) -> web.Response:
-        _, staff, workflow = self._services(request)
+        staff, workflow = self.ctx.staff, self.ctx.workflow
         return self._render(
             request,
             "me.html",
@@ -951,7 +941,7 @@ class ConsolePages:
     async def declare_relation(self, request: web.Request) -> web.StreamResponse:
         member, session = await self._member(request)
         form = await self._form(request, RELATION_FIELDS, session)
-        _, staff, _ = self._services(request)
+        staff = self.ctx.staff
         try:
             await staff.declare_relation(
                 member, form.get("person_name"), form.get("person_unit") or None, form.get("relation")
@@ -972,8 +962,8 @@ class ConsolePages:
             raise IntakeError(
                 "只有督办负责人和系统管理员可以查看投递失败的通知。", code="role_not_allowed", status=403
             )
-        services, _, workflow = self._services(request)
-        letters = await services.notifier.dead_letters(200)
+        workflow = self.ctx.workflow
+        letters = await self.ctx.notifier.dead_letters(200)
         wanted = sorted({d.case_no for d in letters if d.case_no})
         visible = {r.case_no for r in await workflow.queue(member, case_nos=wanted)} if wanted else set()
         return [
@@ -1001,7 +991,6 @@ class ConsolePages:
         letters = await self._dead_letters(request, member)
         if not (raw.isascii() and raw.isdigit()) or int(raw) not in {d.job_id for d in letters}:
             raise IntakeError("没有这条投递失败的通知，或不在您的查看范围内。", code="not_found", status=404)
-        services, _, _ = self._services(request)
-        if not await services.notifier.retry_dead(int(raw), member.actor):
+        if not await self.ctx.notifier.retry_dead(int(raw), member.actor):
             raise IntakeError("该通知已在重新发送中。", code="not_dead", status=409)
         raise ConsoleRedirect(f"{PREFIX}/dead-letters?done=retried")

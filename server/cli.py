@@ -1,8 +1,5 @@
-"""The ``intake`` command line (also ``python -m intake``).
-
-This module is the composition root: the one place in ``intake`` that imports ``channels`` (to
-hand ``channels.REGISTRY`` to the server). Everything else in ``intake`` stays below the channels.
-"""
+"""The ``intake`` command line (also ``python -m server``), part of the composition root: it hands
+``channels.REGISTRY`` to the server (:func:`server.app.build_app`)."""
 
 from __future__ import annotations
 
@@ -15,8 +12,8 @@ from dataclasses import asdict
 from typing import Any
 
 from intake import logs
-from intake.config import Settings
 from intake.domain import STATUS_LABELS
+from server.config import Settings
 from storage.errors import DatabaseUnavailable
 
 EXIT_DATABASE_UNAVAILABLE = 3
@@ -26,7 +23,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from aiohttp import web
 
     import channels
-    from intake.app import build_app
+    from server.app import build_app
 
     logs.setup(settings.log_level, settings.data_dir)
     app = build_app(settings, channels.REGISTRY, freeze_gc=True)
@@ -328,7 +325,7 @@ def _calendar_load(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from intake import data_commands, triage_commands, vault_commands
+    from server import data_commands, triage_commands, vault_commands
 
     parser = argparse.ArgumentParser(
         prog="intake", description="信访举报受理系统 — petition and reporting intake"

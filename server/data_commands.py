@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from intake.config import Settings
+from server.config import Settings
 from intake.errors import IntakeError
 
 EXIT_BAD_INPUT = 2
@@ -86,7 +86,7 @@ class _ProgressLine:
 
 
 def _reports_import(args: argparse.Namespace, settings: Settings) -> int:
-    from intake.app import open_services
+    from server.app import open_services
     from intake.interchange.importer import ImportService
     from intake.interchange.mapping import load_mapping
     from intake.interchange.readers import detect_format
