@@ -32,12 +32,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from intake.app import open_services
-from intake.config import Settings
 from intake.interchange.importer import ImportService
 from intake.interchange.mapping import DEFAULT
 from intake.interchange.readers import open_rows
 from intake.interchange.records import ImportRecord, from_cells
+from server.app import open_services
+from server.config import Settings
 from tests.interchange.registers import write_xlsx
 
 

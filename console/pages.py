@@ -28,6 +28,7 @@ from urllib.parse import quote, urlencode
 import jinja2
 from aiohttp import web
 
+from channels.schema import validated
 from channels.verify import form_token_field, new_form_token, verify_form_token
 from console.api import (
     FILING_ROLES,
@@ -37,7 +38,6 @@ from console.api import (
     filing_submission,
     parse_action,
 )
-from channels.schema import validated
 from console.context import ConsoleContext
 from console.data import export_cases, parse_case_list, propose_text, send_export
 from console.schema import ExportQuery

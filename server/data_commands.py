@@ -12,8 +12,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from server.config import Settings
 from intake.errors import IntakeError
+from server.config import Settings
 
 EXIT_BAD_INPUT = 2
 MAX_LISTED_ERRORS = 1000
@@ -86,10 +86,10 @@ class _ProgressLine:
 
 
 def _reports_import(args: argparse.Namespace, settings: Settings) -> int:
-    from server.app import open_services
     from intake.interchange.importer import ImportService
     from intake.interchange.mapping import load_mapping
     from intake.interchange.readers import detect_format
+    from server.app import open_services
 
     path = Path(args.file)
     try:

@@ -20,7 +20,7 @@ def intake(data_dir: Path, *args: str, timeout: int = 600) -> subprocess.Complet
         "HOME": str(data_dir),
     }
     return subprocess.run(
-        [sys.executable, "-m", "intake", *args],
+        [sys.executable, "-m", "server", *args],
         capture_output=True,
         text=True,
         timeout=timeout,

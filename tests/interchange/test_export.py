@@ -13,11 +13,11 @@ from typing import Any
 import jsonschema
 import pytest
 
-from intake.config import Settings
 from intake.domain import Accused, Reporter, Submission
 from intake.interchange.exporter import ExportService
 from intake.interchange.importer import ImportService
 from intake.interchange.records import interchange_schema
+from server.config import Settings
 from tests.console.conftest import console_login
 from tests.interchange.conftest import Office
 from tests.interchange.test_import import FakeTriage

@@ -175,7 +175,7 @@ def test_cli_prints_the_proposed_text(printed: bytes, tmp_path: Path) -> None:
     scan = tmp_path / "letter.png"
     scan.write_bytes(printed)
     done = subprocess.run(
-        [sys.executable, "-m", "intake", "letters", "ocr", str(scan)],
+        [sys.executable, "-m", "server", "letters", "ocr", str(scan)],
         capture_output=True,
         timeout=300,
         check=False,
@@ -190,7 +190,7 @@ def test_cli_prints_the_proposed_text(printed: bytes, tmp_path: Path) -> None:
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"nope")
     done = subprocess.run(
-        [sys.executable, "-m", "intake", "letters", "ocr", str(bad)],
+        [sys.executable, "-m", "server", "letters", "ocr", str(bad)],
         capture_output=True,
         timeout=120,
         check=False,
