@@ -20,13 +20,12 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from intake.clock import Clock
-from intake.edge import parse_json_object, read_body, read_bounded_json
+from intake.edge import HtmlErrorRenderer, parse_json_object, read_body, read_bounded_json
 from intake.jobs import Handler as JobHandler
 from intake.metrics import Metrics
 from intake.notifier import Deliver
 from intake.pipeline import Pipeline
 from intake.ratelimit import client_address
-from intake.services import HtmlErrorRenderer
 from intake.text import check_text, strip_controls
 
 __all__ = [

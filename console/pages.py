@@ -16,236 +16,53 @@ informant's identity; staff see the pseudonym. Pages work without JavaScript.
 from __future__ import annotations
 
 import hmac
-import json
-import re
 import secrets
-from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote, urlencode
 
-import jinja2
 from aiohttp import web
 
 from channels.schema import validated
-from channels.verify import form_token_field, new_form_token, verify_form_token
+from channels.verify import verify_form_token
+from console.data import export_cases, parse_case_list, propose_text, send_export
+from console.schema import ExportQuery
 from console.api import (
-    FILING_ROLES,
-    TRIAGE_ROLES,
     check_filing_role,
     file_filed,
     filing_submission,
-    parse_action,
 )
-from console.context import ConsoleContext
-from console.data import export_cases, parse_case_list, propose_text, send_export
-from console.schema import ExportQuery
+from console.case_pages import CasePages
+from console.page_base import (
+    CASE_NO,
+    DEAD_LETTER_ROLES,
+    FILING_FIELDS,
+    HERE,
+    IDENTITY_FIELDS,
+    LOGIN_COOKIE,
+    LOGIN_FIELDS,
+    PREFIX,
+    RELATION_FIELDS,
+    SCAN_REFUSED,
+    SCAN_TYPES,
+    SESSION_COOKIE,
+    STALE_FORM,
+    ConsoleRedirect,
+    page,
+)
 from intake import ocr
-from intake.clock import CHINA
-from intake.domain import STATUS_LABELS
 from intake.errors import IntakeError, RateLimited, ValidationError
-from intake.files import human_size
-from intake.forms import FormData, FormTooLarge, read_form
-from intake.held_scans import Held, HeldScans
+from intake.held_scans import Held
 from intake.held_scans import pack as pack_held
 from intake.held_scans import unpack as unpack_held
+from intake.files import human_size
+from intake.forms import FormData, FormTooLarge, read_form
 from intake.notifier import DeadLetter
-from intake.staff import LEVEL_RANK, ROLES, StaffMember, Unauthorized
-from intake.triage_service import CORRECTABLE
-from intake.workflow import ACTION_LABELS, ACTIONS, FROM, ROLE_ACTIONS, Workflow
-
-HERE = Path(__file__).resolve().parent
-PREFIX = "/console"
-SESSION_COOKIE = "xf_console"
-LOGIN_COOKIE = "xf_console_login"
-LOGIN_TOKEN = web.RequestKey("console_login_token", str)
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-CSP = "default-src 'self'; form-action 'self'; frame-ancestors 'none'"
-STALE_FORM = "页面已过期或来源不明，操作未执行。请刷新页面后重试。"
-QUEUE_LIMIT = 100
-
-# The actions the case page offers, in the order a case goes through them (the workflow's own list).
-CONSOLE_ACTIONS = ACTIONS
-ACTION_FIELDS = frozenset(
-    {"csrf", "action", "to_unit", "handler", "text", "reason", "deadline", "target", "kind", "organ"}
-    | {"hearing_days", "deadline_id", "approval", "recusal_id", "decision"}
-)
-INT_FIELDS = {"hearing_days": "听证天数", "deadline_id": "期限", "recusal_id": "回避申请"}
-# The filing form (登记来信/来访). ``reporter_*`` is the identity: sealed by the pipeline, never
-# shown back on any page, not even when the form has to be shown again.
-IDENTITY_FIELDS = ("reporter_name", "reporter_id_number", "reporter_phone", "reporter_address")
-FILING_FIELDS = frozenset(
-    {"csrf", "channel", "nonce", "title", "content", "category", "accused_name", "accused_unit"}
-    | {"accused_position", "location_text", "location_code", "held", *IDENTITY_FIELDS}
-)
-SCAN_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp", "application/pdf")
-SCAN_REFUSED = "扫描件只能是图片（JPG、PNG、GIF、WEBP）或 PDF 文件。"
-RELATION_FIELDS = frozenset({"csrf", "person_name", "person_unit", "relation"})
-DEAD_LETTER_ROLES = ("supervisor", "admin")
-RECUSAL_BY = {"informant": "信访人", "staff": "工作人员"}
-RECUSAL_STATUS = {"pending": "待决定", "granted": "准予回避", "denied": "不予回避"}
-TEMPLATE_LABELS = {
-    "status_changed": "状态变更",
-    "replied": "已有答复",
-    "deadline": "期限通知",
-    "text": "文字通知",
-}
-ERROR_LABELS = {"DeliveryFailed": "渠道发送失败", "DeliveryUnavailable": "渠道未配置发送服务"}
-TRIAGE_FIELDS = frozenset({"csrf", "confirm", "back", *CORRECTABLE})
-LOGIN_FIELDS = frozenset({"csrf", "username", "password", "totp"})
-
-SCOPE_LABELS = {
-    "accusation": "检举控告",
-    "appeal": "申诉",
-    "suggestion": "批评建议",
-    "petition": "其他信访诉求",
-    "out_of_scope": "不予受理",
-}
-LEVEL_LABELS = {"central": "中央", "province": "省级", "city": "市级", "county": "县级", "township": "乡镇级"}
-PRIORITY_LABELS = {"urgent": "紧急", "high": "较急", "normal": "一般"}
-CHANNEL_LABELS = {
-    "web": "网上举报",
-    "app": "移动客户端",
-    "wechat": "微信",
-    "weibo": "微博",
-    "phone": "电话",
-    "sms": "短信",
-    "telegram": "Telegram",
-    "letter": "来信",
-    "visit": "来访",
-    "video": "视频接访",
-}
-DECISION_LABELS = {
-    "category": "问题类别",
-    "scope": "性质",
-    "accused": "被反映人",
-    "routing": "办理层级与单位",
-    "priority": "紧急程度",
-    "confidence": "置信度",
-    "duplicate": "重复件",
-    "places": "地点",
-    "redaction": "信息保护",
-}
-EVENT_LABELS = {
-    "received": "收到信访举报",
-    "triaged": "自动分流",
-    "triage_corrected": "人工确认或修改分流",
-    "registered": "登记",
-    "accept": "受理",
-    "redirect": "不予受理并告知/转送",
-    "assign": "指定承办/交办",
-    "transfer": "转办",
-    "supervise": "督办",
-    "reply": "答复",
-    "close": "办结",
-    "reopened": "复查/复核/重新办理",
-    "objection_recorded": "登记异议",
-    "merged": "作为重复件并入主案件",
-    "merged_in": "并入重复件",
-    "deadline_extended": "延长期限",
-    "deadline_reminder": "期限提醒",
-    "recusal_requested": "回避申请",
-    "recusal_decided": "回避决定",
-    "followup_added": "信访人补充材料",
-    "reply_added": "发出答复",
-    "attachment_added": "补充附件",
-    "informant_notified": "已通知信访人",
-    "vault_reveal_requested": "申请查阅身份信息",
-    "vault_reveal_approved": "批准查阅身份信息",
-    "vault_reveal_refused": "拒绝查阅身份信息",
-    "vault_shredded": "身份信息已按期销毁",
-}
-ACTOR_LABELS = {
-    "system:triage": "系统（自动分流）",
-    "system:workflow": "系统（办理流程）",
-    "system:deadlines": "系统（期限管理）",
-    "informant": "信访人",
-}
-REOPEN_KINDS = {"review": "复查/复核申请", "objection": "对处理结果有异议", "new_evidence": "提供新证据"}
-DONE_NOTICE = "“{label}”已完成。"
-CASE_NO = re.compile(r"[0-9A-Za-z-]{1,32}")
+from intake.staff import StaffMember, Unauthorized
 
 
-def china_time(at: datetime | str) -> str:
-    if isinstance(at, str):
-        at = datetime.fromisoformat(at)
-    return at.astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
-
-
-def actor_label(actor: str) -> str:
-    if actor in ACTOR_LABELS:
-        return ACTOR_LABELS[actor]
-    kind, _, name = actor.partition(":")
-    if kind == "staff":
-        return f"{name}（工作人员）"
-    if kind == "channel":
-        return f"{CHANNEL_LABELS.get(name, name)}渠道"
-    return actor
-
-
-class ConsoleRedirect(Exception):
-    """Leave the page for ``location`` (a 303 after a POST, a 302 otherwise)."""
-
-    def __init__(self, location: str) -> None:
-        super().__init__(location)
-        self.location = location
-
-
-Page = Callable[["ConsolePages", web.Request], Awaitable[web.StreamResponse]]
-
-
-def page(fn: Page) -> Page:
-    """Render errors as console pages: no session → the login page; others → the error page."""
-
-    async def wrapper(self: ConsolePages, request: web.Request) -> web.StreamResponse:
-        try:
-            return await fn(self, request)
-        except ConsoleRedirect as exc:
-            return self._redirect(request, exc.location)
-        except Unauthorized:
-            target = f"{PREFIX}/login?expired=1" if request.cookies.get(SESSION_COOKIE) else f"{PREFIX}/login"
-            response = self._redirect(request, target)
-            response.del_cookie(SESSION_COOKIE, path=PREFIX)
-            return response
-        except IntakeError as exc:
-            return self._render(request, "error.html", exc.status, member=None, message=exc.message)
-
-    wrapper.__name__ = fn.__name__
-    wrapper.__doc__ = fn.__doc__
-    return wrapper
-
-
-class ConsolePages:
-    def __init__(self, ctx: ConsoleContext) -> None:
-        self.ctx = ctx
-        self.env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(HERE / "templates"),
-            autoescape=True,
-            undefined=jinja2.StrictUndefined,
-        )
-        self.env.filters["china_time"] = china_time
-        self.env.filters["actor"] = actor_label
-        self.env.filters["human_size"] = human_size
-        self.env.globals.update(
-            status_labels=STATUS_LABELS,
-            scope_labels=SCOPE_LABELS,
-            level_labels=LEVEL_LABELS,
-            priority_labels=PRIORITY_LABELS,
-            channel_labels=CHANNEL_LABELS,
-            decision_labels=DECISION_LABELS,
-            event_labels=EVENT_LABELS,
-            action_labels=ACTION_LABELS,
-            role_labels=ROLES,
-            reopen_kinds=REOPEN_KINDS,
-            filing_roles=FILING_ROLES,
-            dead_letter_roles=DEAD_LETTER_ROLES,
-            recusal_by=RECUSAL_BY,
-            recusal_status=RECUSAL_STATUS,
-            template_labels=TEMPLATE_LABELS,
-            error_labels=ERROR_LABELS,
-        )
-        self._key = bytes.fromhex(ctx.sign("console-form-token", b"key"))
+class ConsolePages(CasePages):
+    """Every console page: the case area (:class:`CasePages`), login, filing, my account and the
+    dead letters; ``routes`` lists them all."""
 
     def routes(self) -> list[web.AbstractRouteDef]:
         p = PREFIX
@@ -273,87 +90,6 @@ class ConsolePages:
             web.post(f"{p}/dead-letters/{{job_id}}/retry", self.retry_dead),
             web.static("/static/console", HERE / "static"),
         ]
-
-    # --- plumbing -------------------------------------------------------------------------------
-
-    async def _member(self, request: web.Request) -> tuple[StaffMember, str]:
-        staff = self.ctx.staff
-        token = request.cookies.get(SESSION_COOKIE) or ""
-        return await staff.authenticate(token), token
-
-    def _csrf(self, request: web.Request, session: str | None) -> str:
-        if session:
-            return form_token_field(self._key, "session|" + session)
-        return form_token_field(self._key, "login|" + (request.get(LOGIN_TOKEN) or ""))
-
-    async def _form(
-        self,
-        request: web.Request,
-        known: frozenset[str],
-        session: str,
-        *,
-        max_file_bytes: int = 0,
-        max_files: int = 0,
-    ) -> FormData:
-        def check(form: FormData) -> None:
-            if not verify_form_token(self._key, "session|" + session, form.fields.get("csrf")):
-                self.ctx.metrics.channel_events.labels("console", "rejected").inc()
-                raise IntakeError(STALE_FORM, code="invalid_form_token", status=403)
-
-        return await read_form(request, known, check, max_file_bytes=max_file_bytes, max_files=max_files)
-
-    def _render(
-        self,
-        request: web.Request,
-        template: str,
-        status: int = 200,
-        *,
-        member: StaffMember | None,
-        session: str | None = None,
-        **context: Any,
-    ) -> web.Response:
-        fresh_login_cookie = None
-        if session is None:
-            cookie = request.cookies.get(LOGIN_COOKIE)
-            if cookie is None or not (20 <= len(cookie) <= 64):
-                cookie = fresh_login_cookie = new_form_token()
-            request[LOGIN_TOKEN] = cookie
-        tree = self.ctx.workflow.tree
-        html = self.env.get_template(template).render(
-            csrf=self._csrf(request, session),
-            member=member,
-            member_unit=tree.name(member.unit) if member else "",
-            unit_name=tree.name,
-            **context,
-        )
-        headers = {"Content-Security-Policy": CSP, **NO_STORE}
-        response = web.Response(
-            text=html, content_type="text/html", charset="utf-8", status=status, headers=headers
-        )
-        if fresh_login_cookie is not None:
-            response.set_cookie(
-                LOGIN_COOKIE,
-                fresh_login_cookie,
-                httponly=True,
-                samesite="Strict",
-                path=PREFIX,
-                secure=self._secure(request),
-            )
-        return response
-
-    def _secure(self, request: web.Request) -> bool:
-        return self.ctx.https or request.secure
-
-    def _redirect(self, request: web.Request, location: str) -> web.Response:
-        status = 303 if request.method == "POST" else 302
-        return web.Response(status=status, headers={"Location": location, **NO_STORE})
-
-    @staticmethod
-    def _case_no(request: web.Request) -> str:
-        case_no = request.match_info["case_no"]
-        if not CASE_NO.fullmatch(case_no):
-            raise IntakeError("没有这个案件，或不在您的查看范围内。", code="case_not_found", status=404)
-        return case_no
 
     # --- login ------------------------------------------------------------------------------------
 
@@ -426,274 +162,6 @@ class ConsolePages:
         response = self._redirect(request, f"{PREFIX}/login?out=1")
         response.del_cookie(SESSION_COOKIE, path=PREFIX)
         return response
-
-    # --- the triage queue and case lists -----------------------------------------------------------------
-
-    @page
-    async def queue(self, request: web.Request) -> web.StreamResponse:
-        """Reports whose triage needs a person, and new reports in the user's scope."""
-        member, session = await self._member(request)
-        workflow = self.ctx.workflow
-        waiting = await self.ctx.triage.review_queue(500)
-        review = {
-            r.case_no: r for r in await workflow.queue(member, case_nos=[w["case_no"] for w in waiting])
-        }
-        rows = [review[w["case_no"]] for w in waiting if w["case_no"] in review]
-        seen = set(review)
-        for status in ("received", "registered"):
-            for row in await workflow.queue(member, status=status):
-                if row.case_no not in seen:
-                    rows.append(row)
-                    seen.add(row.case_no)
-        items = []
-        for row in rows[:QUEUE_LIMIT]:
-            view = await workflow.case(member, row.case_no)
-            items.append({"row": row, "report": view.report, "triage": view.report.triage or {}})
-        return self._render(
-            request,
-            "queue.html",
-            member=member,
-            session=session,
-            items=items,
-            total=len(rows),
-            limit=QUEUE_LIMIT,
-            can_triage=member.role in TRIAGE_ROLES,
-            units=self._unit_options(workflow),
-            notice=self._notice(request),
-        )
-
-    @page
-    async def cases(self, request: web.Request) -> web.StreamResponse:
-        member, session = await self._member(request)
-        workflow = self.ctx.workflow
-        status = request.query.get("status") or None
-        if status is not None and status not in STATUS_LABELS:
-            raise ValidationError("未知的状态。", code="invalid_status")
-        rows = await workflow.queue(member, status=status)
-        return self._render(
-            request, "cases.html", member=member, session=session, rows=rows, selected=status or ""
-        )
-
-    # --- the case page ----------------------------------------------------------------------------------
-
-    @page
-    async def case(self, request: web.Request) -> web.StreamResponse:
-        member, session = await self._member(request)
-        return await self._case_page(request, member, session, self._case_no(request))
-
-    async def _case_page(
-        self,
-        request: web.Request,
-        member: StaffMember,
-        session: str,
-        case_no: str,
-        *,
-        status: int = 200,
-        error: str | None = None,
-        values: Mapping[str, str] | None = None,
-    ) -> web.Response:
-        workflow = self.ctx.workflow
-        view = await workflow.case(member, case_no)
-        attachments = await workflow.attachments(member, case_no)
-        report = view.report
-        open_deadlines = [d for d in view.deadlines if d.status == "open"]
-        pending = [q for q in view.recusals if q.status == "pending"]
-        allowed = [
-            a
-            for a in CONSOLE_ACTIONS
-            if a in ROLE_ACTIONS.get(member.role, frozenset())
-            and report.status in FROM[a]
-            and (a != "extend" or open_deadlines)
-            and (a != "decide_recusal" or pending)
-        ]
-        owner = view.state.owner_unit
-        tree = workflow.tree
-        timeline = [
-            {
-                "at": e.at,
-                "kind": e.kind,
-                "label": EVENT_LABELS.get(e.kind, e.kind),
-                "actor": e.actor,
-                "detail": self._event_detail(e.payload, workflow),
-            }
-            for e in view.events
-        ]
-        return self._render(
-            request,
-            "case.html",
-            status,
-            member=member,
-            session=session,
-            view=view,
-            report=report,
-            state=view.state,
-            triage=report.triage or {},
-            attachments=attachments,
-            timeline=timeline,
-            allowed=allowed,
-            open_deadlines=open_deadlines,
-            pending_recusals=pending,
-            deadline_label=workflow.label,
-            transfer_units=[u for u in self._unit_options(workflow) if u[0] != owner],
-            lower_units=[(c, tree.name(c)) for c in tree.descendants(owner)],
-            units=self._unit_options(workflow),
-            can_triage=member.role in TRIAGE_ROLES,
-            error=error,
-            values=values or {},
-            notice=self._notice(request),
-        )
-
-    @staticmethod
-    def _unit_options(workflow: Workflow) -> list[tuple[str, str]]:
-        units = sorted(workflow.tree.units.values(), key=lambda u: (LEVEL_RANK.get(u.level, 9), u.code))
-        return [(u.code, u.name) for u in units]
-
-    @staticmethod
-    def _notice(request: web.Request) -> str | None:
-        done = request.query.get("done", "")
-        if done == "triage":
-            return "分流结果已确认。"
-        if done in ACTION_LABELS:
-            return DONE_NOTICE.format(label=ACTION_LABELS[done])
-        if done == "left":
-            return "案件已转出本单位，不再显示在您的查看范围内。"
-        if done == "relation":
-            return "亲属关系已申报。"
-        if done == "retried":
-            return "已重新排队发送。"
-        return None
-
-    @staticmethod
-    def _event_detail(payload: str, workflow: Workflow) -> str:
-        """A short, human-readable summary of an audit event's payload (whitelisted keys only)."""
-        try:
-            doc = json.loads(payload)
-        except ValueError:
-            return ""
-        if not isinstance(doc, dict):
-            return ""
-        parts: list[str] = []
-        if isinstance(doc.get("to"), str) and doc["to"] in STATUS_LABELS:
-            parts.append(f"状态：{STATUS_LABELS[doc['to']]}")
-        if isinstance(doc.get("to_unit"), str):
-            parts.append(f"至 {workflow.tree.name(doc['to_unit'])}")
-        if isinstance(doc.get("handler"), str):
-            parts.append(f"承办人 {doc['handler']}")
-        if isinstance(doc.get("organ"), str):
-            parts.append(f"有权处理机关：{doc['organ']}")
-        if isinstance(doc.get("into"), str):
-            parts.append(f"并入 {doc['into']}")
-        if isinstance(doc.get("due_on"), str):
-            parts.append(f"期限 {doc['due_on']}")
-        if isinstance(doc.get("to_due"), str):
-            parts.append(f"延至 {doc['to_due']}")
-        if doc.get("sealed") is True:
-            parts.append("密封上报")
-        after = doc.get("after")
-        if isinstance(after, dict):
-            labels = {**SCOPE_LABELS, **LEVEL_LABELS, **PRIORITY_LABELS}
-            for key, value in after.items():
-                shown = workflow.tree.name(value) if key == "unit" else labels.get(str(value), str(value))
-                parts.append(f"{DECISION_LABELS.get(key, key)}：{shown}")
-        if isinstance(doc.get("channel"), str) and doc.get("case_no"):
-            parts.append(f"{doc['case_no']}（{CHANNEL_LABELS.get(doc['channel'], doc['channel'])}）")
-        return "；".join(parts)
-
-    @page
-    async def action(self, request: web.Request) -> web.StreamResponse:
-        member, session = await self._member(request)
-        case_no = self._case_no(request)
-        form = await self._form(request, ACTION_FIELDS, session)
-        workflow = self.ctx.workflow
-        doc: dict[str, Any] = {k: v for k, v in form.fields.items() if k != "csrf" and v.strip()}
-        try:
-            for key, what in INT_FIELDS.items():
-                if key in doc:
-                    try:
-                        doc[key] = int(doc[key])
-                    except ValueError:
-                        raise ValidationError(f"{what}应为整数。", code="invalid_field") from None
-            if doc.get("action") not in CONSOLE_ACTIONS:
-                raise ValidationError("请选择要执行的操作。", code="unknown_action")
-            view = await workflow.act(member, case_no, parse_action(doc))
-        except IntakeError as exc:
-            if exc.status in (401, 404):
-                raise
-            return await self._case_page(
-                request, member, session, case_no, status=exc.status, error=exc.message, values=form.fields
-            )
-        if not view.events:  # the case left the user's sight (sent up, transferred away)
-            raise ConsoleRedirect(f"{PREFIX}/queue?done=left")
-        raise ConsoleRedirect(f"{PREFIX}/cases/{quote(case_no)}?{urlencode({'done': doc['action']})}")
-
-    @page
-    async def triage(self, request: web.Request) -> web.StreamResponse:
-        """Confirm the triage suggestion or correct fields of it (as the API's triage decision)."""
-        member, session = await self._member(request)
-        case_no = self._case_no(request)
-        form = await self._form(request, TRIAGE_FIELDS, session)
-        workflow = self.ctx.workflow
-        view = await workflow.case(member, case_no)  # 404 outside scope
-        if member.role not in TRIAGE_ROLES:
-            raise IntakeError("只有分流人员可以确认或修改分流结果。", code="role_not_allowed", status=403)
-        current = view.report.triage or {}
-        if not current:
-            raise ValidationError("该案件尚未完成自动分流。", code="not_triaged")
-        changes: dict[str, str] = {}
-        for key in CORRECTABLE:
-            value = form.get(key)
-            now = (current.get("unit") or {}).get("id") if key == "unit" else current.get(key)
-            if value and value != now:
-                changes[key] = value
-        if not changes:
-            # Confirming records the suggestion as the staff decision (needs_review cleared).
-            changes = {"scope": str(current.get("scope"))}
-        await self.ctx.triage.correct(case_no, member.actor, changes)
-        if form.get("back") == "case":
-            raise ConsoleRedirect(f"{PREFIX}/cases/{quote(case_no)}?done=triage")
-        raise ConsoleRedirect(f"{PREFIX}/queue?done=triage")
-
-    @page
-    async def download(self, request: web.Request) -> web.StreamResponse:
-        """An evidence attachment, always as a download (never rendered in the console's origin)."""
-        member, _ = await self._member(request)
-        workflow = self.ctx.workflow
-        blob = await workflow.attachment(member, self._case_no(request), request.match_info["attachment_id"])
-        suffix = Path(blob.filename).suffix if blob.filename.isascii() else ""
-        fallback = "attachment" + (suffix if re.fullmatch(r"\.[A-Za-z0-9]{1,8}", suffix) else "")
-        disposition = f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(blob.filename, safe='')}"
-        return web.Response(
-            body=blob.data,
-            headers={
-                "Content-Type": blob.content_type,
-                "Content-Disposition": disposition,
-                "Content-Security-Policy": "sandbox; default-src 'none'",
-                **NO_STORE,
-            },
-        )
-
-    # --- the deadline board and search ---------------------------------------------------------------
-
-    @page
-    async def deadlines(self, request: web.Request) -> web.StreamResponse:
-        member, session = await self._member(request)
-        workflow = self.ctx.workflow
-        try:
-            within = max(0, min(int(request.query.get("within", "10")), 365))
-        except ValueError:
-            within = 10
-        board = await workflow.board(member, within)
-        return self._render(
-            request, "deadlines.html", member=member, session=session, board=board, within=within
-        )
-
-    @page
-    async def search(self, request: web.Request) -> web.StreamResponse:
-        member, session = await self._member(request)
-        workflow = self.ctx.workflow
-        q = request.query.get("q", "").strip()[:200]
-        rows = await workflow.search(member, q) if q else []
-        return self._render(request, "search.html", member=member, session=session, q=q, rows=rows)
 
     # --- filing letters and visits (登记来信 / 登记来访) ----------------------------------------------
 
@@ -786,7 +254,7 @@ class ConsolePages:
         workflow = self.ctx.workflow
         try:
             held = self._held(form.get("held"), session)
-            uploads = [*form.files, *(await self._held_scans(request).take(held))] if held else form.files
+            uploads = [*form.files, *(await self.ctx.held_scans.take(held))] if held else form.files
             if len(uploads) > self.ctx.max_files:
                 raise ValidationError(f"扫描件最多 {self.ctx.max_files} 个。", code="too_many_files")
             receipt = await file_filed(self.ctx, workflow, member, filing_submission(member, doc, uploads))
@@ -797,15 +265,12 @@ class ConsolePages:
                 request, member, session, channel, status=exc.status, error=exc.message, values=form.fields
             )
         if held:
-            self._held_scans(request).release(held)  # filed: the pipeline stored its own copies
+            self.ctx.held_scans.release(held)  # filed: the pipeline stored its own copies
         return self._render(
             request, "receipt.html", member=member, session=session, receipt=receipt, channel=channel
         )
 
     # --- reading a scanned letter (识别扫描件) ---------------------------------------------------------
-
-    def _held_scans(self, request: web.Request) -> HeldScans:
-        return self.ctx.held_scans
 
     def _held_field(self, held: list[Held], session: str) -> str:
         packed = pack_held(held)
@@ -846,7 +311,7 @@ class ConsolePages:
             return self._file_page(
                 request, member, session, "letter", status=422, error=SCAN_REFUSED, values=values
             )
-        store = self._held_scans(request)
+        store = self.ctx.held_scans
         try:
             earlier = self._held(form.get("held"), session)
             if len(earlier) + len(form.files) > self.ctx.max_files:
@@ -905,6 +370,7 @@ class ConsolePages:
             case_nos=parse_case_list(q.cases),
         )
         return await send_export(request, found)
+
 
     # --- my account: declared relations (申报亲属关系) ----------------------------------------------
 

@@ -151,8 +151,8 @@ class Conversations:
         self.platform = platform
         self.notice = notice
         self.media_job = media_job  # None: media cannot be downloaded on this deployment
-        self._store: ConversationStore = pipeline.db.conversations
-        self._keyring = pipeline.db.keyring
+        self._store: ConversationStore = pipeline.conversations
+        self._keyring = pipeline.keyring
         self.clock = pipeline.clock
         self.metrics = pipeline.metrics
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -438,17 +438,10 @@ class Conversations:
         content_type = sniff_media(data)
         if content_type is None:
             raise ValidationError("不支持的材料格式。", code="unsupported_media")
-        report = await self.pipeline.db.reports.get(case_no)
-        if report is None:
-            raise LookupError("no such case")
         ext = content_type.split("/")[1]
-        blob = await asyncio.to_thread(self.pipeline.db.blobs.put, f"{media_type}.{ext}", content_type, data)
-        try:
-            await self._store.add_attachment(report.id, blob, self.clock.now(), f"channel:{self.channel}")
-        except BaseException:
-            self.pipeline.db.blobs.discard([blob])
-            raise
-        return blob.id
+        return await self.pipeline.attach(
+            case_no, f"{media_type}.{ext}", content_type, data, f"channel:{self.channel}"
+        )
 
 
 def sniff_media(data: bytes) -> str | None:

@@ -43,6 +43,17 @@ SAFE_FIELDS = (
     "reason",
     "port",
     "host",
+    # Identifiers and codes of ours, never an informant's: staff actors and roles, workflow
+    # actions, refusal codes, sessions, reports, vault entries and blobs (ids), error types.
+    "actor",
+    "role",
+    "action",
+    "why",
+    "session",
+    "report_id",
+    "entry_id",
+    "blob_id",
+    "error",
 )
 
 

@@ -9,7 +9,6 @@ read, so that intake never imports the root.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -17,6 +16,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from intake.clock import Clock
+from intake.edge import HtmlErrorRenderer
 from intake.jobs import JobWorker
 from intake.metrics import Metrics
 from intake.notifier import Notifier
@@ -68,7 +68,6 @@ class Services:
 
 SERVICES = web.AppKey("services", Services)
 
-HtmlErrorRenderer = Callable[[web.Request, int, str, str], web.StreamResponse]
 HTML_ERRORS: web.AppKey[HtmlErrorRenderer] = web.AppKey("html_errors")
 
 

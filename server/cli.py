@@ -289,7 +289,7 @@ def _staff_add(args: argparse.Namespace, settings: Settings) -> int:
 
 def _staff_list(args: argparse.Namespace, settings: Settings) -> int:
     async def run(db: Any) -> list[tuple[str, str, str]]:
-        found: list[tuple[str, str, str]] = await db.workflow.list_staff()
+        found: list[tuple[str, str, str]] = await db.staff.list_staff()
         return found
 
     for username, unit, role in asyncio.run(_with_db(settings, run)):

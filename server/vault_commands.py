@@ -29,14 +29,9 @@ from intake.vault_service import REQUEST_KINDS, VaultPolicy, VaultService
 from server.config import Settings
 from storage import keys
 from storage.database import Database
+from storage.key_rotation import retire_old_keys, rotate
 from storage.keys import KeyError_, ReadOnlyKeysError
-from storage.vault_store import (
-    RevealRequestRecord,
-    VaultStore,
-    VaultStoreError,
-    retire_old_keys,
-    rotate,
-)
+from storage.vault_store import RevealRequestRecord, VaultStore, VaultStoreError
 
 T = TypeVar("T")
 Command = Callable[[argparse.Namespace, Settings], int]

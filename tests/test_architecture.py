@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -321,3 +322,129 @@ def test_package_resolves_to_this_repository(package: str) -> None:
     spec = importlib.util.find_spec(package)
     assert spec is not None and spec.origin is not None, package
     assert Path(spec.origin).resolve().is_relative_to(ROOT), f"{package} comes from {spec.origin}"
+
+
+# --- reach, private names, logs and settings (issue 15) ------------------------------------------
+
+# The parts above the service layer reach it through their contexts: never the database, a
+# store's private handle or the whole services bag.
+NARROW = ("channels", "console", "video_reception")
+REACH_ATTRIBUTES = {"db": "the database", "_store": "a store's private handle"}
+REACH_MODULES = ("intake.services",)
+REACH_NAMES = ("services_of", "notifier_of", "Services")
+
+
+def _top(rel: str) -> str:
+    parts = Path(rel).parts
+    return parts[0] if len(parts) > 1 else ""
+
+
+def reach_violations(rel: str, source: str) -> list[str]:
+    """Private names imported from another package; reach through ``.db``, ``._store`` or the
+    services from the channels, the console and video reception."""
+    package = _top(rel)
+    bad = []
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            top = node.module.split(".")[0]
+            for alias in node.names:
+                if top in PACKAGES and top != package and alias.name.startswith("_"):
+                    bad.append(f"{rel}:{node.lineno} imports the private {node.module}.{alias.name}")
+                if package in NARROW and alias.name in REACH_NAMES:
+                    bad.append(f"{rel}:{node.lineno} imports {alias.name}: the services stay with the root")
+            if package in NARROW and node.module in REACH_MODULES:
+                bad.append(f"{rel}:{node.lineno} imports {node.module}: the services stay with the root")
+        if package in NARROW and isinstance(node, ast.Attribute) and node.attr in REACH_ATTRIBUTES:
+            bad.append(f"{rel}:{node.lineno} reaches {REACH_ATTRIBUTES[node.attr]} (.{node.attr})")
+        if package in NARROW and isinstance(node, ast.Name) and node.id == "services":
+            bad.append(f"{rel}:{node.lineno} handles the services bag")
+    return bad
+
+
+@pytest.mark.parametrize("rel", project_files())
+def test_file_reaches_only_what_it_is_given(rel: str) -> None:
+    assert reach_violations(rel, (ROOT / rel).read_text("utf-8")) == []
+
+
+@pytest.mark.parametrize(
+    ("rel", "source"),
+    [
+        ("channels/x/views.py", "from intake.conversations import _Outcome"),
+        ("console/pages.py", "from channels.verify import _hmac"),
+        ("channels/x/views.py", "async def f(p):\n    return await p.db.reports.get('x')"),
+        ("channels/x/views.py", "def f(self):\n    return self._store.get('k')"),
+        ("video_reception/views.py", "from intake.services import Services"),
+        ("console/api.py", "from server.app import services_of"),
+        ("channels/x/views.py", "def setup(app, services):\n    services.worker.register('k', f)"),
+    ],
+)
+def test_the_reach_checker_catches_violations(rel: str, source: str) -> None:
+    assert reach_violations(rel, source), f"{rel}: {source!r} should be refused"
+
+
+@pytest.mark.parametrize(
+    ("rel", "source"),
+    [
+        ("intake/x.py", "from intake.conversations import _Outcome"),  # within one package
+        ("server/app.py", "from intake.services import Services, services_of"),
+        ("intake/pipeline.py", "def f(self):\n    return self.db.reports"),
+        ("channels/x/views.py", "from intake.conversations import Outcome, split_code"),
+    ],
+)
+def test_the_reach_checker_lets_through(rel: str, source: str) -> None:
+    assert reach_violations(rel, source) == []
+
+
+def _log_extra_keys(rel: str, source: str) -> list[tuple[int, str | None]]:
+    """The keys of every ``extra={...}`` given to a call (None: a key that is not a literal)."""
+    out: list[tuple[int, str | None]] = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Call):
+            continue
+        for kw in node.keywords:
+            if kw.arg != "extra" or not isinstance(kw.value, ast.Dict):
+                continue
+            for key in kw.value.keys:
+                value = key.value if isinstance(key, ast.Constant) and isinstance(key.value, str) else None
+                out.append((node.lineno, value))
+    return out
+
+
+def test_every_log_extra_key_is_written() -> None:
+    """``intake.logs`` writes only the allow-listed fields of a record and drops the rest without a
+    word: a key outside the list is a field someone expected to see and never will."""
+    from intake.logs import SAFE_FIELDS
+
+    bad = []
+    for rel in project_files():
+        for line, key in _log_extra_keys(rel, (ROOT / rel).read_text("utf-8")):
+            if key not in SAFE_FIELDS:
+                bad.append(f"{rel}:{line}: extra key {key!r} is not in intake.logs.SAFE_FIELDS")
+    assert bad == []
+
+
+SETTING = re.compile(r"\bINTAKE_[A-Z0-9_]*[A-Z0-9]\b")
+
+
+def _documented_text() -> str:
+    return "\n".join(
+        p.read_text("utf-8") for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    )
+
+
+def test_every_setting_the_product_reads_is_documented() -> None:
+    """Every ``INTAKE_*`` name in the product's code (a setting read, or a channel's section) is
+    in README.md or docs/ (the Datasette habit: an undocumented setting fails the suite)."""
+    import channels
+
+    docs = _documented_text()
+    names: set[str] = set()
+    for rel in project_files():
+        for node in ast.walk(ast.parse((ROOT / rel).read_text("utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                names.update(SETTING.findall(node.value))
+    for spec in channels.REGISTRY:
+        names.update(spec.settings_prefix + key for key in spec.required_settings)
+    assert names, "no settings found: the scan is broken"
+    assert sorted(n for n in names if n not in docs) == []
