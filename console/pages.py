@@ -24,14 +24,13 @@ from aiohttp import web
 
 from channels.schema import validated
 from channels.verify import verify_form_token
-from console.data import export_cases, parse_case_list, propose_text, send_export
-from console.schema import ExportQuery
 from console.api import (
     check_filing_role,
     file_filed,
     filing_submission,
 )
 from console.case_pages import CasePages
+from console.data import export_cases, parse_case_list, propose_text, send_export
 from console.page_base import (
     CASE_NO,
     DEAD_LETTER_ROLES,
@@ -49,13 +48,14 @@ from console.page_base import (
     ConsoleRedirect,
     page,
 )
+from console.schema import ExportQuery
 from intake import ocr
 from intake.errors import IntakeError, RateLimited, ValidationError
+from intake.files import human_size
+from intake.forms import FormData, FormTooLarge, read_form
 from intake.held_scans import Held
 from intake.held_scans import pack as pack_held
 from intake.held_scans import unpack as unpack_held
-from intake.files import human_size
-from intake.forms import FormData, FormTooLarge, read_form
 from intake.notifier import DeadLetter
 from intake.staff import StaffMember, Unauthorized
 
@@ -370,7 +370,6 @@ class ConsolePages(CasePages):
             case_nos=parse_case_list(q.cases),
         )
         return await send_export(request, found)
-
 
     # --- my account: declared relations (申报亲属关系) ----------------------------------------------
 

@@ -270,8 +270,8 @@ class ImportService:
             },
         )
         log.info(
-            "import finished",
-            extra={"rows": summary.rows, "imported": summary.imported, "bad_rows": len(errors)},
+            f"import finished: {summary.rows} rows, {summary.imported} imported, {len(errors)} bad rows",
+            extra={"count": summary.imported},
         )
         return summary
 
