@@ -286,7 +286,11 @@ class Conversations:
             return keep
         if command is not None:
             return command
+        return await self._guided(msg, msg_key, text, keep)
 
+    async def _guided(self, msg: Inbound, msg_key: str, text: str, keep: Outcome) -> Outcome:
+        """The guided dialogue's answer to a message that is not a command, by the step it is at."""
+        step, draft = keep.step, keep.draft
         if step == "what" and msg.kind in ("text", "voice") and text:
             if msg.kind == "voice" and msg.media_id:
                 draft.setdefault("media", []).append({"id": msg.media_id, "type": "voice"})
@@ -300,19 +304,7 @@ class Conversations:
                 draft["who"] = "" if text in ("跳过", "没有", "无") else text[:1000]
                 return Outcome(PROMPT_MEDIA, "media", draft)
         if step == "media":
-            if msg.kind in ("image", "voice") and self.media_job is None:
-                return Outcome(NO_MEDIA, step, draft)
-            if msg.kind in ("image", "voice") and msg.media_id:
-                media = draft.setdefault("media", [])
-                if len(media) >= MAX_MEDIA:
-                    return Outcome(f"材料已达 {MAX_MEDIA} 份上限。回复“好了”继续。", step, draft)
-                media.append({"id": msg.media_id, "type": msg.kind})
-                return Outcome(
-                    f"已收到第 {len(media)} 份材料。可继续发送，发送完毕请回复“好了”。", step, draft
-                )
-            if text in ("好了", "没有", "无", "完成", "跳过", "好"):
-                return Outcome(PROMPT_IDENTITY, "identity", draft)
-            return Outcome(PROMPT_MEDIA, step, draft)
+            return self._media(msg, text, draft)
         if step == "identity" and msg.kind in ("text", "voice"):
             return self._identity(text, draft)
         if step == "confirm" and msg.kind in ("text", "voice"):
@@ -326,6 +318,22 @@ class Conversations:
         if msg.kind in ("image", "voice", "location"):
             return Outcome("如需提交材料，请先回复“举报”开始填写。\n" + help_text(), "idle", {})
         return Outcome(help_text(), "idle", {})
+
+    def _media(self, msg: Inbound, text: str, draft: dict[str, Any]) -> Outcome:
+        """The materials step: pictures and voice join the draft (up to :data:`MAX_MEDIA`)."""
+        if msg.kind in ("image", "voice") and self.media_job is None:
+            return Outcome(NO_MEDIA, "media", draft)
+        if msg.kind in ("image", "voice") and msg.media_id:
+            media = draft.setdefault("media", [])
+            if len(media) >= MAX_MEDIA:
+                return Outcome(f"材料已达 {MAX_MEDIA} 份上限。回复“好了”继续。", "media", draft)
+            media.append({"id": msg.media_id, "type": msg.kind})
+            return Outcome(
+                f"已收到第 {len(media)} 份材料。可继续发送，发送完毕请回复“好了”。", "media", draft
+            )
+        if text in ("好了", "没有", "无", "完成", "跳过", "好"):
+            return Outcome(PROMPT_IDENTITY, "identity", draft)
+        return Outcome(PROMPT_MEDIA, "media", draft)
 
     def _event(self, msg: Inbound, keep: Outcome) -> Outcome:
         event, key = (msg.event or "").lower(), (msg.event_key or "").upper()
