@@ -64,7 +64,7 @@ INT_FIELDS = {"hearing_days": "听证天数", "deadline_id": "期限", "recusal_
 IDENTITY_FIELDS = ("reporter_name", "reporter_id_number", "reporter_phone", "reporter_address")
 FILING_FIELDS = frozenset(
     {"csrf", "channel", "nonce", "title", "content", "category", "accused_name", "accused_unit"}
-    | {"accused_position", "location_text", "location_code", *IDENTITY_FIELDS}
+    | {"accused_position", "location_text", "location_code", "held", *IDENTITY_FIELDS}
 )
 SCAN_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp", "application/pdf")
 SCAN_REFUSED = "扫描件只能是图片（JPG、PNG、GIF、WEBP）或 PDF 文件。"

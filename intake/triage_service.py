@@ -39,6 +39,8 @@ from storage.search import report_text
 
 log = logging.getLogger("intake.triage")
 
+REFRESH_SECONDS = 10.0
+
 # What staff may correct, and the values each field takes (DESIGN.md's triage contract).
 CORRECTABLE = {
     "scope": ("accusation", "appeal", "suggestion", "petition", "out_of_scope"),
@@ -84,12 +86,17 @@ def _child_start(jurisdiction: Mapping[str, Any], model_path: str | None, server
 
 
 def _child_load(case_nos: Sequence[str], signatures: Sequence[bytes]) -> int:
+    """Add stored signatures to the index; those of cases it holds already are left out (a
+    refresh sees again the cases this process triaged itself)."""
     import numpy as np
 
     index = _state["index"]
-    if case_nos:
-        sigs = np.frombuffer(b"".join(signatures), dtype=np.uint32)
-        index.add_signatures(list(case_nos), sigs)
+    known: set[str] = _state.setdefault("known", set())
+    fresh = [(c, s) for c, s in zip(case_nos, signatures, strict=True) if c not in known]
+    if fresh:
+        sigs = np.frombuffer(b"".join(s for _, s in fresh), dtype=np.uint32)
+        index.add_signatures([c for c, _ in fresh], sigs)
+        known.update(c for c, _ in fresh)
     return len(index)
 
 
@@ -108,6 +115,7 @@ def _child_triage(
         real_name=real_name,
     )
     _state["index"].add_signature(case_no, result.signature)
+    _state.setdefault("known", set()).add(case_no)
     extra = {
         "needs_review": result.needs_review,
         "sealed": result.sealed,
@@ -239,6 +247,11 @@ class TriageService:
         self._model_path = usable_model(model_path)
         self._pool: ProcessPoolExecutor | None = None
         self._pool_lock = asyncio.Lock()
+        # The audit position up to which the child's index holds every triaged case, and when it
+        # last looked: cases triaged elsewhere (another worker process, ``intake reports import``)
+        # join the index within REFRESH_SECONDS.
+        self._index_seq = 0
+        self._refreshed = 0.0
 
     async def close(self) -> None:
         if self._pool is not None:
@@ -261,6 +274,8 @@ class TriageService:
                 )
                 loop = asyncio.get_running_loop()
                 try:
+                    self._index_seq, _ = await self._db.audit.head()
+                    self._refreshed = time.monotonic()
                     stored = await self._db.reports.triage_signatures()
                     loaded = await loop.run_in_executor(
                         pool, _child_load, [c for c, _ in stored], [s for _, s in stored]
@@ -271,6 +286,16 @@ class TriageService:
                 log.info(f"triage worker started with {loaded} stored reports for duplicate detection")
                 self._pool = pool
             return self._pool
+
+    async def _refresh_index(self, pool: ProcessPoolExecutor) -> None:
+        if time.monotonic() - self._refreshed < REFRESH_SECONDS:
+            return
+        self._refreshed = time.monotonic()
+        stored, seq = await self._db.reports.triage_signatures_since(self._index_seq)
+        if stored:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(pool, _child_load, [c for c, _ in stored], [s for _, s in stored])
+        self._index_seq = seq
 
     async def triage_report(self, case_no: str) -> dict[str, Any]:
         """Triage one stored report and keep the result (for re-runs; the job handler takes many)."""
@@ -306,6 +331,7 @@ class TriageService:
         loop = asyncio.get_running_loop()
         try:
             pool = await self._executor()
+            await self._refresh_index(pool)
             results = await loop.run_in_executor(pool, _child_triage_many, items)
         except BrokenProcessPool:
             # The child died (killed, out of memory): start afresh next time; the jobs retry.
