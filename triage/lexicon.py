@@ -176,6 +176,16 @@ TITLES: tuple[Title, ...] = (
     _t("副检察长", "dept_deputy", None, **_L),
     _t("院长", "dept_head", None, **_L),
     _t("副院长", "dept_deputy", None, **_L),
+    # Courts and procuratorates: a judge's or prosecutor's misconduct is an accusation against a
+    # public official (监察法 art 15), whatever the lawsuit it happened in.
+    _t("庭长", "section_head"),
+    _t("副庭长", "section_deputy"),
+    _t("审判长", "staff"),
+    _t("审判员", "staff"),
+    _t("法官", "staff"),
+    _t("执行员", "staff"),
+    _t("书记员", "staff"),
+    _t("检察官", "staff"),
     _t("校长", "dept_head", None, **_L),
     _t("副校长", "dept_deputy", None, **_L),
     _t("董事长", "dept_head", None, **_L),

@@ -205,6 +205,26 @@ CASES = [
         channel="letter",
         advice="forward",
     ),
+    # Litigation and an official's misconduct together are an accusation (监察法 art 15): a judge's
+    # bribery is not a lawsuit matter (issue 23: the judge case was triaged out of scope).
+    Case(
+        "JJKG 法官受贿枉法裁判",
+        "县法院副庭长张某某收受当事人贿赂五万元后枉法判决。",
+        "accusation",
+        "county",
+        "长沙县纪委监委",
+        None,
+        accused=1,
+    ),
+    Case(
+        "JJKG 审案法官收红包",
+        "长沙县人民法院法官李某在审理我的离婚案件时收受对方红包两万元。",
+        "accusation",
+        "county",
+        "长沙县纪委监委",
+        "430121",
+        accused=1,
+    ),
     Case(
         "BSL-QT 公安",
         "我家昨晚被盗，小偷偷走了电动车，请求帮忙抓小偷。",
