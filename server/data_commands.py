@@ -51,6 +51,11 @@ def _fail(command: str, exc: IntakeError) -> int:
     return EXIT_BAD_INPUT
 
 
+def _rate(per_second: float) -> str:
+    """Rows per second as staff read it: whole numbers, a decimal under ten (0.3, not 0)."""
+    return f"{per_second:.1f}" if per_second < 10 else f"{per_second:.0f}"
+
+
 class _ProgressLine:
     """One line on the terminal, rewritten in place (a line every few seconds when not a tty)."""
 
@@ -70,7 +75,7 @@ class _ProgressLine:
         share = f"{min(100, 100 * p.seen // p.total)}% " if p.total else ""
         line = (
             f"已读 {share}{p.seen} 行 · 导入 {p.imported} · 已存在 {p.skipped} · 有误 {p.bad} · "
-            f"已分流 {p.triaged} · {p.rate:.0f} 行/秒"
+            f"已分流 {p.triaged} · {_rate(p.rate)} 行/秒"
         )
         if self.tty:
             self.stream.write("\r\x1b[2K" + line)
@@ -128,7 +133,7 @@ def _reports_import(args: argparse.Namespace, settings: Settings) -> int:
     print(
         f"导入完成：共 {summary.rows} 行，新导入 {summary.imported} 件，此前已导入 {summary.skipped} 件，"
         f"有误 {len(summary.errors)} 行；已分流 {summary.triaged} 件，其中疑似重复 {summary.duplicates} 件；"
-        f"用时 {summary.seconds:.1f} 秒（{summary.rows_per_second:.0f} 行/秒）。",
+        f"用时 {summary.seconds:.1f} 秒（{_rate(summary.rows_per_second)} 行/秒）。",
         file=out,
     )
     if summary.unmapped:
