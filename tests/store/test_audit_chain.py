@@ -143,3 +143,19 @@ async def test_an_untouched_chain_verifies_and_counts_its_events(
     first, second = await _events(database)
     assert first.prev_hash == GENESIS and second.prev_hash == first.hash
     assert await database.audit.head() == (2, second.hash)
+
+
+def test_a_naive_timestamp_is_utc_whatever_the_servers_local_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite hands back naive UTC; reading it as local time would break the chain on a server
+    set to Beijing time."""
+    import time
+
+    naive = AT.replace(tzinfo=None)
+    monkeypatch.setenv("TZ", "Asia/Shanghai")
+    time.tzset()
+    try:
+        assert utc(naive) == AT
+        assert event_hash(**{**BASE, "at": naive}) == event_hash(**BASE)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
