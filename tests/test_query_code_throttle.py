@@ -41,12 +41,16 @@ async def _csrf(client: Any, address: str) -> str:
 
 
 async def app_status(client: Any, address: str) -> Any:
-    return await client.post("/api/v1/status", json={"query_code": WRONG}, headers={"X-Forwarded-For": address})
+    return await client.post(
+        "/api/v1/status", json={"query_code": WRONG}, headers={"X-Forwarded-For": address}
+    )
 
 
 async def app_followup(client: Any, address: str) -> Any:
     return await client.post(
-        "/api/v1/followups", json={"query_code": WRONG, "content": "补充"}, headers={"X-Forwarded-For": address}
+        "/api/v1/followups",
+        json={"query_code": WRONG, "content": "补充"},
+        headers={"X-Forwarded-For": address},
     )
 
 
@@ -116,7 +120,9 @@ async def test_each_route_is_throttled_per_client_and_refills_on_the_clock(
 
 
 @pytest.mark.parametrize("route", [r for r in ROUTES if r != "app-status"])
-async def test_every_route_spends_the_same_budget_as_status_lookups(office: tuple[Any, Clock], route: str) -> None:
+async def test_every_route_spends_the_same_budget_as_status_lookups(
+    office: tuple[Any, Clock], route: str
+) -> None:
     client, _ = office
     assert [(await app_status(client, A)).status for _ in range(2)] == [404, 404]
     await _throttled(await ROUTES[route](client, A))
