@@ -436,12 +436,6 @@ class WorkCalendar:
             return self.add_months(start, n)
         raise ValueError(f"unknown period unit {unit!r}")
 
-    def working_days_between(self, first: date, last: date) -> int:
-        """Working days after ``first`` up to and including ``last`` (negative when ``last`` is earlier)."""
-        if last < first:
-            return -self.working_days_between(last, first)
-        return sum(1 for i in range(1, (last - first).days + 1) if self.is_working_day(first + timedelta(i)))
-
     def due(self, rule: Rule, start: date, *, excluded_days: int = 0) -> date:
         """When ``rule`` falls due for a period starting on ``start``. ``excluded_days``: days not
         counted (hearing time in a 复核, 条例 art 36), added before the rest-day roll."""
