@@ -372,3 +372,23 @@ def test_telegram_secret() -> None:
     assert not v.verify_telegram("", "")
     assert not v.verify_telegram("", "x")
     assert not v.verify_telegram("s3cret", "s3cret\udcff")
+
+
+def test_twilio_ipv6_hosts_and_odd_host_names() -> None:
+    params = {"a": "1"}
+    for base, signed_url in [
+        ("https://[2001:db8::1]:8443", "https://[2001:db8::1]/p"),
+        ("https://[2001:db8::1]:8443", "https://[2001:db8::1]:8443/p"),
+        ("https://[2001:db8::1]", "https://[2001:db8::1]:443/p"),
+        ("https://hotline.X/", "https://hotline.X/p"),  # only slashes are stripped from the base
+    ]:
+        sig = v.twilio_signature("tok", signed_url, params)
+        assert v.verify_twilio("tok", base, "/p", params, sig), (base, signed_url)
+
+
+def test_twilio_json_bodied_webhooks_are_refused_even_when_signed() -> None:
+    params: dict[str, str] = {}
+    sig = v.twilio_signature("tok", "https://h.example/p?bodySHA256=abc", params)
+    assert not v.verify_twilio("tok", "https://h.example", "/p?bodySHA256=abc", params, sig)
+    sig = v.twilio_signature("tok", "https://h.example/p?other=abc", params)
+    assert v.verify_twilio("tok", "https://h.example", "/p?other=abc", params, sig)
