@@ -367,3 +367,59 @@ async def test_a_full_width_totp_code_is_a_401_not_a_500(office: Office) -> None
     )
     assert resp.status == 401, await resp.text()
     assert (await resp.json())["error"]["code"] == "login_failed"
+
+
+def test_an_unpadded_secret_of_any_length() -> None:
+    raw = bytes(range(11))  # 18 base32 characters: six "=" of padding left off
+    secret = base64.b32encode(raw).decode().rstrip("=")
+    assert len(secret) % 8 != 0
+    import hmac as _hmac
+    import struct as _struct
+
+    mac = _hmac.new(raw, _struct.pack(">Q", 5), hashlib.sha1).digest()
+    offset = mac[-1] & 0x0F
+    value = _struct.unpack(">I", mac[offset : offset + 4])[0] & 0x7FFFFFFF
+    assert totp_at(secret, 5) == f"{value % 10**6:06d}"
+
+
+def test_a_tree_built_here_links_children_to_their_parents() -> None:
+    tree = OrgTree(jurisdiction.load().units)  # built in the test, not at import
+    assert tree.descendants(COUNTY) == TOWNS
+    assert tree.descendants(PROVINCE) == sorted([CITY, COUNTY, *TOWNS])
+    assert None not in tree.children
+
+
+async def test_token_length_limit_and_codes(staff: tuple[StaffService, Clock]) -> None:
+    service, _ = staff
+    with pytest.raises(Unauthorized) as raised:
+        await service.authenticate("x" * 200)  # looked up, and unknown
+    assert (raised.value.code, str(raised.value)) == ("unauthorized", "登录已过期或无效，请重新登录。")
+    with pytest.raises(Unauthorized) as raised:
+        await service.authenticate("x" * 201)  # refused before any lookup
+    assert (raised.value.code, str(raised.value)) == ("unauthorized", "请先登录。")
+
+
+async def test_logout_is_on_the_record_under_the_members_name(staff: tuple[StaffService, Clock]) -> None:
+    service, clock = staff
+    _, secret = await service.add("alice", COUNTY, "handler", "correct horse battery")
+    token, _, member = await service.login(
+        "alice", "correct horse battery", totp_now(secret, clock.now()), client="c"
+    )
+    await service.logout(token, member)
+    events = [(e.kind, e.actor) async for e in service._db.audit.iter_events()]
+    assert events[-1] == ("staff_logout", "staff:alice")
+
+
+async def test_relation_limits_and_messages(staff: tuple[StaffService, Clock]) -> None:
+    service, _ = staff
+    member, _ = await service.add("alice", COUNTY, "handler", "correct horse battery")
+    await service.declare_relation(member, "张", None, "亲")  # one character each is enough
+    await service.declare_relation(member, "李四", "单" * 200, "同学")
+    with pytest.raises(ValidationError) as raised:
+        await service.declare_relation(member, "", None, "亲属")
+    assert str(raised.value) == "请填写关系人姓名（100 字以内）和关系（32 字以内）。"
+    with pytest.raises(ValidationError) as raised:
+        await service.declare_relation(member, "张三", "单" * 201, "亲属")
+    assert str(raised.value) == "单位名称不能超过 200 字。"
+    got = sorted((r.person_name, r.person_unit, r.relation) for r in await service.relations("alice"))
+    assert got == [("张", None, "亲"), ("李四", "单" * 200, "同学")]
