@@ -392,3 +392,48 @@ def test_twilio_json_bodied_webhooks_are_refused_even_when_signed() -> None:
     assert not v.verify_twilio("tok", "https://h.example", "/p?bodySHA256=abc", params, sig)
     sig = v.twilio_signature("tok", "https://h.example/p?other=abc", params)
     assert v.verify_twilio("tok", "https://h.example", "/p?other=abc", params, sig)
+
+
+def test_leading_zeros_do_not_stretch_the_digit_limits() -> None:
+    padded = "000" + str(int(NOW))  # 13 digits: one more than a t= may have
+    sig = v.app_signature(SECRET, padded, KEY, BODY)
+    assert v.verify_app_signature(SECRET, f"t={padded},v1={sig}", KEY, BODY, NOW) is None
+    twelve = "00" + str(int(NOW))
+    sig = v.app_signature(SECRET, twelve, KEY, BODY)
+    assert v.verify_app_signature(SECRET, f"t={twelve},v1={sig}", KEY, BODY, NOW) == (int(NOW), sig)
+    assert not v.timestamp_fresh("0000000" + str(int(NOW)), NOW)  # 17 digits
+    assert v.timestamp_fresh("000000" + str(int(NOW)), NOW)  # 16
+
+
+def test_a_telegram_secret_may_use_every_allowed_character() -> None:
+    assert v.telegram_secret_valid("".join(sorted(v.TELEGRAM_SECRET_CHARS)))
+
+
+def test_replay_keys_are_the_first_64_bits_of_the_signature() -> None:
+    r = v.SignatureReplays()
+    assert r.admit(int(NOW), "ab" * 8 + "0" * 48, NOW) == "fresh"
+    assert r.admit(int(NOW), "ab" * 8 + "1" * 48, NOW) == "replayed"  # the same first 16 hex digits
+
+
+def test_a_group_gone_stale_within_the_second_waits_for_the_next_prune() -> None:
+    r = v.SignatureReplays(window=10)
+    t = int(NOW)
+    r.admit(t + 10, "ab" * 32, NOW + 20.0)
+    r.admit(t + 15, "cd" * 32, NOW + 20.5)  # t + 10 is 10.5 s away now, but this second was pruned
+    assert len(r) == 2
+    r.admit(t + 15, "ef" * 32, NOW + 21.0)
+    assert len(r) == 2  # the next second drops t + 10 and keeps t + 15
+
+
+def test_wechat_decrypt_says_what_was_wrong() -> None:
+    c = v.WeChatCipher(AES_KEY, "wxappid")
+    enc = c.encrypt(b"hello")
+    for bad, reason in [
+        ("!" + enc, "not base64"),  # a stray character is refused, not skipped
+        (enc[:-4] + "!!!!", "not base64"),
+        (base64.b64encode(b"x" * 15).decode(), "bad length"),
+        ("", "bad length"),
+    ]:
+        with pytest.raises(v.WeChatCryptoError) as raised:
+            c.decrypt(bad)
+        assert str(raised.value) == reason, bad
