@@ -286,6 +286,8 @@ def _dates(items: Iterable[Any], year: int, what: str) -> set[date]:
 
 def parse_year(doc: Mapping[str, Any]) -> YearCalendar:
     """``{"year": 2027, "holidays": [...], "workdays": [...]}``, checked."""
+    if not isinstance(doc, Mapping):  # a file of "[]" raised AttributeError past every handler
+        raise ValidationError("年份文件应为 JSON 对象。", code="invalid_calendar")
     year = doc.get("year")
     if not isinstance(year, int) or not 2000 <= year <= 2100:
         raise ValidationError("year 应为 2000 至 2100 之间的年份。", code="invalid_calendar")

@@ -355,6 +355,11 @@ def test_a_date_two_years_away_is_refused_and_a_neighbouring_year_is_not() -> No
     }
 
 
+@pytest.mark.parametrize("doc", [[], "2027", None, 2027])
+def test_a_year_file_that_is_not_an_object(doc: Any) -> None:
+    assert _refused(doc) == "年份文件应为 JSON 对象。"
+
+
 def test_holidays_are_required_and_never_make_up_days() -> None:
     assert _refused({"year": 2027}) == "holidays 不能为空。"
     assert _refused({"year": 2027, "holidays": []}) == "holidays 不能为空。"
@@ -547,3 +552,29 @@ def test_without_a_folder_nothing_is_looked_at(tmp_path: Path) -> None:
         cal.is_working_day(date(2099, 1, 5))
     missing = WorkCalendar.official(tmp_path / "not there")
     assert missing.is_working_day(date(2026, 3, 6))
+
+
+def test_the_listing_read_is_remembered_so_unchanged_files_are_not_read_again(tmp_path: Path) -> None:
+    clock = Seconds()
+    _write_year(tmp_path, 2040, ["2040-03-05"])
+    cal = WorkCalendar.official(tmp_path, monotonic=clock)
+    assert cal._seen == deadlines._fingerprint(tmp_path) != ()
+    assert cal._next_look == clock.t + RECHECK_SECONDS
+    assert WorkCalendar.official()._seen == ()
+    clock.t += 1
+    cal.refresh()  # nothing changed: the listing matches, nothing is read
+    assert cal._next_look == clock.t + RECHECK_SECONDS
+    _write_year(tmp_path, 2041, ["2041-01-01"])
+    cal.refresh()
+    assert cal._seen == deadlines._fingerprint(tmp_path)
+
+
+def test_the_unreadable_year_file_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    clock = Seconds()
+    cal = WorkCalendar.official(tmp_path, monotonic=clock)
+    (tmp_path / "2040.json").write_text("[]", "utf-8")
+    cal.refresh()
+    assert [r.getMessage() for r in caplog.records] == [
+        "calendar folder not reloaded: a year file is unreadable (ValidationError)"
+    ]
+    assert cal.is_working_day(date(2026, 3, 6))  # the calendar in force goes on answering
