@@ -5,6 +5,7 @@ injected clock, and what the first audit event and the jobs say."""
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from intake.config import Settings
 from intake.domain import Accused, Location, Reporter, Submission, Upload
 from intake.errors import Conflict, RateLimited, ValidationError
 from intake.pipeline import LIMITS, MAX_CONTENT, _split_suffix, new_query_code
-from storage import models
+from storage import models, vault
 
 CONTENT = "村支书张三在低保评定中优亲厚友，2025年3月把低保名额给了亲属。"
 V = models.VaultEntry.__table__
@@ -269,3 +270,145 @@ async def test_one_informant_is_throttled_per_hour_on_the_clock(office: tuple[An
     assert (await s.pipeline.accept(sub())).created
     clock.at += timedelta(minutes=30)
     assert (await s.pipeline.accept(sub(**me))).created
+
+
+# --- follow-ups -------------------------------------------------------------------------------------
+
+
+async def test_a_follow_up_is_checked_stored_redacted_and_counted(office: tuple[Any, Clock]) -> None:
+    s, clock = office
+    receipt = await s.pipeline.accept(
+        sub(reporter=Reporter("李四", None, "13800000000", None), anonymous=False, accused=Accused("张三"))
+    )
+    code = receipt.query_code
+    for content, error in [
+        ("", "content_required"),
+        ("  ", "content_required"),
+        ("长" * 20_001, "content_too_long"),
+    ]:
+        with pytest.raises(ValidationError) as raised:
+            await s.pipeline.add_followup(code, content, "web", "c")
+        assert raised.value.code == error
+    with pytest.raises(ValidationError) as raised:
+        await s.pipeline.add_followup(code, "", "web", "c")
+    assert str(raised.value) == "请填写补充内容。"
+    with pytest.raises(ValidationError) as raised:
+        await s.pipeline.add_followup(code, "长" * 20_001, "web", "c")
+    assert str(raised.value) == "补充内容不能超过 20000 字。"
+    with pytest.raises(ValidationError):
+        await s.pipeline.add_followup(code, "补充\x00", "web", "c")
+    report = await s.db.reports.get(receipt.case_no)
+    before = len(await _vault_kinds(s, report.id))
+    clock.at += timedelta(minutes=5)
+    spaced = " ".join(code[i : i + 4] for i in range(0, 16, 4))  # the code as printed on the receipt
+    case_no = await s.pipeline.add_followup(
+        spaced, "补充：我是李四，电话13800000000，张三收了钱。", "app", "c"
+    )
+    assert case_no == receipt.case_no
+    assert await s.pipeline.add_followup(code, "长" * 20_000, "web", "c2") == receipt.case_no
+    report = await s.db.reports.get(receipt.case_no)
+    ins = [m for m in report.messages if m.direction == "in"]
+    assert [m.channel for m in ins] == ["app", "web"] and ins[0].at == clock.at
+    assert "13800000000" not in ins[0].body and "李四" not in ins[0].body
+    assert "张三" in ins[0].body  # the accused's name is not the informant's to hide
+    kinds = await _vault_kinds(s, report.id)
+    assert len(kinds) == before + 1 and kinds.count("in_text") == 1  # the second follow-up had nothing
+    events = [e for e in await s.db.reports.events(report.id) if e.kind == "followup_added"]
+    assert len(events) == 2 and events[0].actor == "channel:app"
+    status = await s.pipeline.status(code, "c")
+    assert status.followups == 2
+    # Nothing of the informant's in a follow-up of an anonymous report: nothing sealed.
+    anon = await s.pipeline.accept(sub())
+    await s.pipeline.add_followup(anon.query_code, "补充：时间是三月。", "web", "c3")
+    anon_report = await s.db.reports.get(anon.case_no)
+    assert await _vault_kinds(s, anon_report.id) == []
+    assert [m.body for m in anon_report.messages if m.direction == "in"] == ["补充：时间是三月。"]
+
+
+async def test_a_follow_up_with_a_wrong_code_is_the_same_404(office: tuple[Any, Clock]) -> None:
+    s, _ = office
+    from intake.errors import NotFound
+
+    for code in ("1" * 16, "12345", "", "abc"):
+        with pytest.raises(NotFound) as raised:
+            await s.pipeline.add_followup(code, "补充", "web", f"c-{code}")
+        assert (raised.value.code, str(raised.value)) == ("not_found", "查询码无效，或没有对应的举报。")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"title": "另一个标题"},
+        {"category": "其他"},
+        {"accused": Accused("李四")},
+        {"location": Location(text="另一个地方")},
+        {"reporter": Reporter("王五"), "anonymous": False},
+        {"anonymous": False, "reporter": Reporter("李四")},
+        {"attachments": [Upload("b.png", "image/png", b"x")]},
+        {"attachments": [Upload("a.png", "image/png", b"xx")]},
+    ],
+)
+async def test_any_change_under_the_same_key_is_a_conflict(
+    office: tuple[Any, Clock], change: dict[str, Any]
+) -> None:
+    s, _ = office
+    base: dict[str, Any] = {
+        "external_id": "key-9",
+        "title": "标题",
+        "category": "群众纪律",
+        "accused": Accused("张三"),
+        "location": Location(text="某村"),
+        "reporter": Reporter("李四"),
+        "anonymous": True,
+        "attachments": [Upload("a.png", "image/png", b"x")],
+    }
+    first = await s.pipeline.accept(sub(**base))
+    again = await s.pipeline.accept(sub(**base))
+    assert not again.created and again.query_code == first.query_code
+    with pytest.raises(Conflict):
+        await s.pipeline.accept(sub(**(base | change)))
+
+
+async def test_each_proof_of_identity_is_sealed_on_its_own(office: tuple[Any, Clock]) -> None:
+    s, _ = office
+    receipt = await s.pipeline.accept(
+        sub(
+            reporter=Reporter("李四"),
+            anonymous=False,
+            attachments=[
+                Upload("id1.png", "image/png", b"a", True),
+                Upload("id2.jpg", "image/jpeg", b"bb", True),
+            ],
+        )
+    )
+    report = await s.db.reports.get(receipt.case_no)
+    async with s.db.read_engine.connect() as conn:
+        rows = (
+            await conn.execute(sa.select(V).where(V.c.report_id == report.id, V.c.kind == "identity_file"))
+        ).all()
+    opened = sorted(
+        (
+            vault.unseal(
+                s.db.keyring,
+                vault.SealedEntry(
+                    r.id, r.report_id, r.kind, r.kek_version, r.wrapped_key, r.nonce, r.ciphertext
+                ),
+            )
+            for r in rows
+        ),
+        key=lambda d: d["filename"],
+    )
+    assert opened == [
+        {
+            "filename": "id1.png",
+            "content_type": "image/png",
+            "size": 1,
+            "data": base64.b64encode(b"a").decode(),
+        },
+        {
+            "filename": "id2.jpg",
+            "content_type": "image/jpeg",
+            "size": 2,
+            "data": base64.b64encode(b"bb").decode(),
+        },
+    ]
