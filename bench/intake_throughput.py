@@ -3,7 +3,7 @@
 For each database (SQLite always; PostgreSQL when ``INTAKE_BENCH_DATABASE_URL`` or
 ``INTAKE_TEST_DATABASE_URL`` is set, or ``--database`` asks for it):
 
-1. start ``python -m intake serve`` as a subprocess on a loopback port with a fresh
+1. start ``python -m server serve`` as a subprocess on a loopback port with a fresh
    ``INTAKE_DATA_DIR`` (and, for PostgreSQL, a fresh database dropped afterwards), default settings
    otherwise: log level INFO, every durability setting as shipped;
 2. from *this* process (so the load generator never shares the server's event loop) run
@@ -171,13 +171,13 @@ async def wait_ready(server: Server, deadline: float) -> None:
 
 
 def spawn_server(data_dir: Path, log_path: Path, database_url: str | None, prefix: list[str]) -> Server:
-    """``python -m intake serve`` on a free loopback port, with only our INTAKE_* settings."""
+    """``python -m server serve`` on a free loopback port, with only our INTAKE_* settings."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("INTAKE_")}
     env.update({"INTAKE_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"})
     if database_url:
         env["INTAKE_DATABASE_URL"] = database_url
-    cmd = [*prefix, sys.executable, "-m", "intake", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    cmd = [*prefix, sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port", str(port)]
     with log_path.open("wb") as log_file:
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT)
     return Server(proc, port, log_path)

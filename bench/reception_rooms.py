@@ -35,8 +35,8 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from intake.reception.tokens import RoomTokens  # noqa: E402
 from storage import keys  # noqa: E402
-from video_reception.tokens import RoomTokens  # noqa: E402
 
 
 def _free_port() -> int:
@@ -146,7 +146,7 @@ def run() -> None:
     port = _free_port()
     env = {**os.environ, "INTAKE_DATA_DIR": str(data), "INTAKE_LOG_LEVEL": "WARNING"}
     server = subprocess.Popen(
-        [sys.executable, "-m", "intake", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port", str(port)],
         env=env,
         cwd=ROOT,
     )

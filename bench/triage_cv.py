@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/triage_cv.py [--data ../shared/data/taidi2020] [--folds 5] [--json]
 
-The corpus is ``intake.triage_commands.taidi2020_corpus``: the first-level labels (一级分类),
+The corpus is ``server.triage_commands.taidi2020_corpus``: the first-level labels (一级分类),
 title + detail as one text where a record pairs them, every other labeled title or detail on its
 own, with the message id as a leakage group. :func:`triage.cross_validate` then merges exact
 duplicates (after normalization), links near-duplicates (character-3-gram Jaccard ≥ 0.7, or one
@@ -49,7 +49,7 @@ def main() -> int:
         return 2
 
     import triage
-    from intake.triage_commands import taidi2020_corpus
+    from server.triage_commands import taidi2020_corpus
 
     texts, labels, groups = taidi2020_corpus(args.data)
     t0 = time.perf_counter()

@@ -8,7 +8,7 @@ entries, each against a baseline measured in the same run.
    AEAD operations (data and key wrap), so ~0.3-0.5 of the bare rate is the expected shape. Each
    figure is the best of five interleaved windows (the machine may be busy with other work).
 2. **Rotation** of ``--entries`` vault entries (default 100,000) in a SQLite file in a temporary
-   directory (WAL, ``synchronous=FULL``, as shipped), through :func:`storage.vault_store.rotate`
+   directory (WAL, ``synchronous=FULL``, as shipped), through :func:`storage.key_rotation.rotate`
    with its batches and progress bar. Baseline: the least work that could do the job — the same
    unwrap/wrap crypto for every entry plus one ``executemany`` UPDATE of all rows in one
    transaction on a plain connection to the same file (no batching, not resumable).
@@ -50,7 +50,8 @@ from intake import jurisdiction  # noqa: E402
 from storage import keys, models, vault  # noqa: E402
 from storage.database import Database  # noqa: E402
 from storage.db import Batch  # noqa: E402
-from storage.vault_store import VaultStore, rotate  # noqa: E402
+from storage.key_rotation import rotate  # noqa: E402
+from storage.vault_store import VaultStore  # noqa: E402
 
 IDENTITY = {
     "name": "甄宝琮",

@@ -1,6 +1,9 @@
 """The shape every channel has: a ``SPEC`` naming it, and an adapter that serves its routes.
 
-Adapters get a :class:`ChannelContext` (the pipeline and their own settings) and never see storage.
+Adapters get a :class:`ChannelContext`: the pipeline, their own settings, and what else a channel may
+do (register a job handler or a sender for notifications, a cleanup hook, the web form's error
+pages). They never see storage, the services or the application. An adapter may have a ``start()``
+method: the root calls it once the channel is mounted, inside the running loop.
 Every body is read with :func:`read_body` (or :func:`read_bounded_json`), every JSON body parsed with
 :func:`parse_json_object`, and every text field goes through the control-character policy:
 :func:`check_text` refuses (citizen and staff routes), :func:`strip_controls` removes (platform
@@ -10,15 +13,17 @@ pushes). They live in ``intake`` so that ``video_reception`` shares them; channe
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aiohttp import web
 
 from intake.clock import Clock
-from intake.edge import parse_json_object, read_body, read_bounded_json
+from intake.edge import HtmlErrorRenderer, parse_json_object, read_body, read_bounded_json
+from intake.jobs import Handler as JobHandler
 from intake.metrics import Metrics
+from intake.notifier import Deliver
 from intake.pipeline import Pipeline
 from intake.ratelimit import client_address
 from intake.text import check_text, strip_controls
@@ -27,6 +32,7 @@ __all__ = [
     "Adapter",
     "ChannelContext",
     "ChannelSpec",
+    "Cleanup",
     "check_text",
     "client_address",
     "json_response",
@@ -41,8 +47,18 @@ class Adapter(Protocol):
     def routes(self) -> list[web.AbstractRouteDef]: ...
 
 
+Cleanup = Callable[[], Awaitable[None]]
+
+
+def _unsupported(*_args: object) -> None:
+    raise RuntimeError("not available to this channel")
+
+
 @dataclass(frozen=True)
 class ChannelContext:
+    """What a channel may use and do: file reports and look them up by query code (the pipeline),
+    read its own settings section, and hook into the application through the callables below."""
+
     name: str
     pipeline: Pipeline
     settings: Mapping[str, str]
@@ -53,6 +69,17 @@ class ChannelContext:
     max_file_bytes: int
     max_files: int
     trust_forwarded_for: bool
+    # The deployment's web address and hotline, named in the platform channels' privacy notice.
+    public_url: str = ""
+    hotline: str = "12388"
+    # register_job(kind, handler): a durable job kind this channel runs (media downloads …).
+    register_job: Callable[[str, JobHandler], None] = _unsupported
+    # register_sender(channel_tag, deliver): how the notifier reaches informants on this channel.
+    register_sender: Callable[[str, Deliver], None] = _unsupported
+    # on_cleanup(fn): awaited when the application shuts down (close clients, cancel tasks).
+    on_cleanup: Callable[[Cleanup], None] = _unsupported
+    # set_error_page(renderer): friendly error pages for browsers (the web form).
+    set_error_page: Callable[[HtmlErrorRenderer], None] = _unsupported
 
     def client_key(self, request: web.Request) -> str:
         """A keyed hash of the client's address, for rate limits; the address itself is never kept."""

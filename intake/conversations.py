@@ -68,9 +68,14 @@ class Notice:
     web_url: str = ""
     hotline: str = "12388"
 
+    @property
+    def web_place(self) -> str:
+        """The web form, as the notices name it."""
+        return f"网上举报平台（{self.web_url}）" if self.web_url else "本机关网上举报平台"
+
 
 @dataclass
-class _Outcome:
+class Outcome:
     reply: str | None
     step: str = "idle"
     draft: dict[str, Any] = field(default_factory=dict)
@@ -81,7 +86,7 @@ class _Outcome:
 
 
 def welcome_text(platform: str, notice: Notice) -> str:
-    web = f"网上举报平台（{notice.web_url}）" if notice.web_url else "本机关网上举报平台"
+    web = notice.web_place
     return (
         "您好，欢迎关注！这里受理检举控告、申诉和其他信访事项。\n\n"
         f"【隐私提示】{platform}平台能够读取您在这里发送的全部消息。"
@@ -107,6 +112,9 @@ PROMPT_IDENTITY = (
     "（实名举报优先办理，您的身份信息将加密保管，不会告诉被反映人）。"
 )
 NO_VOICE_TEXT = "未能识别这段语音，请改发文字。"
+# Said by every platform dialogue (the Telegram bot's own texts take these too).
+CANCELLED = "已取消本次填写，填写的内容没有保存。"
+ALREADY_FILED = "这条消息此前已提交；查询码只在首次提交时显示，如已遗失请通过网上举报平台重新反映。"
 NO_MEDIA = "这里暂不能接收图片和语音材料：请用文字描述，或通过网上举报平台上传材料。发送完毕请回复“好了”。"
 
 
@@ -116,7 +124,7 @@ def filing_reply(receipt: Receipt, media: int = 0) -> str:
         lines.append(f"查询码：{receipt.query_code}")
         lines.append("请妥善保存查询码，不要告诉他人；凭查询码可发送“查询 查询码”了解办理进展。")
     else:
-        lines.append("这条消息此前已提交；查询码只在首次提交时显示，如已遗失请通过网上举报平台重新反映。")
+        lines.append(ALREADY_FILED)
     if media:
         lines.append(f"您发送的 {media} 份材料将随后附入案件。")
     return "\n".join(lines)
@@ -143,10 +151,10 @@ class Conversations:
         self.platform = platform
         self.notice = notice
         self.media_job = media_job  # None: media cannot be downloaded on this deployment
-        self._store: ConversationStore = pipeline.db.conversations
-        self._keyring = pipeline.db.keyring
-        self._clock = pipeline.clock
-        self._metrics = pipeline.metrics
+        self._store: ConversationStore = pipeline.conversations
+        self._keyring = pipeline.keyring
+        self.clock = pipeline.clock
+        self.metrics = pipeline.metrics
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # keys -----------------------------------------------------------------------------------------
@@ -178,7 +186,7 @@ class Conversations:
             return await asyncio.wait_for(asyncio.shield(task), budget)
         except TimeoutError:
             log.warning("passive reply window missed", extra={"channel": self.channel})
-            self._metrics.channel_events.labels(self.channel, "late").inc()
+            self.metrics.channel_events.labels(self.channel, "late").inc()
 
             def deliver_late(t: asyncio.Task[str | None]) -> None:
                 if t.cancelled() or t.exception() is not None or late is None:
@@ -209,10 +217,10 @@ class Conversations:
         """Process one message once; a retry gets the first delivery's reply."""
         conv_key = self.conversation_key(msg)
         msg_key = self.message_key(msg)
-        now = self._clock.now()
+        now = self.clock.now()
         claim = await self._store.claim_message(msg_key, self.channel, now)
         if not claim.fresh:
-            self._metrics.channel_events.labels(self.channel, "duplicate").inc()
+            self.metrics.channel_events.labels(self.channel, "duplicate").inc()
             waited = 0.0
             while not claim.done and waited < retry_budget:
                 await asyncio.sleep(RETRY_POLL)
@@ -220,7 +228,7 @@ class Conversations:
                 claim = await self._store.seen_reply(msg_key)
             return claim.reply
         try:
-            outcome = await self._step(msg, conv_key, msg_key)
+            outcome = await self.step(msg, conv_key, msg_key)
             await self._store.finish_message(
                 message_key=msg_key,
                 reply=outcome.reply,
@@ -228,7 +236,7 @@ class Conversations:
                 channel=self.channel,
                 step=outcome.step,
                 draft=outcome.draft,
-                now=self._clock.now(),
+                now=self.clock.now(),
                 jobs=outcome.jobs,
             )
         except BaseException:
@@ -238,16 +246,35 @@ class Conversations:
 
     # the dialogue ---------------------------------------------------------------------------------
 
-    async def _step(self, msg: Inbound, conv_key: str, msg_key: str) -> _Outcome:
+    async def saved(self, conv_key: str) -> tuple[str, dict[str, Any]]:
+        """The conversation's step and draft (a copy), or ``("idle", {})`` when there is none or it
+        has been idle longer than :data:`STALE_AFTER`."""
         record = await self._store.get(conv_key)
-        step, draft = ("idle", {})
-        if record is not None and self._clock.now() - record.updated_at < STALE_AFTER:
-            step, draft = record.step, dict(record.draft)
-        keep = _Outcome(None, step, draft)
+        if record is not None and self.clock.now() - record.updated_at < STALE_AFTER:
+            return record.step, dict(record.draft)
+        return "idle", {}
+
+    async def saved_draft(self, conv_key: str) -> dict[str, Any] | None:
+        """The draft stored under ``conv_key`` however old (a copy), or None when there is none."""
+        record = await self._store.get(conv_key)
+        return dict(record.draft) if record is not None else None
+
+    async def enqueue(self, kind: str, payload: dict[str, Any]) -> None:
+        """Queue a durable job now (outside a message's own transaction)."""
+        await self._store.enqueue(kind, payload, self.clock.now())
+
+    async def step(self, msg: Inbound, conv_key: str, msg_key: str) -> Outcome:
+        """The public step hook: the answer to one fresh message and the conversation's next state.
+        :meth:`handle` calls it once per message (retries get the stored reply) and stores what it
+        returns in one transaction. Channels with their own flow (SMS, the phone line) override it
+        and call ``super().step`` for the guided dialogue; they read the state through
+        :meth:`saved` and :meth:`saved_draft`."""
+        step, draft = await self.saved(conv_key)
+        keep = Outcome(None, step, draft)
 
         if msg.kind == "event":
             return self._event(msg, keep)
-        text = _clean(msg.text)
+        text = clean_text(msg.text)
         if msg.kind == "voice" and not text and step not in ("media",):
             keep.reply = NO_VOICE_TEXT
             return keep
@@ -259,55 +286,63 @@ class Conversations:
             return keep
         if command is not None:
             return command
+        return await self._guided(msg, msg_key, text, keep)
 
+    async def _guided(self, msg: Inbound, msg_key: str, text: str, keep: Outcome) -> Outcome:
+        """The guided dialogue's answer to a message that is not a command, by the step it is at."""
+        step, draft = keep.step, keep.draft
         if step == "what" and msg.kind in ("text", "voice") and text:
             if msg.kind == "voice" and msg.media_id:
                 draft.setdefault("media", []).append({"id": msg.media_id, "type": "voice"})
             draft["what"] = text[:MAX_CONTENT]
-            return _Outcome(PROMPT_WHO, "who", draft)
+            return Outcome(PROMPT_WHO, "who", draft)
         if step == "who":
             if msg.kind == "location" and msg.location:
                 draft["location"] = msg.location[:200]
-                return _Outcome("已记录位置。\n" + PROMPT_MEDIA, "media", draft)
+                return Outcome("已记录位置。\n" + PROMPT_MEDIA, "media", draft)
             if msg.kind in ("text", "voice"):
                 draft["who"] = "" if text in ("跳过", "没有", "无") else text[:1000]
-                return _Outcome(PROMPT_MEDIA, "media", draft)
+                return Outcome(PROMPT_MEDIA, "media", draft)
         if step == "media":
-            if msg.kind in ("image", "voice") and self.media_job is None:
-                return _Outcome(NO_MEDIA, step, draft)
-            if msg.kind in ("image", "voice") and msg.media_id:
-                media = draft.setdefault("media", [])
-                if len(media) >= MAX_MEDIA:
-                    return _Outcome(f"材料已达 {MAX_MEDIA} 份上限。回复“好了”继续。", step, draft)
-                media.append({"id": msg.media_id, "type": msg.kind})
-                return _Outcome(
-                    f"已收到第 {len(media)} 份材料。可继续发送，发送完毕请回复“好了”。", step, draft
-                )
-            if text in ("好了", "没有", "无", "完成", "跳过", "好"):
-                return _Outcome(PROMPT_IDENTITY, "identity", draft)
-            return _Outcome(PROMPT_MEDIA, step, draft)
+            return self._media(msg, text, draft)
         if step == "identity" and msg.kind in ("text", "voice"):
             return self._identity(text, draft)
         if step == "confirm" and msg.kind in ("text", "voice"):
             if text in ("确认", "提交", "确认提交", "是"):
-                return await self._file_draft(msg, msg_key, draft, keep)
-            return _Outcome("请回复“确认”提交，或回复“取消”放弃。", step, draft)
+                return await self.file_draft(msg, msg_key, draft, keep)
+            return Outcome("请回复“确认”提交，或回复“取消”放弃。", step, draft)
         if step in ("what", "who", "identity"):
             prompt = {"what": PROMPT_WHAT, "who": PROMPT_WHO, "identity": PROMPT_IDENTITY}[step]
-            return _Outcome(prompt, step, draft)
+            return Outcome(prompt, step, draft)
         # idle: media or a place without a report in progress, or free text
         if msg.kind in ("image", "voice", "location"):
-            return _Outcome("如需提交材料，请先回复“举报”开始填写。\n" + help_text(), "idle", {})
-        return _Outcome(help_text(), "idle", {})
+            return Outcome("如需提交材料，请先回复“举报”开始填写。\n" + help_text(), "idle", {})
+        return Outcome(help_text(), "idle", {})
 
-    def _event(self, msg: Inbound, keep: _Outcome) -> _Outcome:
+    def _media(self, msg: Inbound, text: str, draft: dict[str, Any]) -> Outcome:
+        """The materials step: pictures and voice join the draft (up to :data:`MAX_MEDIA`)."""
+        if msg.kind in ("image", "voice") and self.media_job is None:
+            return Outcome(NO_MEDIA, "media", draft)
+        if msg.kind in ("image", "voice") and msg.media_id:
+            media = draft.setdefault("media", [])
+            if len(media) >= MAX_MEDIA:
+                return Outcome(f"材料已达 {MAX_MEDIA} 份上限。回复“好了”继续。", "media", draft)
+            media.append({"id": msg.media_id, "type": msg.kind})
+            return Outcome(
+                f"已收到第 {len(media)} 份材料。可继续发送，发送完毕请回复“好了”。", "media", draft
+            )
+        if text in ("好了", "没有", "无", "完成", "跳过", "好"):
+            return Outcome(PROMPT_IDENTITY, "identity", draft)
+        return Outcome(PROMPT_MEDIA, "media", draft)
+
+    def _event(self, msg: Inbound, keep: Outcome) -> Outcome:
         event, key = (msg.event or "").lower(), (msg.event_key or "").upper()
         if event in ("subscribe", "follow", "scan_follow"):
             keep.reply = welcome_text(self.platform, self.notice)
             return keep
         if event == "click":
             if key == MENU_REPORT:
-                return _Outcome(PROMPT_WHAT, "what", {})
+                return Outcome(PROMPT_WHAT, "what", {})
             if key == MENU_QUERY:
                 keep.reply = "请发送“查询 查询码”，例如：查询 1234567890123456"
                 return keep
@@ -316,35 +351,35 @@ class Conversations:
                 return keep
             keep.reply = welcome_text(self.platform, self.notice)
             return keep
-        self._metrics.channel_events.labels(self.channel, "ignored").inc()
+        self.metrics.channel_events.labels(self.channel, "ignored").inc()
         return keep  # unsubscribe, view, location reports …: known, answered with nothing
 
     async def _command(
-        self, msg: Inbound, text: str, conv_key: str, msg_key: str, keep: _Outcome
-    ) -> _Outcome | None:
+        self, msg: Inbound, text: str, conv_key: str, msg_key: str, keep: Outcome
+    ) -> Outcome | None:
         if msg.kind not in ("text", "voice"):
             return None
         if text in ("取消", "退出", "放弃"):
-            return _Outcome("已取消本次填写，填写的内容没有保存。" if keep.step != "idle" else help_text())
+            return Outcome(CANCELLED if keep.step != "idle" else help_text())
         if text in ("帮助", "?", "？", "菜单"):
             keep.reply = help_text()
             return keep
         if keep.step != "idle":
             return None  # mid-dialogue, "举报…" is the content itself; "取消" first to query
         if text.startswith("举报"):
-            rest = _rest(text, "举报")
+            rest = rest_of(text, "举报")
             if not rest:
-                return _Outcome(PROMPT_WHAT, "what", {})
+                return Outcome(PROMPT_WHAT, "what", {})
             sub = self._submission(msg, msg_key, {"what": rest})
             receipt = await self.pipeline.accept(sub)
             keep.reply = filing_reply(receipt)
             return keep
         if text.startswith("查询"):
-            found = await self.pipeline.status(_rest(text, "查询"), conv_key)
+            found = await self.pipeline.status(rest_of(text, "查询"), conv_key)
             keep.reply = _status_reply(found)
             return keep
         if text.startswith("补充"):
-            code, addition = _split_code(_rest(text, "补充"))
+            code, addition = split_code(rest_of(text, "补充"))
             if code is None:
                 raise ValidationError(
                     "请按“补充 查询码 内容”的格式发送，查询码为 16 位数字。", code="query_code_required"
@@ -354,23 +389,23 @@ class Conversations:
             return keep
         return None
 
-    def _identity(self, text: str, draft: dict[str, Any]) -> _Outcome:
+    def _identity(self, text: str, draft: dict[str, Any]) -> Outcome:
         if text.startswith("匿名"):
             draft["anonymous"] = True
             draft.pop("name", None)
             draft.pop("phone", None)
-            return _Outcome(_summary(draft), "confirm", draft)
+            return Outcome(_summary(draft), "confirm", draft)
         if text.startswith("实名"):
-            parts = _rest(text, "实名").replace("，", " ").replace(",", " ").split()
+            parts = rest_of(text, "实名").replace("，", " ").replace(",", " ").split()
             phone = next((p for p in parts if sum(c.isdigit() for c in p) >= 7), None)
             name = next((p for p in parts if p != phone), None)
             if not name or not phone or len(name) > 50 or len(phone) > 32:
-                return _Outcome(
+                return Outcome(
                     "请按“实名 姓名 手机号”的格式发送，例如：实名 张三 13800000000", "identity", draft
                 )
             draft.update(anonymous=False, name=name, phone=phone)
-            return _Outcome(_summary(draft), "confirm", draft)
-        return _Outcome(PROMPT_IDENTITY, "identity", draft)
+            return Outcome(_summary(draft), "confirm", draft)
+        return Outcome(PROMPT_IDENTITY, "identity", draft)
 
     def _submission(self, msg: Inbound, msg_key: str, draft: dict[str, Any]) -> Submission:
         content = draft.get("what", "")
@@ -387,9 +422,7 @@ class Conversations:
             handles={msg.handle_kind: msg.handle},
         )
 
-    async def _file_draft(
-        self, msg: Inbound, msg_key: str, draft: dict[str, Any], keep: _Outcome
-    ) -> _Outcome:
+    async def file_draft(self, msg: Inbound, msg_key: str, draft: dict[str, Any], keep: Outcome) -> Outcome:
         try:
             receipt = await self.pipeline.accept(self._submission(msg, msg_key, draft))
         except IntakeError as exc:
@@ -404,7 +437,7 @@ class Conversations:
             ]
         elif media:
             log.info("media not downloaded: outbound API not configured", extra={"channel": self.channel})
-        return _Outcome(filing_reply(receipt, len(jobs)), "idle", {}, jobs)
+        return Outcome(filing_reply(receipt, len(jobs)), "idle", {}, jobs)
 
     # late attachments -----------------------------------------------------------------------------
 
@@ -413,17 +446,10 @@ class Conversations:
         content_type = sniff_media(data)
         if content_type is None:
             raise ValidationError("不支持的材料格式。", code="unsupported_media")
-        report = await self.pipeline.db.reports.get(case_no)
-        if report is None:
-            raise LookupError("no such case")
         ext = content_type.split("/")[1]
-        blob = await asyncio.to_thread(self.pipeline.db.blobs.put, f"{media_type}.{ext}", content_type, data)
-        try:
-            await self._store.add_attachment(report.id, blob, self._clock.now(), f"channel:{self.channel}")
-        except BaseException:
-            self.pipeline.db.blobs.discard([blob])
-            raise
-        return blob.id
+        return await self.pipeline.attach(
+            case_no, f"{media_type}.{ext}", content_type, data, f"channel:{self.channel}"
+        )
 
 
 def sniff_media(data: bytes) -> str | None:
@@ -446,15 +472,17 @@ def sniff_media(data: bytes) -> str | None:
 # --- helpers --------------------------------------------------------------------------------------
 
 
-def _clean(text: str) -> str:
+def clean_text(text: str) -> str:
+    """A message's text with full-width spaces made plain and the ends trimmed."""
     return text.replace("\u3000", " ").strip()
 
 
-def _rest(text: str, word: str) -> str:
+def rest_of(text: str, word: str) -> str:
+    """What follows a command word: ``查询 1234…`` → ``1234…``."""
     return text[len(word) :].strip(" ：:，,。")
 
 
-def _split_code(text: str) -> tuple[str | None, str]:
+def split_code(text: str) -> tuple[str | None, str]:
     """``1234 5678 9012 3456 内容`` → (code, 内容); the code may carry spaces or hyphens."""
     digits, i = "", 0
     while i < len(text) and len(digits) < 16:

@@ -30,8 +30,8 @@ class DialogueLedger:
     def __init__(self, pipeline: Pipeline, channel: str) -> None:
         self.channel = channel
         self._pipeline = pipeline
-        self._store: ConversationStore = pipeline.db.conversations
-        self._keyring = pipeline.db.keyring
+        self._store: ConversationStore = pipeline.conversations
+        self._keyring = pipeline.keyring
         self._clock = pipeline.clock
 
     def conversation_key(self, handle_kind: str, handle: str) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -31,6 +32,9 @@ MAX_JSON_DEPTH = 64  # our documents nest three deep, a Telegram update about ei
 # What reading a request's body raises when the transport fails: aiohttp wraps the parser's error
 # (a bad Content-Encoding, a body shorter than its Content-Length) in ``RequestPayloadError``; a
 # client gone mid-body cancels the request with ``ConnectionResetError``.
+# A page for a browser's error (the web form's): request, status, code, message → the answer.
+HtmlErrorRenderer = Callable[[web.Request, int, str, str], web.StreamResponse]
+
 TRANSPORT_ERRORS = (web.RequestPayloadError, HttpProcessingError, ConnectionResetError)
 
 

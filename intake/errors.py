@@ -1,4 +1,4 @@
-"""Errors as values with stable codes; one middleware renders them (``intake.app``)."""
+"""Errors as values with stable codes; one middleware renders them (``server.app``)."""
 
 from __future__ import annotations
 

@@ -43,10 +43,21 @@ SAFE_FIELDS = (
     "reason",
     "port",
     "host",
+    # Identifiers and codes of ours, never an informant's: staff actors and roles, workflow
+    # actions, refusal codes, sessions, reports, vault entries and blobs (ids), error types.
+    "actor",
+    "role",
+    "action",
+    "why",
+    "session",
+    "report_id",
+    "entry_id",
+    "blob_id",
+    "error",
 )
 
 
-OWN_LOGGERS = ("intake", "storage", "channels", "video_reception", "triage")
+OWN_LOGGERS = ("server", "intake", "storage", "channels", "console", "video_reception", "triage")
 # Libraries whose message arguments are ours and safe: Alembic names the revisions it runs.
 SAFE_ARGUMENT_LOGGERS = ("alembic",)
 _ROOT = Path(__file__).resolve().parent.parent
@@ -163,5 +174,5 @@ def setup(level: str, data_dir: Path | None) -> None:
     root.setLevel(level)
     sys.excepthook = _log_uncaught
     threading.excepthook = _log_uncaught_in_thread
-    # aiohttp's access log would write client addresses: it is off (see intake.app).
+    # aiohttp's access log would write client addresses: it is off (see server.cli).
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

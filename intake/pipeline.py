@@ -8,7 +8,6 @@ first audit event, follow-up jobs) → only then the :class:`Receipt`.
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import logging
 import re
@@ -16,6 +15,7 @@ import secrets
 import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from intake import given_identity, redaction
@@ -27,7 +27,6 @@ from intake.domain import (
     Receipt,
     Reply,
     Submission,
-    Upload,
     normalise_query_code,
 )
 from intake.errors import Conflict, NotFound, RateLimited, ValidationError
@@ -35,12 +34,13 @@ from intake.jurisdiction import Jurisdiction
 from intake.metrics import Metrics
 from intake.ratelimit import TokenBucket, clock_seconds
 from intake.text import check_text
-from intake.vault_service import informant_alias, submission_indexes
+from intake.vault_service import identifiers_of, informant_alias
 from storage import keys, vault
+from storage.conversations import ConversationStore
 from storage.database import Database
 from storage.errors import DatabaseUnavailable
+from storage.keys import Keyring
 from storage.records import NewReport, StoredBlob
-from storage.vault import SealedEntry
 
 log = logging.getLogger("intake.pipeline")
 
@@ -95,7 +95,7 @@ class Pipeline:
         reports_per_informant_per_hour: int = 30,
         receipt_window: timedelta = timedelta(hours=24),
     ) -> None:
-        self.db = db
+        self._db = db  # private: what the engines above need is offered below
         self.jurisdiction = jurisdiction
         self.clock = clock
         self.metrics = metrics
@@ -113,6 +113,34 @@ class Pipeline:
         per_hour = reports_per_informant_per_hour
         self._per_informant = TokenBucket(per_hour / 60, burst=max(1, per_hour), monotonic=seconds)
 
+    # --- what the dialogue engines share with the pipeline ------------------------------------
+
+    @property
+    def conversations(self) -> ConversationStore:
+        """The platform dialogues' state (drafts sealed), for :mod:`intake.conversations`."""
+        return self._db.conversations
+
+    @property
+    def keyring(self) -> Keyring:
+        """The key material the dialogue engines key their conversations by (blind indexes)."""
+        return self._keys
+
+    async def attach(
+        self, case_no: str, filename: str, content_type: str, data: bytes, actor: str
+    ) -> uuid.UUID:
+        """Store a file that arrived after its report (encrypted) as an attachment of the case;
+        LookupError when there is no such case."""
+        report = await self._db.reports.get(case_no)
+        if report is None:
+            raise LookupError("no such case")
+        blob = await asyncio.to_thread(self._db.blobs.put, filename, content_type, data)
+        try:
+            await self._db.conversations.add_attachment(report.id, blob, self.clock.now(), actor)
+        except BaseException:
+            self._db.blobs.discard([blob])
+            raise
+        return blob.id
+
     # --- filing -------------------------------------------------------------------------------
 
     async def accept(self, sub: Submission) -> Receipt:
@@ -121,17 +149,10 @@ class Pipeline:
         report_id = uuid.uuid4()
         code = new_query_code()
         anonymous = sub.anonymous or sub.reporter.is_empty()
-        sealed = []
-        if not anonymous:
-            sealed.append(vault.seal(self._keys, report_id, "identity", dict(vars(sub.reporter))))
-        if sub.handles:
-            sealed.append(vault.seal(self._keys, report_id, "handle", dict(sub.handles)))
         evidence = [a for a in sub.attachments if not a.identifying]
+        # The informant's proof of identity (an ID-card photo …) is identity: one vault entry per
+        # file, opened only by the reveal workflow, destroyed by crypto-shredding.
         proofs = [a for a in sub.attachments if a.identifying and not anonymous]
-        if proofs:
-            # The informant's proof of identity (an ID-card photo …) is identity: one vault entry
-            # per file, opened only by the reveal workflow, destroyed by crypto-shredding.
-            sealed.extend(await asyncio.to_thread(self._seal_files, report_id, proofs))
         # The values given in the identity fields are redacted wherever the informant also wrote
         # them (text, title, evidence file names), and kept as per-report keyed hashes for the
         # follow-ups to come.
@@ -145,17 +166,27 @@ class Pipeline:
             replace(a, filename=stem + suffix)
             for a, stem, (_, suffix) in zip(evidence, clean_stems, stems, strict=True)
         ]
-        if found:
-            sealed.append(vault.seal(self._keys, report_id, "in_text", {"found": found}))
-        # Blind indexes of the informant's identifiers: the same person is recognised across
-        # reports and channels without decrypting anything. What the redaction found in the text
-        # counts only for the kinds that identify on their own (not names, addresses or cards).
-        indexes = submission_indexes(
+        # Everything identifying goes into the vault in one storage call. Blind indexes of the
+        # informant's identifiers recognise the same person across reports and channels without
+        # decrypting anything; what the redaction found in the text counts only for the kinds that
+        # identify on their own (not names, addresses or cards).
+        seal = partial(
+            vault.seal_submission,
             self._keys,
-            sub,
-            anonymous=anonymous,
-            extra=[(f["kind"], f["text"]) for f in found if f["kind"] in INDEXED_IN_TEXT],
+            report_id,
+            identity=None if anonymous else dict(vars(sub.reporter)),
+            handles=dict(sub.handles),
+            proofs=[vault.ProofFile(a.filename, a.content_type, a.data) for a in proofs],
+            in_text=found,
+            identifiers=identifiers_of(
+                sub,
+                anonymous=anonymous,
+                extra=[(f["kind"], f["text"]) for f in found if f["kind"] in INDEXED_IN_TEXT],
+            ),
+            given=given,
         )
+        secrets_ = await asyncio.to_thread(seal) if proofs else seal()
+        sealed, indexes = secrets_.entries, secrets_.indexes
         if indexes and (wait := self._per_informant.take(indexes[0].mac)) > 0:
             self.metrics.reports_throttled.labels(sub.channel).inc()
             raise RateLimited("您提交得过于频繁，请稍后再试。", retry_after=max(1, round(wait)))
@@ -166,7 +197,7 @@ class Pipeline:
         blobs: list[StoredBlob] = []
         if evidence:
             blobs = await asyncio.to_thread(
-                lambda: [self.db.blobs.put(a.filename, a.content_type, a.data) for a in evidence]
+                lambda: [self._db.blobs.put(a.filename, a.content_type, a.data) for a in evidence]
             )
         location_code = sub.location.division_code
         # Triage runs right after the acknowledgement, from the durable queue.
@@ -193,7 +224,7 @@ class Pipeline:
             anonymous=anonymous,
             informant_alias=informant_alias(self._keys, indexes, report_id),
             blind_indexes=indexes,
-            redaction_terms=vault.redaction_terms(self._keys, report_id, given),
+            redaction_terms=secrets_.redaction_terms,
             received_at=now,
             case_year=china_year(now),
             sealed=sealed,
@@ -208,16 +239,16 @@ class Pipeline:
             jobs=jobs,
         )
         try:
-            result = await self.db.reports.accept(new)
+            result = await self._db.reports.accept(new)
         except DatabaseUnavailable:
             # The commit may have gone through before the connection was lost: the attachments
             # stay (a retry with the same key finds the report; unused blobs only take space).
             raise
         except BaseException:
-            self.db.blobs.discard(blobs)
+            self._db.blobs.discard(blobs)
             raise
         if not result.created:
-            self.db.blobs.discard(blobs)
+            self._db.blobs.discard(blobs)
             self.metrics.reports_duplicate.labels(sub.channel).inc()
             if result.request_fingerprint != fingerprint:
                 raise Conflict("这个幂等键已用于另一份不同内容的举报。", code="idempotency_key_reused")
@@ -227,22 +258,6 @@ class Pipeline:
         self.metrics.reports_accepted.labels(sub.channel).inc()
         log.info("report accepted", extra={"case_no": result.case_no, "channel": sub.channel})
         return Receipt(result.case_no, code, sub.channel, result.status, result.received_at, True)
-
-    def _seal_files(self, report_id: uuid.UUID, files: list[Upload]) -> list[SealedEntry]:
-        return [
-            vault.seal(
-                self._keys,
-                report_id,
-                "identity_file",
-                {
-                    "filename": f.filename,
-                    "content_type": f.content_type,
-                    "size": len(f.data),
-                    "data": base64.b64encode(f.data).decode(),
-                },
-            )
-            for f in files
-        ]
 
     async def _redact(
         self, terms: given_identity.Lookup | None, accused: str | None, *texts: str | None
@@ -374,7 +389,7 @@ class Pipeline:
     async def status(self, raw_code: str, client_key: str) -> CaseStatus:
         self._throttle(client_key)
         code = normalise_query_code(raw_code)
-        record = await self.db.reports.status_by_query_hash(self._query_hash(code)) if code else None
+        record = await self._db.reports.status_by_query_hash(self._query_hash(code)) if code else None
         if record is None:
             raise self._miss()
         self.metrics.status_lookups.labels("hit").inc()
@@ -400,12 +415,12 @@ class Pipeline:
             raise ValidationError(f"补充内容不能超过 {MAX_CONTENT} 字。", code="content_too_long")
         check_text(content)
         code = normalise_query_code(raw_code)
-        record = await self.db.reports.status_by_query_hash(self._query_hash(code)) if code else None
+        record = await self._db.reports.status_by_query_hash(self._query_hash(code)) if code else None
         if record is None:
             raise self._miss()
         # The values the informant gave at filing, by the keyed hashes stored then: the vault is
         # not opened for this.
-        stored = await self.db.reports.redaction_terms(record.report_id)
+        stored = await self._db.reports.redaction_terms(record.report_id)
         terms = None
         if stored:
             hashers = {
@@ -416,7 +431,7 @@ class Pipeline:
         clean, found = await self._redact(terms, record.accused_name, content)
         # The informant's own details written into a follow-up are sealed like the report's.
         sealed = vault.seal(self._keys, record.report_id, "in_text", {"found": found}) if found else None
-        await self.db.reports.add_message(
+        await self._db.reports.add_message(
             record.report_id,
             "in",
             channel,

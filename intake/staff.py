@@ -37,7 +37,7 @@ from intake.errors import Conflict, IntakeError, RateLimited, ValidationError
 from intake.ratelimit import TokenBucket, clock_seconds
 from storage.database import Database
 from storage.records import UnitRecord
-from storage.workflow_store import RelationRecord, StaffExists, StaffRecord
+from storage.staff_store import RelationRecord, StaffExists, StaffRecord
 
 ROLES = {
     "registrar": "登记员",
@@ -302,7 +302,7 @@ class StaffService:
         secret = new_totp_secret()
         hashed = await asyncio.to_thread(hash_password, password)
         try:
-            await self._db.workflow.add_staff(username, unit, role, hashed, secret, actor, self._clock.now())
+            await self._db.staff.add_staff(username, unit, role, hashed, secret, actor, self._clock.now())
         except StaffExists:
             raise Conflict("该用户名已存在。", code="staff_exists") from None
         return StaffMember(username, unit, role), secret
@@ -316,7 +316,7 @@ class StaffService:
         username = username.strip().lower()[:64]
         pair = self.throttle.attempt(username, client)
         now = self._clock.now()
-        record = await self._db.workflow.staff(username) if username else None
+        record = await self._db.staff.staff(username) if username else None
         if record is None or record.disabled:
             await asyncio.to_thread(verify_password, password, _DUMMY_HASH)  # the same work
             return await self._failed(username, "unknown_user", now)
@@ -329,27 +329,25 @@ class StaffService:
             return await self._failed(username, "totp_replay", now)
         token = secrets.token_urlsafe(32)
         expires = now + self.token_ttl
-        if not await self._db.workflow.login_succeeded(username, step, token_hash(token), expires, now):
+        if not await self._db.staff.login_succeeded(username, step, token_hash(token), expires, now):
             raise Unauthorized(LOGIN_FAILED, code="login_failed")
         self.throttle.succeeded(client, pair)
         return token, expires, StaffMember(record.username, record.unit_code, record.role)
 
     async def _failed(self, username: str, reason: str, now: datetime) -> NoReturn:
-        await self._db.workflow.login_failed(username, reason, now)
+        await self._db.staff.login_failed(username, reason, now)
         raise Unauthorized(LOGIN_FAILED, code="login_failed")
 
     async def authenticate(self, token: str | None) -> StaffMember:
         if not token or len(token) > 200:
             raise Unauthorized("请先登录。", code="unauthorized")
-        record: StaffRecord | None = await self._db.workflow.session_user(
-            token_hash(token), self._clock.now()
-        )
+        record: StaffRecord | None = await self._db.staff.session_user(token_hash(token), self._clock.now())
         if record is None:
             raise Unauthorized("登录已过期或无效，请重新登录。", code="unauthorized")
         return StaffMember(record.username, record.unit_code, record.role)
 
     async def logout(self, token: str, member: StaffMember) -> None:
-        await self._db.workflow.revoke_session(token_hash(token), member.username, self._clock.now())
+        await self._db.staff.revoke_session(token_hash(token), member.username, self._clock.now())
 
     async def declare_relation(
         self, member: StaffMember, person_name: str, person_unit: str | None, relation: str
@@ -361,15 +359,15 @@ class StaffService:
             )
         if person_unit is not None and len(person_unit) > 200:
             raise ValidationError("单位名称不能超过 200 字。", code="invalid_relation")
-        await self._db.workflow.add_relation(
+        await self._db.staff.add_relation(
             member.username, person_name, person_unit or None, relation.strip(), self._clock.now()
         )
 
     async def relations(self, username: str) -> list[RelationRecord]:
-        return await self._db.workflow.relations(username)
+        return await self._db.staff.relations(username)
 
     async def member(self, username: str) -> StaffMember | None:
-        record = await self._db.workflow.staff(username)
+        record = await self._db.staff.staff(username)
         if record is None or record.disabled:
             return None
         return StaffMember(record.username, record.unit_code, record.role)

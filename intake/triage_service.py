@@ -1,7 +1,7 @@
 """Triage after the acknowledgement: the ``triage`` job, staff corrections, the manual queue.
 
 The accept transaction enqueues a ``triage`` job for every new report; its handler (composed in
-``intake.app.open_services``) takes all the triage jobs of a worker turn and calls
+``server.app.open_services``) takes all the triage jobs of a worker turn and calls
 :meth:`TriageService.triage_reports`, which stores each result and the report's words for
 full-text search. :func:`triage.triage` is pure and CPU-bound (jieba,
 the gazetteer, the classifier), so it runs in a child process of its own: the server's event loop

@@ -34,8 +34,9 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from datetime import timedelta
+from functools import partial
+from typing import TypeVar
 
 from intake.clock import Clock
 from intake.domain import Submission
@@ -44,29 +45,29 @@ from storage import vault
 from storage.database import Database
 from storage.db import Batch
 from storage.keys import Keyring
+from storage.reveal import (
+    Refusal,
+    Revealed,
+    approve_reveal_txn,
+    deny_reveal_txn,
+    expire_reveals_txn,
+    open_reveal_txn,
+    request_reveal_txn,
+)
 from storage.vault import BlindIndex, VaultIntegrityError
 from storage.vault_store import (
     CustodianRecord,
     RevealRequestRecord,
     ShredResult,
-    StoredEntry,
     VaultStore,
-    count_custodians_txn,
-    due_requests_txn,
     entries_txn,
-    insert_decision_txn,
-    insert_request_txn,
-    is_custodian_txn,
     report_ref_txn,
-    request_txn,
-    update_request_txn,
 )
 
 log = logging.getLogger("intake.vault")
 T = TypeVar("T")
 
 REQUEST_KINDS = ("identity", "handle", "ip")
-HANDLE_KINDS = ("handle", "ip")  # vault entry kinds that hold channel addresses
 MAX_REASON = 1000
 MAX_REF = 200
 MAX_NAME = 64
@@ -126,12 +127,6 @@ MESSAGES = {
 }
 
 
-@dataclass(frozen=True)
-class _Refusal:
-    code: str
-    detail: str = ""
-
-
 # --- policy and results ----------------------------------------------------------------------------
 
 
@@ -162,26 +157,6 @@ class VaultPolicy:
             approvals=whole("INTAKE_VAULT_APPROVALS", 1, 1),
             window=timedelta(hours=whole("INTAKE_VAULT_APPROVAL_HOURS", 24, 1)),
         )
-
-
-@dataclass(frozen=True)
-class Revealed:
-    """What an opened request reveals: per vault entry kind, the sealed values."""
-
-    request_id: uuid.UUID
-    case_no: str
-    kind: str
-    entries: dict[str, Any]
-    shredded: list[str]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "request_id": str(self.request_id),
-            "case_no": self.case_no,
-            "kind": self.kind,
-            "entries": self.entries,
-            "shredded": self.shredded,
-        }
 
 
 # --- the service -----------------------------------------------------------------------------------
@@ -231,61 +206,19 @@ class VaultService:
         policy = self.policy
         request_id = uuid.uuid4()
 
-        async def request_reveal_txn(batch: Batch) -> RevealRequestRecord | _Refusal | None:
-            report = await report_ref_txn(batch, case_no=case_no)
-            attempt = {"attempt": "request", "kind": kind, "case_no": case_no}
-            if not await is_custodian_txn(batch, actor):
-                return _refuse(batch, report.id if report else None, actor, now, attempt, "not_custodian")
-            if report is None:
-                return None
-            if report.anonymous and kind in HANDLE_KINDS and ref is None:
-                return _refuse(batch, report.id, actor, now, attempt, "commission_ref_required")
-            entries = _relevant(await entries_txn(batch, report.id), kind)
-            if not entries:
-                return _refuse(batch, report.id, actor, now, attempt, "nothing_sealed")
-            if all(e.sealed is None for e in entries):
-                return _refuse(batch, report.id, actor, now, attempt, "shredded")
-            others = await count_custodians_txn(batch) - 1
-            if others < policy.approvals:
-                return _refuse(
-                    batch,
-                    report.id,
-                    actor,
-                    now,
-                    attempt,
-                    "not_enough_custodians",
-                    f"需要 {policy.approvals} 名，现有 {max(others, 0)} 名",
-                )
-            expires = now + policy.window
-            await insert_request_txn(
-                batch,
-                request_id=request_id,
-                report_id=report.id,
-                kind=kind,
-                requester=actor,
-                reason=reason,
-                commission_ref=ref,
-                approvals_needed=policy.approvals,
-                at=now,
-                expires_at=expires,
-            )
-            batch.event(
-                report.id,
-                "vault_reveal_requested",
-                actor,
-                now,
-                {
-                    "request": str(request_id),
-                    "kind": kind,
-                    "reason": reason,
-                    "commission_ref": ref,
-                    "approvals_needed": policy.approvals,
-                    "expires_at": expires.isoformat(),
-                },
-            )
-            return await request_txn(batch, request_id, lock=False)
-
-        outcome = await self._run(request_reveal_txn)
+        step = partial(
+            request_reveal_txn,
+            request_id=request_id,
+            case_no=case_no,
+            kind=kind,
+            actor=actor,
+            reason=reason,
+            ref=ref,
+            approvals=policy.approvals,
+            window=policy.window,
+            now=now,
+        )
+        outcome = await self._run(step)
         if outcome is None:
             raise NotFound("没有这个案件编号。", code="no_such_case")
         return _raise_refusal(outcome, RevealRequestRecord)
@@ -296,40 +229,12 @@ class VaultService:
         now = self._clock.now()
         policy = self.policy
 
-        async def approve_reveal_txn(batch: Batch) -> RevealRequestRecord | _Refusal | None:
-            req = await request_txn(batch, request_id)
-            if req is None:
-                return None
-            attempt = {"attempt": "approve", "request": str(request_id)}
-            if not await is_custodian_txn(batch, actor):
-                return _refuse(batch, req.report_id, actor, now, attempt, "not_custodian")
-            if req.status == "pending" and now > req.expires_at:
-                return await _expire(batch, req, actor, now, "approve")
-            if req.status != "pending":
-                return _refuse(batch, req.report_id, actor, now, attempt, "not_pending", req.status)
-            if actor == req.requester:
-                return _refuse(batch, req.report_id, actor, now, attempt, "self_approval")
-            if actor in req.decisions:
-                return _refuse(batch, req.report_id, actor, now, attempt, "already_decided")
-            await insert_decision_txn(batch, request_id, actor, "approve", now)
-            approvals = len(req.approvers) + 1
-            granted = approvals >= req.approvals_needed
-            payload: dict[str, Any] = {
-                "request": str(request_id),
-                "approvals": approvals,
-                "approvals_needed": req.approvals_needed,
-                "granted": granted,
-            }
-            if granted:
-                open_until = now + policy.window
-                await update_request_txn(
-                    batch, request_id, status="approved", approved_at=now, open_until=open_until
-                )
-                payload["open_until"] = open_until.isoformat()
-            batch.event(req.report_id, "vault_reveal_approved", actor, now, payload)
-            return await request_txn(batch, request_id, lock=False)
-
-        return _raise_refusal(await self._run_existing(approve_reveal_txn), RevealRequestRecord)
+        return _raise_refusal(
+            await self._run_existing(
+                partial(approve_reveal_txn, request_id=request_id, actor=actor, window=policy.window, now=now)
+            ),
+            RevealRequestRecord,
+        )
 
     async def deny(self, request_id: uuid.UUID, actor: str, note: str | None = None) -> RevealRequestRecord:
         """Any custodian denies (the requester withdraws); the request is closed."""
@@ -337,31 +242,12 @@ class VaultService:
         note = (note or "").strip()[:MAX_REASON] or None
         now = self._clock.now()
 
-        async def deny_reveal_txn(batch: Batch) -> RevealRequestRecord | _Refusal | None:
-            req = await request_txn(batch, request_id)
-            if req is None:
-                return None
-            attempt = {"attempt": "deny", "request": str(request_id)}
-            if not await is_custodian_txn(batch, actor):
-                return _refuse(batch, req.report_id, actor, now, attempt, "not_custodian")
-            if req.status not in ("pending", "approved"):
-                return _refuse(batch, req.report_id, actor, now, attempt, "closed", req.status)
-            withdrawn = actor == req.requester
-            if not withdrawn:
-                if actor in req.decisions:
-                    return _refuse(batch, req.report_id, actor, now, attempt, "already_decided")
-                await insert_decision_txn(batch, request_id, actor, "deny", now)
-            await update_request_txn(batch, request_id, status="denied", closed_at=now)
-            batch.event(
-                req.report_id,
-                "vault_reveal_denied",
-                actor,
-                now,
-                {"request": str(request_id), "withdrawn": withdrawn, "note": note},
-            )
-            return await request_txn(batch, request_id, lock=False)
-
-        return _raise_refusal(await self._run_existing(deny_reveal_txn), RevealRequestRecord)
+        return _raise_refusal(
+            await self._run_existing(
+                partial(deny_reveal_txn, request_id=request_id, actor=actor, note=note, now=now)
+            ),
+            RevealRequestRecord,
+        )
 
     async def open(self, request_id: uuid.UUID, actor: str) -> Revealed:
         """The requester opens an approved request, once, within its window: ``vault.open``.
@@ -372,73 +258,21 @@ class VaultService:
         now = self._clock.now()
         keyring = self._db.keyring
 
-        async def open_reveal_txn(batch: Batch) -> Revealed | _Refusal | None:
-            req = await request_txn(batch, request_id)
-            if req is None:
-                return None
-            attempt = {"attempt": "open", "request": str(request_id)}
-            if not await is_custodian_txn(batch, actor):
-                return _refuse(batch, req.report_id, actor, now, attempt, "not_custodian")
-            if actor != req.requester:
-                return _refuse(batch, req.report_id, actor, now, attempt, "not_requester")
-            if req.status == "approved" and req.open_until is not None and now > req.open_until:
-                return await _expire(batch, req, actor, now, "open")
-            if req.status == "pending" and now > req.expires_at:
-                return await _expire(batch, req, actor, now, "open")
-            if req.status != "approved":
-                why = {"pending": "not_approved", "denied": "denied", "opened": "already_opened"}
-                return _refuse(batch, req.report_id, actor, now, attempt, why.get(req.status, "expired"))
-            entries = _relevant(await entries_txn(batch, req.report_id), req.kind)
-            live = [e for e in entries if e.sealed is not None]
-            shredded = sorted({e.kind for e in entries if e.sealed is None})
-            if not live:
-                batch.event(
-                    req.report_id,
-                    "vault_reveal_refused",
-                    actor,
-                    now,
-                    {**attempt, "why": "shredded", "shredded": shredded},
-                )
-                return _Refusal("shredded")
-            values: list[tuple[str, dict[str, Any]]] = []
-            for e in live:
-                assert e.sealed is not None
-                try:
-                    values.append((e.kind, vault.unseal(keyring, e.sealed)))
-                except VaultIntegrityError:
-                    batch.event(
-                        req.report_id, "vault_integrity_failure", actor, now, {**attempt, "entry": str(e.id)}
-                    )
-                    return _Refusal("integrity")
-            revealed = _shape(req.kind, values)
-            await update_request_txn(batch, request_id, status="opened", closed_at=now)
-            batch.event(
-                req.report_id,
-                "vault_reveal_opened",
-                actor,
-                now,
-                {
-                    "request": str(request_id),
-                    "kind": req.kind,
-                    "reason": req.reason,
-                    "fields": sorted({f"{k}.{f}" for k, v in revealed.items() for f in _fields(v)}),
-                },
-            )
-            return Revealed(request_id, req.case_no, req.kind, revealed, shredded)
-
-        return _raise_refusal(await self._run_existing(open_reveal_txn), Revealed)
+        return _raise_refusal(
+            await self._run_existing(
+                partial(open_reveal_txn, request_id=request_id, actor=actor, keyring=keyring, now=now)
+            ),
+            Revealed,
+        )
 
     async def expire_due(self) -> int:
         """Mark every request whose window passed as expired (an audit event each)."""
         now = self._clock.now()
 
-        async def expire_reveals_txn(batch: Batch) -> int:
-            due = await due_requests_txn(batch, now)
-            for req in due:
-                await _expire(batch, req, "system:vault", now, "sweep")
-            return len(due)
+        async def run(batch: Batch) -> int:
+            return await expire_reveals_txn(batch, now=now)
 
-        n: int = await self._db.writer.run(expire_reveals_txn)
+        n: int = await self._db.writer.run(run)
         return n
 
     # retention ----------------------------------------------------------------------------------
@@ -567,78 +401,15 @@ def _name(value: str, what: str) -> str:
     return value
 
 
-def _refuse(
-    batch: Batch,
-    report_id: uuid.UUID | None,
-    actor: str,
-    at: datetime,
-    attempt: dict[str, Any],
-    why: str,
-    detail: str = "",
-) -> _Refusal:
-    batch.event(report_id, "vault_reveal_refused", actor, at, {**attempt, "why": why})
-    log.warning("vault request refused", extra={"actor": actor, "why": why})
-    return _Refusal(why, detail)
-
-
-async def _expire(batch: Batch, req: RevealRequestRecord, actor: str, at: datetime, attempt: str) -> _Refusal:
-    await update_request_txn(batch, req.id, status="expired", closed_at=at)
-    batch.event(
-        req.report_id,
-        "vault_reveal_expired",
-        actor,
-        at,
-        {"request": str(req.id), "attempt": attempt, "was": req.status},
-    )
-    return _Refusal("expired")
-
-
 def _raise_refusal(outcome: object, expected: type[T]) -> T:
-    if isinstance(outcome, _Refusal) and outcome.code == "shredded":
+    if isinstance(outcome, Refusal) and outcome.code == "shredded":
         raise VaultGone("该身份信息已按保存期限销毁（crypto-shredded），无法再打开。")
-    if isinstance(outcome, _Refusal) and outcome.code == "integrity":
+    if isinstance(outcome, Refusal) and outcome.code == "integrity":
         raise VaultIntegrity("密封数据校验失败（密钥不符或数据被篡改），已记录。")
-    if isinstance(outcome, _Refusal):
+    if isinstance(outcome, Refusal):
         message = MESSAGES.get(outcome.code, "请求被拒绝。")
         if outcome.detail:
             message = f"{message}（{outcome.detail}）"
         raise VaultRefused(message, code=outcome.code)
     assert isinstance(outcome, expected)
     return outcome
-
-
-def _relevant(entries: Sequence[StoredEntry], kind: str) -> list[StoredEntry]:
-    """The vault entries a reveal of ``kind`` opens: ``identity`` every identity-bearing entry
-    (the reporter's fields and details redacted from the text), ``handle``/``ip`` the handles."""
-    if kind == "identity":
-        return [e for e in entries if e.kind not in HANDLE_KINDS]
-    return [e for e in entries if e.kind in HANDLE_KINDS]
-
-
-def _shape(kind: str, values: Sequence[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
-    """Per entry kind, the values to show: an IP reveal shows only the address; a handle reveal
-    everything but it (the address needs its own, commission-approved request)."""
-    out: dict[str, Any] = {}
-    for entry_kind, value in values:
-        if kind == "ip":
-            if "ip" in value:
-                out["ip"] = value["ip"]
-            continue
-        if kind == "handle":
-            value = {k: v for k, v in value.items() if k != "ip"}
-            if not value:
-                continue
-        if entry_kind in out:
-            existing = out[entry_kind]
-            out[entry_kind] = [*existing, value] if isinstance(existing, list) else [existing, value]
-        else:
-            out[entry_kind] = value
-    return out
-
-
-def _fields(value: Any) -> list[str]:
-    if isinstance(value, dict):
-        return list(value)
-    if isinstance(value, list):
-        return sorted({k for v in value if isinstance(v, dict) for k in v})
-    return ["value"]

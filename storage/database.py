@@ -21,6 +21,7 @@ from storage.keys import Keyring
 from storage.reception_store import ReceptionStore
 from storage.repositories import AuditRepository, JobRepository, ReportRepository, UnitRepository
 from storage.search import SearchIndex
+from storage.staff_store import StaffStore
 from storage.workflow_store import WorkflowStore
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -88,6 +89,7 @@ class Database:
         self.audit = AuditRepository(self)
         self.conversations = ConversationStore(self)
         self.workflow = WorkflowStore(self)
+        self.staff = StaffStore(self)
         self.search = SearchIndex(self)
         self.reception = ReceptionStore(self)
 

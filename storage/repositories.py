@@ -31,6 +31,7 @@ from storage.records import (
     MessageRecord,
     NewReport,
     ReportSummary,
+    StoredBlob,
     UnitRecord,
 )
 from storage.redaction_terms import redaction_terms_of
@@ -57,52 +58,81 @@ def format_case_no(year: int, unit_code: str, seq: int) -> str:
 
 async def accept_reports_txn(batch: Batch, reports: Sequence[NewReport]) -> list[AcceptResult]:
     """File many reports in the writer's transaction: idempotency, case numbers, rows, events, jobs."""
-    conn = batch.conn
-    results: list[AcceptResult | None] = [None] * len(reports)
-    keys = {(r.channel, r.external_id) for r in reports if r.external_id is not None}
-    existing: dict[tuple[str, str], AcceptResult] = {}
-    if keys:
-        columns = (
-            R.c.id,
-            R.c.case_no,
-            R.c.status,
-            R.c.received_at,
-            R.c.channel,
-            R.c.external_id,
-            R.c.request_fingerprint,
-            R.c.receipt_sealed,
-        )
-        if conn.dialect.name == "postgresql":
-            # The (channel, external id) pairs as one table joined on the unique index: one
-            # statement text whatever the batch size, and an index probe per pair.
-            pairs = sorted(keys)
-            k = (
-                sa.func.unnest(
-                    sa.bindparam(None, [c for c, _ in pairs], type_=postgresql.ARRAY(sa.String)),
-                    sa.bindparam(None, [e for _, e in pairs], type_=postgresql.ARRAY(sa.String)),
-                )
-                .table_valued("channel", "external_id")
-                .render_derived(name="k")
-            )
-            query = sa.select(*columns).join_from(
-                R, k, sa.and_(R.c.channel == k.c.channel, R.c.external_id == k.c.external_id)
-            )
-        else:
-            query = sa.select(*columns).where(sa.tuple_(R.c.channel, R.c.external_id).in_(sorted(keys)))
-        rows = await conn.execute(query)
-        for row in rows:
-            if (row.channel, row.external_id) not in keys:
-                continue
-            existing[(row.channel, row.external_id)] = AcceptResult(
-                row.id,
-                row.case_no,
-                row.status,
-                utc(row.received_at),
-                False,
-                row.request_fingerprint,
-                row.receipt_sealed,
-            )
+    keys: set[tuple[str, str]] = {(r.channel, r.external_id) for r in reports if r.external_id is not None}
+    existing = await _existing_txn(batch.conn, keys) if keys else {}
+    results, fresh, first_in_batch = _sort_out_retries(reports, existing)
+    case_numbers = await _allocate_case_numbers_txn(batch.conn, [reports[i] for i in fresh])
+    for i, case_no in zip(fresh, case_numbers, strict=True):
+        r = reports[i]
+        results[i] = AcceptResult(r.id, case_no, "received", r.received_at, True, r.request_fingerprint)
+    await _insert_reports_txn(batch.conn, [(reports[i], c) for i, c in zip(fresh, case_numbers, strict=True)])
+    # How many earlier reports share an identifier with each new one (a repeat reporter), counted
+    # on the blind indexes before this batch's own are added.
+    earlier = await insert_blind_indexes_txn(
+        batch, [(reports[i].id, reports[i].received_at, reports[i].blind_indexes) for i in fresh]
+    )
+    for i, case_no in zip(fresh, case_numbers, strict=True):
+        _record_received(batch, reports[i], case_no, earlier.get(reports[i].id))
+    for i, r in enumerate(reports):
+        if results[i] is None:  # a retry of a report earlier in this batch: its original's answer
+            j = first_in_batch[(r.channel, r.external_id)]  # type: ignore[index]
+            first = results[j]
+            assert first is not None
+            results[i] = replace(first, created=False, receipt_sealed=reports[j].receipt_sealed)
+    return [r for r in results if r is not None]
 
+
+async def _existing_txn(conn: Any, keys: set[tuple[str, str]]) -> dict[tuple[str, str], AcceptResult]:
+    """The reports already filed under these (channel, external id) pairs: retries."""
+    columns = (
+        R.c.id,
+        R.c.case_no,
+        R.c.status,
+        R.c.received_at,
+        R.c.channel,
+        R.c.external_id,
+        R.c.request_fingerprint,
+        R.c.receipt_sealed,
+    )
+    if conn.dialect.name == "postgresql":
+        # The (channel, external id) pairs as one table joined on the unique index: one
+        # statement text whatever the batch size, and an index probe per pair.
+        pairs = sorted(keys)
+        k = (
+            sa.func.unnest(
+                sa.bindparam(None, [c for c, _ in pairs], type_=postgresql.ARRAY(sa.String)),
+                sa.bindparam(None, [e for _, e in pairs], type_=postgresql.ARRAY(sa.String)),
+            )
+            .table_valued("channel", "external_id")
+            .render_derived(name="k")
+        )
+        query = sa.select(*columns).join_from(
+            R, k, sa.and_(R.c.channel == k.c.channel, R.c.external_id == k.c.external_id)
+        )
+    else:
+        query = sa.select(*columns).where(sa.tuple_(R.c.channel, R.c.external_id).in_(sorted(keys)))
+    existing: dict[tuple[str, str], AcceptResult] = {}
+    for row in await conn.execute(query):
+        if (row.channel, row.external_id) not in keys:
+            continue
+        existing[(row.channel, row.external_id)] = AcceptResult(
+            row.id,
+            row.case_no,
+            row.status,
+            utc(row.received_at),
+            False,
+            row.request_fingerprint,
+            row.receipt_sealed,
+        )
+    return existing
+
+
+def _sort_out_retries(
+    reports: Sequence[NewReport], existing: dict[tuple[str, str], AcceptResult]
+) -> tuple[list[AcceptResult | None], list[int], dict[tuple[str, str], int]]:
+    """Each report's answer when it is a retry of a stored one; the indexes of the fresh ones; and
+    for each key the first report of this batch that carries it (later ones are its retries)."""
+    results: list[AcceptResult | None] = [None] * len(reports)
     fresh: list[int] = []
     first_in_batch: dict[tuple[str, str], int] = {}
     for i, r in enumerate(reports):
@@ -110,87 +140,74 @@ async def accept_reports_txn(batch: Batch, reports: Sequence[NewReport]) -> list
         if key is not None and key in existing:
             results[i] = existing[key]
         elif key is not None and key in first_in_batch:
-            continue  # a retry racing its original inside one batch: resolved below
+            continue  # a retry racing its original inside one batch: resolved at the end
         else:
             fresh.append(i)
             if key is not None:
                 first_in_batch[key] = i
+    return results, fresh, first_in_batch
 
-    case_numbers = await _allocate_case_numbers_txn(conn, [reports[i] for i in fresh])
-    report_rows: list[dict[str, Any]] = []
-    vault_rows: list[dict[str, Any]] = []
-    blob_rows: list[dict[str, Any]] = []
-    for i, case_no in zip(fresh, case_numbers, strict=True):
-        r = reports[i]
-        report_rows.append(
-            {
-                "id": r.id,
-                "case_no": case_no,
-                "query_hash": r.query_hash,
-                "channel": r.channel,
-                "external_id": r.external_id,
-                "request_fingerprint": r.request_fingerprint,
-                "receipt_sealed": r.receipt_sealed,
-                "title": r.title,
-                "content": r.content,
-                "category": r.category,
-                "accused_name": r.accused_name,
-                "accused_unit": r.accused_unit,
-                "accused_position": r.accused_position,
-                "location_code": r.location_code,
-                "location_text": r.location_text,
-                "anonymous": r.anonymous,
-                "informant_alias": r.informant_alias,
-                "redaction_terms": pack_redaction_terms(r.redaction_terms),
-                "receiving_unit": r.receiving_unit,
-                "handling_unit": r.handling_unit,
-                "status": "received",
-                "received_at": r.received_at,
-                "updated_at": r.received_at,
-            }
-        )
-        vault_rows.extend(_vault_row(s, r.received_at) for s in r.sealed)
-        blob_rows.extend(
-            {
-                "id": b.id,
-                "report_id": r.id,
-                "content_type": b.content_type,
-                "size": b.size,
-                "blob_path": b.blob_path,
-                "created_at": r.received_at,
-            }
-            for b in r.attachments
-        )
-        results[i] = AcceptResult(r.id, case_no, "received", r.received_at, True, r.request_fingerprint)
+
+def _report_row(r: NewReport, case_no: str) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "case_no": case_no,
+        "query_hash": r.query_hash,
+        "channel": r.channel,
+        "external_id": r.external_id,
+        "request_fingerprint": r.request_fingerprint,
+        "receipt_sealed": r.receipt_sealed,
+        "title": r.title,
+        "content": r.content,
+        "category": r.category,
+        "accused_name": r.accused_name,
+        "accused_unit": r.accused_unit,
+        "accused_position": r.accused_position,
+        "location_code": r.location_code,
+        "location_text": r.location_text,
+        "anonymous": r.anonymous,
+        "informant_alias": r.informant_alias,
+        "redaction_terms": pack_redaction_terms(r.redaction_terms),
+        "receiving_unit": r.receiving_unit,
+        "handling_unit": r.handling_unit,
+        "status": "received",
+        "received_at": r.received_at,
+        "updated_at": r.received_at,
+    }
+
+
+def _blob_row(r: NewReport, b: StoredBlob) -> dict[str, Any]:
+    return {
+        "id": b.id,
+        "report_id": r.id,
+        "content_type": b.content_type,
+        "size": b.size,
+        "blob_path": b.blob_path,
+        "created_at": r.received_at,
+    }
+
+
+async def _insert_reports_txn(conn: Any, filed: Sequence[tuple[NewReport, str]]) -> None:
+    """The new reports' rows, their vault entries and their attachments."""
+    report_rows = [_report_row(r, case_no) for r, case_no in filed]
+    vault_rows = [_vault_row(s, r.received_at) for r, _ in filed for s in r.sealed]
+    blob_rows = [_blob_row(r, b) for r, _ in filed for b in r.attachments]
     if report_rows:
         await conn.execute(sa.insert(R), report_rows)
     if vault_rows:
         await conn.execute(sa.insert(V), vault_rows)
     if blob_rows:
         await conn.execute(sa.insert(A), blob_rows)
-    # How many earlier reports share an identifier with each new one (a repeat reporter), counted
-    # on the blind indexes before this batch's own are added.
-    earlier = await insert_blind_indexes_txn(
-        batch, [(reports[i].id, reports[i].received_at, reports[i].blind_indexes) for i in fresh]
-    )
-    for i, case_no in zip(fresh, case_numbers, strict=True):
-        r = reports[i]
-        payload = {"case_no": case_no, **r.event_payload}
-        if earlier.get(r.id):
-            payload["repeat_reporter"] = earlier[r.id]
-        batch.event(r.id, "received", f"channel:{r.channel}", r.received_at, payload)
-        for kind, job_payload, run_after in r.jobs:
-            batch.job(
-                kind, {"report_id": str(r.id), "case_no": case_no, **job_payload}, run_after, r.received_at
-            )
 
-    for i, r in enumerate(reports):
-        if results[i] is None:
-            j = first_in_batch[(r.channel, r.external_id)]  # type: ignore[index]
-            first = results[j]
-            assert first is not None
-            results[i] = replace(first, created=False, receipt_sealed=reports[j].receipt_sealed)
-    return [r for r in results if r is not None]
+
+def _record_received(batch: Batch, r: NewReport, case_no: str, repeat_reporter: int | None) -> None:
+    """The report's ``received`` audit event and its jobs (triage first)."""
+    payload = {"case_no": case_no, **r.event_payload}
+    if repeat_reporter:
+        payload["repeat_reporter"] = repeat_reporter
+    batch.event(r.id, "received", f"channel:{r.channel}", r.received_at, payload)
+    for kind, job_payload, run_after in r.jobs:
+        batch.job(kind, {"report_id": str(r.id), "case_no": case_no, **job_payload}, run_after, r.received_at)
 
 
 def _vault_row(s: SealedEntry, at: datetime) -> dict[str, Any]:

@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 import channels
 from intake import logs
-from intake.app import build_app, services_of
-from intake.config import Settings
+from server.app import build_app, services_of
+from server.config import Settings
 
 PG_URL = os.environ.get("INTAKE_TEST_DATABASE_URL", "")
 REQUIRE_PG = os.environ.get("INTAKE_REQUIRE_POSTGRES") == "1"

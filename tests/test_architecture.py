@@ -1,4 +1,6 @@
-"""The layers of DESIGN.md, enforced: channels, video_reception → intake → triage, storage.
+"""The layers of DESIGN.md, enforced: server → console → channels, video_reception → intake →
+triage, storage. Every arrow points down; the composition root (``server``) is the one package that
+may import every other, and there is no list of exceptions.
 
 Every import of every Python file of the project (tests and benchmarks aside) is read with ``ast``:
 plain and ``from`` imports at any depth, relative imports resolved, and ``importlib.import_module``
@@ -11,13 +13,14 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("intake", "channels", "triage", "video_reception", "storage")
+PACKAGES = ("server", "console", "intake", "channels", "triage", "video_reception", "storage")
 # Databases, migrations and cryptography: only storage touches them.
 STORAGE_ONLY = ("sqlalchemy", "alembic", "cryptography", "asyncpg", "aiosqlite", "sqlite3", "psycopg", "nacl")
 # Triage is pure: it loads its data and computes, it never talks to the network, a database or a process.
@@ -41,27 +44,38 @@ TRIAGE_IO = (
 # Folders that are not the product: the layers do not apply to them.
 SKIPPED = {"tests", "bench", ".venv", "venv", "build", "dist", "var", "node_modules"}
 
+# The layers, top first: a package may import only its own layer's package and the layers below.
+LAYERS = {
+    "server": 4,
+    "console": 3,
+    "channels": 2,
+    "video_reception": 2,
+    "intake": 1,
+    "triage": 0,
+    "storage": 0,
+}
 # What each package may import of ours.
 ALLOWED = {
-    "triage": {"triage"},
-    "storage": {"storage"},
-    "intake": {"intake", "triage", "storage"},
+    "server": set(PACKAGES),  # the composition root
+    "console": {"console", "channels", "intake"},  # of channels, only the shared modules (below)
     "channels": {"channels", "intake"},
     "video_reception": {"video_reception", "intake"},
+    "intake": {"intake", "triage", "storage"},
+    "triage": {"triage"},
+    "storage": {"storage"},
 }
-# (file, imported module, where): the only imports across the layers, one by one. "where" is the
-# enclosing function, "TYPE_CHECKING" for type-only imports, or "*" for anywhere in the file.
-EXCEPTIONS = {
-    # The composition root: the command line hands channels.REGISTRY to the server.
-    ("intake/cli.py", "channels", "*"),
-    # build_app types the context it hands each channel; imported lazily so that importing
-    # intake.app never pulls the channels in, and under TYPE_CHECKING for the annotations.
-    ("intake/app.py", "channels.base", "build_app"),
-    ("intake/app.py", "channels.base", "TYPE_CHECKING"),
-    # WeChat's safe-mode envelope is the platform's AES-256-CBC, keyed by the platform's secret (not
-    # ours): it lives with the platform's signature, in the one verification module (issue 5).
-    ("channels/verify.py", "cryptography.hazmat.primitives.ciphers", "*"),
-}
+# The one verification module checks the platforms' own envelopes: WeChat's safe mode is the
+# platform's AES-256-CBC, keyed by the platform's secret (not ours), so this module may use the
+# block-cipher primitives (that module exactly) and nothing else of the cryptography libraries (issue 5).
+PLATFORM_ENVELOPES = {"channels/verify.py": ("cryptography.hazmat.primitives.ciphers",)}
+
+
+def _channel_folders() -> set[str]:
+    """The channels' own folders (``web``, ``app``, …); the modules beside them are shared."""
+    return {p.name for p in (ROOT / "channels").iterdir() if (p / "__init__.py").is_file()}
+
+
+CHANNEL_FOLDERS = _channel_folders()
 
 
 @dataclass(frozen=True)
@@ -146,20 +160,36 @@ def imports_of(source: str, rel: str = "x.py") -> list[Import]:
     return collector.found
 
 
-def _excused(rel: str, imp: Import) -> bool:
-    return (rel, imp.module, "*") in EXCEPTIONS or (rel, imp.module, imp.scope) in EXCEPTIONS
+def _envelope_cipher(rel: str, module: str) -> bool:
+    return module in PLATFORM_ENVELOPES.get(rel, ())
+
+
+def _channel_folder(module: str) -> str | None:
+    """``web`` for ``channels.web.views``; None for a shared module (``channels.base``) or ``channels``."""
+    parts = module.split(".")
+    return parts[1] if parts[0] == "channels" and len(parts) > 1 and parts[1] in CHANNEL_FOLDERS else None
 
 
 def violations(rel: str, source: str) -> list[str]:
     """What the file at ``rel`` (relative to the repository) imports against the layers."""
-    package = Path(rel).parts[0] if len(Path(rel).parts) > 1 else ""
+    parts = Path(rel).parts
+    package = parts[0] if len(parts) > 1 else ""
+    own_folder = parts[1] if package == "channels" and len(parts) > 2 else None
     bad = []
     for imp in imports_of(source, rel):
         top = imp.module.split(".")[0]
         where = f"{rel}:{imp.line} imports {imp.module}"
-        if top in PACKAGES and package in ALLOWED and top not in ALLOWED[package] and not _excused(rel, imp):
+        if top in PACKAGES and package in ALLOWED and top not in ALLOWED[package]:
             bad.append(f"{where}: {package} may import only {sorted(ALLOWED[package])} of ours")
-        if top in STORAGE_ONLY and package != "storage" and not _excused(rel, imp):
+        if (
+            package == "console"
+            and top == "channels"
+            and (imp.module == "channels" or _channel_folder(imp.module))
+        ):
+            bad.append(f"{where}: the console uses only the channels' shared modules, never a channel")
+        if own_folder is not None and _channel_folder(imp.module) not in (None, own_folder):
+            bad.append(f"{where}: a channel imports no other channel")
+        if top in STORAGE_ONLY and package != "storage" and not _envelope_cipher(rel, imp.module):
             bad.append(f"{where}: only storage may touch databases and key material")
         if top in TRIAGE_IO and package == "triage":
             bad.append(f"{where}: triage does no I/O")
@@ -181,7 +211,7 @@ def test_every_package_is_scanned() -> None:
     files = project_files()
     for package in PACKAGES:
         assert f"{package}/__init__.py" in files
-    assert "intake/cli.py" in files and "storage/db.py" in files
+    assert "server/cli.py" in files and "storage/db.py" in files
 
 
 @pytest.mark.parametrize("rel", project_files())
@@ -189,14 +219,23 @@ def test_file_respects_the_layers(rel: str) -> None:
     assert violations(rel, (ROOT / rel).read_text("utf-8")) == []
 
 
-def test_each_exception_is_still_needed() -> None:
-    """A listed exception that no file uses any more is removed, not kept as a loophole."""
-    used = set()
-    for rel, module, scope in EXCEPTIONS:
-        for imp in imports_of((ROOT / rel).read_text("utf-8"), rel):
-            if imp.module == module and scope in ("*", imp.scope):
-                used.add((rel, module, scope))
-    assert used == EXCEPTIONS
+def test_every_arrow_points_down() -> None:
+    """Each package imports its own and lower layers only; only the root may import every package,
+    and nothing imports the root."""
+    assert set(LAYERS) == set(ALLOWED) == set(PACKAGES)
+    for package, allowed in ALLOWED.items():
+        for target in allowed - {package}:
+            assert LAYERS[target] < LAYERS[package], f"{package} → {target} does not point down"
+        assert package == "server" or "server" not in allowed
+        assert package == "server" or allowed != set(PACKAGES)
+
+
+def test_each_envelope_rule_is_still_needed() -> None:
+    """A cipher allowance no file uses any more is removed, not kept as a loophole."""
+    for rel, modules in PLATFORM_ENVELOPES.items():
+        found = {i.module for i in imports_of((ROOT / rel).read_text("utf-8"), rel)}
+        for module in modules:
+            assert module in found, (rel, module)
 
 
 @pytest.mark.parametrize(
@@ -221,9 +260,26 @@ def test_each_exception_is_still_needed() -> None:
         ("intake/pipeline.py", "import alembic.command"),
         ("intake/other.py", "import channels"),
         ("intake/other.py", "from video_reception import rooms"),
-        ("intake/app.py", "import channels"),  # only channels.base is excused there
-        ("intake/app.py", "from channels.base import ChannelContext"),  # at module level, at run time
+        ("intake/app.py", "import channels"),
+        ("intake/app.py", "from channels.base import ChannelContext"),
         ("intake/app.py", "def open_services():\n    from channels.base import ChannelContext"),
+        ("intake/cli.py", "def _serve():\n    import channels"),
+        ("intake/services.py", "from server.config import Settings"),
+        ("intake/x.py", "import console"),
+        ("channels/x/views.py", "from server.app import services_of"),
+        ("channels/x/views.py", "from console.api import file_filed"),
+        ("channels/web/views.py", "from channels.app import schema"),
+        ("video_reception/views.py", "from console import pages"),
+        ("video_reception/views.py", "import server"),
+        ("console/pages.py", "from channels.web.forms import read_form"),
+        ("console/pages.py", "import channels"),
+        ("console/api.py", "from server.app import services_of"),
+        ("console/api.py", "from video_reception import service"),
+        ("console/api.py", "from storage.search import SearchIndex"),
+        ("channels/verify.py", "from cryptography.hazmat.primitives.ciphers.aead import AESGCM"),
+        ("channels/verify.py", "from cryptography.hazmat.primitives import hashes"),
+        ("channels/wechat/envelope.py", "from cryptography.hazmat.primitives.ciphers import Cipher"),
+        ("server/app.py", "import sqlalchemy"),
         ("scripts/tool.py", "import sqlalchemy"),
         ("triage/sub/x.py", "from ... import storage"),
     ],
@@ -235,12 +291,13 @@ def test_the_checker_catches_violations(rel: str, source: str) -> None:
 @pytest.mark.parametrize(
     ("rel", "source"),
     [
-        ("intake/cli.py", "def _serve():\n    import channels"),
-        ("intake/app.py", "def build_app():\n    from channels.base import ChannelContext"),
-        (
-            "intake/app.py",
-            "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from channels.base import X",
-        ),
+        ("server/cli.py", "def _serve():\n    import channels"),
+        ("server/app.py", "from channels.base import ChannelContext\nimport console, video_reception"),
+        ("server/app.py", "from storage import keys\nfrom triage import triage"),
+        ("console/pages.py", "from channels.verify import new_form_token\nfrom channels.schema import M"),
+        ("console/api.py", "from intake.forms import read_form\nfrom intake.workflow import Workflow"),
+        ("channels/web/views.py", "from channels.web.forms import x\nfrom channels.base import y"),
+        ("channels/verify.py", "from cryptography.hazmat.primitives.ciphers import Cipher"),
         ("channels/x/views.py", "from intake.pipeline import Pipeline"),
         ("channels/x/views.py", "from . import forms\nfrom .files import sniff"),
         ("video_reception/rooms.py", "from intake.domain import Submission"),
@@ -265,3 +322,129 @@ def test_package_resolves_to_this_repository(package: str) -> None:
     spec = importlib.util.find_spec(package)
     assert spec is not None and spec.origin is not None, package
     assert Path(spec.origin).resolve().is_relative_to(ROOT), f"{package} comes from {spec.origin}"
+
+
+# --- reach, private names, logs and settings (issue 15) ------------------------------------------
+
+# The parts above the service layer reach it through their contexts: never the database, a
+# store's private handle or the whole services bag.
+NARROW = ("channels", "console", "video_reception")
+REACH_ATTRIBUTES = {"db": "the database", "_store": "a store's private handle"}
+REACH_MODULES = ("intake.services",)
+REACH_NAMES = ("services_of", "notifier_of", "Services")
+
+
+def _top(rel: str) -> str:
+    parts = Path(rel).parts
+    return parts[0] if len(parts) > 1 else ""
+
+
+def reach_violations(rel: str, source: str) -> list[str]:
+    """Private names imported from another package; reach through ``.db``, ``._store`` or the
+    services from the channels, the console and video reception."""
+    package = _top(rel)
+    bad = []
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            top = node.module.split(".")[0]
+            for alias in node.names:
+                if top in PACKAGES and top != package and alias.name.startswith("_"):
+                    bad.append(f"{rel}:{node.lineno} imports the private {node.module}.{alias.name}")
+                if package in NARROW and alias.name in REACH_NAMES:
+                    bad.append(f"{rel}:{node.lineno} imports {alias.name}: the services stay with the root")
+            if package in NARROW and node.module in REACH_MODULES:
+                bad.append(f"{rel}:{node.lineno} imports {node.module}: the services stay with the root")
+        if package in NARROW and isinstance(node, ast.Attribute) and node.attr in REACH_ATTRIBUTES:
+            bad.append(f"{rel}:{node.lineno} reaches {REACH_ATTRIBUTES[node.attr]} (.{node.attr})")
+        if package in NARROW and isinstance(node, ast.Name) and node.id == "services":
+            bad.append(f"{rel}:{node.lineno} handles the services bag")
+    return bad
+
+
+@pytest.mark.parametrize("rel", project_files())
+def test_file_reaches_only_what_it_is_given(rel: str) -> None:
+    assert reach_violations(rel, (ROOT / rel).read_text("utf-8")) == []
+
+
+@pytest.mark.parametrize(
+    ("rel", "source"),
+    [
+        ("channels/x/views.py", "from intake.conversations import _Outcome"),
+        ("console/pages.py", "from channels.verify import _hmac"),
+        ("channels/x/views.py", "async def f(p):\n    return await p.db.reports.get('x')"),
+        ("channels/x/views.py", "def f(self):\n    return self._store.get('k')"),
+        ("video_reception/views.py", "from intake.services import Services"),
+        ("console/api.py", "from server.app import services_of"),
+        ("channels/x/views.py", "def setup(app, services):\n    services.worker.register('k', f)"),
+    ],
+)
+def test_the_reach_checker_catches_violations(rel: str, source: str) -> None:
+    assert reach_violations(rel, source), f"{rel}: {source!r} should be refused"
+
+
+@pytest.mark.parametrize(
+    ("rel", "source"),
+    [
+        ("intake/x.py", "from intake.conversations import _Outcome"),  # within one package
+        ("server/app.py", "from intake.services import Services, services_of"),
+        ("intake/pipeline.py", "def f(self):\n    return self.db.reports"),
+        ("channels/x/views.py", "from intake.conversations import Outcome, split_code"),
+    ],
+)
+def test_the_reach_checker_lets_through(rel: str, source: str) -> None:
+    assert reach_violations(rel, source) == []
+
+
+def _log_extra_keys(rel: str, source: str) -> list[tuple[int, str | None]]:
+    """The keys of every ``extra={...}`` given to a call (None: a key that is not a literal)."""
+    out: list[tuple[int, str | None]] = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Call):
+            continue
+        for kw in node.keywords:
+            if kw.arg != "extra" or not isinstance(kw.value, ast.Dict):
+                continue
+            for key in kw.value.keys:
+                value = key.value if isinstance(key, ast.Constant) and isinstance(key.value, str) else None
+                out.append((node.lineno, value))
+    return out
+
+
+def test_every_log_extra_key_is_written() -> None:
+    """``intake.logs`` writes only the allow-listed fields of a record and drops the rest without a
+    word: a key outside the list is a field someone expected to see and never will."""
+    from intake.logs import SAFE_FIELDS
+
+    bad = []
+    for rel in project_files():
+        for line, key in _log_extra_keys(rel, (ROOT / rel).read_text("utf-8")):
+            if key not in SAFE_FIELDS:
+                bad.append(f"{rel}:{line}: extra key {key!r} is not in intake.logs.SAFE_FIELDS")
+    assert bad == []
+
+
+SETTING = re.compile(r"\bINTAKE_[A-Z0-9_]*[A-Z0-9]\b")
+
+
+def _documented_text() -> str:
+    return "\n".join(
+        p.read_text("utf-8") for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    )
+
+
+def test_every_setting_the_product_reads_is_documented() -> None:
+    """Every ``INTAKE_*`` name in the product's code (a setting read, or a channel's section) is
+    in README.md or docs/ (the Datasette habit: an undocumented setting fails the suite)."""
+    import channels
+
+    docs = _documented_text()
+    names: set[str] = set()
+    for rel in project_files():
+        for node in ast.walk(ast.parse((ROOT / rel).read_text("utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                names.update(SETTING.findall(node.value))
+    for spec in channels.REGISTRY:
+        names.update(spec.settings_prefix + key for key in spec.required_settings)
+    assert names, "no settings found: the scan is broken"
+    assert sorted(n for n in names if n not in docs) == []

@@ -1,6 +1,6 @@
 """The operator command line: ``intake db upgrade``, ``reports list|show``, ``audit verify``.
 
-Most calls run :func:`intake.cli.main` in-process (on a worker thread: it runs its own event loop);
+Most calls run :func:`server.cli.main` in-process (on a worker thread: it runs its own event loop);
 two run the installed ``intake`` script as a real process, to prove the entry point and that the
 exit status reaches the shell.
 """
@@ -20,18 +20,18 @@ import pytest
 import sqlalchemy as sa
 
 import channels
-from intake.app import build_app
-from intake.cli import main
-from intake.config import Settings
+from server.app import build_app
+from server.cli import main
+from server.config import Settings
 from storage.db import make_engine
 
 REPORTER = {"name": "甄宝琮", "phone": "13912345678", "id_number": "430121199001011237"}
 
 
 def intake_process(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """The ``intake`` script next to this interpreter (``python -m intake`` when there is none)."""
+    """The ``intake`` script next to this interpreter (``python -m server`` when there is none)."""
     script = Path(sys.executable).with_name("intake")
-    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "intake"]
+    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "server"]
     env = {**os.environ, "INTAKE_DATA_DIR": str(data_dir), "INTAKE_LOG_LEVEL": "WARNING"}
     env.pop("INTAKE_DATABASE_URL", None)
     env.pop("INTAKE_MASTER_KEY", None)

@@ -1,4 +1,4 @@
-"""A PostgreSQL outage under load, against the real server (``python -m intake serve``) on a
+"""A PostgreSQL outage under load, against the real server (``python -m server serve``) on a
 throwaway cluster of the test's own (``tests.pg_cluster``): 503 with ``Retry-After`` while the
 database is down (never 500), ``/healthz`` saying so, the outage logged once rather than per
 request and with no trace of a request, recovery without a restart, nothing acknowledged lost."""

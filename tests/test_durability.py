@@ -2,7 +2,7 @@
 the same data, and every receipt that came back still works; retries of the requests that were in
 flight give exactly one case each; the audit chain verifies.
 
-The server runs as a real process (``python -m intake serve``), on SQLite in the test's data
+The server runs as a real process (``python -m server serve``), on SQLite in the test's data
 directory and on PostgreSQL when ``INTAKE_TEST_DATABASE_URL`` is set (the ``db_url`` fixture).
 The helpers at the top are also used by ``test_no_plaintext_identity.py`` and ``test_db_outage.py``.
 """
@@ -71,7 +71,7 @@ def start_server(env: Mapping[str, str], log: Path) -> ServerProcess:
     port = free_port()
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "intake", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port", str(port)],
             cwd=REPO,
             env=dict(env),
             stdout=out,
@@ -120,7 +120,7 @@ async def running_server(env: Mapping[str, str], log: Path) -> AsyncIterator[Ser
 
 def intake_cli(env: Mapping[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "intake", *args],
+        [sys.executable, "-m", "server", *args],
         cwd=REPO,
         env=dict(env),
         capture_output=True,

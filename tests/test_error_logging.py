@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from aiohttp import web
 
 import channels
-from intake.app import build_app, services_of
-from intake.config import Settings
+from server.app import build_app, services_of
+from server.config import Settings
 from storage.db import Batch
 from tests.test_durability import free_port, intake_cli, server_env
 

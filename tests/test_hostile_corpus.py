@@ -33,10 +33,10 @@ from aiohttp.test_utils import TestServer
 
 import channels
 from intake import logs
-from intake.app import Services, build_app, services_of
-from intake.config import Settings
 from intake.domain import Accused, Location, Reporter, Submission
 from intake.staff import totp_now
+from server.app import Services, build_app, services_of
+from server.config import Settings
 from tests.conftest import PG_URL, fresh_pg_database
 from tests.fakes import telegram, twilio, wechat, weibo
 from tests.fakes.server import platform_env

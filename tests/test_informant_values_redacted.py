@@ -22,8 +22,8 @@ from urllib.parse import unquote
 
 import aiohttp
 
-from intake.cli import main
 from intake.vault_service import VaultService
+from server.cli import main
 from tests.console.conftest import console_get, console_login
 from tests.scan import leaking_files, leaking_rows, leaks, pg_dump_async
 from tests.workflow.conftest import Office, office

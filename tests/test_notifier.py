@@ -18,11 +18,11 @@ import sqlalchemy as sa
 from aiohttp import web
 
 import channels
-from intake.app import Services, build_app, services_of
-from intake.config import Settings
 from intake.domain import Submission
 from intake.jobs import backoff
 from intake.notifier import CaseEvent, render
+from server.app import Services, build_app, services_of
+from server.config import Settings
 from storage.models import Job, Report
 from tests.fakes import telegram, wechat, weibo
 from tests.fakes.server import platform_env

@@ -16,11 +16,11 @@ import pytest
 import sqlalchemy as sa
 
 import channels
-from intake.app import build_app, services_of
-from intake.config import Settings
 from intake.domain import Accused, Location, Reporter, Submission, Upload
 from intake.errors import Conflict, RateLimited, ValidationError
 from intake.pipeline import LIMITS, MAX_CONTENT, _split_suffix, new_query_code
+from server.app import build_app, services_of
+from server.config import Settings
 from storage import models, vault
 
 CONTENT = "村支书张三在低保评定中优亲厚友，2025年3月把低保名额给了亲属。"

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 import channels
-from intake.app import build_app
-from intake.config import Settings
+from server.app import build_app
+from server.config import Settings
 
 HTML = {"Accept": "text/html"}
 WRONG = "1" * 16

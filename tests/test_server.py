@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import channels
-from intake.app import build_app, services_of
-from intake.config import Settings
 from intake.jobs import JobWorker, backoff
+from server.app import build_app, services_of
+from server.config import Settings
 from storage.records import JobRecord
 
 

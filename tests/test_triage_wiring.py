@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 import channels
-from intake.app import build_app, services_of
-from intake.cli import main
-from intake.config import Settings
 from intake.errors import ValidationError
+from server.app import build_app, services_of
+from server.cli import main
+from server.config import Settings
 
 DESIGN_KEYS = {
     "category", "scope", "level", "unit", "places", "accused",

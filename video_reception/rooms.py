@@ -34,7 +34,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from intake.clock import Clock
 from intake.edge import parse_json_object
 from intake.errors import IntakeError
-from video_reception.tokens import Claims, RoomTokens, TokenRejected
+from intake.reception.tokens import Claims, RoomTokens, TokenRejected
 
 log = logging.getLogger("video_reception.rooms")
 

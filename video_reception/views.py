@@ -9,18 +9,18 @@ send neither that content type nor the cookie. Pages need JavaScript (WebRTC doe
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import jinja2
 from aiohttp import web
 
-from intake.app import Services
 from intake.edge import parse_json_object, read_body, read_bounded_json
 from intake.errors import ValidationError
 from intake.ratelimit import client_address
+from intake.reception.service import MAX_CHUNK, ReceptionContext
 from intake.staff import StaffMember
-from video_reception.service import MAX_CHUNK, ReceptionService
 
 HERE = Path(__file__).resolve().parent
 PREFIX = "/reception"
@@ -31,6 +31,7 @@ CSP = (
     "img-src 'self' data:; frame-ancestors 'none'; form-action 'self'"
 )
 MAX_JSON = 64 * 1024
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _env = jinja2.Environment(
     loader=jinja2.FileSystemLoader(HERE / "templates"),
@@ -51,13 +52,12 @@ async def _body(request: web.Request) -> dict[str, Any]:
 
 
 class ReceptionViews:
-    def __init__(self, services: Services, reception: ReceptionService) -> None:
-        self.services = services
-        self.reception = reception
-        if services.staff is None:
-            raise RuntimeError("video reception needs staff accounts")
-        self.staff = services.staff
-        self.secure = services.settings.public_url.startswith("https://")
+    def __init__(self, ctx: ReceptionContext, hub_handler: Handler) -> None:
+        self.ctx = ctx
+        self.reception = ctx.service
+        self.staff = ctx.staff
+        self.secure = ctx.https
+        self.hub_handler = hub_handler
 
     def routes(self) -> list[web.AbstractRouteDef]:
         p = PREFIX
@@ -66,7 +66,7 @@ class ReceptionViews:
             web.get(f"{p}/", self.index),
             web.get(f"{p}/room/{{session}}", self.room_page),
             web.get(f"{p}/oversight", self.oversight_page),
-            web.get(f"{p}/ws/{{room}}", self.reception.hub.handle),
+            web.get(f"{p}/ws/{{room}}", self.hub_handler),
             web.post(f"{p}/api/login", self.login),
             web.post(f"{p}/api/logout", self.logout),
             web.get(f"{p}/api/me", self.me),
@@ -95,8 +95,8 @@ class ReceptionViews:
 
     def _client(self, request: web.Request) -> str:
         """A keyed hash of the client's address, as the channels make it (``ChannelContext``)."""
-        address = client_address(request, self.services.settings.trust_forwarded_for)
-        return self.services.pipeline.mac("client", address.encode())
+        address = client_address(request, self.ctx.trust_forwarded_for)
+        return self.ctx.mac("client", address.encode())
 
     async def login(self, request: web.Request) -> web.Response:
         doc = await _body(request)

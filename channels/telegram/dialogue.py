@@ -26,8 +26,8 @@ from aiogram.types import KeyboardButton, Message, ReplyKeyboardMarkup
 
 from channels.telegram import texts as t
 from channels.telegram.fsm import HANDLE_KIND, UpdateWork
-from intake.conversations import Notice
-from intake.domain import Location, Receipt, Reporter, Submission, normalise_query_code
+from intake.conversations import Notice, split_code
+from intake.domain import Location, Receipt, Reporter, Submission
 from intake.errors import IntakeError
 from intake.pipeline import MAX_CONTENT, Pipeline
 
@@ -105,19 +105,6 @@ CONFIRM_CONTACT = _keyboard([_b(t.BTN_CONFIRM_CONTACT, contact=True)], [_b(t.BTN
 
 def _text(message: Message) -> str:
     return (message.text or "").replace("\u3000", " ").strip()
-
-
-def split_code(text: str) -> tuple[str | None, str]:
-    """``1234 5678 9012 3456 内容`` → (code, 内容); the code may carry spaces or hyphens."""
-    digits, i = "", 0
-    while i < len(text) and len(digits) < 16:
-        ch = text[i]
-        if ch.isdigit():
-            digits += ch
-        elif not (ch.isspace() or ch == "-"):
-            break
-        i += 1
-    return normalise_query_code(digits), text[i:].strip(" ：:，,")
 
 
 # --- shared actions -------------------------------------------------------------------------------

@@ -4,7 +4,8 @@ summary before filing repeats only what they wrote about the matter."""
 from __future__ import annotations
 
 from intake.clock import CHINA
-from intake.conversations import Notice
+from intake.conversations import ALREADY_FILED, Notice
+from intake.conversations import CANCELLED as CANCELLED  # the bot says it too
 from intake.domain import CaseStatus, Receipt
 
 # Menu buttons (a reply keyboard): their texts are what the bot receives when pressed.
@@ -21,7 +22,7 @@ MAX_REPLY_CHARS = 3500  # Telegram allows 4096 characters per message
 
 
 def privacy_notice(notice: Notice) -> str:
-    web = f"网上举报平台（{notice.web_url}）" if notice.web_url else "本机关网上举报平台"
+    web = notice.web_place
     return (
         "【隐私提示】Telegram 平台能够看到您在这里发送的全部消息、照片和分享的联系方式，"
         "这些内容会保存在 Telegram 的服务器上。"
@@ -60,7 +61,6 @@ MEDIA_TYPE_REFUSED = (
     "这种文件暂不能接收：请发送照片（JPG、PNG、GIF）或录音（MP3、AMR），其他材料请通过网上举报平台上传。"
 )
 MEDIA_TOO_LARGE = "文件超过 10 MB，请压缩后再发，或通过网上举报平台上传。"
-CANCELLED = "已取消本次填写，填写的内容没有保存。"
 NOT_YOUR_CONTACT = "请点下方按钮分享您本人的联系方式；不便实名的，可回复“匿名”改为匿名举报。"
 CONTACT_NOT_ASKED = "无需分享联系方式：匿名举报不记录您的身份。"
 SHARE_CONTACT_FIRST = f"请点“{BTN_CONFIRM_CONTACT}”分享联系方式以提交；回复“匿名”可改为匿名举报。"
@@ -77,7 +77,7 @@ def receipt_text(receipt: Receipt, media: int = 0) -> str:
             "发送“/status 查询码”可了解办理进展，发送“/add 查询码 内容”可补充材料。",
         ]
     else:
-        lines.append("这条消息此前已提交；查询码只在首次提交时显示，如已遗失请通过网上举报平台重新反映。")
+        lines.append(ALREADY_FILED)
     if media:
         lines.append(f"您发送的 {media} 份材料将随后附入案件。")
     return "\n".join(lines)

@@ -32,7 +32,6 @@ from channels.media import MediaTooLarge, download_complete
 from channels.telegram.dialogue import MAX_MEDIA_BYTES, MEDIA_JOB, TelegramIntake, routers
 from channels.telegram.fsm import CURRENT, HANDLE_KIND, SealedStorage, UpdateWork
 from channels.verify import telegram_secret_valid, verify_telegram
-from intake.app import notifier_of, services_of
 from intake.conversations import Conversations, Notice
 from intake.dialogue_state import DialogueLedger
 from intake.errors import IntakeError, ValidationError
@@ -93,18 +92,17 @@ class TelegramAdapter:
     def routes(self) -> list[web.AbstractRouteDef]:
         return [web.post(PATH, self.receive)]
 
-    def setup_app(self, app: web.Application) -> None:
-        services = services_of(app)
-        self.intake.notice = Notice(services.settings.public_url, services.settings.hotline)
-        notifier_of(app).register("telegram", self.deliver)
-        services.worker.register(MEDIA_JOB, self.download_media)
+    def start(self) -> None:
+        self.intake.notice = Notice(self.ctx.public_url, self.ctx.hotline)
+        self.ctx.register_sender("telegram", self.deliver)
+        self.ctx.register_job(MEDIA_JOB, self.download_media)
         if self.mode == "polling":
             self._keep(asyncio.create_task(run_polling(self, self.poll_timeout), name="telegram-polling"))
             log.info("Telegram long polling started", extra={"channel": "telegram"})
-        elif services.settings.public_url:
-            self._keep(asyncio.create_task(self._set_webhook(services.settings.public_url)))
+        elif self.ctx.public_url:
+            self._keep(asyncio.create_task(self._set_webhook(self.ctx.public_url)))
 
-        async def close(_app: web.Application) -> None:
+        async def close() -> None:
             for task in list(self._tasks):
                 task.cancel()
             for task in list(self._tasks):
@@ -112,7 +110,7 @@ class TelegramAdapter:
                     await task
             await self.bot.session.close()
 
-        app.on_cleanup.append(close)
+        self.ctx.on_cleanup(close)
 
     def _keep(self, task: asyncio.Task[Any]) -> None:
         self._tasks.add(task)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from channels.base import ChannelSpec
 from channels.twilio.views import TwilioAdapter
 
-# Deployment-wide settings this channel cannot run without (``intake.config.SHARED_SETTINGS``):
+# Deployment-wide settings this channel cannot run without (``server.config.SHARED_SETTINGS``):
 # Twilio's signatures are computed over the public URL it was given.
 SHARED_REQUIRED = ("PUBLIC_URL",)
 

@@ -17,12 +17,11 @@ from intake.conversations import (
     MAX_MEDIA,
     PROMPT_WHAT,
     PROMPT_WHO,
-    STALE_AFTER,
     Conversations,
     Inbound,
-    _Outcome,
-    _rest,
-    _split_code,
+    Outcome,
+    rest_of,
+    split_code,
 )
 from intake.errors import IntakeError
 from intake.pipeline import MAX_CONTENT
@@ -45,41 +44,38 @@ class SmsInbound(Inbound):
 
 
 class SmsDialogue(Conversations):
-    async def _step(self, msg: Inbound, conv_key: str, msg_key: str) -> _Outcome:
+    async def step(self, msg: Inbound, conv_key: str, msg_key: str) -> Outcome:
         outcome = await self._sms_step(msg, conv_key, msg_key)
         if isinstance(msg, SmsInbound) and msg.skipped_media and outcome.reply:
             outcome.reply = MEDIA_SKIPPED.format(n=msg.skipped_media) + "\n" + outcome.reply
         return outcome
 
-    async def _sms_step(self, msg: Inbound, conv_key: str, msg_key: str) -> _Outcome:
+    async def _sms_step(self, msg: Inbound, conv_key: str, msg_key: str) -> Outcome:
         media = list(msg.media) if isinstance(msg, SmsInbound) else []
         text = msg.text.replace("\u3000", " ").strip()
         command = text.startswith(COMMANDS)
-        record = await self._store.get(conv_key)
-        step, draft = "idle", {}
-        if record is not None and self._clock.now() - record.updated_at < STALE_AFTER:
-            step, draft = record.step, dict(record.draft)
+        step, draft = await self.saved(conv_key)
         items = [{"id": url, "type": "image"} for url in media]
 
         if step == "idle" and not media and (command or not text):
-            return await super()._step(msg, conv_key, msg_key)  # the engine's shortcuts and help
-        if step == "idle" and text.startswith("举报") and _rest(text, "举报"):
+            return await super().step(msg, conv_key, msg_key)  # the engine's shortcuts and help
+        if step == "idle" and text.startswith("举报") and rest_of(text, "举报"):
             # 举报 <内容> with pictures: filed at once, the pictures fetched by jobs afterwards.
-            keep = _Outcome(None, step, draft)
-            return await self._file_draft(msg, msg_key, {"what": _rest(text, "举报"), "media": items}, keep)
+            keep = Outcome(None, step, draft)
+            return await self.file_draft(msg, msg_key, {"what": rest_of(text, "举报"), "media": items}, keep)
         if step == "idle" and text.startswith("补充") and media:
             return await self._followup_with_media(msg, conv_key, text, items)
         if step == "idle" and not command:
             # Free text (or pictures) starts the guided exchange: the text is what happened.
             draft = {"media": items[:MAX_MEDIA]} if items else {}
             if not text:
-                return _Outcome(PROMPT_WHAT, "what", draft)
+                return Outcome(PROMPT_WHAT, "what", draft)
             draft["what"] = text[:MAX_CONTENT]
-            return _Outcome(STARTED + "\n" + PROMPT_WHO, "who", draft)
+            return Outcome(STARTED + "\n" + PROMPT_WHO, "who", draft)
         if media and step != "idle":
             # Pictures in the middle of the exchange join the draft, whatever the step; text that
             # came with them is answered by the engine first.
-            outcome = await super()._step(msg, conv_key, msg_key) if text else _Outcome(None, step, draft)
+            outcome = await super().step(msg, conv_key, msg_key) if text else Outcome(None, step, draft)
             if outcome.step != "idle":
                 stored = outcome.draft.setdefault("media", [])
                 stored.extend(items[: max(0, MAX_MEDIA - len(stored))])
@@ -88,23 +84,23 @@ class SmsDialogue(Conversations):
                     "\n" + outcome.reply if outcome.reply else more
                 )
             return outcome
-        return await super()._step(msg, conv_key, msg_key)
+        return await super().step(msg, conv_key, msg_key)
 
     async def _followup_with_media(
         self, msg: Inbound, conv_key: str, text: str, items: list[dict[str, str]]
-    ) -> _Outcome:
-        code, addition = _split_code(_rest(text, "补充"))
+    ) -> Outcome:
+        code, addition = split_code(rest_of(text, "补充"))
         if code is None:
-            return _Outcome("请按“补充 查询码 内容”的格式发送，查询码为 16 位数字。", "idle", {})
+            return Outcome("请按“补充 查询码 内容”的格式发送，查询码为 16 位数字。", "idle", {})
         try:
             case_no = await self.pipeline.add_followup(
                 code, addition or f"（通过彩信补充材料 {len(items)} 份）", self.channel, conv_key
             )
         except IntakeError as exc:
-            return _Outcome(exc.message, "idle", {})
+            return Outcome(exc.message, "idle", {})
         jobs = [
             (MEDIA_JOB, {"case_no": case_no, "media_id": m["id"], "media_type": m["type"]})
             for m in items[:MAX_MEDIA]
         ]
         reply = f"补充内容已收到，已附入案件 {case_no}。{len(jobs)} 份材料将随后附入。"
-        return _Outcome(reply, "idle", {}, jobs)
+        return Outcome(reply, "idle", {}, jobs)

@@ -34,7 +34,6 @@ from channels.twilio.voice import (
     VoiceDialogue,
 )
 from channels.verify import verify_twilio
-from intake.app import notifier_of, services_of
 from intake.conversations import Notice
 from intake.errors import IntakeError
 from intake.notifier import DeliveryFailed
@@ -74,7 +73,7 @@ class TwilioAdapter:
             speech_language=self.settings.speech_language,
             record_seconds=self.settings.record_seconds,
         )
-        self.api: TwilioApi | None = None  # built in setup_app, inside the running loop
+        self.api: TwilioApi | None = None  # built in start, inside the running loop
         self.sms = SmsDialogue(
             ctx.pipeline, channel="sms", platform="短信", notice=Notice(), media_job=MEDIA_JOB
         )
@@ -87,19 +86,17 @@ class TwilioAdapter:
             web.post(f"{PREFIX}/sms", self.sms_webhook),
         ]
 
-    def setup_app(self, app: web.Application) -> None:
-        services = services_of(app)
-        self.sms.notice = Notice(services.settings.public_url, services.settings.hotline)
+    def start(self) -> None:
+        self.sms.notice = Notice(self.ctx.public_url, self.ctx.hotline)
         self.api = api = TwilioApi(
             self.settings.api_base,
             self.settings.account_sid,
             self.settings.auth_token,
             self.settings.sms_from,
         )
-        worker = services.worker
-        worker.register(RECORDING_JOB, self.fetch_recording)
-        worker.register(RECORDING_DELETE_JOB, self.delete_recording)
-        worker.register(MEDIA_JOB, self.fetch_media)
+        self.ctx.register_job(RECORDING_JOB, self.fetch_recording)
+        self.ctx.register_job(RECORDING_DELETE_JOB, self.delete_recording)
+        self.ctx.register_job(MEDIA_JOB, self.fetch_media)
         if self.settings.sms_from is None:
             log.info(
                 "outbound SMS off: INTAKE_TWILIO_SMS_FROM not set (no receipts or notifications by SMS)",
@@ -107,14 +104,9 @@ class TwilioAdapter:
             )
         else:
             self.calls.send_sms = api.send_sms
-            notifier = notifier_of(app)
-            notifier.register("sms", self.deliver)
-            notifier.register("phone", self.deliver)
-
-        async def close(_app: web.Application) -> None:
-            await api.close()
-
-        app.on_cleanup.append(close)
+            self.ctx.register_sender("sms", self.deliver)
+            self.ctx.register_sender("phone", self.deliver)
+        self.ctx.on_cleanup(api.close)
 
     # --- inbound ----------------------------------------------------------------------------------
 

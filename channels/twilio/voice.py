@@ -34,7 +34,7 @@ from channels.twilio import twiml
 from channels.twilio.api import TwilioApiError
 from channels.twilio.settings import TwilioSettings
 from channels.twilio.twiml import Voice
-from intake.conversations import Conversations, Inbound, Notice, _Outcome
+from intake.conversations import Conversations, Inbound, Notice, Outcome, clean_text
 from intake.domain import Receipt, Submission, format_query_code, normalise_query_code
 from intake.errors import Conflict, IntakeError, NotFound, RateLimited
 from intake.pipeline import MAX_CONTENT, Pipeline
@@ -127,7 +127,7 @@ class VoiceDialogue(Conversations):
         self.settings = settings
         self.voice = voice
         self.send_sms = send_sms  # None: outbound SMS not configured, no receipt by SMS
-        self._routes: dict[str, Callable[[CallEvent, dict[str, Any]], Awaitable[_Outcome]]] = {
+        self._routes: dict[str, Callable[[CallEvent, dict[str, Any]], Awaitable[Outcome]]] = {
             "menu": self._menu_choice,
             "summary": self._summary,
             "recorded": self._recorded,
@@ -158,14 +158,13 @@ class VoiceDialogue(Conversations):
 
     # the flow ---------------------------------------------------------------------------------
 
-    async def _step(self, msg: Inbound, conv_key: str, msg_key: str) -> _Outcome:
+    async def step(self, msg: Inbound, conv_key: str, msg_key: str) -> Outcome:
         assert isinstance(msg, CallEvent)
         if msg.route == "partial":
             return await self._partial(msg, conv_key)
         if msg.route == "recording-status":
             return self._recording(msg)
-        record = await self._store.get(conv_key)
-        state: dict[str, Any] = dict(record.draft) if record is not None else {}
+        state: dict[str, Any] = await self.saved_draft(conv_key) or {}
         if msg.route == "status":
             return await self._ended(msg, state)
         if msg.route == "incoming" or not state:
@@ -184,25 +183,25 @@ class VoiceDialogue(Conversations):
         return int(state["n"])
 
     def _dial_open(self) -> bool:
-        return self.settings.dial_number is not None and self.settings.office.open_at(self._clock.now())
+        return self.settings.dial_number is not None and self.settings.office.open_at(self.clock.now())
 
-    def _menu(self, state: dict[str, Any], *, lead: str = "", greet: bool = False) -> _Outcome:
+    def _menu(self, state: dict[str, Any], *, lead: str = "", greet: bool = False) -> Outcome:
         n = self._advance(state, "menu")
         reply = self.voice.menu(n, lead=lead, greet=greet, dial=self._dial_open())
-        return _Outcome(reply, "menu", state)
+        return Outcome(reply, "menu", state)
 
-    def _bye(self, state: dict[str, Any], lead: str = "") -> _Outcome:
+    def _bye(self, state: dict[str, Any], lead: str = "") -> Outcome:
         state.pop("code", None)
         state.pop("q", None)
         state["at"] = "bye"
-        return _Outcome(self.voice.goodbye(lead), "bye", state)
+        return Outcome(self.voice.goodbye(lead), "bye", state)
 
     def _missed(self, state: dict[str, Any]) -> bool:
         """Count a silent or unclear answer; True when it is one too many."""
         state["misses"] = int(state.get("misses", 0)) + 1
         return int(state["misses"]) >= MAX_MISSES
 
-    async def _menu_choice(self, msg: CallEvent, state: dict[str, Any]) -> _Outcome:
+    async def _menu_choice(self, msg: CallEvent, state: dict[str, Any]) -> Outcome:
         choice = choice_of(msg.digits, msg.speech)
         if choice in ("", "?"):
             if self._missed(state):
@@ -213,40 +212,40 @@ class VoiceDialogue(Conversations):
         if choice == "1":
             state.update(pending=True, summary="", recorded=False)
             n = self._advance(state, "summary")
-            return _Outcome(self.voice.ask_summary(n, int(state["k"])), "summary", state)
+            return Outcome(self.voice.ask_summary(n, int(state["k"])), "summary", state)
         if choice in ("2", "3"):
             step = "query" if choice == "2" else "add-code"
             n = self._advance(state, step)
-            return _Outcome(self.voice.ask_code(step, n), step, state)
+            return Outcome(self.voice.ask_code(step, n), step, state)
         if choice == "0" and self.settings.dial_number is not None:
             if not self._dial_open():
                 return self._menu(state, lead=twiml.OFF_HOURS.format(hours=self.settings.office.text))
             n = self._advance(state, "dial")
             reply = self.voice.dial(n, self.settings.dial_number, msg.our_number or None)
-            return _Outcome(reply, "dial", state)
+            return Outcome(reply, "dial", state)
         if choice in ("9", "*"):
             return self._menu(state)
         if self._missed(state):
             return self._bye(state, twiml.NOT_UNDERSTOOD)
         return self._menu(state, lead=twiml.NOT_UNDERSTOOD)
 
-    async def _summary(self, msg: CallEvent, state: dict[str, Any]) -> _Outcome:
-        text = _clean(msg.speech)
+    async def _summary(self, msg: CallEvent, state: dict[str, Any]) -> Outcome:
+        text = clean_text(msg.speech)
         if text:
             state.update(summary=text[:MAX_CONTENT], recorded=True)
             n = self._advance(state, "record")
-            return _Outcome(self.voice.record(n, text_taken=True), "record", state)
+            return Outcome(self.voice.record(n, text_taken=True), "record", state)
         state["tries"] = int(state.get("tries", 0)) + 1
         if state["tries"] < 2:
             n = self._advance(state, "summary")
             reply = self.voice.ask_summary(n, int(state["k"]), lead=twiml.SUMMARY_AGAIN)
-            return _Outcome(reply, "summary", state)
+            return Outcome(reply, "summary", state)
         # Not understood twice (a dialect, a noisy line): the recording carries the report.
         state["recorded"] = True
         n = self._advance(state, "record")
-        return _Outcome(self.voice.record(n, text_taken=False), "record", state)
+        return Outcome(self.voice.record(n, text_taken=False), "record", state)
 
-    async def _recorded(self, msg: CallEvent, state: dict[str, Any]) -> _Outcome:
+    async def _recorded(self, msg: CallEvent, state: dict[str, Any]) -> Outcome:
         if not state.get("pending"):
             return self._menu(state)
         heard = msg.recording_sid and msg.recording_seconds > 0
@@ -260,18 +259,16 @@ class VoiceDialogue(Conversations):
             state.setdefault("recordings", {})[msg.recording_sid] = receipt.case_no
         return self._read_receipt(state, receipt.case_no, receipt.query_code)
 
-    def _read_receipt(
-        self, state: dict[str, Any], case_no: str, code: str | None, lead: str = ""
-    ) -> _Outcome:
+    def _read_receipt(self, state: dict[str, Any], case_no: str, code: str | None, lead: str = "") -> Outcome:
         if code is None:  # a retry past the receipt window: only the case number is known
             return self._menu(state, lead=f"您的举报已登记，案件编号：{twiml.spell(case_no)}。")
         state["code"] = code  # sealed with the state, dropped once the caller has it
         n = self._advance(state, "receipt")
         sms = self.send_sms is not None
         reply = self.voice.receipt(n, case_no, code, sms=sms, lead=lead or twiml.RECEIPT_INTRO)
-        return _Outcome(reply, "receipt", state)
+        return Outcome(reply, "receipt", state)
 
-    async def _receipt(self, msg: CallEvent, state: dict[str, Any]) -> _Outcome:
+    async def _receipt(self, msg: CallEvent, state: dict[str, Any]) -> Outcome:
         code, case_no = state.get("code"), str(state.get("case_no", ""))
         if not isinstance(code, str):
             return self._menu(state)
@@ -302,14 +299,14 @@ class VoiceDialogue(Conversations):
 
     async def _code(
         self, msg: CallEvent, state: dict[str, Any], step: str
-    ) -> tuple[str | None, _Outcome | None]:
+    ) -> tuple[str | None, Outcome | None]:
         """The query code the caller keyed, checked (and rate-limited) by the pipeline."""
         if not msg.digits:
             state["tries"] = int(state.get("tries", 0)) + 1
             if state["tries"] >= 2:
                 return None, self._menu(state, lead=twiml.NO_INPUT + twiml.BACK_TO_MENU)
             n = self._advance(state, step)
-            return None, _Outcome(self.voice.ask_code(step, n, lead=twiml.NO_INPUT), step, state)
+            return None, Outcome(self.voice.ask_code(step, n, lead=twiml.NO_INPUT), step, state)
         code = normalise_query_code(msg.digits)
         try:
             if code is None:
@@ -320,10 +317,10 @@ class VoiceDialogue(Conversations):
             if state["tries"] >= 3:
                 return None, self._menu(state, lead=twiml.QUERY_BAD + twiml.BACK_TO_MENU)
             n = self._advance(state, step)
-            return None, _Outcome(self.voice.ask_code(step, n, lead=twiml.QUERY_BAD), step, state)
+            return None, Outcome(self.voice.ask_code(step, n, lead=twiml.QUERY_BAD), step, state)
         return code, None
 
-    async def _query(self, msg: CallEvent, state: dict[str, Any]) -> _Outcome:
+    async def _query(self, msg: CallEvent, state: dict[str, Any]) -> Outcome:
         code, retry = await self._code(msg, state, "query")
         if code is None:
             assert retry is not None
@@ -331,32 +328,32 @@ class VoiceDialogue(Conversations):
         found = await self.pipeline.status(code, self._client_key(msg))
         return self._menu(state, lead=twiml.status_speech(found) + twiml.BACK_TO_MENU)
 
-    async def _add_code(self, msg: CallEvent, state: dict[str, Any]) -> _Outcome:
+    async def _add_code(self, msg: CallEvent, state: dict[str, Any]) -> Outcome:
         code, retry = await self._code(msg, state, "add-code")
         if code is None:
             assert retry is not None
             return retry
         state.update(q=code, tries=0)
         n = self._advance(state, "add")
-        return _Outcome(self.voice.ask_addition(n), "add", state)
+        return Outcome(self.voice.ask_addition(n), "add", state)
 
-    async def _add(self, msg: CallEvent, state: dict[str, Any]) -> _Outcome:
+    async def _add(self, msg: CallEvent, state: dict[str, Any]) -> Outcome:
         code = state.get("q")
         if not isinstance(code, str):
             return self._menu(state)
-        text = _clean(msg.speech)
+        text = clean_text(msg.speech)
         if not text:
             state["tries"] = int(state.get("tries", 0)) + 1
             if state["tries"] < 2:
                 n = self._advance(state, "add")
-                return _Outcome(self.voice.ask_addition(n, lead=twiml.ADD_AGAIN), "add", state)
+                return Outcome(self.voice.ask_addition(n, lead=twiml.ADD_AGAIN), "add", state)
             state.pop("q", None)
             return self._menu(state, lead=twiml.ADD_NONE + twiml.BACK_TO_MENU)
         await self.pipeline.add_followup(code, text[:MAX_CONTENT], "phone", self._client_key(msg))
         state.pop("q", None)
         return self._menu(state, lead=twiml.ADD_DONE + twiml.BACK_TO_MENU)
 
-    async def _dialed(self, msg: CallEvent, state: dict[str, Any]) -> _Outcome:
+    async def _dialed(self, msg: CallEvent, state: dict[str, Any]) -> Outcome:
         if msg.call_status == "completed":
             return self._bye(state)
         return self._menu(state, lead=twiml.DIAL_FAILED)
@@ -369,9 +366,9 @@ class VoiceDialogue(Conversations):
         summary = str(state.get("summary") or "")
         if summary:
             return summary
-        partial = await self._store.get(self.lane_key(call_sid, "partial"))
-        if partial is not None and partial.draft.get("k") == state.get("k"):
-            return str(partial.draft.get("text") or "")
+        partial = await self.saved_draft(self.lane_key(call_sid, "partial"))
+        if partial is not None and partial.get("k") == state.get("k"):
+            return str(partial.get("text") or "")
         return ""
 
     async def _file(self, msg: CallEvent, state: dict[str, Any], *, recorded: bool) -> Receipt | None:
@@ -391,7 +388,7 @@ class VoiceDialogue(Conversations):
         state.update(pending=False, k=k + 1, case_no=receipt.case_no, summary="", recorded=False)
         return receipt
 
-    async def _ended(self, msg: CallEvent, state: dict[str, Any]) -> _Outcome:
+    async def _ended(self, msg: CallEvent, state: dict[str, Any]) -> Outcome:
         """The call is over (Twilio's status callback): a report in progress is filed with what was
         said, even though the caller never reached the end of the flow."""
         state.pop("code", None)
@@ -403,36 +400,34 @@ class VoiceDialogue(Conversations):
                 # The <Record> action filed the same report with other words heard meanwhile.
                 receipt = None
             if receipt is not None:
-                self._metrics.channel_events.labels("phone", "filed_on_hangup").inc()
+                self.metrics.channel_events.labels("phone", "filed_on_hangup").inc()
         state["at"] = "ended"
-        return _Outcome(None, "ended", state)
+        return Outcome(None, "ended", state)
 
     # callbacks --------------------------------------------------------------------------------
 
-    async def _partial(self, msg: CallEvent, conv_key: str) -> _Outcome:
-        record = await self._store.get(conv_key)
-        draft = dict(record.draft) if record is not None else {}
+    async def _partial(self, msg: CallEvent, conv_key: str) -> Outcome:
+        draft = await self.saved_draft(conv_key) or {}
         newer = (msg.k, msg.seq) > (int(draft.get("k", -1)), int(draft.get("seq", -1)))
-        text = _clean(msg.speech)
+        text = clean_text(msg.speech)
         if newer and text:
             draft = {"k": msg.k, "seq": msg.seq, "text": text[:MAX_CONTENT]}
-        return _Outcome(None, "partial", draft)
+        return Outcome(None, "partial", draft)
 
-    def _recording(self, msg: CallEvent) -> _Outcome:
+    def _recording(self, msg: CallEvent) -> Outcome:
         if msg.call_status != "completed" or not msg.recording_sid:
-            self._metrics.channel_events.labels(
+            self.metrics.channel_events.labels(
                 "phone", "recording_" + (msg.call_status or "unknown")[:16]
             ).inc()
-            return _Outcome(None, "idle", {})
+            return Outcome(None, "idle", {})
         payload = {"call": self.lane_key(msg.call_sid, "call"), "recording": msg.recording_sid}
-        return _Outcome(None, "idle", {}, [(RECORDING_JOB, payload)])
+        return Outcome(None, "idle", {}, [(RECORDING_JOB, payload)])
 
     async def case_of_recording(self, call_key: str, recording_sid: str) -> str:
         """The case a recording belongs to, from the call's state (the job's first question)."""
-        record = await self._store.get(call_key)
-        if record is None:
+        state = await self.saved_draft(call_key)
+        if state is None:
             raise RecordingNotFiled("no such call")
-        state = record.draft
         case_no = state.get("recordings", {}).get(recording_sid)
         if case_no is None and not state.get("pending"):
             case_no = state.get("case_no")  # filed on hang-up, before Twilio named the recording
@@ -441,8 +436,4 @@ class VoiceDialogue(Conversations):
         return case_no
 
     async def enqueue_delete(self, recording_sid: str) -> None:
-        await self._store.enqueue(RECORDING_DELETE_JOB, {"recording": recording_sid}, self._clock.now())
-
-
-def _clean(text: str) -> str:
-    return text.replace("\u3000", " ").strip()
+        await self.enqueue(RECORDING_DELETE_JOB, {"recording": recording_sid})

@@ -18,12 +18,11 @@ from aiohttp import web
 
 from channels.base import ChannelContext
 from channels.verify import form_token_field, new_form_token, verify_form_token
-from channels.web.files import ALLOWED_DESCRIPTION, human_size
-from channels.web.forms import FormData, FormInvalidCharacters, FormTooLarge, read_form
-from intake.app import set_html_error_renderer
 from intake.clock import CHINA
 from intake.domain import Accused, Location, Reporter, Submission, format_query_code
 from intake.errors import Conflict, IntakeError, ValidationError
+from intake.files import ALLOWED_DESCRIPTION, human_size
+from intake.forms import FormData, FormInvalidCharacters, FormTooLarge, read_form
 from intake.pipeline import MAX_CONTENT
 from intake.ratelimit import client_address
 
@@ -118,8 +117,8 @@ class WebAdapter:
             web.static("/static/web", HERE / "static"),
         ]
 
-    def setup_app(self, app: web.Application) -> None:
-        set_html_error_renderer(app, self.error_page)
+    def start(self) -> None:
+        self.ctx.set_error_page(self.error_page)
 
     # --- rendering ----------------------------------------------------------------------------
 

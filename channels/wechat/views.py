@@ -20,7 +20,6 @@ from channels.base import ChannelContext, read_body
 from channels.verify import WeChatCipher, verify_wechat_message, verify_wechat_server
 from channels.wechat.api import DEFAULT_API_BASE, WeChatClient
 from channels.wechat.envelope import open_envelope, parse_xml, query, render_text, seal_reply
-from intake.app import notifier_of, services_of
 from intake.conversations import Conversations, Inbound, Notice
 from intake.errors import IntakeError
 
@@ -66,23 +65,17 @@ class WeChatAdapter:
     def routes(self) -> list[web.AbstractRouteDef]:
         return [web.get("/channels/wechat", self.verify_url), web.post("/channels/wechat", self.receive)]
 
-    def setup_app(self, app: web.Application) -> None:
-        settings = services_of(app).settings
-        self.dialogue.notice = Notice(settings.public_url, settings.hotline)
+    def start(self) -> None:
+        self.dialogue.notice = Notice(self.ctx.public_url, self.ctx.hotline)
         if self.client is None:
             log.info(
                 "outbound WeChat off: INTAKE_WECHAT_APP_SECRET not set (no notifications, no media)",
                 extra={"channel": "wechat"},
             )
             return
-        notifier_of(app).register("wechat", self.deliver)
-        services_of(app).worker.register(MEDIA_JOB, self.download_media)
-        client = self.client
-
-        async def close(_app: web.Application) -> None:
-            await client.close()
-
-        app.on_cleanup.append(close)
+        self.ctx.register_sender("wechat", self.deliver)
+        self.ctx.register_job(MEDIA_JOB, self.download_media)
+        self.ctx.on_cleanup(self.client.close)
 
     # --- outbound ----------------------------------------------------------------------------------
 

@@ -20,7 +20,6 @@ from aiohttp import web
 from channels.base import ChannelContext, parse_json_object, read_body
 from channels.verify import verify_weibo
 from channels.weibo.api import DEFAULT_API_BASE, WeiboClient, encode_data
-from intake.app import notifier_of, services_of
 from intake.conversations import Conversations, Inbound, Notice
 from intake.errors import IntakeError
 from intake.notifier import DeliveryUnavailable
@@ -54,19 +53,13 @@ class WeiboAdapter:
     def routes(self) -> list[web.AbstractRouteDef]:
         return [web.get("/channels/weibo", self.verify_url), web.post("/channels/weibo", self.receive)]
 
-    def setup_app(self, app: web.Application) -> None:
-        settings = services_of(app).settings
-        self.dialogue.notice = Notice(settings.public_url, settings.hotline)
+    def start(self) -> None:
+        self.dialogue.notice = Notice(self.ctx.public_url, self.ctx.hotline)
         if self.client is None:
             log.info("outbound Weibo off: INTAKE_WEIBO_ACCESS_TOKEN not set", extra={"channel": "weibo"})
             return
-        notifier_of(app).register("weibo", self.deliver)
-        client = self.client
-
-        async def close(_app: web.Application) -> None:
-            await client.close()
-
-        app.on_cleanup.append(close)
+        self.ctx.register_sender("weibo", self.deliver)
+        self.ctx.on_cleanup(self.client.close)
 
     async def deliver(self, uid: str, text: str) -> None:
         """The notifier's sender: the reply API, only inside the 48-hour window."""

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from intake.config import Settings
+from server.config import Settings
 from tests.fakes.server import Platforms, start_platforms
 from tests.fakes.twilio import Hotline, start_hotline
 

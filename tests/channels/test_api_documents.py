@@ -17,8 +17,8 @@ from openapi_spec_validator import validate
 
 import channels
 from intake import jurisdiction
-from intake.app import build_app
-from intake.config import Settings
+from server.app import build_app
+from server.config import Settings
 
 APP_DOC, STAFF_DOC = "/api/v1/openapi.json", "/api/v1/staff/openapi.json"
 

@@ -14,9 +14,9 @@ import pytest
 import sqlalchemy as sa
 
 import channels
-from intake.app import Services, build_app, services_of
-from intake.config import Settings
 from intake.jobs import JobWorker
+from server.app import Services, build_app, services_of
+from server.config import Settings
 from storage.audit import utc
 from storage.conversations import JOBS, PURGE_EVERY, PURGE_JOB, ConversationStore
 

@@ -24,8 +24,8 @@ from aiohttp.http_exceptions import ContentLengthError
 from aiohttp.test_utils import make_mocked_request
 
 from channels.base import read_bounded_json
-from intake.config import Settings
 from intake.errors import IntakeError
+from server.config import Settings
 from tests.channels.web.test_web_form import open_form
 from tests.fakes import telegram, weibo
 from tests.fakes.server import Platforms, count_rows, receipt_of
@@ -203,7 +203,7 @@ async def test_a_gzip_bomb_stops_at_the_cap(
     aiohttp_client: Any, make_settings: Callable[..., Settings], framing: str
 ) -> None:
     import channels
-    from intake.app import build_app, services_of
+    from server.app import build_app, services_of
 
     app = build_app(make_settings(INTAKE_MAX_JSON_BYTES="65536"), channels.REGISTRY, run_worker=False)
     client = await aiohttp_client(app)

@@ -14,10 +14,10 @@ from urllib.parse import unquote
 import pytest
 
 import channels
-from intake.app import build_app, services_of
-from intake.config import Settings
 from intake.domain import Reporter, Submission, Upload
 from intake.errors import ValidationError
+from server.app import build_app, services_of
+from server.config import Settings
 from tests.channels.web.test_web_form import open_form, report_form
 from tests.fakes import telegram, weibo
 from tests.fakes.server import Platforms, receipt_of

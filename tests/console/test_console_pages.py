@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 import channels
-from intake.app import build_app, services_of
-from intake.cli import main
 from intake.domain import Accused, Reporter, Submission, Upload
 from intake.staff import totp_now
+from server.app import build_app, services_of
+from server.cli import main
 from tests.console.conftest import console_get, console_login, csrf_of
 from tests.workflow.conftest import PASSWORD, Office
 

@@ -11,8 +11,8 @@ import pytest
 from aiohttp import web
 
 import channels
-from intake.app import build_app
-from intake.config import Settings
+from server.app import build_app
+from server.config import Settings
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [

@@ -13,10 +13,10 @@ import pytest
 from aiohttp import web
 
 import channels
-from intake.app import Services, build_app, services_of
-from intake.config import Settings
 from intake.domain import Accused, Reporter, Submission
 from intake.staff import totp_now
+from server.app import Services, build_app, services_of
+from server.config import Settings
 
 pytestmark = pytest.mark.browser
 

@@ -29,9 +29,9 @@ import pytest
 from aiohttp import web
 
 import channels
-from intake.app import build_app, services_of
-from intake.config import Settings
 from intake.staff import totp_now
+from server.app import build_app, services_of
+from server.config import Settings
 from tests.e2e.conftest import ARGS, CHROMIUM
 
 pytestmark = pytest.mark.browser
@@ -56,7 +56,7 @@ def loopback_only() -> bool:
 
 @pytest.fixture
 async def reception_server(settings: Settings) -> AsyncIterator[tuple[str, Any, dict[str, str]]]:
-    app = build_app(settings, channels.REGISTRY)  # the reception feature comes from the entry point
+    app = build_app(settings, channels.REGISTRY)  # the reception feature comes from the root
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

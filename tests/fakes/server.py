@@ -11,8 +11,8 @@ from typing import Any
 import sqlalchemy as sa
 
 import channels
-from intake.app import Services, build_app, services_of
-from intake.config import Settings
+from server.app import Services, build_app, services_of
+from server.config import Settings
 from tests.fakes import wechat, weibo
 
 WEB_URL = "https://jb.example.gov.cn"

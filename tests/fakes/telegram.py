@@ -226,7 +226,7 @@ async def start_telegram(
 ) -> TelegramServer:
     """The whole server (every channel in the registry) with Telegram pointed at a fresh fake."""
     import channels
-    from intake.app import build_app, services_of
+    from server.app import build_app, services_of
 
     api = FakeBotApi()
     server = await aiohttp_server(api.app())

@@ -390,7 +390,7 @@ async def start_hotline(
     aiohttp_client: Any, aiohttp_server: Any, make_settings: Any, db_url: str, **extra: str
 ) -> Hotline:
     import channels
-    from intake.app import build_app, services_of
+    from server.app import build_app, services_of
 
     api = FakeTwilioApi()
     server = await aiohttp_server(api.app())

@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 
 import channels
-from intake.app import build_app, services_of
 from intake.clock import CHINA
-from intake.config import Settings
 from intake.domain import Accused, Reporter, Submission
 from intake.staff import totp_now
 from intake.workflow import Action
+from server.app import build_app, services_of
+from server.config import Settings
 from tests.conftest import PG_URL, fresh_pg_database
 from tests.fuzz.server import ThreadedServer
 from tests.workflow.conftest import PASSWORD, SetClock

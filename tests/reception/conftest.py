@@ -16,9 +16,9 @@ from aiohttp import ClientSession, ClientWebSocketResponse, WSMsgType, web
 from aiohttp.test_utils import TestClient
 
 import channels
-from intake.app import build_app, services_of
-from intake.config import Settings
 from intake.staff import totp_now
+from server.app import build_app, services_of
+from server.config import Settings
 from video_reception import RECEPTION, feature
 
 TOWNSHIP = "430121102"  # 黄兴镇纪委

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 from intake.clock import CHINA
 from intake.deadlines import default_calendar
+from intake.reception.slots import SlotPlan, parse_slots
 from tests.reception.conftest import CITY, COUNTY, TOWNSHIP, Reception, audit_events
-from video_reception.slots import SlotPlan, parse_slots
 
 
 def test_slots_skip_holidays_and_move_to_a_working_day() -> None:

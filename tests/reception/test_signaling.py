@@ -8,7 +8,8 @@ from typing import Any
 
 from aiohttp import WSMsgType
 
-from intake.app import services_of
+from intake.reception.tokens import RoomTokens
+from server.app import services_of
 from tests.reception.conftest import (
     AiortcPeer,
     Reception,
@@ -19,7 +20,6 @@ from tests.reception.conftest import (
     sign_in,
 )
 from video_reception import RECEPTION
-from video_reception.tokens import RoomTokens
 
 
 async def _live_session(r: Reception) -> str:

@@ -106,7 +106,7 @@ def test_triage_is_pure(path: Path) -> None:
 def _parser() -> object:
     import argparse
 
-    from intake.triage_commands import add_commands
+    from server.triage_commands import add_commands
 
     parser = argparse.ArgumentParser(prog="intake")
     add_commands(parser.add_subparsers(dest="command", required=True))
@@ -114,7 +114,7 @@ def _parser() -> object:
 
 
 def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
-    from intake.config import Settings
+    from server.config import Settings
 
     args = _parser().parse_args(argv)  # type: ignore[attr-defined]
     assert args.func(args, Settings.from_env()) == 0
@@ -203,7 +203,7 @@ def test_cli_cv_with_groups(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 
 
 def test_cli_usage_lists_every_action() -> None:
-    from intake.triage_commands import ACTIONS, USAGE
+    from server.triage_commands import ACTIONS, USAGE
 
     for action in ACTIONS:
         assert f"intake triage {action} " in USAGE

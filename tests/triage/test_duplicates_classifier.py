@@ -205,7 +205,7 @@ def test_cross_validation_does_not_leak_near_duplicates() -> None:
 
 
 def test_taidi2020_corpus_and_a_quick_held_out_score() -> None:
-    from intake.triage_commands import taidi2020_corpus
+    from server.triage_commands import taidi2020_corpus
 
     taidi = shared_path("data/taidi2020/titles_labeled.csv").parent
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from intake.config import Settings
-from intake.vault_commands import add_commands
+from server.config import Settings
+from server.vault_commands import add_commands
 from tests.vault.conftest import IDENTITY, SteppingClock, make_file_report, open_database
 
 

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 from intake.vault_service import DeliveryHandles, VaultService
 from storage.database import Database
+from storage.key_rotation import rotate
 from storage.models import Base
-from storage.vault_store import rotate
 from tests.scan import pg_dump
 from tests.vault.conftest import IDENTITY, FileReport, SteppingClock
 

@@ -16,7 +16,8 @@ from intake.vault_service import VaultService, index_lookup
 from storage import keys, models, vault
 from storage.blobs import BlobStore
 from storage.database import Database
-from storage.vault_store import VaultStore, VaultStoreError, retire_old_keys, rotate, scan_blobs
+from storage.key_rotation import retire_old_keys, rotate, scan_blobs
+from storage.vault_store import VaultStore, VaultStoreError
 from tests.vault.conftest import IDENTITY, FileReport, SteppingClock
 
 V = cast(sa.Table, models.VaultEntry.__table__)

@@ -13,11 +13,11 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 import channels
-from intake.app import build_app, services_of
 from intake.clock import CHINA
-from intake.config import Settings
 from intake.domain import Accused, Reporter, Submission
 from intake.staff import totp_now
+from server.app import build_app, services_of
+from server.config import Settings
 
 PASSWORD = "correct horse battery"
 STAFF = {

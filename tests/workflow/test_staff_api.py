@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from intake.cli import main
 from intake.staff import hash_password, match_totp, totp_at, totp_now, verify_password
+from server.cli import main
 from tests.workflow.conftest import PASSWORD, Office
 
 

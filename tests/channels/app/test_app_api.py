@@ -11,8 +11,8 @@ import pytest
 from openapi_spec_validator import validate
 
 import channels
-from intake.app import build_app, services_of
-from intake.config import Settings
+from server.app import build_app, services_of
+from server.config import Settings
 
 REPORT = {
     "title": "镇干部违规收受礼金",

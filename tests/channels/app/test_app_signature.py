@@ -12,8 +12,8 @@ import pytest
 
 import channels
 from channels.verify import APP_SIGNATURE_WINDOW, SignatureReplays, app_signature, verify_app_signature
-from intake.app import build_app, services_of
-from intake.config import Settings
+from server.app import build_app, services_of
+from server.config import Settings
 from tests.workflow.conftest import SetClock
 
 SECRET = "s3cret-for-tests"

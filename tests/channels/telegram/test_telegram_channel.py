@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from channels.verify import telegram_secret_valid, verify_telegram
-from intake.config import Settings
+from server.config import Settings
 from tests.fakes import telegram
 from tests.fakes.server import count_rows
 from tests.fakes.telegram import TelegramServer, message, photo, start_telegram

@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from channels.telegram.dialogue import MEDIA_JOB
-from intake.config import Settings
 from intake.jobs import backoff
+from server.config import Settings
 from tests.fakes import telegram
 from tests.fakes.server import SteppedClock
 from tests.fakes.slow import Fault, media_file

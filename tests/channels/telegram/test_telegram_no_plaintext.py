@@ -11,8 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from intake.config import Settings
 from intake.notifier import CaseEvent
+from server.config import Settings
 from tests.fakes.telegram import message, photo, start_telegram
 from tests.scan import leaking_files, leaking_rows, leaks, pg_dump_async
 

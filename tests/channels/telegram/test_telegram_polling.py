@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from intake.config import Settings
+from server.config import Settings
 from tests.fakes.telegram import message, start_telegram
 
 CHAT = 700300400

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from intake.app import notifier_of
-from intake.config import Settings
 from intake.notifier import CaseEvent
+from server.app import notifier_of
+from server.config import Settings
 from tests.fakes import twilio
 from tests.fakes.twilio import CALLER, receipt_of, start_hotline
 from tests.scan import leaking_files, leaking_rows, leaks, pg_dump_async

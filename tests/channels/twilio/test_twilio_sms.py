@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from intake.app import notifier_of
 from intake.notifier import CaseEvent
 from intake.vault_service import DeliveryHandles
+from server.app import notifier_of
 from tests.fakes import twilio
 from tests.fakes.server import count_rows
 from tests.fakes.twilio import CALLER, Hotline, receipt_of

@@ -13,8 +13,8 @@ import sqlalchemy as sa
 
 import channels
 from channels.verify import twilio_signature, verify_twilio
-from intake.app import build_app
-from intake.config import Settings
+from server.app import build_app
+from server.config import Settings
 from tests.fakes import twilio
 from tests.fakes.twilio import Hotline
 
@@ -142,7 +142,7 @@ async def test_not_mounted_without_its_settings(
     aiohttp_client: Any, make_settings: Callable[..., Settings], caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = make_settings(INTAKE_TWILIO_ACCOUNT_SID=twilio.ACCOUNT_SID, INTAKE_TWILIO_AUTH_TOKEN="t")
-    with caplog.at_level(logging.INFO, logger="intake.app"):
+    with caplog.at_level(logging.INFO, logger="server.app"):
         client = await aiohttp_client(build_app(settings, channels.REGISTRY, run_worker=False))
     lines = [r.getMessage() for r in caplog.records if "twilio" in r.getMessage()]
     assert lines == ["channel twilio not mounted: INTAKE_PUBLIC_URL not set"]

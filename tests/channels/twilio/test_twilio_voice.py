@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from intake.config import Settings
 from intake.jobs import backoff
 from intake.vault_service import DeliveryHandles
+from server.config import Settings
 from tests.fakes import twilio
 from tests.fakes.server import count_rows
 from tests.fakes.twilio import CALLER, OFFICE, Hotline, heard_receipts, receipt_of, sid, start_hotline

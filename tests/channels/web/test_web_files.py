@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from channels.web.files import clean_filename, human_size, sniff
 from channels.web.views import china_time
+from intake.files import clean_filename, human_size, sniff
 
 FIXTURES = Path(__file__).parent.parent.parent / "fixtures" / "channels" / "web"
 

@@ -15,9 +15,9 @@ import pytest
 import sqlalchemy as sa
 
 import channels
-from intake.app import build_app, services_of
-from intake.vault_commands import save_identity_files
 from intake.vault_service import VaultGone, VaultService
+from server.app import build_app, services_of
+from server.vault_commands import save_identity_files
 
 FIXTURES = Path(__file__).parent.parent.parent / "fixtures" / "channels" / "web"
 HTML = {"Accept": "text/html"}

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from intake.app import notifier_of
-from intake.config import Settings
+from server.app import notifier_of
+from server.config import Settings
 from tests.fakes import wechat, weibo
 from tests.fakes.server import start_platforms
 from tests.scan import leaking_files, leaking_rows, leaks, pg_dump_async

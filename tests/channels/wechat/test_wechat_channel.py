@@ -14,9 +14,9 @@ import pytest
 import sqlalchemy as sa
 
 import channels
-from intake.app import build_app, notifier_of
-from intake.config import Settings
 from intake.vault_service import DeliveryHandles
+from server.app import build_app, notifier_of
+from server.config import Settings
 from tests.fakes import wechat
 from tests.fakes.server import WEB_URL, Platforms, platform_env, receipt_of, start_platforms
 

@@ -17,8 +17,8 @@ import pytest
 import sqlalchemy as sa
 
 from channels.wechat.views import MEDIA_JOB
-from intake.config import Settings
 from intake.jobs import backoff
+from server.config import Settings
 from tests.fakes import wechat
 from tests.fakes.server import Platforms, SteppedClock, receipt_of, start_platforms
 from tests.fakes.slow import CHUNK, Fault, media_file

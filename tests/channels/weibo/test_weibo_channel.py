@@ -9,9 +9,9 @@ from datetime import timedelta
 
 import pytest
 
-from intake.app import notifier_of
 from intake.notifier import DeliveryUnavailable
 from intake.vault_service import DeliveryHandles
+from server.app import notifier_of
 from tests.fakes import weibo
 from tests.fakes.server import WEB_URL, Platforms, receipt_of
 

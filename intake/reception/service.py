@@ -1,6 +1,7 @@
 """The reception service: who may do what with a session, booking, consent, minutes, filing,
 recording and the county's oversight view. Storage is reached through the services' database
-facade only (``services.db.reception``); reports are filed through :meth:`Pipeline.accept`.
+facade only (``services.db.reception``); reports are filed through :meth:`Pipeline.accept`. The
+signaling hub is injected (``video_reception.rooms.RoomHub``, seen here as :class:`RoomHub`).
 
 Seats and who may take them:
 
@@ -14,21 +15,21 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from intake.app import Services, triage_text
 from intake.clock import CHINA
-from intake.config import Settings
 from intake.domain import Accused, Location, Receipt, Reporter, Submission, Upload
 from intake.errors import Conflict, IntakeError, NotFound, ValidationError
-from intake.staff import Forbidden, StaffMember
-from video_reception.rooms import RoomHub
-from video_reception.slots import SlotPlan, parse_slots
-from video_reception.tokens import ROLES, Claims, RoomTokens
+from intake.jobs import Handler as JobHandler
+from intake.reception.slots import SlotPlan, parse_slots
+from intake.reception.tokens import ROLES, Claims, RoomTokens
+from intake.services import Services, ServiceSettings, triage_text
+from intake.staff import Forbidden, StaffMember, StaffService
 
-log = logging.getLogger("video_reception.service")
+log = logging.getLogger("intake.reception")
 
 MAX_FACTS = 2000
 MAX_MINUTES = 15000
@@ -80,8 +81,22 @@ def parse_ice_servers(raw: str) -> list[dict[str, Any]]:
     return servers
 
 
+class RoomHub(Protocol):
+    """The signaling hub the service tells what happens to a session's room."""
+
+    on_note: Callable[[str, Claims, str], Awaitable[None]] | None
+
+    def snapshot(self, room_id: str) -> dict[str, Any]: ...
+
+    async def broadcast(self, room_id: str, message: dict[str, Any], *, role: str | None = None) -> None: ...
+
+    async def close(self) -> None: ...
+
+
 class ReceptionService:
-    def __init__(self, services: Services, settings: Settings) -> None:
+    def __init__(
+        self, services: Services, settings: ServiceSettings, tokens: RoomTokens, hub: RoomHub
+    ) -> None:
         if services.staff is None or services.workflow is None:
             raise RuntimeError("video reception needs the staff accounts and the workflow")
         self.services = services
@@ -90,8 +105,8 @@ class ReceptionService:
         self.tree = services.staff.tree
         self.store = services.db.reception
         self.clock = services.clock
-        self.tokens = RoomTokens(services.pipeline.mac, settings.reception_token_minutes * 60)
-        self.hub = RoomHub(self.tokens, services.clock, grace=float(settings.reception_reconnect_seconds))
+        self.tokens = tokens
+        self.hub = hub
         self.hub.on_note = self._noted
         self.plan = SlotPlan(parse_slots(settings.reception_slots), services.workflow.calendar)
         self.ice_servers = parse_ice_servers(settings.reception_ice_servers)
@@ -458,3 +473,21 @@ class ReceptionService:
                 }
             )
         return {"date": start.date().isoformat(), "rooms": rooms}
+
+
+@dataclass(frozen=True)
+class ReceptionContext:
+    """What video reception's pages may use, built by the composition root: the service, staff
+    logins, the client-address key, the forwarded-for and HTTPS settings, and the job queue."""
+
+    service: ReceptionService
+    staff: StaffService
+    mac: Callable[[str, bytes], str]
+    trust_forwarded_for: bool
+    https: bool
+    register_job: Callable[[str, JobHandler], None]
+
+
+def room_tokens(services: Services, settings: ServiceSettings) -> RoomTokens:
+    """The room tokens of this deployment: keyed by the pipeline, valid this many minutes."""
+    return RoomTokens(services.pipeline.mac, settings.reception_token_minutes * 60)

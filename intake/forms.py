@@ -1,6 +1,6 @@
 """Reading the web form's bodies with every size bounded: multipart for reports, urlencoded for
 the status forms. Unknown fields are dropped; text must be UTF-8 without control characters (422
-``invalid_characters``, :func:`channels.base.check_text`); line breaks become ``\\n``. The body is
+``invalid_characters``, :func:`intake.text.check_text`); line breaks become ``\\n``. The body is
 read by the shared bounded reader; transport failures (a bad ``Content-Encoding``, a cut-off body)
 and malformed multipart are 400s.
 
@@ -17,11 +17,11 @@ from urllib.parse import parse_qs
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from channels.base import check_text, read_body, strip_controls
-from channels.web.files import clean_filename, human_size, sniff
 from intake.domain import Upload
-from intake.edge import transport_error
+from intake.edge import read_body, transport_error
 from intake.errors import IntakeError, ValidationError
+from intake.files import clean_filename, human_size, sniff
+from intake.text import check_text, strip_controls
 
 MAX_FIELD_BYTES = 128 * 1024  # one text field: the facts may be 20,000 characters of 4 bytes
 MAX_TEXT_BYTES = 256 * 1024  # all text fields together, and the whole of an urlencoded body

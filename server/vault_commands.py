@@ -1,6 +1,6 @@
 """``intake vault …``: key rotation, custodians, the reveal workflow and crypto-shredding.
 
-Registered by :func:`add_commands` on the ``intake`` command line (``intake.cli.build_parser``).
+Registered by :func:`add_commands` on the ``intake`` command line (``server.cli.build_parser``).
 Every command prints JSON on stdout (``vault open`` prints the revealed identity: that is its job)
 and messages on stderr; a refusal exits 1 with its stable code, after it was written to the audit
 chain. See ``docs/vault.md``.
@@ -24,19 +24,14 @@ from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 from intake.clock import SystemClock
-from intake.config import Settings
 from intake.errors import IntakeError
 from intake.vault_service import REQUEST_KINDS, VaultPolicy, VaultService
+from server.config import Settings
 from storage import keys
 from storage.database import Database
+from storage.key_rotation import retire_old_keys, rotate
 from storage.keys import KeyError_, ReadOnlyKeysError
-from storage.vault_store import (
-    RevealRequestRecord,
-    VaultStore,
-    VaultStoreError,
-    retire_old_keys,
-    rotate,
-)
+from storage.vault_store import RevealRequestRecord, VaultStore, VaultStoreError
 
 T = TypeVar("T")
 Command = Callable[[argparse.Namespace, Settings], int]

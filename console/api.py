@@ -17,14 +17,14 @@ from typing import Any
 
 from aiohttp import web
 
-from channels.base import ChannelContext, json_response, parse_json_object, read_bounded_json
-from channels.console import openapi, schema
+from channels.base import json_response, parse_json_object, read_bounded_json
 from channels.schema import Accused, Location, M, Reporter, parse_date, validated, validated_query
-from channels.web.files import clean_filename, sniff
-from intake.app import services_of
+from console import openapi, schema
+from console.context import ConsoleContext
 from intake.domain import STATUS_LABELS, Receipt, Submission, Upload
 from intake.errors import IntakeError, ValidationError
-from intake.staff import StaffMember, StaffService
+from intake.files import clean_filename, sniff
+from intake.staff import StaffMember
 from intake.workflow import Action, CaseView, Workflow
 
 FILING_ROLES = ("registrar", "triage_officer", "supervisor")
@@ -47,7 +47,7 @@ def check_filing_role(member: StaffMember) -> None:
 
 def filing_submission(member: StaffMember, doc: dict[str, Any], uploads: list[Upload]) -> Submission:
     """The submission for a letter or visit filed by ``member``, from a body in the API's shape
-    (:class:`~channels.console.schema.Filing`); the console's filing form builds the same body."""
+    (:class:`~console.schema.Filing`); the console's filing form builds the same body."""
     check_filing_role(member)
     return submission_of(member, validated(schema.Filing, doc), uploads)
 
@@ -70,7 +70,7 @@ def submission_of(member: StaffMember, filing: schema.Filing, uploads: list[Uplo
 
 
 async def file_filed(
-    ctx: ChannelContext, workflow: Workflow, member: StaffMember, sub: Submission
+    ctx: ConsoleContext, workflow: Workflow, member: StaffMember, sub: Submission
 ) -> Receipt:
     """File a letter or visit through the pipeline (which seals the identity before anything is
     stored) and register it at once, by ``member``."""
@@ -179,7 +179,7 @@ def case_doc(view: CaseView, workflow: Workflow) -> dict[str, Any]:
 
 
 class ConsoleAdapter:
-    def __init__(self, ctx: ChannelContext) -> None:
+    def __init__(self, ctx: ConsoleContext) -> None:
         self.ctx = ctx
         found = ctx.pipeline.jurisdiction
         self.document = openapi.document(
@@ -211,12 +211,6 @@ class ConsoleAdapter:
     # --- plumbing -------------------------------------------------------------------------------
 
     @staticmethod
-    def _services(request: web.Request) -> tuple[StaffService, Workflow]:
-        services = services_of(request.app)
-        assert services.staff is not None and services.workflow is not None
-        return services.staff, services.workflow
-
-    @staticmethod
     def _token(request: web.Request) -> str | None:
         header = request.headers.get("Authorization", "")
         if header.startswith("Bearer "):
@@ -224,7 +218,7 @@ class ConsoleAdapter:
         return None
 
     async def _member(self, request: web.Request) -> StaffMember:
-        staff, _ = self._services(request)
+        staff = self.ctx.staff
         return await staff.authenticate(self._token(request))
 
     async def _body(self, request: web.Request, model: type[M]) -> M:
@@ -234,7 +228,7 @@ class ConsoleAdapter:
 
     async def login(self, request: web.Request) -> web.Response:
         given = await self._body(request, schema.Login)
-        staff, _ = self._services(request)
+        staff = self.ctx.staff
         token, expires, member = await staff.login(
             given.username, given.password, given.totp, client=self.ctx.client_key(request)
         )
@@ -247,13 +241,13 @@ class ConsoleAdapter:
 
     async def logout(self, request: web.Request) -> web.Response:
         member = await self._member(request)
-        staff, _ = self._services(request)
+        staff = self.ctx.staff
         await staff.logout(self._token(request) or "", member)
         return json_response(schema.Ok().body())
 
     async def me(self, request: web.Request) -> web.Response:
         member = await self._member(request)
-        staff, _ = self._services(request)
+        staff = self.ctx.staff
         me = schema.Me(
             username=member.username,
             unit=member.unit,
@@ -265,7 +259,7 @@ class ConsoleAdapter:
     async def declare_relation(self, request: web.Request) -> web.Response:
         member = await self._member(request)
         given = await self._body(request, schema.Relation)
-        staff, _ = self._services(request)
+        staff = self.ctx.staff
         await staff.declare_relation(member, given.person_name, given.person_unit, given.relation)
         return json_response(schema.Ok().body(), status=201)
 
@@ -273,7 +267,7 @@ class ConsoleAdapter:
 
     async def reports(self, request: web.Request) -> web.Response:
         member = await self._member(request)
-        _, workflow = self._services(request)
+        workflow = self.ctx.workflow
         q = validated_query(schema.ReportsQuery, request)
         rows = await workflow.queue(
             member, status=q.status, channel=q.channel, category=q.category, due_within=q.deadline
@@ -300,13 +294,13 @@ class ConsoleAdapter:
 
     async def report(self, request: web.Request) -> web.Response:
         member = await self._member(request)
-        _, workflow = self._services(request)
+        workflow = self.ctx.workflow
         view = await workflow.case(member, request.match_info["case_no"])
         return json_response(case_doc(view, workflow))
 
     async def action(self, request: web.Request) -> web.Response:
         member = await self._member(request)
-        _, workflow = self._services(request)
+        workflow = self.ctx.workflow
         action = parse_action(parse_json_object(await read_bounded_json(request, self.ctx.max_json_bytes)))
         view = await workflow.act(member, request.match_info["case_no"], action)
         if not view.deadlines and not view.events:  # the case left the caller's sight (sent up)
@@ -320,7 +314,7 @@ class ConsoleAdapter:
         check_filing_role(member)
         filing = await self._body(request, schema.Filing)
         uploads = self._uploads(filing.attachments or [])
-        _, workflow = self._services(request)
+        workflow = self.ctx.workflow
         receipt = await file_filed(self.ctx, workflow, member, submission_of(member, filing, uploads))
         body = schema.FilingReceipt(
             case_no=receipt.case_no,
@@ -350,7 +344,7 @@ class ConsoleAdapter:
 
     async def deadlines(self, request: web.Request) -> web.Response:
         member = await self._member(request)
-        _, workflow = self._services(request)
+        workflow = self.ctx.workflow
         q = validated_query(schema.DeadlinesQuery, request)
         return json_response(schema.DeadlineBoard.render(await workflow.board(member, q.within)))
 
@@ -358,9 +352,8 @@ class ConsoleAdapter:
 
     async def triage_queue(self, request: web.Request) -> web.Response:
         member = await self._member(request)
-        services = services_of(request.app)
-        _, workflow = self._services(request)
-        waiting = await services.triage.review_queue(500)
+        workflow = self.ctx.workflow
+        waiting = await self.ctx.triage.review_queue(500)
         visible = {r.case_no for r in await workflow.queue(member, case_nos=[w["case_no"] for w in waiting])}
         queue = {"needs_review": [w for w in waiting if w["case_no"] in visible]}
         return json_response(schema.TriageQueue.render(queue))
@@ -370,7 +363,7 @@ class ConsoleAdapter:
         member = await self._member(request)
         if member.role not in TRIAGE_ROLES:
             raise IntakeError("只有分流人员可以确认或修改分流结果。", code="role_not_allowed", status=403)
-        _, workflow = self._services(request)
+        workflow = self.ctx.workflow
         case_no = request.match_info["case_no"]
         view = await workflow.case(member, case_no)  # 404 outside scope
         decision = await self._body(request, schema.TriageDecision)
@@ -381,7 +374,7 @@ class ConsoleAdapter:
         if decision.confirm is True and not changes:
             # Confirming records the suggestion as the staff decision (needs_review cleared).
             changes = {"scope": str(triage.get("scope"))}
-        result = await services_of(request.app).triage.correct(case_no, member.actor, changes)
+        result = await self.ctx.triage.correct(case_no, member.actor, changes)
         result.pop("signature", None)
         return json_response(schema.TriageResult(case_no=case_no, triage=result).body())
 
@@ -391,6 +384,6 @@ class ConsoleAdapter:
         """The informant asks, with their query code, that the handler step aside (S1 art 35)."""
         asked = await self._body(request, schema.RecusalRequest)
         found = await self.ctx.pipeline.status(asked.query_code, self.ctx.client_key(request))
-        _, workflow = self._services(request)
+        workflow = self.ctx.workflow
         await workflow.informant_recusal(found.case_no, asked.reason)
         return json_response(schema.RecusalReceived(case_no=found.case_no).body(), status=202)

@@ -1,5 +1,6 @@
-"""The aiohttp application: the error middleware, health and metrics, the database and job worker
-lifecycle, and the channels it is given (the command line passes ``channels.REGISTRY``)."""
+"""The aiohttp application, the composition root: the error middleware, health and metrics, the
+services and job worker lifecycle, the channels it is given (the command line passes
+``channels.REGISTRY``), the staff console and video reception."""
 
 from __future__ import annotations
 
@@ -10,59 +11,60 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from datetime import timedelta
-from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Any, Protocol
+from functools import partial
+from typing import Any, Protocol
 
 from aiohttp import web
 
+import console
+import video_reception
+from channels.base import ChannelContext, ChannelSpec, Cleanup
 from intake import given_identity, redaction
 from intake import jurisdiction as jurisdiction_mod
 from intake.clock import Clock, SystemClock
-from intake.config import Settings
 from intake.errors import IntakeError, Unavailable
 from intake.jobs import JobWorker, builtin_handlers
 from intake.metrics import Metrics
 from intake.notifier import NOTIFY_JOB, AppPushSender, Notifier
 from intake.pipeline import Pipeline
-from intake.staff import StaffService
+from intake.reception.service import ReceptionContext, ReceptionService, RoomHub, room_tokens
+from intake.reception.tokens import RoomTokens
+from intake.services import (
+    HTML_ERRORS,
+    SERVICES,
+    Services,
+    notifier_of,
+    services_of,
+    set_html_error_renderer,
+    triage_text,
+)
 from intake.triage_service import TriageService
-from intake.workflow import Workflow, open_workflow
+from intake.workflow import open_workflow
+from server.config import Settings
 from storage import keys
 from storage.conversations import PURGE_EVERY, PURGE_JOB
 from storage.database import Database
 from storage.errors import DatabaseUnavailable
 from storage.records import JobRecord
 
-if TYPE_CHECKING:
-    from channels.base import ChannelContext, ChannelSpec
+# The application's names the parts and tests reach through the root.
+__all__ = [
+    "Services",
+    "build_app",
+    "notifier_of",
+    "open_services",
+    "services_of",
+    "set_html_error_renderer",
+    "triage_text",
+]
 
-log = logging.getLogger("intake.app")
-
-
-@dataclass
-class Services:
-    settings: Settings
-    db: Database
-    pipeline: Pipeline
-    worker: JobWorker
-    metrics: Metrics
-    clock: Clock
-    mounted: list[str]
-    triage: TriageService
-    notifier: Notifier
-    # The case workflow and staff accounts (issue 8).
-    staff: StaffService | None = None
-    workflow: Workflow | None = None
+log = logging.getLogger("server.app")
 
 
-SERVICES = web.AppKey("services", Services)
 WORKER_TASK: web.AppKey[asyncio.Task[None]] = web.AppKey("worker_task")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-HtmlErrorRenderer = Callable[[web.Request, int, str, str], web.StreamResponse]
-HTML_ERRORS: web.AppKey[HtmlErrorRenderer] = web.AppKey("html_errors")
 
 
 def _error_response(
@@ -257,28 +259,38 @@ async def open_services(settings: Settings, clock: Clock | None = None) -> Servi
     return Services(settings, db, pipeline, worker, metrics, clock, [], triage, notifier, staff, workflow)
 
 
-# Parts of the product above intake that are not channels (video reception, issue 9) plug in as
-# "features": the layers forbid intake to import them, so they are found through this entry-point
-# group of the installed distribution (pyproject.toml), or handed to build_app by tests.
-FEATURE_GROUP = "xinfang_intake.features"
-
-
 class Feature(Protocol):
-    """A part of the product mounted with the services: routes, job handlers, background state."""
+    """Video reception's part (issue 9): it makes its room hub, the root builds the service around
+    it (in intake) and mounts the part with a narrow context."""
 
     name: str
 
-    def mount(self, app: web.Application, services: Services) -> None: ...
+    def make_hub(self, tokens: RoomTokens, clock: Clock, grace: float) -> RoomHub: ...
+
+    def mount(self, app: web.Application, ctx: ReceptionContext) -> None: ...
 
     async def close(self) -> None: ...
 
 
 FeatureFactory = Callable[[], Feature]
+# The parts that are neither channels nor the console: video reception.
+FEATURES: tuple[FeatureFactory, ...] = (video_reception.feature,)
 
 
-def discovered_features() -> list[FeatureFactory]:
-    """The feature factories the installed distribution declares (``[project.entry-points]``)."""
-    return [ep.load() for ep in sorted(entry_points(group=FEATURE_GROUP), key=lambda ep: ep.name)]
+def mount_feature(app: web.Application, feature: Feature, services: Services, settings: Settings) -> None:
+    assert services.staff is not None
+    tokens = room_tokens(services, settings)
+    hub = feature.make_hub(tokens, services.clock, float(settings.reception_reconnect_seconds))
+    ctx = ReceptionContext(
+        service=ReceptionService(services, settings, tokens, hub),
+        staff=services.staff,
+        mac=services.pipeline.mac,
+        trust_forwarded_for=settings.trust_forwarded_for,
+        https=settings.public_url.startswith("https://"),
+        register_job=services.worker.register,
+    )
+    feature.mount(app, ctx)
+    services.mounted.append(feature.name)
 
 
 async def _warm_up(freeze_gc: bool) -> None:
@@ -287,6 +299,39 @@ async def _warm_up(freeze_gc: bool) -> None:
     if freeze_gc:
         gc.collect()
         gc.freeze()
+
+
+def _on_cleanup(app: web.Application, fn: Cleanup) -> None:
+    """A channel's cleanup hook, run with the application's own cleanup (after the services close)."""
+
+    async def run(_app: web.Application) -> None:
+        await fn()
+
+    app.on_cleanup.append(run)
+
+
+def mount_console(app: web.Application, services: Services, settings: Settings) -> None:
+    """The staff console, with the services it uses (mounted always: it needs no platform secret)."""
+    assert services.staff is not None and services.workflow is not None
+    ctx = console.ConsoleContext(
+        pipeline=services.pipeline,
+        staff=services.staff,
+        workflow=services.workflow,
+        triage=services.triage,
+        notifier=services.notifier,
+        metrics=services.metrics,
+        clock=services.clock,
+        max_json_bytes=settings.max_json_bytes,
+        max_file_bytes=settings.max_file_bytes,
+        max_files=settings.max_files,
+        trust_forwarded_for=settings.trust_forwarded_for,
+        https=settings.public_url.startswith("https://"),
+    )
+    app.router.add_routes(console.Console(ctx).routes())
+    services.mounted.append(console.NAME)
+    log.info(
+        f"channel {console.NAME} mounted at {console.ROUTE_PREFIXES[0]}", extra={"channel": console.NAME}
+    )
 
 
 def build_app(
@@ -302,8 +347,6 @@ def build_app(
     moves everything loaded at start-up out of the cyclic collector's sight once warm: jieba's
     dictionaries and the rest live as long as the process, and walking them made every full
     collection a ~40 ms pause for all requests in flight."""
-    from channels.base import ChannelContext  # the app's own seam: channels stay above intake
-
     app = web.Application(
         middlewares=[security_headers, error_middleware], client_max_size=settings.max_upload_bytes
     )
@@ -331,20 +374,24 @@ def build_app(
                 max_file_bytes=settings.max_file_bytes,
                 max_files=settings.max_files,
                 trust_forwarded_for=settings.trust_forwarded_for,
+                public_url=settings.public_url,
+                hotline=settings.hotline,
+                register_job=services.worker.register,
+                register_sender=services.notifier.register,
+                on_cleanup=partial(_on_cleanup, app),
+                set_error_page=partial(set_html_error_renderer, app),
             )
             adapter = spec.factory(ctx)
             app.router.add_routes(adapter.routes())
-            setup = getattr(adapter, "setup_app", None)
-            if setup is not None:
-                setup(app)
+            start = getattr(adapter, "start", None)
+            if start is not None:
+                start()
             services.mounted.append(spec.name)
             log.info(f"channel {spec.name} mounted at {spec.route_prefix}", extra={"channel": spec.name})
-        mounted_features = [
-            factory() for factory in (discovered_features() if features is None else features)
-        ]
+        mount_console(app, services, settings)
+        mounted_features = [factory() for factory in (FEATURES if features is None else features)]
         for feature in mounted_features:
-            feature.mount(app, services)
-            services.mounted.append(feature.name)
+            mount_feature(app, feature, services, settings)
         warming: asyncio.Task[None] | None = None
         if run_worker:
             # The first retention sweep, unless another worker has one queued already.
@@ -369,37 +416,3 @@ def build_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_view)
     return app
-
-
-async def triage_text(services: Services, text: str, channel: str = "video") -> dict[str, Any]:
-    """Triage a text that is not (yet) a report, e.g. a video reception booking routed by the
-    accused's rank. Runs in a worker thread (jieba); nothing is stored or indexed."""
-    import triage
-
-    document = services.pipeline.jurisdiction.document
-
-    def run() -> dict[str, Any]:
-        cached = _TRIAGE_JURISDICTIONS.get(id(document))
-        if cached is None:
-            cached = _TRIAGE_JURISDICTIONS[id(document)] = triage.Jurisdiction.from_dict(document)
-        result: dict[str, Any] = triage.triage(text, channel=channel, jurisdiction=cached).to_json()
-        return result
-
-    return await asyncio.to_thread(run)
-
-
-_TRIAGE_JURISDICTIONS: dict[int, Any] = {}
-
-
-def services_of(app: web.Application) -> Services:
-    return app[SERVICES]
-
-
-def notifier_of(app: web.Application) -> Notifier:
-    """The notifier that sends replies and status changes to informants over their channel."""
-    return services_of(app).notifier
-
-
-def set_html_error_renderer(app: web.Application, renderer: HtmlErrorRenderer) -> None:
-    """Channels serving pages (the web form) register a renderer for friendly error pages."""
-    app[HTML_ERRORS] = renderer

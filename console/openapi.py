@@ -1,5 +1,5 @@
 """The staff API's operations (``/api/v1/staff/...`` and ``/api/v1/recusals``) and its OpenAPI 3.1
-document, generated from the models in :mod:`channels.console.schema` and served without login at
+document, generated from the models in :mod:`console.schema` and served without login at
 ``/api/v1/staff/openapi.json``: it describes the routes, it reveals no data."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from channels import openapi
-from channels.console import schema
+import channels.openapi as openapi
 from channels.openapi import BODY_ERRORS, THROTTLED, UNAVAILABLE, Answer, Operation, Param
+from console import schema
 
 P = "/api/v1/staff"
 INFO = {

@@ -1,8 +1,5 @@
-"""The ``intake`` command line (also ``python -m intake``).
-
-This module is the composition root: the one place in ``intake`` that imports ``channels`` (to
-hand ``channels.REGISTRY`` to the server). Everything else in ``intake`` stays below the channels.
-"""
+"""The ``intake`` command line (also ``python -m server``), part of the composition root: it hands
+``channels.REGISTRY`` to the server (:func:`server.app.build_app`)."""
 
 from __future__ import annotations
 
@@ -15,8 +12,8 @@ from dataclasses import asdict
 from typing import Any
 
 from intake import logs
-from intake.config import Settings
 from intake.domain import STATUS_LABELS
+from server.config import Settings
 from storage.errors import DatabaseUnavailable
 
 EXIT_DATABASE_UNAVAILABLE = 3
@@ -26,7 +23,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from aiohttp import web
 
     import channels
-    from intake.app import build_app
+    from server.app import build_app
 
     logs.setup(settings.log_level, settings.data_dir)
     app = build_app(settings, channels.REGISTRY, freeze_gc=True)
@@ -292,7 +289,7 @@ def _staff_add(args: argparse.Namespace, settings: Settings) -> int:
 
 def _staff_list(args: argparse.Namespace, settings: Settings) -> int:
     async def run(db: Any) -> list[tuple[str, str, str]]:
-        found: list[tuple[str, str, str]] = await db.workflow.list_staff()
+        found: list[tuple[str, str, str]] = await db.staff.list_staff()
         return found
 
     for username, unit, role in asyncio.run(_with_db(settings, run)):
@@ -400,7 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("file")
     load.set_defaults(func=_calendar_load)
 
-    from intake import triage_commands, vault_commands
+    from server import triage_commands, vault_commands
 
     triage_commands.add_commands(sub)
     vault_commands.add_commands(sub)

@@ -1,5 +1,5 @@
 """The staff API's requests and responses as models: they validate the bodies and query strings,
-shape what is sent back, and generate the document (:mod:`channels.console.openapi`)."""
+shape what is sent back, and generate the document (:mod:`console.openapi`)."""
 
 from __future__ import annotations
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import triage
-from intake.config import Settings
+from server.config import Settings
 from triage.engine import CHANNELS
 
 USAGE = """\
@@ -258,7 +258,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m intake.triage_commands …``: the same commands without the rest of ``intake``."""
+    """``python -m server.triage_commands …``: the same commands without the rest of the command line."""
     parser = argparse.ArgumentParser(prog="intake")
     add_commands(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["triage", *(sys.argv[1:] if argv is None else argv)])

@@ -1,0 +1,314 @@
+"""The console pages about cases: the triage queue, case lists, the case page with its actions,
+triage review and attachments, the deadline board and search."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from aiohttp import web
+
+from console.api import (
+    TRIAGE_ROLES,
+    parse_action,
+)
+from console.labels import (
+    CHANNEL_LABELS,
+    DECISION_LABELS,
+    EVENT_LABELS,
+    LEVEL_LABELS,
+    PRIORITY_LABELS,
+    SCOPE_LABELS,
+)
+from console.page_base import (
+    ACTION_FIELDS,
+    CONSOLE_ACTIONS,
+    DONE_NOTICE,
+    INT_FIELDS,
+    NO_STORE,
+    PREFIX,
+    QUEUE_LIMIT,
+    TRIAGE_FIELDS,
+    ConsoleRedirect,
+    PageBase,
+    page,
+)
+from intake.domain import STATUS_LABELS
+from intake.errors import IntakeError, ValidationError
+from intake.staff import LEVEL_RANK, StaffMember
+from intake.triage_service import CORRECTABLE
+from intake.workflow import ACTION_LABELS, FROM, ROLE_ACTIONS, Workflow
+
+
+class CasePages(PageBase):
+    # --- the triage queue and case lists -----------------------------------------------------------------
+
+    @page
+    async def queue(self, request: web.Request) -> web.StreamResponse:
+        """Reports whose triage needs a person, and new reports in the user's scope."""
+        member, session = await self._member(request)
+        workflow = self.ctx.workflow
+        waiting = await self.ctx.triage.review_queue(500)
+        review = {
+            r.case_no: r for r in await workflow.queue(member, case_nos=[w["case_no"] for w in waiting])
+        }
+        rows = [review[w["case_no"]] for w in waiting if w["case_no"] in review]
+        seen = set(review)
+        for status in ("received", "registered"):
+            for row in await workflow.queue(member, status=status):
+                if row.case_no not in seen:
+                    rows.append(row)
+                    seen.add(row.case_no)
+        items = []
+        for row in rows[:QUEUE_LIMIT]:
+            view = await workflow.case(member, row.case_no)
+            items.append({"row": row, "report": view.report, "triage": view.report.triage or {}})
+        return self._render(
+            request,
+            "queue.html",
+            member=member,
+            session=session,
+            items=items,
+            total=len(rows),
+            limit=QUEUE_LIMIT,
+            can_triage=member.role in TRIAGE_ROLES,
+            units=self._unit_options(workflow),
+            notice=self._notice(request),
+        )
+
+    @page
+    async def cases(self, request: web.Request) -> web.StreamResponse:
+        member, session = await self._member(request)
+        workflow = self.ctx.workflow
+        status = request.query.get("status") or None
+        if status is not None and status not in STATUS_LABELS:
+            raise ValidationError("未知的状态。", code="invalid_status")
+        rows = await workflow.queue(member, status=status)
+        return self._render(
+            request, "cases.html", member=member, session=session, rows=rows, selected=status or ""
+        )
+
+    # --- the case page ----------------------------------------------------------------------------------
+
+    @page
+    async def case(self, request: web.Request) -> web.StreamResponse:
+        member, session = await self._member(request)
+        return await self._case_page(request, member, session, self._case_no(request))
+
+    async def _case_page(
+        self,
+        request: web.Request,
+        member: StaffMember,
+        session: str,
+        case_no: str,
+        *,
+        status: int = 200,
+        error: str | None = None,
+        values: Mapping[str, str] | None = None,
+    ) -> web.Response:
+        workflow = self.ctx.workflow
+        view = await workflow.case(member, case_no)
+        attachments = await workflow.attachments(member, case_no)
+        report = view.report
+        open_deadlines = [d for d in view.deadlines if d.status == "open"]
+        pending = [q for q in view.recusals if q.status == "pending"]
+        allowed = [
+            a
+            for a in CONSOLE_ACTIONS
+            if a in ROLE_ACTIONS.get(member.role, frozenset())
+            and report.status in FROM[a]
+            and (a != "extend" or open_deadlines)
+            and (a != "decide_recusal" or pending)
+        ]
+        owner = view.state.owner_unit
+        tree = workflow.tree
+        timeline = [
+            {
+                "at": e.at,
+                "kind": e.kind,
+                "label": EVENT_LABELS.get(e.kind, e.kind),
+                "actor": e.actor,
+                "detail": self._event_detail(e.payload, workflow),
+            }
+            for e in view.events
+        ]
+        return self._render(
+            request,
+            "case.html",
+            status,
+            member=member,
+            session=session,
+            view=view,
+            report=report,
+            state=view.state,
+            triage=report.triage or {},
+            attachments=attachments,
+            timeline=timeline,
+            allowed=allowed,
+            open_deadlines=open_deadlines,
+            pending_recusals=pending,
+            deadline_label=workflow.label,
+            transfer_units=[u for u in self._unit_options(workflow) if u[0] != owner],
+            lower_units=[(c, tree.name(c)) for c in tree.descendants(owner)],
+            units=self._unit_options(workflow),
+            can_triage=member.role in TRIAGE_ROLES,
+            error=error,
+            values=values or {},
+            notice=self._notice(request),
+        )
+
+    @staticmethod
+    def _unit_options(workflow: Workflow) -> list[tuple[str, str]]:
+        units = sorted(workflow.tree.units.values(), key=lambda u: (LEVEL_RANK.get(u.level, 9), u.code))
+        return [(u.code, u.name) for u in units]
+
+    @staticmethod
+    def _notice(request: web.Request) -> str | None:
+        done = request.query.get("done", "")
+        if done == "triage":
+            return "分流结果已确认。"
+        if done in ACTION_LABELS:
+            return DONE_NOTICE.format(label=ACTION_LABELS[done])
+        if done == "left":
+            return "案件已转出本单位，不再显示在您的查看范围内。"
+        if done == "relation":
+            return "亲属关系已申报。"
+        if done == "retried":
+            return "已重新排队发送。"
+        return None
+
+    @staticmethod
+    def _event_detail(payload: str, workflow: Workflow) -> str:
+        """A short, human-readable summary of an audit event's payload (whitelisted keys only)."""
+        try:
+            doc = json.loads(payload)
+        except ValueError:
+            return ""
+        if not isinstance(doc, dict):
+            return ""
+        parts: list[str] = []
+        if isinstance(doc.get("to"), str) and doc["to"] in STATUS_LABELS:
+            parts.append(f"状态：{STATUS_LABELS[doc['to']]}")
+        if isinstance(doc.get("to_unit"), str):
+            parts.append(f"至 {workflow.tree.name(doc['to_unit'])}")
+        if isinstance(doc.get("handler"), str):
+            parts.append(f"承办人 {doc['handler']}")
+        if isinstance(doc.get("organ"), str):
+            parts.append(f"有权处理机关：{doc['organ']}")
+        if isinstance(doc.get("into"), str):
+            parts.append(f"并入 {doc['into']}")
+        if isinstance(doc.get("due_on"), str):
+            parts.append(f"期限 {doc['due_on']}")
+        if isinstance(doc.get("to_due"), str):
+            parts.append(f"延至 {doc['to_due']}")
+        if doc.get("sealed") is True:
+            parts.append("密封上报")
+        after = doc.get("after")
+        if isinstance(after, dict):
+            labels = {**SCOPE_LABELS, **LEVEL_LABELS, **PRIORITY_LABELS}
+            for key, value in after.items():
+                shown = workflow.tree.name(value) if key == "unit" else labels.get(str(value), str(value))
+                parts.append(f"{DECISION_LABELS.get(key, key)}：{shown}")
+        if isinstance(doc.get("channel"), str) and doc.get("case_no"):
+            parts.append(f"{doc['case_no']}（{CHANNEL_LABELS.get(doc['channel'], doc['channel'])}）")
+        return "；".join(parts)
+
+    @page
+    async def action(self, request: web.Request) -> web.StreamResponse:
+        member, session = await self._member(request)
+        case_no = self._case_no(request)
+        form = await self._form(request, ACTION_FIELDS, session)
+        workflow = self.ctx.workflow
+        doc: dict[str, Any] = {k: v for k, v in form.fields.items() if k != "csrf" and v.strip()}
+        try:
+            for key, what in INT_FIELDS.items():
+                if key in doc:
+                    try:
+                        doc[key] = int(doc[key])
+                    except ValueError:
+                        raise ValidationError(f"{what}应为整数。", code="invalid_field") from None
+            if doc.get("action") not in CONSOLE_ACTIONS:
+                raise ValidationError("请选择要执行的操作。", code="unknown_action")
+            view = await workflow.act(member, case_no, parse_action(doc))
+        except IntakeError as exc:
+            if exc.status in (401, 404):
+                raise
+            return await self._case_page(
+                request, member, session, case_no, status=exc.status, error=exc.message, values=form.fields
+            )
+        if not view.events:  # the case left the user's sight (sent up, transferred away)
+            raise ConsoleRedirect(f"{PREFIX}/queue?done=left")
+        raise ConsoleRedirect(f"{PREFIX}/cases/{quote(case_no)}?{urlencode({'done': doc['action']})}")
+
+    @page
+    async def triage(self, request: web.Request) -> web.StreamResponse:
+        """Confirm the triage suggestion or correct fields of it (as the API's triage decision)."""
+        member, session = await self._member(request)
+        case_no = self._case_no(request)
+        form = await self._form(request, TRIAGE_FIELDS, session)
+        workflow = self.ctx.workflow
+        view = await workflow.case(member, case_no)  # 404 outside scope
+        if member.role not in TRIAGE_ROLES:
+            raise IntakeError("只有分流人员可以确认或修改分流结果。", code="role_not_allowed", status=403)
+        current = view.report.triage or {}
+        if not current:
+            raise ValidationError("该案件尚未完成自动分流。", code="not_triaged")
+        changes: dict[str, str] = {}
+        for key in CORRECTABLE:
+            value = form.get(key)
+            now = (current.get("unit") or {}).get("id") if key == "unit" else current.get(key)
+            if value and value != now:
+                changes[key] = value
+        if not changes:
+            # Confirming records the suggestion as the staff decision (needs_review cleared).
+            changes = {"scope": str(current.get("scope"))}
+        await self.ctx.triage.correct(case_no, member.actor, changes)
+        if form.get("back") == "case":
+            raise ConsoleRedirect(f"{PREFIX}/cases/{quote(case_no)}?done=triage")
+        raise ConsoleRedirect(f"{PREFIX}/queue?done=triage")
+
+    @page
+    async def download(self, request: web.Request) -> web.StreamResponse:
+        """An evidence attachment, always as a download (never rendered in the console's origin)."""
+        member, _ = await self._member(request)
+        workflow = self.ctx.workflow
+        blob = await workflow.attachment(member, self._case_no(request), request.match_info["attachment_id"])
+        suffix = Path(blob.filename).suffix if blob.filename.isascii() else ""
+        fallback = "attachment" + (suffix if re.fullmatch(r"\.[A-Za-z0-9]{1,8}", suffix) else "")
+        disposition = f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(blob.filename, safe='')}"
+        return web.Response(
+            body=blob.data,
+            headers={
+                "Content-Type": blob.content_type,
+                "Content-Disposition": disposition,
+                "Content-Security-Policy": "sandbox; default-src 'none'",
+                **NO_STORE,
+            },
+        )
+
+    # --- the deadline board and search ---------------------------------------------------------------
+
+    @page
+    async def deadlines(self, request: web.Request) -> web.StreamResponse:
+        member, session = await self._member(request)
+        workflow = self.ctx.workflow
+        try:
+            within = max(0, min(int(request.query.get("within", "10")), 365))
+        except ValueError:
+            within = 10
+        board = await workflow.board(member, within)
+        return self._render(
+            request, "deadlines.html", member=member, session=session, board=board, within=within
+        )
+
+    @page
+    async def search(self, request: web.Request) -> web.StreamResponse:
+        member, session = await self._member(request)
+        workflow = self.ctx.workflow
+        q = request.query.get("q", "").strip()[:200]
+        rows = await workflow.search(member, q) if q else []
+        return self._render(request, "search.html", member=member, session=session, q=q, rows=rows)

@@ -1,0 +1,46 @@
+"""What the staff console may use: the services of the back office, handed over once when the
+composition root (``server.app``) mounts it, never looked up per request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from intake.clock import Clock
+from intake.metrics import Metrics
+from intake.notifier import Notifier
+from intake.pipeline import Pipeline
+from intake.ratelimit import client_address
+from intake.staff import StaffService
+from intake.triage_service import TriageService
+from intake.workflow import Workflow
+
+NAME = "console"
+
+
+@dataclass(frozen=True)
+class ConsoleContext:
+    """The console's services: staff accounts, the case workflow (search included), triage review,
+    the notifier's dead letters, and the pipeline through which letters and visits are filed."""
+
+    pipeline: Pipeline
+    staff: StaffService
+    workflow: Workflow
+    triage: TriageService
+    notifier: Notifier
+    metrics: Metrics
+    clock: Clock
+    max_json_bytes: int
+    max_file_bytes: int
+    max_files: int
+    trust_forwarded_for: bool
+    # The deployment is served over HTTPS (``INTAKE_PUBLIC_URL``): cookies are marked Secure.
+    https: bool
+
+    def client_key(self, request: web.Request) -> str:
+        """A keyed hash of the client's address, for rate limits; the address itself is never kept."""
+        return self.pipeline.mac("client", client_address(request, self.trust_forwarded_for).encode())
+
+    def sign(self, purpose: str, data: bytes) -> str:
+        return self.pipeline.mac(f"channel/{NAME}/{purpose}", data)

@@ -1,0 +1,104 @@
+"""What the console shows for the codes it renders (Simplified Chinese): triage scopes, levels,
+priorities, channels, decisions, audit events, actors, recusals, notification templates."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from intake.clock import CHINA
+
+RECUSAL_BY = {"informant": "信访人", "staff": "工作人员"}
+RECUSAL_STATUS = {"pending": "待决定", "granted": "准予回避", "denied": "不予回避"}
+TEMPLATE_LABELS = {
+    "status_changed": "状态变更",
+    "replied": "已有答复",
+    "deadline": "期限通知",
+    "text": "文字通知",
+}
+ERROR_LABELS = {"DeliveryFailed": "渠道发送失败", "DeliveryUnavailable": "渠道未配置发送服务"}
+
+SCOPE_LABELS = {
+    "accusation": "检举控告",
+    "appeal": "申诉",
+    "suggestion": "批评建议",
+    "petition": "其他信访诉求",
+    "out_of_scope": "不予受理",
+}
+LEVEL_LABELS = {"central": "中央", "province": "省级", "city": "市级", "county": "县级", "township": "乡镇级"}
+PRIORITY_LABELS = {"urgent": "紧急", "high": "较急", "normal": "一般"}
+CHANNEL_LABELS = {
+    "web": "网上举报",
+    "app": "移动客户端",
+    "wechat": "微信",
+    "weibo": "微博",
+    "phone": "电话",
+    "sms": "短信",
+    "telegram": "Telegram",
+    "letter": "来信",
+    "visit": "来访",
+    "video": "视频接访",
+}
+DECISION_LABELS = {
+    "category": "问题类别",
+    "scope": "性质",
+    "accused": "被反映人",
+    "routing": "办理层级与单位",
+    "priority": "紧急程度",
+    "confidence": "置信度",
+    "duplicate": "重复件",
+    "places": "地点",
+    "redaction": "信息保护",
+}
+EVENT_LABELS = {
+    "received": "收到信访举报",
+    "triaged": "自动分流",
+    "triage_corrected": "人工确认或修改分流",
+    "registered": "登记",
+    "accept": "受理",
+    "redirect": "不予受理并告知/转送",
+    "assign": "指定承办/交办",
+    "transfer": "转办",
+    "supervise": "督办",
+    "reply": "答复",
+    "close": "办结",
+    "reopened": "复查/复核/重新办理",
+    "objection_recorded": "登记异议",
+    "merged": "作为重复件并入主案件",
+    "merged_in": "并入重复件",
+    "deadline_extended": "延长期限",
+    "deadline_reminder": "期限提醒",
+    "recusal_requested": "回避申请",
+    "recusal_decided": "回避决定",
+    "followup_added": "信访人补充材料",
+    "reply_added": "发出答复",
+    "attachment_added": "补充附件",
+    "informant_notified": "已通知信访人",
+    "vault_reveal_requested": "申请查阅身份信息",
+    "vault_reveal_approved": "批准查阅身份信息",
+    "vault_reveal_refused": "拒绝查阅身份信息",
+    "vault_shredded": "身份信息已按期销毁",
+}
+ACTOR_LABELS = {
+    "system:triage": "系统（自动分流）",
+    "system:workflow": "系统（办理流程）",
+    "system:deadlines": "系统（期限管理）",
+    "informant": "信访人",
+}
+REOPEN_KINDS = {"review": "复查/复核申请", "objection": "对处理结果有异议", "new_evidence": "提供新证据"}
+
+
+def china_time(at: datetime | str) -> str:
+    if isinstance(at, str):
+        at = datetime.fromisoformat(at)
+    return at.astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
+
+
+def actor_label(actor: str) -> str:
+    if actor in ACTOR_LABELS:
+        return ACTOR_LABELS[actor]
+    kind, _, name = actor.partition(":")
+    if kind == "staff":
+        return f"{name}（工作人员）"
+    if kind == "channel":
+        return f"{CHANNEL_LABELS.get(name, name)}渠道"
+    return actor

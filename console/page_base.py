@@ -1,0 +1,220 @@
+"""The console pages' shared part: constants, the error-to-page decorator, rendering, the session
+and the anti-forgery tokens (:class:`PageBase`); the pages by area build on it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import jinja2
+from aiohttp import web
+
+from channels.verify import form_token_field, new_form_token, verify_form_token
+from console.api import (
+    FILING_ROLES,
+)
+from console.context import ConsoleContext
+from console.labels import (
+    CHANNEL_LABELS,
+    DECISION_LABELS,
+    ERROR_LABELS,
+    EVENT_LABELS,
+    LEVEL_LABELS,
+    PRIORITY_LABELS,
+    RECUSAL_BY,
+    RECUSAL_STATUS,
+    REOPEN_KINDS,
+    SCOPE_LABELS,
+    TEMPLATE_LABELS,
+    actor_label,
+    china_time,
+)
+from intake.domain import STATUS_LABELS
+from intake.errors import IntakeError
+from intake.files import human_size
+from intake.forms import FormData, read_form
+from intake.staff import ROLES, StaffMember, Unauthorized
+from intake.triage_service import CORRECTABLE
+from intake.workflow import ACTION_LABELS, ACTIONS
+
+HERE = Path(__file__).resolve().parent
+PREFIX = "/console"
+SESSION_COOKIE = "xf_console"
+LOGIN_COOKIE = "xf_console_login"
+LOGIN_TOKEN = web.RequestKey("console_login_token", str)
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+CSP = "default-src 'self'; form-action 'self'; frame-ancestors 'none'"
+STALE_FORM = "页面已过期或来源不明，操作未执行。请刷新页面后重试。"
+QUEUE_LIMIT = 100
+
+# The actions the case page offers, in the order a case goes through them (the workflow's own list).
+CONSOLE_ACTIONS = ACTIONS
+ACTION_FIELDS = frozenset(
+    {"csrf", "action", "to_unit", "handler", "text", "reason", "deadline", "target", "kind", "organ"}
+    | {"hearing_days", "deadline_id", "approval", "recusal_id", "decision"}
+)
+INT_FIELDS = {"hearing_days": "听证天数", "deadline_id": "期限", "recusal_id": "回避申请"}
+# The filing form (登记来信/来访). ``reporter_*`` is the identity: sealed by the pipeline, never
+# shown back on any page, not even when the form has to be shown again.
+IDENTITY_FIELDS = ("reporter_name", "reporter_id_number", "reporter_phone", "reporter_address")
+FILING_FIELDS = frozenset(
+    {"csrf", "channel", "nonce", "title", "content", "category", "accused_name", "accused_unit"}
+    | {"accused_position", "location_text", "location_code", *IDENTITY_FIELDS}
+)
+SCAN_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp", "application/pdf")
+SCAN_REFUSED = "扫描件只能是图片（JPG、PNG、GIF、WEBP）或 PDF 文件。"
+RELATION_FIELDS = frozenset({"csrf", "person_name", "person_unit", "relation"})
+DEAD_LETTER_ROLES = ("supervisor", "admin")
+TRIAGE_FIELDS = frozenset({"csrf", "confirm", "back", *CORRECTABLE})
+LOGIN_FIELDS = frozenset({"csrf", "username", "password", "totp"})
+
+DONE_NOTICE = "“{label}”已完成。"
+CASE_NO = re.compile(r"[0-9A-Za-z-]{1,32}")
+
+
+class ConsoleRedirect(Exception):
+    """Leave the page for ``location`` (a 303 after a POST, a 302 otherwise)."""
+
+    def __init__(self, location: str) -> None:
+        super().__init__(location)
+        self.location = location
+
+
+P = TypeVar("P", bound="PageBase")
+Page = Callable[[P, web.Request], Awaitable[web.StreamResponse]]
+
+
+def page(fn: Page[P]) -> Page[P]:
+    """Render errors as console pages: no session → the login page; others → the error page."""
+
+    async def wrapper(self: P, request: web.Request) -> web.StreamResponse:
+        try:
+            return await fn(self, request)
+        except ConsoleRedirect as exc:
+            return self._redirect(request, exc.location)
+        except Unauthorized:
+            target = f"{PREFIX}/login?expired=1" if request.cookies.get(SESSION_COOKIE) else f"{PREFIX}/login"
+            response = self._redirect(request, target)
+            response.del_cookie(SESSION_COOKIE, path=PREFIX)
+            return response
+        except IntakeError as exc:
+            return self._render(request, "error.html", exc.status, member=None, message=exc.message)
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    return wrapper
+
+
+class PageBase:
+    def __init__(self, ctx: ConsoleContext) -> None:
+        self.ctx = ctx
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(HERE / "templates"),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+        )
+        self.env.filters["china_time"] = china_time
+        self.env.filters["actor"] = actor_label
+        self.env.filters["human_size"] = human_size
+        self.env.globals.update(
+            status_labels=STATUS_LABELS,
+            scope_labels=SCOPE_LABELS,
+            level_labels=LEVEL_LABELS,
+            priority_labels=PRIORITY_LABELS,
+            channel_labels=CHANNEL_LABELS,
+            decision_labels=DECISION_LABELS,
+            event_labels=EVENT_LABELS,
+            action_labels=ACTION_LABELS,
+            role_labels=ROLES,
+            reopen_kinds=REOPEN_KINDS,
+            filing_roles=FILING_ROLES,
+            dead_letter_roles=DEAD_LETTER_ROLES,
+            recusal_by=RECUSAL_BY,
+            recusal_status=RECUSAL_STATUS,
+            template_labels=TEMPLATE_LABELS,
+            error_labels=ERROR_LABELS,
+        )
+        self._key = bytes.fromhex(ctx.sign("console-form-token", b"key"))
+
+    # --- plumbing -------------------------------------------------------------------------------
+
+    async def _member(self, request: web.Request) -> tuple[StaffMember, str]:
+        staff = self.ctx.staff
+        token = request.cookies.get(SESSION_COOKIE) or ""
+        return await staff.authenticate(token), token
+
+    def _csrf(self, request: web.Request, session: str | None) -> str:
+        if session:
+            return form_token_field(self._key, "session|" + session)
+        return form_token_field(self._key, "login|" + (request.get(LOGIN_TOKEN) or ""))
+
+    async def _form(
+        self,
+        request: web.Request,
+        known: frozenset[str],
+        session: str,
+        *,
+        max_file_bytes: int = 0,
+        max_files: int = 0,
+    ) -> FormData:
+        def check(form: FormData) -> None:
+            if not verify_form_token(self._key, "session|" + session, form.fields.get("csrf")):
+                self.ctx.metrics.channel_events.labels("console", "rejected").inc()
+                raise IntakeError(STALE_FORM, code="invalid_form_token", status=403)
+
+        return await read_form(request, known, check, max_file_bytes=max_file_bytes, max_files=max_files)
+
+    def _render(
+        self,
+        request: web.Request,
+        template: str,
+        status: int = 200,
+        *,
+        member: StaffMember | None,
+        session: str | None = None,
+        **context: Any,
+    ) -> web.Response:
+        fresh_login_cookie = None
+        if session is None:
+            cookie = request.cookies.get(LOGIN_COOKIE)
+            if cookie is None or not (20 <= len(cookie) <= 64):
+                cookie = fresh_login_cookie = new_form_token()
+            request[LOGIN_TOKEN] = cookie
+        tree = self.ctx.workflow.tree
+        html = self.env.get_template(template).render(
+            csrf=self._csrf(request, session),
+            member=member,
+            member_unit=tree.name(member.unit) if member else "",
+            unit_name=tree.name,
+            **context,
+        )
+        headers = {"Content-Security-Policy": CSP, **NO_STORE}
+        response = web.Response(
+            text=html, content_type="text/html", charset="utf-8", status=status, headers=headers
+        )
+        if fresh_login_cookie is not None:
+            response.set_cookie(
+                LOGIN_COOKIE,
+                fresh_login_cookie,
+                httponly=True,
+                samesite="Strict",
+                path=PREFIX,
+                secure=self._secure(request),
+            )
+        return response
+
+    def _secure(self, request: web.Request) -> bool:
+        return self.ctx.https or request.secure
+
+    def _redirect(self, request: web.Request, location: str) -> web.Response:
+        status = 303 if request.method == "POST" else 302
+        return web.Response(status=status, headers={"Location": location, **NO_STORE})
+
+    @staticmethod
+    def _case_no(request: web.Request) -> str:
+        case_no = request.match_info["case_no"]
+        if not CASE_NO.fullmatch(case_no):
+            raise IntakeError("没有这个案件，或不在您的查看范围内。", code="case_not_found", status=404)
+        return case_no

@@ -1,0 +1,105 @@
+"""The services one application holds, as the composition root (``server.app``) builds them, and how
+the parts above intake find them on the aiohttp application.
+
+Nothing here builds anything: :func:`server.app.open_services` does, from the server's settings.
+The settings are seen through :class:`ServiceSettings`, the few deployment-wide values the parts
+read, so that intake never imports the root.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from intake.clock import Clock
+from intake.edge import HtmlErrorRenderer
+from intake.jobs import JobWorker
+from intake.metrics import Metrics
+from intake.notifier import Notifier
+from intake.pipeline import Pipeline
+from intake.staff import StaffService
+from intake.triage_service import TriageService
+from intake.workflow import Workflow
+from storage.database import Database
+
+
+class ServiceSettings(Protocol):
+    """The deployment-wide settings the parts above intake read (``server.config.Settings``)."""
+
+    @property
+    def data_dir(self) -> Path: ...
+    @property
+    def public_url(self) -> str: ...
+    @property
+    def hotline(self) -> str: ...
+    @property
+    def trust_forwarded_for(self) -> bool: ...
+    @property
+    def reception_slots(self) -> str: ...
+    @property
+    def reception_ice_servers(self) -> str: ...
+    @property
+    def reception_token_minutes(self) -> int: ...
+    @property
+    def reception_reconnect_seconds(self) -> int: ...
+    @property
+    def reception_max_recording_mb(self) -> int: ...
+
+
+@dataclass
+class Services:
+    settings: ServiceSettings
+    db: Database
+    pipeline: Pipeline
+    worker: JobWorker
+    metrics: Metrics
+    clock: Clock
+    mounted: list[str]
+    triage: TriageService
+    notifier: Notifier
+    # The case workflow and staff accounts (issue 8).
+    staff: StaffService | None = None
+    workflow: Workflow | None = None
+
+
+SERVICES = web.AppKey("services", Services)
+
+HTML_ERRORS: web.AppKey[HtmlErrorRenderer] = web.AppKey("html_errors")
+
+
+async def triage_text(services: Services, text: str, channel: str = "video") -> dict[str, Any]:
+    """Triage a text that is not (yet) a report, e.g. a video reception booking routed by the
+    accused's rank. Runs in a worker thread (jieba); nothing is stored or indexed."""
+    import triage
+
+    document = services.pipeline.jurisdiction.document
+
+    def run() -> dict[str, Any]:
+        cached = _TRIAGE_JURISDICTIONS.get(id(document))
+        if cached is None:
+            cached = _TRIAGE_JURISDICTIONS[id(document)] = triage.Jurisdiction.from_dict(document)
+        result: dict[str, Any] = triage.triage(text, channel=channel, jurisdiction=cached).to_json()
+        return result
+
+    return await asyncio.to_thread(run)
+
+
+_TRIAGE_JURISDICTIONS: dict[int, Any] = {}
+
+
+def services_of(app: web.Application) -> Services:
+    return app[SERVICES]
+
+
+def notifier_of(app: web.Application) -> Notifier:
+    """The notifier that sends replies and status changes to informants over their channel."""
+    return services_of(app).notifier
+
+
+def set_html_error_renderer(app: web.Application, renderer: HtmlErrorRenderer) -> None:
+    """Channels serving pages (the web form) register a renderer for friendly error pages."""
+    app[HTML_ERRORS] = renderer
