@@ -26,7 +26,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "taidi2020"
+SHARED = next(
+    (p / "shared" for p in (ROOT.parent, ROOT.parent.parent) if (p / "shared").is_dir()), ROOT.parent
+)
+DEFAULT_DATA = SHARED / "data" / "taidi2020"
 
 
 def _pad(text: str, width: int) -> str:

@@ -44,6 +44,8 @@ class Answer:
     description: str
     model: type[BaseModel] | tuple[type[BaseModel], ...] | None = None
     headers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # Media types → schema, for an answer that is not JSON (a file download).
+    content: Mapping[str, Mapping[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -156,7 +158,9 @@ def _answer(answer: Answer, refs: Mapping[Any, Any]) -> dict[str, Any]:
         schema = {"anyOf": [refs[(m, "serialization")] for m in models]}
     out: dict[str, Any] = {
         "description": answer.description,
-        "content": {"application/json": {"schema": schema}},
+        "content": {k: {"schema": dict(v)} for k, v in answer.content.items()}
+        if answer.content is not None
+        else {"application/json": {"schema": schema}},
     }
     if answer.headers:
         out["headers"] = {name: dict(h) for name, h in answer.headers.items()}

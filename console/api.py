@@ -19,8 +19,9 @@ from aiohttp import web
 
 from channels.base import json_response, parse_json_object, read_bounded_json
 from channels.schema import Accused, Location, M, Reporter, parse_date, validated, validated_query
-from console import openapi, schema
+from console import data, openapi, schema
 from console.context import ConsoleContext
+from intake import ocr
 from intake.domain import STATUS_LABELS, Receipt, Submission, Upload
 from intake.errors import IntakeError, ValidationError
 from intake.files import clean_filename, sniff
@@ -115,7 +116,7 @@ def case_doc(view: CaseView, workflow: Workflow) -> dict[str, Any]:
                 "unit",
                 "priority",
                 "confidence",
-                "evidence",
+                "explanations",
                 "duplicate_of",
                 "needs_review",
                 "transfer",
@@ -182,6 +183,7 @@ class ConsoleAdapter:
     def __init__(self, ctx: ConsoleContext) -> None:
         self.ctx = ctx
         found = ctx.pipeline.jurisdiction
+        ocr.log_status()  # one line: letter OCR on, or off and why
         self.document = openapi.document(
             divisions=found.divisions(), units=[u.code for u in found.units], max_files=ctx.max_files
         )
@@ -195,6 +197,8 @@ class ConsoleAdapter:
             web.post(f"{p}/me/relations", self.declare_relation),
             web.get(f"{p}/reports", self.reports),
             web.post(f"{p}/reports", self.file_report),
+            web.get(f"{p}/reports/export", self.export),
+            web.post(f"{p}/letters/ocr", self.letter_ocr),
             web.get(f"{p}/reports/{{case_no}}", self.report),
             web.post(f"{p}/reports/{{case_no}}/actions", self.action),
             web.post(f"{p}/reports/{{case_no}}/triage", self.triage_decision),
@@ -341,6 +345,38 @@ class ConsoleAdapter:
                 raise ValidationError("附件类型不被接受或过大。", code="unsupported_file_type")
             uploads.append(Upload(name, kind, data, f.identifying))
         return uploads
+
+    # --- data in and out ----------------------------------------------------------------------------
+
+    async def export(self, request: web.Request) -> web.StreamResponse:
+        """The cases in the caller's sight as CSV, XLSX or JSON Lines: never identity; audited."""
+        member = await self._member(request)
+        q = validated_query(schema.ExportQuery, request)
+        found = await data.export_cases(
+            self.ctx.exports,
+            self.ctx.clock,
+            self.ctx.staff.scope(member),
+            member.actor,
+            q.format,
+            status=q.status,
+            channel=q.channel,
+            case_nos=data.parse_case_list(q.cases),
+        )
+        return await data.send_export(request, found)
+
+    async def letter_ocr(self, request: web.Request) -> web.Response:
+        """The proposed text of a scanned letter (image or PDF), for the officer to correct before
+        filing the letter; nothing is stored."""
+        member = await self._member(request)
+        check_filing_role(member)
+        # The scan travels as base64 (a third larger than the file).
+        limit = self.ctx.max_file_bytes * 4 // 3 + 4096
+        scan = validated(schema.LetterScan, parse_json_object(await read_bounded_json(request, limit)))
+        proposal = await data.propose_text(data.decode_scan(scan.data, self.ctx.max_file_bytes))
+        body = schema.OcrProposal(
+            text=proposal.text, pages=proposal.pages, identity_found=proposal.identity_found
+        )
+        return json_response(body.body(), headers={"Cache-Control": "no-store"})
 
     async def deadlines(self, request: web.Request) -> web.Response:
         member = await self._member(request)

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from intake.clock import Clock
+from intake.held_scans import HeldScans
+from intake.interchange.exporter import ExportService
 from intake.metrics import Metrics
 from intake.notifier import Notifier
 from intake.pipeline import Pipeline
@@ -37,6 +39,9 @@ class ConsoleContext:
     trust_forwarded_for: bool
     # The deployment is served over HTTPS (``INTAKE_PUBLIC_URL``): cookies are marked Secure.
     https: bool
+    # Data out (exports of the cases in sight) and the scans kept between OCR and filing (issue 22).
+    exports: ExportService
+    held_scans: HeldScans
 
     def client_key(self, request: web.Request) -> str:
         """A keyed hash of the client's address, for rate limits; the address itself is never kept."""

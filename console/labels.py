@@ -52,7 +52,8 @@ DECISION_LABELS = {
 EVENT_LABELS = {
     "received": "收到信访举报",
     "triaged": "自动分流",
-    "triage_corrected": "人工确认或修改分流",
+    "triage_corrected": "人工修改分流",
+    "triage_confirmed": "人工确认分流",
     "registered": "登记",
     "accept": "受理",
     "redirect": "不予受理并告知/转送",
@@ -85,6 +86,23 @@ ACTOR_LABELS = {
     "informant": "信访人",
 }
 REOPEN_KINDS = {"review": "复查/复核申请", "objection": "对处理结果有异议", "new_evidence": "提供新证据"}
+
+
+ADVICE_LABELS = {
+    "forward": "转交有权处理的机关",
+    "inform": "告知反映人向有权处理的机关反映",
+    "request_facts": "请反映人补充材料",
+    "file": "存档备查",
+}
+EXPLANATION_LABELS = {
+    "scope": "性质",
+    "category": "问题类别",
+    "level": "办理层级",
+    "unit": "承办单位",
+    "urgency": "紧急程度",
+    "duplicate": "重复件",
+    "review": "是否复核",
+}
 
 
 def china_time(at: datetime | str) -> str:

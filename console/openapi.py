@@ -224,6 +224,70 @@ OPERATIONS = (
     ),
     _op(
         "GET",
+        f"{P}/reports/export",
+        "exportReports",
+        "Export the cases in sight (导出案件) as CSV, XLSX or JSON Lines",
+        description="The cases of the caller's scope (as the case list), optionally only those of one "
+        "status or channel, or only the selected case numbers (`cases`, comma-separated; numbers "
+        "outside the scope are left out). Never an informant's identity: the pseudonym only. CSV and "
+        "XLSX carry the headings `intake reports import` reads; JSON Lines is the interchange format "
+        "(`intake/interchange/case.schema.json`, docs/data.md). Each export is an audit event "
+        "(`cases_exported`). `X-Export-Count` gives the number of cases.",
+        query=schema.ExportQuery,
+        answers={
+            200: Answer(
+                "The file (`Content-Disposition: attachment`, `Cache-Control: no-store`)",
+                content={
+                    "text/csv": {"type": "string"},
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                        "type": "string",
+                        "contentEncoding": "binary",
+                    },
+                    "application/x-ndjson": {"type": "string"},
+                },
+                headers={
+                    "X-Export-Count": {
+                        "description": "How many cases the file holds",
+                        "required": True,
+                        "schema": {"type": "integer", "minimum": 0},
+                    }
+                },
+            ),
+            **AUTHED,
+            422: Answer(
+                "Unknown format (`invalid_format`), status (`invalid_status`) or channel "
+                "(`invalid_channel`), or a malformed case list (`invalid_field`)"
+            ),
+        },
+    ),
+    _op(
+        "POST",
+        f"{P}/letters/ocr",
+        "ocrLetter",
+        "Propose the text of a scanned letter (识别来信扫描件)",
+        description="OCR (Tesseract, Simplified Chinese) of an image or PDF scan, for the registrar to "
+        "correct before filing the letter with `POST /api/v1/staff/reports` (the scan goes with it as "
+        "an attachment, as before). Nothing is stored. The informant's details in the text are found "
+        "and sealed when the letter is filed; `identity_found` says how many the text seems to hold. "
+        "Registrars, triage officers and supervisors only.",
+        body=schema.LetterScan,
+        answers={
+            200: Answer("The proposed text (`Cache-Control: no-store`)", schema.OcrProposal),
+            **BODY_ERRORS,
+            403: Answer("The caller's role may not file letters (`role_not_allowed`)"),
+            422: Answer(
+                "Not base64 (`invalid_attachment`), not an image or PDF, or damaged (`unreadable_scan`), "
+                "too many pages (`too_many_pages`), or OCR failed or timed out (`ocr_failed`, `ocr_timeout`)"
+            ),
+            **UNAUTHORIZED,
+            503: Answer(
+                "OCR is not installed on this server (`ocr_unavailable`), or the database is unavailable",
+                headers={},
+            ),
+        },
+    ),
+    _op(
+        "GET",
         f"{P}/openapi.json",
         "staffOpenapi",
         "This document (接口说明)",

@@ -4,12 +4,13 @@ and the anti-forgery tokens (:class:`PageBase`); the pages by area build on it."
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 import jinja2
 from aiohttp import web
+from markupsafe import Markup, escape
 
 from channels.verify import form_token_field, new_form_token, verify_form_token
 from console.api import (
@@ -17,10 +18,12 @@ from console.api import (
 )
 from console.context import ConsoleContext
 from console.labels import (
+    ADVICE_LABELS,
     CHANNEL_LABELS,
     DECISION_LABELS,
     ERROR_LABELS,
     EVENT_LABELS,
+    EXPLANATION_LABELS,
     LEVEL_LABELS,
     PRIORITY_LABELS,
     RECUSAL_BY,
@@ -36,7 +39,7 @@ from intake.errors import IntakeError
 from intake.files import human_size
 from intake.forms import FormData, read_form
 from intake.staff import ROLES, StaffMember, Unauthorized
-from intake.triage_service import CORRECTABLE
+from intake.triage_service import CORRECTABLE, locate_words
 from intake.workflow import ACTION_LABELS, ACTIONS
 
 HERE = Path(__file__).resolve().parent
@@ -61,7 +64,7 @@ INT_FIELDS = {"hearing_days": "听证天数", "deadline_id": "期限", "recusal_
 IDENTITY_FIELDS = ("reporter_name", "reporter_id_number", "reporter_phone", "reporter_address")
 FILING_FIELDS = frozenset(
     {"csrf", "channel", "nonce", "title", "content", "category", "accused_name", "accused_unit"}
-    | {"accused_position", "location_text", "location_code", *IDENTITY_FIELDS}
+    | {"accused_position", "location_text", "location_code", "held", *IDENTITY_FIELDS}
 )
 SCAN_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp", "application/pdf")
 SCAN_REFUSED = "扫描件只能是图片（JPG、PNG、GIF、WEBP）或 PDF 文件。"
@@ -107,6 +110,28 @@ def page(fn: Page[P]) -> Page[P]:
     return wrapper
 
 
+def deciding_words(t: Mapping[str, Any] | None) -> list[str]:
+    """The words every explanation of a triage result relied on (for highlighting)."""
+    words: list[str] = []
+    for e in (t or {}).get("explanations") or []:
+        if isinstance(e, Mapping):
+            words.extend(str(w.get("text")) for w in e.get("words") or [] if isinstance(w, Mapping))
+    return words
+
+
+def highlight(text: str | None, words: list[str]) -> Markup:
+    """``text`` escaped, the deciding ``words`` marked (<mark class="decisive">)."""
+    text = text or ""
+    out: list[Markup] = []
+    at = 0
+    for start, end in locate_words(text, words):
+        out.append(escape(text[at:start]))
+        out.append(Markup('<mark class="decisive">{}</mark>').format(text[start:end]))
+        at = end
+    out.append(escape(text[at:]))
+    return Markup("").join(out)
+
+
 class PageBase:
     def __init__(self, ctx: ConsoleContext) -> None:
         self.ctx = ctx
@@ -118,6 +143,7 @@ class PageBase:
         self.env.filters["china_time"] = china_time
         self.env.filters["actor"] = actor_label
         self.env.filters["human_size"] = human_size
+        self.env.filters["highlight"] = highlight
         self.env.globals.update(
             status_labels=STATUS_LABELS,
             scope_labels=SCOPE_LABELS,
@@ -125,6 +151,9 @@ class PageBase:
             priority_labels=PRIORITY_LABELS,
             channel_labels=CHANNEL_LABELS,
             decision_labels=DECISION_LABELS,
+            explanation_labels=EXPLANATION_LABELS,
+            advice_labels=ADVICE_LABELS,
+            deciding_words=deciding_words,
             event_labels=EVENT_LABELS,
             action_labels=ACTION_LABELS,
             role_labels=ROLES,

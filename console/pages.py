@@ -15,12 +15,14 @@ informant's identity; staff see the pseudonym. Pages work without JavaScript.
 
 from __future__ import annotations
 
+import hmac
 import secrets
 from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
 
+from channels.schema import validated
 from channels.verify import verify_form_token
 from console.api import (
     check_filing_role,
@@ -28,7 +30,9 @@ from console.api import (
     filing_submission,
 )
 from console.case_pages import CasePages
+from console.data import export_cases, parse_case_list, propose_text, send_export
 from console.page_base import (
+    CASE_NO,
     DEAD_LETTER_ROLES,
     FILING_FIELDS,
     HERE,
@@ -44,9 +48,14 @@ from console.page_base import (
     ConsoleRedirect,
     page,
 )
-from intake.errors import IntakeError, RateLimited
+from console.schema import ExportQuery
+from intake import ocr
+from intake.errors import IntakeError, RateLimited, ValidationError
 from intake.files import human_size
 from intake.forms import FormData, FormTooLarge, read_form
+from intake.held_scans import Held
+from intake.held_scans import pack as pack_held
+from intake.held_scans import unpack as unpack_held
 from intake.notifier import DeadLetter
 from intake.staff import StaffMember, Unauthorized
 
@@ -65,6 +74,7 @@ class ConsolePages(CasePages):
             web.post(f"{p}/logout", self.logout),
             web.get(f"{p}/queue", self.queue),
             web.get(f"{p}/cases", self.cases),
+            web.get(f"{p}/cases/export", self.export),
             web.get(f"{p}/cases/{{case_no}}", self.case),
             web.post(f"{p}/cases/{{case_no}}/actions", self.action),
             web.post(f"{p}/cases/{{case_no}}/triage", self.triage),
@@ -73,6 +83,7 @@ class ConsolePages(CasePages):
             web.get(f"{p}/search", self.search),
             web.get(f"{p}/file", self.file_form),
             web.post(f"{p}/file", self.file),
+            web.post(f"{p}/file/ocr", self.file_ocr),
             web.get(f"{p}/me", self.me),
             web.post(f"{p}/me/relations", self.declare_relation),
             web.get(f"{p}/dead-letters", self.dead_letters),
@@ -164,9 +175,12 @@ class ConsolePages(CasePages):
         status: int = 200,
         error: str | None = None,
         values: Mapping[str, str] | None = None,
+        notice: str | None = None,
     ) -> web.Response:
         # The identity fields are never filled in again: what was typed is sealed or discarded.
         kept = {k: v for k, v in (values or {}).items() if k not in IDENTITY_FIELDS and k != "csrf"}
+        held = kept.get("held", "")
+        held_count = len(unpack_held(held.partition(".")[0])) if held else 0
         return self._render(
             request,
             "file.html",
@@ -179,7 +193,10 @@ class ConsolePages(CasePages):
             max_files=self.ctx.max_files,
             max_file_size=human_size(self.ctx.max_file_bytes),
             error=error,
-            identity_cleared=bool(error) and any((values or {}).get(k) for k in IDENTITY_FIELDS),
+            ocr_notice=notice,
+            held_count=held_count,
+            ocr_available=ocr.status().available,
+            identity_cleared=bool(error or notice) and any((values or {}).get(k) for k in IDENTITY_FIELDS),
         )
 
     @page
@@ -236,16 +253,123 @@ class ConsolePages(CasePages):
         }
         workflow = self.ctx.workflow
         try:
-            receipt = await file_filed(self.ctx, workflow, member, filing_submission(member, doc, form.files))
+            held = self._held(form.get("held"), session)
+            uploads = [*form.files, *(await self.ctx.held_scans.take(held))] if held else form.files
+            if len(uploads) > self.ctx.max_files:
+                raise ValidationError(f"扫描件最多 {self.ctx.max_files} 个。", code="too_many_files")
+            receipt = await file_filed(self.ctx, workflow, member, filing_submission(member, doc, uploads))
         except IntakeError as exc:
             if exc.status in (401, 403, 404):
                 raise
             return self._file_page(
                 request, member, session, channel, status=exc.status, error=exc.message, values=form.fields
             )
+        if held:
+            self.ctx.held_scans.release(held)  # filed: the pipeline stored its own copies
         return self._render(
             request, "receipt.html", member=member, session=session, receipt=receipt, channel=channel
         )
+
+    # --- reading a scanned letter (识别扫描件) ---------------------------------------------------------
+
+    def _held_field(self, held: list[Held], session: str) -> str:
+        packed = pack_held(held)
+        return f"{packed}.{self.ctx.sign('held-scans', f'{session}|{packed}'.encode())}"
+
+    def _held(self, value: str, session: str) -> list[Held]:
+        """The scans an earlier OCR step kept, from the form's signed field (bound to the session)."""
+        if not value:
+            return []
+        packed, _, signature = value.rpartition(".")
+        expected = self.ctx.sign("held-scans", f"{session}|{packed}".encode())
+        if not hmac.compare_digest(signature.encode(), expected.encode()):
+            raise IntakeError(STALE_FORM, code="invalid_form_token", status=403)
+        return unpack_held(packed)
+
+    @page
+    async def file_ocr(self, request: web.Request) -> web.StreamResponse:
+        """识别扫描件: the letter form again, its text proposed from the scans by OCR for the officer
+        to correct; the scans are kept for the filing (encrypted), so they need not be chosen again."""
+        member, session = await self._member(request)
+        check_filing_role(member)
+        try:
+            form = await self._form(
+                request,
+                FILING_FIELDS,
+                session,
+                max_file_bytes=self.ctx.max_file_bytes,
+                max_files=self.ctx.max_files,
+            )
+        except FormTooLarge as exc:
+            if not exc.verified:
+                raise
+            return self._file_page(
+                request, member, session, "letter", status=413, error=exc.message, values=exc.form.fields
+            )
+        values = dict(form.fields)
+        if form.refused_files or any(u.content_type not in SCAN_TYPES for u in form.files):
+            return self._file_page(
+                request, member, session, "letter", status=422, error=SCAN_REFUSED, values=values
+            )
+        store = self.ctx.held_scans
+        try:
+            earlier = self._held(form.get("held"), session)
+            if len(earlier) + len(form.files) > self.ctx.max_files:
+                raise ValidationError(f"扫描件最多 {self.ctx.max_files} 个。", code="too_many_files")
+            letters = [u for u in form.files if not u.identifying]
+            if not letters and earlier:
+                letters = [u for u in await store.take(earlier) if not u.identifying]
+            if not letters:
+                raise ValidationError("请先在“信件正文”中选择来信扫描件，再点“识别扫描件”。", code="no_scan")
+            proposals = [await propose_text(u.data) for u in letters]
+        except IntakeError as exc:
+            if exc.status in (401, 403, 404):
+                raise
+            return self._file_page(
+                request, member, session, "letter", status=exc.status, error=exc.message, values=values
+            )
+        held = [*earlier, *(await store.hold(form.files))]
+        values["held"] = self._held_field(held, session)
+        values["content"] = "\n\n".join(p.text for p in proposals if p.text)
+        pages = sum(p.pages for p in proposals)
+        found = sum(p.identity_found for p in proposals)
+        notice = (
+            f"已识别 {len(proposals)} 个扫描件（共 {pages} 页），请对照原件校对“主要事实”中的文字后再登记。"
+        )
+        if found:
+            notice += (
+                f"识别出的文字中可能含有来信人的身份信息 {found} 处，登记时将自动加密封存，办理人员不可见。"
+            )
+        if not values["content"]:
+            notice = "扫描件中没有识别出文字，请手工录入。"
+        return self._file_page(request, member, session, "letter", values=values, notice=notice)
+
+    # --- exporting cases (导出) -------------------------------------------------------------------------
+
+    @page
+    async def export(self, request: web.Request) -> web.StreamResponse:
+        """The cases on the case list (that status, or the ones ticked) as a file: never identity."""
+        member, _ = await self._member(request)
+        values: dict[str, str] = {}
+        for key in ("format", "status"):
+            if request.query.get(key):
+                values[key] = request.query[key]
+        selected = [c for c in request.query.getall("case_no", []) if c]
+        if selected:
+            if len(selected) > 200 or not all(CASE_NO.fullmatch(c) for c in selected):
+                raise ValidationError("选择的案件有误。", code="invalid_field")
+            values["cases"] = ",".join(selected)
+        q = validated(ExportQuery, values)
+        found = await export_cases(
+            self.ctx.exports,
+            self.ctx.clock,
+            self.ctx.staff.scope(member),
+            member.actor,
+            q.format,
+            status=q.status,
+            case_nos=parse_case_list(q.cases),
+        )
+        return await send_export(request, found)
 
     # --- my account: declared relations (申报亲属关系) ----------------------------------------------
 

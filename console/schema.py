@@ -276,7 +276,9 @@ class Case(ResponseModel):
     attachments: int = Field(description="How many evidence attachments")
     triage: dict[str, Any] | None = Field(
         description="The triage suggestion (分流建议): category, scope, level, unit, priority, "
-        "confidence, evidence, duplicate_of, needs_review, transfer, advice, redirect_to"
+        "confidence, explanations (every decision in plain Chinese: {decision, text, words: [{text, "
+        "start, end}], confidence, confidence_label 高/中/低, confidence_text}), duplicate_of, "
+        "needs_review, transfer, advice, redirect_to"
     )
     deadlines: list[DeadlineView]
     transfers: list[TransferView] = Field(description="转办 / 交办 / 移送")
@@ -342,3 +344,42 @@ class TriageQueue(ResponseModel):
 class RecusalReceived(ResponseModel):
     case_no: str
     status: Literal["received"] = "received"
+
+
+# --- data in and out (issue 22) -------------------------------------------------------------------
+
+EXPORT_FORMATS = ("csv", "xlsx", "jsonl")
+
+
+class ExportQuery(QueryModel):
+    format: Annotated[str, OneOf(EXPORT_FORMATS, "invalid_format", "导出格式应为 csv、xlsx 或 jsonl。")] = (
+        Field(description="csv, xlsx (the headings the import reads) or jsonl (the interchange format)")
+    )
+    status: Annotated[str, OneOf(tuple(STATUS_LABELS), "invalid_status", "未知的状态。")] | None = Field(
+        None, description="Only cases in this status (状态)"
+    )
+    channel: Annotated[str, OneOf(CHANNELS, "invalid_channel", "未知的渠道。")] | None = Field(
+        None, description="Only cases filed through this channel (渠道)"
+    )
+    cases: str | None = Field(
+        None,
+        max_length=6600,
+        pattern=r"^[0-9A-Za-z-]{1,32}(,[0-9A-Za-z-]{1,32}){0,199}$",
+        description="Only these cases (the selected ones): up to 200 case numbers, comma-separated",
+    )
+
+
+class LetterScan(RequestModel):
+    """A scanned letter (image or PDF) for OCR: nothing is stored."""
+
+    filename: str | None = Field(None, max_length=255)
+    data: str = Field(json_schema_extra={"contentEncoding": "base64"})
+
+
+class OcrProposal(ResponseModel):
+    text: str = Field(description="The proposed text, for the officer to correct before filing")
+    pages: int
+    identity_found: int = Field(
+        description="How many of the informant's details (name, phone, ID number, address) the text "
+        "seems to hold: sealed when the letter is filed"
+    )

@@ -76,6 +76,20 @@ class Submission:
 
 
 @dataclass(frozen=True)
+class ImportedCase:
+    """A historical case from an office's old records (``intake reports import``): filed on its
+    own date with the status it had, its old dates and statuses kept as ``history`` events
+    (kind, time, payload), under ``key`` (the file's hash and the row number: a second run of the
+    same file finds every row already in)."""
+
+    key: str
+    received_at: datetime
+    status: str
+    actor: str
+    history: tuple[tuple[str, datetime, dict[str, object]], ...] = ()
+
+
+@dataclass(frozen=True)
 class Receipt:
     """Returned only after the report is committed. ``query_code`` is None when a retry arrives
     after the receipt window closed (the code is then no longer recoverable by anyone)."""

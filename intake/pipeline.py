@@ -24,6 +24,7 @@ from intake.domain import (
     CHANNELS,
     STATUS_LABELS,
     CaseStatus,
+    ImportedCase,
     Receipt,
     Reply,
     Submission,
@@ -143,9 +144,15 @@ class Pipeline:
 
     # --- filing -------------------------------------------------------------------------------
 
-    async def accept(self, sub: Submission) -> Receipt:
+    async def accept(self, sub: Submission, *, imported: ImportedCase | None = None) -> Receipt:
+        """File one report. ``imported``: a historical case from an office's records, filed on its
+        own date and status under its import key, with no receipt kept, no per-informant limit
+        (one person may have written many times over the years) and no triage job (the import
+        triages its cases itself, in bulk)."""
         self._validate(sub)
-        now = self.clock.now()
+        if imported is not None and sub.external_id is not None:
+            raise ValueError("an imported case is keyed by its import key")  # a programming error
+        now = imported.received_at if imported else self.clock.now()
         report_id = uuid.uuid4()
         code = new_query_code()
         anonymous = sub.anonymous or sub.reporter.is_empty()
@@ -187,7 +194,7 @@ class Pipeline:
         )
         secrets_ = await asyncio.to_thread(seal) if proofs else seal()
         sealed, indexes = secrets_.entries, secrets_.indexes
-        if indexes and (wait := self._per_informant.take(indexes[0].mac)) > 0:
+        if not imported and indexes and (wait := self._per_informant.take(indexes[0].mac)) > 0:
             self.metrics.reports_throttled.labels(sub.channel).inc()
             raise RateLimited("您提交得过于频繁，请稍后再试。", retry_after=max(1, round(wait)))
         fingerprint = receipt = None
@@ -201,13 +208,13 @@ class Pipeline:
             )
         location_code = sub.location.division_code
         # Triage runs right after the acknowledgement, from the durable queue.
-        jobs: list[tuple[str, dict[str, Any], datetime]] = [("triage", {}, now)]
+        jobs: list[tuple[str, dict[str, Any], datetime]] = [] if imported else [("triage", {}, now)]
         if receipt:
             jobs.append(("expire_receipt", {}, now + self._receipt_window))
         new = NewReport(
             id=report_id,
             channel=sub.channel,
-            external_id=sub.external_id,
+            external_id=imported.key if imported else sub.external_id,
             request_fingerprint=fingerprint,
             query_hash=self._query_hash(code),
             receipt_sealed=receipt,
@@ -235,8 +242,12 @@ class Pipeline:
                 "attachments": len(blobs),
                 "sealed": [s.kind for s in sealed],
                 "redacted": len(found),
+                **({"imported": True} if imported else {}),
             },
             jobs=jobs,
+            status=imported.status if imported else "received",
+            actor=imported.actor if imported else None,
+            history=[(kind, at, dict(payload)) for kind, at, payload in imported.history] if imported else [],
         )
         try:
             result = await self._db.reports.accept(new)
@@ -250,12 +261,18 @@ class Pipeline:
         if not result.created:
             self._db.blobs.discard(blobs)
             self.metrics.reports_duplicate.labels(sub.channel).inc()
+            if imported is not None:
+                return Receipt(result.case_no, None, sub.channel, result.status, result.received_at, False)
             if result.request_fingerprint != fingerprint:
                 raise Conflict("这个幂等键已用于另一份不同内容的举报。", code="idempotency_key_reused")
             code_again = self._open_receipt(sub, fingerprint, result.receipt_sealed)
             log.info("report retried", extra={"case_no": result.case_no, "channel": sub.channel})
             return Receipt(result.case_no, code_again, sub.channel, result.status, result.received_at, False)
         self.metrics.reports_accepted.labels(sub.channel).inc()
+        if imported is not None:
+            # No query code: nobody was ever given one for a case filed in the old system.
+            log.debug("case imported", extra={"case_no": result.case_no, "channel": sub.channel})
+            return Receipt(result.case_no, None, sub.channel, result.status, result.received_at, True)
         log.info("report accepted", extra={"case_no": result.case_no, "channel": sub.channel})
         return Receipt(result.case_no, code, sub.channel, result.status, result.received_at, True)
 

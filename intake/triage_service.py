@@ -39,6 +39,8 @@ from storage.search import report_text
 
 log = logging.getLogger("intake.triage")
 
+REFRESH_SECONDS = 10.0
+
 # What staff may correct, and the values each field takes (DESIGN.md's triage contract).
 CORRECTABLE = {
     "scope": ("accusation", "appeal", "suggestion", "petition", "out_of_scope"),
@@ -84,12 +86,17 @@ def _child_start(jurisdiction: Mapping[str, Any], model_path: str | None, server
 
 
 def _child_load(case_nos: Sequence[str], signatures: Sequence[bytes]) -> int:
+    """Add stored signatures to the index; those of cases it holds already are left out (a
+    refresh sees again the cases this process triaged itself)."""
     import numpy as np
 
     index = _state["index"]
-    if case_nos:
-        sigs = np.frombuffer(b"".join(signatures), dtype=np.uint32)
-        index.add_signatures(list(case_nos), sigs)
+    known: set[str] = _state.setdefault("known", set())
+    fresh = [(c, s) for c, s in zip(case_nos, signatures, strict=True) if c not in known]
+    if fresh:
+        sigs = np.frombuffer(b"".join(s for _, s in fresh), dtype=np.uint32)
+        index.add_signatures([c for c, _ in fresh], sigs)
+        known.update(c for c, _ in fresh)
     return len(index)
 
 
@@ -108,6 +115,7 @@ def _child_triage(
         real_name=real_name,
     )
     _state["index"].add_signature(case_no, result.signature)
+    _state.setdefault("known", set()).add(case_no)
     extra = {
         "needs_review": result.needs_review,
         "sealed": result.sealed,
@@ -115,6 +123,7 @@ def _child_triage(
         "advice": result.advice,
         "redirect_to": result.redirect_to,
         "signature": base64.b64encode(result.signature).decode(),
+        "explanations": list(result.explanations),
     }
     # The words for full-text search are cut here too, by the same process's jieba.
     return result.to_json(), extra, document_tokens(search_text)
@@ -135,6 +144,81 @@ def _child_triage_many(items: Sequence[tuple[str, str, str, bool, str]]) -> list
 
 
 # --- the service ----------------------------------------------------------------------------------
+
+
+def locate_words(text: str, words: Sequence[str]) -> list[tuple[int, int]]:
+    """Non-overlapping spans of ``words`` in ``text`` as written (traditional script and full-width
+    forms too), longest words first: where the console highlights the words that decided."""
+    from triage.normalize import fold_for_search
+
+    folded = fold_for_search(text)
+    spans: list[tuple[int, int]] = []
+    for word in sorted({w.lower() for w in words if w}, key=len, reverse=True):
+        i = folded.find(word)
+        while i >= 0:
+            end = i + len(word)
+            if not any(i < e and s < end for s, e in spans):
+                spans.append((i, end))
+            i = folded.find(word, end)
+    return sorted(spans)
+
+
+def usable_model(path: Path | None) -> Path | None:
+    """``path`` when it holds a model triage can use; else None, said once in the log: a corrupt,
+    foreign or outdated model file is refused at start and the rules-only category takes over."""
+    if path is None:
+        return None
+    import triage
+
+    try:
+        triage.Model.load(path)
+    except triage.ModelError as exc:
+        log.warning("triage model refused, the rules-only category takes over: %s", exc)
+        return None
+    return path
+
+
+# Which explanation a corrected field replaces, and how its values read to officers.
+_EXPLAINED = {
+    "category": "category",
+    "scope": "scope",
+    "level": "level",
+    "unit": "unit",
+    "priority": "urgency",
+}
+
+
+def _value_label(name: str, value: Any, units: Mapping[str, str] | None = None) -> str:
+    from triage.explain import LEVEL_NAMES, PRIORITY_NAMES, SCOPE_NAMES
+
+    names: Mapping[str, str] = {"scope": SCOPE_NAMES, "level": LEVEL_NAMES, "priority": PRIORITY_NAMES}.get(
+        name, {}
+    )
+    if name == "unit" and units is not None:
+        return units.get(str(value), str(value))
+    return names.get(str(value), str(value))
+
+
+def corrected_explanations(
+    explanations: Sequence[Mapping[str, Any]],
+    before: Mapping[str, Any],
+    after: Mapping[str, Any],
+    units: Mapping[str, str] | None = None,
+) -> list[dict[str, Any]]:
+    """The stored explanations after staff changed some decisions: each changed one says so (the
+    new value, then what triage had proposed and why), with the person's decision as sure."""
+    out = []
+    for e in explanations:
+        entry = dict(e)
+        for name, value in after.items():
+            if _EXPLAINED.get(name) == e.get("decision"):
+                entry["text"] = (
+                    f"已人工修改为“{_value_label(name, value, units)}”"
+                    f"（自动判断原为“{_value_label(name, before.get(name), units)}”：{e.get('text', '')}）"
+                )
+                entry.update(confidence=1.0, confidence_label="高", confidence_text="把握：人工确认")
+        out.append(entry)
+    return out
 
 
 @dataclass(frozen=True)
@@ -160,9 +244,14 @@ class TriageService:
         self._clock = clock
         self._jurisdiction = dict(jurisdiction)
         self._units = {u["code"]: u["name"] for u in jurisdiction["units"]}
-        self._model_path = model_path
+        self._model_path = usable_model(model_path)
         self._pool: ProcessPoolExecutor | None = None
         self._pool_lock = asyncio.Lock()
+        # The audit position up to which the child's index holds every triaged case, and when it
+        # last looked: cases triaged elsewhere (another worker process, ``intake reports import``)
+        # join the index within REFRESH_SECONDS.
+        self._index_seq = 0
+        self._refreshed = 0.0
 
     async def close(self) -> None:
         if self._pool is not None:
@@ -185,6 +274,8 @@ class TriageService:
                 )
                 loop = asyncio.get_running_loop()
                 try:
+                    self._index_seq, _ = await self._db.audit.head()
+                    self._refreshed = time.monotonic()
                     stored = await self._db.reports.triage_signatures()
                     loaded = await loop.run_in_executor(
                         pool, _child_load, [c for c, _ in stored], [s for _, s in stored]
@@ -195,6 +286,16 @@ class TriageService:
                 log.info(f"triage worker started with {loaded} stored reports for duplicate detection")
                 self._pool = pool
             return self._pool
+
+    async def _refresh_index(self, pool: ProcessPoolExecutor) -> None:
+        if time.monotonic() - self._refreshed < REFRESH_SECONDS:
+            return
+        self._refreshed = time.monotonic()
+        stored, seq = await self._db.reports.triage_signatures_since(self._index_seq)
+        if stored:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(pool, _child_load, [c for c, _ in stored], [s for _, s in stored])
+        self._index_seq = seq
 
     async def triage_reports(self, case_nos: Sequence[str]) -> list[dict[str, Any] | Exception]:
         """Triage stored reports and keep each result: the job handler, for all the triage jobs one
@@ -223,6 +324,7 @@ class TriageService:
         loop = asyncio.get_running_loop()
         try:
             pool = await self._executor()
+            await self._refresh_index(pool)
             results = await loop.run_in_executor(pool, _child_triage_many, items)
         except BrokenProcessPool:
             # The child died (killed, out of memory): start afresh next time; the jobs retry.
@@ -284,6 +386,9 @@ class TriageService:
         after: dict[str, Any] = {}
         columns: dict[str, Any] = {}
         for name, value in changes.items():
+            now = (current.get("unit") or {}).get("id") if name == "unit" else current.get(name)
+            if value == now:
+                continue  # not a correction: nothing changes, nothing is recorded for retraining
             if name == "unit":
                 before[name] = (current.get("unit") or {}).get("id")
                 current["unit"] = {"id": value, "name": self._units[value]}
@@ -296,8 +401,15 @@ class TriageService:
             after[name] = value
         current["corrected_by"] = actor
         current["needs_review"] = False
+        if after:
+            current["explanations"] = corrected_explanations(
+                current.get("explanations") or [], before, after, self._units
+            )
         columns["triage"] = current
-        await self._db.reports.correct_triage(report.id, columns, before, after, actor, self._clock.now())
+        kind = "triage_corrected" if after else "triage_confirmed"
+        await self._db.reports.correct_triage(
+            report.id, columns, before, after, actor, self._clock.now(), kind=kind
+        )
         return current
 
     async def review_queue(self, limit: int = 200) -> list[dict[str, Any]]:

@@ -24,6 +24,8 @@ from intake import given_identity, redaction
 from intake import jurisdiction as jurisdiction_mod
 from intake.clock import Clock, SystemClock
 from intake.errors import IntakeError, Unavailable
+from intake.held_scans import HeldScans
+from intake.interchange.exporter import ExportService
 from intake.jobs import JobWorker, builtin_handlers
 from intake.metrics import Metrics
 from intake.notifier import NOTIFY_JOB, AppPushSender, Notifier
@@ -326,6 +328,10 @@ def mount_console(app: web.Application, services: Services, settings: Settings) 
         max_files=settings.max_files,
         trust_forwarded_for=settings.trust_forwarded_for,
         https=settings.public_url.startswith("https://"),
+        exports=ExportService(
+            services.db, services.clock, {u.code: u.name for u in services.pipeline.jurisdiction.units}
+        ),
+        held_scans=HeldScans(services.db),
     )
     app.router.add_routes(console.Console(ctx).routes())
     services.mounted.append(console.NAME)

@@ -325,6 +325,8 @@ def _calendar_load(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from server import data_commands, triage_commands, vault_commands
+
     parser = argparse.ArgumentParser(
         prog="intake", description="信访举报受理系统 — petition and reporting intake"
     )
@@ -376,6 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     corr = reports.add_parser("corrections", help="staff corrections as CSV (text, field, before, after)")
     corr.add_argument("--field", help="only this field, e.g. category, for retraining the classifier")
     corr.set_defaults(func=_reports_corrections)
+    data_commands.add_report_commands(reports)
 
     staff = sub.add_parser("staff", help="staff accounts").add_subparsers(dest="staff_command", required=True)
     add = staff.add_parser("add", help="create a staff account (prints its TOTP secret once)")
@@ -397,10 +400,9 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("file")
     load.set_defaults(func=_calendar_load)
 
-    from server import triage_commands, vault_commands
-
     triage_commands.add_commands(sub)
     vault_commands.add_commands(sub)
+    data_commands.add_commands(sub)
     return parser
 
 

@@ -2,11 +2,17 @@
 
 Forms (one ``triage`` sub-command; its first word picks the action)::
 
-    intake triage [TEXT] [--model FILE] [--channel C]          # stdin when no TEXT; prints JSON
-    intake triage train CSV --text-column C --label-column L [--out FILE]
+    intake triage [TEXT] [--model FILE] [--channel C] [--explain]  # stdin when no TEXT; JSON
+    intake triage train CSV [CSV…] [--text-column C --label-column L] [--out FILE] [--seed N]
     intake triage eval CSV --text-column C --label-column L --model FILE
     intake triage cv CSV --text-column C --label-column L [--group-column G] [--folds K]
     intake triage taidi2020 DIR --out CSV                      # build the combined training CSV
+
+``--explain`` prints every decision in plain Chinese (as officers see it in the console) instead
+of the JSON. ``train`` reads labeled CSVs and ``intake reports corrections`` exports (recognized by
+their header; each case's last category correction is its label) in one go, with a seed: the same
+data and seed give the same model. A model file that cannot be used (corrupt, foreign, of another
+format version) is refused with the reason and the rules-only category takes over.
 
 ``cv`` cross-validates the training recipe (grouped, stratified k folds; exact and near
 duplicates never straddle a fold: see ``triage.classifier.cv_data``). ``eval --cv K`` is the
@@ -23,18 +29,21 @@ import csv
 import json
 import re
 import sys
+import time
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import triage
+import triage.classifier
 from server.config import Settings
+from triage import explain
 from triage.engine import CHANNELS
 
 USAGE = """\
-intake triage [TEXT] [--model FILE] [--channel C] [--jurisdiction FILE]
-       intake triage train CSV --text-column C --label-column L [--out FILE]
+intake triage [TEXT] [--model FILE] [--channel C] [--jurisdiction FILE] [--explain]
+       intake triage train CSV [CSV…] [--text-column C --label-column L] [--out FILE] [--seed N]
        intake triage eval CSV --text-column C --label-column L --model FILE
        intake triage cv CSV --text-column C --label-column L [--group-column G] [--folds K]
        intake triage taidi2020 DIR --out CSV"""
@@ -61,6 +70,14 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("--group-column", help="cv: CSV column of leakage groups (rows of one message)")
     p.add_argument("--folds", type=int, default=5, help="cv: number of folds (default 5)")
     p.add_argument("--cv", type=int, help="eval: k-fold cross-validation of the training recipe instead")
+    p.add_argument(
+        "--seed", type=int, default=0, help="train/cv: random seed (same data + seed → same model)"
+    )
+    p.add_argument(
+        "--explain",
+        action="store_true",
+        help="TEXT: print every decision explained in plain Chinese instead of the JSON",
+    )
     p.add_argument(
         "--c",
         type=float,
@@ -181,13 +198,77 @@ def _columns(args: argparse.Namespace) -> tuple[str, str]:
     return args.text_column, args.label_column
 
 
-def _train(args: argparse.Namespace, csv_path: Path) -> int:
-    texts, labels = read_labeled_csv(csv_path, *_columns(args))
-    model = triage.train(texts, labels, c=args.c, min_df=args.min_df, name=csv_path.stem)
+CORRECTION_COLUMNS = ("case_no", "text", "field", "before", "after")
+
+
+def read_corrections_csv(path: Path) -> tuple[list[str], list[str]]:
+    """``intake reports corrections`` output as training data: each case's text with its last
+    category correction as the label (a case corrected twice counts once, as finally decided)."""
+    last: dict[str, tuple[str, str]] = {}
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        for row in csv.DictReader(fh):
+            text, after = (row["text"] or "").strip(), (row["after"] or "").strip()
+            if row["field"] == "category" and text and after and after != (row["before"] or "").strip():
+                last.pop(row["case_no"], None)
+                last[row["case_no"]] = (text, after)
+    return [t for t, _ in last.values()], [lab for _, lab in last.values()]
+
+
+def _is_corrections(path: Path) -> bool:
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        header = next(csv.reader(fh), [])
+    return all(c in header for c in CORRECTION_COLUMNS)
+
+
+def read_training(paths: Sequence[Path], args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """Texts and labels from labeled CSVs (``--text-column``/``--label-column``, default ``text``
+    and ``label``) and corrections exports (recognized by their header), in the order given."""
+    texts: list[str] = []
+    labels: list[str] = []
+    for path in paths:
+        if _is_corrections(path):
+            t, lab = read_corrections_csv(path)
+        else:
+            t, lab = read_labeled_csv(path, args.text_column or "text", args.label_column or "label")
+        texts += t
+        labels += lab
+    if not texts:
+        raise SystemExit("no labeled rows to train on")
+    return texts, labels
+
+
+def _train(args: argparse.Namespace, csv_paths: Sequence[Path]) -> int:
+    texts, labels = read_training(csv_paths, args)
+    t0 = time.perf_counter()
+    model = triage.train(texts, labels, c=args.c, min_df=args.min_df, name=csv_paths[0].stem, seed=args.seed)
+    seconds = time.perf_counter() - t0
     out = Path(args.out or DEFAULT_MODEL_OUT)
     model.save(out)
-    _print({"model": str(out), "version": model.version, "n": len(texts), "labels": model.labels})
+    _print(
+        {
+            "model": str(out),
+            "version": model.version,
+            "format": triage.classifier.FORMAT,
+            "seed": args.seed,
+            "n": len(texts),
+            "labels": model.labels,
+            "bytes": out.stat().st_size,
+            "train_seconds": round(seconds, 1),
+        }
+    )
     return 0
+
+
+def load_model(path: str | None) -> triage.Model | None:
+    """The model at ``path``; a file that cannot be used is refused with the reason on stderr
+    and the rules-only category takes over."""
+    if not path:
+        return None
+    try:
+        return triage.Model.load(path)
+    except triage.ModelError as exc:
+        print(f"不使用该模型：{exc}。改用规则判断类别。", file=sys.stderr)
+        return None
 
 
 def _progress(msg: str) -> None:
@@ -199,7 +280,14 @@ def _cv(args: argparse.Namespace, csv_path: Path, folds: int) -> int:
     if folds < 2:
         raise SystemExit("cross-validation needs at least 2 folds")
     result = triage.cross_validate(
-        texts, labels, folds=folds, groups=groups, c=args.c, min_df=args.min_df, progress=_progress
+        texts,
+        labels,
+        folds=folds,
+        groups=groups,
+        c=args.c,
+        min_df=args.min_df,
+        seed=args.seed,
+        progress=_progress,
     )
     _print(result)
     return 0
@@ -208,10 +296,14 @@ def _cv(args: argparse.Namespace, csv_path: Path, folds: int) -> int:
 def _eval(args: argparse.Namespace, csv_path: Path) -> int:
     if args.cv:
         return _cv(args, csv_path, args.cv)
-    texts, labels = read_labeled_csv(csv_path, *_columns(args))
+    texts, labels = read_training([csv_path], args)
     if not args.model:
         raise SystemExit("give --model FILE (or use `intake triage cv` to cross-validate the recipe)")
-    _print(triage.evaluate(triage.Model.load(args.model), texts, labels))
+    try:
+        model = triage.Model.load(args.model)
+    except triage.ModelError as exc:
+        raise SystemExit(f"不能评估：{exc}") from None
+    _print(triage.evaluate(model, texts, labels))
     return 0
 
 
@@ -229,11 +321,13 @@ def _taidi2020(args: argparse.Namespace, root: Path) -> int:
 
 def _triage_text(args: argparse.Namespace, settings: Settings, words: Sequence[str]) -> int:
     text = " ".join(words) if words else sys.stdin.read()
-    if not text.strip():
-        raise SystemExit("no text (give TEXT or pipe it on stdin)")
     jurisdiction = load_jurisdiction(args.jurisdiction or settings.jurisdiction_file)
-    model = triage.Model.load(args.model) if args.model else None
+    model = load_model(args.model)
+    # Any text gets a result, an empty one too (low confidence: the manual queue).
     result = triage.triage(text, channel=args.channel, jurisdiction=jurisdiction, model=model)
+    if args.explain:
+        print(explain.render(result.explanations))
+        return 0
     _print(result.to_json())
     return 0
 
@@ -242,13 +336,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     words: list[str] = list(args.words)
     action = words[0] if words else ""
     if action in ACTIONS:
-        if len(words) != 2:
+        if len(words) != 2 and not (action == "train" and len(words) > 2):
             raise SystemExit(f"usage: {USAGE}")
+        for name in words[1:]:
+            if not Path(name).exists():
+                raise SystemExit(f"{name}: not found")
         path = Path(words[1])
-        if not path.exists():
-            raise SystemExit(f"{path}: not found")
         if action == "train":
-            return _train(args, path)
+            return _train(args, [Path(w) for w in words[1:]])
         if action == "eval":
             return _eval(args, path)
         if action == "cv":

@@ -17,6 +17,7 @@ from storage.blobs import BlobStore
 from storage.conversations import ConversationStore
 from storage.db import GroupCommitWriter, make_engine, normalise_url
 from storage.errors import OutageLog
+from storage.export_store import ExportStore
 from storage.keys import Keyring
 from storage.reception_store import ReceptionStore
 from storage.repositories import AuditRepository, JobRepository, ReportRepository, UnitRepository
@@ -92,6 +93,7 @@ class Database:
         self.staff = StaffStore(self)
         self.search = SearchIndex(self)
         self.reception = ReceptionStore(self)
+        self.exports = ExportStore(self)
 
     async def start(self, *, migrate: bool = True) -> None:
         if migrate:

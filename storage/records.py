@@ -61,6 +61,11 @@ class NewReport:
     jobs: list[tuple[str, dict[str, Any], datetime]] = field(default_factory=list)
     blind_indexes: list[BlindIndex] = field(default_factory=list)
     redaction_terms: list[RedactionTerm] = field(default_factory=list)
+    # An imported historical case (``intake reports import``) keeps the status it had in the old
+    # system, is filed by the import (not by a channel) and carries its old history as events.
+    status: str = "received"
+    actor: str | None = None
+    history: list[tuple[str, datetime, dict[str, Any]]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

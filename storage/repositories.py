@@ -64,7 +64,7 @@ async def accept_reports_txn(batch: Batch, reports: Sequence[NewReport]) -> list
     case_numbers = await _allocate_case_numbers_txn(batch.conn, [reports[i] for i in fresh])
     for i, case_no in zip(fresh, case_numbers, strict=True):
         r = reports[i]
-        results[i] = AcceptResult(r.id, case_no, "received", r.received_at, True, r.request_fingerprint)
+        results[i] = AcceptResult(r.id, case_no, r.status, r.received_at, True, r.request_fingerprint)
     await _insert_reports_txn(batch.conn, [(reports[i], c) for i, c in zip(fresh, case_numbers, strict=True)])
     # How many earlier reports share an identifier with each new one (a repeat reporter), counted
     # on the blind indexes before this batch's own are added.
@@ -170,9 +170,9 @@ def _report_row(r: NewReport, case_no: str) -> dict[str, Any]:
         "redaction_terms": pack_redaction_terms(r.redaction_terms),
         "receiving_unit": r.receiving_unit,
         "handling_unit": r.handling_unit,
-        "status": "received",
+        "status": r.status,
         "received_at": r.received_at,
-        "updated_at": r.received_at,
+        "updated_at": max([r.received_at, *(at for _, at, _ in r.history)]),
     }
 
 
@@ -205,7 +205,10 @@ def _record_received(batch: Batch, r: NewReport, case_no: str, repeat_reporter: 
     payload = {"case_no": case_no, **r.event_payload}
     if repeat_reporter:
         payload["repeat_reporter"] = repeat_reporter
-    batch.event(r.id, "received", f"channel:{r.channel}", r.received_at, payload)
+    actor = r.actor or f"channel:{r.channel}"
+    batch.event(r.id, "received", actor, r.received_at, payload)
+    for kind, at, event_payload in r.history:  # an imported case's old history
+        batch.event(r.id, kind, actor, at, event_payload)
     for kind, job_payload, run_after in r.jobs:
         batch.job(kind, {"report_id": str(r.id), "case_no": case_no, **job_payload}, run_after, r.received_at)
 
@@ -401,6 +404,27 @@ class ReportRepository:
                     out.append((case_no, base64.b64decode(sig)))
         return out
 
+    async def triage_signatures_since(self, seq: int) -> tuple[list[tuple[str, bytes]], int]:
+        """(case number, signature) of the reports triaged after audit position ``seq``, and the
+        position read up to: what other processes triaged since an index was loaded."""
+        async with self._db.read_engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(E.c.seq, R.c.case_no, R.c.triage)
+                    .join_from(E, R, E.c.report_id == R.c.id)
+                    .where(E.c.seq > seq, E.c.kind == "triaged")
+                    .order_by(E.c.seq)
+                )
+            ).all()
+        out: list[tuple[str, bytes]] = []
+        last = seq
+        for row in rows:
+            last = max(last, row.seq)
+            sig = (row.triage or {}).get("signature")
+            if isinstance(sig, str):
+                out.append((row.case_no, base64.b64decode(sig)))
+        return out, last
+
     async def correct_triage(
         self,
         report_id: uuid.UUID,
@@ -409,10 +433,14 @@ class ReportRepository:
         after: dict[str, Any],
         actor: str,
         at: datetime,
+        kind: str = "triage_corrected",
     ) -> None:
+        """Store staff's triage decision with its audit event: ``triage_corrected`` (what changed) or
+        ``triage_confirmed`` (the suggestion accepted as it was: nothing for the retraining export)."""
+
         async def correct_triage_txn(batch: Batch) -> None:
             await batch.conn.execute(sa.update(R).where(R.c.id == report_id).values(updated_at=at, **columns))
-            batch.event(report_id, "triage_corrected", actor, at, {"before": before, "after": after})
+            batch.event(report_id, kind, actor, at, {"before": before, "after": after})
 
         await self._db.writer.run(correct_triage_txn)
 

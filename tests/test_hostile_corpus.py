@@ -353,6 +353,8 @@ READING_GETS = {
     "/channels/wechat",
     "/channels/weibo",
     "/api/v1/staff/reports",
+    "/api/v1/staff/reports/export",
+    "/console/cases/export",
     "/api/v1/staff/deadlines",
     "/console/deadlines",
     "/console/search",

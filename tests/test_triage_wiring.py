@@ -73,20 +73,19 @@ async def test_reports_are_triaged_after_the_acknowledgement(
         await svc.triage.correct(vague, "staff:li", {"level": "galaxy"})
     with pytest.raises(ValidationError):
         await svc.triage.correct(vague, "staff:li", {"unit": "999999"})
+    before = (await svc.db.reports.get(vague)).triage
+    assert (before["category"], before["unit"]["id"]) == ("其他", "430121")
     fixed = await svc.triage.correct(
-        vague, "staff:li", {"category": "其他", "scope": "petition", "unit": "430121"}
+        vague, "staff:li", {"category": "违反工作纪律", "scope": "suggestion", "unit": "430121"}
     )
     assert fixed["needs_review"] is False and fixed["unit"] == {"id": "430121", "name": "长沙县纪委监委"}
     report = await svc.db.reports.get(vague)
-    assert (report.scope, report.handling_unit) == ("petition", "430121")
+    assert (report.scope, report.handling_unit) == ("suggestion", "430121")
     assert await svc.triage.review_queue() == []
     events = [e for e in await svc.db.reports.events(report.id) if e.kind == "triage_corrected"]
     assert len(events) == 1 and events[0].actor == "staff:li"
-    assert json.loads(events[0].payload)["after"] == {
-        "category": "其他",
-        "scope": "petition",
-        "unit": "430121",
-    }
+    # The unit was already 430121: not a change, so not recorded as one.
+    assert json.loads(events[0].payload)["after"] == {"category": "违反工作纪律", "scope": "suggestion"}
     ok, _, _ = await svc.db.audit.verify()
     assert ok
 
@@ -130,3 +129,33 @@ async def test_duplicates_survive_a_restart_and_corrections_export(
     assert "13912345678" not in shown and "李四" not in shown
     assert await asyncio.to_thread(main, ["reports", "queue"]) == 0
     assert json.loads(capsys.readouterr().out) == {"needs_review": []}
+
+
+async def test_explanations_are_stored_and_a_no_op_correction_is_not_recorded(
+    aiohttp_client: Any, make_settings: Callable[..., Settings]
+) -> None:
+    client = await aiohttp_client(build_app(make_settings(), channels.REGISTRY, run_worker=False))
+    svc = services_of(client.app)
+    case = await file(client, VILLAGE)
+    await svc.worker.run_once()
+    stored = (await svc.db.reports.get(case)).triage
+    level = next(e for e in stored["explanations"] if e["decision"] == "level")
+    assert "乡镇党委管理" in level["text"] and level["confidence_label"] in ("高", "中", "低")
+
+    # The same values again: a confirmation, not a correction (nothing for the retraining export).
+    same = {"category": stored["category"], "level": stored["level"], "unit": stored["unit"]["id"]}
+    await svc.triage.correct(case, "staff:li", same)
+    report = await svc.db.reports.get(case)
+    kinds = [e.kind for e in await svc.db.reports.events(report.id)]
+    assert "triage_corrected" not in kinds and kinds.count("triage_confirmed") == 1
+    assert await svc.triage.corrections() == []
+
+    # A real change is recorded, and its explanation says a person decided it.
+    changed = await svc.triage.correct(case, "staff:li", {"level": "county", "category": stored["category"]})
+    assert [(c.field, c.before, c.after) for c in await svc.triage.corrections()] == [
+        ("level", "township", "county")
+    ]
+    level = next(e for e in changed["explanations"] if e["decision"] == "level")
+    assert level["text"].startswith("已人工修改为“县级”（自动判断原为“乡镇”") and level["confidence"] == 1.0
+    ok, _, _ = await svc.db.audit.verify()
+    assert ok

@@ -7,7 +7,7 @@ thread. See ``docs/triage.md`` for how each decision is made.
 """
 
 from triage.category import CategoryRules
-from triage.classifier import DEFAULT_C, FeatureConfig, Model, cross_validate, evaluate, train
+from triage.classifier import DEFAULT_C, FeatureConfig, Model, ModelError, cross_validate, evaluate, train
 from triage.duplicates import DuplicateIndex
 from triage.engine import (
     CHANNELS,
@@ -35,6 +35,7 @@ __all__ = [
     "Jurisdiction",
     "ManagementRule",
     "Model",
+    "ModelError",
     "TriageResult",
     "Unit",
     "cross_validate",

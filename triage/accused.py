@@ -192,6 +192,11 @@ def _title_class(title: Title, unit: str) -> str:
     return title.cls
 
 
+# What sits between a unit and the title but is not part of the unit (民政办有工作人员, 局里的一名干部).
+_UNIT_TAIL = re.compile(
+    r"(?:有|里|里的|内|中)?(?:一名|一位|一个|个别|部分|一些|几名|几位|几个|多名|两名|两位|名|位)?$"
+)
+_JOINERS = ("、", "兼", "，兼", "、兼")
 _PAREN = re.compile(r"^[（(][^）)]{0,12}[）)]")
 
 
@@ -258,6 +263,10 @@ def extract(
         if any(s in text[max(0, clause_from - 4) : start] for s in _SELF_BEFORE):
             continue
         name_after = _name_near(text, start, end)
+        # 李建国书记 after 李建国 was named: the name in front is that person, not a unit.
+        earlier = next((a.name for a in out if a.name and head.endswith(a.name)), None)
+        if earlier and not name_after:
+            name_after = earlier
         if name_after and _addressed(text, end + len(name_after)):
             continue  # 张书记您好 / 书记张某某：
         # The unit phrase: from the last place in the clause (or after the last stop word).
@@ -282,12 +291,18 @@ def extract(
                 if i >= 0:
                     cut = max(cut, i + len(stop))
             unit = unit[cut:]
-        unit = unit.removesuffix("的")
+        unit = _UNIT_TAIL.sub("", unit.removesuffix("的"))
+        if earlier and unit.endswith(earlier):
+            unit = unit[: -len(earlier)]
         unit_start = place.start if place is not None else start - len(unit)
         former = unit.startswith("原") or text[max(0, unit_start - 1) : unit_start] == "原"
         unit = unit.removeprefix("原")
         # Titles joined by 、 or 兼 belong to one person (县委常委、县纪委书记张某某).
-        joined = out and merged_into is not None and text[prev_end:start] in ("、", "兼", "，兼", "、兼")
+        joined = (
+            out
+            and merged_into is not None
+            and (text[prev_end:start] in _JOINERS or text[prev_end : max(prev_end, unit_start)] in _JOINERS)
+        )
         cls = _title_class(title, unit)
         phrase_level = _unit_level_from_phrase(unit[len(place.text) :] if place else unit)
         candidates: list[tuple[str, str]] = []
@@ -316,6 +331,10 @@ def extract(
         rule = jurisdiction.match_management(name=name, title=title.word, unit=unit)
         if rule is not None:
             managed_by = rule.managed_by
+        elif managed_by == "city" and division and division[2:4] == "90":
+            # 省直辖县级行政区 (琼海市, 仙桃市 …): no city committee above them, so the province
+            # manages what a city would elsewhere (S1 art 11(二): 同级党委管理).
+            managed_by = "province"
         sentence = text[_clause_start(text, start, max(0, start - 60)) : min(len(text), end + 40)]
         former = former or any(w in sentence for w in FORMER_WORDS)
         party: bool | None = True if title.party else None
@@ -352,11 +371,34 @@ def extract(
             )
             out[-1] = combined
             merged_into = combined
+        elif (twin := _same_person(out, accused)) is not None:
+            # The same person named again (李建国……李建国书记): one accused, the fuller record kept.
+            keep = out[twin]
+            out[twin] = replace(
+                keep,
+                name=keep.name or accused.name,
+                party=keep.party if keep.party is not None else accused.party,
+                former=keep.former or accused.former,
+            )
+            merged_into = None
         else:
             out.append(accused)
             merged_into = accused
         prev_end = end + (len(name) if name else 0)
     return out
+
+
+def _same_person(found: Sequence[Accused], a: Accused) -> int | None:
+    """The index of an earlier accused who is ``a`` again: the same name, or no name on either
+    side with the same title in the same (or an unnamed) unit."""
+    for i, b in enumerate(found):
+        if a.name and b.name:
+            if a.name == b.name:
+                return i
+            continue
+        if a.title == b.title and (a.unit == b.unit or not a.unit or not b.unit):
+            return i
+    return None
 
 
 def _division_for(places: Sequence[PlaceMatch], level: str, prior: str | None) -> str | None:

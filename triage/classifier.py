@@ -98,6 +98,10 @@ def _tfidf_vector(
     return idx, vals
 
 
+class ModelError(ValueError):
+    """A model file that cannot be used: missing, corrupt, foreign or of another format version."""
+
+
 @dataclass(frozen=True)
 class Prediction:
     label: str
@@ -134,6 +138,19 @@ class Model:
         vals = np.concatenate([wv, cv * self.config.char_weight])
         result: npt.NDArray[np.float64] = self.coef[:, idx].astype(np.float64) @ vals + self.intercept
         return result
+
+    def deciding_words(self, tokens: Sequence[str], label: str, k: int = 3) -> list[str]:
+        """The ``k`` words of the text that pushed most towards ``label`` (for explanations)."""
+        if label not in self.labels:
+            return []
+        feats = [f for f in word_features(tokens, self.config) if " " not in f and len(f) >= 2]
+        wi, wv = _tfidf_vector(feats, self.word_vocab, self.word_idf)
+        if not len(wi):
+            return []
+        push = self.coef[self.labels.index(label), wi].astype(np.float64) * wv
+        by_index = {i: w for w in feats if (i := self.word_vocab.get(w)) is not None}
+        order = np.argsort(-push)[:k]
+        return [by_index[int(wi[j])] for j in order if push[j] > 0 and int(wi[j]) in by_index]
 
     def predict_tokens(self, tokens: Sequence[str], text: str) -> Prediction:
         """Predict from an already normalized and segmented text (the triage path)."""
@@ -172,10 +189,42 @@ class Model:
 
     @classmethod
     def load(cls, path: str | Path) -> Model:
-        with np.load(Path(path), allow_pickle=False) as z:
+        """Read a model written by :meth:`save`. Anything else — a missing, truncated or corrupt
+        file, another program's ``.npz``, a model of another format version, arrays whose shapes
+        disagree — raises :class:`ModelError` saying so (the caller then runs rules only)."""
+        try:
+            model = cls._load(Path(path))
+        except ModelError:
+            raise
+        except FileNotFoundError as exc:
+            raise ModelError(f"{path}: 模型文件不存在") from exc
+        except Exception as exc:  # zipfile, numpy, JSON and key errors of a damaged file
+            raise ModelError(f"{path}: 模型文件已损坏或不是分流模型（{type(exc).__name__}）") from exc
+        n_features = len(model.word_vocab) + len(model.char_vocab)
+        if (
+            model.coef.shape != (len(model.labels), n_features)
+            or model.intercept.shape != (len(model.labels),)
+            or model.word_idf.shape != (len(model.word_vocab),)
+            or model.char_idf.shape != (len(model.char_vocab),)
+            or len(model.labels) < 2
+            or not math.isfinite(model.temperature)
+            or model.temperature <= 0
+        ):
+            raise ModelError(f"{path}: 模型文件内容不一致（各部分大小不符），不能使用")
+        return model
+
+    @classmethod
+    def _load(cls, path: Path) -> Model:
+        with np.load(path, allow_pickle=False) as z:
+            if "meta" not in z.files:
+                raise ModelError(f"{path}: 不是分流模型文件")
             meta = json.loads(bytes(z["meta"]).decode("utf-8"))
-            if meta.get("format") != FORMAT:
-                raise ValueError(f"{path}: not a triage model ({meta.get('format')!r})")
+            if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+                found = meta.get("format") if isinstance(meta, dict) else None
+                raise ModelError(
+                    f"{path}: 不是本版本的分流模型（文件格式 {found!r}，需要 {FORMAT!r}），"
+                    "请用 intake triage train 重新训练"
+                )
             return cls(
                 labels=list(meta["labels"]),
                 word_vocab=_unpack(z["word_vocab"]),
@@ -234,6 +283,7 @@ def _fit(
     config: FeatureConfig,
     c: float,
     min_df: int,
+    seed: int = 0,
 ) -> tuple[Any, Any, Any, list[str]]:
     """Fit vectorizers and the SVM; returns (word vectorizer, char vectorizer, svm, labels)."""
     import scipy.sparse as sp
@@ -243,7 +293,7 @@ def _fit(
     wv = TfidfVectorizer(analyzer=_identity, sublinear_tf=True, min_df=min_df, dtype=np.float32)
     cv = TfidfVectorizer(analyzer=_identity, sublinear_tf=True, min_df=min_df, dtype=np.float32)
     x = sp.hstack([wv.fit_transform(prep.words), config.char_weight * cv.fit_transform(prep.chars)]).tocsr()
-    svm = LinearSVC(C=c, class_weight="balanced")
+    svm = LinearSVC(C=c, class_weight="balanced", random_state=seed)
     svm.fit(x, list(labels))
     return wv, cv, svm, [str(lab) for lab in svm.classes_]
 
@@ -288,7 +338,7 @@ def _train_prepared(
     name: str,
     seed: int,
 ) -> Model:
-    wv, cv, svm, classes = _fit(prep, labels, config, c, min_df)
+    wv, cv, svm, classes = _fit(prep, labels, config, c, min_df, seed)
     temperature = 1.0
     counts = Counter(labels)
     folds = min(calibration_folds, min(counts.values())) if counts else 0
@@ -301,7 +351,7 @@ def _train_prepared(
             np.zeros(len(labels)), truth
         ):
             sub = _subset(prep, tr)
-            fwv, fcv, fsvm, fclasses = _fit(sub, [labels[i] for i in tr], config, c, min_df)
+            fwv, fcv, fsvm, fclasses = _fit(sub, [labels[i] for i in tr], config, c, min_df, seed)
             dec = fsvm.decision_function(_transform(fwv, fcv, _subset(prep, te), config))
             dec = dec if dec.ndim == 2 else np.stack([-dec, dec], axis=1)
             for j, lab in enumerate(fclasses):
@@ -534,7 +584,7 @@ def cross_validate(
     fold_f1 = []
     splitter = StratifiedGroupKFold(folds, shuffle=True, random_state=seed)
     for k, (tr, te) in enumerate(splitter.split(np.zeros(len(truth)), truth, data.groups), 1):
-        wv, cv, svm, _ = _fit(_subset(prep, tr), [truth[i] for i in tr], config, c, min_df)
+        wv, cv, svm, _ = _fit(_subset(prep, tr), [truth[i] for i in tr], config, c, min_df, seed)
         pred = svm.predict(_transform(wv, cv, _subset(prep, te), config))
         for i, p in zip(te, pred, strict=True):
             predicted[i] = str(p)

@@ -49,10 +49,12 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
 def _premix(hashes: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
-    """Spread each shingle hash over 64 bits once (O(n)), so structured inputs hash well too."""
-    with np.errstate(over="ignore"):
-        h = hashes * _GOLDEN
-        h ^= h >> _S29
+    """Spread each shingle hash over 64 bits once (O(n)), so structured inputs hash well too.
+
+    Integer arrays wrap on overflow without a warning (only numpy scalars warn), so this module
+    uses no ``np.errstate``: entering one costs more than the arithmetic on a short report."""
+    h = hashes * _GOLDEN
+    h ^= h >> _S29
     return h
 
 
@@ -77,9 +79,8 @@ def signature_of_hashes(hashes: npt.NDArray[np.uint64]) -> U32:
     """MinHash signature (NUM_PERM uint32) of a set of 32-bit shingle hashes."""
     if hashes.size == 0:
         return np.full(NUM_PERM, 0xFFFFFFFF, dtype=np.uint32)
-    with np.errstate(over="ignore"):
-        v = np.multiply.outer(_A, _premix(hashes))
-        v += _B[:, None]
+    v = np.multiply.outer(_A, _premix(hashes))
+    v += _B[:, None]
     sig: U32 = (v.min(axis=1) >> _S32).astype(np.uint32)
     return sig
 
@@ -87,9 +88,8 @@ def signature_of_hashes(hashes: npt.NDArray[np.uint64]) -> U32:
 def signatures_of_hash_sets(hashes: npt.NDArray[np.uint64], offsets: npt.NDArray[np.int64]) -> U32:
     """Signatures of many shingle sets at once: set k is ``hashes[offsets[k]:offsets[k + 1]]``
     (every set non-empty). For bulk loads and the benchmark."""
-    with np.errstate(over="ignore"):
-        v = np.multiply.outer(_A, _premix(hashes))
-        v += _B[:, None]
+    v = np.multiply.outer(_A, _premix(hashes))
+    v += _B[:, None]
     mins = np.minimum.reduceat(v, offsets[:-1], axis=1)
     sigs: U32 = (mins.T >> _S32).astype(np.uint32)
     return sigs
@@ -105,9 +105,8 @@ def signature(tokens: Sequence[str]) -> U32:
 def band_keys(sigs: U32) -> npt.NDArray[np.uint64]:
     """One 64-bit key per band for each signature: shape (n, BANDS) for input (n, NUM_PERM)."""
     s = np.atleast_2d(sigs).astype(np.uint64).reshape(-1, BANDS, ROWS)
-    with np.errstate(over="ignore"):
-        keys: npt.NDArray[np.uint64] = (s * _BAND_MIX[:ROWS]).sum(axis=2, dtype=np.uint64)
-        keys ^= keys >> np.uint64(29)
+    keys: npt.NDArray[np.uint64] = (s * _BAND_MIX[:ROWS]).sum(axis=2, dtype=np.uint64)
+    keys ^= keys >> np.uint64(29)
     return keys
 
 
@@ -185,6 +184,7 @@ class DuplicateIndex:
         self._low_pending: list[npt.NDArray[np.uint8]] = []
         self._pending = 0
         self._lock = threading.Lock()
+        self._last_keys: tuple[bytes, npt.NDArray[np.uint64]] | None = None
 
     def __len__(self) -> int:
         return len(self._cases)
@@ -204,7 +204,7 @@ class DuplicateIndex:
         arr = np.frombuffer(sig, dtype=np.uint32) if isinstance(sig, bytes) else np.asarray(sig, np.uint32)
         if arr.shape != (NUM_PERM,):
             raise ValueError(f"a signature has {NUM_PERM} uint32 values")
-        keys = band_keys(arr)[0] ^ _BAND_SALT
+        keys = self._keys_of(arr)
         with self._lock:
             row = len(self._cases)
             self._cases.append(case_no)
@@ -243,9 +243,20 @@ class DuplicateIndex:
         arr = np.frombuffer(sig, dtype=np.uint32) if isinstance(sig, bytes) else np.asarray(sig, np.uint32)
         if int(arr.min()) == 0xFFFFFFFF:
             return None
-        keys = band_keys(arr)[0] ^ _BAND_SALT
+        keys = self._keys_of(arr)
         with self._lock:
             return self._query(arr, keys)
+
+    def _keys_of(self, arr: U32) -> npt.NDArray[np.uint64]:
+        """The salted band keys of a signature; the last one is kept, because a report is queried
+        and then added with the same signature (half the band hashing per report)."""
+        raw = arr.tobytes()
+        last = self._last_keys
+        if last is not None and last[0] == raw:
+            return last[1]
+        keys: npt.NDArray[np.uint64] = band_keys(arr)[0] ^ _BAND_SALT
+        self._last_keys = (raw, keys)
+        return keys
 
     def _query(self, arr: U32, keys: npt.NDArray[np.uint64]) -> str | None:
         if not self._cases:
@@ -260,8 +271,9 @@ class DuplicateIndex:
         in_main = rows < stored
         if in_main.any():
             sims[in_main] = estimate_jaccard(low, self._low[rows[in_main]])
-        for i in np.nonzero(~in_main)[0]:
-            sims[i] = float(estimate_jaccard(low, self._low_pending[int(rows[i]) - stored])[0])
+        if not in_main.all():
+            recent = np.stack([self._low_pending[int(r) - stored] for r in rows[~in_main]])
+            sims[~in_main] = estimate_jaccard(low, recent)
         hits = rows[sims >= self.threshold]
         return self._cases[int(hits.min())] if hits.size else None
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from triage import accused as accused_mod
+from triage import explain as explain_mod
 from triage import gazetteer, priority, routing, scope, segment
 from triage.accused import Accused
 from triage.category import CategoryRules
@@ -79,6 +80,9 @@ class TriageResult:
     redirect_to: str | None = None
     needs_review: bool = False
     signature: bytes = field(default=b"", repr=False)
+    # Every decision in plain Chinese for officers, with the deciding words' offsets in the text
+    # as given (triage.explain); outside the DESIGN JSON, stored beside it by the service.
+    explanations: tuple[dict[str, Any], ...] = field(default=(), repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -161,13 +165,15 @@ def triage(
     real_name: bool | None = None,
     rules: CategoryRules | None = None,
     review_threshold: float = REVIEW_THRESHOLD,
+    explain: bool = True,
 ) -> TriageResult:
     """Triage one report.
 
     ``channel`` is the report's channel tag (advice for out-of-scope items depends on it);
     ``jurisdiction`` the deployment's org tree (without one, units are named but have no id);
     ``model`` a trained classifier for the deployment's taxonomy; ``duplicates`` an index of
-    earlier reports; ``real_name`` whether the informant gave their name (the channel knows).
+    earlier reports; ``real_name`` whether the informant gave their name (the channel knows);
+    ``explain`` whether to write :attr:`TriageResult.explanations` (officers' plain-Chinese reasons).
     """
     if channel is not None and channel not in CHANNELS:
         raise ValueError(f"unknown channel {channel!r}")
@@ -186,14 +192,22 @@ def triage(
     prior = j.division_code if g.get(j.division_code) else None
     places, place_notes = g.find(norm, prior)
     people = accused_mod.extract(norm, tokens, places, j, prior)
+    names = {a.name for a in people if a.name and len(a.name) >= 2}
+    if names:
+        # A place read out of a person's name (李建国 → 建国) is not a place of the report.
+        places = [p for p in places if not any(p.text in n and p.text != n for n in names)]
+        place_notes = [n for n in place_notes if not any(n.split(":", 1)[0] in name for name in names)]
+    place_notes = list(dict.fromkeys(place_notes))
 
     signals = _SIGNALS.groups(norm)
     sc = scope.decide(norm, people, channel, signals)
     rules = rules or _category_rules()
     discipline = rules.decide(norm)
+    category_words: list[str] = list(discipline.words)
     if model is not None:
         pred = model.predict_tokens(tokens, norm)
         category, category_conf = pred.label, pred.confidence
+        category_words = model.deciding_words(tokens, pred.label) if explain else []
         evidence.append(
             {
                 "decision": "category",
@@ -241,6 +255,30 @@ def triage(
             ),
         }
     )
+    explanations: tuple[dict[str, Any], ...] = ()
+    if explain:
+        explanations = tuple(
+            explain_mod.build(
+                text,
+                sc=sc,
+                category=category,
+                category_confidence=category_conf,
+                category_words=category_words,
+                by_model=model is not None,
+                route=route,
+                accused=people,
+                receiving=j.receiving.name,
+                priority=pr.priority,
+                priority_reasons=pr.reasons,
+                priority_words=pr.words,
+                duplicate_of=duplicate_of,
+                confidence=confidence,
+                needs_review=needs_review,
+                threshold=review_threshold,
+                place_words=[p.text for p in places],
+                normalized=norm,
+            )
+        )
     return TriageResult(
         category=category,
         scope=sc.scope,
@@ -259,4 +297,5 @@ def triage(
         redirect_to=sc.redirect_to,
         needs_review=needs_review,
         signature=sig.tobytes(),
+        explanations=explanations,
     )

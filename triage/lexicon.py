@@ -233,6 +233,9 @@ TITLES: tuple[Title, ...] = (
     _t("村报账员", "village", "village"),
     _t("报账员", "village", "village"),
     _t("村民小组长", "village", "village"),
+    _t("村民组长", "village", "village"),
+    _t("村小组长", "village", "village"),
+    _t("村组长", "village", "village"),
     _t("村干部", "village", "village"),
     _t("村官", "village", "village"),
     _t("社区书记", "village", "village", **_PL),
@@ -246,7 +249,38 @@ TITLE_BY_WORD = {t.word: t for t in TITLES}
 
 # Titles whose holder is a party member whatever the unit (村党支部书记 → R5 乡镇纪委).
 # A village cadre text that says so explicitly (党员 / 非党员) overrides the title.
-PARTY_MEMBER_WORDS = ("中共党员", "共产党员", "党员干部", "是党员", "系党员", "老党员", "一肩挑")
+PARTY_MEMBER_WORDS = (
+    "中共党员",
+    "共产党员",
+    "党员干部",
+    "是党员",
+    "系党员",
+    "老党员",
+    "一肩挑",
+    "（党员）",
+    "(党员)",
+    "党员村民组长",
+    "党员村民小组长",
+    "党员村组长",
+    "党员身份",
+)
+# Village posts that are not 村“两委” seats by themselves (实施条例 art 42 "基层群众性自治组织中
+# 从事管理的人员"): unless the text says the holder is a party member they are 监察对象 for the
+# county 监委 (R6), not 乡镇党委管理的党员 (R5).
+NON_COMMITTEE_VILLAGE_POSTS = frozenset(
+    {
+        "村会计",
+        "村出纳",
+        "村文书",
+        "村报账员",
+        "报账员",
+        "村民小组长",
+        "村民组长",
+        "村小组长",
+        "村组长",
+        "网格员",
+    }
+)
 NON_PARTY_WORDS = ("非党员", "非中共党员", "不是党员", "群众身份", "无党派", "民主党派")
 
 # Characters that name a unit level when they open a unit phrase (县教育局 → county).
@@ -430,6 +464,8 @@ OTHER_ORGAN_WORDS: dict[str, str] = {
     "被骗": "公安机关（110）",
     "盗窃": "公安机关（110）",
     "被偷": "公安机关（110）",
+    "被盗": "公安机关（110）",
+    "小偷": "公安机关（110）",
     "抢劫": "公安机关（110）",
     "打架": "公安机关（110）",
     "斗殴": "公安机关（110）",

@@ -44,8 +44,33 @@ def _opencc() -> _Converter:
     return _converter
 
 
+_traditional: re.Pattern[str] | None = None
+
+
+def _traditional_chars() -> re.Pattern[str]:
+    """A character class of every character OpenCC ``t2s`` changes on its own (built once from the
+    converter itself): a text without any is left as it is without calling OpenCC."""
+    global _traditional
+    if _traditional is None:
+        converter = _opencc()  # before taking the lock, which _opencc takes too (not reentrant)
+        with _lock:
+            if _traditional is None:
+                ranges = ((0x3400, 0x4DC0), (0x4E00, 0xA000), (0xF900, 0xFB00))
+                chars = "".join(chr(c) for r in ranges for c in range(*r))
+                out = converter.convert(chars)
+                if len(out) == len(chars):
+                    changed = [a for a, b in zip(chars, out, strict=True) if a != b]
+                else:
+                    changed = [c for c in chars if converter.convert(c) != c]
+                _traditional = re.compile("[" + re.escape("".join(changed)) + "]")
+    return _traditional
+
+
 def to_simplified(text: str) -> str:
-    """Traditional → simplified Chinese (OpenCC ``t2s``); simplified text passes unchanged."""
+    """Traditional → simplified Chinese (OpenCC ``t2s``); simplified text passes unchanged (and
+    without the conversion's cost when it has no character ``t2s`` would change)."""
+    if not _traditional_chars().search(text):
+        return text
     return _opencc().convert(text)
 
 
@@ -79,3 +104,16 @@ def normalize_and_report(text: str) -> tuple[str, bool]:
 def warm_up() -> None:
     """Load the converter now (at start-up) rather than on the first report."""
     _opencc()
+    _traditional_chars()
+
+
+def fold_for_search(text: str) -> str:
+    """A copy of ``text`` of the same length where each character is in triage's form (full-width
+    → ASCII, traditional → simplified, lower case) when that form is one character: a word found
+    in it by ``str.find`` has the same offsets in the original text."""
+    flat = text.translate(_FULL_WIDTH).lower()
+    simplified = to_simplified(flat)
+    if len(simplified) == len(flat):
+        return simplified
+    convert = _opencc().convert
+    return "".join(s if len(s := convert(c)) == 1 else c for c in flat)

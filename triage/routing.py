@@ -35,7 +35,7 @@ from typing import Any
 from triage.accused import Accused
 from triage.gazetteer import Gazetteer, PlaceMatch
 from triage.jurisdiction import Jurisdiction, Unit
-from triage.lexicon import CODE_LENGTH_BY_LEVEL, LEVEL_RANK
+from triage.lexicon import CODE_LENGTH_BY_LEVEL, LEVEL_RANK, NON_COMMITTEE_VILLAGE_POSTS
 
 CENTRAL_NAME = "中央纪委国家监委"
 _LEVEL_OF_DIVISION = {2: "province", 4: "city", 6: "county", 9: "township", 12: "village"}
@@ -224,7 +224,13 @@ class Router:
     def _route_grassroots(self, a: Accused, conf: float, notes: list[str]) -> Route:
         county = self.commission("county", self._county_of(a))
         township_code = a.division if a.division and len(a.division) >= 9 else None
-        if a.party is False:
+        # A village post outside the 村“两委” (村会计, 村民小组长 …) whose holder is not said to be a
+        # party member is a 监察对象 for the county 监委 (R6, 实施条例 art 42), not a township case.
+        non_committee = a.title in NON_COMMITTEE_VILLAGE_POSTS and a.party is not True
+        if a.party is False or non_committee:
+            if non_committee and a.party is None:
+                notes.append("village post outside the 村两委: county 监委 unless a party member (R5)")
+                conf = min(conf, 0.75)
             if self.j.township_supervision_offices and township_code:
                 office = self.commission("township", township_code)
                 notes.append(f"via the 派出监察办公室 at {office.name}")

@@ -42,6 +42,11 @@ from triage.lexicon import (
 
 SCOPES = ("accusation", "appeal", "suggestion", "petition", "out_of_scope")
 _HAN_RUNS = re.compile("[\u4e00-\u9fff]+")
+# A demand or grievance of the informant's own: then a 建议 word does not make it a suggestion.
+_GRIEVANCE = re.compile(
+    r"拖欠|欠薪|赔偿|退还|补偿款|讨要|维权|被打|被骗|不予办理|拒绝办理|不给办|我家|我的|本人的|请求解决|要求解决|帮忙解决|帮我"
+)
+_PLACEHOLDER_UNIT = re.compile(r"(?:某+|有关|相关|一些|个别|部分|有的|某个|某单位|某部门|某地)")
 _FACT_NUMBER = re.compile(r"\d|[一二三四五六七八九十百千万两]+(?:元|万|年|月|日|次|人|亩)")
 
 # The keyword groups scope reads; the engine matches them in one pass together with priority's.
@@ -98,8 +103,10 @@ def decide(
     g = SIGNALS.groups(text) if signals is None else signals
     misconduct = g.get("misconduct", [])
     officials = [a for a in accused if a.rank]
+    # An official is a fact only when the text says who (a name, or a real unit): 「某某局长」 is not.
+    identified = [a for a in officials if a.name or (a.unit and not _PLACEHOLDER_UNIT.fullmatch(a.unit))]
     body = sum(map(len, _HAN_RUNS.findall(text)))
-    has_facts = bool(officials) or bool(_FACT_NUMBER.search(text)) or body >= 30
+    has_facts = bool(identified) or bool(_FACT_NUMBER.search(text)) or body >= 30
 
     if g.get("appeal_verb") and g.get("appeal_object"):
         hit = words(g["appeal_verb"] + g["appeal_object"])
@@ -139,6 +146,19 @@ def decide(
         return ScopeDecision("suggestion", "PPJY 批评建议", tuple(hit), 0.8)
     service = g.get("service", [])
     demand = g.get("demand", [])
+    verbs = g.get("suggestion_verb", [])
+    if verbs and not officials and not _GRIEVANCE.search(text):
+        # 建议意见类 (条例 arts 29–30): a proposal on public affairs with no demand of one's own is a
+        # suggestion for the organ that can adopt it, not a 求决 petition.
+        target = SERVICE_WORDS[service[0].word] if service else "有权处理的机关或信访部门"
+        return ScopeDecision(
+            "suggestion",
+            "XF 建议意见类 (条例 art 30)",
+            tuple(words(verbs + service)),
+            0.7,
+            _redirect_advice(channel),
+            target,
+        )
     if service or demand:
         target = SERVICE_WORDS[service[0].word] if service else "有权处理的行政机关或信访部门"
         return ScopeDecision(

@@ -151,7 +151,7 @@ def test_cli_train_and_eval(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 
 
 def test_cli_module_imports_no_channels() -> None:
-    tops = _imports((ROOT / "intake" / "triage_commands.py").read_text("utf-8"))
+    tops = _imports((ROOT / "server" / "triage_commands.py").read_text("utf-8"))
     assert "channels" not in tops and "storage" not in tops
 
 

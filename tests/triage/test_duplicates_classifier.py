@@ -149,7 +149,7 @@ def test_cross_validate_and_scores() -> None:
 def test_load_rejects_other_files(tmp_path: Path) -> None:
     path = tmp_path / "x.npz"
     np.savez(path, meta=np.frombuffer(b'{"format": "other"}', dtype=np.uint8))
-    with pytest.raises(ValueError, match="not a triage model"):
+    with pytest.raises(triage.ModelError, match="不是本版本的分流模型"):
         triage.Model.load(path)
 
 
