@@ -286,6 +286,8 @@ def _dates(items: Iterable[Any], year: int, what: str) -> set[date]:
 
 def parse_year(doc: Mapping[str, Any]) -> YearCalendar:
     """``{"year": 2027, "holidays": [...], "workdays": [...]}``, checked."""
+    if not isinstance(doc, Mapping):  # a file of "[]" raised AttributeError past every handler
+        raise ValidationError("年份文件应为 JSON 对象。", code="invalid_calendar")
     year = doc.get("year")
     if not isinstance(year, int) or not 2000 <= year <= 2100:
         raise ValidationError("year 应为 2000 至 2100 之间的年份。", code="invalid_calendar")
@@ -435,12 +437,6 @@ class WorkCalendar:
         if unit == "month":
             return self.add_months(start, n)
         raise ValueError(f"unknown period unit {unit!r}")
-
-    def working_days_between(self, first: date, last: date) -> int:
-        """Working days after ``first`` up to and including ``last`` (negative when ``last`` is earlier)."""
-        if last < first:
-            return -self.working_days_between(last, first)
-        return sum(1 for i in range(1, (last - first).days + 1) if self.is_working_day(first + timedelta(i)))
 
     def due(self, rule: Rule, start: date, *, excluded_days: int = 0) -> date:
         """When ``rule`` falls due for a period starting on ``start``. ``excluded_days``: days not

@@ -32,9 +32,6 @@ class Jurisdiction:
     def townships(self) -> list[UnitRecord]:
         return [u for u in self.units if u.level == "township" and u.parent_code == self.receiving_unit]
 
-    def knows_division(self, code: str) -> bool:
-        return any(u.division_code == code for u in self.units)
-
     def divisions(self) -> tuple[str, ...]:
         """The division codes a report's location may name: the receiving unit's own and those of
         every unit below it (the townships), in the file's order. The units above (city,

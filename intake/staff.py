@@ -128,7 +128,8 @@ def totp_now(secret: str, at: datetime) -> str:
 def match_totp(secret: str, code: str, at: datetime, *, drift: int = 1) -> int | None:
     """The time step ``code`` belongs to (within ±``drift`` steps), or None."""
     code = code.strip()
-    if not secret or len(code) != TOTP_DIGITS or not code.isdigit():
+    # ASCII digits only: "０８１８０４".isdigit() is true, and comparing it raised (a 500, not a 401).
+    if not secret or len(code) != TOTP_DIGITS or not (code.isascii() and code.isdigit()):
         return None
     now = int(at.timestamp()) // TOTP_STEP
     found = None

@@ -297,13 +297,6 @@ class TriageService:
             await loop.run_in_executor(pool, _child_load, [c for c, _ in stored], [s for _, s in stored])
         self._index_seq = seq
 
-    async def triage_report(self, case_no: str) -> dict[str, Any]:
-        """Triage one stored report and keep the result (for re-runs; the job handler takes many)."""
-        (outcome,) = await self.triage_reports([case_no])
-        if isinstance(outcome, BaseException):
-            raise outcome
-        return outcome
-
     async def triage_reports(self, case_nos: Sequence[str]) -> list[dict[str, Any] | Exception]:
         """Triage stored reports and keep each result: the job handler, for all the triage jobs one
         worker turn claimed. They go to the child in one call, in the order given (the duplicate

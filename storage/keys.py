@@ -293,10 +293,6 @@ class Keyring:
         self._prks = dict(prks)
         self._cache: dict[tuple[str, str], bytes] = {}
 
-    def with_profile(self, profile: str) -> Keyring:
-        """The same keys, sealing new entries under another profile."""
-        return Keyring(provider=self.provider, prks=self._prks, profile=profile)
-
     @property
     def keks(self) -> dict[int, bytes]:
         """The KEK bytes of a local provider (empty for an external one)."""

@@ -267,13 +267,6 @@ class ReportRepository:
         result: AcceptResult = await self._db.writer.submit(accept_reports_txn, report)
         return result
 
-    async def find_id_by_query_hash(self, query_hash: str) -> uuid.UUID | None:
-        async with self._db.read_engine.connect() as conn:
-            found: uuid.UUID | None = (
-                await conn.execute(sa.select(R.c.id).where(R.c.query_hash == query_hash))
-            ).scalar_one_or_none()
-            return found
-
     async def status_by_query_hash(self, query_hash: str) -> CaseStatusRecord | None:
         async with self._db.read_engine.connect() as conn:
             row = (

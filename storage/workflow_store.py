@@ -323,7 +323,12 @@ class WorkflowStore:
         limit: int = 200,
     ) -> list[CaseRow]:
         owner = sa.func.coalesce(CS.c.owner_unit, R.c.receiving_unit)
-        sealed = sa.func.coalesce(CS.c.sealed, sa.false())
+        # Sealed by the workflow, or by the stored triage before the workflow acted on it: the
+        # same rule as the case view (Workflow._load), so a list never shows what a page hides.
+        sealed = sa.or_(
+            sa.func.coalesce(CS.c.sealed, sa.false()),
+            sa.func.coalesce(R.c.triage["sealed"].as_boolean(), sa.false()),
+        )
         next_due = (
             sa.select(sa.func.min(CD.c.due_on))
             .where(CD.c.report_id == R.c.id, CD.c.status == "open")

@@ -1,6 +1,6 @@
 """Shared fixtures: a fresh data directory per test, SQLite by default, real PostgreSQL when
 ``INTAKE_TEST_DATABASE_URL`` is set (CI sets it and ``INTAKE_REQUIRE_POSTGRES=1``, which turns a
-missing server into a failure instead of a skip)."""
+missing server into a failure instead of a skip); ../shared's files by :func:`shared_path`."""
 
 from __future__ import annotations
 
@@ -24,6 +24,21 @@ from server.config import Settings
 
 PG_URL = os.environ.get("INTAKE_TEST_DATABASE_URL", "")
 REQUIRE_PG = os.environ.get("INTAKE_REQUIRE_POSTGRES") == "1"
+# The project's shared folder beside the checkout (../shared: research notes, data). CI has it and
+# sets INTAKE_REQUIRE_SHARED=1, which turns a missing folder or file into a failure, not a skip.
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+REQUIRE_SHARED = os.environ.get("INTAKE_REQUIRE_SHARED") == "1"
+
+
+def shared_path(relative: str) -> Path:
+    """``../shared/<relative>``, or skip the test when it is absent; under INTAKE_REQUIRE_SHARED=1
+    an absent path fails instead."""
+    path = SHARED / relative
+    if path.exists():
+        return path
+    if REQUIRE_SHARED:
+        pytest.fail(f"INTAKE_REQUIRE_SHARED=1 but ../shared/{relative} is missing ({SHARED})")
+    pytest.skip(f"../shared/{relative} not present")
 
 
 def _pg_admin_url() -> str:

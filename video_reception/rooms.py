@@ -1,7 +1,8 @@
 """Rooms and signaling: one room per session, one seat per participant, relay over WebSockets.
 
-A participant opens ``/reception/ws/{room}`` and sends ``{"type": "join", "token": ...}`` within
-:data:`JOIN_TIMEOUT` seconds (the token never travels in the URL, so it is never in an access log).
+A participant opens ``/reception/ws/{room}`` and sends ``{"type": "join", "token": ...}`` within the
+hub's ``join_timeout`` (:data:`JOIN_TIMEOUT` seconds by default; the token never travels in the URL,
+so it is never in an access log).
 The server answers ``welcome`` (the seats present, whether this is a resumed seat) and tells the
 others ``peer-joined``; the ones already there make the WebRTC offer to the newcomer. After that
 the server relays ``description`` and ``candidate`` messages to the seat named in ``to`` (a full
@@ -80,10 +81,13 @@ class RoomHub:
     """Every room of this process, in memory. One process holds the rooms it serves; several
     server processes need sticky routing by room (docs/reception.md)."""
 
-    def __init__(self, tokens: RoomTokens, clock: Clock, *, grace: float = 15.0) -> None:
+    def __init__(
+        self, tokens: RoomTokens, clock: Clock, *, grace: float = 15.0, join_timeout: float = JOIN_TIMEOUT
+    ) -> None:
         self.tokens = tokens
         self.clock = clock
         self.grace = grace
+        self.join_timeout = join_timeout  # seconds a connection has to send its join message
         self.rooms: dict[str, Room] = {}
         self.on_note: NoteHook | None = None
         self.refused = 0
@@ -142,7 +146,7 @@ class RoomHub:
     async def _authenticate(self, ws: web.WebSocketResponse, room_id: str) -> Claims | None:
         reason = "no_join"
         try:
-            msg = await ws.receive(timeout=JOIN_TIMEOUT)
+            msg = await ws.receive(timeout=self.join_timeout)
             if msg.type == WSMsgType.TEXT:
                 doc = parse_json_object(msg.data.encode("utf-8", "surrogatepass"))
                 if doc.get("type") == "join":

@@ -281,10 +281,12 @@ async def test_retried_dialogue_step_counts_once(p: Platforms, channel: str) -> 
 async def test_xml_attacks_are_refused_with_400(p: Platforms, channel: str, payload: str) -> None:
     case = CASES[channel]
     for req in case.hostile(p, payload):
-        started = time.perf_counter()
         resp = await post(p, case.path, req)
+        # Refused before any entity is expanded or any external one fetched: the parser forbids
+        # DTDs outright (defusedxml), so the answer is the plain 400 whatever the payload.
         assert resp.status == 400
-        assert time.perf_counter() - started < 5  # nothing was expanded
+        text = await resp.text()
+        assert "lollol" not in text
     assert (await stored(p))["reports"] == 0
 
 

@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 import channels
+from intake.jobs import JobWorker
 from server.app import Services, build_app, services_of
 from server.config import Settings
 from storage.audit import utc
@@ -28,6 +29,32 @@ class SteppingClock:
 
     def now(self) -> datetime:
         return self.at
+
+
+class IdleTurns:
+    """Counts each worker's turns that found nothing due, so a test awaits "the worker has caught
+    up" instead of sleeping and hoping it has."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.counts: dict[int, int] = {}
+        self._changed = asyncio.Condition()
+        original = JobWorker.run_once
+        turns = self
+
+        async def run_once(worker: JobWorker) -> int:
+            ran = await original(worker)
+            if not ran:
+                async with turns._changed:
+                    turns.counts[id(worker)] = turns.counts.get(id(worker), 0) + 1
+                    turns._changed.notify_all()
+            return ran
+
+        monkeypatch.setattr(JobWorker, "run_once", run_once)
+
+    async def at_least(self, services: Services, n: int, within: float = 30.0) -> None:
+        key = id(services.worker)
+        async with asyncio.timeout(within), self._changed:
+            await self._changed.wait_for(lambda: self.counts.get(key, 0) >= n)
 
 
 async def _app(
@@ -189,18 +216,18 @@ async def test_concurrent_scheduling_queues_one(
 
 
 async def test_worker_start_queues_the_first_sweep_once(
-    aiohttp_client: Any, make_settings: Callable[..., Settings], db_url: str
+    aiohttp_client: Any, make_settings: Callable[..., Settings], db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = SteppingClock(T0)
     settings = make_settings(INTAKE_DATABASE_URL=db_url)
+    turns = IdleTurns(monkeypatch)
     first = await _app(aiohttp_client, settings, clock, run_worker=True)
-    for _ in range(100):  # the worker runs the first sweep at once, which queues the next
-        if [s for s, _ in await _purge_jobs(first)] == ["done", "pending"]:
-            break
-        await asyncio.sleep(0.05)
+    # The worker runs the first sweep at once, which queues the next; then it finds nothing due.
+    await turns.at_least(first, 1)
     assert await _purge_jobs(first) == [("done", T0), ("pending", T0 + PURGE_EVERY)]
-    second = await _app(aiohttp_client, settings, clock, run_worker=True)  # another worker starts
-    await asyncio.sleep(0.2)
+    # Another worker starts: once it has looked for due work, still one sweep done, one queued.
+    second = await _app(aiohttp_client, settings, clock, run_worker=True)
+    await turns.at_least(second, 1)
     assert await _purge_jobs(second) == [("done", T0), ("pending", T0 + PURGE_EVERY)]
     assert await _purge_events(first) == []  # the sweep ran (done above) but deleted nothing: no event
 

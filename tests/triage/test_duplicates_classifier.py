@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import triage
+from tests.conftest import shared_path
 from triage import duplicates
 from triage.classifier import (
     FeatureConfig,
@@ -202,14 +203,13 @@ def test_cross_validation_does_not_leak_near_duplicates() -> None:
 
 # -- the real labeled messages, when they are at hand (never copied into the repository) -------
 
-TAIDI = Path(__file__).resolve().parents[3] / "shared" / "data" / "taidi2020"
 
-
-@pytest.mark.skipif(not (TAIDI / "titles_labeled.csv").exists(), reason="../shared/data/taidi2020 absent")
 def test_taidi2020_corpus_and_a_quick_held_out_score() -> None:
     from server.triage_commands import taidi2020_corpus
 
-    texts, labels, groups = taidi2020_corpus(TAIDI)
+    taidi = shared_path("data/taidi2020/titles_labeled.csv").parent
+
+    texts, labels, groups = taidi2020_corpus(taidi)
     assert len(texts) == len(labels) == len(groups) > 10_000
     assert set(labels) == {
         "城乡建设",

@@ -17,13 +17,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
 import triage
+from tests.conftest import shared_path
 
-DOMAIN_RULES = Path(__file__).resolve().parents[3] / "shared" / "research" / "domain_rules.md"
 # The §11 seeds triage answers for (the others are deadlines, vault, audit: other packages').
 TRIAGE_SEEDS = re.compile(r"\bAT-(?:RT|BSL|UP)-\d+\b")
 
@@ -528,7 +527,5 @@ def test_every_triage_seed_has_a_golden_test() -> None:
 
 def test_the_seed_list_matches_the_research_note() -> None:
     """When the research note is at hand, its AT-RT/BSL/UP seeds are exactly the ones above."""
-    if not DOMAIN_RULES.exists():
-        pytest.skip(f"{DOMAIN_RULES} not present")
-    section = DOMAIN_RULES.read_text("utf-8").split("## 11.", 1)[1]
+    section = shared_path("research/domain_rules.md").read_text("utf-8").split("## 11.", 1)[1]
     assert set(TRIAGE_SEEDS.findall(section)) == EXPECTED_SEEDS

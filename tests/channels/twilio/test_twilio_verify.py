@@ -152,3 +152,32 @@ async def test_not_mounted_without_its_settings(
 
 async def test_mounted_when_configured(h: Hotline) -> None:
     assert "twilio" in (await (await h.client.get("/healthz")).json())["channels"]
+
+
+@pytest.mark.parametrize("account", ["AC" + "0" * 32, "", None], ids=["another", "empty", "missing"])
+async def test_signed_with_our_token_for_another_account_is_refused_and_nothing_stored(
+    h: Hotline, account: str | None
+) -> None:
+    """docs/channels.md: the AccountSid must be ours, even when the signature is good (a token
+    shared between sub-accounts, or leaked from another of them)."""
+    assert account != twilio.ACCOUNT_SID
+    call = h.driver.call()
+    attempts = [
+        ("/channels/twilio/sms", h.driver.sms_params("举报 另一个账户的短信")),
+        ("/channels/twilio/voice", call.base()),
+        ("/channels/twilio/voice/status", call.base(CallStatus="completed")),
+    ]
+    for path, params in attempts:
+        params = dict(params)
+        if account is None:
+            params.pop("AccountSid")
+        else:
+            params["AccountSid"] = account
+        resp = await h.driver.post(path, params)  # signed with our token, over these very values
+        assert resp.status == 403, path
+        assert (await resp.json())["error"]["code"] == "invalid_signature"
+    assert await stored(h) == dict.fromkeys(TABLES, 0)
+    # The same requests with our AccountSid go through: the refusal above was the account check.
+    status, _ = await h.driver.sms("举报 本账户的短信")
+    assert status == 200
+    assert (await stored(h))["channel_messages"] > 0

@@ -1,0 +1,425 @@
+"""intake.staff piece by piece (found by mutation testing, issue 23): password hashes, RFC 6238 TOTP
+with its known answers and drift, the org tree and scopes (who sees which unit's cases, whose
+sealed cases are hidden), the login throttle on an injected clock, and the account checks."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from intake import jurisdiction
+from intake.errors import Conflict, RateLimited, ValidationError
+from intake.staff import (
+    LOGIN_FAILED,
+    LoginThrottle,
+    OrgTree,
+    Scope,
+    StaffMember,
+    StaffService,
+    Unauthorized,
+    hash_password,
+    match_totp,
+    new_totp_secret,
+    provisioning_uri,
+    scope_of,
+    token_hash,
+    totp_at,
+    totp_now,
+    verify_password,
+)
+from storage import keys
+from storage.database import Database
+from tests.workflow.conftest import PASSWORD, Office
+
+TREE = OrgTree(jurisdiction.load().units)
+COUNTY, CITY, PROVINCE, TOWN = "430121", "4301", "43", "430121102"
+TOWNS = sorted(u.code for u in jurisdiction.load().units if u.parent_code == COUNTY)
+
+# RFC 6238 appendix B, SHA-1: the secret "12345678901234567890", 8 digits there, the last 6 here.
+RFC_SECRET = base64.b32encode(b"12345678901234567890").decode()
+RFC = [(59, "287082"), (1111111109, "081804"), (1111111111, "050471"), (1234567890, "005924"),
+       (2000000000, "279037"), (20000000000, "353130")]  # fmt: skip
+
+
+# --- passwords ------------------------------------------------------------------------------------
+
+
+def test_password_hashes() -> None:
+    stored = hash_password("correct horse battery", n=2**10)
+    alg, n, r, p, salt, digest = stored.split("$")
+    assert (alg, n, r, p) == ("scrypt", "1024", "8", "1")
+    assert len(base64.b64decode(salt)) == 16 and len(base64.b64decode(digest)) == 64
+    assert verify_password("correct horse battery", stored)
+    assert not verify_password("correct horse batterY", stored)
+    assert hash_password("correct horse battery", n=2**10) != stored  # a fresh salt each time
+    assert hash_password("x" * 12).split("$")[1] == str(2**15)  # the default cost
+
+
+@pytest.mark.parametrize(
+    "stored",
+    ["", "scrypt$1024$8$1$c2FsdA==", "bcrypt$1024$8$1$c2FsdA==$ZGlnZXN0", "scrypt$x$8$1$c2FsdA==$ZGlnZXN0",
+     "scrypt$1024$8$1$!!!$ZGlnZXN0", "scrypt$1023$8$1$c2FsdA==$ZGlnZXN0"],
+)  # fmt: skip
+def test_a_malformed_stored_hash_verifies_nothing(stored: str) -> None:
+    assert not verify_password("anything", stored)
+
+
+def test_a_hash_under_another_algorithm_name_is_refused_even_when_the_digest_matches() -> None:
+    stored = hash_password("pw-pw-pw-pw-pw", n=2**10)
+    assert not verify_password("pw-pw-pw-pw-pw", stored.replace("scrypt", "Scrypt", 1))
+
+
+# --- TOTP -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("t", "code"), RFC)
+def test_rfc_6238_known_answers(t: int, code: str) -> None:
+    at = datetime.fromtimestamp(t, UTC)
+    assert totp_now(RFC_SECRET, at) == code
+    assert totp_at(RFC_SECRET, t // 30) == code
+    assert totp_at(RFC_SECRET.lower().rstrip("="), t // 30) == code  # case and padding do not matter
+
+
+def test_match_totp_within_one_step_of_drift() -> None:
+    at = datetime.fromtimestamp(1111111109, UTC)
+    now = 1111111109 // 30
+    for step in (now - 1, now, now + 1):
+        assert match_totp(RFC_SECRET, totp_at(RFC_SECRET, step), at) == step
+    for step in (now - 2, now + 2):
+        assert match_totp(RFC_SECRET, totp_at(RFC_SECRET, step), at) is None
+    assert match_totp(RFC_SECRET, totp_at(RFC_SECRET, now + 2), at, drift=2) == now + 2
+    assert match_totp(RFC_SECRET, " 081804 ", at) == now  # spaces around are fine
+
+
+@pytest.mark.parametrize("code", ["", "08180", "0818044", "08180a", "０８１８０４"])
+def test_match_totp_refuses_codes_of_the_wrong_shape(code: str) -> None:
+    assert match_totp(RFC_SECRET, code, datetime.fromtimestamp(1111111109, UTC)) is None
+
+
+def test_match_totp_without_a_secret() -> None:
+    assert match_totp("", "081804", datetime.fromtimestamp(1111111109, UTC)) is None
+
+
+def test_new_totp_secrets_are_160_bits_of_base32() -> None:
+    secret = new_totp_secret()
+    assert len(base64.b32decode(secret)) == 20 and secret != new_totp_secret()
+
+
+def test_provisioning_uri() -> None:
+    assert provisioning_uri("county_reg", "ABC") == (
+        "otpauth://totp/%E4%BF%A1%E8%AE%BF%E4%B8%BE%E6%8A%A5%E5%8F%97%E7%90%86%E7%B3%BB%E7%BB%9F:county_reg"
+        "?secret=ABC&issuer=%E4%BF%A1%E8%AE%BF%E4%B8%BE%E6%8A%A5%E5%8F%97%E7%90%86%E7%B3%BB%E7%BB%9F"
+        "&algorithm=SHA1&digits=6&period=30"
+    )
+
+
+# --- the tree and scopes --------------------------------------------------------------------------
+
+
+def test_the_org_tree() -> None:
+    assert TREE.name(COUNTY) == "长沙县纪委监委"
+    assert TREE.name("999") == "999" and TREE.name(None) == ""
+    assert TREE.descendants(TOWN) == []
+    assert TREE.descendants(COUNTY) == TOWNS
+    assert TREE.descendants(CITY) == sorted([COUNTY, *TOWNS])  # grandchildren too, sorted
+    assert TREE.ancestors(TOWN) == [COUNTY, CITY, PROVINCE]
+    assert TREE.ancestors(PROVINCE) == []
+    assert TREE.ancestors("999") == []
+    assert TREE.direction(COUNTY, CITY) == "upward"
+    assert TREE.direction(COUNTY, TOWN) == "downward"
+    assert TREE.direction(TOWN, TOWNS[0] if TOWNS[0] != TOWN else TOWNS[1]) == "sideways"
+    assert TREE.direction(COUNTY, COUNTY) == "sideways"
+
+
+@pytest.mark.parametrize(
+    ("unit", "role", "units"),
+    [
+        (COUNTY, "registrar", (COUNTY,)),
+        (COUNTY, "handler", (COUNTY,)),
+        (COUNTY, "triage_officer", (COUNTY,)),
+        (COUNTY, "custodian", (COUNTY,)),
+        (COUNTY, "supervisor", (COUNTY, *TOWNS)),
+        (COUNTY, "admin", (COUNTY, *TOWNS)),
+        (CITY, "supervisor", (CITY, *sorted([COUNTY, *TOWNS]))),
+        (TOWN, "supervisor", (TOWN,)),
+    ],
+)
+def test_scopes(unit: str, role: str, units: tuple[str, ...]) -> None:
+    member = StaffMember("someone", unit, role)
+    hidden = (unit, *TREE.ancestors(unit))
+    assert scope_of(member, TREE) == Scope(units, hidden)
+
+
+def test_sealed_cases_are_hidden_from_the_unit_and_everything_above_it_in_its_own_line() -> None:
+    assert scope_of(StaffMember("a", TOWN, "handler"), TREE).hide_sealed_received_by == (
+        TOWN,
+        COUNTY,
+        CITY,
+        PROVINCE,
+    )
+    assert scope_of(StaffMember("a", CITY, "supervisor"), TREE).hide_sealed_received_by == (CITY, PROVINCE)
+
+
+def test_actor_and_token_hash() -> None:
+    assert StaffMember("alice", COUNTY, "handler").actor == "staff:alice"
+    assert token_hash("t") == hashlib.sha256(b"t").hexdigest()
+
+
+# --- the login throttle ---------------------------------------------------------------------------
+
+
+class Seconds:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_the_pair_budget_and_its_refill() -> None:
+    clock = Seconds()
+    t = LoginThrottle(per_pair=2, per_address=10, window=timedelta(minutes=10), seconds=clock)
+    t.attempt("alice", "addr")
+    t.attempt("alice", "addr")
+    with pytest.raises(RateLimited) as raised:
+        t.attempt("alice", "addr")
+    assert raised.value.code == "login_throttled" and str(raised.value) == "登录尝试过于频繁，请稍后再试。"
+    assert raised.value.retry_after == 300  # 2 per 10 minutes: one back every 5 minutes
+    t.attempt("bob", "addr")  # another account from the same address
+    t.attempt("alice", "elsewhere")  # the same account from elsewhere
+    clock.t += 299
+    with pytest.raises(RateLimited) as raised:
+        t.attempt("alice", "addr")
+    assert raised.value.retry_after == 1  # rounded up, never 0
+    clock.t += 1
+    t.attempt("alice", "addr")
+
+
+def test_a_refused_pair_attempt_does_not_spend_the_address_budget() -> None:
+    t = LoginThrottle(per_pair=1, per_address=3, window=timedelta(minutes=1), seconds=Seconds())
+    t.attempt("alice", "addr")
+    for _ in range(5):
+        with pytest.raises(RateLimited):
+            t.attempt("alice", "addr")
+    t.attempt("bob", "addr")
+    t.attempt("carol", "addr")  # the address had 3: alice, bob, carol
+    with pytest.raises(RateLimited):
+        t.attempt("dave", "addr")
+
+
+def test_a_good_login_gives_its_attempt_back_and_resets_the_pair() -> None:
+    t = LoginThrottle(per_pair=2, per_address=2, window=timedelta(minutes=15), seconds=Seconds())
+    t.attempt("alice", "addr")
+    pair = t.attempt("alice", "addr")
+    assert pair == hashlib.sha256(b"addr\0alice").hexdigest()
+    t.succeeded("addr", pair)
+    t.attempt("alice", "addr")  # the pair starts afresh and the address got one back
+    with pytest.raises(RateLimited):
+        t.attempt("bob", "addr")
+
+
+def test_a_zero_window_counts_as_one_second() -> None:
+    clock = Seconds()
+    t = LoginThrottle(per_pair=1, per_address=5, window=timedelta(0), seconds=clock)
+    t.attempt("alice", "addr")
+    with pytest.raises(RateLimited) as raised:
+        t.attempt("alice", "addr")
+    assert raised.value.retry_after == 1
+
+
+# --- accounts -------------------------------------------------------------------------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.at = datetime(2026, 12, 2, 2, 0, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.at
+
+
+@pytest.fixture
+async def staff(tmp_path: Path) -> AsyncIterator[tuple[StaffService, Clock]]:
+    (tmp_path / "data").mkdir()
+    db = Database(
+        f"sqlite+aiosqlite:///{tmp_path / 'data' / 'i.db'}", keys.load_or_create(tmp_path / "k"), tmp_path
+    )
+    await db.start()
+    await db.units.sync(jurisdiction.load().units)
+    clock = Clock()
+    try:
+        yield StaffService(db, clock, TREE, token_ttl=timedelta(hours=1)), clock
+    finally:
+        await db.close()
+
+
+@pytest.mark.parametrize(
+    ("username", "unit", "role", "password", "code"),
+    [
+        ("a", COUNTY, "handler", "x" * 12, "invalid_username"),
+        ("a" * 65, COUNTY, "handler", "x" * 12, "invalid_username"),
+        ("bad name", COUNTY, "handler", "x" * 12, "invalid_username"),
+        ("alice", COUNTY, "boss", "x" * 12, "invalid_role"),
+        ("alice", "999", "handler", "x" * 12, "unknown_unit"),
+        ("alice", COUNTY, "handler", "x" * 11, "weak_password"),
+        ("alice", COUNTY, "handler", "x" * 257, "weak_password"),
+    ],
+)
+async def test_account_checks(
+    staff: tuple[StaffService, Clock], username: str, unit: str, role: str, password: str, code: str
+) -> None:
+    service, _ = staff
+    with pytest.raises(ValidationError) as raised:
+        await service.add(username, unit, role, password)
+    assert raised.value.code == code
+
+
+async def test_accounts_at_the_limits_and_the_messages(staff: tuple[StaffService, Clock]) -> None:
+    service, _ = staff
+    member, secret = await service.add(" AB ", COUNTY, "handler", "x" * 12)
+    assert member == StaffMember("ab", COUNTY, "handler") and len(base64.b32decode(secret)) == 20
+    await service.add("a" * 64, COUNTY, "registrar", "y" * 256)
+    with pytest.raises(Conflict) as conflict:
+        await service.add("ab", COUNTY, "handler", "x" * 12)
+    assert conflict.value.code == "staff_exists"
+    with pytest.raises(ValidationError) as raised:
+        await service.add("a", COUNTY, "handler", "x" * 12)
+    assert str(raised.value) == "用户名应为 2 至 64 位小写字母、数字、点、下划线或连字符。"
+    with pytest.raises(ValidationError) as raised:
+        await service.add("cd", COUNTY, "boss", "x" * 12)
+    assert (
+        str(raised.value) == "角色只能是 registrar、triage_officer、handler、supervisor、custodian、admin。"
+    )
+    with pytest.raises(ValidationError) as raised:
+        await service.add("cd", "999", "handler", "x" * 12)
+    assert str(raised.value) == "辖区内没有单位 999。"
+    with pytest.raises(ValidationError) as raised:
+        await service.add("cd", COUNTY, "handler", "x")
+    assert str(raised.value) == "密码应为 12 至 256 个字符。"
+    assert await service.member("ab") == member
+    assert await service.member("nobody") is None
+    assert service.scope(member) == scope_of(member, TREE)
+
+
+async def test_login_factors_replay_and_sessions(staff: tuple[StaffService, Clock]) -> None:
+    service, clock = staff
+    _, secret = await service.add("alice", COUNTY, "handler", "correct horse battery")
+
+    async def failed(username: str, password: str, code: str) -> None:
+        with pytest.raises(Unauthorized) as raised:
+            await service.login(username, password, code, client="c")
+        assert (raised.value.code, str(raised.value)) == ("login_failed", LOGIN_FAILED)
+
+    await failed("nobody", "correct horse battery", totp_now(secret, clock.now()))
+    await failed("", "correct horse battery", totp_now(secret, clock.now()))
+    await failed("alice", "wrong horse battery", totp_now(secret, clock.now()))
+    await failed(
+        "alice", "correct horse battery", "000000" if totp_now(secret, clock.now()) != "000000" else "111111"
+    )
+    token, expires, member = await service.login(
+        " ALICE ", "correct horse battery", totp_now(secret, clock.now()), client="c"
+    )
+    assert member == StaffMember("alice", COUNTY, "handler") and expires == clock.now() + timedelta(hours=1)
+    assert await service.authenticate(token) == member
+    # The same code (the same step) again is a replay, even inside its 30 seconds.
+    await failed("alice", "correct horse battery", totp_now(secret, clock.now()))
+    clock.at += timedelta(seconds=30)
+    second, _, _ = await service.login(
+        "alice", "correct horse battery", totp_now(secret, clock.now()), client="c"
+    )
+    await service.logout(second, member)
+    for bad in (None, "", "x" * 201, second, "not a token"):
+        with pytest.raises(Unauthorized):
+            await service.authenticate(bad)
+    clock.at += timedelta(hours=1)
+    with pytest.raises(Unauthorized) as raised:
+        await service.authenticate(token)
+    assert str(raised.value) == "登录已过期或无效，请重新登录。"
+    with pytest.raises(Unauthorized) as raised:
+        await service.authenticate(None)
+    assert str(raised.value) == "请先登录。"
+
+
+async def test_declared_relations(staff: tuple[StaffService, Clock]) -> None:
+    service, _ = staff
+    member, _ = await service.add("alice", COUNTY, "handler", "correct horse battery")
+    for name, unit, relation in [("", None, "亲属"), ("甲" * 101, None, "亲属"), ("张三", None, ""),
+                                 ("张三", None, "关" * 33), ("张三", "单" * 201, "亲属")]:  # fmt: skip
+        with pytest.raises(ValidationError) as raised:
+            await service.declare_relation(member, name, unit, relation)
+        assert raised.value.code == "invalid_relation"
+    await service.declare_relation(member, " 张三 ", "", " 亲属 ")
+    await service.declare_relation(member, "甲" * 100, "单" * 200, "关" * 32)
+    relations = await service.relations("alice")
+    assert [(r.person_name, r.person_unit, r.relation) for r in relations][:1] == [("张三", None, "亲属")]
+    assert len(relations) == 2
+
+
+async def test_a_full_width_totp_code_is_a_401_not_a_500(office: Office) -> None:
+    resp = await office.client.post(
+        "/api/v1/staff/login",
+        json={"username": "county_reg", "password": PASSWORD, "totp": "０８１８０４"},
+    )
+    assert resp.status == 401, await resp.text()
+    assert (await resp.json())["error"]["code"] == "login_failed"
+
+
+def test_an_unpadded_secret_of_any_length() -> None:
+    raw = bytes(range(11))  # 18 base32 characters: six "=" of padding left off
+    secret = base64.b32encode(raw).decode().rstrip("=")
+    assert len(secret) % 8 != 0
+    import hmac as _hmac
+    import struct as _struct
+
+    mac = _hmac.new(raw, _struct.pack(">Q", 5), hashlib.sha1).digest()
+    offset = mac[-1] & 0x0F
+    value = _struct.unpack(">I", mac[offset : offset + 4])[0] & 0x7FFFFFFF
+    assert totp_at(secret, 5) == f"{value % 10**6:06d}"
+
+
+def test_a_tree_built_here_links_children_to_their_parents() -> None:
+    tree = OrgTree(jurisdiction.load().units)  # built in the test, not at import
+    assert tree.descendants(COUNTY) == TOWNS
+    assert tree.descendants(PROVINCE) == sorted([CITY, COUNTY, *TOWNS])
+    assert None not in tree.children
+
+
+async def test_token_length_limit_and_codes(staff: tuple[StaffService, Clock]) -> None:
+    service, _ = staff
+    with pytest.raises(Unauthorized) as raised:
+        await service.authenticate("x" * 200)  # looked up, and unknown
+    assert (raised.value.code, str(raised.value)) == ("unauthorized", "登录已过期或无效，请重新登录。")
+    with pytest.raises(Unauthorized) as raised:
+        await service.authenticate("x" * 201)  # refused before any lookup
+    assert (raised.value.code, str(raised.value)) == ("unauthorized", "请先登录。")
+
+
+async def test_logout_is_on_the_record_under_the_members_name(staff: tuple[StaffService, Clock]) -> None:
+    service, clock = staff
+    _, secret = await service.add("alice", COUNTY, "handler", "correct horse battery")
+    token, _, member = await service.login(
+        "alice", "correct horse battery", totp_now(secret, clock.now()), client="c"
+    )
+    await service.logout(token, member)
+    events = [(e.kind, e.actor) async for e in service._db.audit.iter_events()]
+    assert events[-1] == ("staff_logout", "staff:alice")
+
+
+async def test_relation_limits_and_messages(staff: tuple[StaffService, Clock]) -> None:
+    service, _ = staff
+    member, _ = await service.add("alice", COUNTY, "handler", "correct horse battery")
+    await service.declare_relation(member, "张", None, "亲")  # one character each is enough
+    await service.declare_relation(member, "李四", "单" * 200, "同学")
+    with pytest.raises(ValidationError) as raised:
+        await service.declare_relation(member, "", None, "亲属")
+    assert str(raised.value) == "请填写关系人姓名（100 字以内）和关系（32 字以内）。"
+    with pytest.raises(ValidationError) as raised:
+        await service.declare_relation(member, "张三", "单" * 201, "亲属")
+    assert str(raised.value) == "单位名称不能超过 200 字。"
+    got = sorted((r.person_name, r.person_unit, r.relation) for r in await service.relations("alice"))
+    assert got == [("张", None, "亲"), ("李四", "单" * 200, "同学")]
