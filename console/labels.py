@@ -98,5 +98,5 @@ def actor_label(actor: str) -> str:
     if kind == "channel":
         return f"{CHANNEL_LABELS.get(name, name)}渠道"
     if kind == "import":
-        return "历史案件导入（命令行）" if name == "cli" else f"{name}（历史案件导入）"
+        return "命令行导入" if name == "cli" else f"{name}导入"
     return actor
