@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from intake.clock import china_time as china_time  # the console renders times through this module
 from intake.domain import CHANNEL_LABELS as CHANNEL_LABELS
-from triage.explain import LEVEL_NAMES, PRIORITY_NAMES, SCOPE_NAMES
+from intake.labels import LEVEL_NAMES, PRIORITY_NAMES, SCOPE_NAMES
 
 RECUSAL_BY = {"informant": "信访人", "staff": "工作人员"}
 RECUSAL_STATUS = {"pending": "待决定", "granted": "准予回避", "denied": "不予回避"}
