@@ -3,9 +3,9 @@ priorities, channels, decisions, audit events, actors, recusals, notification te
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from intake.clock import CHINA
+from intake.clock import china_time as china_time  # the console renders times through this module
+from intake.domain import CHANNEL_LABELS as CHANNEL_LABELS
+from triage.explain import LEVEL_NAMES, PRIORITY_NAMES, SCOPE_NAMES
 
 RECUSAL_BY = {"informant": "信访人", "staff": "工作人员"}
 RECUSAL_STATUS = {"pending": "待决定", "granted": "准予回避", "denied": "不予回避"}
@@ -17,27 +17,10 @@ TEMPLATE_LABELS = {
 }
 ERROR_LABELS = {"DeliveryFailed": "渠道发送失败", "DeliveryUnavailable": "渠道未配置发送服务"}
 
-SCOPE_LABELS = {
-    "accusation": "检举控告",
-    "appeal": "申诉",
-    "suggestion": "批评建议",
-    "petition": "其他信访诉求",
-    "out_of_scope": "不予受理",
-}
-LEVEL_LABELS = {"central": "中央", "province": "省级", "city": "市级", "county": "县级", "township": "乡镇级"}
-PRIORITY_LABELS = {"urgent": "紧急", "high": "较急", "normal": "一般"}
-CHANNEL_LABELS = {
-    "web": "网上举报",
-    "app": "移动客户端",
-    "wechat": "微信",
-    "weibo": "微博",
-    "phone": "电话",
-    "sms": "短信",
-    "telegram": "Telegram",
-    "letter": "来信",
-    "visit": "来访",
-    "video": "视频接访",
-}
+# Triage's words and the channels' names have one source each, shared with the command line.
+SCOPE_LABELS = SCOPE_NAMES
+LEVEL_LABELS = LEVEL_NAMES
+PRIORITY_LABELS = PRIORITY_NAMES
 DECISION_LABELS = {
     "category": "问题类别",
     "scope": "性质",
@@ -51,6 +34,7 @@ DECISION_LABELS = {
 }
 EVENT_LABELS = {
     "received": "收到信访举报",
+    "imported": "导入历史案件",
     "triaged": "自动分流",
     "triage_corrected": "人工修改分流",
     "triage_confirmed": "人工确认分流",
@@ -105,12 +89,6 @@ EXPLANATION_LABELS = {
 }
 
 
-def china_time(at: datetime | str) -> str:
-    if isinstance(at, str):
-        at = datetime.fromisoformat(at)
-    return at.astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
-
-
 def actor_label(actor: str) -> str:
     if actor in ACTOR_LABELS:
         return ACTOR_LABELS[actor]
@@ -119,4 +97,6 @@ def actor_label(actor: str) -> str:
         return f"{name}（工作人员）"
     if kind == "channel":
         return f"{CHANNEL_LABELS.get(name, name)}渠道"
+    if kind == "import":
+        return "命令行导入" if name == "cli" else f"{name}导入"
     return actor

@@ -280,10 +280,8 @@ OPERATIONS = (
                 "too many pages (`too_many_pages`), or OCR failed or timed out (`ocr_failed`, `ocr_timeout`)"
             ),
             **UNAUTHORIZED,
-            503: Answer(
-                "OCR is not installed on this server (`ocr_unavailable`), or the database is unavailable",
-                headers={},
-            ),
+            501: Answer("OCR is not installed on this server (`ocr_unavailable`): type the letter in"),
+            **UNAVAILABLE,
         },
     ),
     _op(

@@ -18,6 +18,14 @@ class SystemClock:
         return datetime.now(UTC)
 
 
+def china_time(at: datetime | str) -> str:
+    """A moment as staff read it, on the console and the command line alike: China time to the
+    minute (the page or the command says once that times are 北京时间)."""
+    if isinstance(at, str):
+        at = datetime.fromisoformat(at)
+    return at.astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
+
+
 def china_year(at: datetime) -> int:
     """The calendar year in China (case numbers follow the local year, not UTC's)."""
     return at.astimezone(CHINA).year

@@ -6,6 +6,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 CHANNELS = ("web", "app", "wechat", "weibo", "phone", "sms", "telegram", "letter", "visit", "video")
+# What staff read for each channel tag: the console, the command line and exports alike.
+CHANNEL_LABELS = {
+    "web": "网上举报",
+    "app": "移动客户端",
+    "wechat": "微信",
+    "weibo": "微博",
+    "phone": "电话",
+    "sms": "短信",
+    "telegram": "Telegram",
+    "letter": "来信",
+    "visit": "来访",
+    "video": "视频接访",
+}
 
 STATUS_LABELS = {
     "received": "已接收，等待登记",

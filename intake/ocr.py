@@ -43,7 +43,8 @@ class OcrUnavailable(IntakeError):
         super().__init__(
             "本机未安装文字识别组件（tesseract-ocr、tesseract-ocr-chi-sim），无法识别扫描件，请手工录入。",
             code="ocr_unavailable",
-            status=503,
+            # Not a passing outage (no Retry-After): this server lacks the program until it is installed.
+            status=501,
         )
 
 

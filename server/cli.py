@@ -12,7 +12,8 @@ from dataclasses import asdict
 from typing import Any
 
 from intake import logs
-from intake.domain import STATUS_LABELS
+from intake.clock import china_time
+from intake.domain import CHANNEL_LABELS, STATUS_LABELS
 from server.config import Settings
 from storage.errors import DatabaseUnavailable
 
@@ -94,24 +95,25 @@ def _reports_list(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if not rows:
         print("（没有举报）")
+        return 0
+    print("收到时间为北京时间。")
     for r in rows:
-        when = r.received_at.astimezone().strftime("%Y-%m-%d %H:%M")
+        channel = CHANNEL_LABELS.get(r.channel, r.channel)
+        status = STATUS_LABELS.get(r.status, r.status)
         summary = (r.title or r.content).replace("\n", " ")[:40]
-        print(f"{r.case_no}  {when}  {r.channel:<8} {r.status:<10} {r.informant_alias}  {summary}")
+        print(
+            f"{r.case_no}  {china_time(r.received_at)}  {channel}  {status}  {r.informant_alias}  {summary}"
+        )
     return 0
 
 
-SCOPE_LABELS = {
-    "accusation": "检举控告",
-    "appeal": "申诉",
-    "suggestion": "批评建议",
-    "petition": "其他信访诉求",
-    "out_of_scope": "不予受理",
-}
+def _confidence(value: Any) -> str:
+    """高/中/低 with the number, as the console shows it."""
+    from triage.explain import label as confidence_label  # triage loads its models: only when shown
 
-
-LEVEL_LABELS = {"central": "中央", "province": "省级", "city": "市级", "county": "县级", "township": "乡镇"}
-PRIORITY_LABELS = {"urgent": "紧急", "high": "优先", "normal": "一般"}
+    if not isinstance(value, int | float):
+        return "（未定）"
+    return f"{confidence_label(float(value))}（{float(value):.2f}）"
 
 
 def _reports_show(args: argparse.Namespace, settings: Settings) -> int:
@@ -122,7 +124,7 @@ def _reports_show(args: argparse.Namespace, settings: Settings) -> int:
 
     report, events = asyncio.run(_with_db(settings, run))
     if report is None:
-        print(f"no report {args.case_no}", file=sys.stderr)
+        print(f"没有编号为 {args.case_no} 的案件。", file=sys.stderr)
         return 1
     doc = _report_doc(report)
     doc["events"] = [
@@ -152,21 +154,29 @@ def _reports_show(args: argparse.Namespace, settings: Settings) -> int:
         ("匿名", "anonymous"),
         ("接收单位", "receiving_unit"),
         ("附件数", "attachments"),
-        ("收到时间", "received_at"),
+        ("收到时间（北京时间）", "received_at"),
     ]
-    shown = {**doc, "status": STATUS_LABELS.get(doc["status"], doc["status"])}
+    shown = {
+        **doc,
+        "channel": CHANNEL_LABELS.get(report.channel, report.channel),
+        "status": STATUS_LABELS.get(report.status, report.status),
+        "anonymous": "是" if report.anonymous else "否",
+        "received_at": china_time(report.received_at),
+    }
     for label, key in labels:
         if shown.get(key) not in (None, ""):
             print(f"{label}：{shown[key]}")
     t = report.triage
     if t:
+        from triage.explain import LEVEL_NAMES, PRIORITY_NAMES, SCOPE_NAMES
+
         unit = (t.get("unit") or {}).get("name") or "（未定）"
         review = "，待人工分流" if t.get("needs_review") else ""
         print(
-            f"分流：{t.get('category')} · {SCOPE_LABELS.get(t.get('scope'), t.get('scope'))} · "
-            f"{LEVEL_LABELS.get(t.get('level'), t.get('level'))} · {unit} · "
-            f"紧急程度 {PRIORITY_LABELS.get(t.get('priority'), t.get('priority'))} · "
-            f"置信度 {t.get('confidence')}{review}"
+            f"分流：{t.get('category') or '（未定）'} · {SCOPE_NAMES.get(t.get('scope'), '（未定）')} · "
+            f"{LEVEL_NAMES.get(t.get('level'), '（未定）')} · {unit} · "
+            f"紧急程度 {PRIORITY_NAMES.get(t.get('priority'), '（未定）')} · "
+            f"把握 {_confidence(t.get('confidence'))}{review}"
         )
         if t.get("duplicate_of"):
             print(f"疑似重复：{t['duplicate_of']}")
@@ -175,10 +185,12 @@ def _reports_show(args: argparse.Namespace, settings: Settings) -> int:
     print("内容：")
     print(report.content)
     for m in report.messages:
-        print(f"[{'补充' if m.direction == 'in' else '答复'} {m.at.isoformat()}] {m.body}")
-    print("留痕：")
-    for e in doc["events"]:
-        print(f"  #{e['seq']} {e['at']} {e['kind']} ({e['actor']})")
+        print(f"[{'补充' if m.direction == 'in' else '答复'} {china_time(m.at)}] {m.body}")
+    from console.labels import EVENT_LABELS, actor_label  # the console's words for the trail
+
+    print("留痕（北京时间）：")
+    for e in events:
+        print(f"  #{e.seq} {china_time(e.at)} {EVENT_LABELS.get(e.kind, e.kind)}（{actor_label(e.actor)}）")
     return 0
 
 

@@ -22,6 +22,7 @@ from intake.interchange.readers import FORMULA_START  # a spreadsheet runs such 
 from intake.interchange.records import CHINA, FORMAT_ID
 from storage.database import Database
 from storage.export_store import ExportCase
+from triage.explain import PRIORITY_NAMES
 
 FORMATS = ("csv", "xlsx", "jsonl")
 CONTENT_TYPES = {
@@ -54,8 +55,6 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("疑似重复", "duplicate_of"),
     ("更新时间", "updated_at"),
 )
-
-PRIORITY_NAMES = {"urgent": "紧急", "high": "优先", "normal": "一般"}
 
 
 def china_time(at: datetime) -> str:

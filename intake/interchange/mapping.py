@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from intake.domain import CHANNEL_LABELS
 from intake.errors import ValidationError
 
 # Every field a column can be mapped to, with its longest value (the pipeline's limits).
@@ -159,18 +160,7 @@ CHANNEL_WORDS: dict[str, str] = {
 }
 
 # How the export names each channel (the console's words; each maps back above).
-CHANNEL_NAMES = {
-    "web": "网上举报",
-    "app": "移动客户端",
-    "wechat": "微信",
-    "weibo": "微博",
-    "phone": "电话",
-    "sms": "短信",
-    "telegram": "Telegram",
-    "letter": "来信",
-    "visit": "来访",
-    "video": "视频接访",
-}
+CHANNEL_NAMES = CHANNEL_LABELS
 
 # Status words of offices' registers (and our own labels) → our statuses.
 STATUS_WORDS: dict[str, str] = {

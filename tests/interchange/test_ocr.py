@@ -215,7 +215,7 @@ def test_missing_tesseract_disables_ocr_with_a_log_line(
         assert "letter OCR disabled" in caplog.text
         with pytest.raises(ocr.OcrUnavailable) as err:
             ocr.recognise(b"whatever")
-        assert err.value.status == 503 and err.value.code == "ocr_unavailable"
+        assert err.value.status == 501 and err.value.code == "ocr_unavailable"
     finally:
         monkeypatch.undo()
         ocr.status.cache_clear()
