@@ -41,7 +41,7 @@ from intake.domain import STATUS_LABELS
 from intake.errors import IntakeError, ValidationError
 from intake.staff import LEVEL_RANK, StaffMember
 from intake.triage_service import CORRECTABLE
-from intake.workflow import ACTION_LABELS, FROM, ROLE_ACTIONS, Workflow
+from intake.workflow import ACTION_LABELS, SPECS, Workflow
 
 
 class CasePages(PageBase):
@@ -117,12 +117,12 @@ class CasePages(PageBase):
         open_deadlines = [d for d in view.deadlines if d.status == "open"]
         pending = [q for q in view.recusals if q.status == "pending"]
         allowed = [
-            a
-            for a in CONSOLE_ACTIONS
-            if a in ROLE_ACTIONS.get(member.role, frozenset())
-            and report.status in FROM[a]
-            and (a != "extend" or open_deadlines)
-            and (a != "decide_recusal" or pending)
+            s.name
+            for s in SPECS
+            if s.permits(member.role)
+            and report.status in s.from_states
+            and (s.name != "extend" or open_deadlines)
+            and (s.name != "decide_recusal" or pending)
         ]
         owner = view.state.owner_unit
         tree = workflow.tree

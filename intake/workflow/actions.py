@@ -1,0 +1,128 @@
+"""The staff actions as one table: for each, its name, its label for staff, the roles that may run
+it, the states it may start from, and its handler (:mod:`intake.workflow.handlers`). The console,
+the API schema and :meth:`Workflow.act` all read this table; the older per-action mappings below
+are derived from it for the code that still asks by name."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from intake.domain import STATUS_LABELS
+from intake.notifier import CaseEvent
+from intake.staff import ROLES, StaffMember
+from intake.workflow import handlers
+from intake.workflow.core import Action, WorkflowBase
+from storage.records import ReportSummary
+from storage.workflow_store import CaseChange, CaseStateRecord
+
+Handler = Callable[
+    [WorkflowBase, StaffMember, ReportSummary, CaseStateRecord, Action, CaseChange, datetime],
+    Awaitable[CaseEvent | None],
+]
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """One staff action: who may run it, from which states, and what does it."""
+
+    name: str
+    label: str  # what staff read (按钮、错误提示、操作记录)
+    roles: frozenset[str]
+    from_states: frozenset[str]
+    handler: Handler
+
+    def permits(self, role: str) -> bool:
+        return role in self.roles
+
+
+def _roles(*names: str) -> frozenset[str]:
+    unknown = set(names) - set(ROLES)
+    assert not unknown, unknown
+    return frozenset(names)
+
+
+# 登记员 and 分流员 run the intake side; 承办人 the handling; 督办负责人 everything.
+_INTAKE = _roles("registrar", "triage_officer", "supervisor")
+_INTAKE_AND_HANDLER = _INTAKE | {"handler"}
+_HANDLING = _roles("handler", "supervisor")
+_SUPERVISOR = _roles("supervisor")
+
+_OPEN = frozenset({"received", "registered", "transferred"})
+
+# In the order a case goes through them (the console offers them in this order).
+SPECS: tuple[ActionSpec, ...] = (
+    ActionSpec("register", "登记", _INTAKE, frozenset({"received"}), handlers.register),
+    ActionSpec("accept", "受理", _INTAKE_AND_HANDLER, _OPEN, handlers.accept),
+    ActionSpec("redirect", "不予受理并告知/转送", _INTAKE, _OPEN, handlers.redirect),
+    ActionSpec(
+        "assign",
+        "指定承办/交办",
+        _SUPERVISOR,
+        frozenset({"accepted", "assigned", "supervised"}),
+        handlers.assign,
+    ),
+    ActionSpec(
+        "transfer",
+        "转办",
+        _INTAKE_AND_HANDLER,
+        frozenset({"received", "registered", "accepted", "assigned", "transferred"}),
+        handlers.transfer,
+    ),
+    ActionSpec(
+        "supervise",
+        "督办",
+        _SUPERVISOR,
+        frozenset({"accepted", "assigned", "transferred", "supervised"}),
+        handlers.supervise,
+    ),
+    ActionSpec(
+        "reply",
+        "答复",
+        _HANDLING,
+        frozenset({"accepted", "assigned", "supervised", "replied", "closed"}),
+        handlers.reply,
+    ),
+    ActionSpec(
+        "close",
+        "办结",
+        _HANDLING,
+        frozenset({"accepted", "assigned", "supervised", "replied"}),
+        handlers.close,
+    ),
+    ActionSpec("reopen", "复查/复核/异议", _INTAKE, frozenset({"replied", "closed"}), handlers.reopen),
+    ActionSpec(
+        "merge",
+        "合并重复件",
+        _INTAKE,
+        frozenset({"received", "registered", "accepted", "assigned", "transferred", "supervised"}),
+        handlers.merge,
+    ),
+    ActionSpec(
+        "extend",
+        "延长期限",
+        _SUPERVISOR,
+        frozenset({"accepted", "assigned", "supervised", "transferred", "replied", "closed"}),
+        handlers.extend,
+    ),
+    ActionSpec(
+        "request_recusal",
+        "登记回避申请",
+        _INTAKE_AND_HANDLER,
+        frozenset(STATUS_LABELS) - {"not_accepted"},
+        handlers.request_recusal,
+    ),
+    ActionSpec(
+        "decide_recusal", "决定回避申请", _SUPERVISOR, frozenset(STATUS_LABELS), handlers.decide_recusal
+    ),
+)
+SPEC_BY_NAME: dict[str, ActionSpec] = {s.name: s for s in SPECS}
+
+# Derived views of SPECS, by name (kept for the schema, the console and the tests).
+ACTIONS: tuple[str, ...] = tuple(SPEC_BY_NAME)
+ACTION_LABELS: dict[str, str] = {s.name: s.label for s in SPECS}
+ROLE_ACTIONS: dict[str, frozenset[str]] = {
+    role: frozenset(s.name for s in SPECS if s.permits(role)) for role in ROLES
+}
+FROM: dict[str, frozenset[str]] = {s.name: s.from_states for s in SPECS}

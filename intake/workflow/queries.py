@@ -1,0 +1,119 @@
+"""The workflow's reading side: the scoped queue, one case, the deadline board, evidence
+attachments and full-text search. Nothing here changes a case (opening an attachment is logged)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from intake.errors import NotFound
+from intake.staff import StaffMember
+from intake.text import check_text
+from intake.workflow.core import CaseView, WorkflowBase, china_date
+from storage.blobs import BlobContent
+from storage.workflow_store import AttachmentRecord, CaseRow
+
+
+class WorkflowQueries(WorkflowBase):
+    async def queue(
+        self,
+        member: StaffMember,
+        *,
+        status: str | None = None,
+        channel: str | None = None,
+        category: str | None = None,
+        due_within: int | None = None,
+        case_nos: list[str] | None = None,
+    ) -> list[CaseRow]:
+        check_text(channel, category)  # filters from a query string, compared in SQL
+        scope = self.staff.scope(member)
+        due_by = None
+        if due_within is not None:
+            due_by = china_date(self._clock.now()) + timedelta(days=due_within)
+        rows = await self._db.workflow.cases(
+            units=scope.units,
+            hide_sealed_received_by=scope.hide_sealed_received_by,
+            status=status,
+            channel=channel,
+            due_by=due_by,
+            case_nos=case_nos,
+        )
+        if category:
+            rows = [r for r in rows if category in (r.category, r.triage_category)]
+        return rows
+
+    async def case(self, member: StaffMember, case_no: str) -> CaseView:
+        report, state = await self._load(member, case_no)
+        wf = self._db.workflow
+        return CaseView(
+            report,
+            state,
+            await wf.deadlines(report_id=report.id),
+            await wf.transfers(report.id),
+            await wf.recusals(report.id),
+            await wf.merged_channels(report.case_no),
+            await self._db.reports.events(report.id),
+        )
+
+    async def board(self, member: StaffMember, within: int = 10) -> dict[str, Any]:
+        """Open deadlines of visible cases: overdue, and due within ``within`` days, by unit."""
+        today = china_date(self._clock.now())
+        rows = await self.queue(member)
+        visible = {r.report_id for r in rows}
+        deadlines = await self._db.workflow.deadlines(due_by=today + timedelta(days=within), open_only=True)
+        items: list[dict[str, Any]] = []
+        for d in deadlines:
+            if d.report_id not in visible:
+                continue
+            items.append(
+                {
+                    "id": d.id,
+                    "case_no": d.case_no,
+                    "rule": d.rule,
+                    "label": self.label(d.rule),
+                    "unit": d.unit_code,
+                    "unit_name": self.tree.name(d.unit_code),
+                    "due_on": d.due_on.isoformat(),
+                    "days_left": (d.due_on - today).days,
+                    "overdue": d.due_on < today,
+                }
+            )
+        by_unit: dict[str, dict[str, int]] = {}
+        for item in items:
+            counts = by_unit.setdefault(str(item["unit"]), {"overdue": 0, "due_soon": 0})
+            counts["overdue" if item["overdue"] else "due_soon"] += 1
+        return {
+            "today": today.isoformat(),
+            "overdue": [i for i in items if i["overdue"]],
+            "due_soon": [i for i in items if not i["overdue"]],
+            "by_unit": [{"unit": u, "unit_name": self.tree.name(u), **c} for u, c in sorted(by_unit.items())],
+        }
+
+    async def attachments(self, member: StaffMember, case_no: str) -> list[AttachmentRecord]:
+        """The case's evidence attachments (404 outside the member's scope)."""
+        report, _ = await self._load(member, case_no)
+        return await self._db.workflow.attachments(report.id)
+
+    async def attachment(self, member: StaffMember, case_no: str, attachment_id: str) -> BlobContent:
+        """One evidence attachment of a visible case, decrypted off the event loop."""
+        report, _ = await self._load(member, case_no)
+        found = [a for a in await self._db.workflow.attachments(report.id) if str(a.id) == attachment_id]
+        if not found:
+            raise NotFound("没有这个附件。", code="attachment_not_found")
+        blob = await asyncio.to_thread(self._db.blobs.get, found[0].id)
+        # Who opened which piece of evidence is part of the case's trail (全程留痕).
+        await self._db.workflow.record_access(
+            report.id, "attachment_opened", member.actor, self._clock.now(), attachment=attachment_id
+        )
+        return blob
+
+    async def search(self, member: StaffMember, text: str, limit: int = 100) -> list[CaseRow]:
+        """Full-text search over report text (storage.search), scoped exactly like the queue."""
+        check_text(text)
+        await self._db.search.catch_up(self._clock.now())
+        found = await self._db.search.search(text)
+        if not found:
+            return []
+        rows = {r.case_no: r for r in await self.queue(member, case_nos=found)}
+        return [rows[c] for c in found if c in rows][:limit]
