@@ -27,7 +27,7 @@ DECISION_LABELS = {
     "accused": "被反映人",
     "routing": "办理层级与单位",
     "priority": "紧急程度",
-    "confidence": "置信度",
+    "confidence": "把握",
     "duplicate": "重复件",
     "places": "地点",
     "redaction": "信息保护",

@@ -38,6 +38,7 @@ from intake.domain import STATUS_LABELS
 from intake.errors import IntakeError
 from intake.files import human_size
 from intake.forms import FormData, read_form
+from intake.labels import confidence_label
 from intake.staff import ROLES, StaffMember, Unauthorized
 from intake.triage_service import CORRECTABLE, locate_words
 from intake.workflow import ACTION_LABELS, ACTIONS
@@ -144,6 +145,7 @@ class PageBase:
         self.env.filters["actor"] = actor_label
         self.env.filters["human_size"] = human_size
         self.env.filters["highlight"] = highlight
+        self.env.filters["certainty"] = confidence_label
         self.env.globals.update(
             status_labels=STATUS_LABELS,
             scope_labels=SCOPE_LABELS,
