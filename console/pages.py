@@ -203,17 +203,15 @@ class ConsolePages(CasePages):
     async def file_form(self, request: web.Request) -> web.StreamResponse:
         member, session = await self._member(request)
         check_filing_role(member)
-        channel = "letter" if request.query.get("channel") == "letter" else "visit"
-        return self._file_page(request, member, session, channel)
+        return self._file_page(request, member, session, _filing_channel(request.query.get("channel")))
 
-    @page
-    async def file(self, request: web.Request) -> web.StreamResponse:
-        """A letter (with its scans) or a walk-in visit, filed through the API's own calls: the
-        identity is sealed by the pipeline, the case registered at once, the query code shown once."""
-        member, session = await self._member(request)
-        check_filing_role(member)  # before the body is read
+    async def _filing_form(
+        self, request: web.Request, member: StaffMember, session: str, channel: str | None = None
+    ) -> FormData | web.StreamResponse:
+        """The letter/visit form with its scans, or the form again with a 413 when the files are too
+        large (``channel`` the form to show then; by default the one the form names)."""
         try:
-            form = await self._form(
+            return await self._form(
                 request,
                 FILING_FIELDS,
                 session,
@@ -223,11 +221,21 @@ class ConsolePages(CasePages):
         except FormTooLarge as exc:
             if not exc.verified:
                 raise
-            channel = "letter" if exc.form.get("channel") == "letter" else "visit"
+            shown = channel or _filing_channel(exc.form.get("channel"))
             return self._file_page(
-                request, member, session, channel, status=413, error=exc.message, values=exc.form.fields
+                request, member, session, shown, status=413, error=exc.message, values=exc.form.fields
             )
-        channel = "letter" if form.get("channel") == "letter" else "visit"
+
+    @page
+    async def file(self, request: web.Request) -> web.StreamResponse:
+        """A letter (with its scans) or a walk-in visit, filed through the API's own calls: the
+        identity is sealed by the pipeline, the case registered at once, the query code shown once."""
+        member, session = await self._member(request)
+        check_filing_role(member)  # before the body is read
+        form = await self._filing_form(request, member, session)
+        if isinstance(form, web.StreamResponse):
+            return form
+        channel = _filing_channel(form.get("channel"))
         if form.refused_files or any(u.content_type not in SCAN_TYPES for u in form.files):
             return self._file_page(
                 request, member, session, channel, status=422, error=SCAN_REFUSED, values=form.fields
@@ -292,20 +300,9 @@ class ConsolePages(CasePages):
         to correct; the scans are kept for the filing (encrypted), so they need not be chosen again."""
         member, session = await self._member(request)
         check_filing_role(member)
-        try:
-            form = await self._form(
-                request,
-                FILING_FIELDS,
-                session,
-                max_file_bytes=self.ctx.max_file_bytes,
-                max_files=self.ctx.max_files,
-            )
-        except FormTooLarge as exc:
-            if not exc.verified:
-                raise
-            return self._file_page(
-                request, member, session, "letter", status=413, error=exc.message, values=exc.form.fields
-            )
+        form = await self._filing_form(request, member, session, channel="letter")
+        if isinstance(form, web.StreamResponse):
+            return form
         values = dict(form.fields)
         if form.refused_files or any(u.content_type not in SCAN_TYPES for u in form.files):
             return self._file_page(
@@ -459,3 +456,8 @@ class ConsolePages(CasePages):
         if not await self.ctx.notifier.retry_dead(int(raw), member.actor):
             raise IntakeError("该通知已在重新发送中。", code="not_dead", status=409)
         raise ConsoleRedirect(f"{PREFIX}/dead-letters?done=retried")
+
+
+def _filing_channel(value: str | None) -> str:
+    """What staff file at the counter: a letter when the form says so, else a walk-in visit."""
+    return "letter" if value == "letter" else "visit"
