@@ -21,6 +21,7 @@ from aiohttp import web
 
 from intake.clock import Clock
 from intake.edge import HtmlErrorRenderer, parse_json_object, read_body, read_bounded_json
+from intake.informant import InformantDesk
 from intake.jobs import Handler as JobHandler
 from intake.metrics import Metrics
 from intake.notifier import Deliver
@@ -57,7 +58,8 @@ def _unsupported(*_args: object) -> None:
 @dataclass(frozen=True)
 class ChannelContext:
     """What a channel may use and do: file reports and look them up by query code (the pipeline),
-    read its own settings section, and hook into the application through the callables below."""
+    rate the answer and ask for review (the informant desk), read its own settings section, and
+    hook into the application through the callables below."""
 
     name: str
     pipeline: Pipeline
@@ -80,6 +82,8 @@ class ChannelContext:
     on_cleanup: Callable[[Cleanup], None] = _unsupported
     # set_error_page(renderer): friendly error pages for browsers (the web form).
     set_error_page: Callable[[HtmlErrorRenderer], None] = _unsupported
+    # The informant's desk: status with its timeline, rating the answer, review requests (issue 17).
+    informant: InformantDesk | None = None
 
     def client_key(self, request: web.Request) -> str:
         """A keyed hash of the client's address, for rate limits; the address itself is never kept."""

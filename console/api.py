@@ -25,6 +25,7 @@ from intake import ocr
 from intake.domain import STATUS_LABELS, Receipt, Submission, Upload
 from intake.errors import IntakeError, ValidationError
 from intake.files import clean_filename, sniff
+from intake.informant import CaseRequests
 from intake.staff import StaffMember
 from intake.workflow import Action, CaseView, Workflow
 
@@ -80,7 +81,7 @@ async def file_filed(
     return receipt
 
 
-def case_doc(view: CaseView, workflow: Workflow) -> dict[str, Any]:
+def case_doc(view: CaseView, workflow: Workflow, requests: CaseRequests | None = None) -> dict[str, Any]:
     r, s = view.report, view.state
     triage = r.triage or {}
     tree = workflow.tree
@@ -160,6 +161,29 @@ def case_doc(view: CaseView, workflow: Workflow) -> dict[str, Any]:
                 "at": q.at.isoformat(),
             }
             for q in view.recusals
+        ],
+        "feedback": [
+            {
+                "rating": f.rating,
+                "comment": f.comment,
+                "channel": f.channel,
+                "reply_at": f.reply_at.isoformat(),
+                "at": f.at.isoformat(),
+            }
+            for f in (requests.feedback if requests else [])
+        ],
+        "reviews": [
+            {
+                "id": q.id,
+                "kind": q.kind,
+                "reason": q.reason,
+                "from_unit": q.from_unit,
+                "to_unit": q.to_unit,
+                "channel": q.channel,
+                "at": q.at.isoformat(),
+                "due_on": q.due_on.isoformat(),
+            }
+            for q in (requests.reviews if requests else [])
         ],
         "thread": [
             {"direction": m.direction, "channel": m.channel, "at": m.at.isoformat(), "text": m.body}
@@ -300,7 +324,12 @@ class ConsoleAdapter:
         member = await self._member(request)
         workflow = self.ctx.workflow
         view = await workflow.case(member, request.match_info["case_no"])
-        return json_response(case_doc(view, workflow))
+        return json_response(case_doc(view, workflow, await self._requests(view)))
+
+    async def _requests(self, view: CaseView) -> CaseRequests | None:
+        """The informant's ratings and requests of a case already checked to be in sight."""
+        desk = self.ctx.informant
+        return await desk.of_case(view.report.case_no) if desk is not None else None
 
     async def action(self, request: web.Request) -> web.Response:
         member = await self._member(request)
@@ -309,7 +338,7 @@ class ConsoleAdapter:
         view = await workflow.act(member, request.match_info["case_no"], action)
         if not view.deadlines and not view.events:  # the case left the caller's sight (sent up)
             return json_response(schema.SentUp(case_no=view.report.case_no).body())
-        return json_response(case_doc(view, workflow))
+        return json_response(case_doc(view, workflow, await self._requests(view)))
 
     async def file_report(self, request: web.Request) -> web.Response:
         """A letter (with its scan) or a walk-in visit, through the same pipeline; the identity is

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from intake.clock import Clock
 from intake.held_scans import HeldScans
+from intake.informant import InformantDesk
 from intake.interchange.exporter import ExportService
 from intake.metrics import Metrics
 from intake.notifier import Notifier
@@ -42,6 +43,8 @@ class ConsoleContext:
     # Data out (exports of the cases in sight) and the scans kept between OCR and filing (issue 22).
     exports: ExportService
     held_scans: HeldScans
+    # The informant's ratings and review requests, shown on the case (issue 17).
+    informant: InformantDesk | None = None
 
     def client_key(self, request: web.Request) -> str:
         """A keyed hash of the client's address, for rate limits; the address itself is never kept."""

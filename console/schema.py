@@ -237,6 +237,25 @@ class RecusalView(ResponseModel):
     at: DateTime
 
 
+class FeedbackView(ResponseModel):
+    rating: str = Field(description="satisfied 满意 · basically_satisfied 基本满意 · dissatisfied 不满意")
+    comment: str | None = Field(description="The informant's words, redacted of their own details")
+    channel: str
+    reply_at: DateTime = Field(description="The answer rated (the case's reply time then)")
+    at: DateTime
+
+
+class ReviewView(ResponseModel):
+    id: int
+    kind: str = Field(description="review 复查 · re_review 复核 · objection 异议")
+    reason: str
+    from_unit: str
+    to_unit: str
+    channel: str
+    at: DateTime
+    due_on: str
+
+
 class ThreadMessage(ResponseModel):
     direction: str
     channel: str | None
@@ -283,6 +302,8 @@ class Case(ResponseModel):
     deadlines: list[DeadlineView]
     transfers: list[TransferView] = Field(description="转办 / 交办 / 移送")
     recusals: list[RecusalView] = Field(description="回避申请")
+    feedback: list[FeedbackView] = Field(default_factory=list, description="满意度评价, once per answer")
+    reviews: list[ReviewView] = Field(default_factory=list, description="复查 / 复核 / 异议 requests")
     thread: list[ThreadMessage] = Field(description="Follow-ups (补充材料) and replies (答复)")
     timeline: list[TimelineEvent] = Field(description="The case's audit events (全程留痕)")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 CHANNELS = ("web", "app", "wechat", "weibo", "phone", "sms", "telegram", "letter", "visit", "video")
 # What staff read for each channel tag: the console, the command line and exports alike.
@@ -131,6 +132,8 @@ class CaseStatus:
     updated_at: datetime
     replies: list[Reply]
     followups: int
+    # The dated steps the informant may see (intake.timeline.TimelineEntry), oldest first.
+    timeline: tuple[Any, ...] = ()
 
 
 def format_query_code(code: str) -> str:

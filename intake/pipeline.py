@@ -35,6 +35,7 @@ from intake.jurisdiction import Jurisdiction
 from intake.metrics import Metrics
 from intake.ratelimit import TokenBucket, clock_seconds
 from intake.text import check_text
+from intake.timeline import case_timeline, level_of
 from intake.vault_service import identifiers_of, informant_alias
 from storage import keys, vault
 from storage.conversations import ConversationStore
@@ -412,6 +413,8 @@ class Pipeline:
         self.metrics.status_lookups.labels("hit").inc()
         replies = [Reply(m.at, m.body) for m in record.messages if m.direction == "out"]
         followups = sum(1 for m in record.messages if m.direction == "in")
+        levels = {u.code: u.level for u in self.jurisdiction.units}
+        steps = case_timeline(await self._db.reports.events(record.report_id), level_of(levels))
         return CaseStatus(
             record.case_no,
             record.channel,
@@ -421,6 +424,7 @@ class Pipeline:
             record.updated_at,
             replies,
             followups,
+            tuple(steps),
         )
 
     async def add_followup(self, raw_code: str, content: str, channel: str, client_key: str) -> str:
@@ -435,17 +439,7 @@ class Pipeline:
         record = await self._db.reports.status_by_query_hash(self._query_hash(code)) if code else None
         if record is None:
             raise self._miss()
-        # The values the informant gave at filing, by the keyed hashes stored then: the vault is
-        # not opened for this.
-        stored = await self._db.reports.redaction_terms(record.report_id)
-        terms = None
-        if stored:
-            hashers = {
-                alg: vault.redaction_term_hasher(self._keys, alg, record.report_id)
-                for alg in {t.alg for t in stored}
-            }
-            terms = given_identity.HashedTerms(stored, hashers)
-        clean, found = await self._redact(terms, record.accused_name, content)
+        clean, found = await self._redact_informant_text(record.report_id, record.accused_name, content)
         # The informant's own details written into a follow-up are sealed like the report's.
         sealed = vault.seal(self._keys, record.report_id, "in_text", {"found": found}) if found else None
         await self._db.reports.add_message(
@@ -460,3 +454,26 @@ class Pipeline:
         self.metrics.followups.labels(channel).inc()
         log.info("follow-up added", extra={"case_no": record.case_no, "channel": channel})
         return record.case_no
+
+    async def _redact_informant_text(
+        self, report_id: uuid.UUID, accused_name: str | None, text: str
+    ) -> tuple[str, list[dict[str, str]]]:
+        """A text the informant sent after filing, redacted of their own details (the patterns,
+        and the values they gave at filing by the keyed hashes stored then: the vault is not
+        opened for this), and what was found."""
+        stored = await self._db.reports.redaction_terms(report_id)
+        terms = None
+        if stored:
+            hashers = {
+                alg: vault.redaction_term_hasher(self._keys, alg, report_id)
+                for alg in {t.alg for t in stored}
+            }
+            terms = given_identity.HashedTerms(stored, hashers)
+        clean, found = await self._redact(terms, accused_name, text)
+        return clean, found
+
+    async def scrub(self, report_id: uuid.UUID, accused_name: str | None, text: str) -> str:
+        """An informant's comment or reason (a rating, a review request), redacted like a
+        follow-up; the details found are dropped, not kept (nobody needs them back)."""
+        clean, _found = await self._redact_informant_text(report_id, accused_name, text)
+        return str(clean)

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from intake.clock import Clock
 from intake.edge import HtmlErrorRenderer
+from intake.informant import InformantDesk
 from intake.jobs import JobWorker
 from intake.metrics import Metrics
 from intake.notifier import Notifier
@@ -64,6 +65,8 @@ class Services:
     # The case workflow and staff accounts (issue 8).
     staff: StaffService | None = None
     workflow: Workflow | None = None
+    # What an informant does with a query code besides reading it: rate, ask for review (issue 17).
+    informant: InformantDesk | None = None
 
 
 SERVICES = web.AppKey("services", Services)

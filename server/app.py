@@ -25,6 +25,7 @@ from intake import jurisdiction as jurisdiction_mod
 from intake.clock import Clock, SystemClock
 from intake.errors import IntakeError, Unavailable
 from intake.held_scans import HeldScans
+from intake.informant import InformantDesk
 from intake.interchange.exporter import ExportService
 from intake.jobs import JobWorker, builtin_handlers
 from intake.metrics import Metrics
@@ -258,7 +259,10 @@ async def open_services(settings: Settings, clock: Clock | None = None) -> Servi
         await db.conversations.purge(at, seen_for=seen_for, idle_for=idle_for, next_run=at + PURGE_EVERY)
 
     worker.register(PURGE_JOB, purge_dialogue_state)
-    return Services(settings, db, pipeline, worker, metrics, clock, [], triage, notifier, staff, workflow)
+    informant = InformantDesk(pipeline, workflow, db, clock)
+    return Services(
+        settings, db, pipeline, worker, metrics, clock, [], triage, notifier, staff, workflow, informant
+    )
 
 
 class Feature(Protocol):
@@ -332,6 +336,7 @@ def mount_console(app: web.Application, services: Services, settings: Settings) 
             services.db, services.clock, {u.code: u.name for u in services.pipeline.jurisdiction.units}
         ),
         held_scans=HeldScans(services.db),
+        informant=services.informant,
     )
     app.router.add_routes(console.Console(ctx).routes())
     services.mounted.append(console.NAME)
@@ -372,6 +377,7 @@ def build_app(
             ctx: ChannelContext = ChannelContext(
                 name=spec.name,
                 pipeline=services.pipeline,
+                informant=services.informant,
                 settings=section,
                 metrics=services.metrics,
                 clock=services.clock,

@@ -18,6 +18,7 @@ from storage.conversations import ConversationStore
 from storage.db import GroupCommitWriter, make_engine, normalise_url
 from storage.errors import OutageLog
 from storage.export_store import ExportStore
+from storage.feedback_store import FeedbackStore
 from storage.keys import Keyring
 from storage.reception_store import ReceptionStore
 from storage.repositories import AuditRepository, JobRepository, ReportRepository, UnitRepository
@@ -94,6 +95,7 @@ class Database:
         self.search = SearchIndex(self)
         self.reception = ReceptionStore(self)
         self.exports = ExportStore(self)
+        self.feedback = FeedbackStore(self)
 
     async def start(self, *, migrate: bool = True) -> None:
         if migrate:

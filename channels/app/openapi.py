@@ -14,7 +14,8 @@ from channels.openapi import BODY_ERRORS, THROTTLED, UNAVAILABLE, Answer, Operat
 INFO = {
     "title": "信访举报受理接口 (petition and reporting intake API)",
     "version": "1.0.0",
-    "description": "File a report, follow it with the query code (查询码), add information. Identity "
+    "description": "File a report, follow it with the query code (查询码), add information, rate the "
+    "answer and ask for review. Identity "
     "fields under `reporter` are sealed in the vault and never shown to handlers. Errors are "
     '`{"error": {"code", "message"}}`, messages in Simplified Chinese.',
 }
@@ -71,7 +72,7 @@ OPERATIONS = (
         "POST",
         "/api/v1/status",
         "getStatus",
-        "Read a case's status and replies by query code (查询)",
+        "Read a case's status, replies and dated timeline by query code (查询)",
         body=schema.StatusRequest,
         answers={
             200: Answer("The case (`Cache-Control: no-store`)", schema.Status),
@@ -92,6 +93,49 @@ OPERATIONS = (
             201: Answer("Added", schema.FollowupAdded),
             **BODY_ERRORS,
             404: MISS,
+            422: INVALID,
+            **THROTTLED,
+            **UNAVAILABLE,
+        },
+    ),
+    Operation(
+        "POST",
+        "/api/v1/feedback",
+        "giveFeedback",
+        "Rate the answer (满意度评价): 满意 · 基本满意 · 不满意, once per answer",
+        body=schema.FeedbackRequest,
+        answers={
+            201: Answer("Rated", schema.FeedbackGiven),
+            **BODY_ERRORS,
+            404: MISS,
+            409: Answer(
+                "No answer yet (`not_replied`), this answer rated already (`already_rated`), or the "
+                "rating window of 30 days after the answer has closed (`window_closed`, the last day named)"
+            ),
+            422: INVALID,
+            **THROTTLED,
+            **UNAVAILABLE,
+        },
+    ),
+    Operation(
+        "POST",
+        "/api/v1/reviews",
+        "requestReview",
+        "Ask for 复查 / 复核 (to the next level up), or make an objection (异议) or a recusal request (回避)",
+        body=schema.ReviewRequest,
+        answers={
+            201: Answer(
+                "Received: the level that handles it and the date the answer is due", schema.ReviewReceived
+            ),
+            **BODY_ERRORS,
+            404: MISS,
+            409: Answer(
+                "Not possible now: no answer yet (`not_replied`), outside the 30-day window "
+                "(`window_closed`, the last day named), a review already asked (`already_reviewed`) or "
+                "under way (`review_pending`), 复核 before 复查 (`review_first`), after 复核 "
+                "(`no_further_review`), no level above (`no_upper_unit`), merged (`merged`), closed "
+                "(`case_closed`, recusal), or the case just changed (`stale_case`)"
+            ),
             422: INVALID,
             **THROTTLED,
             **UNAVAILABLE,

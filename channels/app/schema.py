@@ -89,6 +89,17 @@ class StatusReply(ResponseModel):
     text: str
 
 
+class TimelineStep(ResponseModel):
+    at: DateTime
+    event: str = Field(
+        description="received, registered, accepted, not_accepted, transferred, assigned, supervised, "
+        "extended, replied, closed, merged, reopened, review_requested, objection, recusal_requested, "
+        "recusal_decided, rated",
+        examples=["accepted"],
+    )
+    text: str = Field(description="What the step means, in Chinese; never a person's name")
+
+
 class Status(ResponseModel):
     case_no: str
     channel: str
@@ -98,6 +109,38 @@ class Status(ResponseModel):
     updated_at: DateTime
     replies: list[StatusReply]
     followups: int = Field(description="How many follow-ups the informant added")
+    timeline: list[TimelineStep] = Field(description="The dated steps of the case, oldest first")
+
+
+class FeedbackRequest(RequestModel):
+    query_code: QueryCode
+    rating: Literal["satisfied", "basically_satisfied", "dissatisfied"] = Field(
+        description="满意 · 基本满意 · 不满意"
+    )
+    comment: OptionalText = Field(None, max_length=500, description="Optional words on the answer")
+
+
+class FeedbackGiven(ResponseModel):
+    case_no: str
+    rating: str
+    status: Literal["rated"] = "rated"
+
+
+class ReviewRequest(RequestModel):
+    query_code: QueryCode
+    kind: Literal["review", "re_review", "recusal", "objection"] = Field(
+        description="review 复查 and re_review 复核 (信访工作条例 arts 35–36: within 30 days of the "
+        "answer, decided by the next level up within 30 days); objection 异议 to the result; recusal 回避"
+    )
+    reason: str = Field(min_length=1, max_length=2000, description="Why (the informant's own words)")
+
+
+class ReviewReceived(ResponseModel):
+    case_no: str
+    kind: str
+    level: str | None = Field(description="Which level handles it (市级纪检监察机关 …), never a person")
+    due_on: str | None = Field(description="The date the answer is due by (ISO), when there is one")
+    status: Literal["received"] = "received"
 
 
 class FollowupAdded(ResponseModel):

@@ -12,6 +12,7 @@ from channels.schema import M, validated
 from channels.verify import SignatureReplays, verify_app_signature
 from intake.domain import CaseStatus, format_query_code
 from intake.errors import IntakeError
+from intake.informant import InformantDesk
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
@@ -32,6 +33,8 @@ class AppAdapter:
             web.post("/api/v1/reports", self.create_report),
             web.post("/api/v1/status", self.status),
             web.post("/api/v1/followups", self.followup),
+            web.post("/api/v1/feedback", self.feedback),
+            web.post("/api/v1/reviews", self.review),
             web.get("/api/v1/openapi.json", self.openapi),
         ]
 
@@ -86,6 +89,36 @@ class AppAdapter:
         )
         return json_response(schema.FollowupAdded(case_no=case_no).body(), status=201)
 
+    async def feedback(self, request: web.Request) -> web.Response:
+        """满意度评价 of the answer: once per answer (409 before one, or when rated already)."""
+        given = await self._body(request, schema.FeedbackRequest)
+        desk = self._desk()
+        found = await desk.rate(
+            given.query_code, given.rating, given.comment, "app", self.ctx.client_key(request)
+        )
+        body = schema.FeedbackGiven(case_no=found.case_no, rating=found.rating)
+        return json_response(body.body(), status=201)
+
+    async def review(self, request: web.Request) -> web.Response:
+        """复查 / 复核 (to the next level up), 异议 or 回避, by query code."""
+        asked = await self._body(request, schema.ReviewRequest)
+        desk = self._desk()
+        done = await desk.request(
+            asked.query_code, asked.kind, asked.reason, "app", self.ctx.client_key(request)
+        )
+        body = schema.ReviewReceived(
+            case_no=done.case_no,
+            kind=done.kind,
+            level=desk.level_name(done.to_unit) if done.kind in ("review", "re_review") else None,
+            due_on=done.due_on.isoformat() if done.due_on else None,
+        )
+        return json_response(body.body(), status=201)
+
+    def _desk(self) -> InformantDesk:
+        if self.ctx.informant is None:
+            raise IntakeError("暂不能办理。", code="unavailable", status=503)
+        return self.ctx.informant
+
     async def openapi(self, request: web.Request) -> web.Response:
         return json_response(self.document)
 
@@ -100,4 +133,5 @@ def render_status(found: CaseStatus) -> dict[str, Any]:
         updated_at=found.updated_at,
         replies=[schema.StatusReply(at=r.at, text=r.text) for r in found.replies],
         followups=found.followups,
+        timeline=[schema.TimelineStep(at=e.at, event=e.event, text=e.text) for e in found.timeline],
     ).body()

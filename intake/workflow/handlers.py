@@ -482,5 +482,9 @@ async def decide_recusal(
         if report.status == "assigned":
             change.status = "accepted"
     change.event_kind = "recusal_decided"
-    change.event_payload |= {"recusal_id": pending[0].id, "decision": a.decision}
+    change.event_payload |= {
+        "recusal_id": pending[0].id,
+        "decision": a.decision,
+        "requested_by": pending[0].requested_by,  # the informant's timeline shows their own
+    }
     return None

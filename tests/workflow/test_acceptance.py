@@ -399,6 +399,7 @@ async def test_at_qc_01_query_code_shows_only_status_and_reply(office: Office) -
         "replies",
         "channel",
         "followups",
+        "timeline",
     }
     assert doc["status"] == "replied"
     assert [r["text"] for r in doc["replies"]] == ["您反映的问题已查实，相关人员已受到处理。"]
