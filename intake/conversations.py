@@ -29,6 +29,7 @@ from typing import Any
 from intake.clock import CHINA
 from intake.domain import Location, Receipt, Reporter, Submission, normalise_query_code
 from intake.errors import IntakeError, ValidationError
+from intake.informant import InformantDesk, Offers, dialogue_command, offer_lines, timeline_lines
 from intake.pipeline import MAX_CONTENT, Pipeline
 from storage.conversations import ConversationStore
 from storage.vault import blind_index
@@ -145,8 +146,11 @@ class Conversations:
         platform: str,
         notice: Notice,
         media_job: str | None = None,
+        informant: InformantDesk | None = None,
     ) -> None:
         self.pipeline = pipeline
+        # Rating the answer and review requests (issue 17); None: this engine only files and reads.
+        self.informant = informant
         self.channel = channel
         self.platform = platform
         self.notice = notice
@@ -376,7 +380,12 @@ class Conversations:
             return keep
         if text.startswith("查询"):
             found = await self.pipeline.status(rest_of(text, "查询"), conv_key)
-            keep.reply = _status_reply(found)
+            offers = await self.informant.offers(found) if self.informant is not None else None
+            keep.reply = _status_reply(found, offers)
+            return keep
+        answer = await dialogue_command(self.informant, text, self.channel, conv_key)
+        if answer is not None:
+            keep.reply = answer
             return keep
         if text.startswith("补充"):
             code, addition = split_code(rest_of(text, "补充"))
@@ -514,17 +523,21 @@ def _clip(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-def _status_reply(found: Any) -> str:
+def _status_reply(found: Any, offers: Offers | None = None) -> str:
     lines = [
         f"案件编号：{found.case_no}",
         f"办理状态：{found.status_label}",
         f"受理时间：{found.received_at.astimezone(CHINA):%Y-%m-%d %H:%M}",
         f"最近更新：{found.updated_at.astimezone(CHINA):%Y-%m-%d %H:%M}",
+        *timeline_lines(found),
     ]
     if found.replies:
         lines.append("答复：")
         for reply in found.replies[-3:]:
-            lines.append(f"{reply.at.astimezone(CHINA):%Y-%m-%d} {reply.text}")
+            lines.append(f"{reply.at.astimezone(CHINA):%Y-%m-%d} {_clip(reply.text, 200)}")
     else:
         lines.append("暂无答复。")
-    return _clip("\n".join(lines), MAX_REPLY_CHARS)
+    # The offers last but kept whole: the reply's text gives way first.
+    tail = "\n".join(offer_lines(offers)) if offers is not None else ""
+    room = MAX_REPLY_CHARS - (len(tail) + 1 if tail else 0)
+    return _clip("\n".join(lines), room) + ("\n" + tail if tail else "")

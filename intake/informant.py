@@ -38,6 +38,10 @@ MAX_COMMENT = 500
 RATING_DAYS = 30
 COMMAND_WORDS = {"复查": "review", "复核": "re_review", "异议": "objection", "回避": "recusal"}
 WORD_RATINGS = {"满意": "satisfied", "基本满意": "basically_satisfied", "不满意": "dissatisfied"}
+# The choices as forms show them: (value, words).
+RATING_CHOICES = tuple(RATING_WORDS.items())
+# How the dialogue commands begin (the SMS line tells commands from free text by these).
+COMMAND_PREFIXES = ("评价", *COMMAND_WORDS, *(f"申请{w}" for w in COMMAND_WORDS))
 
 
 @dataclass(frozen=True)
@@ -101,7 +105,10 @@ class InformantDesk:
             rate_until = china_date(state.replied_at) + timedelta(days=self.rating_days)
             given = [f for f in await self._db.feedback.feedback(report.id) if f.reply_at == state.replied_at]
             rated = given[0].rating if given else None
-        window = review_window(self.workflow, report, state)
+        try:
+            window = review_window(self.workflow, report, state)
+        except IntakeError:  # a year the calendar does not know: the page still shows the case
+            window = None
         answered = state is not None and state.replied_at is not None and not state.merged_into
         return Offers(
             can_rate=rate_until is not None and rated is None and today <= rate_until,
@@ -212,15 +219,11 @@ def offer_lines(offers: Offers) -> list[str]:
     return lines
 
 
-def status_lines(found: CaseStatus, offers: Offers | None) -> list[str]:
-    """The timeline's last steps and the offers, for the dialogue channels' status answer."""
-    lines = []
-    if found.timeline:
-        lines.append("办理进程：")
-        lines += short_timeline(found.timeline)
-    if offers is not None:
-        lines += offer_lines(offers)
-    return lines
+def timeline_lines(found: CaseStatus, last: int = 4) -> list[str]:
+    """The timeline's last steps, for the dialogue channels' status answer."""
+    if not found.timeline:
+        return []
+    return ["办理进程：", *short_timeline(found.timeline, last)]
 
 
 async def dialogue_command(

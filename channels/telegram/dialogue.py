@@ -29,6 +29,7 @@ from channels.telegram.fsm import HANDLE_KIND, UpdateWork
 from intake.conversations import Notice, split_code
 from intake.domain import Location, Receipt, Reporter, Submission
 from intake.errors import IntakeError
+from intake.informant import COMMAND_PREFIXES, InformantDesk, dialogue_command
 from intake.pipeline import MAX_CONTENT, Pipeline
 
 log = logging.getLogger("channels.telegram")
@@ -53,8 +54,16 @@ class TelegramIntake:
     """What the handlers need of the service: the pipeline, the notice, and whether media can be
     downloaded (a deployment may switch the media job off)."""
 
-    def __init__(self, pipeline: Pipeline, notice: Notice, *, media: bool = True) -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        notice: Notice,
+        *,
+        media: bool = True,
+        informant: InformantDesk | None = None,
+    ) -> None:
         self.pipeline = pipeline
+        self.informant = informant  # rating the answer and review requests (issue 17)
         self.notice = notice
         self.media = media
 
@@ -131,10 +140,20 @@ async def _status(message: Message, intake: TelegramIntake, work: UpdateWork, ar
         return
     try:
         found = await intake.pipeline.status(args, work.conversation_key)
+        offers = await intake.informant.offers(found) if intake.informant is not None else None
     except IntakeError as exc:
         await message.answer(exc.message)
         return
-    await message.answer(t.status_text(found))
+    await message.answer(t.status_text(found, offers))
+
+
+async def _loop(message: Message, intake: TelegramIntake, work: UpdateWork, text: str) -> bool:
+    """评价 / 复查 / 复核 / 异议 / 回避 (issue 17); False when ``text`` is none of them."""
+    answer = await dialogue_command(intake.informant, text, CHANNEL, work.conversation_key)
+    if answer is None:
+        return False
+    await message.answer(answer)
+    return True
 
 
 async def _add(message: Message, intake: TelegramIntake, work: UpdateWork, args: str) -> None:
@@ -191,6 +210,18 @@ def commands_router() -> Router:
     @router.message(Command("add"))
     async def add(message: Message, command: CommandObject, intake: TelegramIntake, work: UpdateWork) -> None:
         await _add(message, intake, work, (command.args or "").strip())
+
+    @router.message(Command("rate"))
+    async def rate(
+        message: Message, command: CommandObject, intake: TelegramIntake, work: UpdateWork
+    ) -> None:
+        await _loop(message, intake, work, "评价 " + (command.args or "").strip())
+
+    @router.message(Command("review"))
+    async def review(
+        message: Message, command: CommandObject, intake: TelegramIntake, work: UpdateWork
+    ) -> None:
+        await _loop(message, intake, work, "复查 " + (command.args or "").strip())
 
     return router
 
@@ -364,6 +395,11 @@ def idle_router() -> Router:
     @router.message(F.text.startswith("补充"))
     async def add_text(message: Message, intake: TelegramIntake, work: UpdateWork) -> None:
         await _add(message, intake, work, _text(message)[2:].strip(" ：:，,"))
+
+    @router.message(F.text.startswith(COMMAND_PREFIXES))
+    async def loop_text(message: Message, intake: TelegramIntake, work: UpdateWork) -> None:
+        if not await _loop(message, intake, work, _text(message)):
+            await message.answer(t.help_text(), reply_markup=MENU)
 
     @router.message(F.contact)
     async def stray_contact(message: Message) -> None:

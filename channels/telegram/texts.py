@@ -7,6 +7,7 @@ from intake.clock import CHINA
 from intake.conversations import ALREADY_FILED, Notice
 from intake.conversations import CANCELLED as CANCELLED  # the bot says it too
 from intake.domain import CaseStatus, Receipt
+from intake.informant import Offers, offer_lines, timeline_lines
 
 # Menu buttons (a reply keyboard): their texts are what the bot receives when pressed.
 BTN_REPORT, BTN_STATUS, BTN_ADD, BTN_HELP = "我要举报", "查询进展", "补充材料", "帮助"
@@ -40,6 +41,8 @@ def help_text() -> str:
         "/report 内容 —— 直接提交举报；\n"
         "/status 查询码 —— 查看办理进展和答复；\n"
         "/add 查询码 内容 —— 补充材料；\n"
+        "/rate 查询码 满意|基本满意|不满意 意见 —— 评价答复；\n"
+        "/review 查询码 理由 —— 不服答复意见，申请复查（复核、异议、回避：发送“复核 查询码 理由”等）；\n"
         "/cancel —— 放弃正在填写的举报。"
     )
 
@@ -102,19 +105,22 @@ def summary_text(draft: dict[str, object]) -> str:
     return "\n".join(lines)
 
 
-def status_text(found: CaseStatus) -> str:
+def status_text(found: CaseStatus, offers: Offers | None = None) -> str:
     lines = [
         f"案件编号：{found.case_no}",
         f"办理状态：{found.status_label}",
         f"受理时间：{found.received_at.astimezone(CHINA):%Y-%m-%d %H:%M}",
         f"最近更新：{found.updated_at.astimezone(CHINA):%Y-%m-%d %H:%M}",
+        *timeline_lines(found),
     ]
     if found.replies:
         lines.append("答复：")
         lines += [f"{r.at.astimezone(CHINA):%Y-%m-%d} {r.text}" for r in found.replies[-3:]]
     else:
         lines.append("暂无答复。")
-    return _clip("\n".join(lines), MAX_REPLY_CHARS)
+    tail = "\n".join(offer_lines(offers)) if offers is not None else ""
+    body = _clip("\n".join(lines), MAX_REPLY_CHARS - (len(tail) + 1 if tail else 0))
+    return body + ("\n" + tail if tail else "")
 
 
 def _clip(text: str, n: int) -> str:

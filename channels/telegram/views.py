@@ -83,7 +83,7 @@ class TelegramAdapter:
         self.ledger = DialogueLedger(ctx.pipeline, "telegram")
         # The WeChat/Weibo engine, used here for its late-attachment helper only.
         self.materials = Conversations(ctx.pipeline, channel="telegram", platform="Telegram", notice=Notice())
-        self.intake = TelegramIntake(ctx.pipeline, Notice())
+        self.intake = TelegramIntake(ctx.pipeline, Notice(), informant=ctx.informant)
         self.dispatcher = Dispatcher(storage=SealedStorage(self.ledger), intake=self.intake)
         self.dispatcher.include_routers(*routers())
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()

@@ -24,12 +24,13 @@ from intake.conversations import (
     split_code,
 )
 from intake.errors import IntakeError
+from intake.informant import COMMAND_PREFIXES
 from intake.pipeline import MAX_CONTENT
 
 MEDIA_JOB = "twilio_media"
 # What an MMS may carry into a case: pictures (what the attachment store can recognise).
 MEDIA_TYPES = {"image/jpeg", "image/png", "image/gif"}
-COMMANDS = ("举报", "查询", "补充", "取消", "退出", "放弃", "帮助", "菜单", "?", "？")
+COMMANDS = ("举报", "查询", "补充", "取消", "退出", "放弃", "帮助", "菜单", "?", "？", *COMMAND_PREFIXES)
 
 STARTED = "已记下您反映的问题（如不是要举报，请回复“取消”）。"
 MEDIA_SKIPPED = "彩信中有 {n} 份材料的格式暂不支持（只收图片），未能保存。"

@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import Gather, Say, VoiceResponse
 
+from intake.clock import CHINA
 from intake.domain import CaseStatus
 
 MAX_SMS_CHARS = 1600  # Twilio's limit for one message (it splits it into segments itself)
@@ -60,6 +61,12 @@ OFF_HOURS = "现在是非工作时间，人工服务时间为工作日 {hours}�
 TOO_FAST = "操作过于频繁，请稍后再拨。"
 TROUBLE = "系统暂时无法处理，请稍后再拨。"
 BACK_TO_MENU = "返回主菜单。"
+RATE_MENU = "对这次答复，满意请按1，基本满意请按2，不满意请按3；"
+REVIEW_MENU = "不服答复意见、申请{word}，请按4；"
+LOOP_BACK = "返回主菜单，请按0。"
+REASON = "请讲述申请{word}的理由，讲完请稍等。"
+REASON_AGAIN = "没有听清理由，请再说一遍。"
+REASON_NONE = "没有记录到理由，申请没有提交。"
 
 # What a report says when the caller was recorded but nothing was recognised as text.
 RECORDING_ONLY_CONTENT = "（电话举报：来电人的讲述未能转为文字，内容见电话录音附件。）"
@@ -216,6 +223,22 @@ class Voice:
         vr.append(g)
         return str(vr)
 
+    def after_status(self, n: int, *, lead: str, rate: bool, review: str | None) -> str:
+        """After a status: rate the answer (1–3), ask for review (4), or back to the menu (0)."""
+        vr = VoiceResponse()
+        g = self.gather_choice("loop", n, speech=False)
+        menu = (RATE_MENU if rate else "") + (REVIEW_MENU.format(word=review) if review else "")
+        self.say(g, lead + menu + LOOP_BACK)
+        vr.append(g)
+        return str(vr)
+
+    def ask_reason(self, n: int, word: str, *, lead: str = "") -> str:
+        vr = VoiceResponse()
+        g = self.gather_speech("reason", n)
+        self.say(g, lead + REASON.format(word=word))
+        vr.append(g)
+        return str(vr)
+
     def dial(self, n: int, number: str, caller_id: str | None) -> str:
         """Transfer to a person. The office phone shows the hotline's number, not the caller's."""
         vr = VoiceResponse()
@@ -227,6 +250,9 @@ class Voice:
 def status_speech(found: CaseStatus) -> str:
     """The status of a case as it is read out: number, state, and the latest reply."""
     text = f"案件编号：{spell(found.case_no)}。办理状态：{found.status_label}。"
+    if found.timeline:
+        step = found.timeline[-1]
+        text += f"最近进展：{step.at.astimezone(CHINA):%Y年%m月%d日}，{step.text}"
     if found.replies:
         latest = found.replies[-1]
         return text + f"最新答复：{latest.text[:500]}"

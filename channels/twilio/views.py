@@ -75,9 +75,14 @@ class TwilioAdapter:
         )
         self.api: TwilioApi | None = None  # built in start, inside the running loop
         self.sms = SmsDialogue(
-            ctx.pipeline, channel="sms", platform="短信", notice=Notice(), media_job=MEDIA_JOB
+            ctx.pipeline,
+            channel="sms",
+            platform="短信",
+            notice=Notice(),
+            media_job=MEDIA_JOB,
+            informant=ctx.informant,
         )
-        self.calls = VoiceDialogue(ctx.pipeline, self.settings, self.voice)
+        self.calls = VoiceDialogue(ctx.pipeline, self.settings, self.voice, informant=ctx.informant)
 
     def routes(self) -> list[web.AbstractRouteDef]:
         return [

@@ -37,7 +37,9 @@ from channels.twilio.twiml import Voice
 from intake.conversations import Conversations, Inbound, Notice, Outcome, clean_text
 from intake.domain import Receipt, Submission, format_query_code, normalise_query_code
 from intake.errors import Conflict, IntakeError, NotFound, RateLimited
+from intake.informant import InformantDesk, rated_text, request_text
 from intake.pipeline import MAX_CONTENT, Pipeline
+from intake.workflow.requests import KIND_WORDS
 
 log = logging.getLogger("channels.twilio.voice")
 
@@ -114,6 +116,13 @@ def receipt_sms(case_no: str, query_code: str) -> str:
     )
 
 
+def _refused(exc: IntakeError) -> str:
+    """Why a rating or request was not taken, said to the caller; too many tries end the call."""
+    if isinstance(exc, RateLimited):
+        raise exc
+    return exc.message
+
+
 class VoiceDialogue(Conversations):
     def __init__(
         self,
@@ -122,8 +131,9 @@ class VoiceDialogue(Conversations):
         voice: Voice,
         *,
         send_sms: SendSms | None = None,
+        informant: InformantDesk | None = None,
     ) -> None:
-        super().__init__(pipeline, channel="phone", platform="电话", notice=Notice())
+        super().__init__(pipeline, channel="phone", platform="电话", notice=Notice(), informant=informant)
         self.settings = settings
         self.voice = voice
         self.send_sms = send_sms  # None: outbound SMS not configured, no receipt by SMS
@@ -135,6 +145,8 @@ class VoiceDialogue(Conversations):
             "query": self._query,
             "add-code": self._add_code,
             "add": self._add,
+            "loop": self._loop,
+            "reason": self._reason,
             "dialed": self._dialed,
         }
 
@@ -326,7 +338,61 @@ class VoiceDialogue(Conversations):
             assert retry is not None
             return retry
         found = await self.pipeline.status(code, self._client_key(msg))
-        return self._menu(state, lead=twiml.status_speech(found) + twiml.BACK_TO_MENU)
+        offers = await self.informant.offers(found) if self.informant is not None else None
+        if offers is None or not (offers.can_rate or offers.review_kind):
+            return self._menu(state, lead=twiml.status_speech(found) + twiml.BACK_TO_MENU)
+        # Issue 17: rate the answer or ask for review with the code just keyed (kept sealed in the
+        # call's state until the caller leaves this step).
+        state.update(q=code, rate=offers.can_rate, review=offers.review_kind, tries=0)
+        return self._after_status(state, twiml.status_speech(found))
+
+    def _after_status(self, state: dict[str, Any], lead: str = "") -> Outcome:
+        n = self._advance(state, "loop")
+        word = KIND_WORDS.get(str(state.get("review") or ""))
+        reply = self.voice.after_status(n, lead=lead, rate=bool(state.get("rate")), review=word)
+        return Outcome(reply, "loop", state)
+
+    async def _loop(self, msg: CallEvent, state: dict[str, Any]) -> Outcome:
+        code = state.get("q")
+        if not isinstance(code, str) or self.informant is None:
+            return self._menu(state)
+        choice = (msg.digits or "")[:1]
+        ratings = {"1": "satisfied", "2": "basically_satisfied", "3": "dissatisfied"}
+        if choice in ratings and state.get("rate"):
+            try:
+                rated = await self.informant.rate(code, ratings[choice], None, "phone", self._client_key(msg))
+                lead = rated_text(rated)
+            except IntakeError as exc:
+                lead = _refused(exc)
+            state.pop("q", None)
+            return self._menu(state, lead=lead + twiml.BACK_TO_MENU)
+        if choice == "4" and state.get("review"):
+            n = self._advance(state, "reason")
+            return Outcome(self.voice.ask_reason(n, KIND_WORDS[str(state["review"])]), "reason", state)
+        state.pop("q", None)
+        return self._menu(state)
+
+    async def _reason(self, msg: CallEvent, state: dict[str, Any]) -> Outcome:
+        code, kind = state.get("q"), str(state.get("review") or "")
+        if not isinstance(code, str) or self.informant is None or kind not in KIND_WORDS:
+            return self._menu(state)
+        text = clean_text(msg.speech)
+        if not text:
+            state["tries"] = int(state.get("tries", 0)) + 1
+            if state["tries"] < 2:
+                n = self._advance(state, "reason")
+                return Outcome(
+                    self.voice.ask_reason(n, KIND_WORDS[kind], lead=twiml.REASON_AGAIN), "reason", state
+                )
+            state.pop("q", None)
+            return self._menu(state, lead=twiml.REASON_NONE + twiml.BACK_TO_MENU)
+        state.pop("q", None)
+        try:
+            done = await self.informant.request(code, kind, text[:2000], "phone", self._client_key(msg))
+            lead = request_text(self.informant, done)
+        except IntakeError as exc:
+            lead = _refused(exc)
+        return self._menu(state, lead=lead + twiml.BACK_TO_MENU)
 
     async def _add_code(self, msg: CallEvent, state: dict[str, Any]) -> Outcome:
         code, retry = await self._code(msg, state, "add-code")

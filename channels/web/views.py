@@ -23,8 +23,10 @@ from intake.domain import Accused, Location, Reporter, Submission, format_query_
 from intake.errors import Conflict, IntakeError, ValidationError
 from intake.files import ALLOWED_DESCRIPTION, human_size
 from intake.forms import FormData, FormInvalidCharacters, FormTooLarge, read_form
+from intake.informant import RATING_CHOICES, rated_text, request_text
 from intake.pipeline import MAX_CONTENT
 from intake.ratelimit import client_address
+from intake.workflow.requests import KIND_WORDS
 
 HERE = Path(__file__).resolve().parent
 COOKIE = "xf_form"
@@ -58,7 +60,7 @@ REPORT_FIELDS = frozenset(
         "reporter_address",
     }
 )
-STATUS_FIELDS = frozenset({"csrf", "query_code", "content"})
+STATUS_FIELDS = frozenset({"csrf", "query_code", "content", "rating", "comment", "kind", "reason"})
 LIMITS = {
     "accused_name": 100,
     "accused_unit": 200,
@@ -114,6 +116,8 @@ class WebAdapter:
             web.get("/status", self.status_form),
             web.post("/status", self.status),
             web.post("/status/followup", self.followup),
+            web.post("/status/feedback", self.feedback),
+            web.post("/status/review", self.review),
             web.static("/static/web", HERE / "static"),
         ]
 
@@ -317,6 +321,7 @@ class WebAdapter:
         error: str | None = None,
         followup: str = "",
     ) -> web.Response:
+        desk = self.ctx.informant
         try:
             found = await self.ctx.pipeline.status(code, self.ctx.client_key(request))
         except IntakeError as exc:
@@ -332,6 +337,9 @@ class WebAdapter:
             error=error,
             followup=followup,
             max_content=MAX_CONTENT,
+            offers=await desk.offers(found) if desk is not None else None,
+            ratings=RATING_CHOICES,
+            kind_words=KIND_WORDS,
         )
 
     def _query_error(self, request: web.Request, exc: IntakeError) -> web.Response:
@@ -363,3 +371,29 @@ class WebAdapter:
         except IntakeError as exc:
             return self._query_error(request, exc)
         return await self._status_page(request, code, notice="补充材料已收到，办理人员会一并查看。")
+
+    async def feedback(self, request: web.Request) -> web.Response:
+        """满意度评价 from the status page (a plain form: no script)."""
+        return await self._loop_form(request, "rate")
+
+    async def review(self, request: web.Request) -> web.Response:
+        """复查 / 复核 / 异议 / 回避 from the status page."""
+        return await self._loop_form(request, "review")
+
+    async def _loop_form(self, request: web.Request, what: str) -> web.Response:
+        form = await read_form(request, STATUS_FIELDS, lambda f: self._check_token(request, f))
+        code, desk, key = form.get("query_code"), self.ctx.informant, self.ctx.client_key(request)
+        if desk is None:
+            return await self._status_page(request, code, error="暂不能办理，请稍后再试。", status=503)
+        try:
+            if what == "rate":
+                rated = await desk.rate(code, form.get("rating"), form.get("comment"), "web", key)
+                notice = rated_text(rated)
+            else:
+                done = await desk.request(code, form.get("kind"), form.get("reason"), "web", key)
+                notice = request_text(desk, done)
+        except IntakeError as exc:
+            if exc.status in (404, 429):
+                return self._query_error(request, exc)
+            return await self._status_page(request, code, status=exc.status, error=exc.message)
+        return await self._status_page(request, code, notice=notice)

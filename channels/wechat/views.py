@@ -60,6 +60,7 @@ class WeChatAdapter:
             platform="微信",
             notice=Notice(),
             media_job=MEDIA_JOB if self.client else None,
+            informant=ctx.informant,
         )
 
     def routes(self) -> list[web.AbstractRouteDef]:

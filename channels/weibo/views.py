@@ -48,7 +48,9 @@ class WeiboAdapter:
         self.secret = ctx.settings["APP_SECRET"]
         token = ctx.settings.get("ACCESS_TOKEN")
         self.client = WeiboClient(ctx.settings.get("API_BASE") or DEFAULT_API_BASE, token) if token else None
-        self.dialogue = Conversations(ctx.pipeline, channel="weibo", platform="微博", notice=Notice())
+        self.dialogue = Conversations(
+            ctx.pipeline, channel="weibo", platform="微博", notice=Notice(), informant=ctx.informant
+        )
 
     def routes(self) -> list[web.AbstractRouteDef]:
         return [web.get("/channels/weibo", self.verify_url), web.post("/channels/weibo", self.receive)]

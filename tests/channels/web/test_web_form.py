@@ -18,6 +18,7 @@ import channels
 from intake.vault_service import VaultGone, VaultService
 from server.app import build_app, services_of
 from server.vault_commands import save_identity_files
+from tests.channels.loop_helpers import answer, feedback_of, reviews_of
 
 FIXTURES = Path(__file__).parent.parent.parent / "fixtures" / "channels" / "web"
 HTML = {"Accept": "text/html"}
@@ -556,3 +557,51 @@ async def test_proof_of_identity_is_not_kept_for_an_anonymous_report(client: Any
     assert kinds == ["handle"] and files == 0
     everything = b"".join(p.read_bytes() for p in svc.settings.data_dir.rglob("*") if p.is_file())
     assert "甄宝琮".encode() not in everything
+
+
+async def test_status_page_timeline_rating_and_review(client: Any, services: Any) -> None:
+    """Issue 17: the dated timeline, the rating form once per answer, the review request (no script)."""
+    csrf, case_no, code = await file_report(client)
+    svc = services(client)
+    resp = await client.post("/status", data={"csrf": csrf, "query_code": code}, headers=HTML)
+    html = await resp.text()
+    assert 'data-event="received"' in html and 'id="feedback"' not in html
+    await answer(svc, case_no)
+    resp = await client.post("/status", data={"csrf": csrf, "query_code": code}, headers=HTML)
+    html = await resp.text()
+    assert 'data-event="accepted"' in html and 'data-event="replied"' in html
+    assert 'id="feedback"' in html and 'id="review"' in html and 'value="review"' in html
+    assert "loop_sup" not in html
+
+    form = {"csrf": csrf, "query_code": code, "rating": "dissatisfied", "comment": "没有解决问题"}
+    resp = await client.post("/status/feedback", data=form, headers=HTML)
+    html = await resp.text()
+    assert resp.status == 200 and "感谢您的评价（不满意）" in html
+    assert 'id="feedback"' not in html and 'id="rated">您已评价：不满意' in html
+    assert [f.rating for f in await feedback_of(svc, case_no)] == ["dissatisfied"]
+    resp = await client.post("/status/feedback", data=form, headers=HTML)
+    assert resp.status == 409 and "已经评价过" in await resp.text()
+
+    form = {"csrf": csrf, "query_code": code, "kind": "review", "reason": "处理结果与事实不符"}
+    resp = await client.post("/status/review", data=form, headers=HTML)
+    html = await resp.text()
+    assert resp.status == 200, html
+    assert "您的复查申请已收到" in html and "市级纪检监察机关" in html
+    assert 'data-event="review_requested"' in html
+    [asked] = await reviews_of(svc, case_no)
+    assert asked.to_unit == "4301" and asked.reason == "处理结果与事实不符"
+    resp = await client.post("/status/review", data={**form, "reason": " "}, headers=HTML)
+    assert resp.status == 422 and case_no in await resp.text()
+
+
+async def test_wrong_code_for_rating_or_review_is_the_404_page(client: Any, services: Any) -> None:
+    csrf, _ = await open_form(client)
+    wrong = "1234 1234 1234 1234"
+    for path, extra in [
+        ("/status/feedback", {"rating": "satisfied"}),
+        ("/status/review", {"kind": "review"}),
+    ]:
+        resp = await client.post(
+            path, data={"csrf": csrf, "query_code": wrong, "reason": "x", **extra}, headers=HTML
+        )
+        assert resp.status == 404 and "查询码无效" in await resp.text()
