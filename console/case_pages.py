@@ -22,6 +22,8 @@ from console.labels import (
     EVENT_LABELS,
     LEVEL_LABELS,
     PRIORITY_LABELS,
+    RATING_LABELS,
+    REVIEW_KINDS,
     SCOPE_LABELS,
 )
 from console.page_base import (
@@ -42,6 +44,7 @@ from intake.errors import IntakeError, ValidationError
 from intake.staff import LEVEL_RANK, StaffMember
 from intake.triage_service import CORRECTABLE
 from intake.workflow import ACTION_LABELS, SPECS, Workflow
+from intake.workflow.outcomes import OUTCOME_LABELS, outcomes_for
 
 
 class CasePages(PageBase):
@@ -123,7 +126,15 @@ class CasePages(PageBase):
             and report.status in s.from_states
             and (s.name != "extend" or open_deadlines)
             and (s.name != "decide_recusal" or pending)
+            # After 办结 no more answers, but the explanation of an objection (issue 17).
+            and (
+                s.name != "reply"
+                or report.status != "closed"
+                or any(d.rule == "jjkg_objection_explain" for d in open_deadlines)
+            )
         ]
+        desk = self.ctx.informant
+        requests = await desk.of_case(report.case_no) if desk is not None else None
         owner = view.state.owner_unit
         tree = workflow.tree
         timeline = [
@@ -149,6 +160,10 @@ class CasePages(PageBase):
             attachments=attachments,
             timeline=timeline,
             allowed=allowed,
+            requests=requests,
+            outcomes=outcomes_for("xf" if report.scope == "petition" else "jjkg"),
+            rating_labels=RATING_LABELS,
+            review_kinds=REVIEW_KINDS,
             open_deadlines=open_deadlines,
             pending_recusals=pending,
             deadline_label=workflow.label,
@@ -203,6 +218,12 @@ class CasePages(PageBase):
             parts.append(f"并入 {doc['into']}")
         if isinstance(doc.get("due_on"), str):
             parts.append(f"期限 {doc['due_on']}")
+        if isinstance(doc.get("outcome"), str):
+            parts.append(f"办结结果：{OUTCOME_LABELS.get(doc['outcome'], doc['outcome'])}")
+        if isinstance(doc.get("rating"), str):
+            parts.append(f"评价：{RATING_LABELS.get(doc['rating'], doc['rating'])}")
+        if doc.get("kind") in REVIEW_KINDS and doc.get("from_unit"):
+            parts.append(f"申请：{REVIEW_KINDS[doc['kind']]}")
         if isinstance(doc.get("to_due"), str):
             parts.append(f"延至 {doc['to_due']}")
         if doc.get("sealed") is True:
@@ -225,6 +246,8 @@ class CasePages(PageBase):
         workflow = self.ctx.workflow
         doc: dict[str, Any] = {k: v for k, v in form.fields.items() if k != "csrf" and v.strip()}
         try:
+            if "confirm" in doc:  # the closing's checkbox
+                doc["confirm"] = doc["confirm"] in ("1", "on", "yes", "true")
             for key, what in INT_FIELDS.items():
                 if key in doc:
                     try:

@@ -54,6 +54,8 @@ EVENT_LABELS = {
     "deadline_reminder": "期限提醒",
     "recusal_requested": "回避申请",
     "recusal_decided": "回避决定",
+    "review_requested": "信访人申请复查/复核或提出异议",
+    "feedback_given": "信访人评价答复",
     "followup_added": "信访人补充材料",
     "reply_added": "发出答复",
     "attachment_added": "补充附件",
@@ -69,6 +71,8 @@ ACTOR_LABELS = {
     "system:deadlines": "系统（期限管理）",
     "informant": "信访人",
 }
+RATING_LABELS = {"satisfied": "满意", "basically_satisfied": "基本满意", "dissatisfied": "不满意"}
+REVIEW_KINDS = {"review": "复查", "re_review": "复核", "objection": "异议"}
 REOPEN_KINDS = {"review": "复查/复核申请", "objection": "对处理结果有异议", "new_evidence": "提供新证据"}
 
 

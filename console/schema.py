@@ -27,6 +27,7 @@ from intake.domain import CHANNELS, STATUS_LABELS
 from intake.pipeline import LIMITS
 from intake.triage_service import CORRECTABLE
 from intake.workflow import ACTIONS
+from intake.workflow.outcomes import OUTCOMES
 
 FILING_CHANNELS = ("letter", "visit")
 ACTION_TEXT = 5000  # the longest free text an action carries (a reply, a reason)
@@ -76,7 +77,9 @@ class ActionRequest(RequestModel):
     action: Annotated[str, OneOf(ACTIONS, "unknown_action", f"action 只能是 {'、'.join(ACTIONS)}。")] = Field(
         description="登记, 受理, 告知/转送 (redirect: organ, reason), 交办/指定承办人 (assign: handler or "
         "to_unit), 转办 (transfer: to_unit), 督办 (supervise: reason, deadline), 答复 (reply: text), "
-        "办结, 重新办理 (reopen: kind, hearing_days), 并案 (merge: target), 延长期限 (extend: "
+        "办结 (close: outcome, text — the final reply, needed unless already answered — and "
+        "confirm: true; no more replies after it but the explanation of an objection), "
+        "重新办理 (reopen: kind, hearing_days), 并案 (merge: target), 延长期限 (extend: "
         "deadline_id, approval, reason, deadline), 回避 (request_recusal: kind, handler, reason; "
         "decide_recusal: recusal_id, decision)"
     )
@@ -95,6 +98,11 @@ class ActionRequest(RequestModel):
     hearing_days: Days | None = None
     recusal_id: int | None = None
     decision: ActionText = Field(None, description="decide_recusal: the decision")
+    outcome: ActionText = Field(
+        None,
+        description="close: " + "; ".join(f"{o.code} {o.label} ({o.track}, {o.basis})" for o in OUTCOMES),
+    )
+    confirm: bool | None = Field(None, description="close: true — the officer confirms the closing")
 
 
 def _correctable(name: str) -> OneOf:

@@ -52,6 +52,8 @@ class Action:
     hearing_days: int = 0
     recusal_id: int | None = None
     decision: str | None = None
+    outcome: str | None = None  # close: one of intake.workflow.outcomes
+    confirm: bool = False  # close: the officer confirmed the closing
 
 
 @dataclass(frozen=True)

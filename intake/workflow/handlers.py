@@ -11,6 +11,7 @@ from intake.errors import ValidationError
 from intake.notifier import CaseEvent
 from intake.staff import Forbidden, StaffMember
 from intake.workflow.core import Action, WorkflowBase, WorkflowError, china_date
+from intake.workflow.outcomes import outcomes_for
 from storage.records import ReportSummary
 from storage.workflow_store import CaseChange, CaseStateRecord, NewDeadline
 
@@ -253,6 +254,14 @@ async def reply(
     now: datetime,
 ) -> CaseEvent | None:
     text = wf._text(a.text, "答复内容")
+    if report.status == "closed":
+        # After 办结 the case takes no more answers, except the explanation of an objection to the
+        # result (S1 art 27 ¶2), which the objection's own deadline stands for.
+        open_rules = {
+            d.rule for d in await wf._db.workflow.deadlines(report_id=report.id) if d.status == "open"
+        }
+        if "jjkg_objection_explain" not in open_rules:
+            raise WorkflowError("案件已办结，不能再答复。", code="case_closed")
     change.status = "closed" if report.status == "closed" else "replied"
     change.reply = (report.channel, text)
     change.state = {"replied_at": now}
@@ -277,6 +286,18 @@ async def close(
     change: CaseChange,
     now: datetime,
 ) -> CaseEvent | None:
+    # 办结 needs an outcome of the regulations' list, a final answer to the informant and the
+    # officer's confirmation (issue 17): a case is never closed by a stray click or without a word.
+    track = wf._track(report)
+    choices = outcomes_for(track)
+    if not a.outcome:
+        raise ValidationError("请选择办结结果。", code="outcome_required")
+    if a.outcome not in {o.code for o in choices}:
+        names = "、".join(o.label for o in choices)
+        raise ValidationError(f"办结结果只能是：{names}。", code="invalid_outcome")
+    final = wf._text(a.text, "最终答复", required=report.status != "replied")
+    if not a.confirm:
+        raise ValidationError("请确认办结：办结后不能再答复。", code="confirm_required")
     change.status = "closed"
     change.state = {"concluded_at": now}
     change.close_deadlines = {
@@ -290,11 +311,22 @@ async def close(
             "xf_rereview_decide",
         )
     }
-    if not report.anonymous and wf._track(report) == "jjkg" and report.status != "replied":
-        # S1 art 27: the result goes back to a real-name informant within 15 working days.
-        change.deadlines.append(
-            wf._deadline("jjkg_realname_result_feedback", state.owner_unit, china_date(now))
-        )
+    change.event_payload |= {"outcome": a.outcome, "final_reply_chars": len(final)}
+    if final:
+        # The final answer goes out with the closing: S1 art 27's feedback of the result (and the
+        # notices still owed) are met by it.
+        change.reply = (report.channel, final)
+        change.state["replied_at"] = now
+        change.close_deadlines |= {
+            r: "met"
+            for r in (
+                "jjkg_realname_accept_notice",
+                "jjkg_realname_result_feedback",
+                "jjkg_objection_explain",
+                "xf_accept_notice",
+            )
+        }
+        return CaseEvent("replied")
     return CaseEvent("status_changed", status="closed")
 
 

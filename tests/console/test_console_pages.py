@@ -381,11 +381,20 @@ async def test_actions_thread_and_timeline(
     assert "county_reg（工作人员）" in timeline and "至 黄兴镇纪委" in timeline
     assert "网上举报渠道" in timeline
 
-    # Close, then reopen is offered; a handler may not merge.
-    status, _, _ = await post_form(o, f"/console/cases/{case_no}/actions", {"csrf": token, "action": "close"})
+    # Close: an outcome of the regulations' list and the confirmation are needed (the case has
+    # been answered, so no second text); then no more reply is offered; a handler may not merge.
+    status, html = await console_get(o, f"/console/cases/{case_no}")
+    close_form = html[html.index('id="act-close"') :]
+    close_form = close_form[: close_form.index("</form>")]
+    assert 'name="outcome"' in close_form and "查否了结" in close_form and 'name="confirm"' in close_form
+    closing = {"csrf": token, "action": "close", "outcome": "checked_conclusion"}
+    status, _, html = await post_form(o, f"/console/cases/{case_no}/actions", closing)
+    assert status == 422 and "请确认办结" in html
+    status, _, _ = await post_form(o, f"/console/cases/{case_no}/actions", {**closing, "confirm": "1"})
     assert status == 303
     status, html = await console_get(o, f"/console/cases/{case_no}")
     assert "已办结" in html and 'id="act-reopen"' not in html  # a handler does not reopen
+    assert 'id="act-reply"' not in html and "办结结果：查否了结" in html
     status, _, html = await post_form(
         o, f"/console/cases/{case_no}/actions", {"csrf": token, "action": "merge", "target": "x"}
     )

@@ -4,6 +4,7 @@ National Day 2025 and Spring Festival 2026 holidays; each ends with an intact au
 from __future__ import annotations
 
 import base64
+from datetime import date
 from pathlib import Path
 
 from intake.domain import Accused
@@ -56,19 +57,41 @@ async def test_at_real_02_feedback_objection_and_new_evidence(office: Office) ->
     status, doc = await o.act("county_sup", case_no, action="assign", handler="county_handler")
     assert status == 200, doc
     assert doc["handler"] == "county_handler"
-    status, doc = await o.act("county_handler", case_no, action="close")
-    assert status == 200, doc
-    # Concluded Fri 13 Feb 2026: 15 working days with Sat 14 and Sat 28 Feb (调休) counted.
-    assert deadline(doc, "jjkg_realname_result_feedback")["due_on"] == "2026-03-12"
-    status, doc = await o.act(
-        "county_handler", case_no, action="reply", text="经核查，反映问题部分属实，已作处理。"
+    # Concluded Fri 13 Feb 2026: S1 art 27's 15 working days, with Sat 14 and Sat 28 Feb (调休)
+    # counted, would end on 12 Mar; 办结 now carries the result to the informant itself (issue 17).
+    rule = o.services.workflow.rules["jjkg_realname_result_feedback"]
+    assert o.services.workflow.calendar.due(rule, date(2026, 2, 13)).isoformat() == "2026-03-12"
+    status, err = await o.act("county_handler", case_no, action="close")
+    assert status == 422 and err["error"]["code"] == "outcome_required"
+    final = "经核查，反映问题部分属实，已作处理。"
+    status, err = await o.act(
+        "county_handler", case_no, action="close", outcome="checked_conclusion", confirm=True
     )
-    assert doc["status"] == "closed"
-    assert deadline(doc, "jjkg_realname_result_feedback")["status"] == "met"
+    assert status == 422 and err["error"]["code"] == "text_required"  # no answer yet: the final one
+    status, err = await o.act(
+        "county_handler", case_no, action="close", outcome="supported", text=final, confirm=True
+    )
+    assert status == 422 and err["error"]["code"] == "invalid_outcome"  # a 信访 outcome on a 纪检 item
+    status, err = await o.act("county_handler", case_no, action="close", outcome="talk_reminder", text=final)
+    assert status == 422 and err["error"]["code"] == "confirm_required"
+    status, doc = await o.act(
+        "county_handler", case_no, action="close", outcome="talk_reminder", text=final, confirm=True
+    )
+    assert status == 200, doc
+    assert doc["status"] == "closed" and doc["thread"][-1]["text"] == final
+    assert not [d for d in doc["deadlines"] if d["status"] == "open"]
+    assert doc["timeline"][-1]["payload"]["outcome"] == "talk_reminder"
+    # After 办结 no more answers …
+    status, err = await o.act("county_handler", case_no, action="reply", text="再答复一次。")
+    assert status == 409 and err["error"]["code"] == "case_closed"
     status, doc = await o.act("county_reg", case_no, action="reopen", kind="objection", reason="对结果有异议")
     assert status == 200, doc
     assert deadline(doc, "jjkg_objection_explain")["status"] == "open"
     assert doc["status"] == "closed"
+    # … but the explanation of an objection (S1 art 27 ¶2).
+    status, doc = await o.act("county_handler", case_no, action="reply", text="对异议的说明：已复核证据。")
+    assert status == 200 and doc["status"] == "closed"
+    assert deadline(doc, "jjkg_objection_explain")["status"] == "met"
     status, doc = await o.act(
         "county_reg", case_no, action="reopen", kind="new_evidence", reason="提供了新的转账记录"
     )
@@ -284,7 +307,8 @@ async def test_at_xf_02_review_then_rereview_then_no_more(office: Office) -> Non
     await o.triaged(case_no, scope="petition")
     await o.act("county_reg", case_no, action="accept")
     await o.act("county_sup", case_no, action="reply", text="答复意见：已责成供热公司整改。")
-    await o.act("county_sup", case_no, action="close")
+    status, doc = await o.act("county_sup", case_no, action="close", outcome="explained", confirm=True)
+    assert status == 200 and doc["status"] == "closed", doc  # answered already: no second text
     # 复查 window: 30 days from the reply of 1 Sep → 1 Oct is a holiday → open until 9 Oct.
     o.clock.set(2025, 10, 9)
     await o.login("county_reg")

@@ -48,7 +48,7 @@ async def test_timeline_shows_dated_steps_and_never_a_person(office: Office) -> 
     await o.login("town_sup")
     await o.act("town_sup", case_no, action="accept")
     await o.act("town_sup", case_no, action="reply", text="经核查，反映的问题部分属实，已责令整改。")
-    await o.act("town_sup", case_no, action="close")
+    await o.act("town_sup", case_no, action="close", outcome="checked_conclusion", confirm=True)
     doc = await status(o, code)
     events = [s["event"] for s in doc["timeline"]]
     assert events == [
@@ -168,7 +168,7 @@ async def test_review_goes_up_a_level_then_rereview_then_no_more(office: Office)
     assert status_ == 409 and err["error"]["code"] == "not_replied"
     await o.act("county_reg", case_no, action="accept")
     await o.act("county_sup", case_no, action="reply", text="答复意见：已责成供热公司整改。")
-    await o.act("county_sup", case_no, action="close")
+    await o.act("county_sup", case_no, action="close", outcome="explained", confirm=True)
     status_, err = await call(o, "/api/v1/reviews", {**review, "kind": "re_review"})
     assert status_ == 409 and err["error"]["code"] == "review_first"
     # 30 days from 1 Sep end on 1 Oct, a holiday: open until 9 Oct (as the staff reopen).
@@ -263,3 +263,22 @@ async def test_objection_and_recusal_take_the_same_route(office: Office) -> None
     status_, _ = await call(o, "/api/v1/reviews", {"query_code": code, "kind": "appeal", "reason": "x"})
     assert status_ == 422
     await o.audit_ok()
+
+
+async def test_confirming_a_triage_suggestion_writes_no_correction(office: Office) -> None:
+    """Issue 17 item 6: a plain confirmation is not a correction (it would pollute the retraining CSV)."""
+    o = office
+    await o.login("county_reg")
+    case_no, _ = await o.file()
+    await o.triaged(case_no)
+    status, doc = await o.post("county_reg", f"/api/v1/staff/reports/{case_no}/triage", {"confirm": True})
+    assert status == 200, doc
+    assert await o.services.triage.corrections() == []
+    report = await o.services.db.reports.get(case_no)
+    kinds = [e.kind for e in await o.services.db.reports.events(report.id)]
+    assert "triage_confirmed" in kinds and "triage_corrected" not in kinds
+    status, doc = await o.post(
+        "county_reg", f"/api/v1/staff/reports/{case_no}/triage", {"category": "廉洁纪律"}
+    )
+    assert status == 200, doc
+    assert [(c.field, c.after) for c in await o.services.triage.corrections()] == [("category", "廉洁纪律")]
