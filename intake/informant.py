@@ -109,7 +109,13 @@ class InformantDesk:
             window = review_window(self.workflow, report, state)
         except IntakeError:  # a year the calendar does not know: the page still shows the case
             window = None
-        answered = state is not None and state.replied_at is not None and not state.merged_into
+        # An objection is to an answer that stands: not while a review of it is under way.
+        answered = (
+            state is not None
+            and state.replied_at is not None
+            and not state.merged_into
+            and report.status in ("replied", "closed")
+        )
         return Offers(
             can_rate=rate_until is not None and rated is None and today <= rate_until,
             rated=rated,
