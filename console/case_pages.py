@@ -119,20 +119,7 @@ class CasePages(PageBase):
         report = view.report
         open_deadlines = [d for d in view.deadlines if d.status == "open"]
         pending = [q for q in view.recusals if q.status == "pending"]
-        allowed = [
-            s.name
-            for s in SPECS
-            if s.permits(member.role)
-            and report.status in s.from_states
-            and (s.name != "extend" or open_deadlines)
-            and (s.name != "decide_recusal" or pending)
-            # After 办结 no more answers, but the explanation of an objection (issue 17).
-            and (
-                s.name != "reply"
-                or report.status != "closed"
-                or any(d.rule == "jjkg_objection_explain" for d in open_deadlines)
-            )
-        ]
+        allowed = self._allowed(member, report.status, open_deadlines, bool(pending))
         desk = self.ctx.informant
         requests = await desk.of_case(report.case_no) if desk is not None else None
         owner = view.state.owner_unit
@@ -197,6 +184,34 @@ class CasePages(PageBase):
         return None
 
     @staticmethod
+    def _allowed(member: StaffMember, status: str, open_deadlines: list[Any], pending: bool) -> list[str]:
+        """The actions the page offers: the member's role, the case's status, and what they need."""
+        objection_open = any(d.rule == "jjkg_objection_explain" for d in open_deadlines)
+        needs = {
+            "extend": bool(open_deadlines),
+            "decide_recusal": pending,
+            # After 办结 no more answers, but the explanation of an objection (issue 17).
+            "reply": status != "closed" or objection_open,
+        }
+        return [
+            s.name
+            for s in SPECS
+            if s.permits(member.role) and status in s.from_states and needs.get(s.name, True)
+        ]
+
+    @staticmethod
+    def _loop_detail(doc: dict[str, Any]) -> list[str]:
+        """The closing's outcome, the informant's rating and request (issue 17), for the timeline."""
+        parts = []
+        if isinstance(doc.get("outcome"), str):
+            parts.append(f"办结结果：{OUTCOME_LABELS.get(doc['outcome'], doc['outcome'])}")
+        if isinstance(doc.get("rating"), str):
+            parts.append(f"评价：{RATING_LABELS.get(doc['rating'], doc['rating'])}")
+        if doc.get("kind") in REVIEW_KINDS and doc.get("from_unit"):
+            parts.append(f"申请：{REVIEW_KINDS[doc['kind']]}")
+        return parts
+
+    @staticmethod
     def _event_detail(payload: str, workflow: Workflow) -> str:
         """A short, human-readable summary of an audit event's payload (whitelisted keys only)."""
         try:
@@ -218,12 +233,7 @@ class CasePages(PageBase):
             parts.append(f"并入 {doc['into']}")
         if isinstance(doc.get("due_on"), str):
             parts.append(f"期限 {doc['due_on']}")
-        if isinstance(doc.get("outcome"), str):
-            parts.append(f"办结结果：{OUTCOME_LABELS.get(doc['outcome'], doc['outcome'])}")
-        if isinstance(doc.get("rating"), str):
-            parts.append(f"评价：{RATING_LABELS.get(doc['rating'], doc['rating'])}")
-        if doc.get("kind") in REVIEW_KINDS and doc.get("from_unit"):
-            parts.append(f"申请：{REVIEW_KINDS[doc['kind']]}")
+        parts += CasePages._loop_detail(doc)
         if isinstance(doc.get("to_due"), str):
             parts.append(f"延至 {doc['to_due']}")
         if doc.get("sealed") is True:

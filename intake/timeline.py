@@ -86,60 +86,97 @@ def _date(value: Any) -> str:
     return str(value)[:10] if value else ""
 
 
-def _entry(kind: str, payload: dict[str, Any], level: LevelOf) -> tuple[str, str] | None:
+# Events the informant reads the same way every time: kind → (event, text).
+_FIXED = {
+    "received": ("received", "收到您的反映，已生成案件编号。"),
+    "registered": ("registered", "已登记。"),
+    "accept": ("accepted", "已受理，正在办理。"),
+    "supervise": ("supervised", "已列入督办。"),
+    "reply": ("replied", "已作出答复，答复内容见下方。"),
+    "close": ("closed", "已办结。"),
+    "merged": ("merged", "已与同一事项的其他反映合并办理。"),
+    "objection_recorded": ("objection", "已记录您的异议，将作出说明。"),
+}
+Step = tuple[str, str] | None
+
+
+def _redirect(p: dict[str, Any], level: LevelOf) -> Step:
+    organ = str(p.get("organ") or "有权处理的机关")
+    if p.get("handling") == "forward":
+        return "not_accepted", f"不属于本机关受理范围，不予受理，已转送{organ}处理。"
+    return "not_accepted", f"不属于本机关受理范围，不予受理。请向{organ}反映。"
+
+
+def _transfer(p: dict[str, Any], level: LevelOf) -> Step:
+    return "transferred", f"已转送{_organ(level(p.get('to_unit')))}办理。"
+
+
+def _assign(p: dict[str, Any], level: LevelOf) -> Step:
+    if p.get("to_unit"):
+        return "transferred", f"已交由{_organ(level(p.get('to_unit')))}办理。"
+    return "assigned", "已确定承办部门，正在办理。"
+
+
+def _extended(p: dict[str, Any], level: LevelOf) -> Step:
+    if p.get("rule") not in HANDLING_RULES and p.get("notify") != "petitioner":
+        return None  # a step between offices: not the informant's date
+    return "extended", f"经批准，办理期限延长至 {_date(p.get('to_due'))}。"
+
+
+def _reopened(p: dict[str, Any], level: LevelOf) -> Step:
+    what = p.get("kind")
+    if what in ("复查", "复核"):
+        return "reopened", f"已受理{what}申请。"
+    return "reopened", "因新的情况重新办理。"
+
+
+def _requested(p: dict[str, Any], level: LevelOf) -> Step:
+    due = _date(p.get("due_on"))
+    if p.get("kind") == "objection":
+        return "objection", f"已收到您的异议，将记录并作出说明（{due} 前）。"
+    word = REQUEST_WORDS.get(str(p.get("kind")), "复查")
+    return (
+        "review_requested",
+        f"已收到您的{word}申请，由{_organ(level(p.get('to_unit')))}办理，{due} 前书面答复。",
+    )
+
+
+def _recusal(p: dict[str, Any], level: LevelOf) -> Step:
+    if p.get("requested_by") != "informant":
+        return None  # a staff member's own request is not the informant's business
+    return "recusal_requested", "已收到您的回避申请，将作出决定。"
+
+
+def _recusal_decided(p: dict[str, Any], level: LevelOf) -> Step:
+    if p.get("requested_by") != "informant":
+        return None
+    decision = "同意回避" if p.get("decision") == "granted" else "不予回避"
+    return "recusal_decided", f"您的回避申请已作出决定：{decision}。"
+
+
+def _rated(p: dict[str, Any], level: LevelOf) -> Step:
+    return "rated", f"您对答复的评价：{RATING_WORDS.get(str(p.get('rating')), '')}。"
+
+
+_BUILT = {
+    "redirect": _redirect,
+    "transfer": _transfer,
+    "assign": _assign,
+    "deadline_extended": _extended,
+    "reopened": _reopened,
+    "review_requested": _requested,
+    "recusal_requested": _recusal,
+    "recusal_decided": _recusal_decided,
+    "feedback_given": _rated,
+}
+
+
+def _entry(kind: str, payload: dict[str, Any], level: LevelOf) -> Step:
     """(event, text) of one audit event, or None when the informant does not see it."""
-    if kind == "received":
-        return "received", "收到您的反映，已生成案件编号。"
-    if kind == "registered":
-        return "registered", "已登记。"
-    if kind == "accept":
-        return "accepted", "已受理，正在办理。"
-    if kind == "redirect":
-        organ = str(payload.get("organ") or "有权处理的机关")
-        if payload.get("handling") == "forward":
-            return "not_accepted", f"不属于本机关受理范围，不予受理，已转送{organ}处理。"
-        return "not_accepted", f"不属于本机关受理范围，不予受理。请向{organ}反映。"
-    if kind == "transfer":
-        return "transferred", f"已转送{_organ(level(payload.get('to_unit')))}办理。"
-    if kind == "assign" and payload.get("to_unit"):
-        return "transferred", f"已交由{_organ(level(payload.get('to_unit')))}办理。"
-    if kind == "assign":
-        return "assigned", "已确定承办部门，正在办理。"
-    if kind == "supervise":
-        return "supervised", "已列入督办。"
-    if kind == "deadline_extended":
-        if payload.get("rule") not in HANDLING_RULES and payload.get("notify") != "petitioner":
-            return None
-        return "extended", f"经批准，办理期限延长至 {_date(payload.get('to_due'))}。"
-    if kind == "reply":
-        return "replied", "已作出答复，答复内容见下方。"
-    if kind == "close":
-        return "closed", "已办结。"
-    if kind == "merged":
-        return "merged", "已与同一事项的其他反映合并办理。"
-    if kind == "reopened":
-        what = payload.get("kind")
-        if what in ("复查", "复核"):
-            return "reopened", f"已受理{what}申请。"
-        return "reopened", "因新的情况重新办理。"
-    if kind == "review_requested":
-        word = REQUEST_WORDS.get(str(payload.get("kind")), "复查")
-        target = _organ(level(payload.get("to_unit")))
-        due = _date(payload.get("due_on"))
-        if payload.get("kind") == "objection":
-            return "objection", f"已收到您的异议，将记录并作出说明（{due} 前）。"
-        return "review_requested", f"已收到您的{word}申请，由{target}办理，{due} 前书面答复。"
-    if kind == "objection_recorded":
-        return "objection", "已记录您的异议，将作出说明。"
-    if kind == "recusal_requested" and payload.get("requested_by") == "informant":
-        return "recusal_requested", "已收到您的回避申请，将作出决定。"
-    if kind == "recusal_decided" and payload.get("requested_by") == "informant":
-        decision = "同意回避" if payload.get("decision") == "granted" else "不予回避"
-        return "recusal_decided", f"您的回避申请已作出决定：{decision}。"
-    if kind == "feedback_given":
-        word = RATING_WORDS.get(str(payload.get("rating")), "")
-        return "rated", f"您对答复的评价：{word}。"
-    return None
+    build = _BUILT.get(kind)
+    if build is not None:
+        return build(payload, level)
+    return _FIXED.get(kind)
 
 
 def case_timeline(events: Iterable[EventLike], level: LevelOf) -> list[TimelineEntry]:
