@@ -16,6 +16,7 @@ from intake.domain import Submission
 from server.app import build_app, services_of
 from server.config import Settings
 from tests.channels.loop_helpers import answer, feedback_of, reviews_of
+from tests.e2e.test_console_browser import PASSWORD, login
 
 pytestmark = pytest.mark.browser
 
@@ -79,3 +80,33 @@ async def test_status_timeline_rating_and_review_in_chromium(
     assert asked.kind == "review" and asked.to_unit == "4301"
     await page.screenshot(path=str(shots / "status_loop_after.png"), full_page=True)
     await page.close()
+
+
+async def test_console_shows_the_rating_and_closes_with_an_outcome(
+    office: tuple[str, Any], browser: Any, tmp_path: Path
+) -> None:
+    """The case page lists the informant's rating; 办结 asks for an outcome and a confirmation, and
+    after it no reply is offered (issue 17, item 6)."""
+    url, services = office
+    _, secret = await services.staff.add("loop_closer", "430121", "supervisor", PASSWORD)
+    receipt = await services.pipeline.accept(
+        Submission(channel="web", content="某村支书在低保评定中优亲厚友。")
+    )
+    assert receipt.query_code is not None
+    await answer(services, receipt.case_no, "经核查，低保评定已重新公示并纠正。")
+    await services.informant.rate(receipt.query_code, "dissatisfied", "没有处理相关责任人", "web", "k")
+    page = await login(browser, url, "loop_closer", secret)
+    await page.goto(f"{url}/console/cases/{receipt.case_no}")
+    loop = await page.text_content("#informant-loop") or ""
+    assert "不满意" in loop and "没有处理相关责任人" in loop
+    assert await page.is_visible("#act-reply") and await page.is_visible("#outcome-close")
+    await page.select_option("#outcome-close", "talk_reminder")
+    await page.check("#act-close input[name=confirm]")
+    shots = Path(os.environ.get("INTAKE_SCREENSHOTS", str(tmp_path)))
+    shots.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(shots / "console_close.png"), full_page=True)
+    await page.click("#act-close button[type=submit]")
+    await page.wait_for_selector("#notice")
+    assert (await page.text_content("#status") or "").strip() == "已办结"
+    assert not await page.is_visible("#act-reply")
+    assert "办结结果：谈话提醒" in (await page.text_content("#timeline") or "")
