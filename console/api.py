@@ -448,7 +448,13 @@ class ConsoleAdapter:
     async def informant_recusal(self, request: web.Request) -> web.Response:
         """The informant asks, with their query code, that the handler step aside (S1 art 35)."""
         asked = await self._body(request, schema.RecusalRequest)
-        found = await self.ctx.pipeline.status(asked.query_code, self.ctx.client_key(request))
+        key = self.ctx.client_key(request)
+        if self.ctx.informant is not None:
+            # The same path as every channel's 回避 request (issue 17): the reason redacted of the
+            # informant's own details, refused once the case is closed.
+            done = await self.ctx.informant.request(asked.query_code, "recusal", asked.reason, "app", key)
+            return json_response(schema.RecusalReceived(case_no=done.case_no).body(), status=202)
+        found = await self.ctx.pipeline.status(asked.query_code, key)
         workflow = self.ctx.workflow
         await workflow.informant_recusal(found.case_no, asked.reason)
         return json_response(schema.RecusalReceived(case_no=found.case_no).body(), status=202)

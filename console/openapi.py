@@ -298,14 +298,18 @@ OPERATIONS = (
         "/api/v1/recusals",
         "informantRecusal",
         "The informant asks the handler to step aside (申请回避, S1 art 35)",
-        description="No login: the informant's query code (查询码) identifies the case.",
+        description="No login: the informant's query code (查询码) identifies the case. The same "
+        "request as `POST /api/v1/reviews` with `kind: recusal`.",
         public=True,
         body=schema.RecusalRequest,
         answers={
             202: Answer("Received", schema.RecusalReceived),
             **BODY_ERRORS,
             404: Answer("No case has this query code (`not_found`)"),
-            409: Answer("The case changed meanwhile; try again (`stale_case`)"),
+            409: Answer(
+                "The case is closed (`case_closed`) or merged (`merged`), or it changed meanwhile; "
+                "try again (`stale_case`)"
+            ),
             422: Answer("A field is missing, empty or too long"),
             **THROTTLED,
             **UNAVAILABLE,
