@@ -16,22 +16,19 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from cryptography.exceptions import InvalidTag
 
-from storage import models
 from storage.audit import utc
 from storage.db import Batch
 from storage.records import StoredBlob
+from storage.tables import RC, RS, R
 
 if TYPE_CHECKING:
     from storage.database import Database
 
-RS = cast(sa.Table, models.ReceptionSession.__table__)
-RC = cast(sa.Table, models.ReceptionChunk.__table__)
-R = cast(sa.Table, models.Report.__table__)
 
 IDENTITY_PURPOSE = "reception-identity"
 
