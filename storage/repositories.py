@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from storage.accept import accept_reports_txn, vault_row
 from storage.audit import utc
 from storage.audit_store import AuditRepository, event_record
-from storage.db import Batch, one_of
+from storage.db import Batch
 from storage.job_store import JobRepository
 from storage.records import (
     AcceptResult,
@@ -30,7 +30,7 @@ from storage.records import (
     UnitRecord,
 )
 from storage.redaction_terms import redaction_terms_of
-from storage.tables import A, E, M, R, U, V, cols, record_of
+from storage.tables import A, E, M, R, U, V, cols, one_of, record_of
 from storage.vault import RedactionTerm, SealedEntry
 
 if TYPE_CHECKING:

@@ -1,15 +1,17 @@
 """The tables as SQLAlchemy Core sees them, one short name each, and the two helpers every store
-uses to read them: :func:`cols` (the named columns of a table) and :func:`record_of` (a plain
-record from a result row, field by field)."""
+uses to read them: :func:`cols` (the named columns of a table), :func:`one_of` (``IN`` a list of
+any length) and :func:`record_of` (a plain record from a result row, field by field)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import fields
 from datetime import datetime
 from functools import cache
 from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from storage import models
 from storage.audit import utc
@@ -52,6 +54,21 @@ T = TypeVar("T")
 def cols(table: sa.Table, names: str) -> list[sa.Column[Any]]:
     """The columns of ``table`` named in ``names`` (space-separated), in that order."""
     return [table.c[name] for name in names.split()]
+
+
+def one_of(conn: Any, column: Any, values: Sequence[Any]) -> Any:
+    """``column IN (values)`` for a list whose length changes with every batch.
+
+    On PostgreSQL it is ``column IN (SELECT unnest(:array))``: one statement text, so asyncpg's
+    prepared statement is reused instead of prepared again for each new length, and a semi-join
+    the planner handles well even with a generic plan and stale statistics (a fresh table growing
+    fast). ``= ANY(:array)`` was slower there: with the array a parameter, a sequential scan tests
+    every row against every element (7–13 ms per batch in the intake benchmark).
+    """
+    if conn.dialect.name == "postgresql":
+        array = sa.bindparam(None, list(values), type_=postgresql.ARRAY(column.type))
+        return column.in_(sa.select(sa.func.unnest(array)))
+    return column.in_(list(values))
 
 
 def record_of(cls: type[T], row: Any, **given: Any) -> T:

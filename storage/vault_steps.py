@@ -17,8 +17,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from storage.audit import utc
-from storage.db import Batch, one_of
-from storage.tables import VB, VC, VD, VR, R, V, record_of
+from storage.db import Batch
+from storage.tables import VB, VC, VD, VR, R, V, one_of, record_of
 from storage.vault import BlindIndex, SealedEntry
 
 
