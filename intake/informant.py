@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from intake.clock import Clock
+from intake.dialogue_texts import split_code
 from intake.domain import CaseStatus
 from intake.errors import Conflict, IntakeError, ValidationError
 from intake.pipeline import Pipeline
@@ -82,15 +83,15 @@ class InformantDesk:
         *,
         rating_days: int = RATING_DAYS,
     ) -> None:
-        self.pipeline = pipeline
-        self.workflow = workflow
+        self._pipeline = pipeline
+        self._workflow = workflow
         self._db = db
         self.clock = clock
         self.rating_days = rating_days
 
     async def status(self, code: str, client_key: str) -> CaseStatus:
         """The case, its replies and its timeline (the same lookup and limit as everywhere)."""
-        return await self.pipeline.status(code, client_key)
+        return await self._pipeline.status(code, client_key)
 
     async def offers(self, found: CaseStatus) -> Offers:
         """What :meth:`rate` and :meth:`request` would accept now, for the pages and hints."""
@@ -106,7 +107,7 @@ class InformantDesk:
             given = [f for f in await self._db.feedback.feedback(report.id) if f.reply_at == state.replied_at]
             rated = given[0].rating if given else None
         try:
-            window = review_window(self.workflow, report, state)
+            window = review_window(self._workflow, report, state)
         except IntakeError:  # a year the calendar does not know: the page still shows the case
             window = None
         # An objection is to an answer that stands: not while a review of it is under way.
@@ -137,7 +138,7 @@ class InformantDesk:
         if len(text) > MAX_COMMENT:
             raise ValidationError(f"评价意见不能超过 {MAX_COMMENT} 字。", code="comment_too_long")
         check_text(text)
-        found = await self.pipeline.status(code, client_key)
+        found = await self._pipeline.status(code, client_key)
         report = await self._db.reports.get(found.case_no)
         state = await self._db.workflow.state(report.id) if report else None
         if report is None or state is None or state.replied_at is None:
@@ -148,7 +149,7 @@ class InformantDesk:
                 f"评价期限已过：答复之日起 {self.rating_days} 日内可以评价（截至 {last.isoformat()}）。",
                 code="window_closed",
             )
-        clean = await self.pipeline.scrub(report.id, report.accused_name, text) if text else None
+        clean = await self._pipeline.scrub(report.id, report.accused_name, text) if text else None
         try:
             await self._db.feedback.rate(report.id, rating, clean or None, channel, self.clock.now())
         except NoAnswer:
@@ -166,13 +167,13 @@ class InformantDesk:
                 "kind 只能是 review（复查）、re_review（复核）、objection（异议）或 recusal（回避）。",
                 code="invalid_kind",
             )
-        found = await self.pipeline.status(code, client_key)
+        found = await self._pipeline.status(code, client_key)
         report = await self._db.reports.get(found.case_no)
         text = (reason or "").strip()
         if report is not None and text:
             check_text(text)
-            text = await self.pipeline.scrub(report.id, report.accused_name, text)
-        return await informant_request(self.workflow, found.case_no, kind, text, channel)
+            text = await self._pipeline.scrub(report.id, report.accused_name, text)
+        return await informant_request(self._workflow, found.case_no, kind, text, channel)
 
     async def of_case(self, case_no: str) -> CaseRequests:
         """The ratings and requests of a case (the caller has checked the staff member's scope)."""
@@ -185,7 +186,7 @@ class InformantDesk:
 
     def level_name(self, unit_code: str) -> str:
         """The level of a unit, as the informant reads it (市级纪检监察机关), never a person."""
-        unit = self.workflow.tree.units.get(unit_code)
+        unit = self._workflow.tree.units.get(unit_code)
         level = LEVEL_WORDS.get(unit.level, "") if unit else ""
         return f"{level}纪检监察机关" if level else "上一级机关"
 
@@ -242,8 +243,6 @@ async def dialogue_command(
     if word is None:
         return None
     rest = text[len(word) + (2 if text.startswith("申请") else 0) :]
-    from intake.conversations import split_code
-
     code, tail = split_code(rest.strip(" ：:，,"))
     if desk is None:
         return "此渠道暂不能办理评价和复查申请，请通过网上举报平台的“查询办理情况”页面提出。"

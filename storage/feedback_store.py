@@ -12,21 +12,18 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from storage import models
 from storage.audit import utc
+from storage.case_change import CaseChange, StaleCase, apply_case_change_txn
 from storage.db import Batch
-from storage.workflow_store import CaseChange, StaleCase, apply_case_change_txn
+from storage.tables import CS, RR
+from storage.tables import FB as F
 
 if TYPE_CHECKING:
     from storage.database import Database
-
-F = cast(sa.Table, models.CaseFeedback.__table__)
-RR = cast(sa.Table, models.ReviewRequest.__table__)
-CS = cast(sa.Table, models.CaseState.__table__)
 
 
 class AlreadyRated(Exception):
