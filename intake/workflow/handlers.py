@@ -326,7 +326,7 @@ async def close(
                 "xf_accept_notice",
             )
         }
-        return CaseEvent("replied")
+    # One notice: closed (its text sends the informant to the answer, which is on the thread).
     return CaseEvent("status_changed", status="closed")
 
 
