@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Protocol
 
 import qrcode
 from qrcode.constants import ERROR_CORRECT_M
 
 from intake.errors import IntakeError, NotFound
 from intake.jurisdiction import Jurisdiction
-from storage.records import UnitRecord
 
 # The most places one picker lists before it stops going a level deeper; search finds the rest.
 PICKER_LIMIT = 400
@@ -29,6 +29,23 @@ LEVEL_WORDS = {
     "township": "乡镇（街道）",
     "village": "村（社区）",
 }
+
+
+class Unit(Protocol):
+    """A unit of the jurisdiction's tree, as these pages read it."""
+
+    @property
+    def code(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def level(self) -> str: ...
+    @property
+    def parent_code(self) -> str | None: ...
+    @property
+    def division_code(self) -> str: ...
+    @property
+    def division_name(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -58,8 +75,8 @@ class UnitPlaces:
         self.root = jurisdiction.receiving_unit
         # The units that take reports: the receiving unit and everything below it.
         self.units = jurisdiction.subtree(self.root)
-        self._children: dict[str, list[UnitRecord]] = {}
-        self._by_code: dict[str, UnitRecord] = {}
+        self._children: dict[str, list[Unit]] = {}
+        self._by_code: dict[str, Unit] = {}
         for u in jurisdiction.units:
             if u.code in self.units:
                 self._by_code[u.code] = u
@@ -67,17 +84,17 @@ class UnitPlaces:
                     self._children.setdefault(u.parent_code, []).append(u)
         self.groups = lru_cache(maxsize=256)(self._groups)
 
-    def unit(self, code: str) -> UnitRecord:
+    def unit(self, code: str) -> Unit:
         """The unit of ``/u/{code}/``: 400 for a malformed code, 404 for one not on this platform."""
         found = self._by_code.get(check_code(code))
         if found is None:
             raise NotFound("本平台没有这个单位，请核对地址或扫描的二维码。", code="unknown_unit")
         return found
 
-    def children(self, code: str) -> list[UnitRecord]:
+    def children(self, code: str) -> list[Unit]:
         return self._children.get(code, [])
 
-    def handler_of(self, code: str) -> UnitRecord:
+    def handler_of(self, code: str) -> Unit:
         """Who handles what an intake point (a village) registers: the nearest unit above it that
         is not an intake point."""
         unit = self._by_code[code]
@@ -89,7 +106,7 @@ class UnitPlaces:
         """The division codes a report filed at ``code`` may name: the unit's and those below it."""
         return frozenset(self._by_code[c].division_code for c in self.jurisdiction.subtree(code))
 
-    def path(self, unit: UnitRecord, below: str) -> str:
+    def path(self, unit: Unit, below: str) -> str:
         """``长沙县 › 黄兴镇 › 接驾岭社区居委会``: the place's divisions from just below ``below``."""
         names = [unit.division_name]
         while unit.parent_code not in (None, below) and unit.parent_code in self._by_code:

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from channels.base import ChannelContext
 from channels.verify import form_token_field, new_form_token, verify_form_token
-from channels.web.units import UnitPlaces, qr_svg
+from channels.web.units import Unit, UnitPlaces, qr_svg
 from intake.clock import CHINA
 from intake.domain import Accused, Location, Reporter, Submission, format_query_code
 from intake.errors import Conflict, IntakeError, ValidationError
@@ -28,7 +28,6 @@ from intake.forms import FormData, FormInvalidCharacters, FormTooLarge, read_for
 from intake.pipeline import MAX_CONTENT
 from intake.ratelimit import client_address
 from intake.text import strip_controls
-from storage.records import UnitRecord
 
 HERE = Path(__file__).resolve().parent
 COOKIE = "xf_form"
@@ -210,7 +209,7 @@ class WebAdapter:
 
     # --- every unit's own entry points (/u/{code}/) --------------------------------------------
 
-    def _form_unit(self, request: web.Request) -> UnitRecord | None:
+    def _form_unit(self, request: web.Request) -> Unit | None:
         """The unit of a /u/{code}/ route (400 malformed, 404 not on this platform); None at /."""
         code = request.match_info.get("unit")
         return None if code is None else self.places.unit(code)
@@ -222,7 +221,7 @@ class WebAdapter:
     async def unit_form(self, request: web.Request) -> web.Response:
         return self._report_form(request, {"identity": "anonymous"})
 
-    def _unit_url(self, request: web.Request, unit: UnitRecord) -> str:
+    def _unit_url(self, request: web.Request, unit: Unit) -> str:
         """The form's public address: under INTAKE_PUBLIC_URL when set (a proxy may rewrite Host)."""
         base = self.ctx.public_url.rstrip("/") or f"{request.scheme}://{request.host}"
         return f"{base}/u/{unit.code}/"
@@ -311,7 +310,7 @@ class WebAdapter:
             received_by=(unit or self.places.unit(self.places.root)).name,
         )
 
-    def _check_place(self, unit: UnitRecord, code: str) -> None:
+    def _check_place(self, unit: Unit, code: str) -> None:
         """A unit's form names a place of that unit's part of the tree (what its picker offers)."""
         if code and code not in self.places.divisions(unit.code):
             raise ValidationError("请从列表中选择所在地区。", code="invalid_division_code")

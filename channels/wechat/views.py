@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from channels.base import ChannelContext, read_body
+from channels.base import ChannelContext, configured_unit, read_body
 from channels.verify import WeChatCipher, verify_wechat_message, verify_wechat_server
 from channels.wechat.api import DEFAULT_API_BASE, WeChatClient
 from channels.wechat.envelope import open_envelope, parse_xml, query, render_text, seal_reply
@@ -60,6 +60,7 @@ class WeChatAdapter:
             platform="微信",
             notice=Notice(),
             media_job=MEDIA_JOB if self.client else None,
+            unit=configured_unit(ctx, "UNIT"),
         )
 
     def routes(self) -> list[web.AbstractRouteDef]:

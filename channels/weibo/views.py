@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from channels.base import ChannelContext, parse_json_object, read_body
+from channels.base import ChannelContext, configured_unit, parse_json_object, read_body
 from channels.verify import verify_weibo
 from channels.weibo.api import DEFAULT_API_BASE, WeiboClient, encode_data
 from intake.conversations import Conversations, Inbound, Notice
@@ -48,7 +48,9 @@ class WeiboAdapter:
         self.secret = ctx.settings["APP_SECRET"]
         token = ctx.settings.get("ACCESS_TOKEN")
         self.client = WeiboClient(ctx.settings.get("API_BASE") or DEFAULT_API_BASE, token) if token else None
-        self.dialogue = Conversations(ctx.pipeline, channel="weibo", platform="微博", notice=Notice())
+        self.dialogue = Conversations(
+            ctx.pipeline, channel="weibo", platform="微博", notice=Notice(), unit=configured_unit(ctx, "UNIT")
+        )
 
     def routes(self) -> list[web.AbstractRouteDef]:
         return [web.get("/channels/weibo", self.verify_url), web.post("/channels/weibo", self.receive)]
