@@ -290,6 +290,7 @@ class ConsoleAdapter:
                     title=r.title,
                     category=r.category or r.triage_category,
                     owner_unit=r.owner_unit,
+                    receiving_unit=r.receiving_unit,
                     handler=r.handler,
                     informant=r.informant_alias,
                     received_at=r.received_at,
