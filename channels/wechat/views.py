@@ -45,6 +45,7 @@ class WeChatAdapter:
     def __init__(self, ctx: ChannelContext) -> None:
         self.ctx = ctx
         s = ctx.settings
+        unit = configured_unit(ctx, "UNIT")  # checked first: a wrong one stops the server
         self.token = s["TOKEN"]
         self.app_id = s["APP_ID"]
         self.cipher = WeChatCipher(s["ENCODING_AES_KEY"], self.app_id)
@@ -60,7 +61,7 @@ class WeChatAdapter:
             platform="微信",
             notice=Notice(),
             media_job=MEDIA_JOB if self.client else None,
-            unit=configured_unit(ctx, "UNIT"),
+            unit=unit,
         )
 
     def routes(self) -> list[web.AbstractRouteDef]:

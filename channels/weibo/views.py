@@ -45,11 +45,12 @@ def _q(request: web.Request, name: str) -> str | None:
 class WeiboAdapter:
     def __init__(self, ctx: ChannelContext) -> None:
         self.ctx = ctx
+        unit = configured_unit(ctx, "UNIT")  # checked first: a wrong one stops the server
         self.secret = ctx.settings["APP_SECRET"]
         token = ctx.settings.get("ACCESS_TOKEN")
         self.client = WeiboClient(ctx.settings.get("API_BASE") or DEFAULT_API_BASE, token) if token else None
         self.dialogue = Conversations(
-            ctx.pipeline, channel="weibo", platform="微博", notice=Notice(), unit=configured_unit(ctx, "UNIT")
+            ctx.pipeline, channel="weibo", platform="微博", notice=Notice(), unit=unit
         )
 
     def routes(self) -> list[web.AbstractRouteDef]:
