@@ -22,7 +22,13 @@ from typing import Any
 
 from triage.lexicon import LEVEL_RANK, LEVELS, VERTICAL_SYSTEMS
 
-UNIT_KINDS = ("commission", "work_committee", "stationed", "supervision_office", "vertical")
+# A village or community intake point (村务监督委员会, 村（社区）监督联络站): it registers reports and
+# visits and forwards them; there is no commission at village level, so it never handles one.
+INTAKE_POINT = "intake_point"
+UNIT_KINDS = ("commission", "work_committee", "stationed", "supervision_office", "vertical", INTAKE_POINT)
+# The levels a unit may have: the handling levels and ``village`` (intake points only).
+UNIT_LEVELS = (*LEVELS, "village")
+HANDLING_KINDS = ("commission", "work_committee")
 
 
 @dataclass(frozen=True)
@@ -40,7 +46,7 @@ class Unit:
     system: str | None = None
 
     def __post_init__(self) -> None:
-        if self.level not in LEVELS:
+        if self.level not in UNIT_LEVELS:
             raise ValueError(f"unit {self.code}: unknown level {self.level!r}")
         if self.kind not in UNIT_KINDS:
             raise ValueError(f"unit {self.code}: unknown kind {self.kind!r}")
@@ -96,6 +102,8 @@ class Jurisdiction:
         for u in self.units:
             if u.parent_code is not None and u.parent_code not in codes:
                 raise ValueError(f"unit {u.code} names a parent {u.parent_code} that is not a unit")
+        if self.receiving.kind == INTAKE_POINT:
+            raise ValueError(f"receiving unit {self.receiving_unit} is an intake point, not a commission")
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any]) -> Jurisdiction:
@@ -149,35 +157,63 @@ class Jurisdiction:
     def parent(self, unit: Unit) -> Unit | None:
         return self.unit(unit.parent_code)
 
+    @cached_property
+    def _commissions(self) -> dict[tuple[str, str], Unit]:
+        """(level, division code) → the first 纪委监委 or 纪工委 of the tree there."""
+        found: dict[tuple[str, str], Unit] = {}
+        for u in self.units:
+            if u.kind in HANDLING_KINDS and len(u.division_code) == _CODE_LENGTH.get(u.level, -1):
+                found.setdefault((u.level, u.division_code), u)
+        return found
+
+    @cached_property
+    def _stationed(self) -> tuple[Unit, ...]:
+        return tuple(u for u in self.units if u.kind == "stationed")
+
+    @cached_property
+    def _vertical(self) -> dict[str, Unit]:
+        found: dict[str, Unit] = {}
+        for u in self.units:
+            if u.kind == "vertical" and u.system is not None:
+                found.setdefault(u.system, u)
+        return found
+
     def commission_for(self, level: str, division_code: str | None) -> Unit | None:
         """The 纪委监委 (or 纪工委) at ``level`` over ``division_code``; None when not in the tree.
 
         Without a division, the receiving unit's own chain answers: its ancestor at ``level``, or
-        itself.
+        itself. An intake point is never the answer (it handles nothing).
         """
-        kinds = ("commission", "work_committee")
         if division_code is None:
             unit: Unit | None = self.receiving
             while unit is not None:
-                if unit.level == level and unit.kind in kinds:
+                if unit.level == level and unit.kind in HANDLING_KINDS:
                     return unit
                 unit = self.parent(unit)
-            return next((u for u in self.units if u.level == level == "central" and u.kind in kinds), None)
-        for u in self.units:
-            if (
-                u.level == level
-                and u.kind in kinds
-                and division_code.startswith(u.division_code)
-                and len(u.division_code) == _CODE_LENGTH.get(level, len(u.division_code))
-            ):
-                return u
-        return None
+            return next(
+                (u for u in self.units if u.level == level == "central" and u.kind in HANDLING_KINDS), None
+            )
+        length = _CODE_LENGTH.get(level)
+        if length is None:
+            return next(
+                (
+                    u
+                    for u in self.units
+                    if u.level == level
+                    and u.kind in HANDLING_KINDS
+                    and division_code.startswith(u.division_code)
+                ),
+                None,
+            )
+        if len(division_code) < length:
+            return None
+        return self._commissions.get((level, division_code[:length]))
 
-    def stationed(self) -> list[Unit]:
-        return [u for u in self.units if u.kind == "stationed"]
+    def stationed(self) -> tuple[Unit, ...]:
+        return self._stationed
 
     def vertical_unit(self, system: str) -> Unit | None:
-        return next((u for u in self.units if u.kind == "vertical" and u.system == system), None)
+        return self._vertical.get(system)
 
     def match_management(self, *, name: str | None, title: str, unit: str) -> ManagementRule | None:
         return next((m for m in self.management if m.matches(name=name, title=title, unit=unit)), None)
@@ -186,7 +222,7 @@ class Jurisdiction:
         return LEVEL_RANK[level] < LEVEL_RANK[self.receiving.level]
 
 
-_CODE_LENGTH = {"province": 2, "city": 4, "county": 6, "township": 9}
+_CODE_LENGTH = {"province": 2, "city": 4, "county": 6, "township": 9, "village": 12}
 
 
 def national() -> Jurisdiction:
