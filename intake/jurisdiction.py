@@ -94,35 +94,6 @@ class Jurisdiction:
 
     # -- what the channels list ------------------------------------------------------------------
 
-    # Minimal tree walks (i16-units); the i16-tree branch brings the indexed versions.
-    def children(self, code: str) -> list[UnitRecord]:
-        return [u for u in self.units if u.parent_code == code]
-
-    def subtree(self, code: str) -> frozenset[str]:
-        """``code`` and every unit below it (empty when there is no such unit)."""
-        if self.unit(code) is None:
-            return frozenset()
-        inside, todo = {code}, [code]
-        while todo:
-            below = [u.code for u in self.children(todo.pop()) if u.code not in inside]
-            inside.update(below)
-            todo.extend(below)
-        return frozenset(inside)
-
-    def ancestors(self, code: str) -> list[UnitRecord]:
-        """The units above ``code``, nearest first."""
-        out: list[UnitRecord] = []
-        unit = self.unit(code)
-        while unit is not None and unit.parent_code is not None and len(out) < len(self.units):
-            unit = self.unit(unit.parent_code)
-            if unit is not None:
-                out.append(unit)
-        return out
-
-    def is_intake_point(self, code: str) -> bool:
-        unit = self.unit(code)
-        return unit is not None and unit.level == "village"
-
     def townships(self) -> list[UnitRecord]:
         return [u for u in self.children(self.receiving_unit) if u.level == "township"]
 

@@ -98,7 +98,7 @@ class UnitPlaces:
         """Who handles what an intake point (a village) registers: the nearest unit above it that
         is not an intake point."""
         unit = self._by_code[code]
-        while unit.level == "village" and unit.parent_code in self._by_code:
+        while self.jurisdiction.is_intake_point(unit.code) and unit.parent_code in self._by_code:
             unit = self._by_code[unit.parent_code]
         return unit
 
