@@ -38,6 +38,7 @@ from intake.ratelimit import TokenBucket, clock_seconds
 from storage.database import Database
 from storage.records import UnitRecord
 from storage.staff_store import RelationRecord, StaffExists, StaffRecord
+from triage.jurisdiction import INTAKE_POINT
 
 ROLES = {
     "registrar": "登记员",
@@ -149,7 +150,7 @@ def provisioning_uri(username: str, secret: str, issuer: str = "信访举报受�
 
 # --- the org tree and scoping -----------------------------------------------------------------------
 
-LEVEL_RANK = {"central": 0, "province": 1, "city": 2, "county": 3, "township": 4}
+LEVEL_RANK = {"central": 0, "province": 1, "city": 2, "county": 3, "township": 4, "village": 5}
 
 
 class OrgTree:
@@ -159,6 +160,11 @@ class OrgTree:
         for u in self.units.values():
             if u.parent_code:
                 self.children.setdefault(u.parent_code, []).append(u.code)
+
+    def is_intake_point(self, code: str) -> bool:
+        """A village or community point (level ``village``): it registers and forwards, never handles."""
+        unit = self.units.get(code)
+        return unit is not None and unit.kind == INTAKE_POINT
 
     def name(self, code: str | None) -> str:
         unit = self.units.get(code or "")
@@ -213,6 +219,9 @@ def scope_of(member: StaffMember, tree: OrgTree) -> Scope:
     units = [member.unit]
     if member.role in ("supervisor", "admin"):
         units += tree.descendants(member.unit)
+    else:
+        # What the unit's own intake points (its villages) registered is the unit's to take up.
+        units += sorted(c for c in tree.children.get(member.unit, []) if tree.is_intake_point(c))
     # A sealed case about a commission's head is hidden from that commission and everything below.
     hidden = [member.unit, *tree.ancestors(member.unit)]
     return Scope(tuple(units), tuple(hidden))

@@ -107,9 +107,12 @@ class UnitPlaces:
         return frozenset(self._by_code[c].division_code for c in self.jurisdiction.subtree(code))
 
     def path(self, unit: Unit, below: str) -> str:
-        """``长沙县 › 黄兴镇 › 接驾岭社区居委会``: the place's divisions from just below ``below``."""
+        """``长沙县 › 黄兴镇 › 接驾岭社区居委会``: the place's divisions from just below ``below``
+        (the form's unit: its own name is the page's)."""
         names = [unit.division_name]
-        while unit.parent_code not in (None, below) and unit.parent_code in self._by_code:
+        while (
+            unit.code != below and unit.parent_code not in (None, below) and unit.parent_code in self._by_code
+        ):
             unit = self._by_code[unit.parent_code]
             names.append(unit.division_name)
         return " › ".join(reversed(names))
@@ -145,12 +148,11 @@ class UnitPlaces:
             return None
         found: list[Place] = []
         seen: set[str] = set()
-        above = self._by_code[code].parent_code or ""
         for c in sorted(self.jurisdiction.subtree(code)):
             u = self._by_code[c]
             if query in u.division_name and u.division_code not in seen:
                 seen.add(u.division_code)
-                found.append(Place(u.division_code, self.path(u, below=above)))
+                found.append(Place(u.division_code, self.path(u, below=code)))
                 if len(found) == SEARCH_LIMIT:
                     break
         return Group(f"查找“{query}”的结果", tuple(found))
@@ -166,7 +168,7 @@ class UnitPlaces:
         if selected and selected not in listed:
             unit = next((u for u in self._by_code.values() if u.division_code == selected), None)
             if unit is not None and selected in self.divisions(code):
-                groups.insert(0, Group("已选择", (Place(selected, self.path(unit, below="")),)))
+                groups.insert(0, Group("已选择", (Place(selected, self.path(unit, below=code)),)))
         return tuple(groups)
 
 

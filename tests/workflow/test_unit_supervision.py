@@ -14,10 +14,12 @@ from typing import Any
 import pytest
 
 from server.config import Settings
+from tests.channels.web.test_web_form import HTML, hidden, receipt_of, report_form
 from tests.workflow.conftest import PASSWORD, Office, open_office
 
 TREE_FILE = Path(__file__).parent.parent / "fixtures" / "jurisdiction" / "two_counties.json"
 SHEGANG, LIUYANG, HUANGXING, CHANGSHA_COUNTY, CITY = "430181102", "430181", "430121102", "430121", "4301"
+VILLAGE = "430181102224"  # 周洛村, an intake point of 社港镇
 STAFF = {
     "shegang_reg": (SHEGANG, "registrar"),
     "liuyang_sup": (LIUYANG, "supervisor"),
@@ -107,3 +109,52 @@ async def test_a_case_received_by_one_unit_and_handled_by_another_shows_both(cit
     assert re.search(r'id="owner-unit">浏阳市纪委监委<', html)
     queue_page = await o.client.get("/console/cases", cookies={"xf_console": o.tokens["liuyang_sup"]})
     assert "受理：社港镇纪委" in await queue_page.text()
+
+
+async def test_a_village_intake_point_receives_and_its_township_takes_it_up(city: Office) -> None:
+    """An intake point (村务监督委员会) is a receiving unit with its own form and code in the case
+    number; its township sees what it registered; nobody can make it the handler."""
+    o = city
+    form = await o.client.get(f"/u/{VILLAGE}/", headers=HTML)
+    html = await form.text()
+    assert form.status == 200
+    assert "受理单位：<strong>周洛村村务监督委员会</strong>（受理点：登记后转社港镇纪委办理）" in html
+    resp = await o.client.post(
+        f"/u/{VILLAGE}/reports",
+        data=report_form(hidden(html, "csrf"), hidden(html, "submission_id"), division_code=VILLAGE),
+        headers=HTML,
+    )
+    assert resp.status == 201, await resp.text()
+    case_no, _ = receipt_of(await resp.text())
+    assert re.fullmatch(rf"\d{{4}}-{VILLAGE}-000001", case_no)
+    assert (await o.services.db.reports.get(case_no)).receiving_unit == VILLAGE
+
+    assert await queue(o, "shegang_reg") == {case_no}  # the township's registrar takes it up
+    assert await queue(o, "liuyang_sup") == {case_no}
+    assert await queue(o, "changsha_sup") == set()
+    status, doc = await o.act("shegang_reg", case_no, action="register")
+    assert status == 200, doc
+    status, doc = await o.act("shegang_reg", case_no, action="transfer", to_unit=SHEGANG)
+    assert status == 200 and doc["owner_unit"]["id"] == SHEGANG, doc
+    assert doc["receiving_unit"]["id"] == VILLAGE
+    # An intake point never handles: neither 转办 nor 交办 may send a case to it.
+    status, doc = await o.act("liuyang_sup", case_no, action="transfer", to_unit=VILLAGE)
+    assert status == 422 and doc["error"]["code"] == "intake_point", doc
+
+
+async def test_the_picker_groups_the_tree_by_the_unit_above(city: Office) -> None:
+    html = await (await o_get(city, f"/u/{LIUYANG}/")).text()
+    groups = re.findall(r'<optgroup label="([^"]+)">(.*?)</optgroup>', html, re.S)
+    listed = [(label, re.findall(r'<option value="(\d+)"', body)) for label, body in groups]
+    assert listed == [
+        ("浏阳市（县级）", [LIUYANG, "430181001", SHEGANG]),
+        ("社港镇", [VILLAGE, "430181102240"]),
+    ]
+    html = await (await o_get(city, "/?q=周洛")).text()
+    assert '<option value="430181102224" selected>浏阳市 › 社港镇 › 周洛村</option>' in html
+
+
+async def o_get(o: Office, path: str) -> Any:
+    resp = await o.client.get(path, headers=HTML)
+    assert resp.status == 200
+    return resp
