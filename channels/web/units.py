@@ -82,7 +82,10 @@ class UnitPlaces:
                 self._by_code[u.code] = u
                 if u.parent_code is not None:
                     self._children.setdefault(u.parent_code, []).append(u)
+        # Every unit below the root once, in code order: what a search walks.
+        self._ordered = sorted(self._by_code.values(), key=lambda u: u.code)
         self.groups = lru_cache(maxsize=256)(self._groups)
+        self.divisions = lru_cache(maxsize=256)(self._divisions)
 
     def unit(self, code: str) -> Unit:
         """The unit of ``/u/{code}/``: 400 for a malformed code, 404 for one not on this platform."""
@@ -102,9 +105,17 @@ class UnitPlaces:
             unit = self._by_code[unit.parent_code]
         return unit
 
-    def divisions(self, code: str) -> frozenset[str]:
+    def _divisions(self, code: str) -> frozenset[str]:
         """The division codes a report filed at ``code`` may name: the unit's and those below it."""
         return frozenset(self._by_code[c].division_code for c in self.jurisdiction.subtree(code))
+
+    def _is_below(self, unit: Unit, code: str) -> bool:
+        """Whether ``unit`` is ``code`` or below it (a walk up: the tree is a few levels deep)."""
+        while unit.code != code:
+            if unit.parent_code is None or unit.parent_code not in self._by_code:
+                return False
+            unit = self._by_code[unit.parent_code]
+        return True
 
     def path(self, unit: Unit, below: str) -> str:
         """``长沙县 › 黄兴镇 › 接驾岭社区居委会``: the place's divisions from just below ``below``
@@ -148,9 +159,8 @@ class UnitPlaces:
             return None
         found: list[Place] = []
         seen: set[str] = set()
-        for c in sorted(self.jurisdiction.subtree(code)):
-            u = self._by_code[c]
-            if query in u.division_name and u.division_code not in seen:
+        for u in self._ordered:
+            if query in u.division_name and u.division_code not in seen and self._is_below(u, code):
                 seen.add(u.division_code)
                 found.append(Place(u.division_code, self.path(u, below=code)))
                 if len(found) == SEARCH_LIMIT:
@@ -172,9 +182,11 @@ class UnitPlaces:
         return tuple(groups)
 
 
+@lru_cache(maxsize=1024)
 def qr_svg(url: str) -> str:
     """The QR code of ``url`` as an SVG (one path of its dark modules, a 4-module quiet zone),
-    encoded by the ``qrcode`` library at level M (15% of the code may be soiled or torn)."""
+    encoded by the ``qrcode`` library at level M (15% of the code may be soiled or torn). Kept
+    once made: encoding costs ~15 ms and a unit's address does not change."""
     qr = qrcode.QRCode(error_correction=ERROR_CORRECT_M, border=4)
     qr.add_data(url)
     qr.make(fit=True)
