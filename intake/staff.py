@@ -306,6 +306,9 @@ class StaffService:
             raise ValidationError(f"角色只能是 {'、'.join(ROLES)}。", code="invalid_role")
         if unit not in self.tree.units:
             raise ValidationError(f"辖区内没有单位 {unit}。", code="unknown_unit")
+        if self.tree.is_intake_point(unit) and role != "registrar":
+            # An intake point registers and forwards; it has no handlers, supervisors or custodians.
+            raise ValidationError("村（社区）受理点只能设登记员账号。", code="intake_point_role")
         if not (MIN_PASSWORD <= len(password) <= MAX_PASSWORD):
             raise ValidationError(f"密码应为 {MIN_PASSWORD} 至 {MAX_PASSWORD} 个字符。", code="weak_password")
         secret = new_totp_secret()

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from intake.errors import ValidationError
 from server.config import Settings
 from tests.channels.web.test_web_form import HTML, hidden, receipt_of, report_form
 from tests.workflow.conftest import PASSWORD, Office, open_office
@@ -137,9 +138,15 @@ async def test_a_village_intake_point_receives_and_its_township_takes_it_up(city
     status, doc = await o.act("shegang_reg", case_no, action="transfer", to_unit=SHEGANG)
     assert status == 200 and doc["owner_unit"]["id"] == SHEGANG, doc
     assert doc["receiving_unit"]["id"] == VILLAGE
-    # An intake point never handles: neither 转办 nor 交办 may send a case to it.
+    # An intake point never handles: neither 转办 nor 交办 may send a case to it, and it has
+    # registrars only.
     status, doc = await o.act("liuyang_sup", case_no, action="transfer", to_unit=VILLAGE)
     assert status == 422 and doc["error"]["code"] == "intake_point", doc
+    for role in ("handler", "supervisor", "triage_officer", "custodian", "admin"):
+        with pytest.raises(ValidationError) as refused:
+            await o.services.staff.add(f"village_{role}", VILLAGE, role, PASSWORD)
+        assert refused.value.code == "intake_point_role"
+    await o.services.staff.add("village_reg", VILLAGE, "registrar", PASSWORD)
 
 
 async def test_the_picker_groups_the_tree_by_the_unit_above(city: Office) -> None:
