@@ -5,6 +5,7 @@ unit of the platform stops the server at start with the variable named."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,11 +14,17 @@ import channels
 from server.app import build_app
 from server.config import Settings
 from tests.fakes import twilio
-from tests.fakes.server import Platforms, platform_env, receipt_of, start_platforms
+from tests.fakes.server import platform_env, receipt_of, start_platforms
 from tests.fakes.twilio import start_hotline, twilio_env
 
 OPENID, UID = "oWx_UnitAccount_0001", 2489518299
-WECHAT_UNIT, WEIBO_UNIT, NUMBER_UNIT, HOTLINE_UNIT = "430121102", "430121104", "430121105", "430121106"
+WECHAT_UNIT, WEIBO_UNIT, NUMBER_UNIT, HOTLINE_UNIT = "430121102", "430121104", "430181102", "430181001"
+# The tree is a test file (长沙市 with two of its counties), whatever the embedded default.
+TREE = {
+    "INTAKE_JURISDICTION_FILE": str(
+        Path(__file__).parent.parent / "fixtures" / "jurisdiction" / "two_counties.json"
+    )
+}
 OTHER_NUMBER = "+8673112388001"
 
 
@@ -35,6 +42,7 @@ async def test_wechat_and_weibo_accounts_file_to_their_units(
         db_url,
         INTAKE_WECHAT_UNIT=WECHAT_UNIT,
         INTAKE_WEIBO_UNIT=WEIBO_UNIT,
+        **TREE,
     )
     case_no, _ = receipt_of(await p.wx.text(OPENID, "举报 黄兴镇某村村委会主任挪用扶贫资金"))
     assert unit_of(case_no) == WECHAT_UNIT
@@ -52,9 +60,13 @@ async def test_wechat_and_weibo_accounts_file_to_their_units(
     assert (await p.services.db.reports.get(case_no)).receiving_unit == WEIBO_UNIT
 
 
-async def test_without_a_unit_setting_the_accounts_file_to_the_receiving_unit(sp: Platforms) -> None:
-    case_no, _ = receipt_of(await sp.wx.text(OPENID, "举报 某镇干部违规收受礼金"))
-    assert unit_of(case_no) == "430121"
+async def test_without_a_unit_setting_the_accounts_file_to_the_receiving_unit(
+    aiohttp_client: Any, aiohttp_server: Any, make_settings: Callable[..., Settings], data_dir: Path
+) -> None:
+    url = f"sqlite+aiosqlite:///{data_dir / 'intake.db'}"
+    p = await start_platforms(aiohttp_client, aiohttp_server, make_settings, url, **TREE)
+    case_no, _ = receipt_of(await p.wx.text(OPENID, "举报 某镇干部违规收受礼金"))
+    assert unit_of(case_no) == "4301"
 
 
 async def test_twilio_numbers_file_to_their_units(
@@ -67,6 +79,7 @@ async def test_twilio_numbers_file_to_their_units(
         db_url,
         INTAKE_TWILIO_UNIT=HOTLINE_UNIT,
         INTAKE_TWILIO_NUMBER_UNITS=f"{twilio.HOTLINE}={NUMBER_UNIT}, {OTHER_NUMBER}={WECHAT_UNIT}",
+        **TREE,
     )
     _, replies = await h.driver.sms("举报 黄花镇某村支书优亲厚友")
     assert unit_of(twilio.receipt_of(replies[0])[0]) == NUMBER_UNIT
@@ -90,7 +103,7 @@ async def test_twilio_numbers_file_to_their_units(
     ("env", "named"),
     [
         ({"INTAKE_WECHAT_UNIT": "999999"}, "INTAKE_WECHAT_UNIT"),
-        ({"INTAKE_WEIBO_UNIT": "4301"}, "INTAKE_WEIBO_UNIT"),  # above the platform's receiving unit
+        ({"INTAKE_WEIBO_UNIT": "43"}, "INTAKE_WEIBO_UNIT"),  # above the platform's receiving unit
         ({"INTAKE_TWILIO_UNIT": "999999"}, "INTAKE_TWILIO_UNIT"),
         ({"INTAKE_TWILIO_NUMBER_UNITS": "+8673112388000=999999"}, "INTAKE_TWILIO_NUMBER_UNITS"),
         ({"INTAKE_TWILIO_NUMBER_UNITS": "12388=430121102"}, "INTAKE_TWILIO_NUMBER_UNITS"),
@@ -99,7 +112,7 @@ async def test_twilio_numbers_file_to_their_units(
 async def test_a_unit_setting_naming_no_unit_stops_the_server(
     aiohttp_client: Any, make_settings: Callable[..., Settings], env: dict[str, str], named: str
 ) -> None:
-    settings = make_settings(**(platform_env() | twilio_env("http://127.0.0.1:9") | env))
+    settings = make_settings(**(platform_env() | twilio_env("http://127.0.0.1:9") | TREE | env))
     with pytest.raises(SystemExit) as stopped:
         await aiohttp_client(build_app(settings, channels.REGISTRY, run_worker=False))
     assert named in str(stopped.value)

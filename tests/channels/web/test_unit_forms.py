@@ -1,11 +1,13 @@
 """Every unit's own entry points (issue 16): the form at /u/{code}/ files to that unit, its QR code
 encodes that address, the app's ``unit`` sets the receiving unit, and a wrong unit code or a
-place outside the unit gets a 4xx with nothing stored — on SQLite and PostgreSQL."""
+place outside the unit gets a 4xx with nothing stored — on SQLite and PostgreSQL. The tree is
+a test file (长沙市 with two of its counties), whatever the embedded default."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import defusedxml.ElementTree as ET
@@ -21,13 +23,20 @@ from server.app import build_app, services_of
 from server.config import Settings
 from tests.channels.web.test_web_form import HTML, hidden, receipt_of, report_form
 
-TOWN, TOWN_NAME, OTHER_TOWN, COUNTY = "430121102", "黄兴镇纪委", "430121104", "430121"
+TOWN, TOWN_NAME, OTHER_TOWN, COUNTY, CITY = "430121102", "黄兴镇纪委", "430121104", "430121", "4301"
+TREE_FILE = Path(__file__).parent.parent.parent / "fixtures" / "jurisdiction" / "two_counties.json"
 SVG = "{http://www.w3.org/2000/svg}"
 
 
 @pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    """The ``client`` fixture's settings: the two-county city."""
+    return make_settings(INTAKE_JURISDICTION_FILE=str(TREE_FILE))
+
+
+@pytest.fixture
 async def unit_client(aiohttp_client: Any, make_settings: Callable[..., Settings], db_url: str) -> TestClient:  # type: ignore[type-arg]
-    settings = make_settings(INTAKE_DATABASE_URL=db_url)
+    settings = make_settings(INTAKE_DATABASE_URL=db_url, INTAKE_JURISDICTION_FILE=str(TREE_FILE))
     return await aiohttp_client(build_app(settings, channels.REGISTRY, run_worker=False))
 
 
@@ -68,8 +77,8 @@ async def test_a_report_filed_at_a_township_form_is_received_by_that_township(un
     )
     assert resp.status == 201
     other, _ = receipt_of(await resp.text())
-    assert (await services_of(c.app).db.reports.get(other)).receiving_unit == COUNTY
-    assert re.fullmatch(rf"\d{{4}}-{COUNTY}-000001", other)
+    assert (await services_of(c.app).db.reports.get(other)).receiving_unit == CITY
+    assert re.fullmatch(rf"\d{{4}}-{CITY}-000001", other)
 
 
 async def test_the_app_api_unit_field_sets_the_receiving_unit(unit_client: Any) -> None:
@@ -80,12 +89,12 @@ async def test_the_app_api_unit_field_sets_the_receiving_unit(unit_client: Any) 
     assert case_no.split("-")[1] == TOWN
     assert (await services_of(c.app).db.reports.get(case_no)).receiving_unit == TOWN
     resp = await c.post("/api/v1/reports", json={"content": "村支书张三优亲厚友。", "unit": ""})
-    assert resp.status == 201 and (await resp.json())["case_no"].split("-")[1] == COUNTY
+    assert resp.status == 201 and (await resp.json())["case_no"].split("-")[1] == CITY
 
 
 @pytest.mark.parametrize(
     ("unit", "code"),
-    [("999999", "unknown_unit"), ("4301", "unknown_unit"), ("43012110299999", "invalid_unit"),
+    [("999999", "unknown_unit"), ("43", "unknown_unit"), ("43012110299999", "invalid_unit"),
      ("12x", "invalid_unit"), ("４３０１２１", "invalid_unit"), (430121, "invalid_field")],
 )  # fmt: skip
 async def test_the_app_api_refuses_a_unit_not_on_the_platform(unit_client: Any, unit: Any, code: str) -> None:
@@ -102,7 +111,7 @@ async def test_the_app_api_refuses_a_unit_not_on_the_platform(unit_client: Any, 
     ("code", "status", "error"),
     [
         ("999999", 404, "unknown_unit"),
-        ("4301", 404, "unknown_unit"),  # the city is above the platform's receiving unit
+        ("43", 404, "unknown_unit"),  # the province is above the platform's receiving unit
         ("12ab", 400, "invalid_unit"),
         ("1", 400, "invalid_unit"),
         ("1234567890123", 400, "invalid_unit"),
@@ -128,8 +137,8 @@ async def test_an_unknown_or_malformed_unit_is_a_clear_4xx(
 
 @pytest.mark.parametrize(
     ("place", "unit"),
-    [("999999", None), ("999999", TOWN), (OTHER_TOWN, TOWN), (COUNTY, TOWN), ("4301", None),
-     ("43012110", COUNTY)],
+    [("999999", None), ("999999", TOWN), (OTHER_TOWN, TOWN), (COUNTY, TOWN), ("43", None),
+     ("430181102", COUNTY), ("43012110", COUNTY)],
 )  # fmt: skip
 async def test_a_place_outside_the_form_unit_is_refused(client: Any, place: str, unit: str | None) -> None:
     html = await (await client.get(f"/u/{unit}/" if unit else "/", headers=HTML)).text()
@@ -217,7 +226,13 @@ async def test_the_picker_lists_the_units_part_of_the_tree(client: Any) -> None:
     groups = options(html)
     assert groups[0][0] == "长沙县（县级）"
     codes = [c for c, _ in groups[0][1]]
-    assert codes[0] == COUNTY and TOWN in codes and len(codes) == 1 + 18
+    assert codes == [COUNTY, "430121001", TOWN, OTHER_TOWN]
+    html, _, _ = await open_unit_form(client, CITY)  # the city: its counties, then each one's towns
+    assert [(label, [c for c, _ in places]) for label, places in options(html)] == [
+        ("长沙市（市级）", [CITY, COUNTY, "430181"]),
+        ("长沙县", ["430121001", TOWN, OTHER_TOWN]),
+        ("浏阳市", ["430181001", "430181102"]),
+    ]
     html, _, _ = await open_unit_form(client, TOWN)
     assert options(html) == [("黄兴镇（乡镇（街道））", [(TOWN, "黄兴镇")])]  # a township lists itself only
     assert "<script" not in html  # the picker works without JavaScript
@@ -236,12 +251,19 @@ async def test_the_picker_search_finds_a_place_and_selects_the_only_match(client
     assert options(await resp.text())[0][1] == []
 
 
-def test_the_picker_stops_a_level_down_when_the_list_would_be_too_long() -> None:
-    tree = jurisdiction.load()
-    places = UnitPlaces(tree)
-    # The county lists itself and its townships: they have no children here, so one group.
-    assert [g.label for g in places.groups(COUNTY)] == ["长沙县（县级）"]
-    assert sum(len(g.places) for g in places.groups(COUNTY)) <= PICKER_LIMIT
+def test_the_picker_stops_a_level_down_when_the_list_would_be_too_long(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    places = UnitPlaces(jurisdiction.load(TREE_FILE))
+    assert [g.label for g in places.groups(CITY)] == ["长沙市（市级）", "长沙县", "浏阳市"]
+    # With room for seven places only 长沙县's three towns fit after the city's three: 浏阳市's
+    # are left to the search.
+    monkeypatch.setattr("channels.web.units.PICKER_LIMIT", 3 + 3 + 1)
+    places = UnitPlaces(jurisdiction.load(TREE_FILE))
+    assert [g.label for g in places.groups(CITY)] == ["长沙市（市级）", "长沙县"]
+    found = places.search(CITY, "社港")
+    assert found is not None and [p.name for p in found.places] == ["浏阳市 › 社港镇"]
+    assert PICKER_LIMIT == 400
     assert places.handler_of(TOWN).code == TOWN
     assert places.divisions(TOWN) == frozenset({TOWN})
     assert TOWN in places.divisions(COUNTY) and COUNTY in places.divisions(COUNTY)
