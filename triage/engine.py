@@ -37,18 +37,9 @@ REVIEW_THRESHOLD = 0.6
 MANUAL_QUEUE = "manual triage queue"
 CHANNELS = ("web", "app", "wechat", "weibo", "phone", "sms", "telegram", "letter", "visit", "video")
 JSON_KEYS = (
-    "category",
-    "scope",
-    "level",
-    "unit",
-    "places",
-    "accused",
-    "priority",
-    "confidence",
-    "evidence",
-    "duplicate_of",
-    "model",
-)
+    "category", "scope", "level", "unit", "places", "accused",
+    "priority", "confidence", "evidence", "duplicate_of", "model",
+)  # fmt: skip
 # Scope's, priority's and routing's keyword groups, matched in one pass (group names are disjoint).
 _NOTE_WORDS = {"handover": HANDOVER_WORDS, "former": FORMER_WORDS}
 assert not (set(scope.SIGNAL_WORDS) & set(priority.SIGNAL_WORDS)) and not (
