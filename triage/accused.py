@@ -28,7 +28,6 @@ import ahocorasick
 from triage.gazetteer import PlaceMatch
 from triage.jurisdiction import Jurisdiction, ManagementRule
 from triage.lexicon import (
-    COMPOUND_SURNAMES,
     FORMER_WORDS,
     LEVEL_CHARS,
     LEVEL_RANK,
@@ -39,20 +38,15 @@ from triage.lexicon import (
     ORG_SUFFIXES,
     PARTY_MEMBER_WORDS,
     RANK_BY_CLASS,
-    SURNAMES,
     TITLES,
     UNIT_STOPS,
     Title,
 )
+from triage.names import name_near
 
 _LEVEL_INDEX = {"central": 0, "province": 1, "city": 2, "county": 3, "township": 4, "village": 5}
 _PUNCT = set("，。！？、；：,.!?;:()（）【】[]《》“”\"'‘’ \n\t…—-/")
 _SHARED = frozenset({"省", "市", "州", "县", "区", "镇", "乡", "村", "社区"})
-_SURNAME_RE = "|".join([*COMPOUND_SURNAMES, *SURNAMES])
-_PSEUDONYM = re.compile(rf"(?:{_SURNAME_RE})(?:某某|某|[xX×*＊]{{1,2}}|[A-Z]{{1,2}})")
-_REAL_NAME = re.compile(rf"(?:{_SURNAME_RE})[\u4e00-\u9fff]{{1,2}}")
-# What may follow a real name directly (张三 利用职务…, 张三，…): verbs common in reports.
-_AFTER_NAME_SET = frozenset("，。,.；;、（( 在利用以将把等长期私自违多收索贪挪侵涉指强拒带伙与和及是对向从为")
 _GREETINGS = ("您好", "你好")
 
 
@@ -197,30 +191,6 @@ _UNIT_TAIL = re.compile(
     r"(?:有|里|里的|内|中)?(?:一名|一位|一个|个别|部分|一些|几名|几位|几个|多名|两名|两位|名|位)?$"
 )
 _JOINERS = ("、", "兼", "，兼", "、兼")
-_PAREN = re.compile(r"^[（(][^）)]{0,12}[）)]")
-
-
-def _name_near(text: str, start: int, end: int) -> str | None:
-    after = text[end : end + 20]
-    paren = _PAREN.match(after)
-    if paren:  # 村委会主任（非党员）李某
-        after = after[paren.end() :]
-    after = after[:8]
-    m = _PSEUDONYM.match(after) or _PSEUDONYM.match(after.lstrip(" ：:（("))
-    if m:
-        return m.group(0)
-    before = text[max(0, start - 6) : start]
-    for m in _PSEUDONYM.finditer(before):
-        if m.end() == len(before):
-            return m.group(0)
-    m = _REAL_NAME.match(after)
-    if m:
-        for size in (3, 2):
-            cand = after[:size]
-            nxt = after[size : size + 1]
-            if _REAL_NAME.fullmatch(cand) and (not nxt or nxt in _AFTER_NAME_SET):
-                return cand
-    return None
 
 
 @dataclass
@@ -327,7 +297,7 @@ def _name_for(
 ) -> tuple[str | None, str | None]:
     """The name of the title's holder, and the earlier accused's name that stands right in front
     of the title (李建国书记 after 李建国 was named: that person, not a unit)."""
-    name = _name_near(text, start, end)
+    name = name_near(text, start, end)
     earlier = next((a.name for a in found if a.name and head.endswith(a.name)), None)
     if earlier and not name:
         name = earlier

@@ -35,13 +35,9 @@ STATIONED = "《纪检监察机关派驻机构工作规则》"
 XF = "《信访工作条例》"
 
 LEVEL_NAMES = {
-    "central": "中央",
-    "province": "省级",
-    "city": "市级",
-    "county": "县级",
-    "township": "乡镇",
+    "central": "中央", "province": "省级", "city": "市级", "county": "县级", "township": "乡镇",
     "village": "村级",
-}
+}  # fmt: skip
 MANAGER_NAMES = {
     "central": "党中央",
     "province": "省委",
@@ -50,12 +46,9 @@ MANAGER_NAMES = {
     "township": "乡镇党委",
 }
 SCOPE_NAMES = {
-    "accusation": "检举控告",
-    "appeal": "申诉",
-    "suggestion": "批评建议",
-    "petition": "其他信访诉求",
+    "accusation": "检举控告", "appeal": "申诉", "suggestion": "批评建议", "petition": "其他信访诉求",
     "out_of_scope": "不予受理",
-}
+}  # fmt: skip
 PRIORITY_NAMES = {"urgent": "紧急", "high": "较急", "normal": "一般"}
 URGENT_REASONS = {
     "threat": "扬言报复或伤害他人",

@@ -15,6 +15,7 @@ handles their staff (R11), its parent commission the hosts' own leadership (R10)
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -143,6 +144,43 @@ class Jurisdiction:
 
     def unit(self, code: str | None) -> Unit | None:
         return None if code is None else self._by_code.get(code)
+
+    @cached_property
+    def _views(self) -> dict[str, Jurisdiction]:
+        return {}
+
+    @cached_property
+    def county_codes(self) -> tuple[str, ...]:
+        """The division codes of the tree's county-level commissions (their townships' names are
+        taught to the tokenizer)."""
+        return tuple(
+            dict.fromkeys(
+                u.division_code for u in self.units if u.level == "county" and u.kind in HANDLING_KINDS
+            )
+        )
+
+    def received_at(self, code: str | None) -> Jurisdiction:
+        """The same tree with ``code`` as the receiving unit (a report filed at that unit's own
+        entry point). An intake point receives for the commission above it, which handles or
+        forwards what it registers. The views share this tree's indexes and are kept, so a
+        report pays a dict look-up, not a rebuild. ``ValueError`` for a code not in the tree."""
+        if code is None or code == self.receiving_unit:
+            return self
+        views = self._views
+        view = views.get(code)
+        if view is not None:
+            return view
+        unit = self._by_code.get(code)
+        if unit is None:
+            raise ValueError(f"receiving unit {code!r} is not a unit of the jurisdiction")
+        while unit.kind not in HANDLING_KINDS and unit.parent_code is not None:
+            unit = self._by_code[unit.parent_code]
+        for index in ("_commissions", "_stationed", "_vertical", "county_codes"):
+            getattr(self, index)  # built once, then shared by the view
+        view = copy.copy(self)
+        object.__setattr__(view, "receiving_unit", unit.code)
+        views[code] = view
+        return view
 
     @property
     def receiving(self) -> Unit:
