@@ -144,7 +144,9 @@ def warm_up(jurisdiction: Jurisdiction | None = None) -> None:
     segment.tokenizer()
     gazetteer.default()
     _category_rules()
-    _prepare(_jurisdiction(jurisdiction))
+    j = _jurisdiction(jurisdiction)
+    j.index()
+    _prepare(j)
 
 
 def _combine(scope_conf: float, route_conf: float, category_conf: float) -> float:

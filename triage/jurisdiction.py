@@ -159,6 +159,19 @@ class Jurisdiction:
             )
         )
 
+    def index(self) -> None:
+        """Build every look-up table now (at start, by :func:`triage.warm_up`), not on first use."""
+        for name in (
+            "_by_code",
+            "_commissions",
+            "_central",
+            "_stationed",
+            "_vertical",
+            "county_codes",
+            "_views",
+        ):
+            getattr(self, name)
+
     def received_at(self, code: str | None) -> Jurisdiction:
         """The same tree with ``code`` as the receiving unit (a report filed at that unit's own
         entry point). An intake point receives for the commission above it, which handles or
@@ -175,8 +188,7 @@ class Jurisdiction:
             raise ValueError(f"receiving unit {code!r} is not a unit of the jurisdiction")
         while unit.kind not in HANDLING_KINDS and unit.parent_code is not None:
             unit = self._by_code[unit.parent_code]
-        for index in ("_commissions", "_stationed", "_vertical", "county_codes"):
-            getattr(self, index)  # built once, then shared by the view
+        self.index()  # built once, then shared by the view
         view = copy.copy(self)
         object.__setattr__(view, "receiving_unit", unit.code)
         views[code] = view
@@ -205,6 +217,10 @@ class Jurisdiction:
         return found
 
     @cached_property
+    def _central(self) -> Unit | None:
+        return next((u for u in self.units if u.level == "central" and u.kind in HANDLING_KINDS), None)
+
+    @cached_property
     def _stationed(self) -> tuple[Unit, ...]:
         return tuple(u for u in self.units if u.kind == "stationed")
 
@@ -228,9 +244,7 @@ class Jurisdiction:
                 if unit.level == level and unit.kind in HANDLING_KINDS:
                     return unit
                 unit = self.parent(unit)
-            return next(
-                (u for u in self.units if u.level == level == "central" and u.kind in HANDLING_KINDS), None
-            )
+            return self._central if level == "central" else None
         length = _CODE_LENGTH.get(level)
         if length is None:
             return next(
