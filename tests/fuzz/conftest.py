@@ -23,7 +23,7 @@ from intake.staff import totp_now
 from intake.workflow import Action
 from server.app import build_app, services_of
 from server.config import Settings
-from tests.conftest import PG_URL, fresh_pg_database
+from tests.conftest import COUNTY_JURISDICTION, PG_URL, fresh_pg_database
 from tests.fuzz.server import ThreadedServer
 from tests.workflow.conftest import PASSWORD, SetClock
 
@@ -108,6 +108,9 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzServer
         env = {
             "INTAKE_DATA_DIR": str(data_dir),
             "INTAKE_LOG_LEVEL": "WARNING",
+            # The county the seed's staff and cases belong to (the embedded default is now the
+            # whole city: its receiving unit would own the cases, out of the county's sight).
+            "INTAKE_JURISDICTION_FILE": str(COUNTY_JURISDICTION),
             # The fuzzer is one client sending thousands of requests: the per-client limits are
             # raised so that it reaches the handlers (429 stays a documented answer).
             "INTAKE_STATUS_ATTEMPTS_PER_MINUTE": "1000000",
