@@ -44,6 +44,7 @@ def _splitmix64(x: int) -> int:
 # of each minimum. A and B are fixed so that stored signatures stay comparable across releases.
 _A = np.array([_splitmix64(2 * i) | 1 for i in range(NUM_PERM)], dtype=np.uint64)
 _B = np.array([_splitmix64(2 * i + 1) for i in range(NUM_PERM)], dtype=np.uint64)
+_B_COLUMN = _B[:, None]
 _S32, _S29 = np.uint64(32), np.uint64(29)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
@@ -79,10 +80,20 @@ def signature_of_hashes(hashes: npt.NDArray[np.uint64]) -> U32:
     """MinHash signature (NUM_PERM uint32) of a set of 32-bit shingle hashes."""
     if hashes.size == 0:
         return np.full(NUM_PERM, 0xFFFFFFFF, dtype=np.uint32)
-    v = np.multiply.outer(_A, _premix(hashes))
-    v += _B[:, None]
+    return _signature_of_premixed(_premix(hashes))
+
+
+def _signature_of_premixed(mixed: npt.NDArray[np.uint64]) -> U32:
+    v = np.multiply.outer(_A, mixed)
+    v += _B_COLUMN
     sig: U32 = (v.min(axis=1) >> _S32).astype(np.uint32)
     return sig
+
+
+_MASK64 = 0xFFFFFFFFFFFFFFFF
+_GOLDEN_INT = int(_GOLDEN)
+# Below this many shingles :func:`_premix` in plain integers costs less than its three numpy calls.
+_FEW = 24
 
 
 def signatures_of_hash_sets(hashes: npt.NDArray[np.uint64], offsets: npt.NDArray[np.int64]) -> U32:
@@ -98,8 +109,15 @@ def signatures_of_hash_sets(hashes: npt.NDArray[np.uint64], offsets: npt.NDArray
 def signature(tokens: Sequence[str]) -> U32:
     """The MinHash signature of a segmented, normalized text."""
     found = shingles(tokens)
-    hs = np.fromiter(map(zlib.crc32, map(str.encode, found)), dtype=np.uint64, count=len(found))
-    return signature_of_hashes(hs)
+    if not found or len(found) >= _FEW:
+        hs = np.fromiter(map(zlib.crc32, map(str.encode, found)), dtype=np.uint64, count=len(found))
+        return signature_of_hashes(hs)
+    # A short report: the same premix as :func:`_premix`, on Python integers (mod 2**64).
+    mixed = []
+    for h in map(zlib.crc32, map(str.encode, found)):
+        x = (h * _GOLDEN_INT) & _MASK64
+        mixed.append(x ^ (x >> 29))
+    return _signature_of_premixed(np.array(mixed, dtype=np.uint64))
 
 
 def band_keys(sigs: U32) -> npt.NDArray[np.uint64]:
