@@ -10,6 +10,7 @@ from typing import Any
 from channels import openapi
 from channels.app import schema
 from channels.openapi import BODY_ERRORS, THROTTLED, UNAVAILABLE, Answer, Operation, Param
+from intake.limits import MAX_EXTERNAL_ID
 
 INFO = {
     "title": "信访举报受理接口 (petition and reporting intake API)",
@@ -24,7 +25,7 @@ IDEMPOTENCY_KEY = Param(
     "header",
     "A random value per report; a retry with the same key and body returns the same case and "
     "query code (within 24 hours) instead of filing twice",
-    {"type": "string", "pattern": schema.IDEMPOTENCY_KEY, "minLength": 1, "maxLength": 200},
+    {"type": "string", "pattern": schema.IDEMPOTENCY_KEY, "minLength": 1, "maxLength": MAX_EXTERNAL_ID},
     required=False,
 )
 SIGNATURE = Param(
@@ -60,8 +61,9 @@ OPERATIONS = (
             409: Answer("The Idempotency-Key was used for a different report (`idempotency_key_reused`)"),
             422: Answer(
                 "A field is missing, of the wrong type or too long (`content_required`, `content_too_long`, "
-                "`field_too_long`, `invalid_field`, `invalid_division_code`), or the division is not one "
-                "of the jurisdiction's (`unknown_division`)"
+                "`field_too_long`, `invalid_field`, `invalid_division_code`, `invalid_unit`), or the "
+                "division is not one of the jurisdiction's (`unknown_division`), or `unit` is not one "
+                "of the platform's units (`unknown_unit`)"
             ),
             429: Answer("Too many reports from one informant; see Retry-After", headers=openapi.RETRY_AFTER),
             **UNAVAILABLE,

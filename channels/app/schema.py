@@ -4,9 +4,9 @@ document (:mod:`channels.app.openapi`)."""
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from channels.schema import (
     Accused,
@@ -18,13 +18,14 @@ from channels.schema import (
     Reporter,
     RequestModel,
     ResponseModel,
+    blank_to_none,
 )
 from intake import domain
 from intake.errors import IntakeError
-from intake.pipeline import LIMITS
+from intake.limits import FIELD_LIMITS, MAX_EXTERNAL_ID
 
 # Printable ASCII, 1–200 characters, no space at either end (HTTP would strip it).
-IDEMPOTENCY_KEY = r"^[!-~](?:[ -~]{0,198}[!-~])?$"
+IDEMPOTENCY_KEY = rf"^[!-~](?:[ -~]{{0,{MAX_EXTERNAL_ID - 2}}}[!-~])?$"
 _IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY)
 
 
@@ -32,12 +33,20 @@ class NewReport(RequestModel):
     """A report (举报) from the app. Unknown keys are ignored; the channel comes from the route."""
 
     content: Content
-    title: OptionalText = Field(None, max_length=LIMITS["title"])
-    category: OptionalText = Field(None, max_length=LIMITS["category"])
+    title: OptionalText = Field(None, max_length=FIELD_LIMITS["title"])
+    category: OptionalText = Field(None, max_length=FIELD_LIMITS["category"])
     accused: Accused | None = None
     location: Location | None = None
     reporter: Reporter | None = Field(None, description="Identity: sealed in the vault")
     anonymous: bool = False
+    unit: Annotated[str | None, AfterValidator(blank_to_none)] = Field(
+        None,
+        pattern=r"^([0-9]{2,12})?$",
+        description="The receiving unit (受理单位): the code of one of this platform's units, intake "
+        "points (villages) included — the case number carries it; 422 `unknown_unit` when there is "
+        "no such unit; empty or absent: the deployment's receiving unit",
+        examples=["430121102"],
+    )
     device_token: OptionalText = Field(
         None,
         max_length=4096,
@@ -61,6 +70,7 @@ class NewReport(RequestModel):
             anonymous=self.anonymous,
             external_id=external_id,
             handles=handles,
+            receiving_unit=self.unit,
         )
 
 
@@ -109,7 +119,7 @@ def idempotency_key(value: str | None) -> str | None:
     """The ``Idempotency-Key`` header: absent, or as the document's pattern says (400 otherwise)."""
     if value is not None and not _IDEMPOTENCY_KEY.fullmatch(value):
         raise IntakeError(
-            "Idempotency-Key 应为 1 至 200 个可打印 ASCII 字符。",
+            f"Idempotency-Key 应为 1 至 {MAX_EXTERNAL_ID} 个可打印 ASCII 字符。",
             code="invalid_idempotency_key",
             status=400,
         )

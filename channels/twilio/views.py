@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import replace
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 from aiohttp import web
 from multidict import MultiDict
 
-from channels.base import ChannelContext, read_body, strip_controls
+from channels.base import ChannelContext, configured_unit, read_body, strip_controls
 from channels.twilio import twiml
 from channels.twilio.api import TwilioApi, TwilioApiError
 from channels.twilio.settings import E164, TwilioSettings
@@ -34,8 +35,9 @@ from channels.twilio.voice import (
     VoiceDialogue,
 )
 from channels.verify import verify_twilio
-from intake.conversations import Notice
+from intake.dialogue_texts import Notice
 from intake.errors import IntakeError
+from intake.limits import MAX_CONTENT
 from intake.notifier import DeliveryFailed
 
 log = logging.getLogger("channels.twilio")
@@ -66,6 +68,9 @@ class TwilioAdapter:
     def __init__(self, ctx: ChannelContext) -> None:
         self.ctx = ctx
         self.settings = TwilioSettings.from_section(ctx.settings)
+        configured_unit(ctx, "UNIT", self.settings.unit)
+        for unit in self.settings.number_units.values():
+            configured_unit(ctx, "NUMBER_UNITS", unit)
         self.voice = Voice(
             base_url=self.settings.public_url + PREFIX,
             say_language=self.settings.say_language,
@@ -75,9 +80,14 @@ class TwilioAdapter:
         )
         self.api: TwilioApi | None = None  # built in start, inside the running loop
         self.sms = SmsDialogue(
-            ctx.pipeline, channel="sms", platform="短信", notice=Notice(), media_job=MEDIA_JOB
+            ctx.intake,
+            channel="sms",
+            platform="短信",
+            notice=Notice(),
+            media_job=MEDIA_JOB,
+            unit=self.settings.unit,
         )
-        self.calls = VoiceDialogue(ctx.pipeline, self.settings, self.voice)
+        self.calls = VoiceDialogue(ctx.intake, self.settings, self.voice)
 
     def routes(self) -> list[web.AbstractRouteDef]:
         return [
@@ -140,12 +150,14 @@ class TwilioAdapter:
         if step not in self.calls.routes:
             raise IntakeError("没有这个地址。", code="not_found", status=404)
         event = parse_call(step, request.query, form)
+        event = replace(event, unit=self.settings.unit_of(event.our_number))
         reply = await self.calls.handle(event, retry_budget=8.0)
         return web.Response(text=reply or twiml.empty_voice(), content_type=TWIML)
 
     async def sms_webhook(self, request: web.Request) -> web.Response:
         form = await self._verified_form(request)
         message = parse_sms(form, self.settings.account_sid)
+        message = replace(message, unit=self.settings.unit_of(_number(form, "To")))
         reply = await self.sms.handle_within(message, SMS_BUDGET, late=self._late(message.handle))
         return web.Response(text=twiml.messaging(reply), content_type=TWIML)
 
@@ -297,7 +309,7 @@ def parse_sms(form: MultiDict[str], account_sid: str) -> SmsInbound:
         handle=sender,
         message_id=sid,
         kind="text",
-        text=body[:20_000],
+        text=body[:MAX_CONTENT],
         media=tuple(media),
         skipped_media=skipped,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,13 +19,15 @@ from aiohttp import web
 
 from channels.base import ChannelContext
 from channels.verify import form_token_field, new_form_token, verify_form_token
+from channels.web.units import Unit, UnitPlaces, qr_svg
 from intake.clock import CHINA
 from intake.domain import Accused, Location, Reporter, Submission, format_query_code
 from intake.errors import Conflict, IntakeError, ValidationError
 from intake.files import ALLOWED_DESCRIPTION, human_size
 from intake.forms import FormData, FormInvalidCharacters, FormTooLarge, read_form
-from intake.pipeline import MAX_CONTENT
+from intake.limits import FIELD_LIMITS, MAX_CONTENT
 from intake.ratelimit import client_address
+from intake.text import strip_controls
 
 HERE = Path(__file__).resolve().parent
 COOKIE = "xf_form"
@@ -59,16 +62,20 @@ REPORT_FIELDS = frozenset(
     }
 )
 STATUS_FIELDS = frozenset({"csrf", "query_code", "content"})
+# The form's bounded fields (in the order they are checked) and their limits from the one table.
 LIMITS = {
-    "accused_name": 100,
-    "accused_unit": 200,
-    "accused_position": 100,
-    "location_text": 200,
-    "title": 200,
-    "reporter_name": 50,
-    "reporter_id_number": 32,
-    "reporter_phone": 32,
-    "reporter_address": 200,
+    name.replace(".", "_"): FIELD_LIMITS[name]
+    for name in (
+        "accused.name",
+        "accused.unit",
+        "accused.position",
+        "location.text",
+        "title",
+        "reporter.name",
+        "reporter.id_number",
+        "reporter.phone",
+        "reporter.address",
+    )
 }
 SUBMISSION_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -93,6 +100,24 @@ def china_time(at: datetime) -> str:
     return at.astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
 
 
+def _optional(values: dict[str, str], name: str) -> str | None:
+    return values[name] or None
+
+
+def _reporter(values: dict[str, str]) -> Reporter:
+    """The identity of a report filed in one's own name: a name and a phone number at least."""
+    if not values["reporter_name"] or not values["reporter_phone"]:
+        raise ValidationError(
+            "实名举报请填写姓名和联系电话；不愿留下身份请选择匿名。", code="identity_incomplete"
+        )
+    return Reporter(
+        values["reporter_name"],
+        values["reporter_id_number"] or None,
+        values["reporter_phone"],
+        values["reporter_address"] or None,
+    )
+
+
 class WebAdapter:
     def __init__(self, ctx: ChannelContext) -> None:
         self.ctx = ctx
@@ -103,14 +128,20 @@ class WebAdapter:
         )
         self.env.filters["china_time"] = china_time
         self._token_key = bytes.fromhex(ctx.sign("form-token", b"key"))
-        self.townships = [(u.division_code, u.division_name) for u in ctx.pipeline.jurisdiction.townships()]
-        self.jurisdiction_name = ctx.pipeline.jurisdiction.name
-        self._known_codes = {code for code, _ in self.townships}
+        self.jurisdiction_name = ctx.intake.jurisdiction.name
+        # Every unit's own entry points (/u/{code}/): its form, picker, QR code and poster.
+        self.places = UnitPlaces(ctx.intake.jurisdiction)
+        self._known_codes = self.places.divisions(self.places.root)
 
     def routes(self) -> list[web.AbstractRouteDef]:
         return [
             web.get("/", self.form),
             web.post("/reports", self.submit),
+            web.get("/u/{unit}", self.unit_redirect),
+            web.get("/u/{unit}/", self.unit_form),
+            web.post("/u/{unit}/reports", self.submit),
+            web.get("/u/{unit}/qr.svg", self.unit_qr),
+            web.get("/u/{unit}/poster", self.unit_poster),
             web.get("/status", self.status_form),
             web.post("/status", self.status),
             web.post("/status/followup", self.followup),
@@ -167,13 +198,24 @@ class WebAdapter:
         # Made when the form is first shown and kept through re-renders: the idempotency key.
         if not SUBMISSION_ID.fullmatch(values["submission_id"]):
             values["submission_id"] = secrets.token_urlsafe(18)
+        unit = self._form_unit(request)
+        code = unit.code if unit else self.places.root
+        query = strip_controls(request.query.get("q", ""))[:50] if request.method == "GET" else ""
+        groups = self.places.picker(code, query, values["division_code"])
+        chosen = values["division_code"]
+        if not chosen and query and len(groups[0].places) == 1:
+            chosen = groups[0].places[0].code  # the one place the search found
         return self._page(
             request,
             "form.html",
             status,
             values=values,
             error=error,
-            townships=self.townships,
+            unit=unit,
+            handler=self.places.handler_of(unit.code) if unit else None,
+            query=query,
+            groups=groups,
+            chosen=chosen,
             categories=CATEGORIES,
             allowed=ALLOWED_DESCRIPTION,
             max_files=self.ctx.max_files,
@@ -187,7 +229,48 @@ class WebAdapter:
     async def form(self, request: web.Request) -> web.Response:
         return self._report_form(request, {"identity": "anonymous"})
 
+    # --- every unit's own entry points (/u/{code}/) --------------------------------------------
+
+    def _form_unit(self, request: web.Request) -> Unit | None:
+        """The unit of a /u/{code}/ route (400 malformed, 404 not on this platform); None at /."""
+        code = request.match_info.get("unit")
+        return None if code is None else self.places.unit(code)
+
+    async def unit_redirect(self, request: web.Request) -> web.Response:
+        unit = self.places.unit(request.match_info["unit"])
+        raise web.HTTPPermanentRedirect(f"/u/{unit.code}/")
+
+    async def unit_form(self, request: web.Request) -> web.Response:
+        return self._report_form(request, {"identity": "anonymous"})
+
+    def _unit_url(self, request: web.Request, unit: Unit) -> str:
+        """The form's public address: under INTAKE_PUBLIC_URL when set (a proxy may rewrite Host)."""
+        base = self.ctx.public_url.rstrip("/") or f"{request.scheme}://{request.host}"
+        return f"{base}/u/{unit.code}/"
+
+    async def unit_qr(self, request: web.Request) -> web.Response:
+        unit = self.places.unit(request.match_info["unit"])
+        return web.Response(
+            text=qr_svg(self._unit_url(request, unit)),
+            content_type="image/svg+xml",
+            charset="utf-8",
+            headers={"Cache-Control": "public, max-age=3600", "Content-Disposition": "inline"},
+        )
+
+    async def unit_poster(self, request: web.Request) -> web.Response:
+        """A page to print for the notice board (码上反映): the unit, its QR code and address."""
+        unit = self.places.unit(request.match_info["unit"])
+        return self._page(
+            request,
+            "poster.html",
+            unit=unit,
+            handler=self.places.handler_of(unit.code),
+            url=self._unit_url(request, unit),
+            hotline=self.ctx.hotline,
+        )
+
     async def submit(self, request: web.Request) -> web.Response:
+        unit = self._form_unit(request)  # before anything is read: a wrong unit stores nothing
         try:
             form = await read_form(
                 request,
@@ -222,7 +305,10 @@ class WebAdapter:
                     code="unsupported_file_type",
                 )
             sub = self._submission(request, form, values)
-            receipt = await self.ctx.pipeline.accept(sub)
+            if unit is not None:
+                self._check_place(unit, values["division_code"])
+                sub = replace(sub, receiving_unit=unit.code)
+            receipt = await self.ctx.intake.accept(sub)
         except ValidationError as exc:
             return self._report_form(request, values, exc.status, exc.message)
         except Conflict:
@@ -243,13 +329,45 @@ class WebAdapter:
             case_no=receipt.case_no,
             query_code=format_query_code(receipt.query_code) if receipt.query_code else None,
             anonymous=sub.anonymous,
+            received_by=(unit or self.places.unit(self.places.root)).name,
         )
+
+    def _check_place(self, unit: Unit, code: str) -> None:
+        """A unit's form names a place of that unit's part of the tree (what its picker offers)."""
+        if code and code not in self.places.divisions(unit.code):
+            raise ValidationError("请从列表中选择所在地区。", code="invalid_division_code")
 
     @staticmethod
     def _values(form: FormData) -> dict[str, str]:
         return {k: form.get(k) for k in REPORT_FIELDS if k != "csrf"}
 
     def _submission(self, request: web.Request, form: FormData, values: dict[str, str]) -> Submission:
+        self._check_values(values)
+        anonymous = values["identity"] != "real"
+        sid = values["submission_id"]
+        return Submission(
+            channel="web",
+            content=values["content"],
+            title=_optional(values, "title"),
+            category=_optional(values, "category"),
+            accused=Accused(
+                _optional(values, "accused_name"),
+                _optional(values, "accused_unit"),
+                _optional(values, "accused_position"),
+            ),
+            location=Location(_optional(values, "division_code"), _optional(values, "location_text")),
+            reporter=Reporter() if anonymous else _reporter(values),
+            anonymous=anonymous,
+            # A refreshed or double-clicked submit carries the same id: one report, one receipt.
+            external_id=f"form:{sid}" if SUBMISSION_ID.fullmatch(sid) else None,
+            # The address is sealed with the identity; behind a trusted proxy, the forwarded one.
+            handles={"ip": client_address(request, self.ctx.trust_forwarded_for)},
+            # Proof of identity goes with the identity: not kept at all for an anonymous report.
+            attachments=tuple(f for f in form.files if not (anonymous and f.identifying)),
+        )
+
+    def _check_values(self, values: dict[str, str]) -> None:
+        """The form's own checks, before the pipeline's: lengths, the facts, the two lists."""
         for name, limit in LIMITS.items():
             if len(values[name]) > limit:
                 raise ValidationError(f"有一项填写内容超过了 {limit} 字，请精简。", code="field_too_long")
@@ -264,40 +382,6 @@ class WebAdapter:
         category = values["category"]
         if category and category not in CATEGORIES:
             raise ValidationError("请从列表中选择问题类别。", code="invalid_field")
-        anonymous = values["identity"] != "real"
-        reporter = Reporter()
-        if not anonymous:
-            if not values["reporter_name"] or not values["reporter_phone"]:
-                raise ValidationError(
-                    "实名举报请填写姓名和联系电话；不愿留下身份请选择匿名。", code="identity_incomplete"
-                )
-            reporter = Reporter(
-                values["reporter_name"],
-                values["reporter_id_number"] or None,
-                values["reporter_phone"],
-                values["reporter_address"] or None,
-            )
-        sid = values["submission_id"]
-        return Submission(
-            channel="web",
-            content=content,
-            title=values["title"] or None,
-            category=category or None,
-            accused=Accused(
-                values["accused_name"] or None,
-                values["accused_unit"] or None,
-                values["accused_position"] or None,
-            ),
-            location=Location(code or None, values["location_text"] or None),
-            reporter=reporter,
-            anonymous=anonymous,
-            # A refreshed or double-clicked submit carries the same id: one report, one receipt.
-            external_id=f"form:{sid}" if SUBMISSION_ID.fullmatch(sid) else None,
-            # The address is sealed with the identity; behind a trusted proxy, the forwarded one.
-            handles={"ip": client_address(request, self.ctx.trust_forwarded_for)},
-            # Proof of identity goes with the identity: not kept at all for an anonymous report.
-            attachments=tuple(f for f in form.files if not (anonymous and f.identifying)),
-        )
 
     # --- following a case ---------------------------------------------------------------------
 
@@ -318,7 +402,7 @@ class WebAdapter:
         followup: str = "",
     ) -> web.Response:
         try:
-            found = await self.ctx.pipeline.status(code, self.ctx.client_key(request))
+            found = await self.ctx.intake.status(code, self.ctx.client_key(request))
         except IntakeError as exc:
             return self._query_error(request, exc)
         return self._page(
@@ -354,7 +438,7 @@ class WebAdapter:
             )
         code, content = form.get("query_code"), form.get("content")
         try:
-            await self.ctx.pipeline.add_followup(code, content, "web", self.ctx.client_key(request))
+            await self.ctx.intake.add_followup(code, content, "web", self.ctx.client_key(request))
         except ValidationError as exc:
             # What they wrote goes back into the box.
             return await self._status_page(
