@@ -337,7 +337,7 @@ def _calendar_load(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from server import data_commands, triage_commands, vault_commands
+    from server import data_commands, receipt_commands, triage_commands, vault_commands
 
     parser = argparse.ArgumentParser(
         prog="intake", description="信访举报受理系统 — petition and reporting intake"
@@ -415,6 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
     triage_commands.add_commands(sub)
     vault_commands.add_commands(sub)
     data_commands.add_commands(sub)
+    receipt_commands.add_commands(sub)
     return parser
 
 
