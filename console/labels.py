@@ -52,6 +52,7 @@ EVENT_LABELS = {
     "merged_in": "并入重复件",
     "deadline_extended": "延长期限",
     "deadline_reminder": "期限提醒",
+    "deadline_opened": "开始计算法定期限",
     "recusal_requested": "回避申请",
     "recusal_decided": "回避决定",
     "followup_added": "信访人补充材料",
