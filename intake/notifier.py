@@ -17,8 +17,11 @@
 * **Rate limit per informant**: at most ``per_hour`` messages an hour to one person — counted over
   every report sharing one of the report's blind indexes, so several cases of the same informant
   share the budget. An excess message is not dropped but queued again for when the hour allows.
-* Reports from the web form, letters, visits and video sessions have no address: they are not
-  notified (the status page is always there); neither is a report whose handles were shredded.
+* Reports from the web form, letters, visits and video sessions have no address of their own: a
+  real-name informant who gave a phone number is told by SMS (the number read from the sealed
+  identity inside the sending job, each read an audit event); the others can follow the status
+  page and are owed a notice letter for what the law says they must be told. A report whose
+  entries were shredded is not notified.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ import aiohttp
 
 from intake.clock import Clock
 from intake.domain import STATUS_LABELS
-from intake.vault_service import DELIVERY_HANDLES, DeliveryHandles
+from intake.vault_service import DELIVERY_HANDLES, SMS_BY_IDENTITY, DeliveryHandles
 from storage.database import Database
 from storage.notifications import NOTIFY_JOB, DeadLetter, NotificationStore
 from storage.records import JobRecord
@@ -197,6 +200,15 @@ class Notifier:
         """A channel's outbound sender, registered when the channel is mounted."""
         self.senders[channel] = deliver
 
+    def reachable(self, channel: str, *, anonymous: bool) -> bool:
+        """Whether an informant who reported on ``channel`` can be told of news at all: over the
+        channel itself, or (web, letter, visit, video) by SMS when they reported under their name
+        and an SMS sender is mounted (whether they gave a number, only the sending job learns).
+        The others are owed a notice letter (:mod:`intake.notices`)."""
+        if channel in DELIVERY_HANDLES:
+            return True
+        return channel in SMS_BY_IDENTITY and not anonymous and "sms" in self.senders
+
     # --- queueing ---------------------------------------------------------------------------------
 
     async def case_updated(self, report_id: uuid.UUID, event: CaseEvent) -> bool:
@@ -206,7 +218,7 @@ class Notifier:
         ref = await self._store.report_ref(report_id)
         if ref is None:
             raise LookupError("no such report")
-        if ref.channel not in DELIVERY_HANDLES:
+        if not self.reachable(ref.channel, anonymous=ref.anonymous):
             return False
         payload = {
             "report_id": str(report_id),

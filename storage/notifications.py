@@ -40,6 +40,7 @@ class ReportRef:
     case_no: str
     channel: str
     status: str
+    anonymous: bool = True
 
 
 @dataclass(frozen=True)
@@ -71,9 +72,11 @@ class NotificationStore:
     async def report_ref(self, report_id: uuid.UUID) -> ReportRef | None:
         async with self._db.read_engine.connect() as conn:
             row = (
-                await conn.execute(sa.select(R.c.case_no, R.c.channel, R.c.status).where(R.c.id == report_id))
+                await conn.execute(
+                    sa.select(R.c.case_no, R.c.channel, R.c.status, R.c.anonymous).where(R.c.id == report_id)
+                )
             ).first()
-        return ReportRef(row.case_no, row.channel, row.status) if row else None
+        return ReportRef(row.case_no, row.channel, row.status, bool(row.anonymous)) if row else None
 
     async def enqueue(
         self, payload: dict[str, Any], run_after: datetime, now: datetime, max_attempts: int
