@@ -30,9 +30,8 @@ the accept path calls (see docs/vault.md for the wiring).
 
 from __future__ import annotations
 
-import re
-
 import logging
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
