@@ -59,6 +59,8 @@ EVENT_LABELS = {
     "reply_added": "发出答复",
     "attachment_added": "补充附件",
     "informant_notified": "已通知信访人",
+    "notice_letter_owed": "应寄送告知书",
+    "notice_letter_mailed": "告知书已寄出",
     "vault_reveal_requested": "申请查阅身份信息",
     "vault_reveal_approved": "批准查阅身份信息",
     "vault_reveal_refused": "拒绝查阅身份信息",

@@ -38,6 +38,7 @@ import aiohttp
 
 from intake.clock import Clock
 from intake.domain import STATUS_LABELS
+from intake.notices import MAILED_EVENT, OWED_EVENT, letter_kind
 from intake.vault_service import DELIVERY_HANDLES, SMS_BY_IDENTITY, DeliveryHandles
 from storage.database import Database
 from storage.notifications import NOTIFY_JOB, DeadLetter, NotificationStore
@@ -219,6 +220,7 @@ class Notifier:
         if ref is None:
             raise LookupError("no such report")
         if not self.reachable(ref.channel, anonymous=ref.anonymous):
+            await self._owe_letter(report_id, ref.channel, ref.anonymous, event.kind, event.params())
             return False
         payload = {
             "report_id": str(report_id),
@@ -270,6 +272,26 @@ class Notifier:
         sent = await self._send(report_id, text_for, {"template": template, "job": job.id})
         if not sent:
             log.info("informant has no channel address", extra={"job_id": job.id})
+            ref = await self._store.report_ref(report_id)
+            params = payload.get("params")
+            if ref is not None:
+                await self._owe_letter(
+                    report_id,
+                    ref.channel,
+                    ref.anonymous,
+                    template,
+                    params if isinstance(params, dict) else {},
+                )
+
+    async def _owe_letter(
+        self, report_id: uuid.UUID, channel: str, anonymous: bool, template: str, params: dict[str, Any]
+    ) -> None:
+        """A real-name informant of a channel without an address, not reachable by SMS either, is
+        owed a notice letter for what the law says they must be told (:mod:`intake.notices`)."""
+        kind = letter_kind(template, params)
+        if kind is None or anonymous or channel not in SMS_BY_IDENTITY:
+            return
+        await self._store.record(report_id, OWED_EVENT, self._clock.now(), ACTOR, {"letter": kind})
 
     async def _send(
         self, report_id: uuid.UUID, text_for: Callable[[str], str], detail: dict[str, Any]
@@ -291,6 +313,10 @@ class Notifier:
         payload = {**job.payload, "deferred": int(job.payload.get("deferred", 0)) + 1}
         await self._store.enqueue(payload, max(until, now + MIN_DEFER), now, self.max_attempts)
         log.info("notification deferred by the per-informant rate limit", extra={"job_id": job.id})
+
+    async def letter_mailed(self, report_id: uuid.UUID, letter: int, actor: str) -> None:
+        """A staff member posted the notice letter ``letter`` (the owed event's place in the chain)."""
+        await self._store.record(report_id, MAILED_EVENT, self._clock.now(), actor, {"letter": letter})
 
     # --- dead letters -----------------------------------------------------------------------------
 

@@ -89,8 +89,15 @@ class NotificationStore:
     async def record_sent(
         self, report_id: uuid.UUID, at: datetime, actor: str, detail: dict[str, Any]
     ) -> None:
+        await self.record(report_id, SENT_EVENT, at, actor, detail)
+
+    async def record(
+        self, report_id: uuid.UUID, kind: str, at: datetime, actor: str, detail: dict[str, Any]
+    ) -> None:
+        """One event of the informant's notices on the case's audit chain (sent, owed, mailed)."""
+
         async def record_notification_txn(batch: Batch) -> None:
-            batch.event(report_id, SENT_EVENT, actor, at, detail)
+            batch.event(report_id, kind, actor, at, detail)
 
         await self._db.writer.run(record_notification_txn)
 
