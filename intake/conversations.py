@@ -29,7 +29,8 @@ from typing import Any
 from intake.clock import CHINA
 from intake.domain import Location, Receipt, Reporter, Submission, normalise_query_code
 from intake.errors import IntakeError, ValidationError
-from intake.pipeline import MAX_CONTENT, Pipeline
+from intake.limits import MAX_CONTENT
+from intake.pipeline import Pipeline
 from storage.conversations import ConversationStore
 from storage.vault import blind_index
 

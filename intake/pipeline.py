@@ -13,7 +13,7 @@ import logging
 import re
 import secrets
 import uuid
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -28,10 +28,12 @@ from intake.domain import (
     Receipt,
     Reply,
     Submission,
+    Upload,
     normalise_query_code,
 )
 from intake.errors import Conflict, NotFound, RateLimited, ValidationError
 from intake.jurisdiction import Jurisdiction
+from intake.limits import FIELD_LIMITS, MAX_CONTENT, MAX_EXTERNAL_ID
 from intake.metrics import Metrics
 from intake.ratelimit import TokenBucket, clock_seconds
 from intake.text import check_text
@@ -41,23 +43,9 @@ from storage.conversations import ConversationStore
 from storage.database import Database
 from storage.errors import DatabaseUnavailable
 from storage.keys import Keyring
-from storage.records import NewReport, StoredBlob
+from storage.records import AcceptResult, NewReport, StoredBlob
 
 log = logging.getLogger("intake.pipeline")
-
-MAX_CONTENT = 20_000
-LIMITS = {
-    "title": 200,
-    "category": 64,
-    "accused.name": 100,
-    "accused.unit": 200,
-    "accused.position": 100,
-    "location.text": 200,
-    "reporter.name": 50,
-    "reporter.id_number": 32,
-    "reporter.phone": 32,
-    "reporter.address": 200,
-}
 
 
 # Identifiers the in-text redaction finds that are indexed as the informant's own.
@@ -76,6 +64,19 @@ def _split_suffix(filename: str) -> tuple[str, str]:
     """``证据_x.png`` → (``证据_x``, ``.png``): file names are redacted with their type kept."""
     m = _SUFFIX.search(filename)
     return (filename[: m.start()], m.group()) if m else (filename, "")
+
+
+@dataclass(frozen=True)
+class _Redacted:
+    """A submission's texts after redaction, its evidence (file names redacted) and proofs of
+    identity, what the redaction found and the identity values given."""
+
+    content: str
+    title: str | None
+    evidence: list[Upload]
+    proofs: list[Upload]
+    found: list[dict[str, str]]
+    given: list[tuple[str, str]]
 
 
 def new_query_code() -> str:
@@ -156,9 +157,62 @@ class Pipeline:
         report_id = uuid.uuid4()
         code = new_query_code()
         anonymous = sub.anonymous or sub.reporter.is_empty()
+        clean = await self._redact_submission(sub, anonymous)
+        secrets_ = await self._seal_submission(sub, report_id, anonymous, clean)
+        if not imported:
+            self._limit_informant(sub, secrets_.indexes)
+        fingerprint = receipt = None
+        if sub.external_id is not None:
+            fingerprint = self._keys.mac("request-fingerprint", self._canonical(sub))
+            receipt = self._seal_receipt(sub, fingerprint, code)
+        blobs: list[StoredBlob] = []
+        if clean.evidence:
+            blobs = await asyncio.to_thread(
+                lambda: [self._db.blobs.put(a.filename, a.content_type, a.data) for a in clean.evidence]
+            )
+        new = NewReport(
+            id=report_id,
+            channel=sub.channel,
+            request_fingerprint=fingerprint,
+            query_hash=self._query_hash(code),
+            receipt_sealed=receipt,
+            receiving_unit=self.jurisdiction.receiving_unit,
+            handling_unit=None,
+            title=clean.title,
+            content=clean.content,
+            category=sub.category,
+            accused_name=sub.accused.name,
+            accused_unit=sub.accused.unit,
+            accused_position=sub.accused.position,
+            location_code=sub.location.division_code,
+            location_text=sub.location.text,
+            anonymous=anonymous,
+            informant_alias=informant_alias(self._keys, secrets_.indexes, report_id),
+            blind_indexes=secrets_.indexes,
+            redaction_terms=secrets_.redaction_terms,
+            received_at=now,
+            case_year=china_year(now),
+            sealed=secrets_.entries,
+            attachments=blobs,
+            event_payload={
+                "channel": sub.channel,
+                "anonymous": anonymous,
+                "attachments": len(blobs),
+                "sealed": [s.kind for s in secrets_.entries],
+                "redacted": len(clean.found),
+                **({"imported": True} if imported else {}),
+            },
+            jobs=self._filing_jobs(now, imported, receipt),
+            **self._filing_origin(sub, imported),
+        )
+        result = await self._store_report(new, blobs)
+        return self._receipt_of(sub, result, code, fingerprint, imported)
+
+    async def _redact_submission(self, sub: Submission, anonymous: bool) -> _Redacted:
+        """The submission's texts and evidence file names with the informant's own details replaced,
+        and what was found. The informant's proof of identity (an ID-card photo …) is identity: one
+        vault entry per file, opened only by the reveal workflow, destroyed by crypto-shredding."""
         evidence = [a for a in sub.attachments if not a.identifying]
-        # The informant's proof of identity (an ID-card photo …) is identity: one vault entry per
-        # file, opened only by the reveal workflow, destroyed by crypto-shredding.
         proofs = [a for a in sub.attachments if a.identifying and not anonymous]
         # The values given in the identity fields are redacted wherever the informant also wrote
         # them (text, title, evidence file names), and kept as per-report keyed hashes for the
@@ -173,82 +227,60 @@ class Pipeline:
             replace(a, filename=stem + suffix)
             for a, stem, (_, suffix) in zip(evidence, clean_stems, stems, strict=True)
         ]
-        # Everything identifying goes into the vault in one storage call. Blind indexes of the
-        # informant's identifiers recognise the same person across reports and channels without
-        # decrypting anything; what the redaction found in the text counts only for the kinds that
-        # identify on their own (not names, addresses or cards).
+        return _Redacted(content, title, evidence, proofs, found, given)
+
+    async def _seal_submission(
+        self, sub: Submission, report_id: uuid.UUID, anonymous: bool, clean: _Redacted
+    ) -> vault.SealedSubmission:
+        """Everything identifying, sealed for the vault in one storage call. Blind indexes of the
+        informant's identifiers recognise the same person across reports and channels without
+        decrypting anything; what the redaction found in the text counts only for the kinds that
+        identify on their own (not names, addresses or cards)."""
         seal = partial(
             vault.seal_submission,
             self._keys,
             report_id,
             identity=None if anonymous else dict(vars(sub.reporter)),
             handles=dict(sub.handles),
-            proofs=[vault.ProofFile(a.filename, a.content_type, a.data) for a in proofs],
-            in_text=found,
+            proofs=[vault.ProofFile(a.filename, a.content_type, a.data) for a in clean.proofs],
+            in_text=clean.found,
             identifiers=identifiers_of(
                 sub,
                 anonymous=anonymous,
-                extra=[(f["kind"], f["text"]) for f in found if f["kind"] in INDEXED_IN_TEXT],
+                extra=[(f["kind"], f["text"]) for f in clean.found if f["kind"] in INDEXED_IN_TEXT],
             ),
-            given=given,
+            given=clean.given,
         )
-        secrets_ = await asyncio.to_thread(seal) if proofs else seal()
-        sealed, indexes = secrets_.entries, secrets_.indexes
-        if not imported and indexes and (wait := self._per_informant.take(indexes[0].mac)) > 0:
+        return await asyncio.to_thread(seal) if clean.proofs else seal()
+
+    def _limit_informant(self, sub: Submission, indexes: list[vault.BlindIndex]) -> None:
+        """The per-informant rate, keyed by the strongest identifier's blind index."""
+        if indexes and (wait := self._per_informant.take(indexes[0].mac)) > 0:
             self.metrics.reports_throttled.labels(sub.channel).inc()
             raise RateLimited("您提交得过于频繁，请稍后再试。", retry_after=max(1, round(wait)))
-        fingerprint = receipt = None
-        if sub.external_id is not None:
-            fingerprint = self._keys.mac("request-fingerprint", self._canonical(sub))
-            receipt = self._seal_receipt(sub, fingerprint, code)
-        blobs: list[StoredBlob] = []
-        if evidence:
-            blobs = await asyncio.to_thread(
-                lambda: [self._db.blobs.put(a.filename, a.content_type, a.data) for a in evidence]
-            )
-        location_code = sub.location.division_code
+
+    def _filing_jobs(
+        self, now: datetime, imported: ImportedCase | None, receipt: bytes | None
+    ) -> list[tuple[str, dict[str, Any], datetime]]:
         # Triage runs right after the acknowledgement, from the durable queue.
         jobs: list[tuple[str, dict[str, Any], datetime]] = [] if imported else [("triage", {}, now)]
         if receipt:
             jobs.append(("expire_receipt", {}, now + self._receipt_window))
-        new = NewReport(
-            id=report_id,
-            channel=sub.channel,
-            external_id=imported.key if imported else sub.external_id,
-            request_fingerprint=fingerprint,
-            query_hash=self._query_hash(code),
-            receipt_sealed=receipt,
-            receiving_unit=self.jurisdiction.receiving_unit,
-            handling_unit=None,
-            title=title,
-            content=content,
-            category=sub.category,
-            accused_name=sub.accused.name,
-            accused_unit=sub.accused.unit,
-            accused_position=sub.accused.position,
-            location_code=location_code,
-            location_text=sub.location.text,
-            anonymous=anonymous,
-            informant_alias=informant_alias(self._keys, indexes, report_id),
-            blind_indexes=indexes,
-            redaction_terms=secrets_.redaction_terms,
-            received_at=now,
-            case_year=china_year(now),
-            sealed=sealed,
-            attachments=blobs,
-            event_payload={
-                "channel": sub.channel,
-                "anonymous": anonymous,
-                "attachments": len(blobs),
-                "sealed": [s.kind for s in sealed],
-                "redacted": len(found),
-                **({"imported": True} if imported else {}),
-            },
-            jobs=jobs,
-            status=imported.status if imported else "received",
-            actor=imported.actor if imported else None,
-            history=[(kind, at, dict(payload)) for kind, at, payload in imported.history] if imported else [],
-        )
+        return jobs
+
+    @staticmethod
+    def _filing_origin(sub: Submission, imported: ImportedCase | None) -> dict[str, Any]:
+        """The fields a historical case takes from its old records, and a new report's defaults."""
+        if imported is None:
+            return {"external_id": sub.external_id, "status": "received", "actor": None, "history": []}
+        return {
+            "external_id": imported.key,
+            "status": imported.status,
+            "actor": imported.actor,
+            "history": [(kind, at, dict(payload)) for kind, at, payload in imported.history],
+        }
+
+    async def _store_report(self, new: NewReport, blobs: list[StoredBlob]) -> AcceptResult:
         try:
             result = await self._db.reports.accept(new)
         except DatabaseUnavailable:
@@ -260,6 +292,17 @@ class Pipeline:
             raise
         if not result.created:
             self._db.blobs.discard(blobs)
+        return result
+
+    def _receipt_of(
+        self,
+        sub: Submission,
+        result: AcceptResult,
+        code: str,
+        fingerprint: str | None,
+        imported: ImportedCase | None,
+    ) -> Receipt:
+        if not result.created:
             self.metrics.reports_duplicate.labels(sub.channel).inc()
             if imported is not None:
                 return Receipt(result.case_no, None, sub.channel, result.status, result.received_at, False)
@@ -327,8 +370,8 @@ class Pipeline:
             "reporter.address": sub.reporter.address,
         }
         for name, value in values.items():
-            if value is not None and len(value) > LIMITS[name]:
-                raise ValidationError(f"{name} 不能超过 {LIMITS[name]} 字。", code="field_too_long")
+            if value is not None and len(value) > FIELD_LIMITS[name]:
+                raise ValidationError(f"{name} 不能超过 {FIELD_LIMITS[name]} 字。", code="field_too_long")
         # The edge refuses or strips these already; this is the last line for any path that did not.
         check_text(
             sub.content,
@@ -348,8 +391,10 @@ class Pipeline:
             raise ValidationError(
                 "location.division_code 不是本辖区的行政区划代码。", code="unknown_division"
             )
-        if sub.external_id is not None and not (1 <= len(sub.external_id) <= 200):
-            raise ValidationError("幂等键长度应为 1 至 200 个字符。", code="invalid_idempotency_key")
+        if sub.external_id is not None and not (1 <= len(sub.external_id) <= MAX_EXTERNAL_ID):
+            raise ValidationError(
+                f"幂等键长度应为 1 至 {MAX_EXTERNAL_ID} 个字符。", code="invalid_idempotency_key"
+            )
 
     @staticmethod
     def _canonical(sub: Submission) -> bytes:

@@ -243,36 +243,44 @@ def _person_names(segment: str) -> list[tuple[int, int]]:
     i = 0
     while i < len(tokens):
         word, flag = tokens[i]
-        nxt = tokens[i + 1] if i + 1 < len(tokens) else ("", "")
-        after = tokens[i + 2][0] if i + 2 < len(tokens) else ""
         compound = word in _COMPOUND_SURNAMES
         if (compound or flag.startswith("nr")) and _starts_with_surname(word) and "某" not in word:
             name = word
-            tail = nxt[0]
-            han_tail = (
-                bool(tail) and all("\u4e00" <= ch <= "\u9fff" for ch in tail) and tail[0] not in _NAME_STOP
-            )
-            single_then_break = len(tail) == 1 and (not after or after[0] in _NAME_STOP)
-            if (
-                han_tail
-                and len(name) + len(tail) <= 4
-                and (compound or len(name) == 1 or nxt[1].startswith("nr") or single_then_break)
-            ):
-                name += tail
+            nxt = tokens[i + 1] if i + 1 < len(tokens) else ("", "")
+            after = tokens[i + 2][0] if i + 2 < len(tokens) else ""
+            if _joins_name(name, nxt, after, compound):
+                name += nxt[0]
                 i += 1
-            # 江背镇, 黄兴镇: a place, not a person.
-            if (
-                2 <= len(name) <= 4
-                and name[-1] not in _PLACE_SUFFIX
-                and "某" not in name
-                and segment[pos + len(name) : pos + len(name) + 1] not in _PLACE_SUFFIX
-            ):
+            if _looks_like_person(segment, pos, name):
                 spans.append((pos, pos + len(name)))
             pos += len(name)
         else:
             pos += len(word)
         i += 1
     return spans
+
+
+def _joins_name(name: str, nxt: tuple[str, str], after: str, compound: bool) -> bool:
+    """Does the next token (``nxt``, word and tag; ``after``, the word after it) finish the name
+    begun by ``name``: Han characters, not a stop, four characters at most in all?"""
+    tail = nxt[0]
+    han_tail = bool(tail) and all("\u4e00" <= ch <= "\u9fff" for ch in tail) and tail[0] not in _NAME_STOP
+    single_then_break = len(tail) == 1 and (not after or after[0] in _NAME_STOP)
+    return (
+        han_tail
+        and len(name) + len(tail) <= 4
+        and (compound or len(name) == 1 or nxt[1].startswith("nr") or single_then_break)
+    )
+
+
+def _looks_like_person(segment: str, pos: int, name: str) -> bool:
+    """Two to four characters, no 某, and not a place (江背镇, 黄兴镇: a place, not a person)."""
+    return (
+        2 <= len(name) <= 4
+        and name[-1] not in _PLACE_SUFFIX
+        and "某" not in name
+        and segment[pos + len(name) : pos + len(name) + 1] not in _PLACE_SUFFIX
+    )
 
 
 def _label_only(text: str, start: int) -> bool:

@@ -29,7 +29,8 @@ from channels.telegram.fsm import HANDLE_KIND, UpdateWork
 from intake.conversations import Notice, split_code
 from intake.domain import Location, Receipt, Reporter, Submission
 from intake.errors import IntakeError
-from intake.pipeline import MAX_CONTENT, Pipeline
+from intake.limits import MAX_CONTENT, clip
+from intake.pipeline import Pipeline
 
 log = logging.getLogger("channels.telegram")
 
@@ -209,7 +210,9 @@ def report_router() -> Router:
         loc = message.location
         assert loc is not None
         label = message.venue.title if message.venue else "位置"
-        await state.update_data(location=f"{label}（{loc.latitude:.5f},{loc.longitude:.5f}）"[:200])
+        await state.update_data(
+            location=clip(f"{label}（{loc.latitude:.5f},{loc.longitude:.5f}）", "location.text")
+        )
         await state.set_state(Report.media)
         await message.answer("已记录位置。\n" + t.PROMPT_MEDIA, reply_markup=DONE)
 
@@ -278,11 +281,18 @@ def report_router() -> Router:
         if contact.user_id is None or contact.user_id != sender:
             await message.answer(t.NOT_YOUR_CONTACT, reply_markup=CONFIRM_CONTACT)
             return
-        name = " ".join(p for p in (contact.first_name, contact.last_name) if p)[:50]
+        name = clip(" ".join(p for p in (contact.first_name, contact.last_name) if p), "reporter.name")
         phone = contact.phone_number.strip()
         if phone and not phone.startswith("+"):
             phone = "+" + phone  # Telegram sends the international number without its "+"
-        await _file_draft(message, state, intake, work, draft, Reporter(name=name or None, phone=phone[:32]))
+        await _file_draft(
+            message,
+            state,
+            intake,
+            work,
+            draft,
+            Reporter(name=name or None, phone=clip(phone, "reporter.phone")),
+        )
 
     @router.message(Report.confirm, F.text.in_(t.CONFIRM_WORDS))
     async def confirm(message: Message, state: FSMContext, intake: TelegramIntake, work: UpdateWork) -> None:

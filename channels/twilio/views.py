@@ -36,6 +36,7 @@ from channels.twilio.voice import (
 from channels.verify import verify_twilio
 from intake.conversations import Notice
 from intake.errors import IntakeError
+from intake.limits import MAX_CONTENT
 from intake.notifier import DeliveryFailed
 
 log = logging.getLogger("channels.twilio")
@@ -297,7 +298,7 @@ def parse_sms(form: MultiDict[str], account_sid: str) -> SmsInbound:
         handle=sender,
         message_id=sid,
         kind="text",
-        text=body[:20_000],
+        text=body[:MAX_CONTENT],
         media=tuple(media),
         skipped_media=skipped,
     )

@@ -37,7 +37,8 @@ from channels.twilio.twiml import Voice
 from intake.conversations import Conversations, Inbound, Notice, Outcome, clean_text
 from intake.domain import Receipt, Submission, format_query_code, normalise_query_code
 from intake.errors import Conflict, IntakeError, NotFound, RateLimited
-from intake.pipeline import MAX_CONTENT, Pipeline
+from intake.limits import MAX_CONTENT
+from intake.pipeline import Pipeline
 
 log = logging.getLogger("channels.twilio.voice")
 

@@ -24,6 +24,7 @@ from intake.clock import CHINA
 from intake.domain import Accused, Location, Receipt, Reporter, Submission, Upload
 from intake.errors import Conflict, IntakeError, NotFound, ValidationError
 from intake.jobs import Handler as JobHandler
+from intake.limits import limits_of
 from intake.reception.slots import SlotPlan, parse_slots
 from intake.reception.tokens import ROLES, Claims, RoomTokens
 from intake.services import Services, ServiceSettings, triage_text
@@ -37,8 +38,8 @@ MAX_CHUNK = 4 * 1024 * 1024
 OFFICER_ROLES = ("registrar", "triage_officer", "handler", "supervisor", "admin")
 SUPERVISOR_ROLES = ("supervisor", "admin")
 CITY_RANKS = ("正县处级", "副县处级", "正厅局级", "副厅局级", "正省部级", "副省部级")
-IDENTITY_FIELDS = {"name": 50, "id_number": 32, "phone": 32, "address": 200}
-ACCUSED_FIELDS = {"name": 100, "unit": 200, "position": 100}
+IDENTITY_FIELDS = limits_of("reporter")
+ACCUSED_FIELDS = limits_of("accused")
 STATUS_LABELS = {
     "booked": "已预约",
     "live": "接访中",
@@ -68,6 +69,20 @@ def _text(doc: dict[str, Any], key: str, limit: int) -> str | None:
     if len(value) > limit:
         raise ValidationError(f"{key} 不能超过 {limit} 字。", code="field_too_long")
     return value or None
+
+
+def _booking_details(
+    doc: dict[str, Any],
+) -> tuple[str, dict[str, str | None], dict[str, str]]:
+    """A booking's facts (required), the accused's fields and the identity the citizen gave."""
+    facts = _text(doc, "facts", MAX_FACTS)
+    if not facts:
+        raise ValidationError("请简要填写反映的问题。", code="facts_required")
+    accused_doc: dict[str, Any] = doc["accused"] if isinstance(doc.get("accused"), dict) else {}
+    accused = {k: _text(accused_doc, k, n) for k, n in ACCUSED_FIELDS.items()}
+    reporter_doc: dict[str, Any] = doc["reporter"] if isinstance(doc.get("reporter"), dict) else {}
+    identity = {k: v for k, n in IDENTITY_FIELDS.items() if (v := _text(reporter_doc, k, n))}
+    return facts, accused, identity
 
 
 def parse_ice_servers(raw: str) -> list[dict[str, Any]]:
@@ -176,36 +191,10 @@ class ReceptionService:
         township = _text(doc, "township", 16) or ""
         if township not in self.townships_of(member):
             raise NotFound("没有这个乡镇接访室。", code="unknown_township")
-        try:
-            start = datetime.fromisoformat(str(doc.get("slot") or ""))
-        except ValueError:
-            raise ValidationError("请选择接访时段。", code="invalid_slot") from None
-        if start.tzinfo is None:
-            start = start.replace(tzinfo=CHINA)
-        slot = self.plan.find(start)
-        if slot is None or slot.start <= self.clock.now():
-            raise ValidationError("这个时段不是可预约的接访时段。", code="invalid_slot")
-        facts = _text(doc, "facts", MAX_FACTS)
-        if not facts:
-            raise ValidationError("请简要填写反映的问题。", code="facts_required")
-        accused_doc: dict[str, Any] = doc["accused"] if isinstance(doc.get("accused"), dict) else {}
-        accused = {k: _text(accused_doc, k, n) for k, n in ACCUSED_FIELDS.items()}
-        reporter_doc: dict[str, Any] = doc["reporter"] if isinstance(doc.get("reporter"), dict) else {}
-        identity = {k: v for k, n in IDENTITY_FIELDS.items() if (v := _text(reporter_doc, k, n))}
-        linked = None
-        if isinstance(doc.get("query_code"), str) and doc["query_code"].strip():
-            status = await self.services.pipeline.status(doc["query_code"], client_key)
-            linked = await self.store.report_id_of(status.case_no)
-        # Routed by the accused's rank as triage reads it (the same engine as every report).
-        who = "".join(filter(None, (accused["unit"], accused["position"])))
-        result = await triage_text(self.services, f"被反映人{accused['name'] or ''}，{who}。{facts}")
-        ranks = [str(a.get("rank") or "") for a in result.get("accused") or []]
-        host = self.host_unit_for(township, result.get("level"), ranks)
-        if host != self.tree.units[township].parent_code:
-            # Another unit's calendar: only its own free slots count.
-            taken = await self.store.taken_slots(host, start, start + timedelta(minutes=1))
-            if start in taken:
-                raise Conflict("该时段已被预约，请另选时段。", code="slot_taken")
+        start, slot = self._bookable_slot(doc)
+        facts, accused, identity = _booking_details(doc)
+        linked = await self._linked_report(doc, client_key)
+        host, ranks = await self._host_of(township, start, accused, facts)
         now = self.clock.now()
         session_id = uuid.uuid4()
         day_before = datetime.combine(start.astimezone(CHINA).date() - timedelta(days=1), time(9, 0), CHINA)
@@ -234,6 +223,42 @@ class ReceptionService:
             await self.services.notifier.enqueue(linked, self._confirmation(township, host, start))
         log.info("reception booked", extra={"session": str(session_id)})
         return await self.store.get(session_id)
+
+    def _bookable_slot(self, doc: dict[str, Any]) -> tuple[datetime, Any]:
+        """The slot the booking asks for (China time when no zone is given), one still to come."""
+        try:
+            start = datetime.fromisoformat(str(doc.get("slot") or ""))
+        except ValueError:
+            raise ValidationError("请选择接访时段。", code="invalid_slot") from None
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=CHINA)
+        slot = self.plan.find(start)
+        if slot is None or slot.start <= self.clock.now():
+            raise ValidationError("这个时段不是可预约的接访时段。", code="invalid_slot")
+        return start, slot
+
+    async def _linked_report(self, doc: dict[str, Any], client_key: str) -> Any:
+        """The case the booking follows up, by the citizen's query code (throttled like a lookup)."""
+        if not (isinstance(doc.get("query_code"), str) and doc["query_code"].strip()):
+            return None
+        status = await self.services.pipeline.status(doc["query_code"], client_key)
+        return await self.store.report_id_of(status.case_no)
+
+    async def _host_of(
+        self, township: str, start: datetime, accused: dict[str, str | None], facts: str
+    ) -> tuple[str, list[str]]:
+        """The unit that hosts the session, routed by the accused's rank as triage reads it (the
+        same engine as every report), and the ranks read; another unit's calendar must be free."""
+        who = "".join(filter(None, (accused["unit"], accused["position"])))
+        result = await triage_text(self.services, f"被反映人{accused['name'] or ''}，{who}。{facts}")
+        ranks = [str(a.get("rank") or "") for a in result.get("accused") or []]
+        host = self.host_unit_for(township, result.get("level"), ranks)
+        if host != self.tree.units[township].parent_code:
+            # Another unit's calendar: only its own free slots count.
+            taken = await self.store.taken_slots(host, start, start + timedelta(minutes=1))
+            if start in taken:
+                raise Conflict("该时段已被预约，请另选时段。", code="slot_taken")
+        return host, ranks
 
     def _confirmation(self, township: str, host: str, start: datetime) -> str:
         at = start.astimezone(CHINA).strftime("%Y年%m月%d日 %H:%M")
