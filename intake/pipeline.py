@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from intake import given_identity, redaction
+from intake import given_identity, receipts, redaction
 from intake.clock import Clock, china_year
 from intake.domain import (
     CHANNELS,
@@ -103,6 +103,8 @@ class Pipeline:
         self.metrics = metrics
         self._keys = db.keyring
         self._receipt_window = receipt_window
+        # Signs every receipt with the deployment's Ed25519 key (derived from the keyring).
+        self.receipts = receipts.ReceiptBook(db.keyring)
         self._divisions = frozenset(jurisdiction.divisions())
         seconds = clock_seconds(clock)  # the service clock: tests step it instead of sleeping
         self._per_client = TokenBucket(
@@ -206,7 +208,14 @@ class Pipeline:
             **self._filing_origin(sub, imported),
         )
         result = await self._store_report(new, blobs)
-        return self._receipt_of(sub, result, code, fingerprint, imported)
+        answer = self._receipt_of(sub, result, code, fingerprint, imported)
+        if imported is not None:
+            return answer  # nobody is given a receipt for a case of the old records
+        # The signed receipt (受理回执): the same for a retry, which files nothing new (the same
+        # text, unit and first receipt time give the same deterministic Ed25519 signature).
+        digest = receipts.report_sha256(clean.title, clean.content)
+        signed = self.receipts.sign(answer.case_no, new.receiving_unit, answer.received_at, digest)
+        return replace(answer, signed=signed)
 
     async def _redact_submission(self, sub: Submission, anonymous: bool) -> _Redacted:
         """The submission's texts and evidence file names with the informant's own details replaced,

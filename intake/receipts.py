@@ -16,26 +16,16 @@ import binascii
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
+from intake.domain import SignedReceipt
 from storage.keys import Keyring
 from storage.receipt_signing import ReceiptSigner, signature_valid
 
+__all__ = ["ALGORITHM", "FIELDS", "ReceiptBook", "SignedReceipt", "check", "message", "report_sha256"]
+
 FIELDS = ("case_no", "unit", "received_at", "sha256")
 ALGORITHM = "Ed25519"
-
-
-@dataclass(frozen=True)
-class SignedReceipt:
-    case_no: str
-    unit: str
-    received_at: str
-    sha256: str
-    signature: str
-
-    def as_dict(self) -> dict[str, str]:
-        return asdict(self)
 
 
 def report_sha256(title: str | None, content: str) -> str:
