@@ -10,15 +10,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import secrets
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from intake import given_identity, receipts, redaction
+from intake import given_identity, receipts
 from intake.clock import Clock, china_year
 from intake.domain import (
     CHANNELS,
@@ -28,10 +27,10 @@ from intake.domain import (
     Receipt,
     Reply,
     Submission,
-    Upload,
     normalise_query_code,
 )
 from intake.errors import Conflict, NotFound, RateLimited, ValidationError
+from intake.filing_redaction import Redacted, redact_submission, redact_texts
 from intake.jurisdiction import Jurisdiction
 from intake.limits import FIELD_LIMITS, MAX_CONTENT, MAX_EXTERNAL_ID
 from intake.metrics import Metrics
@@ -50,33 +49,6 @@ log = logging.getLogger("intake.pipeline")
 
 # Identifiers the in-text redaction finds that are indexed as the informant's own.
 INDEXED_IN_TEXT = frozenset({"id_number", "mobile", "landline", "email"})
-
-# Texts up to this many characters are redacted on the event loop (measured ≈ 75 µs for 300
-# characters with an ID number and a phone in them); longer ones go to a worker thread, and so do
-# follow-ups whose keyed-hash matching would cost as much.
-INLINE_REDACTION_CHARS = 2000
-
-
-_SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,8}$")
-
-
-def _split_suffix(filename: str) -> tuple[str, str]:
-    """``证据_x.png`` → (``证据_x``, ``.png``): file names are redacted with their type kept."""
-    m = _SUFFIX.search(filename)
-    return (filename[: m.start()], m.group()) if m else (filename, "")
-
-
-@dataclass(frozen=True)
-class _Redacted:
-    """A submission's texts after redaction, its evidence (file names redacted) and proofs of
-    identity, what the redaction found and the identity values given."""
-
-    content: str
-    title: str | None
-    evidence: list[Upload]
-    proofs: list[Upload]
-    found: list[dict[str, str]]
-    given: list[tuple[str, str]]
 
 
 def new_query_code() -> str:
@@ -159,7 +131,7 @@ class Pipeline:
         report_id = uuid.uuid4()
         code = new_query_code()
         anonymous = sub.anonymous or sub.reporter.is_empty()
-        clean = await self._redact_submission(sub, anonymous)
+        clean = await redact_submission(sub, anonymous)
         secrets_ = await self._seal_submission(sub, report_id, anonymous, clean)
         if not imported:
             self._limit_informant(sub, secrets_.indexes)
@@ -217,29 +189,8 @@ class Pipeline:
         signed = self.receipts.sign(answer.case_no, new.receiving_unit, answer.received_at, digest)
         return replace(answer, signed=signed)
 
-    async def _redact_submission(self, sub: Submission, anonymous: bool) -> _Redacted:
-        """The submission's texts and evidence file names with the informant's own details replaced,
-        and what was found. The informant's proof of identity (an ID-card photo …) is identity: one
-        vault entry per file, opened only by the reveal workflow, destroyed by crypto-shredding."""
-        evidence = [a for a in sub.attachments if not a.identifying]
-        proofs = [a for a in sub.attachments if a.identifying and not anonymous]
-        # The values given in the identity fields are redacted wherever the informant also wrote
-        # them (text, title, evidence file names), and kept as per-report keyed hashes for the
-        # follow-ups to come.
-        given = given_identity.terms_of(sub.reporter, sub.handles)
-        terms = given_identity.PlainTerms(given) if given else None
-        stems = [_split_suffix(a.filename) for a in evidence]
-        content, title, *clean_stems, found = await self._redact(
-            terms, sub.accused.name, sub.content, sub.title, *(stem for stem, _ in stems)
-        )
-        evidence = [
-            replace(a, filename=stem + suffix)
-            for a, stem, (_, suffix) in zip(evidence, clean_stems, stems, strict=True)
-        ]
-        return _Redacted(content, title, evidence, proofs, found, given)
-
     async def _seal_submission(
-        self, sub: Submission, report_id: uuid.UUID, anonymous: bool, clean: _Redacted
+        self, sub: Submission, report_id: uuid.UUID, anonymous: bool, clean: Redacted
     ) -> vault.SealedSubmission:
         """Everything identifying, sealed for the vault in one storage call. Blind indexes of the
         informant's identifiers recognise the same person across reports and channels without
@@ -327,37 +278,6 @@ class Pipeline:
             return Receipt(result.case_no, None, sub.channel, result.status, result.received_at, True)
         log.info("report accepted", extra={"case_no": result.case_no, "channel": sub.channel})
         return Receipt(result.case_no, code, sub.channel, result.status, result.received_at, True)
-
-    async def _redact(
-        self, terms: given_identity.Lookup | None, accused: str | None, *texts: str | None
-    ) -> tuple[Any, ...]:
-        """Each text with the informant's own details replaced by placeholders — those the text ties
-        to the writer (the patterns) and the values they gave (``terms``) — and those details, to
-        be sealed. jieba's tagger runs only when a cheap look says there may be something for the
-        patterns to find, and off the event loop for long texts or many keyed hashes."""
-        quick = [t is not None and redaction.may_contain_identity(t) for t in texts]
-        if terms is None and not any(quick):
-            return (*texts, [])
-
-        def run() -> tuple[Any, ...]:
-            out: list[str | None] = []
-            found: list[dict[str, str]] = []
-            for t, look in zip(texts, quick, strict=True):
-                if not t:
-                    out.append(t)
-                    continue
-                findings = redaction.find_identity(t) if look else []
-                if terms is not None and (given := given_identity.find(t, terms, accused)):
-                    findings = redaction.merge([*findings, *given], t)
-                out.append(redaction.apply(t, findings))
-                found.extend({"kind": f.kind, "text": f.text} for f in findings)
-            return (*out, found)
-
-        # A keyed hash costs about what the patterns spend on four characters.
-        work = sum(len(t) for t in texts if t) * (1 + 4 * (terms.cost if terms else 0))
-        if redaction.is_warm() and work <= INLINE_REDACTION_CHARS:
-            return run()  # ~0.1 ms for a typical report: cheaper than a hop to a thread
-        return await asyncio.to_thread(run)
 
     def _validate(self, sub: Submission) -> None:
         if sub.channel not in CHANNELS:
@@ -499,7 +419,7 @@ class Pipeline:
                 for alg in {t.alg for t in stored}
             }
             terms = given_identity.HashedTerms(stored, hashers)
-        clean, found = await self._redact(terms, record.accused_name, content)
+        clean, found = await redact_texts(terms, record.accused_name, content)
         # The informant's own details written into a follow-up are sealed like the report's.
         sealed = vault.seal(self._keys, record.report_id, "in_text", {"found": found}) if found else None
         await self._db.reports.add_message(

@@ -15,7 +15,7 @@ data and seed give the same model. A model file that cannot be used (corrupt, fo
 format version) is refused with the reason and the rules-only category takes over.
 
 ``cv`` cross-validates the training recipe (grouped, stratified k folds; exact and near
-duplicates never straddle a fold: see ``triage.classifier.cv_data``). ``eval --cv K`` is the
+duplicates never straddle a fold: see ``triage.training.cv_data``). ``eval --cv K`` is the
 same. ``bench/triage_cv.py`` runs it on the 2020 泰迪杯 messages in ``../shared/data``.
 
 The jurisdiction is the deployment's (``INTAKE_JURISDICTION_FILE``) or the bundled demo; it is read

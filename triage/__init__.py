@@ -7,7 +7,7 @@ thread. See ``docs/triage.md`` for how each decision is made.
 """
 
 from triage.category import CategoryRules
-from triage.classifier import DEFAULT_C, FeatureConfig, Model, ModelError, cross_validate, evaluate, train
+from triage.classifier import DEFAULT_C, FeatureConfig, Model, ModelError
 from triage.duplicates import DuplicateIndex
 from triage.engine import (
     CHANNELS,
@@ -21,6 +21,7 @@ from triage.engine import (
 )
 from triage.jurisdiction import Jurisdiction, ManagementRule, Unit, national
 from triage.normalize import normalize
+from triage.training import cross_validate, evaluate, train
 
 __all__ = [
     "CHANNELS",

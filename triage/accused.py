@@ -20,15 +20,14 @@ from __future__ import annotations
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, NamedTuple
 
 import ahocorasick
 
 from triage.gazetteer import PlaceMatch
-from triage.jurisdiction import Jurisdiction
+from triage.jurisdiction import Jurisdiction, ManagementRule
 from triage.lexicon import (
-    COMPOUND_SURNAMES,
     FORMER_WORDS,
     LEVEL_CHARS,
     LEVEL_RANK,
@@ -39,20 +38,15 @@ from triage.lexicon import (
     ORG_SUFFIXES,
     PARTY_MEMBER_WORDS,
     RANK_BY_CLASS,
-    SURNAMES,
     TITLES,
     UNIT_STOPS,
     Title,
 )
+from triage.names import name_near
 
 _LEVEL_INDEX = {"central": 0, "province": 1, "city": 2, "county": 3, "township": 4, "village": 5}
 _PUNCT = set("，。！？、；：,.!?;:()（）【】[]《》“”\"'‘’ \n\t…—-/")
 _SHARED = frozenset({"省", "市", "州", "县", "区", "镇", "乡", "村", "社区"})
-_SURNAME_RE = "|".join([*COMPOUND_SURNAMES, *SURNAMES])
-_PSEUDONYM = re.compile(rf"(?:{_SURNAME_RE})(?:某某|某|[xX×*＊]{{1,2}}|[A-Z]{{1,2}})")
-_REAL_NAME = re.compile(rf"(?:{_SURNAME_RE})[\u4e00-\u9fff]{{1,2}}")
-# What may follow a real name directly (张三 利用职务…, 张三，…): verbs common in reports.
-_AFTER_NAME_SET = frozenset("，。,.；;、（( 在利用以将把等长期私自违多收索贪挪侵涉指强拒带伙与和及是对向从为")
 _GREETINGS = ("您好", "你好")
 
 
@@ -197,30 +191,31 @@ _UNIT_TAIL = re.compile(
     r"(?:有|里|里的|内|中)?(?:一名|一位|一个|个别|部分|一些|几名|几位|几个|多名|两名|两位|名|位)?$"
 )
 _JOINERS = ("、", "兼", "，兼", "、兼")
-_PAREN = re.compile(r"^[（(][^）)]{0,12}[）)]")
 
 
-def _name_near(text: str, start: int, end: int) -> str | None:
-    after = text[end : end + 20]
-    paren = _PAREN.match(after)
-    if paren:  # 村委会主任（非党员）李某
-        after = after[paren.end() :]
-    after = after[:8]
-    m = _PSEUDONYM.match(after) or _PSEUDONYM.match(after.lstrip(" ：:（("))
-    if m:
-        return m.group(0)
-    before = text[max(0, start - 6) : start]
-    for m in _PSEUDONYM.finditer(before):
-        if m.end() == len(before):
-            return m.group(0)
-    m = _REAL_NAME.match(after)
-    if m:
-        for size in (3, 2):
-            cand = after[:size]
-            nxt = after[size : size + 1]
-            if _REAL_NAME.fullmatch(cand) and (not nxt or nxt in _AFTER_NAME_SET):
-                return cand
-    return None
+@dataclass
+class _Scan:
+    """One extraction under way: the text read so far and the accused found in it."""
+
+    text: str
+    ends: list[int]
+    places: Sequence[PlaceMatch]
+    place_spans: list[PlaceMatch]
+    jurisdiction: Jurisdiction
+    prior_division: str | None
+    out: list[Accused] = field(default_factory=list)
+    prev_end: int = 0
+    merged_into: Accused | None = None
+
+
+class _UnitPhrase(NamedTuple):
+    """The unit in front of a title: the place it opens with (if any), its text, where it starts,
+    and whether it was marked former (原)."""
+
+    place: PlaceMatch | None
+    unit: str
+    start: int
+    former: bool
 
 
 def extract(
@@ -234,158 +229,231 @@ def extract(
     spans = _TITLES.spans(text)
     if not spans:
         return []
-    ends = _boundaries(tokens)
     place_spans = sorted(places, key=lambda p: p.start)
-    receiving_level = jurisdiction.receiving.level
-    out: list[Accused] = []
-    prev_end = 0
-    merged_into: Accused | None = None
+    scan = _Scan(text, _boundaries(tokens), places, place_spans, jurisdiction, prior_division)
     for start, end, title in spans:
-        overlapping = [p for p in place_spans if p.start < end and start < p.end]
-        shared = text[start : overlapping[0].end] if len(overlapping) == 1 else ""
-        # 长沙市长 = 长沙市 + 市长, 金凤村党支部书记 = 金凤村 + 村党支部书记: one level word in common.
-        shares_place = (
-            shared in _SHARED
-            and overlapping[0].start < start
-            and title.word.startswith(shared)
-            and overlapping[0].text.endswith(shared)
+        found = _read_title(scan, start, end, title)
+        if found is not None:
+            _add(scan, *found)
+    return scan.out
+
+
+def _read_title(scan: _Scan, start: int, end: int, title: Title) -> tuple[Accused, bool] | None:
+    """The accused a title found at ``start:end`` stands for, and whether it is joined to the one
+    before (县委常委、县纪委书记); None when the title is not an accused's."""
+    text = scan.text
+    shared = _place_share(scan.place_spans, text, start, end, title)
+    if shared is None or not _title_stands(text, scan.ends, start, end, title, bool(shared)):
+        return None
+    clause_from = _clause_start(text, start, max(scan.prev_end, start - 24))
+    if any(s in text[max(0, clause_from - 4) : start] for s in _SELF_BEFORE):
+        return None
+    name, earlier = _name_for(text, start, end, text[clause_from:start], scan.out)
+    if name and _addressed(text, end + len(name)):
+        return None  # 张书记您好 / 书记张某某：
+    phrase = _unit_phrase(text, scan.place_spans, clause_from, start, shared, earlier)
+    # Titles joined by 、 or 兼 belong to one person (县委常委、县纪委书记张某某).
+    prev_end = scan.prev_end
+    joined = (
+        bool(scan.out)
+        and scan.merged_into is not None
+        and (text[prev_end:start] in _JOINERS or text[prev_end : max(prev_end, phrase.start)] in _JOINERS)
+    )
+    return _resolve(scan, title, name, phrase, start, end), joined
+
+
+def _place_share(
+    place_spans: Sequence[PlaceMatch], text: str, start: int, end: int, title: Title
+) -> str | None:
+    """The level word a title shares with the place that ends in it (长沙市长 = 长沙市 + 市长,
+    金凤村党支部书记 = 金凤村 + 村党支部书记); "" when it overlaps no place; None when it overlaps a
+    place otherwise (湖南省长沙县 has no 省长)."""
+    overlapping = [p for p in place_spans if p.start < end and start < p.end]
+    if not overlapping:
+        return ""
+    shared = text[start : overlapping[0].end] if len(overlapping) == 1 else ""
+    shares_place = (
+        shared in _SHARED
+        and overlapping[0].start < start
+        and title.word.startswith(shared)
+        and overlapping[0].text.endswith(shared)
+    )
+    return shared if shares_place else None
+
+
+def _title_stands(
+    text: str, ends: Sequence[int], start: int, end: int, title: Title, shares_place: bool
+) -> bool:
+    """The title sits on word boundaries and the text does not address its holder."""
+    start_ok = _is_boundary(ends, start) or shares_place or _covering_end(ends, start) == end
+    end_ok = _is_boundary(ends, end) or len(title.word) >= 3
+    if not (start_ok and end_ok):
+        return False
+    return not (_addressed(text, end) or text[max(0, start - 3) : start] == "尊敬的")
+
+
+def _name_for(
+    text: str, start: int, end: int, head: str, found: Sequence[Accused]
+) -> tuple[str | None, str | None]:
+    """The name of the title's holder, and the earlier accused's name that stands right in front
+    of the title (李建国书记 after 李建国 was named: that person, not a unit)."""
+    name = name_near(text, start, end)
+    earlier = next((a.name for a in found if a.name and head.endswith(a.name)), None)
+    if earlier and not name:
+        name = earlier
+    return name, earlier
+
+
+def _unit_phrase(
+    text: str,
+    place_spans: Sequence[PlaceMatch],
+    clause_from: int,
+    start: int,
+    shared: str,
+    earlier: str | None,
+) -> _UnitPhrase:
+    """The unit phrase: from the last place in the clause (or after the last stop word)."""
+    place = None
+    for p in place_spans:
+        if clause_from <= p.start < start and (p.end <= start or (shared and p.end == start + len(shared))):
+            place = p
+    unit = ""
+    if place is not None:
+        unit = text[place.start : start]
+        tail = text[min(place.end, start) : start]
+        if any(s in tail for s in UNIT_STOPS if len(s) > 1) or "的" in tail[:-1]:
+            place, unit = None, ""
+    if place is None:
+        unit = _after_last_stop(text[clause_from:start])
+    unit = _UNIT_TAIL.sub("", unit.removesuffix("的"))
+    if earlier and unit.endswith(earlier):
+        unit = unit[: -len(earlier)]
+    unit_start = place.start if place is not None else start - len(unit)
+    former = unit.startswith("原") or text[max(0, unit_start - 1) : unit_start] == "原"
+    return _UnitPhrase(place, unit.removeprefix("原"), unit_start, former)
+
+
+def _after_last_stop(head: str) -> str:
+    cut = 0
+    for stop in UNIT_STOPS:
+        i = head.rfind(stop)
+        if i >= 0:
+            cut = max(cut, i + len(stop))
+    return head[cut:]
+
+
+def _resolve(
+    scan: _Scan, title: Title, name: str | None, phrase: _UnitPhrase, start: int, end: int
+) -> Accused:
+    """The accused's unit level, division, rank, managing level and party membership."""
+    cls, unit_level, source = _unit_level(title, phrase, scan.jurisdiction.receiving.level)
+    place = phrase.place
+    division = (
+        place.division.code
+        if place is not None
+        else _division_for(scan.places, unit_level, scan.prior_division)
+    )
+    rank = RANK_BY_CLASS[cls][_LEVEL_INDEX[unit_level]]
+    rule = scan.jurisdiction.match_management(name=name, title=title.word, unit=phrase.unit)
+    former, party = _sentence_flags(scan.text, start, end, title, phrase.former)
+    return Accused(
+        name=name,
+        title=title.word,
+        unit=phrase.unit,
+        unit_level=unit_level,
+        division=division,
+        rank=rank,
+        managed_by=_managed_by(rank, unit_level, division, rule),
+        party=party,
+        commission_head=title.commission,
+        leadership=title.leadership,
+        former=former,
+        level_source=source,
+        management_rule=rule is not None,
+        start=start,
+        end=end,
+    )
+
+
+def _unit_level(title: Title, phrase: _UnitPhrase, receiving_level: str) -> tuple[str, str, str]:
+    """The title's rank class, the unit's level and where the level came from (the most specific
+    of the unit phrase, its place and the title; else the receiving unit's level)."""
+    place, unit = phrase.place, phrase.unit
+    cls = _title_class(title, unit)
+    phrase_level = _unit_level_from_phrase(unit[len(place.text) :] if place else unit)
+    candidates: list[tuple[str, str]] = []
+    if phrase_level:
+        candidates.append((phrase_level, "unit"))
+    if place is not None:
+        candidates.append((place.division.level, "place"))
+    if title.level:
+        candidates.append((title.level, "title"))
+    if candidates:
+        unit_level, source = max(candidates, key=lambda c: LEVEL_RANK[c[0]])
+    else:
+        unit_level, source = receiving_level, "prior"
+    if cls == "village":
+        unit_level = "village"
+    return cls, unit_level, source
+
+
+def _managed_by(rank: str, unit_level: str, division: str | None, rule: ManagementRule | None) -> str:
+    """The managing level: the rank's, never below the unit's own; a management list entry wins."""
+    if rule is not None:
+        return rule.managed_by
+    unit_routing_level = unit_level if unit_level in LEVELS else "township"
+    managed_by = MANAGED_BY_RANK[rank] or unit_routing_level
+    if LEVEL_RANK[unit_routing_level] < LEVEL_RANK[managed_by]:
+        managed_by = unit_routing_level
+    if managed_by == "city" and division and division[2:4] == "90":
+        # 省直辖县级行政区 (琼海市, 仙桃市 …): no city committee above them, so the province
+        # manages what a city would elsewhere (S1 art 11(二): 同级党委管理).
+        return "province"
+    return managed_by
+
+
+def _sentence_flags(text: str, start: int, end: int, title: Title, former: bool) -> tuple[bool, bool | None]:
+    """Former office holder and party membership, as the sentence around the title tells."""
+    sentence = text[_clause_start(text, start, max(0, start - 60)) : min(len(text), end + 40)]
+    former = former or any(w in sentence for w in FORMER_WORDS)
+    party: bool | None = True if title.party else None
+    if any(w in sentence for w in NON_PARTY_WORDS):
+        party = False
+    elif any(w in sentence for w in PARTY_MEMBER_WORDS):
+        party = True
+    return former, party
+
+
+def _add(scan: _Scan, accused: Accused, joined: bool) -> None:
+    """Add ``accused`` to the scan: merged into the one before when joined (the senior post of
+    the two kept), folded into an earlier record of the same person, or as a new accused."""
+    out, merged_into = scan.out, scan.merged_into
+    if joined and merged_into is not None:
+        # Keep the senior post of the two, with the later one's name if the first had none.
+        senior = min((merged_into, accused), key=lambda a: LEVEL_RANK[a.managed_by])
+        combined = replace(
+            senior,
+            name=accused.name or merged_into.name,
+            party=merged_into.party or accused.party,
+            commission_head=merged_into.commission_head or accused.commission_head,
+            end=accused.end,
         )
-        if overlapping and not shares_place:
-            continue
-        start_ok = _is_boundary(ends, start) or shares_place or _covering_end(ends, start) == end
-        end_ok = _is_boundary(ends, end) or len(title.word) >= 3
-        if not (start_ok and end_ok):
-            continue
-        if _addressed(text, end) or text[max(0, start - 3) : start] == "尊敬的":
-            continue
-        clause_from = _clause_start(text, start, max(prev_end, start - 24))
-        head = text[clause_from:start]
-        if any(s in text[max(0, clause_from - 4) : start] for s in _SELF_BEFORE):
-            continue
-        name_after = _name_near(text, start, end)
-        # 李建国书记 after 李建国 was named: the name in front is that person, not a unit.
-        earlier = next((a.name for a in out if a.name and head.endswith(a.name)), None)
-        if earlier and not name_after:
-            name_after = earlier
-        if name_after and _addressed(text, end + len(name_after)):
-            continue  # 张书记您好 / 书记张某某：
-        # The unit phrase: from the last place in the clause (or after the last stop word).
-        place = None
-        for p in place_spans:
-            if clause_from <= p.start < start and (
-                p.end <= start or (shares_place and p.end == start + len(shared))
-            ):
-                place = p
-        if place is not None:
-            unit = text[place.start : start]
-            if shares_place:
-                unit = text[place.start : start]
-            tail = text[min(place.end, start) : start]
-            if any(s in tail for s in UNIT_STOPS if len(s) > 1) or "的" in tail[:-1]:
-                place, unit = None, ""
-        if place is None:
-            unit = head
-            cut = 0
-            for stop in UNIT_STOPS:
-                i = unit.rfind(stop)
-                if i >= 0:
-                    cut = max(cut, i + len(stop))
-            unit = unit[cut:]
-        unit = _UNIT_TAIL.sub("", unit.removesuffix("的"))
-        if earlier and unit.endswith(earlier):
-            unit = unit[: -len(earlier)]
-        unit_start = place.start if place is not None else start - len(unit)
-        former = unit.startswith("原") or text[max(0, unit_start - 1) : unit_start] == "原"
-        unit = unit.removeprefix("原")
-        # Titles joined by 、 or 兼 belong to one person (县委常委、县纪委书记张某某).
-        joined = (
-            out
-            and merged_into is not None
-            and (text[prev_end:start] in _JOINERS or text[prev_end : max(prev_end, unit_start)] in _JOINERS)
+        out[-1] = combined
+        scan.merged_into = combined
+    elif (twin := _same_person(out, accused)) is not None:
+        # The same person named again (李建国……李建国书记): one accused, the fuller record kept.
+        keep = out[twin]
+        out[twin] = replace(
+            keep,
+            name=keep.name or accused.name,
+            party=keep.party if keep.party is not None else accused.party,
+            former=keep.former or accused.former,
         )
-        cls = _title_class(title, unit)
-        phrase_level = _unit_level_from_phrase(unit[len(place.text) :] if place else unit)
-        candidates: list[tuple[str, str]] = []
-        if phrase_level:
-            candidates.append((phrase_level, "unit"))
-        if place is not None:
-            candidates.append((place.division.level, "place"))
-        if title.level:
-            candidates.append((title.level, "title"))
-        if candidates:
-            unit_level, source = max(candidates, key=lambda c: LEVEL_RANK[c[0]])
-        else:
-            unit_level, source = receiving_level, "prior"
-        if cls == "village":
-            unit_level = "village"
-        division = (
-            place.division.code if place is not None else _division_for(places, unit_level, prior_division)
-        )
-        rank = RANK_BY_CLASS[cls][_LEVEL_INDEX[unit_level]]
-        by_rank = MANAGED_BY_RANK[rank]
-        unit_routing_level = unit_level if unit_level in LEVELS else "township"
-        managed_by = by_rank or unit_routing_level
-        if LEVEL_RANK[unit_routing_level] < LEVEL_RANK[managed_by]:
-            managed_by = unit_routing_level
-        name = name_after
-        rule = jurisdiction.match_management(name=name, title=title.word, unit=unit)
-        if rule is not None:
-            managed_by = rule.managed_by
-        elif managed_by == "city" and division and division[2:4] == "90":
-            # 省直辖县级行政区 (琼海市, 仙桃市 …): no city committee above them, so the province
-            # manages what a city would elsewhere (S1 art 11(二): 同级党委管理).
-            managed_by = "province"
-        sentence = text[_clause_start(text, start, max(0, start - 60)) : min(len(text), end + 40)]
-        former = former or any(w in sentence for w in FORMER_WORDS)
-        party: bool | None = True if title.party else None
-        if any(w in sentence for w in NON_PARTY_WORDS):
-            party = False
-        elif any(w in sentence for w in PARTY_MEMBER_WORDS):
-            party = True
-        accused = Accused(
-            name=name,
-            title=title.word,
-            unit=unit,
-            unit_level=unit_level,
-            division=division,
-            rank=rank,
-            managed_by=managed_by,
-            party=party,
-            commission_head=title.commission,
-            leadership=title.leadership,
-            former=former,
-            level_source=source,
-            management_rule=rule is not None,
-            start=start,
-            end=end,
-        )
-        if joined and merged_into is not None:
-            # Keep the senior post of the two, with the later one's name if the first had none.
-            senior = min((merged_into, accused), key=lambda a: LEVEL_RANK[a.managed_by])
-            combined = replace(
-                senior,
-                name=accused.name or merged_into.name,
-                party=merged_into.party or accused.party,
-                commission_head=merged_into.commission_head or accused.commission_head,
-                end=end,
-            )
-            out[-1] = combined
-            merged_into = combined
-        elif (twin := _same_person(out, accused)) is not None:
-            # The same person named again (李建国……李建国书记): one accused, the fuller record kept.
-            keep = out[twin]
-            out[twin] = replace(
-                keep,
-                name=keep.name or accused.name,
-                party=keep.party if keep.party is not None else accused.party,
-                former=keep.former or accused.former,
-            )
-            merged_into = None
-        else:
-            out.append(accused)
-            merged_into = accused
-        prev_end = end + (len(name) if name else 0)
-    return out
+        scan.merged_into = None
+    else:
+        out.append(accused)
+        scan.merged_into = accused
+    scan.prev_end = accused.end + (len(accused.name) if accused.name else 0)
 
 
 def _same_person(found: Sequence[Accused], a: Accused) -> int | None:

@@ -37,18 +37,9 @@ REVIEW_THRESHOLD = 0.6
 MANUAL_QUEUE = "manual triage queue"
 CHANNELS = ("web", "app", "wechat", "weibo", "phone", "sms", "telegram", "letter", "visit", "video")
 JSON_KEYS = (
-    "category",
-    "scope",
-    "level",
-    "unit",
-    "places",
-    "accused",
-    "priority",
-    "confidence",
-    "evidence",
-    "duplicate_of",
-    "model",
-)
+    "category", "scope", "level", "unit", "places", "accused",
+    "priority", "confidence", "evidence", "duplicate_of", "model",
+)  # fmt: skip
 # Scope's, priority's and routing's keyword groups, matched in one pass (group names are disjoint).
 _NOTE_WORDS = {"handover": HANDOVER_WORDS, "former": FORMER_WORDS}
 assert not (set(scope.SIGNAL_WORDS) & set(priority.SIGNAL_WORDS)) and not (
@@ -155,6 +146,112 @@ def _combine(scope_conf: float, route_conf: float, category_conf: float) -> floa
     return round(0.8 * min(scope_conf, route_conf) + 0.2 * category_conf, 3)
 
 
+@dataclass(frozen=True)
+class _Reading:
+    """The report as read before any decision: normalized text, tokens, places and accused."""
+
+    norm: str
+    converted: bool
+    tokens: list[str]
+    places: list[PlaceMatch]
+    place_notes: list[str]
+    people: list[Accused]
+
+
+@dataclass(frozen=True)
+class _Category:
+    """The category decision, the words behind it, its evidence and the model string."""
+
+    label: str
+    confidence: float
+    words: list[str]
+    evidence: list[dict[str, Any]]
+    model_version: str
+
+
+def _check_arguments(channel: str | None, review_threshold: float) -> None:
+    if channel is not None and channel not in CHANNELS:
+        raise ValueError(f"unknown channel {channel!r}")
+    if not 0.0 <= review_threshold <= 1.0:
+        raise ValueError("review_threshold is a confidence between 0 and 1")
+
+
+def _read(text: str, j: Jurisdiction, g: gazetteer.Gazetteer) -> _Reading:
+    """Normalize, segment, find the places and the accused (a place inside a name is dropped)."""
+    norm, converted = normalize_and_report(text)
+    tokens = segment.cut(norm)
+    prior = j.division_code if g.get(j.division_code) else None
+    places, place_notes = g.find(norm, prior)
+    people = accused_mod.extract(norm, tokens, places, j, prior)
+    places, place_notes = _outside_names(places, place_notes, people)
+    return _Reading(norm, converted, tokens, places, list(dict.fromkeys(place_notes)), people)
+
+
+def _outside_names(
+    places: list[PlaceMatch], place_notes: list[str], people: list[Accused]
+) -> tuple[list[PlaceMatch], list[str]]:
+    """A place read out of a person's name (李建国 → 建国) is not a place of the report."""
+    names = {a.name for a in people if a.name and len(a.name) >= 2}
+    if not names:
+        return places, place_notes
+    places = [p for p in places if not any(p.text in n and p.text != n for n in names)]
+    place_notes = [n for n in place_notes if not any(n.split(":", 1)[0] in name for name in names)]
+    return places, place_notes
+
+
+def _categorize(reading: _Reading, rules: CategoryRules, model: Model | None, explain: bool) -> _Category:
+    """The model's category when there is a model (the discipline rules noted beside it), else the
+    discipline rules' own."""
+    discipline = rules.decide(reading.norm)
+    if model is None:
+        return _Category(
+            discipline.category,
+            max(discipline.confidence, 0.5),
+            list(discipline.words),
+            [discipline.evidence(rules.version)],
+            f"{RULES_VERSION}+{rules.version}",
+        )
+    pred = model.predict_tokens(reading.tokens, reading.norm)
+    model_note = {
+        "decision": "category",
+        "rule": f"model {model.version}",
+        "words": [],
+        "note": f"p={pred.confidence:.3f}; discipline={discipline.category}",
+    }
+    return _Category(
+        pred.label,
+        pred.confidence,
+        model.deciding_words(reading.tokens, pred.label) if explain else [],
+        [model_note, discipline.evidence(rules.version)],
+        f"{RULES_VERSION}+{model.version}",
+    )
+
+
+def _place_evidence(reading: _Reading) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    if reading.places:
+        out.append({"decision": "places", "rule": "gazetteer", "words": [p.text for p in reading.places]})
+    out.extend(
+        {"decision": "places", "rule": "ambiguous", "words": [], "note": note} for note in reading.place_notes
+    )
+    return out
+
+
+def _confidence_evidence(
+    confidence: float, needs_review: bool, review_threshold: float, parts: tuple[float, float, float]
+) -> dict[str, Any]:
+    scope_conf, route_conf, category_conf = parts
+    return {
+        "decision": "confidence",
+        "rule": MANUAL_QUEUE if needs_review else "automatic",
+        "words": [],
+        "note": (
+            f"{confidence:.3f} {'<' if needs_review else '≥'} review_threshold {review_threshold}; "
+            f"scope={scope_conf} routing={route_conf:.2f} category={category_conf:.3f}"
+        ),
+    }
+
+
 def triage(
     text: str,
     *,
@@ -175,59 +272,25 @@ def triage(
     earlier reports; ``real_name`` whether the informant gave their name (the channel knows);
     ``explain`` whether to write :attr:`TriageResult.explanations` (officers' plain-Chinese reasons).
     """
-    if channel is not None and channel not in CHANNELS:
-        raise ValueError(f"unknown channel {channel!r}")
-    if not 0.0 <= review_threshold <= 1.0:
-        raise ValueError("review_threshold is a confidence between 0 and 1")
+    _check_arguments(channel, review_threshold)
     j = _jurisdiction(jurisdiction)
     _prepare(j)
+    g = gazetteer.default()
+    reading = _read(text, j, g)
+    norm, people, places = reading.norm, reading.people, reading.places
     evidence: list[dict[str, Any]] = []
-    norm, converted = normalize_and_report(text)
-    if converted:
+    if reading.converted:
         evidence.append(
             {"decision": "normalize", "rule": "OpenCC t2s", "words": [], "note": "traditional → simplified"}
         )
-    tokens = segment.cut(norm)
-    g = gazetteer.default()
-    prior = j.division_code if g.get(j.division_code) else None
-    places, place_notes = g.find(norm, prior)
-    people = accused_mod.extract(norm, tokens, places, j, prior)
-    names = {a.name for a in people if a.name and len(a.name) >= 2}
-    if names:
-        # A place read out of a person's name (李建国 → 建国) is not a place of the report.
-        places = [p for p in places if not any(p.text in n and p.text != n for n in names)]
-        place_notes = [n for n in place_notes if not any(n.split(":", 1)[0] in name for name in names)]
-    place_notes = list(dict.fromkeys(place_notes))
 
     signals = _SIGNALS.groups(norm)
     sc = scope.decide(norm, people, channel, signals)
-    rules = rules or _category_rules()
-    discipline = rules.decide(norm)
-    category_words: list[str] = list(discipline.words)
-    if model is not None:
-        pred = model.predict_tokens(tokens, norm)
-        category, category_conf = pred.label, pred.confidence
-        category_words = model.deciding_words(tokens, pred.label) if explain else []
-        evidence.append(
-            {
-                "decision": "category",
-                "rule": f"model {model.version}",
-                "words": [],
-                "note": f"p={pred.confidence:.3f}; discipline={discipline.category}",
-            }
-        )
-        evidence.append(discipline.evidence(rules.version))
-        model_version = f"{RULES_VERSION}+{model.version}"
-    else:
-        category, category_conf = discipline.category, max(discipline.confidence, 0.5)
-        evidence.append(discipline.evidence(rules.version))
-        model_version = f"{RULES_VERSION}+{rules.version}"
+    cat = _categorize(reading, rules or _category_rules(), model, explain)
+    evidence.extend(cat.evidence)
     evidence.append(sc.evidence())
     evidence.extend(a.evidence() for a in people)
-    if places:
-        evidence.append({"decision": "places", "rule": "gazetteer", "words": [p.text for p in places]})
-    for note in place_notes:
-        evidence.append({"decision": "places", "rule": "ambiguous", "words": [], "note": note})
+    evidence.extend(_place_evidence(reading))
 
     router = routing.Router(j, g)
     route = router.route(
@@ -235,25 +298,19 @@ def triage(
     )
     evidence.append(route.evidence())
 
-    sig = signature(tokens)
+    sig = signature(reading.tokens)
     duplicate_of = duplicates.query_signature(sig) if duplicates is not None else None
     if duplicate_of:
         evidence.append({"decision": "duplicate", "rule": "MinHash/LSH", "words": [], "note": duplicate_of})
     pr = priority.decide(norm, real_name=real_name, duplicate=duplicate_of is not None, signals=signals)
     evidence.append(pr.evidence())
 
-    confidence = _combine(sc.confidence, route.confidence, category_conf)
+    confidence = _combine(sc.confidence, route.confidence, cat.confidence)
     needs_review = confidence < review_threshold
     evidence.append(
-        {
-            "decision": "confidence",
-            "rule": MANUAL_QUEUE if needs_review else "automatic",
-            "words": [],
-            "note": (
-                f"{confidence:.3f} {'<' if needs_review else '≥'} review_threshold {review_threshold}; "
-                f"scope={sc.confidence} routing={route.confidence:.2f} category={category_conf:.3f}"
-            ),
-        }
+        _confidence_evidence(
+            confidence, needs_review, review_threshold, (sc.confidence, route.confidence, cat.confidence)
+        )
     )
     explanations: tuple[dict[str, Any], ...] = ()
     if explain:
@@ -261,9 +318,9 @@ def triage(
             explain_mod.build(
                 text,
                 sc=sc,
-                category=category,
-                category_confidence=category_conf,
-                category_words=category_words,
+                category=cat.label,
+                category_confidence=cat.confidence,
+                category_words=cat.words,
                 by_model=model is not None,
                 route=route,
                 accused=people,
@@ -280,7 +337,7 @@ def triage(
             )
         )
     return TriageResult(
-        category=category,
+        category=cat.label,
         scope=sc.scope,
         level=route.level,
         unit=route.unit,
@@ -290,7 +347,7 @@ def triage(
         confidence=confidence,
         evidence=tuple(evidence),
         duplicate_of=duplicate_of,
-        model=model_version,
+        model=cat.model_version,
         sealed=route.sealed,
         transfer=route.transfer,
         advice=sc.advice,

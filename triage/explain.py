@@ -19,7 +19,7 @@ regulations are cited by name and article.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from triage.accused import Accused
@@ -35,13 +35,9 @@ STATIONED = "《纪检监察机关派驻机构工作规则》"
 XF = "《信访工作条例》"
 
 LEVEL_NAMES = {
-    "central": "中央",
-    "province": "省级",
-    "city": "市级",
-    "county": "县级",
-    "township": "乡镇",
+    "central": "中央", "province": "省级", "city": "市级", "county": "县级", "township": "乡镇",
     "village": "村级",
-}
+}  # fmt: skip
 MANAGER_NAMES = {
     "central": "党中央",
     "province": "省委",
@@ -50,12 +46,9 @@ MANAGER_NAMES = {
     "township": "乡镇党委",
 }
 SCOPE_NAMES = {
-    "accusation": "检举控告",
-    "appeal": "申诉",
-    "suggestion": "批评建议",
-    "petition": "其他信访诉求",
+    "accusation": "检举控告", "appeal": "申诉", "suggestion": "批评建议", "petition": "其他信访诉求",
     "out_of_scope": "不予受理",
-}
+}  # fmt: skip
 PRIORITY_NAMES = {"urgent": "紧急", "high": "较急", "normal": "一般"}
 URGENT_REASONS = {
     "threat": "扬言报复或伤害他人",
@@ -168,9 +161,9 @@ def _deciding(accused: Sequence[Accused], route: Route) -> Accused | None:
     return min(accused, key=lambda x: (LEVEL_RANK[x.managed_by], x.start))
 
 
-def _level_text(route: Route, a: Accused | None, accused: Sequence[Accused], *, receiving: str) -> str:
+def _level_tail(route: Route, accused: Sequence[Accused]) -> str:
+    """What every level text ends with: several accused, a former office holder, a handover."""
     rules = set(route.rules)
-    unit = route.unit.name
     extra: list[str] = []
     if len({x.managed_by for x in accused}) > 1:
         extra.append(f"文中反映了{len(accused)}名人员，按管理层级最高的一名分办")
@@ -178,59 +171,70 @@ def _level_text(route: Route, a: Accused | None, accused: Sequence[Accused], *, 
         extra.append(f"被反映人已退休或离任，对其在职期间的问题仍有管辖权（依据{IMPL}第五十三条）")
     if "R13" in rules:
         extra.append("其他机关移交的问题线索，由案件监督管理部门统一接收")
-    tail = "".join(f"；{e}" for e in extra) + "。"
-    if route.rules and route.rules[0].startswith("§2.3"):
-        return f"不予受理的事项由本机关（{receiving}）按处理意见办理，不再分办{tail}"
-    if a is None:
-        if "R12" in rules and route.rules[0] == "R12":
-            return f"未识别出被反映人；反映的地点都在本辖区以外，按属地由{unit}办理{tail}"
-        return f"未识别出被反映人，暂由本机关（{receiving}）受理，需人工确定承办单位{tail}"
-    who = f"被反映人是{_who(a)}（{a.rank}）"
-    if "R8" in rules:
-        return (
-            f"{who}，是本机关主要负责人：应密封径送上一级纪检监察机关（{unit}），"
-            f"不得拆封、复制或在平台登记（依据{RULES}第十五条第一款）{tail}"
-        )
-    if "R1" in rules:
-        return f"{who}，属中央管理干部，由中央纪委国家监委受理（依据{RULES}第十一条第一项）{tail}"
-    if "R9" in rules:
-        return (
-            f"{who}，所在单位实行垂直管理，由其主管部门的纪检监察机构（{unit}）办理；"
-            f"本地纪委监委须先与其协商方可受理（依据{RULES}第十二条）{tail}"
-        )
-    if "R10" in rules:
-        return (
-            f"{who}，是派驻监督单位的领导班子成员，由派出机关{unit}办理，派驻纪检监察组可参与"
-            f"（依据{STATIONED}第二十四条、第二十八条）{tail}"
-        )
-    if "R11" in rules:
-        return f"{who}，由驻在单位党组管理，由{unit}受理（依据{STATIONED}第二十七条、第二十九条）{tail}"
-    if "R7" in rules:
-        return (
-            f"{who}；视频接访反映乡科级和村级干部问题的，首先由县级纪检监察机关（{unit}）接待"
-            f"（本地规定，可关闭）{tail}"
-        )
-    if "R6" in rules:
-        post = (
-            "担任村“两委”以外的职务，未写明是党员"
-            if a.title in NON_COMMITTEE_VILLAGE_POSTS and a.party is None
-            else "不是党员"
-        )
-        office = next(
-            (n.split(" at ", 1)[1] for n in route.notes if n.startswith("via the 派出监察办公室")), None
-        )
-        via = f"，可经{office}派出监察办公室受理" if office else ""
-        return (
-            f"{who}，{post}，属基层群众性自治组织中从事管理的人员（监察对象），由县级监委（{unit}）办理"
-            f"{via}（依据{IMPL}第四十二条、第四十六条）{tail}"
-        )
-    if "R5" in rules:
-        member = "属乡镇党委管理的党员" if a.party else "属乡镇党委管理"
-        note = ""
-        if a.party is None:
-            note = "；文中未写明是否党员，如不是党员，由县级监委办理"
-        also = f"，{route.secondary.name}同时备案" if route.secondary else ""
-        return f"{who}，{member}，由乡镇纪委（{unit}）受理{also}（依据{RULES}第十一条第三项）{note}{tail}"
+    return "".join(f"；{e}" for e in extra) + "。"
+
+
+def _r8_text(who: str, a: Accused, route: Route, tail: str) -> str:
+    return (
+        f"{who}，是本机关主要负责人：应密封径送上一级纪检监察机关（{route.unit.name}），"
+        f"不得拆封、复制或在平台登记（依据{RULES}第十五条第一款）{tail}"
+    )
+
+
+def _r1_text(who: str, a: Accused, route: Route, tail: str) -> str:
+    return f"{who}，属中央管理干部，由中央纪委国家监委受理（依据{RULES}第十一条第一项）{tail}"
+
+
+def _r9_text(who: str, a: Accused, route: Route, tail: str) -> str:
+    return (
+        f"{who}，所在单位实行垂直管理，由其主管部门的纪检监察机构（{route.unit.name}）办理；"
+        f"本地纪委监委须先与其协商方可受理（依据{RULES}第十二条）{tail}"
+    )
+
+
+def _r10_text(who: str, a: Accused, route: Route, tail: str) -> str:
+    return (
+        f"{who}，是派驻监督单位的领导班子成员，由派出机关{route.unit.name}办理，派驻纪检监察组可参与"
+        f"（依据{STATIONED}第二十四条、第二十八条）{tail}"
+    )
+
+
+def _r11_text(who: str, a: Accused, route: Route, tail: str) -> str:
+    unit = route.unit.name
+    return f"{who}，由驻在单位党组管理，由{unit}受理（依据{STATIONED}第二十七条、第二十九条）{tail}"
+
+
+def _r7_text(who: str, a: Accused, route: Route, tail: str) -> str:
+    return (
+        f"{who}；视频接访反映乡科级和村级干部问题的，首先由县级纪检监察机关（{route.unit.name}）接待"
+        f"（本地规定，可关闭）{tail}"
+    )
+
+
+def _r6_text(who: str, a: Accused, route: Route, tail: str) -> str:
+    post = (
+        "担任村“两委”以外的职务，未写明是党员"
+        if a.title in NON_COMMITTEE_VILLAGE_POSTS and a.party is None
+        else "不是党员"
+    )
+    office = next((n.split(" at ", 1)[1] for n in route.notes if n.startswith(_VIA)), None)
+    via = f"，可经{office}派出监察办公室受理" if office else ""
+    return (
+        f"{who}，{post}，属基层群众性自治组织中从事管理的人员（监察对象），由县级监委（{route.unit.name}）办理"
+        f"{via}（依据{IMPL}第四十二条、第四十六条）{tail}"
+    )
+
+
+def _r5_text(who: str, a: Accused, route: Route, tail: str) -> str:
+    member = "属乡镇党委管理的党员" if a.party else "属乡镇党委管理"
+    note = "；文中未写明是否党员，如不是党员，由县级监委办理" if a.party is None else ""
+    also = f"，{route.secondary.name}同时备案" if route.secondary else ""
+    unit = route.unit.name
+    return f"{who}，{member}，由乡镇纪委（{unit}）受理{also}（依据{RULES}第十一条第三项）{note}{tail}"
+
+
+def _managed_text(who: str, a: Accused, route: Route, tail: str) -> str:
+    """R2–R4: the commission at the level whose party committee manages the accused."""
     manager = MANAGER_NAMES.get(a.managed_by, "同级党委")
     basis = "按职级推定" if not a.management_rule else "按本地干部管理名单"
     special = ""
@@ -240,6 +244,32 @@ def _level_text(route: Route, a: Accused | None, accused: Sequence[Accused], *, 
         f"{who}，{basis}属{manager}管理，由{LEVEL_NAMES[route.level]}纪委监委受理"
         f"（依据{RULES}第十一条第二项）{special}{tail}"
     )
+
+
+# The level text of the first of these rules the route applied; none of them: :func:`_managed_text`.
+_RULE_TEXTS: tuple[tuple[str, Callable[[str, Accused, Route, str], str]], ...] = (
+    ("R8", _r8_text),
+    ("R1", _r1_text),
+    ("R9", _r9_text),
+    ("R10", _r10_text),
+    ("R11", _r11_text),
+    ("R7", _r7_text),
+    ("R6", _r6_text),
+    ("R5", _r5_text),
+)
+
+
+def _level_text(route: Route, a: Accused | None, accused: Sequence[Accused], *, receiving: str) -> str:
+    tail = _level_tail(route, accused)
+    if route.rules and route.rules[0].startswith("§2.3"):
+        return f"不予受理的事项由本机关（{receiving}）按处理意见办理，不再分办{tail}"
+    if a is None:
+        if "R12" in route.rules and route.rules[0] == "R12":
+            return f"未识别出被反映人；反映的地点都在本辖区以外，按属地由{route.unit.name}办理{tail}"
+        return f"未识别出被反映人，暂由本机关（{receiving}）受理，需人工确定承办单位{tail}"
+    who = f"被反映人是{_who(a)}（{a.rank}）"
+    text = next((f for rule, f in _RULE_TEXTS if rule in route.rules), _managed_text)
+    return text(who, a, route, tail)
 
 
 def _unit_text(route: Route) -> str:

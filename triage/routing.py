@@ -165,47 +165,20 @@ class Router:
     def _route_accused(
         self, accused: Sequence[Accused], places: Sequence[PlaceMatch], channel: str | None
     ) -> Route | None:
+        """The rules that need an accused, in their order: R8, R1, R9, R10/R11, R7, R5/R6, R2–R4."""
         if not accused:
             return None
-        receiving = self.j.receiving
-        # R8 first: any accused who heads the receiving commission.
-        for a in accused:
-            if a.commission_head and self._is_receiving_head(a):
-                parent = self.j.parent(receiving)
-                target = _ref(parent) if parent else UnitRef(None, "上一级纪检监察机关")
-                level = parent.level if parent else "central"
-                return Route(
-                    level, target, ["R8"], 0.9, sealed=True, notes=[f"accused heads {receiving.name}"]
-                )
+        route = self._route_receiving_head(accused)
+        if route is not None:
+            return route
         a = min(accused, key=lambda x: (LEVEL_RANK[x.managed_by], x.start))
-        conf = {"unit": 0.9, "place": 0.9, "title": 0.85, "prior": 0.75}[a.level_source]
-        if a.management_rule:
-            conf = 0.95
-        notes = []
-        if len({x.managed_by for x in accused}) > 1:
-            conf -= 0.05
-            notes.append(f"{len(accused)} accused; routed by the most senior")
+        conf, notes = self._senior_confidence(a, accused)
         # R1 中管干部.
         if a.managed_by == "central":
             return Route("central", self.commission("central", None), ["R1"], conf, notes=notes)
-        # R9 vertical management.
-        for keyword, system in self.j.vertical_systems.items():
-            if keyword in a.unit or keyword in a.title:
-                unit = self.j.vertical_unit(system)
-                ref = _ref(unit) if unit else UnitRef(None, f"{system}纪检监察机构（主管部门）")
-                level = unit.level if unit else _routing_level(a.unit_level)
-                notes.append("local commission may accept only after coordinating (S1 art 12)")
-                return Route(level, ref, ["R9"], min(conf, 0.85), notes=notes)
-        # R10 / R11 派驻.
-        stationed = self._stationed_for(a)
-        if stationed is not None:
-            group, is_host = stationed
-            if is_host and a.leadership:
-                parent = self.j.parent(group)
-                if parent is not None:
-                    notes.append(f"{group.name} may join the preliminary check")
-                    return Route(parent.level, _ref(parent), ["R10"], conf, notes=notes)
-            return Route(group.level, _ref(group), ["R11"], conf, notes=notes)
+        route = self._route_vertical(a, conf, notes) or self._route_stationed(a, conf, notes)
+        if route is not None:
+            return route
         # R7 video reception: village and 乡科级 cases start at the county.
         if (
             channel == "video"
@@ -218,8 +191,53 @@ class Router:
             return self._route_grassroots(a, conf, notes)
         # R2–R4 by managing level.
         rule = {"province": "R2", "city": "R3", "county": "R4"}.get(a.managed_by, "R4")
-        division = a.division
-        return Route(a.managed_by, self.commission(a.managed_by, division), [rule], conf, notes=notes)
+        return Route(a.managed_by, self.commission(a.managed_by, a.division), [rule], conf, notes=notes)
+
+    def _route_receiving_head(self, accused: Sequence[Accused]) -> Route | None:
+        """R8, checked before all others: an accused who heads the receiving commission."""
+        receiving = self.j.receiving
+        if not any(a.commission_head and self._is_receiving_head(a) for a in accused):
+            return None
+        parent = self.j.parent(receiving)
+        target = _ref(parent) if parent else UnitRef(None, "上一级纪检监察机关")
+        level = parent.level if parent else "central"
+        return Route(level, target, ["R8"], 0.9, sealed=True, notes=[f"accused heads {receiving.name}"])
+
+    @staticmethod
+    def _senior_confidence(a: Accused, accused: Sequence[Accused]) -> tuple[float, list[str]]:
+        """Confidence from how the senior accused's level was found, less when the accused differ."""
+        conf = {"unit": 0.9, "place": 0.9, "title": 0.85, "prior": 0.75}[a.level_source]
+        if a.management_rule:
+            conf = 0.95
+        notes = []
+        if len({x.managed_by for x in accused}) > 1:
+            conf -= 0.05
+            notes.append(f"{len(accused)} accused; routed by the most senior")
+        return conf, notes
+
+    def _route_vertical(self, a: Accused, conf: float, notes: list[str]) -> Route | None:
+        """R9: a vertically managed system's own 纪检监察 organ."""
+        for keyword, system in self.j.vertical_systems.items():
+            if keyword in a.unit or keyword in a.title:
+                unit = self.j.vertical_unit(system)
+                ref = _ref(unit) if unit else UnitRef(None, f"{system}纪检监察机构（主管部门）")
+                level = unit.level if unit else _routing_level(a.unit_level)
+                notes.append("local commission may accept only after coordinating (S1 art 12)")
+                return Route(level, ref, ["R9"], min(conf, 0.85), notes=notes)
+        return None
+
+    def _route_stationed(self, a: Accused, conf: float, notes: list[str]) -> Route | None:
+        """R10 (the host unit's leadership → the 派出机关) and R11 (the 派驻 group)."""
+        stationed = self._stationed_for(a)
+        if stationed is None:
+            return None
+        group, is_host = stationed
+        if is_host and a.leadership:
+            parent = self.j.parent(group)
+            if parent is not None:
+                notes.append(f"{group.name} may join the preliminary check")
+                return Route(parent.level, _ref(parent), ["R10"], conf, notes=notes)
+        return Route(group.level, _ref(group), ["R11"], conf, notes=notes)
 
     def _route_grassroots(self, a: Accused, conf: float, notes: list[str]) -> Route:
         county = self.commission("county", self._county_of(a))

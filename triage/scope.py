@@ -20,7 +20,7 @@ telling the informant where to go (``inform``). A report without substance gets 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,6 +90,153 @@ def _redirect_advice(channel: str | None) -> str:
     return "forward" if channel == "letter" else "inform"
 
 
+@dataclass(frozen=True)
+class _Reading:
+    """What the scope rules read: the text, the channel, the signal hits and the officials."""
+
+    text: str
+    channel: str | None
+    signals: Mapping[str, list[Hit]]
+    officials: list[Accused]
+    has_facts: bool
+
+    def hits(self, group: str) -> list[Hit]:
+        return self.signals.get(group, [])
+
+    @property
+    def redirect(self) -> str:
+        return _redirect_advice(self.channel)
+
+
+def _read(
+    text: str, accused: Sequence[Accused], channel: str | None, signals: Mapping[str, list[Hit]]
+) -> _Reading:
+    officials = [a for a in accused if a.rank]
+    # An official is a fact only when the text says who (a name, or a real unit): 「某某局长」 is not.
+    identified = [a for a in officials if a.name or (a.unit and not _PLACEHOLDER_UNIT.fullmatch(a.unit))]
+    body = sum(map(len, _HAN_RUNS.findall(text)))
+    has_facts = bool(identified) or bool(_FACT_NUMBER.search(text)) or body >= 30
+    return _Reading(text, channel, signals, officials, has_facts)
+
+
+def _appeal(r: _Reading) -> ScopeDecision | None:
+    if r.hits("appeal_verb") and r.hits("appeal_object"):
+        hit = words(r.hits("appeal_verb") + r.hits("appeal_object"))
+        return ScopeDecision("appeal", "SS 申诉 (S1 art 4)", tuple(hit), 0.85)
+    return None
+
+
+def _without_substance(r: _Reading) -> ScopeDecision | None:
+    misconduct = r.hits("misconduct")
+    if misconduct and not r.has_facts:
+        advice = "file" if r.channel == "letter" else "request_facts"
+        return ScopeDecision(
+            "out_of_scope", "BSL-WSZ 无实质内容 (S1 art 13(三))", tuple(words(misconduct)), 0.8, advice
+        )
+    return None
+
+
+def _litigation(r: _Reading) -> ScopeDecision | None:
+    litigation, misconduct = r.hits("litigation"), r.hits("misconduct")
+    if litigation and not (misconduct and r.officials):
+        return ScopeDecision(
+            "out_of_scope",
+            "BSL-SS 诉讼仲裁复议 (S1 art 13(一))",
+            tuple(words(litigation)),
+            0.8 if not misconduct else 0.65,
+            r.redirect,
+            LITIGATION_TARGET,
+        )
+    return None
+
+
+def _misconduct(r: _Reading) -> ScopeDecision | None:
+    misconduct = r.hits("misconduct")
+    if misconduct:
+        conf = 0.92 if r.officials else 0.75
+        return ScopeDecision("accusation", "JJKG 检举控告 (S1 art 4)", tuple(words(misconduct)), conf)
+    return None
+
+
+def _other_organ(r: _Reading) -> ScopeDecision | None:
+    other = r.hits("other_organ")
+    if other and not r.officials:
+        return ScopeDecision(
+            "out_of_scope",
+            "BSL-QT 其他机关职责 (S1 art 13(二))",
+            tuple(words(other)),
+            0.7,
+            r.redirect,
+            OTHER_ORGAN_WORDS[other[0].word],
+        )
+    return None
+
+
+def _official_complaint(r: _Reading) -> ScopeDecision | None:
+    if r.officials and r.hits("complaint"):
+        return ScopeDecision("accusation", "JJKG 检举控告 (S1 art 4)", tuple(words(r.hits("complaint"))), 0.7)
+    return None
+
+
+def _party_suggestion(r: _Reading) -> ScopeDecision | None:
+    if r.hits("suggestion_verb") and r.hits("suggestion_topic"):
+        hit = words(r.hits("suggestion_verb") + r.hits("suggestion_topic"))
+        return ScopeDecision("suggestion", "PPJY 批评建议", tuple(hit), 0.8)
+    return None
+
+
+def _public_proposal(r: _Reading) -> ScopeDecision | None:
+    service, verbs = r.hits("service"), r.hits("suggestion_verb")
+    if verbs and not r.officials and not _GRIEVANCE.search(r.text):
+        # 建议意见类 (条例 arts 29–30): a proposal on public affairs with no demand of one's own is a
+        # suggestion for the organ that can adopt it, not a 求决 petition.
+        target = SERVICE_WORDS[service[0].word] if service else "有权处理的机关或信访部门"
+        return ScopeDecision(
+            "suggestion",
+            "XF 建议意见类 (条例 art 30)",
+            tuple(words(verbs + service)),
+            0.7,
+            r.redirect,
+            target,
+        )
+    return None
+
+
+def _service_demand(r: _Reading) -> ScopeDecision | None:
+    service, demand = r.hits("service"), r.hits("demand")
+    if service or demand:
+        target = SERVICE_WORDS[service[0].word] if service else "有权处理的行政机关或信访部门"
+        return ScopeDecision(
+            "petition",
+            "XF 申诉求决类 (条例 art 31)",
+            tuple(words(service + demand)),
+            0.75 if service else 0.6,
+            r.redirect,
+            target,
+        )
+    return None
+
+
+def _remainder(r: _Reading) -> ScopeDecision:
+    if r.officials:
+        return ScopeDecision("accusation", "JJKG 检举控告 (S1 art 4)", (), 0.55)
+    return ScopeDecision("petition", "XF 其他信访诉求", (), 0.45, r.redirect, "有权处理的机关或信访部门")
+
+
+# The rules in the order they are tried; the first that decides wins, else :func:`_remainder`.
+_RULES: tuple[Callable[[_Reading], ScopeDecision | None], ...] = (
+    _appeal,
+    _without_substance,
+    _litigation,
+    _misconduct,
+    _other_organ,
+    _official_complaint,
+    _party_suggestion,
+    _public_proposal,
+    _service_demand,
+)
+
+
 def decide(
     text: str,
     accused: Sequence[Accused],
@@ -100,77 +247,9 @@ def decide(
 
     ``signals`` are the hits of :data:`SIGNAL_WORDS` in ``text`` when the caller already has them
     (``KeywordSet.groups``); otherwise they are matched here."""
-    g = SIGNALS.groups(text) if signals is None else signals
-    misconduct = g.get("misconduct", [])
-    officials = [a for a in accused if a.rank]
-    # An official is a fact only when the text says who (a name, or a real unit): 「某某局长」 is not.
-    identified = [a for a in officials if a.name or (a.unit and not _PLACEHOLDER_UNIT.fullmatch(a.unit))]
-    body = sum(map(len, _HAN_RUNS.findall(text)))
-    has_facts = bool(identified) or bool(_FACT_NUMBER.search(text)) or body >= 30
-
-    if g.get("appeal_verb") and g.get("appeal_object"):
-        hit = words(g["appeal_verb"] + g["appeal_object"])
-        return ScopeDecision("appeal", "SS 申诉 (S1 art 4)", tuple(hit), 0.85)
-    if misconduct and not has_facts:
-        advice = "file" if channel == "letter" else "request_facts"
-        return ScopeDecision(
-            "out_of_scope", "BSL-WSZ 无实质内容 (S1 art 13(三))", tuple(words(misconduct)), 0.8, advice
-        )
-    litigation = g.get("litigation", [])
-    if litigation and not (misconduct and officials):
-        return ScopeDecision(
-            "out_of_scope",
-            "BSL-SS 诉讼仲裁复议 (S1 art 13(一))",
-            tuple(words(litigation)),
-            0.8 if not misconduct else 0.65,
-            _redirect_advice(channel),
-            LITIGATION_TARGET,
-        )
-    if misconduct:
-        conf = 0.92 if officials else 0.75
-        return ScopeDecision("accusation", "JJKG 检举控告 (S1 art 4)", tuple(words(misconduct)), conf)
-    other = g.get("other_organ", [])
-    if other and not officials:
-        return ScopeDecision(
-            "out_of_scope",
-            "BSL-QT 其他机关职责 (S1 art 13(二))",
-            tuple(words(other)),
-            0.7,
-            _redirect_advice(channel),
-            OTHER_ORGAN_WORDS[other[0].word],
-        )
-    if officials and g.get("complaint"):
-        return ScopeDecision("accusation", "JJKG 检举控告 (S1 art 4)", tuple(words(g["complaint"])), 0.7)
-    if g.get("suggestion_verb") and g.get("suggestion_topic"):
-        hit = words(g["suggestion_verb"] + g["suggestion_topic"])
-        return ScopeDecision("suggestion", "PPJY 批评建议", tuple(hit), 0.8)
-    service = g.get("service", [])
-    demand = g.get("demand", [])
-    verbs = g.get("suggestion_verb", [])
-    if verbs and not officials and not _GRIEVANCE.search(text):
-        # 建议意见类 (条例 arts 29–30): a proposal on public affairs with no demand of one's own is a
-        # suggestion for the organ that can adopt it, not a 求决 petition.
-        target = SERVICE_WORDS[service[0].word] if service else "有权处理的机关或信访部门"
-        return ScopeDecision(
-            "suggestion",
-            "XF 建议意见类 (条例 art 30)",
-            tuple(words(verbs + service)),
-            0.7,
-            _redirect_advice(channel),
-            target,
-        )
-    if service or demand:
-        target = SERVICE_WORDS[service[0].word] if service else "有权处理的行政机关或信访部门"
-        return ScopeDecision(
-            "petition",
-            "XF 申诉求决类 (条例 art 31)",
-            tuple(words(service + demand)),
-            0.75 if service else 0.6,
-            _redirect_advice(channel),
-            target,
-        )
-    if officials:
-        return ScopeDecision("accusation", "JJKG 检举控告 (S1 art 4)", (), 0.55)
-    return ScopeDecision(
-        "petition", "XF 其他信访诉求", (), 0.45, _redirect_advice(channel), "有权处理的机关或信访部门"
-    )
+    reading = _read(text, accused, channel, SIGNALS.groups(text) if signals is None else signals)
+    for rule in _RULES:
+        decision = rule(reading)
+        if decision is not None:
+            return decision
+    return _remainder(reading)

@@ -33,9 +33,17 @@ def tokenizer() -> jieba.Tokenizer:
                 logging.getLogger("jieba").setLevel(logging.WARNING)
                 tok = jieba.Tokenizer()
                 tok.initialize()
-                _add(tok, lexicon.user_words())
+                _add(tok, user_words())
                 _tokenizer = tok
     return _tokenizer
+
+
+def user_words() -> list[str]:
+    """Words the tokenizer must keep whole: titles and pseudonymized names."""
+    words = [t.word for t in lexicon.TITLES if len(t.word) > 1]
+    for surname in (*lexicon.SURNAMES, *lexicon.COMPOUND_SURNAMES):
+        words.extend((f"{surname}某某", f"{surname}某"))
+    return words
 
 
 def _add(tok: jieba.Tokenizer, words: Iterable[str]) -> None:

@@ -26,11 +26,11 @@ from aiogram.types import KeyboardButton, Message, ReplyKeyboardMarkup
 
 from channels.telegram import texts as t
 from channels.telegram.fsm import HANDLE_KIND, UpdateWork
-from intake.conversations import Notice, split_code
+from intake.channel_intake import ChannelIntake
+from intake.dialogue_texts import Notice, split_code
 from intake.domain import Location, Receipt, Reporter, Submission
 from intake.errors import IntakeError
 from intake.limits import MAX_CONTENT, clip
-from intake.pipeline import Pipeline
 
 log = logging.getLogger("channels.telegram")
 
@@ -51,11 +51,11 @@ class Report(StatesGroup):
 
 
 class TelegramIntake:
-    """What the handlers need of the service: the pipeline, the notice, and whether media can be
-    downloaded (a deployment may switch the media job off)."""
+    """What the handlers need of the service: the channel's intake (``cases``), the notice, and
+    whether media can be downloaded (a deployment may switch the media job off)."""
 
-    def __init__(self, pipeline: Pipeline, notice: Notice, *, media: bool = True) -> None:
-        self.pipeline = pipeline
+    def __init__(self, cases: ChannelIntake, notice: Notice, *, media: bool = True) -> None:
+        self.cases = cases
         self.notice = notice
         self.media = media
 
@@ -73,7 +73,7 @@ class TelegramIntake:
             external_id=work.update_key,
             handles={HANDLE_KIND: work.chat_id},
         )
-        receipt = await self.pipeline.accept(sub)
+        receipt = await self.cases.accept(sub)
         if self.media:
             for item in draft.get("media", []):
                 work.jobs.append(
@@ -131,7 +131,7 @@ async def _status(message: Message, intake: TelegramIntake, work: UpdateWork, ar
         await message.answer(t.USAGE_STATUS)
         return
     try:
-        found = await intake.pipeline.status(args, work.conversation_key)
+        found = await intake.cases.status(args, work.conversation_key)
     except IntakeError as exc:
         await message.answer(exc.message)
         return
@@ -144,7 +144,7 @@ async def _add(message: Message, intake: TelegramIntake, work: UpdateWork, args:
         await message.answer(t.USAGE_ADD)
         return
     try:
-        case_no = await intake.pipeline.add_followup(code, addition, CHANNEL, work.conversation_key)
+        case_no = await intake.cases.add_followup(code, addition, CHANNEL, work.conversation_key)
     except IntakeError as exc:
         await message.answer(exc.message)
         return

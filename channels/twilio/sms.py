@@ -14,16 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from intake.conversations import (
-    MAX_MEDIA,
-    PROMPT_WHAT,
-    PROMPT_WHO,
-    Conversations,
-    Inbound,
-    Outcome,
-    rest_of,
-    split_code,
-)
+from intake.conversations import MAX_MEDIA, Conversations, Inbound, Outcome
+from intake.dialogue_texts import PROMPT_WHAT, PROMPT_WHO, rest_of, split_code
 from intake.errors import IntakeError
 from intake.limits import MAX_CONTENT
 
@@ -114,7 +106,7 @@ class SmsDialogue(Conversations):
         if code is None:
             return Outcome("请按“补充 查询码 内容”的格式发送，查询码为 16 位数字。", "idle", {})
         try:
-            case_no = await self.pipeline.add_followup(
+            case_no = await self.intake.add_followup(
                 code, addition or f"（通过彩信补充材料 {len(items)} 份）", self.channel, conv_key
             )
         except IntakeError as exc:

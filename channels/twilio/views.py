@@ -34,7 +34,7 @@ from channels.twilio.voice import (
     VoiceDialogue,
 )
 from channels.verify import verify_twilio
-from intake.conversations import Notice
+from intake.dialogue_texts import Notice
 from intake.errors import IntakeError
 from intake.limits import MAX_CONTENT
 from intake.notifier import DeliveryFailed
@@ -76,9 +76,9 @@ class TwilioAdapter:
         )
         self.api: TwilioApi | None = None  # built in start, inside the running loop
         self.sms = SmsDialogue(
-            ctx.pipeline, channel="sms", platform="短信", notice=Notice(), media_job=MEDIA_JOB
+            ctx.intake, channel="sms", platform="短信", notice=Notice(), media_job=MEDIA_JOB
         )
-        self.calls = VoiceDialogue(ctx.pipeline, self.settings, self.voice)
+        self.calls = VoiceDialogue(ctx.intake, self.settings, self.voice)
 
     def routes(self) -> list[web.AbstractRouteDef]:
         return [

@@ -121,8 +121,8 @@ class WebAdapter:
         )
         self.env.filters["china_time"] = china_time
         self._token_key = bytes.fromhex(ctx.sign("form-token", b"key"))
-        self.townships = [(u.division_code, u.division_name) for u in ctx.pipeline.jurisdiction.townships()]
-        self.jurisdiction_name = ctx.pipeline.jurisdiction.name
+        self.townships = [(u.division_code, u.division_name) for u in ctx.intake.jurisdiction.townships()]
+        self.jurisdiction_name = ctx.intake.jurisdiction.name
         self._known_codes = {code for code, _ in self.townships}
 
     def routes(self) -> list[web.AbstractRouteDef]:
@@ -242,7 +242,7 @@ class WebAdapter:
                     code="unsupported_file_type",
                 )
             sub = self._submission(request, form, values)
-            receipt = await self.ctx.pipeline.accept(sub)
+            receipt = await self.ctx.intake.accept(sub)
         except ValidationError as exc:
             return self._report_form(request, values, exc.status, exc.message)
         except Conflict:
@@ -318,7 +318,7 @@ class WebAdapter:
         """The receipt's fields for the page, in print and as the JSON the /verify page takes."""
         if signed is None:
             return {"receipt": None}
-        unit = self.ctx.pipeline.jurisdiction.unit(signed.unit)
+        unit = self.ctx.intake.jurisdiction.unit(signed.unit)
         return {
             "receipt": signed,
             "receipt_unit": unit.name if unit else signed.unit,
@@ -338,10 +338,10 @@ class WebAdapter:
             doc = None
         if isinstance(doc, dict) and isinstance(doc.get("receipt"), dict):
             doc = doc["receipt"]
-        reason = self.ctx.pipeline.receipts.check(doc) if doc is not None else "回执应为 JSON 格式的文本。"
+        reason = self.ctx.intake.check_receipt(doc) if doc is not None else "回执应为 JSON 格式的文本。"
         verdict: dict[str, Any] = {"valid": reason is None, "reason": reason}
         if reason is None:
-            unit = self.ctx.pipeline.jurisdiction.unit(doc["unit"])
+            unit = self.ctx.intake.jurisdiction.unit(doc["unit"])
             try:
                 when = china_time(doc["received_at"])
             except ValueError:
@@ -368,7 +368,7 @@ class WebAdapter:
         followup: str = "",
     ) -> web.Response:
         try:
-            found = await self.ctx.pipeline.status(code, self.ctx.client_key(request))
+            found = await self.ctx.intake.status(code, self.ctx.client_key(request))
         except IntakeError as exc:
             return self._query_error(request, exc)
         return self._page(
@@ -404,7 +404,7 @@ class WebAdapter:
             )
         code, content = form.get("query_code"), form.get("content")
         try:
-            await self.ctx.pipeline.add_followup(code, content, "web", self.ctx.client_key(request))
+            await self.ctx.intake.add_followup(code, content, "web", self.ctx.client_key(request))
         except ValidationError as exc:
             # What they wrote goes back into the box.
             return await self._status_page(

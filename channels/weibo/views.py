@@ -20,7 +20,8 @@ from aiohttp import web
 from channels.base import ChannelContext, parse_json_object, read_body
 from channels.verify import verify_weibo
 from channels.weibo.api import DEFAULT_API_BASE, WeiboClient, encode_data
-from intake.conversations import Conversations, Inbound, Notice
+from intake.conversations import Conversations, Inbound
+from intake.dialogue_texts import Notice
 from intake.errors import IntakeError
 from intake.limits import MAX_CONTENT, clip
 from intake.notifier import DeliveryUnavailable
@@ -48,7 +49,7 @@ class WeiboAdapter:
         self.secret = ctx.settings["APP_SECRET"]
         token = ctx.settings.get("ACCESS_TOKEN")
         self.client = WeiboClient(ctx.settings.get("API_BASE") or DEFAULT_API_BASE, token) if token else None
-        self.dialogue = Conversations(ctx.pipeline, channel="weibo", platform="微博", notice=Notice())
+        self.dialogue = Conversations(ctx.intake, channel="weibo", platform="微博", notice=Notice())
 
     def routes(self) -> list[web.AbstractRouteDef]:
         return [web.get("/channels/weibo", self.verify_url), web.post("/channels/weibo", self.receive)]

@@ -11,7 +11,7 @@ import pytest
 import triage
 from tests.conftest import shared_path
 from triage import duplicates
-from triage.classifier import (
+from triage.training import (
     FeatureConfig,
     _fit,
     _prepare,
