@@ -36,7 +36,8 @@ async def test_at_real_01_acceptance_notice_across_national_day(office: Office) 
     status, doc = await o.act("county_reg", repeat, action="accept")
     assert status == 200
     assert not [d for d in doc["deadlines"] if d["rule"] == "jjkg_realname_accept_notice"]
-    assert doc["timeline"][-1]["payload"]["notice_skipped"] == "repeat"
+    accepted = [e for e in doc["timeline"] if e["kind"] == "accept"]
+    assert accepted[-1]["payload"]["notice_skipped"] == "repeat"
     # Anonymous: no notice either.
     anon, _ = await o.file()
     await o.triaged(anon)
