@@ -1,8 +1,9 @@
 """The shape every channel has: a ``SPEC`` naming it, and an adapter that serves its routes.
 
-Adapters get a :class:`ChannelContext`: the pipeline, their own settings, and what else a channel may
-do (register a job handler or a sender for notifications, a cleanup hook, the web form's error
-pages). They never see storage, the services or the application. An adapter may have a ``start()``
+Adapters get a :class:`ChannelContext`: the channel's intake (file, look up by query code, follow
+up; never the pipeline itself), their own settings, and what else a channel may do (register a job
+handler or a sender for notifications, a cleanup hook, the web form's error pages). They never see
+storage, the services or the application. An adapter may have a ``start()``
 method: the root calls it once the channel is mounted, inside the running loop.
 Every body is read with :func:`read_body` (or :func:`read_bounded_json`), every JSON body parsed with
 :func:`parse_json_object`, and every text field goes through the control-character policy:
@@ -19,12 +20,12 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from intake.channel_intake import ChannelIntake
 from intake.clock import Clock
 from intake.edge import HtmlErrorRenderer, parse_json_object, read_body, read_bounded_json
 from intake.jobs import Handler as JobHandler
 from intake.metrics import Metrics
 from intake.notifier import Deliver
-from intake.pipeline import Pipeline
 from intake.ratelimit import client_address
 from intake.text import check_text, strip_controls
 
@@ -56,11 +57,12 @@ def _unsupported(*_args: object) -> None:
 
 @dataclass(frozen=True)
 class ChannelContext:
-    """What a channel may use and do: file reports and look them up by query code (the pipeline),
-    read its own settings section, and hook into the application through the callables below."""
+    """What a channel may use and do: file reports, look them up by query code and add follow-ups
+    (``intake``, a :class:`intake.channel_intake.ChannelIntake`, never the pipeline itself), read its
+    own settings section, and hook into the application through the callables below."""
 
     name: str
-    pipeline: Pipeline
+    intake: ChannelIntake
     settings: Mapping[str, str]
     metrics: Metrics
     clock: Clock
@@ -83,10 +85,10 @@ class ChannelContext:
 
     def client_key(self, request: web.Request) -> str:
         """A keyed hash of the client's address, for rate limits; the address itself is never kept."""
-        return self.pipeline.mac("client", client_address(request, self.trust_forwarded_for).encode())
+        return self.intake.mac("client", client_address(request, self.trust_forwarded_for).encode())
 
     def sign(self, purpose: str, data: bytes) -> str:
-        return self.pipeline.mac(f"channel/{self.name}/{purpose}", data)
+        return self.intake.mac(f"channel/{self.name}/{purpose}", data)
 
 
 @dataclass(frozen=True)

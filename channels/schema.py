@@ -23,7 +23,7 @@ from pydantic_core import PydanticCustomError, core_schema
 
 from intake import domain
 from intake.errors import ValidationError
-from intake.pipeline import LIMITS, MAX_CONTENT
+from intake.limits import FIELD_LIMITS, MAX_CONTENT
 from intake.text import check_text
 
 M = TypeVar("M", bound=BaseModel)
@@ -145,9 +145,9 @@ def parse_date(value: str) -> date:
 class Accused(RequestModel):
     """被反映人: the person the report is about."""
 
-    name: OptionalText = Field(None, max_length=LIMITS["accused.name"])
-    unit: OptionalText = Field(None, max_length=LIMITS["accused.unit"])
-    position: OptionalText = Field(None, max_length=LIMITS["accused.position"])
+    name: OptionalText = Field(None, max_length=FIELD_LIMITS["accused.name"])
+    unit: OptionalText = Field(None, max_length=FIELD_LIMITS["accused.unit"])
+    position: OptionalText = Field(None, max_length=FIELD_LIMITS["accused.position"])
 
     @staticmethod
     def to_domain(given: Accused | None) -> domain.Accused:
@@ -163,7 +163,7 @@ class Location(RequestModel):
         description="行政区划代码: one of the jurisdiction's divisions (422 `unknown_division` "
         "otherwise); empty means not given",
     )
-    text: OptionalText = Field(None, max_length=LIMITS["location.text"])
+    text: OptionalText = Field(None, max_length=FIELD_LIMITS["location.text"])
 
     @staticmethod
     def to_domain(given: Location | None) -> domain.Location:
@@ -173,10 +173,10 @@ class Location(RequestModel):
 class Reporter(RequestModel):
     """The informant's identity: sealed in the vault at once, never shown to handlers."""
 
-    name: OptionalText = Field(None, max_length=LIMITS["reporter.name"])
-    id_number: OptionalText = Field(None, max_length=LIMITS["reporter.id_number"])
-    phone: OptionalText = Field(None, max_length=LIMITS["reporter.phone"])
-    address: OptionalText = Field(None, max_length=LIMITS["reporter.address"])
+    name: OptionalText = Field(None, max_length=FIELD_LIMITS["reporter.name"])
+    id_number: OptionalText = Field(None, max_length=FIELD_LIMITS["reporter.id_number"])
+    phone: OptionalText = Field(None, max_length=FIELD_LIMITS["reporter.phone"])
+    address: OptionalText = Field(None, max_length=FIELD_LIMITS["reporter.address"])
 
     @staticmethod
     def to_domain(given: Reporter | None) -> domain.Reporter:

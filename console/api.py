@@ -22,6 +22,7 @@ from channels.schema import Accused, Location, M, Reporter, parse_date, validate
 from console import data, openapi, schema
 from console.context import ConsoleContext
 from intake import ocr
+from intake.case_fields import case_fields
 from intake.domain import STATUS_LABELS, Receipt, Submission, Upload
 from intake.errors import IntakeError, ValidationError
 from intake.files import clean_filename, sniff
@@ -89,13 +90,7 @@ def case_doc(view: CaseView, workflow: Workflow) -> dict[str, Any]:
         "channel": r.channel,
         "channels": [{"case_no": r.case_no, "channel": r.channel}]
         + [{"case_no": c, "channel": ch} for c, ch in view.merged],
-        "status": r.status,
-        "status_label": STATUS_LABELS.get(r.status, r.status),
-        "title": r.title,
-        "content": r.content,
-        "category": r.category,
-        "accused": {"name": r.accused_name, "unit": r.accused_unit, "position": r.accused_position},
-        "location": {"division_code": r.location_code, "text": r.location_text},
+        **case_fields(r),
         "informant": r.informant_alias,
         "anonymous": r.anonymous,
         "received_at": r.received_at.isoformat(),
@@ -189,24 +184,28 @@ class ConsoleAdapter:
         )
 
     def routes(self) -> list[web.AbstractRouteDef]:
-        p = "/api/v1/staff"
-        return [
-            web.post(f"{p}/login", self.login),
-            web.post(f"{p}/logout", self.logout),
-            web.get(f"{p}/me", self.me),
-            web.post(f"{p}/me/relations", self.declare_relation),
-            web.get(f"{p}/reports", self.reports),
-            web.post(f"{p}/reports", self.file_report),
-            web.get(f"{p}/reports/export", self.export),
-            web.post(f"{p}/letters/ocr", self.letter_ocr),
-            web.get(f"{p}/reports/{{case_no}}", self.report),
-            web.post(f"{p}/reports/{{case_no}}/actions", self.action),
-            web.post(f"{p}/reports/{{case_no}}/triage", self.triage_decision),
-            web.get(f"{p}/deadlines", self.deadlines),
-            web.get(f"{p}/triage/queue", self.triage_queue),
-            web.post("/api/v1/recusals", self.informant_recusal),
-            web.get(f"{p}/openapi.json", self.openapi),
-        ]
+        """One route per operation of the staff API's document (:data:`console.openapi.OPERATIONS`),
+        so the two cannot differ; the fixed paths first (``/reports/export`` is not a case number)."""
+        handlers: dict[str, Any] = {
+            "staffLogin": self.login,
+            "staffLogout": self.logout,
+            "staffMe": self.me,
+            "declareRelation": self.declare_relation,
+            "listReports": self.reports,
+            "fileReport": self.file_report,
+            "exportReports": self.export,
+            "ocrLetter": self.letter_ocr,
+            "getReport": self.report,
+            "actOnReport": self.action,
+            "decideTriage": self.triage_decision,
+            "deadlineBoard": self.deadlines,
+            "triageQueue": self.triage_queue,
+            "informantRecusal": self.informant_recusal,
+            "staffOpenapi": self.openapi,
+        }
+        route = {"GET": web.get, "POST": web.post}
+        ops = sorted(openapi.OPERATIONS, key=lambda op: "{" in op.path)
+        return [route[op.method](op.path, handlers[op.operation_id]) for op in ops]
 
     async def openapi(self, request: web.Request) -> web.Response:
         """The OpenAPI 3.1 document of this API: no login (it describes, it reveals nothing)."""

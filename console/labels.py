@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from intake.clock import china_time as china_time  # the console renders times through this module
 from intake.domain import CHANNEL_LABELS as CHANNEL_LABELS
+from intake.labels import ADVICE_LABELS as ADVICE_LABELS
+from intake.labels import EXPLANATION_LABELS as EXPLANATION_LABELS
 from intake.labels import LEVEL_NAMES, PRIORITY_NAMES, SCOPE_NAMES
+from intake.workflow.actions import ACTION_LABELS
 
 RECUSAL_BY = {"informant": "信访人", "staff": "工作人员"}
 RECUSAL_STATUS = {"pending": "待决定", "granted": "准予回避", "denied": "不予回避"}
@@ -39,13 +42,11 @@ EVENT_LABELS = {
     "triage_corrected": "人工修改分流",
     "triage_confirmed": "人工确认分流",
     "registered": "登记",
-    "accept": "受理",
-    "redirect": "不予受理并告知/转送",
-    "assign": "指定承办/交办",
-    "transfer": "转办",
-    "supervise": "督办",
-    "reply": "答复",
-    "close": "办结",
+    # An action's event is named by the action, and reads as its label.
+    **{
+        a: ACTION_LABELS[a]
+        for a in ("accept", "redirect", "assign", "transfer", "supervise", "reply", "close")
+    },
     "reopened": "复查/复核/重新办理",
     "objection_recorded": "登记异议",
     "merged": "作为重复件并入主案件",
@@ -70,23 +71,6 @@ ACTOR_LABELS = {
     "informant": "信访人",
 }
 REOPEN_KINDS = {"review": "复查/复核申请", "objection": "对处理结果有异议", "new_evidence": "提供新证据"}
-
-
-ADVICE_LABELS = {
-    "forward": "转交有权处理的机关",
-    "inform": "告知反映人向有权处理的机关反映",
-    "request_facts": "请反映人补充材料",
-    "file": "存档备查",
-}
-EXPLANATION_LABELS = {
-    "scope": "性质",
-    "category": "问题类别",
-    "level": "办理层级",
-    "unit": "承办单位",
-    "urgency": "紧急程度",
-    "duplicate": "重复件",
-    "review": "是否复核",
-}
 
 
 def actor_label(actor: str) -> str:

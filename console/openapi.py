@@ -4,7 +4,7 @@ document, generated from the models in :mod:`console.schema` and served without 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import channels.openapi as openapi
@@ -47,6 +47,14 @@ OUT_OF_SCOPE = Answer(
 AUTHED = {**UNAUTHORIZED, **UNAVAILABLE}
 
 
+def _authed(
+    ok: Answer, errors: Mapping[int, Answer] | None = None, *, status: int = 200, body: bool = False
+) -> dict[int, Answer]:
+    """The answers of a route behind the bearer token: its own, a JSON body's errors when it reads
+    one, the token's and the database's, then its own errors."""
+    return {status: ok, **(BODY_ERRORS if body else {}), **AUTHED, **(errors or {})}
+
+
 def _op(method: str, path: str, operation_id: str, summary: str, **kw: Any) -> Operation:
     return Operation(method, path, operation_id, summary, **kw)
 
@@ -79,14 +87,14 @@ OPERATIONS = (
         f"{P}/logout",
         "staffLogout",
         "Revoke the caller's token (退出登录)",
-        answers={200: Answer("Logged out", schema.Ok), **AUTHED},
+        answers=_authed(Answer("Logged out", schema.Ok)),
     ),
     _op(
         "GET",
         f"{P}/me",
         "staffMe",
         "The caller's account and the units in sight (我的)",
-        answers={200: Answer("The account", schema.Me), **AUTHED},
+        answers=_authed(Answer("The account", schema.Me)),
     ),
     _op(
         "POST",
@@ -96,12 +104,12 @@ OPERATIONS = (
         description="A handler with a declared relation to the accused cannot be assigned the case. "
         "An audit event; cannot be withdrawn.",
         body=schema.Relation,
-        answers={
-            201: Answer("Declared", schema.Ok),
-            **BODY_ERRORS,
-            **AUTHED,
-            422: Answer("A field is missing, empty, not text or too long"),
-        },
+        answers=_authed(
+            Answer("Declared", schema.Ok),
+            {422: Answer("A field is missing, empty, not text or too long")},
+            status=201,
+            body=True,
+        ),
     ),
     _op(
         "GET",
@@ -112,14 +120,15 @@ OPERATIONS = (
         "sent up sealed (S1 art 15) is hidden from the receiving unit and below. An empty parameter "
         "counts as not given.",
         query=schema.ReportsQuery,
-        answers={
-            200: Answer("The cases", schema.ReportList),
-            **AUTHED,
-            422: Answer(
-                "Unknown status (`invalid_status`) or channel (`invalid_channel`), or a deadline that "
-                "is not a whole number of days from 0 to 365 (`invalid_field`)"
-            ),
-        },
+        answers=_authed(
+            Answer("The cases", schema.ReportList),
+            {
+                422: Answer(
+                    "Unknown status (`invalid_status`) or channel (`invalid_channel`), or a deadline that "
+                    "is not a whole number of days from 0 to 365 (`invalid_field`)"
+                )
+            },
+        ),
     ),
     _op(
         "POST",
@@ -130,20 +139,26 @@ OPERATIONS = (
         "is sealed in the vault before anything is stored; the case is registered to the caller's "
         "unit at once.",
         body=schema.Filing,
-        answers={
-            201: Answer("Filed and registered (`Cache-Control: no-store`)", schema.FilingReceipt),
-            200: Answer("A repeat of an earlier filing with the same `external_id`", schema.FilingReceipt),
-            **BODY_ERRORS,
-            **AUTHED,
-            403: Answer("The caller's role may not file (`role_not_allowed`)"),
-            409: Answer("The `external_id` was used for a different filing (`idempotency_key_reused`)"),
-            422: Answer(
-                "Bad channel (`invalid_channel`), a field of the wrong type or too long, a division not "
-                "of the jurisdiction (`unknown_division`), a bad attachment (`invalid_attachment`, "
-                "`unsupported_file_type`, `too_many_files`)"
-            ),
-            429: Answer("Too many reports from one informant; see Retry-After", headers=openapi.RETRY_AFTER),
-        },
+        answers=_authed(
+            Answer("Filed and registered (`Cache-Control: no-store`)", schema.FilingReceipt),
+            {
+                200: Answer(
+                    "A repeat of an earlier filing with the same `external_id`", schema.FilingReceipt
+                ),
+                403: Answer("The caller's role may not file (`role_not_allowed`)"),
+                409: Answer("The `external_id` was used for a different filing (`idempotency_key_reused`)"),
+                422: Answer(
+                    "Bad channel (`invalid_channel`), a field of the wrong type or too long, a division not "
+                    "of the jurisdiction (`unknown_division`), a bad attachment (`invalid_attachment`, "
+                    "`unsupported_file_type`, `too_many_files`)"
+                ),
+                429: Answer(
+                    "Too many reports from one informant; see Retry-After", headers=openapi.RETRY_AFTER
+                ),
+            },
+            status=201,
+            body=True,
+        ),
     ),
     _op(
         "GET",
@@ -151,7 +166,7 @@ OPERATIONS = (
         "getReport",
         "The case view (案件详情)",
         params=(CASE_NO,),
-        answers={200: Answer("The case", schema.Case), **AUTHED, 404: OUT_OF_SCOPE},
+        answers=_authed(Answer("The case", schema.Case), {404: OUT_OF_SCOPE}),
     ),
     _op(
         "POST",
@@ -163,23 +178,24 @@ OPERATIONS = (
         "`{case_no, status: transferred, visible: false}`.",
         params=(CASE_NO,),
         body=schema.ActionRequest,
-        answers={
-            200: Answer("The case after the action", (schema.Case, schema.SentUp)),
-            **BODY_ERRORS,
-            **AUTHED,
-            403: Answer(
-                "The caller's role may not take this action (`role_not_allowed`, `recusal_required`)"
-            ),
-            404: OUT_OF_SCOPE,
-            409: Answer(
-                "Not allowed from the case's status (`invalid_transition`), or the case changed "
-                "meanwhile (`stale_case`)"
-            ),
-            422: Answer(
-                "`action` missing (`action_required`) or unknown (`unknown_action`), or a field it "
-                "needs missing or invalid"
-            ),
-        },
+        answers=_authed(
+            Answer("The case after the action", (schema.Case, schema.SentUp)),
+            {
+                403: Answer(
+                    "The caller's role may not take this action (`role_not_allowed`, `recusal_required`)"
+                ),
+                404: OUT_OF_SCOPE,
+                409: Answer(
+                    "Not allowed from the case's status (`invalid_transition`), or the case changed "
+                    "meanwhile (`stale_case`)"
+                ),
+                422: Answer(
+                    "`action` missing (`action_required`) or unknown (`unknown_action`), or a field it "
+                    "needs missing or invalid"
+                ),
+            },
+            body=True,
+        ),
     ),
     _op(
         "POST",
@@ -191,17 +207,18 @@ OPERATIONS = (
         "the audit chain.",
         params=(CASE_NO,),
         body=schema.TriageDecision,
-        answers={
-            200: Answer("The triage result after the decision", schema.TriageResult),
-            **BODY_ERRORS,
-            **AUTHED,
-            403: Answer("The caller's role may not decide triage (`role_not_allowed`)"),
-            404: OUT_OF_SCOPE,
-            422: Answer(
-                "Not triaged yet (`not_triaged`), a field that cannot be corrected or a value outside "
-                "its list (`not_correctable`, `invalid_value`, `unknown_unit`)"
-            ),
-        },
+        answers=_authed(
+            Answer("The triage result after the decision", schema.TriageResult),
+            {
+                403: Answer("The caller's role may not decide triage (`role_not_allowed`)"),
+                404: OUT_OF_SCOPE,
+                422: Answer(
+                    "Not triaged yet (`not_triaged`), a field that cannot be corrected or a value outside "
+                    "its list (`not_correctable`, `invalid_value`, `unknown_unit`)"
+                ),
+            },
+            body=True,
+        ),
     ),
     _op(
         "GET",
@@ -209,18 +226,17 @@ OPERATIONS = (
         "deadlineBoard",
         "The deadline board (期限看板): overdue, due soon, counts by unit",
         query=schema.DeadlinesQuery,
-        answers={
-            200: Answer("The board", schema.DeadlineBoard),
-            **AUTHED,
-            422: Answer("`within` is not a whole number of days from 0 to 365 (`invalid_field`)"),
-        },
+        answers=_authed(
+            Answer("The board", schema.DeadlineBoard),
+            {422: Answer("`within` is not a whole number of days from 0 to 365 (`invalid_field`)")},
+        ),
     ),
     _op(
         "GET",
         f"{P}/triage/queue",
         "triageQueue",
         "Reports whose triage needs a person (分流复核队列), in scope",
-        answers={200: Answer("The queue", schema.TriageQueue), **AUTHED},
+        answers=_authed(Answer("The queue", schema.TriageQueue)),
     ),
     _op(
         "GET",
@@ -234,8 +250,8 @@ OPERATIONS = (
         "(`intake/interchange/case.schema.json`, docs/data.md). Each export is an audit event "
         "(`cases_exported`). `X-Export-Count` gives the number of cases.",
         query=schema.ExportQuery,
-        answers={
-            200: Answer(
+        answers=_authed(
+            Answer(
                 "The file (`Content-Disposition: attachment`, `Cache-Control: no-store`)",
                 content={
                     "text/csv": {"type": "string"},
@@ -253,12 +269,13 @@ OPERATIONS = (
                     }
                 },
             ),
-            **AUTHED,
-            422: Answer(
-                "Unknown format (`invalid_format`), status (`invalid_status`) or channel "
-                "(`invalid_channel`), or a malformed case list (`invalid_field`)"
-            ),
-        },
+            {
+                422: Answer(
+                    "Unknown format (`invalid_format`), status (`invalid_status`) or channel "
+                    "(`invalid_channel`), or a malformed case list (`invalid_field`)"
+                )
+            },
+        ),
     ),
     _op(
         "POST",

@@ -30,7 +30,7 @@ from console.api import (
     filing_submission,
 )
 from console.case_pages import CasePages
-from console.data import export_cases, parse_case_list, propose_text, send_export
+from console.data import Proposal, export_cases, parse_case_list, propose_text, send_export
 from console.page_base import (
     CASE_NO,
     DEAD_LETTER_ROLES,
@@ -236,7 +236,7 @@ class ConsolePages(CasePages):
         if isinstance(form, web.StreamResponse):
             return form
         channel = _filing_channel(form.get("channel"))
-        if form.refused_files or any(u.content_type not in SCAN_TYPES for u in form.files):
+        if _scans_refused(form):
             return self._file_page(
                 request, member, session, channel, status=422, error=SCAN_REFUSED, values=form.fields
             )
@@ -304,42 +304,36 @@ class ConsolePages(CasePages):
         if isinstance(form, web.StreamResponse):
             return form
         values = dict(form.fields)
-        if form.refused_files or any(u.content_type not in SCAN_TYPES for u in form.files):
+        if _scans_refused(form):
             return self._file_page(
                 request, member, session, "letter", status=422, error=SCAN_REFUSED, values=values
             )
-        store = self.ctx.held_scans
         try:
-            earlier = self._held(form.get("held"), session)
-            if len(earlier) + len(form.files) > self.ctx.max_files:
-                raise ValidationError(f"扫描件最多 {self.ctx.max_files} 个。", code="too_many_files")
-            letters = [u for u in form.files if not u.identifying]
-            if not letters and earlier:
-                letters = [u for u in await store.take(earlier) if not u.identifying]
-            if not letters:
-                raise ValidationError("请先在“信件正文”中选择来信扫描件，再点“识别扫描件”。", code="no_scan")
-            proposals = [await propose_text(u.data) for u in letters]
+            earlier, proposals = await self._read_scans(form, session)
         except IntakeError as exc:
             if exc.status in (401, 403, 404):
                 raise
             return self._file_page(
                 request, member, session, "letter", status=exc.status, error=exc.message, values=values
             )
-        held = [*earlier, *(await store.hold(form.files))]
+        held = [*earlier, *(await self.ctx.held_scans.hold(form.files))]
         values["held"] = self._held_field(held, session)
         values["content"] = "\n\n".join(p.text for p in proposals if p.text)
-        pages = sum(p.pages for p in proposals)
-        found = sum(p.identity_found for p in proposals)
-        notice = (
-            f"已识别 {len(proposals)} 个扫描件（共 {pages} 页），请对照原件校对“主要事实”中的文字后再登记。"
-        )
-        if found:
-            notice += (
-                f"识别出的文字中可能含有来信人的身份信息 {found} 处，登记时将自动加密封存，办理人员不可见。"
-            )
-        if not values["content"]:
-            notice = "扫描件中没有识别出文字，请手工录入。"
+        notice = _ocr_notice(proposals) if values["content"] else "扫描件中没有识别出文字，请手工录入。"
         return self._file_page(request, member, session, "letter", values=values, notice=notice)
+
+    async def _read_scans(self, form: FormData, session: str) -> tuple[list[Held], list[Proposal]]:
+        """The scans held from an earlier step, and the text OCR proposes for the letter's scans
+        (those just sent, or else the held ones)."""
+        earlier = self._held(form.get("held"), session)
+        if len(earlier) + len(form.files) > self.ctx.max_files:
+            raise ValidationError(f"扫描件最多 {self.ctx.max_files} 个。", code="too_many_files")
+        letters = [u for u in form.files if not u.identifying]
+        if not letters and earlier:
+            letters = [u for u in await self.ctx.held_scans.take(earlier) if not u.identifying]
+        if not letters:
+            raise ValidationError("请先在“信件正文”中选择来信扫描件，再点“识别扫描件”。", code="no_scan")
+        return earlier, [await propose_text(u.data) for u in letters]
 
     # --- exporting cases (导出) -------------------------------------------------------------------------
 
@@ -456,6 +450,22 @@ class ConsolePages(CasePages):
         if not await self.ctx.notifier.retry_dead(int(raw), member.actor):
             raise IntakeError("该通知已在重新发送中。", code="not_dead", status=409)
         raise ConsoleRedirect(f"{PREFIX}/dead-letters?done=retried")
+
+
+def _scans_refused(form: FormData) -> bool:
+    """A file the filing form refused, or one that is not a scan (an image or a PDF)."""
+    return bool(form.refused_files) or any(u.content_type not in SCAN_TYPES for u in form.files)
+
+
+def _ocr_notice(proposals: list[Proposal]) -> str:
+    """What the officer is told after OCR: how much was read, and how many of the writer's details
+    the text seems to hold (sealed at filing)."""
+    pages = sum(p.pages for p in proposals)
+    found = sum(p.identity_found for p in proposals)
+    notice = f"已识别 {len(proposals)} 个扫描件（共 {pages} 页），请对照原件校对“主要事实”中的文字后再登记。"
+    if found:
+        notice += f"识别出的文字中可能含有来信人的身份信息 {found} 处，登记时将自动加密封存，办理人员不可见。"
+    return notice
 
 
 def _filing_channel(value: str | None) -> str:

@@ -24,7 +24,7 @@ from channels.schema import (
     ResponseModel,
 )
 from intake.domain import CHANNELS, STATUS_LABELS
-from intake.pipeline import LIMITS
+from intake.limits import FIELD_LIMITS
 from intake.triage_service import CORRECTABLE
 from intake.workflow import ACTIONS
 
@@ -60,8 +60,8 @@ class Filing(RequestModel):
 
     channel: Annotated[str, OneOf(FILING_CHANNELS, "invalid_channel", "channel 只能是 letter 或 visit。")]
     content: Content
-    title: OptionalText = Field(None, max_length=LIMITS["title"])
-    category: OptionalText = Field(None, max_length=LIMITS["category"])
+    title: OptionalText = Field(None, max_length=FIELD_LIMITS["title"])
+    category: OptionalText = Field(None, max_length=FIELD_LIMITS["category"])
     accused: Accused | None = None
     location: Location | None = None
     reporter: Reporter | None = Field(None, description="The visitor's or writer's identity: sealed")

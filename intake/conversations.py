@@ -26,18 +26,34 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from intake.clock import CHINA
-from intake.domain import Location, Receipt, Reporter, Submission, normalise_query_code
+from intake.channel_intake import ChannelIntake
+from intake.dialogue_texts import (
+    CANCELLED,
+    NO_MEDIA,
+    NO_VOICE_TEXT,
+    PROMPT_IDENTITY,
+    PROMPT_MEDIA,
+    PROMPT_WHAT,
+    PROMPT_WHO,
+    Notice,
+    clean_text,
+    filing_reply,
+    help_text,
+    rest_of,
+    split_code,
+    status_reply,
+    summary,
+    welcome_text,
+)
+from intake.domain import Location, Reporter, Submission
 from intake.errors import IntakeError, ValidationError
-from intake.pipeline import MAX_CONTENT, Pipeline
+from intake.limits import MAX_CONTENT
 from storage.conversations import ConversationStore
-from storage.vault import blind_index
 
 log = logging.getLogger("intake.conversations")
 
 STALE_AFTER = timedelta(hours=24)  # a draft left this long starts over
 MAX_MEDIA = 9
-MAX_REPLY_CHARS = 600  # WeChat's passive text reply is limited to 2048 bytes
 RETRY_POLL = 0.1
 
 # Menu click keys an operator configures in the official account's menu (docs/channels.md).
@@ -61,73 +77,12 @@ class Inbound:
     event_key: str | None = None
 
 
-@dataclass(frozen=True)
-class Notice:
-    """Where the privacy notice sends sensitive reports."""
-
-    web_url: str = ""
-    hotline: str = "12388"
-
-    @property
-    def web_place(self) -> str:
-        """The web form, as the notices name it."""
-        return f"网上举报平台（{self.web_url}）" if self.web_url else "本机关网上举报平台"
-
-
 @dataclass
 class Outcome:
     reply: str | None
     step: str = "idle"
     draft: dict[str, Any] = field(default_factory=dict)
     jobs: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-
-
-# --- texts (Simplified Chinese; they never repeat an informant's identity) ------------------------
-
-
-def welcome_text(platform: str, notice: Notice) -> str:
-    web = notice.web_place
-    return (
-        "您好，欢迎关注！这里受理检举控告、申诉和其他信访事项。\n\n"
-        f"【隐私提示】{platform}平台能够读取您在这里发送的全部消息。"
-        f"如举报内容敏感，或担心身份泄露，请改用{web}或拨打举报电话 {notice.hotline}。\n\n" + help_text()
-    )
-
-
-def help_text() -> str:
-    return (
-        "回复“举报”按步骤填写；\n"
-        "回复“举报 内容”直接提交；\n"
-        "回复“查询 查询码”查看办理进展和答复；\n"
-        "回复“补充 查询码 内容”补充材料；\n"
-        "填写中回复“取消”可放弃。"
-    )
-
-
-PROMPT_WHAT = "请描述您要反映的问题：发生了什么事？（可发文字或语音）\n回复“取消”可随时放弃。"
-PROMPT_WHO = "被反映人是谁（姓名、单位、职务）？事情发生在哪里？可发文字，也可发送位置。\n没有可回复“跳过”。"
-PROMPT_MEDIA = "如有照片、录音等材料，请现在发送（最多 9 份）。发送完毕请回复“好了”；没有请回复“没有”。"
-PROMPT_IDENTITY = (
-    "请选择匿名或实名：\n回复“匿名”匿名举报；\n回复“实名 姓名 手机号”实名举报"
-    "（实名举报优先办理，您的身份信息将加密保管，不会告诉被反映人）。"
-)
-NO_VOICE_TEXT = "未能识别这段语音，请改发文字。"
-# Said by every platform dialogue (the Telegram bot's own texts take these too).
-CANCELLED = "已取消本次填写，填写的内容没有保存。"
-ALREADY_FILED = "这条消息此前已提交；查询码只在首次提交时显示，如已遗失请通过网上举报平台重新反映。"
-NO_MEDIA = "这里暂不能接收图片和语音材料：请用文字描述，或通过网上举报平台上传材料。发送完毕请回复“好了”。"
-
-
-def filing_reply(receipt: Receipt, media: int = 0) -> str:
-    lines = ["您的举报已受理登记。", f"案件编号：{receipt.case_no}"]
-    if receipt.query_code:
-        lines.append(f"查询码：{receipt.query_code}")
-        lines.append("请妥善保存查询码，不要告诉他人；凭查询码可发送“查询 查询码”了解办理进展。")
-    else:
-        lines.append(ALREADY_FILED)
-    if media:
-        lines.append(f"您发送的 {media} 份材料将随后附入案件。")
-    return "\n".join(lines)
 
 
 # --- the engine -----------------------------------------------------------------------------------
@@ -139,39 +94,35 @@ LateReply = Callable[[str], Coroutine[Any, Any, None]]
 class Conversations:
     def __init__(
         self,
-        pipeline: Pipeline,
+        intake: ChannelIntake,
         *,
         channel: str,
         platform: str,
         notice: Notice,
         media_job: str | None = None,
     ) -> None:
-        self.pipeline = pipeline
+        self.intake = intake
         self.channel = channel
         self.platform = platform
         self.notice = notice
         self.media_job = media_job  # None: media cannot be downloaded on this deployment
-        self._store: ConversationStore = pipeline.conversations
-        self._keyring = pipeline.keyring
-        self.clock = pipeline.clock
-        self.metrics = pipeline.metrics
+        self._store: ConversationStore = intake.dialogue_store
+        self.clock = intake.clock
+        self.metrics = intake.metrics
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # keys -----------------------------------------------------------------------------------------
 
     def conversation_key(self, msg: Inbound) -> str:
-        index = blind_index(self._keyring, msg.handle_kind, msg.handle)
-        if index is None:
-            raise ValidationError("消息发送者标识无效。", code="invalid_sender")
-        return index.mac
+        return self.intake.conversation_key(msg.handle_kind, msg.handle)
 
     def message_key(self, msg: Inbound) -> str:
-        return self.pipeline.mac("channel-message", f"{msg.channel}|{msg.message_id}".encode())
+        return self.intake.mac("channel-message", f"{msg.channel}|{msg.message_id}".encode())
 
     async def last_inbound(self, handle_kind: str, handle: str) -> datetime | None:
         """When the informant last wrote (platforms allow answers only for a while after that)."""
-        index = blind_index(self._keyring, handle_kind, handle)
-        record = await self._store.get(index.mac) if index else None
+        key = self.intake.handle_index(handle_kind, handle)
+        record = await self._store.get(key) if key else None
         return record.last_inbound_at if record else None
 
     # entry points ---------------------------------------------------------------------------------
@@ -371,12 +322,12 @@ class Conversations:
             if not rest:
                 return Outcome(PROMPT_WHAT, "what", {})
             sub = self._submission(msg, msg_key, {"what": rest})
-            receipt = await self.pipeline.accept(sub)
+            receipt = await self.intake.accept(sub)
             keep.reply = filing_reply(receipt)
             return keep
         if text.startswith("查询"):
-            found = await self.pipeline.status(rest_of(text, "查询"), conv_key)
-            keep.reply = _status_reply(found)
+            found = await self.intake.status(rest_of(text, "查询"), conv_key)
+            keep.reply = status_reply(found)
             return keep
         if text.startswith("补充"):
             code, addition = split_code(rest_of(text, "补充"))
@@ -384,7 +335,7 @@ class Conversations:
                 raise ValidationError(
                     "请按“补充 查询码 内容”的格式发送，查询码为 16 位数字。", code="query_code_required"
                 )
-            case_no = await self.pipeline.add_followup(code, addition, self.channel, conv_key)
+            case_no = await self.intake.add_followup(code, addition, self.channel, conv_key)
             keep.reply = f"补充内容已收到，已附入案件 {case_no}。"
             return keep
         return None
@@ -394,7 +345,7 @@ class Conversations:
             draft["anonymous"] = True
             draft.pop("name", None)
             draft.pop("phone", None)
-            return Outcome(_summary(draft), "confirm", draft)
+            return Outcome(summary(draft), "confirm", draft)
         if text.startswith("实名"):
             parts = rest_of(text, "实名").replace("，", " ").replace(",", " ").split()
             phone = next((p for p in parts if sum(c.isdigit() for c in p) >= 7), None)
@@ -404,7 +355,7 @@ class Conversations:
                     "请按“实名 姓名 手机号”的格式发送，例如：实名 张三 13800000000", "identity", draft
                 )
             draft.update(anonymous=False, name=name, phone=phone)
-            return Outcome(_summary(draft), "confirm", draft)
+            return Outcome(summary(draft), "confirm", draft)
         return Outcome(PROMPT_IDENTITY, "identity", draft)
 
     def _submission(self, msg: Inbound, msg_key: str, draft: dict[str, Any]) -> Submission:
@@ -424,7 +375,7 @@ class Conversations:
 
     async def file_draft(self, msg: Inbound, msg_key: str, draft: dict[str, Any], keep: Outcome) -> Outcome:
         try:
-            receipt = await self.pipeline.accept(self._submission(msg, msg_key, draft))
+            receipt = await self.intake.accept(self._submission(msg, msg_key, draft))
         except IntakeError as exc:
             keep.reply = exc.message
             return keep
@@ -447,7 +398,7 @@ class Conversations:
         if content_type is None:
             raise ValidationError("不支持的材料格式。", code="unsupported_media")
         ext = content_type.split("/")[1]
-        return await self.pipeline.attach(
+        return await self.intake.attach(
             case_no, f"{media_type}.{ext}", content_type, data, f"channel:{self.channel}"
         )
 
@@ -467,64 +418,3 @@ def sniff_media(data: bytes) -> str | None:
     if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
         return "audio/wav"  # Twilio's call recordings (issue 6)
     return None
-
-
-# --- helpers --------------------------------------------------------------------------------------
-
-
-def clean_text(text: str) -> str:
-    """A message's text with full-width spaces made plain and the ends trimmed."""
-    return text.replace("\u3000", " ").strip()
-
-
-def rest_of(text: str, word: str) -> str:
-    """What follows a command word: ``查询 1234…`` → ``1234…``."""
-    return text[len(word) :].strip(" ：:，,。")
-
-
-def split_code(text: str) -> tuple[str | None, str]:
-    """``1234 5678 9012 3456 内容`` → (code, 内容); the code may carry spaces or hyphens."""
-    digits, i = "", 0
-    while i < len(text) and len(digits) < 16:
-        ch = text[i]
-        if ch.isdigit():
-            digits += ch
-        elif not (ch.isspace() or ch == "-"):
-            break
-        i += 1
-    code = normalise_query_code(digits)
-    return code, text[i:].strip(" ：:，,")
-
-
-def _summary(draft: dict[str, Any]) -> str:
-    lines = ["请核对：", "反映的问题：" + _clip(draft.get("what", ""), 200)]
-    if draft.get("who"):
-        lines.append("被反映人及地点：" + _clip(draft["who"], 100))
-    if draft.get("location"):
-        lines.append("位置：" + _clip(draft["location"], 100))
-    media = len(draft.get("media", []))
-    if media:
-        lines.append(f"材料：{media} 份")
-    lines.append("方式：匿名" if draft.get("anonymous", True) else "方式：实名（身份信息将加密保管）")
-    lines.append("回复“确认”提交，回复“取消”放弃。")
-    return "\n".join(lines)
-
-
-def _clip(text: str, n: int) -> str:
-    return text if len(text) <= n else text[: n - 1] + "…"
-
-
-def _status_reply(found: Any) -> str:
-    lines = [
-        f"案件编号：{found.case_no}",
-        f"办理状态：{found.status_label}",
-        f"受理时间：{found.received_at.astimezone(CHINA):%Y-%m-%d %H:%M}",
-        f"最近更新：{found.updated_at.astimezone(CHINA):%Y-%m-%d %H:%M}",
-    ]
-    if found.replies:
-        lines.append("答复：")
-        for reply in found.replies[-3:]:
-            lines.append(f"{reply.at.astimezone(CHINA):%Y-%m-%d} {reply.text}")
-    else:
-        lines.append("暂无答复。")
-    return _clip("\n".join(lines), MAX_REPLY_CHARS)

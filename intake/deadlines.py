@@ -38,11 +38,8 @@ PeriodUnit = Literal["working_day", "calendar_day", "month"]
 PERIOD_UNITS: tuple[str, ...] = ("working_day", "calendar_day", "month")
 
 
-class CalendarGap(IntakeError):
+class CalendarGap(IntakeError, status=409, code="calendar_gap"):
     """The official calendar for a year is not loaded: a working-day deadline cannot be computed."""
-
-    status = 409
-    code = "calendar_gap"
 
 
 @dataclass(frozen=True)

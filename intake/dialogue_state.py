@@ -17,32 +17,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from intake.channel_intake import ChannelIntake
 from intake.conversations import STALE_AFTER
-from intake.errors import ValidationError
-from intake.pipeline import Pipeline
 from storage.conversations import ConversationStore
-from storage.vault import blind_index
 
 IDLE = "idle"  # the stored step of a conversation with no dialogue in progress
 
 
 class DialogueLedger:
-    def __init__(self, pipeline: Pipeline, channel: str) -> None:
+    def __init__(self, intake: ChannelIntake, channel: str) -> None:
         self.channel = channel
-        self._pipeline = pipeline
-        self._store: ConversationStore = pipeline.conversations
-        self._keyring = pipeline.keyring
-        self._clock = pipeline.clock
+        self._intake = intake
+        self._store: ConversationStore = intake.dialogue_store
+        self._clock = intake.clock
 
     def conversation_key(self, handle_kind: str, handle: str) -> str:
-        index = blind_index(self._keyring, handle_kind, handle)
-        if index is None:
-            raise ValidationError("消息发送者标识无效。", code="invalid_sender")
-        return index.mac
+        return self._intake.conversation_key(handle_kind, handle)
 
     def update_key(self, update_id: str) -> str:
         """The keyed hash standing for a platform update (and the external id of its report)."""
-        return self._pipeline.mac("channel-message", f"{self.channel}|{update_id}".encode())
+        return self._intake.mac("channel-message", f"{self.channel}|{update_id}".encode())
 
     async def claim(self, update_key: str) -> bool:
         """True when this caller processes the update; False when it was seen before."""

@@ -10,15 +10,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import secrets
 import uuid
-from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from intake import given_identity, redaction
+from intake import given_identity
 from intake.clock import Clock, china_year
 from intake.domain import (
     CHANNELS,
@@ -31,7 +29,9 @@ from intake.domain import (
     normalise_query_code,
 )
 from intake.errors import Conflict, NotFound, RateLimited, ValidationError
+from intake.filing_redaction import Redacted, redact_submission, redact_texts
 from intake.jurisdiction import Jurisdiction
+from intake.limits import FIELD_LIMITS, MAX_CONTENT, MAX_EXTERNAL_ID
 from intake.metrics import Metrics
 from intake.ratelimit import TokenBucket, clock_seconds
 from intake.text import check_text
@@ -41,41 +41,13 @@ from storage.conversations import ConversationStore
 from storage.database import Database
 from storage.errors import DatabaseUnavailable
 from storage.keys import Keyring
-from storage.records import NewReport, StoredBlob
+from storage.records import AcceptResult, NewReport, StoredBlob
 
 log = logging.getLogger("intake.pipeline")
-
-MAX_CONTENT = 20_000
-LIMITS = {
-    "title": 200,
-    "category": 64,
-    "accused.name": 100,
-    "accused.unit": 200,
-    "accused.position": 100,
-    "location.text": 200,
-    "reporter.name": 50,
-    "reporter.id_number": 32,
-    "reporter.phone": 32,
-    "reporter.address": 200,
-}
 
 
 # Identifiers the in-text redaction finds that are indexed as the informant's own.
 INDEXED_IN_TEXT = frozenset({"id_number", "mobile", "landline", "email"})
-
-# Texts up to this many characters are redacted on the event loop (measured ≈ 75 µs for 300
-# characters with an ID number and a phone in them); longer ones go to a worker thread, and so do
-# follow-ups whose keyed-hash matching would cost as much.
-INLINE_REDACTION_CHARS = 2000
-
-
-_SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,8}$")
-
-
-def _split_suffix(filename: str) -> tuple[str, str]:
-    """``证据_x.png`` → (``证据_x``, ``.png``): file names are redacted with their type kept."""
-    m = _SUFFIX.search(filename)
-    return (filename[: m.start()], m.group()) if m else (filename, "")
 
 
 def new_query_code() -> str:
@@ -156,99 +128,109 @@ class Pipeline:
         report_id = uuid.uuid4()
         code = new_query_code()
         anonymous = sub.anonymous or sub.reporter.is_empty()
-        evidence = [a for a in sub.attachments if not a.identifying]
-        # The informant's proof of identity (an ID-card photo …) is identity: one vault entry per
-        # file, opened only by the reveal workflow, destroyed by crypto-shredding.
-        proofs = [a for a in sub.attachments if a.identifying and not anonymous]
-        # The values given in the identity fields are redacted wherever the informant also wrote
-        # them (text, title, evidence file names), and kept as per-report keyed hashes for the
-        # follow-ups to come.
-        given = given_identity.terms_of(sub.reporter, sub.handles)
-        terms = given_identity.PlainTerms(given) if given else None
-        stems = [_split_suffix(a.filename) for a in evidence]
-        content, title, *clean_stems, found = await self._redact(
-            terms, sub.accused.name, sub.content, sub.title, *(stem for stem, _ in stems)
+        clean = await redact_submission(sub, anonymous)
+        secrets_ = await self._seal_submission(sub, report_id, anonymous, clean)
+        if not imported:
+            self._limit_informant(sub, secrets_.indexes)
+        fingerprint = receipt = None
+        if sub.external_id is not None:
+            fingerprint = self._keys.mac("request-fingerprint", self._canonical(sub))
+            receipt = self._seal_receipt(sub, fingerprint, code)
+        blobs: list[StoredBlob] = []
+        if clean.evidence:
+            blobs = await asyncio.to_thread(
+                lambda: [self._db.blobs.put(a.filename, a.content_type, a.data) for a in clean.evidence]
+            )
+        new = NewReport(
+            id=report_id,
+            channel=sub.channel,
+            request_fingerprint=fingerprint,
+            query_hash=self._query_hash(code),
+            receipt_sealed=receipt,
+            receiving_unit=self.jurisdiction.receiving_unit,
+            handling_unit=None,
+            title=clean.title,
+            content=clean.content,
+            category=sub.category,
+            accused_name=sub.accused.name,
+            accused_unit=sub.accused.unit,
+            accused_position=sub.accused.position,
+            location_code=sub.location.division_code,
+            location_text=sub.location.text,
+            anonymous=anonymous,
+            informant_alias=informant_alias(self._keys, secrets_.indexes, report_id),
+            blind_indexes=secrets_.indexes,
+            redaction_terms=secrets_.redaction_terms,
+            received_at=now,
+            case_year=china_year(now),
+            sealed=secrets_.entries,
+            attachments=blobs,
+            event_payload={
+                "channel": sub.channel,
+                "anonymous": anonymous,
+                "attachments": len(blobs),
+                "sealed": [s.kind for s in secrets_.entries],
+                "redacted": len(clean.found),
+                **({"imported": True} if imported else {}),
+            },
+            jobs=self._filing_jobs(now, imported, receipt),
+            **self._filing_origin(sub, imported),
         )
-        evidence = [
-            replace(a, filename=stem + suffix)
-            for a, stem, (_, suffix) in zip(evidence, clean_stems, stems, strict=True)
-        ]
-        # Everything identifying goes into the vault in one storage call. Blind indexes of the
-        # informant's identifiers recognise the same person across reports and channels without
-        # decrypting anything; what the redaction found in the text counts only for the kinds that
-        # identify on their own (not names, addresses or cards).
+        result = await self._store_report(new, blobs)
+        return self._receipt_of(sub, result, code, fingerprint, imported)
+
+    async def _seal_submission(
+        self, sub: Submission, report_id: uuid.UUID, anonymous: bool, clean: Redacted
+    ) -> vault.SealedSubmission:
+        """Everything identifying, sealed for the vault in one storage call. Blind indexes of the
+        informant's identifiers recognise the same person across reports and channels without
+        decrypting anything; what the redaction found in the text counts only for the kinds that
+        identify on their own (not names, addresses or cards)."""
         seal = partial(
             vault.seal_submission,
             self._keys,
             report_id,
             identity=None if anonymous else dict(vars(sub.reporter)),
             handles=dict(sub.handles),
-            proofs=[vault.ProofFile(a.filename, a.content_type, a.data) for a in proofs],
-            in_text=found,
+            proofs=[vault.ProofFile(a.filename, a.content_type, a.data) for a in clean.proofs],
+            in_text=clean.found,
             identifiers=identifiers_of(
                 sub,
                 anonymous=anonymous,
-                extra=[(f["kind"], f["text"]) for f in found if f["kind"] in INDEXED_IN_TEXT],
+                extra=[(f["kind"], f["text"]) for f in clean.found if f["kind"] in INDEXED_IN_TEXT],
             ),
-            given=given,
+            given=clean.given,
         )
-        secrets_ = await asyncio.to_thread(seal) if proofs else seal()
-        sealed, indexes = secrets_.entries, secrets_.indexes
-        if not imported and indexes and (wait := self._per_informant.take(indexes[0].mac)) > 0:
+        return await asyncio.to_thread(seal) if clean.proofs else seal()
+
+    def _limit_informant(self, sub: Submission, indexes: list[vault.BlindIndex]) -> None:
+        """The per-informant rate, keyed by the strongest identifier's blind index."""
+        if indexes and (wait := self._per_informant.take(indexes[0].mac)) > 0:
             self.metrics.reports_throttled.labels(sub.channel).inc()
             raise RateLimited("您提交得过于频繁，请稍后再试。", retry_after=max(1, round(wait)))
-        fingerprint = receipt = None
-        if sub.external_id is not None:
-            fingerprint = self._keys.mac("request-fingerprint", self._canonical(sub))
-            receipt = self._seal_receipt(sub, fingerprint, code)
-        blobs: list[StoredBlob] = []
-        if evidence:
-            blobs = await asyncio.to_thread(
-                lambda: [self._db.blobs.put(a.filename, a.content_type, a.data) for a in evidence]
-            )
-        location_code = sub.location.division_code
+
+    def _filing_jobs(
+        self, now: datetime, imported: ImportedCase | None, receipt: bytes | None
+    ) -> list[tuple[str, dict[str, Any], datetime]]:
         # Triage runs right after the acknowledgement, from the durable queue.
         jobs: list[tuple[str, dict[str, Any], datetime]] = [] if imported else [("triage", {}, now)]
         if receipt:
             jobs.append(("expire_receipt", {}, now + self._receipt_window))
-        new = NewReport(
-            id=report_id,
-            channel=sub.channel,
-            external_id=imported.key if imported else sub.external_id,
-            request_fingerprint=fingerprint,
-            query_hash=self._query_hash(code),
-            receipt_sealed=receipt,
-            receiving_unit=self.jurisdiction.receiving_unit,
-            handling_unit=None,
-            title=title,
-            content=content,
-            category=sub.category,
-            accused_name=sub.accused.name,
-            accused_unit=sub.accused.unit,
-            accused_position=sub.accused.position,
-            location_code=location_code,
-            location_text=sub.location.text,
-            anonymous=anonymous,
-            informant_alias=informant_alias(self._keys, indexes, report_id),
-            blind_indexes=indexes,
-            redaction_terms=secrets_.redaction_terms,
-            received_at=now,
-            case_year=china_year(now),
-            sealed=sealed,
-            attachments=blobs,
-            event_payload={
-                "channel": sub.channel,
-                "anonymous": anonymous,
-                "attachments": len(blobs),
-                "sealed": [s.kind for s in sealed],
-                "redacted": len(found),
-                **({"imported": True} if imported else {}),
-            },
-            jobs=jobs,
-            status=imported.status if imported else "received",
-            actor=imported.actor if imported else None,
-            history=[(kind, at, dict(payload)) for kind, at, payload in imported.history] if imported else [],
-        )
+        return jobs
+
+    @staticmethod
+    def _filing_origin(sub: Submission, imported: ImportedCase | None) -> dict[str, Any]:
+        """The fields a historical case takes from its old records, and a new report's defaults."""
+        if imported is None:
+            return {"external_id": sub.external_id, "status": "received", "actor": None, "history": []}
+        return {
+            "external_id": imported.key,
+            "status": imported.status,
+            "actor": imported.actor,
+            "history": [(kind, at, dict(payload)) for kind, at, payload in imported.history],
+        }
+
+    async def _store_report(self, new: NewReport, blobs: list[StoredBlob]) -> AcceptResult:
         try:
             result = await self._db.reports.accept(new)
         except DatabaseUnavailable:
@@ -260,6 +242,17 @@ class Pipeline:
             raise
         if not result.created:
             self._db.blobs.discard(blobs)
+        return result
+
+    def _receipt_of(
+        self,
+        sub: Submission,
+        result: AcceptResult,
+        code: str,
+        fingerprint: str | None,
+        imported: ImportedCase | None,
+    ) -> Receipt:
+        if not result.created:
             self.metrics.reports_duplicate.labels(sub.channel).inc()
             if imported is not None:
                 return Receipt(result.case_no, None, sub.channel, result.status, result.received_at, False)
@@ -275,37 +268,6 @@ class Pipeline:
             return Receipt(result.case_no, None, sub.channel, result.status, result.received_at, True)
         log.info("report accepted", extra={"case_no": result.case_no, "channel": sub.channel})
         return Receipt(result.case_no, code, sub.channel, result.status, result.received_at, True)
-
-    async def _redact(
-        self, terms: given_identity.Lookup | None, accused: str | None, *texts: str | None
-    ) -> tuple[Any, ...]:
-        """Each text with the informant's own details replaced by placeholders — those the text ties
-        to the writer (the patterns) and the values they gave (``terms``) — and those details, to
-        be sealed. jieba's tagger runs only when a cheap look says there may be something for the
-        patterns to find, and off the event loop for long texts or many keyed hashes."""
-        quick = [t is not None and redaction.may_contain_identity(t) for t in texts]
-        if terms is None and not any(quick):
-            return (*texts, [])
-
-        def run() -> tuple[Any, ...]:
-            out: list[str | None] = []
-            found: list[dict[str, str]] = []
-            for t, look in zip(texts, quick, strict=True):
-                if not t:
-                    out.append(t)
-                    continue
-                findings = redaction.find_identity(t) if look else []
-                if terms is not None and (given := given_identity.find(t, terms, accused)):
-                    findings = redaction.merge([*findings, *given], t)
-                out.append(redaction.apply(t, findings))
-                found.extend({"kind": f.kind, "text": f.text} for f in findings)
-            return (*out, found)
-
-        # A keyed hash costs about what the patterns spend on four characters.
-        work = sum(len(t) for t in texts if t) * (1 + 4 * (terms.cost if terms else 0))
-        if redaction.is_warm() and work <= INLINE_REDACTION_CHARS:
-            return run()  # ~0.1 ms for a typical report: cheaper than a hop to a thread
-        return await asyncio.to_thread(run)
 
     def _validate(self, sub: Submission) -> None:
         if sub.channel not in CHANNELS:
@@ -327,8 +289,8 @@ class Pipeline:
             "reporter.address": sub.reporter.address,
         }
         for name, value in values.items():
-            if value is not None and len(value) > LIMITS[name]:
-                raise ValidationError(f"{name} 不能超过 {LIMITS[name]} 字。", code="field_too_long")
+            if value is not None and len(value) > FIELD_LIMITS[name]:
+                raise ValidationError(f"{name} 不能超过 {FIELD_LIMITS[name]} 字。", code="field_too_long")
         # The edge refuses or strips these already; this is the last line for any path that did not.
         check_text(
             sub.content,
@@ -348,8 +310,10 @@ class Pipeline:
             raise ValidationError(
                 "location.division_code 不是本辖区的行政区划代码。", code="unknown_division"
             )
-        if sub.external_id is not None and not (1 <= len(sub.external_id) <= 200):
-            raise ValidationError("幂等键长度应为 1 至 200 个字符。", code="invalid_idempotency_key")
+        if sub.external_id is not None and not (1 <= len(sub.external_id) <= MAX_EXTERNAL_ID):
+            raise ValidationError(
+                f"幂等键长度应为 1 至 {MAX_EXTERNAL_ID} 个字符。", code="invalid_idempotency_key"
+            )
 
     @staticmethod
     def _canonical(sub: Submission) -> bytes:
@@ -445,7 +409,7 @@ class Pipeline:
                 for alg in {t.alg for t in stored}
             }
             terms = given_identity.HashedTerms(stored, hashers)
-        clean, found = await self._redact(terms, record.accused_name, content)
+        clean, found = await redact_texts(terms, record.accused_name, content)
         # The informant's own details written into a follow-up are sealed like the report's.
         sealed = vault.seal(self._keys, record.report_id, "in_text", {"found": found}) if found else None
         await self._db.reports.add_message(

@@ -56,14 +56,12 @@ TOTP_STEP = 30
 TOTP_DIGITS = 6
 
 
-class Unauthorized(IntakeError):
-    status = 401
-    code = "unauthorized"
+class Unauthorized(IntakeError, status=401, code="unauthorized"):
+    pass
 
 
-class Forbidden(IntakeError):
-    status = 403
-    code = "forbidden"
+class Forbidden(IntakeError, status=403, code="forbidden"):
+    pass
 
 
 LOGIN_FAILED = "用户名、密码或动态口令错误。"

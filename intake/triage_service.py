@@ -386,36 +386,12 @@ class TriageService:
         if not changes:
             raise ValidationError("没有要修改的内容。", code="nothing_to_correct")
         for name, value in changes.items():
-            allowed = CORRECTABLE.get(name, ())
-            if name not in CORRECTABLE:
-                raise ValidationError(f"不能修改 {name}。", code="not_correctable")
-            if allowed is not None and value not in allowed:
-                raise ValidationError(f"{name} 只能是 {'、'.join(allowed)}。", code="invalid_value")
-            if name == "unit" and value not in self._units:
-                raise ValidationError(f"辖区内没有单位 {value}。", code="unknown_unit")
-            if name == "category" and not (0 < len(value.strip()) <= 64):
-                raise ValidationError("类别应为 1 至 64 个字。", code="invalid_value")
+            self._check_correction(name, value)
         report = await self._db.reports.get(case_no)
         if report is None:
             raise NotFound("没有这个案件。", code="case_not_found")
         current = dict(report.triage or {})
-        before: dict[str, Any] = {}
-        after: dict[str, Any] = {}
-        columns: dict[str, Any] = {}
-        for name, value in changes.items():
-            now = (current.get("unit") or {}).get("id") if name == "unit" else current.get(name)
-            if value == now:
-                continue  # not a correction: nothing changes, nothing is recorded for retraining
-            if name == "unit":
-                before[name] = (current.get("unit") or {}).get("id")
-                current["unit"] = {"id": value, "name": self._units[value]}
-                columns["handling_unit"] = value
-            else:
-                before[name] = current.get(name)
-                current[name] = value
-                if name in ("scope", "level", "priority"):
-                    columns[name] = value
-            after[name] = value
+        before, after, columns = self._apply_corrections(current, changes)
         current["corrected_by"] = actor
         current["needs_review"] = False
         if after:
@@ -428,6 +404,41 @@ class TriageService:
             report.id, columns, before, after, actor, self._clock.now(), kind=kind
         )
         return current
+
+    def _check_correction(self, name: str, value: str) -> None:
+        """Refuse a correction of a field staff may not set, or to a value it cannot take."""
+        allowed = CORRECTABLE.get(name, ())
+        if name not in CORRECTABLE:
+            raise ValidationError(f"不能修改 {name}。", code="not_correctable")
+        if allowed is not None and value not in allowed:
+            raise ValidationError(f"{name} 只能是 {'、'.join(allowed)}。", code="invalid_value")
+        if name == "unit" and value not in self._units:
+            raise ValidationError(f"辖区内没有单位 {value}。", code="unknown_unit")
+        if name == "category" and not (0 < len(value.strip()) <= 64):
+            raise ValidationError("类别应为 1 至 64 个字。", code="invalid_value")
+
+    def _apply_corrections(
+        self, current: dict[str, Any], changes: Mapping[str, str]
+    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        """Write the changes into ``current`` (the triage document); the values before and after
+        and the report columns that change with them."""
+        before: dict[str, Any] = {}
+        after: dict[str, Any] = {}
+        columns: dict[str, Any] = {}
+        for name, value in changes.items():
+            now = (current.get("unit") or {}).get("id") if name == "unit" else current.get(name)
+            if value == now:
+                continue  # not a correction: nothing changes, nothing is recorded for retraining
+            before[name] = now
+            if name == "unit":
+                current["unit"] = {"id": value, "name": self._units[value]}
+                columns["handling_unit"] = value
+            else:
+                current[name] = value
+                if name in ("scope", "level", "priority"):
+                    columns[name] = value
+            after[name] = value
+        return before, after, columns
 
     async def review_queue(self, limit: int = 200) -> list[dict[str, Any]]:
         """Reports whose triage was not sure enough, oldest first, for a person to decide."""

@@ -36,7 +36,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from intake.clock import Clock
 from intake.domain import Submission
@@ -86,25 +86,16 @@ DELIVERY_HANDLES: dict[str, tuple[str, ...]] = {
 # --- errors ----------------------------------------------------------------------------------------
 
 
-class VaultRefused(IntakeError):
+class VaultRefused(IntakeError, status=403, code="vault_refused"):
     """The reveal workflow said no; ``code`` says why. The refusal is already in the audit chain."""
 
-    status = 403
-    code = "vault_refused"
 
-
-class VaultGone(IntakeError):
+class VaultGone(IntakeError, status=410, code="identity_shredded"):
     """The identity was crypto-shredded at the end of its retention period."""
 
-    status = 410
-    code = "identity_shredded"
 
-
-class VaultIntegrity(IntakeError):
+class VaultIntegrity(IntakeError, status=500, code="vault_integrity"):
     """A sealed entry failed authentication (wrong key, tampered row). Logged and audited."""
-
-    status = 500
-    code = "vault_integrity"
 
 
 MESSAGES = {
@@ -196,27 +187,16 @@ class VaultService:
         actor = _name(actor, "actor")
         if kind not in REQUEST_KINDS:
             raise ValidationError(f"kind 应为 {'、'.join(REQUEST_KINDS)} 之一。", code="invalid_kind")
-        reason = (reason or "").strip()
-        if not reason or len(reason) > MAX_REASON:
-            raise ValidationError(f"请填写查看理由（不超过 {MAX_REASON} 字）。", code="reason_required")
-        ref = (commission_ref or "").strip() or None
-        if ref is not None and len(ref) > MAX_REF:
-            raise ValidationError(f"批准文号不能超过 {MAX_REF} 字。", code="field_too_long")
-        now = self._clock.now()
-        policy = self.policy
-        request_id = uuid.uuid4()
-
-        step = partial(
+        reason, ref = _reveal_grounds(reason, commission_ref)
+        step = self._windowed(
             request_reveal_txn,
-            request_id=request_id,
+            request_id=uuid.uuid4(),
             case_no=case_no,
             kind=kind,
             actor=actor,
             reason=reason,
             ref=ref,
-            approvals=policy.approvals,
-            window=policy.window,
-            now=now,
+            approvals=self.policy.approvals,
         )
         outcome = await self._run(step)
         if outcome is None:
@@ -226,13 +206,8 @@ class VaultService:
     async def approve(self, request_id: uuid.UUID, actor: str) -> RevealRequestRecord:
         """A custodian other than the requester approves; the k-th approval grants the request."""
         actor = _name(actor, "actor")
-        now = self._clock.now()
-        policy = self.policy
-
         return _raise_refusal(
-            await self._run_existing(
-                partial(approve_reveal_txn, request_id=request_id, actor=actor, window=policy.window, now=now)
-            ),
+            await self._run_existing(self._windowed(approve_reveal_txn, request_id=request_id, actor=actor)),
             RevealRequestRecord,
         )
 
@@ -285,6 +260,10 @@ class VaultService:
         return await self.store.shred(now - older_than, _name(actor, "actor"), now)
 
     # plumbing -----------------------------------------------------------------------------------
+
+    def _windowed(self, txn: Callable[..., Awaitable[T]], **kw: Any) -> Callable[[Batch], Awaitable[T]]:
+        """A reveal step judged against the policy's approval window, as of now."""
+        return partial(txn, **kw, window=self.policy.window, now=self._clock.now())
 
     async def _run(self, fn: Callable[[Batch], Awaitable[T]]) -> T:
         return await self._db.writer.run(fn)
@@ -399,6 +378,17 @@ def _name(value: str, what: str) -> str:
             f"{what} 应为 1 至 {MAX_NAME} 个字符、不含空格的用户名。", code="invalid_username"
         )
     return value
+
+
+def _reveal_grounds(reason: str, commission_ref: str | None) -> tuple[str, str | None]:
+    """A reveal request's reason (required) and the commission's approval reference, bounded."""
+    reason = (reason or "").strip()
+    if not reason or len(reason) > MAX_REASON:
+        raise ValidationError(f"请填写查看理由（不超过 {MAX_REASON} 字）。", code="reason_required")
+    ref = (commission_ref or "").strip() or None
+    if ref is not None and len(ref) > MAX_REF:
+        raise ValidationError(f"批准文号不能超过 {MAX_REF} 字。", code="field_too_long")
+    return reason, ref
 
 
 def _raise_refusal(outcome: object, expected: type[T]) -> T:

@@ -22,6 +22,7 @@ import video_reception
 from channels.base import ChannelContext, ChannelSpec, Cleanup
 from intake import given_identity, redaction
 from intake import jurisdiction as jurisdiction_mod
+from intake.channel_intake import ChannelIntake
 from intake.clock import Clock, SystemClock
 from intake.errors import IntakeError, Unavailable
 from intake.held_scans import HeldScans
@@ -281,10 +282,17 @@ FEATURES: tuple[FeatureFactory, ...] = (video_reception.feature,)
 
 def mount_feature(app: web.Application, feature: Feature, services: Services, settings: Settings) -> None:
     assert services.staff is not None
-    tokens = room_tokens(services, settings)
+    tokens = room_tokens(services, settings.reception_token_minutes)
     hub = feature.make_hub(tokens, services.clock, float(settings.reception_reconnect_seconds))
     ctx = ReceptionContext(
-        service=ReceptionService(services, settings, tokens, hub),
+        service=ReceptionService(
+            services,
+            tokens,
+            hub,
+            slots=settings.reception_slots,
+            ice_servers=settings.reception_ice_servers,
+            max_recording_mb=settings.reception_max_recording_mb,
+        ),
         staff=services.staff,
         mac=services.pipeline.mac,
         trust_forwarded_for=settings.trust_forwarded_for,
@@ -371,7 +379,7 @@ def build_app(
                 continue
             ctx: ChannelContext = ChannelContext(
                 name=spec.name,
-                pipeline=services.pipeline,
+                intake=ChannelIntake(services.pipeline),
                 settings=section,
                 metrics=services.metrics,
                 clock=services.clock,

@@ -24,24 +24,20 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from cryptography.exceptions import InvalidTag
 from sqlalchemy.dialects import postgresql, sqlite
 
-from storage import models
 from storage.audit import utc
 from storage.db import Batch
 from storage.records import StoredBlob
+from storage.tables import CONV, SEEN, A, J
 
 if TYPE_CHECKING:
     from storage.database import Database
 
-CONV = cast(sa.Table, models.Conversation.__table__)
-SEEN = cast(sa.Table, models.ChannelMessage.__table__)
-ATT = cast(sa.Table, models.Attachment.__table__)
-JOBS = cast(sa.Table, models.Job.__table__)
 
 SEEN_FOR = timedelta(days=1)  # platforms retry within seconds; a day covers any replay window
 TAKEOVER_AFTER = timedelta(seconds=30)  # a "pending" message older than this was abandoned by a crash
@@ -264,7 +260,7 @@ class ConversationStore:
 
         async def add_late_attachment_txn(batch: Batch) -> None:
             await batch.conn.execute(
-                sa.insert(ATT).values(
+                sa.insert(A).values(
                     id=blob.id,
                     report_id=report_id,
                     content_type=blob.content_type,
@@ -286,7 +282,7 @@ class ConversationStore:
     async def attachments_of(self, report_id: uuid.UUID) -> list[tuple[uuid.UUID, str, int]]:
         async with self._db.read_engine.connect() as conn:
             rows = await conn.execute(
-                sa.select(ATT.c.id, ATT.c.content_type, ATT.c.size).where(ATT.c.report_id == report_id)
+                sa.select(A.c.id, A.c.content_type, A.c.size).where(A.c.report_id == report_id)
             )
             return [(r.id, r.content_type, r.size) for r in rows]
 
@@ -306,7 +302,7 @@ async def _schedule_purge(batch: Batch, run_after: datetime, now: datetime) -> b
     if any(job["kind"] == PURGE_JOB for job in batch.jobs):
         return False
     pending = await conn.execute(
-        sa.select(JOBS.c.id).where(JOBS.c.kind == PURGE_JOB, JOBS.c.status == "pending").limit(1)
+        sa.select(J.c.id).where(J.c.kind == PURGE_JOB, J.c.status == "pending").limit(1)
     )
     if pending.first() is not None:
         return False

@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.blobs import BlobStore
 from storage.conversations import ConversationStore
-from storage.db import GroupCommitWriter, make_engine, normalise_url
+from storage.db import GroupCommitWriter
+from storage.engines import make_engine, normalise_url
 from storage.errors import OutageLog
 from storage.export_store import ExportStore
 from storage.keys import Keyring

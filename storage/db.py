@@ -1,4 +1,4 @@
-"""The database: engines, the single group-commit writer, and the named repositories.
+"""The database's single group-commit writer and the batch its transactions write through.
 
 SQLite (embedded default) allows one writer at a time, so every write goes through one
 connection owned by :class:`GroupCommitWriter`: concurrent callers queue their operations, and
@@ -20,141 +20,41 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy import event
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import Connection, CursorResult, Engine, ExceptionContext
+from sqlalchemy.engine import Connection, CursorResult, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.base import Executable
 
 from storage import models
 from storage.audit import GENESIS, canonical_payload, event_hash
-from storage.errors import DatabaseUnavailable, OutageLog, is_unavailable
+from storage.engines import (
+    CONNECT_TIMEOUT,
+    default_sqlite_url,
+    make_engine,
+    normalise_url,
+    sync_sqlite_engine,
+)
+from storage.errors import DatabaseUnavailable, OutageLog
+from storage.tables import HEAD, one_of
 
 log = logging.getLogger("storage")
 T = TypeVar("T")
 
-
-def normalise_url(url: str) -> str:
-    """Accept plain ``sqlite:///`` and ``postgresql://`` URLs and pick the async drivers."""
-    if url.startswith("sqlite:///"):
-        return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
-    if url.startswith(("postgresql://", "postgres://")):
-        return "postgresql+asyncpg://" + url.split("://", 1)[1]
-    return url
-
-
-def one_of(conn: Any, column: Any, values: Sequence[Any]) -> Any:
-    """``column IN (values)`` for a list whose length changes with every batch.
-
-    On PostgreSQL it is ``column IN (SELECT unnest(:array))``: one statement text, so asyncpg's
-    prepared statement is reused instead of prepared again for each new length, and a semi-join
-    the planner handles well even with a generic plan and stale statistics (a fresh table growing
-    fast). ``= ANY(:array)`` was slower there: with the array a parameter, a sequential scan tests
-    every row against every element (7–13 ms per batch in the intake benchmark).
-    """
-    if conn.dialect.name == "postgresql":
-        array = sa.bindparam(None, list(values), type_=postgresql.ARRAY(column.type))
-        return column.in_(sa.select(sa.func.unnest(array)))
-    return column.in_(list(values))
-
-
-def default_sqlite_url(data_dir: Path) -> str:
-    return f"sqlite+aiosqlite:///{(data_dir / 'intake.db').resolve()}"
-
-
-def _sqlite_pragmas(engine: Engine, *, writer: bool) -> None:
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        # Autocommit at the driver level; the "begin" hook below opens transactions itself.
-        dbapi_conn.isolation_level = None
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        # FULL: a commit is on disk before the receipt goes out, even across a power cut.
-        cur.execute("PRAGMA synchronous=FULL")
-        cur.execute("PRAGMA busy_timeout=10000")
-        cur.execute("PRAGMA foreign_keys=ON")
-        cur.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        # IMMEDIATE takes the write lock up front, so a second process waits instead of deadlocking.
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
-
-
-CONNECT_TIMEOUT = 5.0  # seconds (asyncpg): how long an unanswered connection attempt waits
-
-
-def _translate_unavailability(engine: Engine, outage: OutageLog) -> None:
-    """Every failure of ``engine`` that means the database is out of reach becomes
-    :class:`DatabaseUnavailable` (and a note in ``outage``), wherever it happens: opening a
-    connection, a statement, a commit. Other errors pass unchanged."""
-
-    @event.listens_for(engine, "handle_error")
-    def _on_error(ctx: ExceptionContext) -> None:
-        if ctx.is_pre_ping:
-            return  # the pool reconnects; a failure to reconnect comes through do_connect below
-        if ctx.is_disconnect or is_unavailable(ctx.original_exception):
-            outage.failed()
-            raise DatabaseUnavailable  # SQLAlchemy invalidates the connection (and the pool) first
-
-    @event.listens_for(engine, "do_connect")
-    def _on_do_connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
-        # A refused or timed-out connection reaches the caller as the driver's own exception
-        # (asyncpg: OSError, CannotConnectNowError), never through handle_error: caught here.
-        try:
-            return dialect.connect(*cargs, **cparams)
-        except Exception as exc:
-            if not is_unavailable(exc):
-                raise
-        outage.failed()
-        raise DatabaseUnavailable
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(_dbapi_conn: Any, _record: Any) -> None:
-        outage.connected()
-
-
-def make_engine(
-    url: str, *, writer: bool, pool_size: int = 5, outage: OutageLog | None = None
-) -> AsyncEngine:
-    """An engine of the product. SQL parameters are hidden from every error (they hold report
-    text and identity); unavailability is translated (above) and noted in ``outage``."""
-    url = normalise_url(url)
-    outage = outage or OutageLog()
-    if url.startswith("sqlite"):
-        engine = create_async_engine(
-            url, pool_size=1 if writer else pool_size, max_overflow=0, hide_parameters=True
-        )
-        _sqlite_pragmas(engine.sync_engine, writer=writer)
-    else:
-        # pool_pre_ping: a connection that died while pooled (a restarted server) is replaced on
-        # checkout, so requests succeed again as soon as the server is back. A server that does
-        # not answer at all fails a connection in seconds, not asyncpg's default minute.
-        engine = create_async_engine(
-            url,
-            pool_size=pool_size,
-            max_overflow=pool_size,
-            pool_pre_ping=True,
-            hide_parameters=True,
-            connect_args={"timeout": CONNECT_TIMEOUT},
-        )
-    _translate_unavailability(engine.sync_engine, outage)
-    return engine
-
-
-def _sync_sqlite_engine(engine: AsyncEngine, outage: OutageLog) -> Engine:
-    """The same SQLite database through the standard-library driver, with the writer's pragmas
-    (WAL, ``synchronous=FULL``, ``BEGIN IMMEDIATE``): for the writer thread."""
-    url = engine.url.set(drivername="sqlite+pysqlite")
-    sync = sa.create_engine(url, pool_size=1, max_overflow=0, hide_parameters=True)
-    _sqlite_pragmas(sync, writer=True)
-    _translate_unavailability(sync, outage)
-    return sync
+# The engines are storage.engines and ``one_of`` is storage.tables: importable from here as before.
+__all__ = [
+    "CONNECT_TIMEOUT",
+    "Batch",
+    "GroupCommitWriter",
+    "GroupRunner",
+    "PendingEvent",
+    "default_sqlite_url",
+    "make_engine",
+    "normalise_url",
+    "one_of",
+]
 
 
 class _InlineConnection(AsyncConnection):
@@ -247,10 +147,9 @@ class Batch:
             await self.conn.execute(sa.insert(models.Job), self.jobs)
 
     async def _append_events(self) -> None:
-        head_t = cast(sa.Table, models.AuditHead.__table__)
         row = (
             await self.conn.execute(
-                sa.select(head_t.c.seq, head_t.c.hash).where(head_t.c.id == 1).with_for_update()
+                sa.select(HEAD.c.seq, HEAD.c.hash).where(HEAD.c.id == 1).with_for_update()
             )
         ).first()
         seq, prev = (row.seq, row.hash) if row else (0, GENESIS)
@@ -274,9 +173,9 @@ class Batch:
             prev = digest
         await self.conn.execute(sa.insert(models.ReportEvent), rows)
         if row:
-            await self.conn.execute(sa.update(head_t).where(head_t.c.id == 1).values(seq=seq, hash=prev))
+            await self.conn.execute(sa.update(HEAD).where(HEAD.c.id == 1).values(seq=seq, hash=prev))
         else:
-            await self.conn.execute(sa.insert(head_t).values(id=1, seq=seq, hash=prev))
+            await self.conn.execute(sa.insert(HEAD).values(id=1, seq=seq, hash=prev))
 
 
 GroupRunner = Callable[[Batch, Sequence[Any]], Awaitable[list[Any]]]
@@ -321,7 +220,7 @@ class GroupCommitWriter:
 
     async def start(self) -> None:
         if self._threaded and self._thread is None:
-            self._sync_engine = _sync_sqlite_engine(self._engine, self._outage)
+            self._sync_engine = sync_sqlite_engine(self._engine, self._outage)
             self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="storage-writer")
         if self._task is None:
             self._task = asyncio.create_task(self._loop(), name="storage-writer")

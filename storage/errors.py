@@ -100,3 +100,14 @@ class OutageLog:
             self._down = False
             count, self._failures = self._failures, 0
         log.warning("database available again", extra={"reason": "database_available", "count": count})
+
+
+# --- key material ----------------------------------------------------------------------------------
+
+
+class KeyError_(Exception):
+    """The key file is missing, unreadable or malformed, or a key version is not available."""
+
+
+class ReadOnlyKeysError(KeyError_):
+    """The provider cannot add or remove key versions (``INTAKE_MASTER_KEY``, an external KMS)."""

@@ -13,20 +13,18 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from storage import models
 from storage.audit import utc
 from storage.db import Batch
+from storage.records import StoredReport
+from storage.tables import CS, E, R, cols, record_of
 
 if TYPE_CHECKING:
     from storage.database import Database
 
-R = cast(sa.Table, models.Report.__table__)
-E = cast(sa.Table, models.ReportEvent.__table__)
-CS = cast(sa.Table, models.CaseState.__table__)
 
 # What of an event's payload goes into an export's history: status changes and the old system's
 # own statuses and dates (all staff-side facts; the payloads' other keys may name staff).
@@ -41,24 +39,9 @@ class HistoryItem:
 
 
 @dataclass(frozen=True)
-class ExportCase:
+class ExportCase(StoredReport):
     """One case as it leaves the system: the staff view plus its history, never identity."""
 
-    id: uuid.UUID
-    case_no: str
-    channel: str
-    status: str
-    title: str | None
-    content: str
-    category: str | None
-    accused_name: str | None
-    accused_unit: str | None
-    accused_position: str | None
-    location_code: str | None
-    location_text: str | None
-    anonymous: bool
-    informant_alias: str
-    receiving_unit: str
     owner_unit: str
     triage: dict[str, Any] | None
     received_at: datetime
@@ -90,25 +73,11 @@ class ExportStore:
         owner = sa.func.coalesce(CS.c.owner_unit, R.c.receiving_unit)
         sealed = sa.func.coalesce(CS.c.sealed, sa.false())
         base = sa.select(
-            R.c.id,
-            R.c.case_no,
-            R.c.channel,
-            R.c.status,
-            R.c.title,
-            R.c.content,
-            R.c.category,
-            R.c.accused_name,
-            R.c.accused_unit,
-            R.c.accused_position,
-            R.c.location_code,
-            R.c.location_text,
-            R.c.anonymous,
-            R.c.informant_alias,
+            *cols(R, "id case_no channel status title content category accused_name accused_unit"),
+            *cols(R, "accused_position location_code location_text anonymous informant_alias"),
             R.c.receiving_unit,
-            owner.label("owner"),
-            R.c.triage,
-            R.c.received_at,
-            R.c.updated_at,
+            owner.label("owner_unit"),
+            *cols(R, "triage received_at updated_at"),
         ).select_from(R.outerjoin(CS, CS.c.report_id == R.c.id))
         if units is not None:
             base = base.where(owner.in_(list(units)))
@@ -134,28 +103,7 @@ class ExportStore:
                 rows = (await conn.execute(query)).all()
                 history = await _history(conn, [r.id for r in rows]) if rows else {}
             for r in rows:
-                yield ExportCase(
-                    r.id,
-                    r.case_no,
-                    r.channel,
-                    r.status,
-                    r.title,
-                    r.content,
-                    r.category,
-                    r.accused_name,
-                    r.accused_unit,
-                    r.accused_position,
-                    r.location_code,
-                    r.location_text,
-                    bool(r.anonymous),
-                    r.informant_alias,
-                    r.receiving_unit,
-                    r.owner,
-                    r.triage,
-                    utc(r.received_at),
-                    utc(r.updated_at),
-                    history.get(r.id, []),
-                )
+                yield record_of(ExportCase, r, anonymous=bool(r.anonymous), history=history.get(r.id, []))
             if len(rows) < page:
                 return
             after = (rows[-1].received_at, rows[-1].case_no)

@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING
 
 from storage.keys import KeyError_, ReadOnlyKeysError
 from storage.vault import BLOB_HEADER_BYTES, VaultIntegrityError, blob_header_version, rewrap_blob_header
-from storage.vault_store import RotationResult, VaultStore, VaultStoreError
+from storage.vault_keys import RotationResult, VaultStoreError
+from storage.vault_store import VaultStore
 
 if TYPE_CHECKING:
     from storage.database import Database

@@ -26,95 +26,82 @@ deployment that switches can still open what it sealed before.
 from __future__ import annotations
 
 import base64
-import contextlib
-import fcntl
 import hashlib
 import hmac
-import json
 import os
 import secrets
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import hmac as crypto_hmac
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
-KEY_FILE_NAME = "master.key"
-PROFILES: dict[str, int] = {"aes": 1, "gm": 2}  # the byte recorded in each sealed entry
-PROFILE_NAMES = {code: name for name, code in PROFILES.items()}
-INDEX_ALGORITHMS = {"aes": "hmac-sha256", "gm": "hmac-sm3"}
-NONCE_BYTES = 12
-TAG_BYTES = 16
+from storage.ciphers import (
+    INDEX_ALGORITHMS,
+    NONCE_BYTES,
+    PROFILE_NAMES,
+    PROFILES,
+    TAG_BYTES,
+    aead_decrypt,
+    aead_encrypt,
+    check_profile,
+    data_key_size,
+    extract_prk,
+    hkdf_hash,
+    hmac_digest,
+)
+from storage.errors import KeyError_, ReadOnlyKeysError
+from storage.key_file import (
+    KEY_FILE_NAME,
+    create_key_file,
+    file_lock,
+    file_stamp,
+    key_doc,
+    keys_of,
+    new_key_b64,
+    parse_env_keys,
+    prks_of,
+    read_key_doc,
+    write_key_doc,
+)
+
 RELOAD_SECONDS = 1.0  # how often a key-file provider looks for versions added by another process
 
-
-class KeyError_(Exception):
-    """The key file is missing, unreadable or malformed, or a key version is not available."""
-
-
-class ReadOnlyKeysError(KeyError_):
-    """The provider cannot add or remove key versions (``INTAKE_MASTER_KEY``, an external KMS)."""
-
-
-# --- the two cipher profiles -----------------------------------------------------------------------
-
-
-def check_profile(profile: str) -> str:
-    if profile not in PROFILES:
-        raise KeyError_(f"unknown crypto profile {profile!r}: use 'aes' or 'gm'")
-    return profile
-
-
-def data_key_size(profile: str) -> int:
-    """AES-256 takes 32-byte keys; SM4 takes 16."""
-    return 32 if check_profile(profile) == "aes" else 16
-
-
-def aead_encrypt(profile: str, key: bytes, nonce: bytes, plaintext: bytes, aad: bytes) -> bytes:
-    """AES-256-GCM or SM4-GCM: ciphertext followed by the 16-byte tag."""
-    if check_profile(profile) == "aes":
-        return AESGCM(key).encrypt(nonce, plaintext, aad)
-    enc = Cipher(algorithms.SM4(key), modes.GCM(nonce)).encryptor()
-    enc.authenticate_additional_data(aad)
-    body = enc.update(plaintext) + enc.finalize()
-    return body + enc.tag
-
-
-def aead_decrypt(profile: str, key: bytes, nonce: bytes, data: bytes, aad: bytes) -> bytes:
-    """Open what :func:`aead_encrypt` sealed; raises ``InvalidTag`` on any change, truncation included."""
-    if check_profile(profile) == "aes":
-        return AESGCM(key).decrypt(nonce, data, aad)
-    if len(data) < TAG_BYTES:
-        raise InvalidTag()
-    body, tag = data[:-TAG_BYTES], data[-TAG_BYTES:]
-    dec = Cipher(algorithms.SM4(key), modes.GCM(nonce, tag, min_tag_length=TAG_BYTES)).decryptor()
-    dec.authenticate_additional_data(aad)
-    return dec.update(body) + dec.finalize()
-
-
-def hmac_digest(profile: str, key: bytes, data: bytes) -> bytes:
-    """HMAC-SHA256 (``aes``) or HMAC-SM3 (``gm``)."""
-    if check_profile(profile) == "aes":
-        return hmac.digest(key, data, "sha256")  # OpenSSL's one-shot HMAC
-    mac = crypto_hmac.HMAC(key, hashes.SM3())
-    mac.update(data)
-    return mac.finalize()
-
-
-def _hash(profile: str) -> hashes.HashAlgorithm:
-    return hashes.SHA256() if profile == "aes" else hashes.SM3()
-
-
-def extract_prk(profile: str, root: bytes) -> bytes:
-    """HKDF-Extract with no salt (RFC 5869 §2.2: a salt of zeros), as ``HKDF(salt=None)`` does."""
-    return hmac_digest(profile, b"\0" * 32, root)
+# The cipher profiles, the key file's format and the key errors have their own modules
+# (storage.ciphers, storage.key_file, storage.errors); their names stay importable from here.
+__all__ = [
+    "INDEX_ALGORITHMS",
+    "KEY_FILE_NAME",
+    "NONCE_BYTES",
+    "PROFILES",
+    "PROFILE_NAMES",
+    "RELOAD_SECONDS",
+    "TAG_BYTES",
+    "KeyError_",
+    "KeyProvider",
+    "Keyring",
+    "LocalKeyProvider",
+    "ReadOnlyKeysError",
+    "aead_decrypt",
+    "aead_encrypt",
+    "check_profile",
+    "data_key_size",
+    "env_value",
+    "extract_prk",
+    "hmac_digest",
+    "load_or_create",
+    "new_key_b64",
+    "open_receipt",
+    "parse_env_keys",
+    "read_key_file",
+    "seal_receipt",
+]
 
 
 # --- where KEKs live -------------------------------------------------------------------------------
@@ -168,7 +155,7 @@ class LocalKeyProvider:
         self._keks = dict(keks)
         self._path = path
         self._lock = threading.Lock()
-        self._stamp = _stamp(path) if path else None
+        self._stamp = file_stamp(path) if path else None
         self._checked = time.monotonic()
         self.name = "key-file" if path else "environment"
         self.writable = path is not None
@@ -217,26 +204,26 @@ class LocalKeyProvider:
 
     def add_version(self) -> int:
         path = self._require_file()
-        with _file_lock(path):
-            doc = _read_doc(path)
-            keks = _keys_of(doc, path)
+        with file_lock(path):
+            doc = read_key_doc(path)
+            keks = keys_of(doc, path)
             new = max(keks) + 1
             keks[new] = secrets.token_bytes(32)
-            _write_doc(path, _doc(keks, _prks_of(doc, keks)))
+            write_key_doc(path, key_doc(keks, prks_of(doc, keks)))
         self._refresh(force=True)
         return new
 
     def remove_versions(self, versions: Collection[int]) -> None:
         path = self._require_file()
-        with _file_lock(path):
-            doc = _read_doc(path)
-            keks = _keys_of(doc, path)
-            prks = _prks_of(doc, keks)  # computed before the root version may go
+        with file_lock(path):
+            doc = read_key_doc(path)
+            keks = keys_of(doc, path)
+            prks = prks_of(doc, keks)  # computed before the root version may go
             if max(keks) in versions:
                 raise KeyError_("the current key-encryption key cannot be retired")
             for v in versions:
                 keks.pop(v, None)
-            _write_doc(path, _doc(keks, prks))
+            write_key_doc(path, key_doc(keks, prks))
         self._refresh(force=True)
 
     def _require_file(self) -> Path:
@@ -252,10 +239,10 @@ class LocalKeyProvider:
             return
         with self._lock:
             self._checked = time.monotonic()
-            stamp = _stamp(self._path)
+            stamp = file_stamp(self._path)
             if stamp == self._stamp:
                 return
-            keks = _keys_of(_read_doc(self._path), self._path)
+            keks = keys_of(read_key_doc(self._path), self._path)
             self._keks, self._stamp = keks, stamp
 
 
@@ -323,7 +310,7 @@ class Keyring:
         """A purpose key under a profile: HKDF-SHA256 (``aes``) or HKDF-SM3 (``gm``). Not cached:
         some purposes are per request (receipts)."""
         info = b"xinfang-intake/" + purpose.encode()
-        return HKDFExpand(_hash(check_profile(profile)), 32, info).derive(self._prks[profile])
+        return HKDFExpand(hkdf_hash(check_profile(profile)), 32, info).derive(self._prks[profile])
 
     def _purpose(self, profile: str, purpose: str) -> bytes:
         # Cached: only for the fixed purposes behind mac/mac_for/aead, so the cache stays small.
@@ -386,50 +373,16 @@ def load_or_create(
     if raw_env:
         keks, prks = parse_env_keys(raw_env)
         return Keyring(keks=keks, provider=LocalKeyProvider(keks), prks=prks, profile=profile)
-    key_dir = data_dir / "keys"
-    path = key_dir / KEY_FILE_NAME
+    path = data_dir / "keys" / KEY_FILE_NAME
     if not path.exists():
-        key_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        doc = {"format": 1, "keys": {"1": base64.b64encode(secrets.token_bytes(32)).decode()}}
-        # O_EXCL: two processes starting at once cannot both write a different key.
-        with contextlib.suppress(FileExistsError):
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                json.dump(doc, fh)
-                fh.flush()
-                os.fsync(fh.fileno())
+        create_key_file(path)
     return read_key_file(path, profile=profile)
 
 
 def read_key_file(path: Path, *, profile: str = "aes") -> Keyring:
-    doc = _read_doc(path)
-    keks = _keys_of(doc, path)
-    return Keyring(
-        keks=keks, provider=LocalKeyProvider(keks, path), prks=_prks_of(doc, keks), profile=profile
-    )
-
-
-def parse_env_keys(text: str) -> tuple[dict[int, bytes], dict[str, bytes] | None]:
-    """``INTAKE_MASTER_KEY``: one base64 key (version 1), or ``1:<b64>,2:<b64>`` with optional
-    ``prk-aes:<b64>,prk-gm:<b64>`` (the derivation roots, once version 1 is retired)."""
-    text = text.strip()
-    if ":" not in text:
-        return {1: _b64(text)}, None
-    keks: dict[int, bytes] = {}
-    prks: dict[str, bytes] = {}
-    for part in text.split(","):
-        label, _, value = part.strip().partition(":")
-        if label.startswith("prk-") and label[4:] in PROFILES:
-            prks[label[4:]] = _b64(value)
-        elif label.isdigit():
-            keks[int(label)] = _b64(value)
-        else:
-            raise KeyError_("INTAKE_MASTER_KEY: expected <version>:<base64> items")
-    if not keks:
-        raise KeyError_("INTAKE_MASTER_KEY holds no keys")
-    if prks and set(prks) != set(PROFILES):
-        raise KeyError_("INTAKE_MASTER_KEY: give both prk-aes and prk-gm, or neither")
-    return keks, prks or None
+    doc = read_key_doc(path)
+    keks = keys_of(doc, path)
+    return Keyring(keks=keks, provider=LocalKeyProvider(keks, path), prks=prks_of(doc, keks), profile=profile)
 
 
 def env_value(keyring: Keyring, versions: Collection[int] | None = None) -> str:
@@ -442,101 +395,6 @@ def env_value(keyring: Keyring, versions: Collection[int] | None = None) -> str:
     ]
     parts += [f"prk-{p}:{base64.b64encode(k).decode()}" for p, k in sorted(keyring.export_prks().items())]
     return ",".join(parts)
-
-
-def _read_doc(path: Path) -> dict[str, Any]:
-    try:
-        doc = json.loads(path.read_text())
-        if not isinstance(doc, dict):
-            raise ValueError("not an object")
-    except (OSError, ValueError) as exc:
-        raise KeyError_(f"cannot read key file {path}: {type(exc).__name__}") from None
-    return doc
-
-
-def _keys_of(doc: Mapping[str, Any], path: Path) -> dict[int, bytes]:
-    try:
-        keks = {int(v): _b64(k) for v, k in doc["keys"].items()}
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise KeyError_(f"cannot read key file {path}: {type(exc).__name__}") from None
-    if not keks:
-        raise KeyError_(f"key file {path} holds no keys")
-    return keks
-
-
-def _prks_of(doc: Mapping[str, Any], keks: Mapping[int, bytes]) -> dict[str, bytes]:
-    stored = doc.get("prk")
-    if isinstance(stored, dict) and set(stored) == set(PROFILES):
-        return {p: _b64(v) for p, v in stored.items()}
-    # Format 1: the first version is the root; it is in the file, since nothing was retired yet.
-    root = keks[min(keks)]
-    return {p: extract_prk(p, root) for p in PROFILES}
-
-
-def _doc(keks: Mapping[int, bytes], prks: Mapping[str, bytes]) -> dict[str, Any]:
-    return {
-        "format": 2,
-        "keys": {str(v): base64.b64encode(k).decode() for v, k in sorted(keks.items())},
-        "prk": {p: base64.b64encode(k).decode() for p, k in sorted(prks.items())},
-    }
-
-
-def _write_doc(path: Path, doc: Mapping[str, Any]) -> None:
-    """Replace the key file atomically: a private temporary file, fsynced, renamed, folder fsynced."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with contextlib.suppress(FileNotFoundError):
-        tmp.unlink()
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(doc, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """Two rotations at once would each add "version N+1": the second waits for the first."""
-    fd = os.open(path.with_name(path.name + ".lock"), os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
-
-
-def _stamp(path: Path) -> tuple[int, int, int] | None:
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        return None
-    return (st.st_ino, st.st_mtime_ns, st.st_size)
-
-
-def _b64(text: str) -> bytes:
-    try:
-        raw = base64.b64decode(text, validate=True)
-    except ValueError:
-        raise KeyError_("a key is not valid base64") from None
-    if len(raw) != 32:
-        raise KeyError_("a master key must be 32 bytes")
-    return raw
-
-
-def new_key_b64() -> str:
-    """A fresh 256-bit key, base64 (for ``INTAKE_MASTER_KEY`` deployments)."""
-    return base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 def seal_receipt(keyring: Keyring, binding: str, code: str) -> bytes:

@@ -15,21 +15,17 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from storage import models
 from storage.audit import utc
 from storage.db import Batch
+from storage.tables import VB, E, J, R
 
 if TYPE_CHECKING:
     from storage.database import Database
 
-J = cast(sa.Table, models.Job.__table__)
-R = cast(sa.Table, models.Report.__table__)
-E = cast(sa.Table, models.ReportEvent.__table__)
-VB = cast(sa.Table, models.VaultBlindIndex.__table__)
 
 NOTIFY_JOB = "notify"
 SENT_EVENT = "informant_notified"

@@ -16,22 +16,19 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from cryptography.exceptions import InvalidTag
 
-from storage import models
 from storage.audit import utc
 from storage.db import Batch
 from storage.records import StoredBlob
+from storage.tables import RC, RS, R, record_of
 
 if TYPE_CHECKING:
     from storage.database import Database
 
-RS = cast(sa.Table, models.ReceptionSession.__table__)
-RC = cast(sa.Table, models.ReceptionChunk.__table__)
-R = cast(sa.Table, models.Report.__table__)
 
 IDENTITY_PURPOSE = "reception-identity"
 
@@ -82,10 +79,6 @@ class SessionRecord:
     case_no: str | None
     recording_chunks: int
     recording_bytes: int
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    return utc(value) if value is not None else None
 
 
 class ReceptionStore:
@@ -205,31 +198,13 @@ class ReceptionStore:
 
     @staticmethod
     def _record(row: Any) -> SessionRecord:
-        return SessionRecord(
-            row.id,
-            row.township_unit,
-            row.host_unit,
-            utc(row.slot_start),
-            row.slot_minutes,
-            row.status,
-            row.accused_name,
-            row.accused_unit,
-            row.accused_position,
-            row.accused_rank,
-            row.facts,
-            row.identity_sealed is not None,
-            row.linked_report_id,
-            row.booked_by,
-            row.officer,
-            list(row.attendees or []),
-            _aware(row.consent_at),
-            _aware(row.started_at),
-            _aware(row.ended_at),
-            row.minutes,
-            _aware(row.minutes_confirmed_at),
-            row.case_no,
-            int(row.n or 0),
-            int(row.bytes or 0),
+        return record_of(
+            SessionRecord,
+            row,
+            has_identity=row.identity_sealed is not None,
+            attendees=list(row.attendees or []),
+            recording_chunks=int(row.n or 0),
+            recording_bytes=int(row.bytes or 0),
         )
 
     async def get(self, session_id: uuid.UUID) -> SessionRecord | None:

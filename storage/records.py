@@ -22,27 +22,26 @@ class UnitRecord:
 
 
 @dataclass(frozen=True)
-class StoredBlob:
-    """An attachment already written (encrypted, fsynced) to disk, to be linked in the transaction."""
+class AttachmentRef:
+    """An attachment as the stores name it: its id, media type and size in bytes."""
 
     id: uuid.UUID
     content_type: str
     size: int
+
+
+@dataclass(frozen=True)
+class StoredBlob(AttachmentRef):
+    """An attachment already written (encrypted, fsynced) to disk, to be linked in the transaction."""
+
     blob_path: str
 
 
-@dataclass
-class NewReport:
-    """Everything the accept transaction writes for one report; identity is already sealed."""
+@dataclass(frozen=True)
+class ReportText:
+    """What a report says, about whom and where, and under which pseudonym: the fields the write
+    record, the staff view and the export have in common."""
 
-    id: uuid.UUID
-    channel: str
-    external_id: str | None
-    request_fingerprint: str | None
-    query_hash: str
-    receipt_sealed: bytes | None
-    receiving_unit: str
-    handling_unit: str | None
     title: str | None
     content: str
     category: str | None
@@ -53,6 +52,20 @@ class NewReport:
     location_text: str | None
     anonymous: bool
     informant_alias: str
+
+
+@dataclass(frozen=True)
+class NewReport(ReportText):
+    """Everything the accept transaction writes for one report; identity is already sealed."""
+
+    id: uuid.UUID
+    channel: str
+    external_id: str | None
+    request_fingerprint: str | None
+    query_hash: str
+    receipt_sealed: bytes | None
+    receiving_unit: str
+    handling_unit: str | None
     received_at: datetime
     case_year: int
     sealed: list[SealedEntry] = field(default_factory=list)
@@ -102,24 +115,27 @@ class CaseStatusRecord:
 
 
 @dataclass(frozen=True)
-class ReportSummary:
-    """The staff view of a report: never identity, only the informant's pseudonym."""
+class CaseKey:
+    """The fields a stored case is listed by; they come first in the records built on it."""
 
     id: uuid.UUID
     case_no: str
     channel: str
     status: str
-    title: str | None
-    content: str
-    category: str | None
-    accused_name: str | None
-    accused_unit: str | None
-    accused_position: str | None
-    location_code: str | None
-    location_text: str | None
-    anonymous: bool
-    informant_alias: str
+
+
+@dataclass(frozen=True)
+class StoredReport(ReportText, CaseKey):
+    """A filed report as staff may see it (never identity): its key, its text, where it came in.
+    The fields run in this order: id, case number, channel, status, the text, receiving unit."""
+
     receiving_unit: str
+
+
+@dataclass(frozen=True)
+class ReportSummary(StoredReport):
+    """The staff view of a report: never identity, only the informant's pseudonym."""
+
     handling_unit: str | None
     scope: str | None
     level: str | None

@@ -6,18 +6,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from storage import models
 from storage.db import Batch
+from storage.tables import R
 from storage.vault import RedactionTerm, unpack_redaction_terms
 
 if TYPE_CHECKING:
     from storage.database import Database
-
-R = cast(sa.Table, models.Report.__table__)
 
 
 async def clear_redaction_terms_txn(batch: Batch, cutoff: datetime) -> None:

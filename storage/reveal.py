@@ -18,7 +18,7 @@ from storage import vault
 from storage.db import Batch
 from storage.keys import Keyring
 from storage.vault import VaultIntegrityError
-from storage.vault_store import (
+from storage.vault_steps import (
     RevealRequestRecord,
     StoredEntry,
     count_custodians_txn,

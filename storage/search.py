@@ -22,20 +22,18 @@ import re
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from storage import models
 from storage.db import Batch
+from storage.tables import D, R
 
 if TYPE_CHECKING:
     from storage.database import Database
 
 log = logging.getLogger("storage.search")
 
-R = cast(sa.Table, models.Report.__table__)
-D = cast(sa.Table, models.SearchDocument.__table__)
 
 _WORD = re.compile(r"\w")
 _HAN = re.compile(r"^[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+$")

@@ -10,22 +10,17 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from cryptography.exceptions import InvalidTag
 from sqlalchemy.exc import IntegrityError
 
-from storage import models
 from storage.db import Batch
+from storage.tables import SR, SS, S
 
 if TYPE_CHECKING:
     from storage.database import Database
-
-E = cast(sa.Table, models.ReportEvent.__table__)
-S = cast(sa.Table, models.StaffAccount.__table__)
-SR = cast(sa.Table, models.StaffRelation.__table__)
-SS = cast(sa.Table, models.StaffSession.__table__)
 
 
 class StaffExists(Exception):

@@ -332,6 +332,9 @@ NARROW = ("channels", "console", "video_reception")
 REACH_ATTRIBUTES = {"db": "the database", "_store": "a store's private handle"}
 REACH_MODULES = ("intake.services",)
 REACH_NAMES = ("services_of", "notifier_of", "Services")
+# A channel files, looks up and follows up through its ChannelIntake, never the pipeline itself.
+CHANNEL_REACH_NAMES = ("Pipeline",)
+CHANNEL_REACH_ATTRIBUTES = ("pipeline",)
 
 
 def _top(rel: str) -> str:
@@ -353,10 +356,20 @@ def reach_violations(rel: str, source: str) -> list[str]:
                     bad.append(f"{rel}:{node.lineno} imports the private {node.module}.{alias.name}")
                 if package in NARROW and alias.name in REACH_NAMES:
                     bad.append(f"{rel}:{node.lineno} imports {alias.name}: the services stay with the root")
+                if package == "channels" and alias.name in CHANNEL_REACH_NAMES:
+                    bad.append(f"{rel}:{node.lineno} imports {alias.name}: a channel gets its ChannelIntake")
             if package in NARROW and node.module in REACH_MODULES:
                 bad.append(f"{rel}:{node.lineno} imports {node.module}: the services stay with the root")
         if package in NARROW and isinstance(node, ast.Attribute) and node.attr in REACH_ATTRIBUTES:
             bad.append(f"{rel}:{node.lineno} reaches {REACH_ATTRIBUTES[node.attr]} (.{node.attr})")
+        if (
+            package == "channels"
+            and isinstance(node, ast.Attribute)
+            and node.attr in CHANNEL_REACH_ATTRIBUTES
+        ):
+            bad.append(
+                f"{rel}:{node.lineno} reaches the pipeline (.{node.attr}): a channel gets its ChannelIntake"
+            )
         if package in NARROW and isinstance(node, ast.Name) and node.id == "services":
             bad.append(f"{rel}:{node.lineno} handles the services bag")
     return bad
@@ -377,6 +390,8 @@ def test_file_reaches_only_what_it_is_given(rel: str) -> None:
         ("video_reception/views.py", "from intake.services import Services"),
         ("console/api.py", "from server.app import services_of"),
         ("channels/x/views.py", "def setup(app, services):\n    services.worker.register('k', f)"),
+        ("channels/x/views.py", "from intake.pipeline import Pipeline"),
+        ("channels/x/views.py", "async def f(ctx, sub):\n    return await ctx.pipeline.accept(sub)"),
     ],
 )
 def test_the_reach_checker_catches_violations(rel: str, source: str) -> None:
@@ -390,6 +405,8 @@ def test_the_reach_checker_catches_violations(rel: str, source: str) -> None:
         ("server/app.py", "from intake.services import Services, services_of"),
         ("intake/pipeline.py", "def f(self):\n    return self.db.reports"),
         ("channels/x/views.py", "from intake.conversations import Outcome, split_code"),
+        ("channels/x/views.py", "async def f(ctx, sub):\n    return await ctx.intake.accept(sub)"),
+        ("console/api.py", "async def f(ctx, sub):\n    return await ctx.pipeline.accept(sub)"),
     ],
 )
 def test_the_reach_checker_lets_through(rel: str, source: str) -> None:

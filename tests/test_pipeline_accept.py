@@ -18,7 +18,10 @@ import sqlalchemy as sa
 import channels
 from intake.domain import Accused, Location, Reporter, Submission, Upload
 from intake.errors import Conflict, RateLimited, ValidationError
-from intake.pipeline import LIMITS, MAX_CONTENT, _split_suffix, new_query_code
+from intake.filing_redaction import split_suffix as _split_suffix
+from intake.limits import FIELD_LIMITS as LIMITS
+from intake.limits import MAX_CONTENT
+from intake.pipeline import new_query_code
 from server.app import build_app, services_of
 from server.config import Settings
 from storage import models, vault

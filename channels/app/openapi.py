@@ -10,6 +10,7 @@ from typing import Any
 from channels import openapi
 from channels.app import schema
 from channels.openapi import BODY_ERRORS, THROTTLED, UNAVAILABLE, Answer, Operation, Param
+from intake.limits import MAX_EXTERNAL_ID
 
 INFO = {
     "title": "信访举报受理接口 (petition and reporting intake API)",
@@ -24,7 +25,7 @@ IDEMPOTENCY_KEY = Param(
     "header",
     "A random value per report; a retry with the same key and body returns the same case and "
     "query code (within 24 hours) instead of filing twice",
-    {"type": "string", "pattern": schema.IDEMPOTENCY_KEY, "minLength": 1, "maxLength": 200},
+    {"type": "string", "pattern": schema.IDEMPOTENCY_KEY, "minLength": 1, "maxLength": MAX_EXTERNAL_ID},
     required=False,
 )
 SIGNATURE = Param(

@@ -21,10 +21,10 @@ from channels.schema import (
 )
 from intake import domain
 from intake.errors import IntakeError
-from intake.pipeline import LIMITS
+from intake.limits import FIELD_LIMITS, MAX_EXTERNAL_ID
 
 # Printable ASCII, 1–200 characters, no space at either end (HTTP would strip it).
-IDEMPOTENCY_KEY = r"^[!-~](?:[ -~]{0,198}[!-~])?$"
+IDEMPOTENCY_KEY = rf"^[!-~](?:[ -~]{{0,{MAX_EXTERNAL_ID - 2}}}[!-~])?$"
 _IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY)
 
 
@@ -32,8 +32,8 @@ class NewReport(RequestModel):
     """A report (举报) from the app. Unknown keys are ignored; the channel comes from the route."""
 
     content: Content
-    title: OptionalText = Field(None, max_length=LIMITS["title"])
-    category: OptionalText = Field(None, max_length=LIMITS["category"])
+    title: OptionalText = Field(None, max_length=FIELD_LIMITS["title"])
+    category: OptionalText = Field(None, max_length=FIELD_LIMITS["category"])
     accused: Accused | None = None
     location: Location | None = None
     reporter: Reporter | None = Field(None, description="Identity: sealed in the vault")
@@ -109,7 +109,7 @@ def idempotency_key(value: str | None) -> str | None:
     """The ``Idempotency-Key`` header: absent, or as the document's pattern says (400 otherwise)."""
     if value is not None and not _IDEMPOTENCY_KEY.fullmatch(value):
         raise IntakeError(
-            "Idempotency-Key 应为 1 至 200 个可打印 ASCII 字符。",
+            f"Idempotency-Key 应为 1 至 {MAX_EXTERNAL_ID} 个可打印 ASCII 字符。",
             code="invalid_idempotency_key",
             status=400,
         )

@@ -24,7 +24,7 @@ class AppAdapter:
         self.secret = ctx.settings.get("HMAC_SECRET")
         self.replays = SignatureReplays()
         self.document = openapi.document(
-            signed=self.secret is not None, divisions=ctx.pipeline.jurisdiction.divisions()
+            signed=self.secret is not None, divisions=ctx.intake.jurisdiction.divisions()
         )
 
     def routes(self) -> list[web.AbstractRouteDef]:
@@ -59,7 +59,7 @@ class AppAdapter:
     async def create_report(self, request: web.Request) -> web.Response:
         key = schema.idempotency_key(request.headers.get(IDEMPOTENCY_HEADER))
         report = await self._body(request, schema.NewReport)
-        receipt = await self.ctx.pipeline.accept(
+        receipt = await self.ctx.intake.accept(
             report.submission(key, client_address(request, self.ctx.trust_forwarded_for))
         )
         body = schema.Receipt(
@@ -76,12 +76,12 @@ class AppAdapter:
 
     async def status(self, request: web.Request) -> web.Response:
         asked = await self._body(request, schema.StatusRequest)
-        found = await self.ctx.pipeline.status(asked.query_code, self.ctx.client_key(request))
+        found = await self.ctx.intake.status(asked.query_code, self.ctx.client_key(request))
         return json_response(render_status(found), headers={"Cache-Control": "no-store"})
 
     async def followup(self, request: web.Request) -> web.Response:
         added = await self._body(request, schema.Followup)
-        case_no = await self.ctx.pipeline.add_followup(
+        case_no = await self.ctx.intake.add_followup(
             added.query_code, added.content, "app", self.ctx.client_key(request)
         )
         return json_response(schema.FollowupAdded(case_no=case_no).body(), status=201)

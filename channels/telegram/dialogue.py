@@ -26,10 +26,11 @@ from aiogram.types import KeyboardButton, Message, ReplyKeyboardMarkup
 
 from channels.telegram import texts as t
 from channels.telegram.fsm import HANDLE_KIND, UpdateWork
-from intake.conversations import Notice, split_code
+from intake.channel_intake import ChannelIntake
+from intake.dialogue_texts import Notice, split_code
 from intake.domain import Location, Receipt, Reporter, Submission
 from intake.errors import IntakeError
-from intake.pipeline import MAX_CONTENT, Pipeline
+from intake.limits import MAX_CONTENT, clip
 
 log = logging.getLogger("channels.telegram")
 
@@ -50,11 +51,11 @@ class Report(StatesGroup):
 
 
 class TelegramIntake:
-    """What the handlers need of the service: the pipeline, the notice, and whether media can be
-    downloaded (a deployment may switch the media job off)."""
+    """What the handlers need of the service: the channel's intake (``cases``), the notice, and
+    whether media can be downloaded (a deployment may switch the media job off)."""
 
-    def __init__(self, pipeline: Pipeline, notice: Notice, *, media: bool = True) -> None:
-        self.pipeline = pipeline
+    def __init__(self, cases: ChannelIntake, notice: Notice, *, media: bool = True) -> None:
+        self.cases = cases
         self.notice = notice
         self.media = media
 
@@ -72,7 +73,7 @@ class TelegramIntake:
             external_id=work.update_key,
             handles={HANDLE_KIND: work.chat_id},
         )
-        receipt = await self.pipeline.accept(sub)
+        receipt = await self.cases.accept(sub)
         if self.media:
             for item in draft.get("media", []):
                 work.jobs.append(
@@ -130,7 +131,7 @@ async def _status(message: Message, intake: TelegramIntake, work: UpdateWork, ar
         await message.answer(t.USAGE_STATUS)
         return
     try:
-        found = await intake.pipeline.status(args, work.conversation_key)
+        found = await intake.cases.status(args, work.conversation_key)
     except IntakeError as exc:
         await message.answer(exc.message)
         return
@@ -143,7 +144,7 @@ async def _add(message: Message, intake: TelegramIntake, work: UpdateWork, args:
         await message.answer(t.USAGE_ADD)
         return
     try:
-        case_no = await intake.pipeline.add_followup(code, addition, CHANNEL, work.conversation_key)
+        case_no = await intake.cases.add_followup(code, addition, CHANNEL, work.conversation_key)
     except IntakeError as exc:
         await message.answer(exc.message)
         return
@@ -209,7 +210,9 @@ def report_router() -> Router:
         loc = message.location
         assert loc is not None
         label = message.venue.title if message.venue else "位置"
-        await state.update_data(location=f"{label}（{loc.latitude:.5f},{loc.longitude:.5f}）"[:200])
+        await state.update_data(
+            location=clip(f"{label}（{loc.latitude:.5f},{loc.longitude:.5f}）", "location.text")
+        )
         await state.set_state(Report.media)
         await message.answer("已记录位置。\n" + t.PROMPT_MEDIA, reply_markup=DONE)
 
@@ -278,11 +281,18 @@ def report_router() -> Router:
         if contact.user_id is None or contact.user_id != sender:
             await message.answer(t.NOT_YOUR_CONTACT, reply_markup=CONFIRM_CONTACT)
             return
-        name = " ".join(p for p in (contact.first_name, contact.last_name) if p)[:50]
+        name = clip(" ".join(p for p in (contact.first_name, contact.last_name) if p), "reporter.name")
         phone = contact.phone_number.strip()
         if phone and not phone.startswith("+"):
             phone = "+" + phone  # Telegram sends the international number without its "+"
-        await _file_draft(message, state, intake, work, draft, Reporter(name=name or None, phone=phone[:32]))
+        await _file_draft(
+            message,
+            state,
+            intake,
+            work,
+            draft,
+            Reporter(name=name or None, phone=clip(phone, "reporter.phone")),
+        )
 
     @router.message(Report.confirm, F.text.in_(t.CONFIRM_WORDS))
     async def confirm(message: Message, state: FSMContext, intake: TelegramIntake, work: UpdateWork) -> None:

@@ -4,8 +4,8 @@ summary before filing repeats only what they wrote about the matter."""
 from __future__ import annotations
 
 from intake.clock import CHINA
-from intake.conversations import ALREADY_FILED, Notice
-from intake.conversations import CANCELLED as CANCELLED  # the bot says it too
+from intake.dialogue_texts import ALREADY_FILED, Notice
+from intake.dialogue_texts import CANCELLED as CANCELLED  # the bot says it too
 from intake.domain import CaseStatus, Receipt
 
 # Menu buttons (a reply keyboard): their texts are what the bot receives when pressed.

@@ -32,8 +32,9 @@ from channels.media import MediaTooLarge, download_complete
 from channels.telegram.dialogue import MAX_MEDIA_BYTES, MEDIA_JOB, TelegramIntake, routers
 from channels.telegram.fsm import CURRENT, HANDLE_KIND, SealedStorage, UpdateWork
 from channels.verify import telegram_secret_valid, verify_telegram
-from intake.conversations import Conversations, Notice
+from intake.conversations import Conversations
 from intake.dialogue_state import DialogueLedger
+from intake.dialogue_texts import Notice
 from intake.errors import IntakeError, ValidationError
 from intake.notifier import DeliveryFailed
 
@@ -80,10 +81,10 @@ class TelegramAdapter:
         except ValueError:
             raise ValueError("INTAKE_TELEGRAM_POLL_TIMEOUT must be a whole number") from None
         self.bot = make_bot(s["TOKEN"], s.get("API_BASE"))
-        self.ledger = DialogueLedger(ctx.pipeline, "telegram")
+        self.ledger = DialogueLedger(ctx.intake, "telegram")
         # The WeChat/Weibo engine, used here for its late-attachment helper only.
-        self.materials = Conversations(ctx.pipeline, channel="telegram", platform="Telegram", notice=Notice())
-        self.intake = TelegramIntake(ctx.pipeline, Notice())
+        self.materials = Conversations(ctx.intake, channel="telegram", platform="Telegram", notice=Notice())
+        self.intake = TelegramIntake(ctx.intake, Notice())
         self.dispatcher = Dispatcher(storage=SealedStorage(self.ledger), intake=self.intake)
         self.dispatcher.include_routers(*routers())
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()

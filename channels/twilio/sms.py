@@ -12,19 +12,12 @@ deletes it from Twilio.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from intake.conversations import (
-    MAX_MEDIA,
-    PROMPT_WHAT,
-    PROMPT_WHO,
-    Conversations,
-    Inbound,
-    Outcome,
-    rest_of,
-    split_code,
-)
+from intake.conversations import MAX_MEDIA, Conversations, Inbound, Outcome
+from intake.dialogue_texts import PROMPT_WHAT, PROMPT_WHO, rest_of, split_code
 from intake.errors import IntakeError
-from intake.pipeline import MAX_CONTENT
+from intake.limits import MAX_CONTENT
 
 MEDIA_JOB = "twilio_media"
 # What an MMS may carry into a case: pictures (what the attachment store can recognise).
@@ -53,38 +46,58 @@ class SmsDialogue(Conversations):
     async def _sms_step(self, msg: Inbound, conv_key: str, msg_key: str) -> Outcome:
         media = list(msg.media) if isinstance(msg, SmsInbound) else []
         text = msg.text.replace("\u3000", " ").strip()
-        command = text.startswith(COMMANDS)
         step, draft = await self.saved(conv_key)
         items = [{"id": url, "type": "image"} for url in media]
-
-        if step == "idle" and not media and (command or not text):
-            return await super().step(msg, conv_key, msg_key)  # the engine's shortcuts and help
-        if step == "idle" and text.startswith("举报") and rest_of(text, "举报"):
-            # 举报 <内容> with pictures: filed at once, the pictures fetched by jobs afterwards.
-            keep = Outcome(None, step, draft)
-            return await self.file_draft(msg, msg_key, {"what": rest_of(text, "举报"), "media": items}, keep)
-        if step == "idle" and text.startswith("补充") and media:
-            return await self._followup_with_media(msg, conv_key, text, items)
-        if step == "idle" and not command:
-            # Free text (or pictures) starts the guided exchange: the text is what happened.
-            draft = {"media": items[:MAX_MEDIA]} if items else {}
-            if not text:
-                return Outcome(PROMPT_WHAT, "what", draft)
-            draft["what"] = text[:MAX_CONTENT]
-            return Outcome(STARTED + "\n" + PROMPT_WHO, "who", draft)
-        if media and step != "idle":
-            # Pictures in the middle of the exchange join the draft, whatever the step; text that
-            # came with them is answered by the engine first.
-            outcome = await super().step(msg, conv_key, msg_key) if text else Outcome(None, step, draft)
-            if outcome.step != "idle":
-                stored = outcome.draft.setdefault("media", [])
-                stored.extend(items[: max(0, MAX_MEDIA - len(stored))])
-                more = "可继续发送，发送完毕请回复“好了”。" if outcome.step == "media" else ""
-                outcome.reply = f"已收到 {len(stored)} 份材料。" + (
-                    "\n" + outcome.reply if outcome.reply else more
-                )
-            return outcome
+        if step == "idle":
+            return await self._idle_step(msg, conv_key, msg_key, text, items, draft)
+        if items:
+            return await self._media_in_exchange(
+                msg, conv_key, msg_key, text, items, Outcome(None, step, draft)
+            )
         return await super().step(msg, conv_key, msg_key)
+
+    async def _idle_step(
+        self,
+        msg: Inbound,
+        conv_key: str,
+        msg_key: str,
+        text: str,
+        items: list[dict[str, str]],
+        draft: dict[str, Any],
+    ) -> Outcome:
+        """A message outside an exchange: a command, a report at once, or the start of one."""
+        command = text.startswith(COMMANDS)
+        if not items and (command or not text):
+            return await super().step(msg, conv_key, msg_key)  # the engine's shortcuts and help
+        if text.startswith("举报") and rest_of(text, "举报"):
+            # 举报 <内容> with pictures: filed at once, the pictures fetched by jobs afterwards.
+            keep = Outcome(None, "idle", draft)
+            return await self.file_draft(msg, msg_key, {"what": rest_of(text, "举报"), "media": items}, keep)
+        if text.startswith("补充") and items:
+            return await self._followup_with_media(msg, conv_key, text, items)
+        if command:
+            return await super().step(msg, conv_key, msg_key)
+        # Free text (or pictures) starts the guided exchange: the text is what happened.
+        started: dict[str, Any] = {"media": items[:MAX_MEDIA]} if items else {}
+        if not text:
+            return Outcome(PROMPT_WHAT, "what", started)
+        started["what"] = text[:MAX_CONTENT]
+        return Outcome(STARTED + "\n" + PROMPT_WHO, "who", started)
+
+    async def _media_in_exchange(
+        self, msg: Inbound, conv_key: str, msg_key: str, text: str, items: list[dict[str, str]], kept: Outcome
+    ) -> Outcome:
+        """Pictures in the middle of the exchange join the draft, whatever the step; text that
+        came with them is answered by the engine first."""
+        outcome = await super().step(msg, conv_key, msg_key) if text else kept
+        if outcome.step != "idle":
+            stored = outcome.draft.setdefault("media", [])
+            stored.extend(items[: max(0, MAX_MEDIA - len(stored))])
+            more = "可继续发送，发送完毕请回复“好了”。" if outcome.step == "media" else ""
+            outcome.reply = f"已收到 {len(stored)} 份材料。" + (
+                "\n" + outcome.reply if outcome.reply else more
+            )
+        return outcome
 
     async def _followup_with_media(
         self, msg: Inbound, conv_key: str, text: str, items: list[dict[str, str]]
@@ -93,7 +106,7 @@ class SmsDialogue(Conversations):
         if code is None:
             return Outcome("请按“补充 查询码 内容”的格式发送，查询码为 16 位数字。", "idle", {})
         try:
-            case_no = await self.pipeline.add_followup(
+            case_no = await self.intake.add_followup(
                 code, addition or f"（通过彩信补充材料 {len(items)} 份）", self.channel, conv_key
             )
         except IntakeError as exc:

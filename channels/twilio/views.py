@@ -34,8 +34,9 @@ from channels.twilio.voice import (
     VoiceDialogue,
 )
 from channels.verify import verify_twilio
-from intake.conversations import Notice
+from intake.dialogue_texts import Notice
 from intake.errors import IntakeError
+from intake.limits import MAX_CONTENT
 from intake.notifier import DeliveryFailed
 
 log = logging.getLogger("channels.twilio")
@@ -75,9 +76,9 @@ class TwilioAdapter:
         )
         self.api: TwilioApi | None = None  # built in start, inside the running loop
         self.sms = SmsDialogue(
-            ctx.pipeline, channel="sms", platform="短信", notice=Notice(), media_job=MEDIA_JOB
+            ctx.intake, channel="sms", platform="短信", notice=Notice(), media_job=MEDIA_JOB
         )
-        self.calls = VoiceDialogue(ctx.pipeline, self.settings, self.voice)
+        self.calls = VoiceDialogue(ctx.intake, self.settings, self.voice)
 
     def routes(self) -> list[web.AbstractRouteDef]:
         return [
@@ -297,7 +298,7 @@ def parse_sms(form: MultiDict[str], account_sid: str) -> SmsInbound:
         handle=sender,
         message_id=sid,
         kind="text",
-        text=body[:20_000],
+        text=body[:MAX_CONTENT],
         media=tuple(media),
         skipped_media=skipped,
     )

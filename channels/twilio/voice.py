@@ -34,10 +34,12 @@ from channels.twilio import twiml
 from channels.twilio.api import TwilioApiError
 from channels.twilio.settings import TwilioSettings
 from channels.twilio.twiml import Voice
-from intake.conversations import Conversations, Inbound, Notice, Outcome, clean_text
+from intake.channel_intake import ChannelIntake
+from intake.conversations import Conversations, Inbound, Outcome
+from intake.dialogue_texts import Notice, clean_text
 from intake.domain import Receipt, Submission, format_query_code, normalise_query_code
 from intake.errors import Conflict, IntakeError, NotFound, RateLimited
-from intake.pipeline import MAX_CONTENT, Pipeline
+from intake.limits import MAX_CONTENT
 
 log = logging.getLogger("channels.twilio.voice")
 
@@ -117,13 +119,13 @@ def receipt_sms(case_no: str, query_code: str) -> str:
 class VoiceDialogue(Conversations):
     def __init__(
         self,
-        pipeline: Pipeline,
+        intake: ChannelIntake,
         settings: TwilioSettings,
         voice: Voice,
         *,
         send_sms: SendSms | None = None,
     ) -> None:
-        super().__init__(pipeline, channel="phone", platform="电话", notice=Notice())
+        super().__init__(intake, channel="phone", platform="电话", notice=Notice())
         self.settings = settings
         self.voice = voice
         self.send_sms = send_sms  # None: outbound SMS not configured, no receipt by SMS
@@ -145,7 +147,7 @@ class VoiceDialogue(Conversations):
     # keys -------------------------------------------------------------------------------------
 
     def lane_key(self, call_sid: str, lane: str) -> str:
-        return self.pipeline.mac("twilio-call", f"{call_sid}|{lane}".encode())
+        return self.intake.mac("twilio-call", f"{call_sid}|{lane}".encode())
 
     def conversation_key(self, msg: Inbound) -> str:
         assert isinstance(msg, CallEvent)
@@ -154,7 +156,7 @@ class VoiceDialogue(Conversations):
 
     def _client_key(self, msg: CallEvent) -> str:
         """Rate limits for query codes: per caller number (keyed), else per call."""
-        return self.pipeline.mac("client", f"phone|{msg.handle or msg.call_sid}".encode())
+        return self.intake.mac("client", f"phone|{msg.handle or msg.call_sid}".encode())
 
     # the flow ---------------------------------------------------------------------------------
 
@@ -311,7 +313,7 @@ class VoiceDialogue(Conversations):
         try:
             if code is None:
                 raise NotFound("bad code")
-            await self.pipeline.status(code, self._client_key(msg))
+            await self.intake.status(code, self._client_key(msg))
         except NotFound:
             state["tries"] = int(state.get("tries", 0)) + 1
             if state["tries"] >= 3:
@@ -325,7 +327,7 @@ class VoiceDialogue(Conversations):
         if code is None:
             assert retry is not None
             return retry
-        found = await self.pipeline.status(code, self._client_key(msg))
+        found = await self.intake.status(code, self._client_key(msg))
         return self._menu(state, lead=twiml.status_speech(found) + twiml.BACK_TO_MENU)
 
     async def _add_code(self, msg: CallEvent, state: dict[str, Any]) -> Outcome:
@@ -349,7 +351,7 @@ class VoiceDialogue(Conversations):
                 return Outcome(self.voice.ask_addition(n, lead=twiml.ADD_AGAIN), "add", state)
             state.pop("q", None)
             return self._menu(state, lead=twiml.ADD_NONE + twiml.BACK_TO_MENU)
-        await self.pipeline.add_followup(code, text[:MAX_CONTENT], "phone", self._client_key(msg))
+        await self.intake.add_followup(code, text[:MAX_CONTENT], "phone", self._client_key(msg))
         state.pop("q", None)
         return self._menu(state, lead=twiml.ADD_DONE + twiml.BACK_TO_MENU)
 
@@ -381,10 +383,10 @@ class VoiceDialogue(Conversations):
             channel="phone",
             content=(text or twiml.RECORDING_ONLY_CONTENT)[:MAX_CONTENT],
             anonymous=True,
-            external_id=self.pipeline.mac("twilio-report", f"{msg.call_sid}|{k}".encode()),
+            external_id=self.intake.mac("twilio-report", f"{msg.call_sid}|{k}".encode()),
             handles={"phone": msg.handle} if msg.handle else {},
         )
-        receipt = await self.pipeline.accept(sub)
+        receipt = await self.intake.accept(sub)
         state.update(pending=False, k=k + 1, case_no=receipt.case_no, summary="", recorded=False)
         return receipt
 

@@ -23,7 +23,7 @@ from intake.domain import Accused, Location, Reporter, Submission, format_query_
 from intake.errors import Conflict, IntakeError, ValidationError
 from intake.files import ALLOWED_DESCRIPTION, human_size
 from intake.forms import FormData, FormInvalidCharacters, FormTooLarge, read_form
-from intake.pipeline import MAX_CONTENT
+from intake.limits import FIELD_LIMITS, MAX_CONTENT
 from intake.ratelimit import client_address
 
 HERE = Path(__file__).resolve().parent
@@ -59,16 +59,20 @@ REPORT_FIELDS = frozenset(
     }
 )
 STATUS_FIELDS = frozenset({"csrf", "query_code", "content"})
+# The form's bounded fields (in the order they are checked) and their limits from the one table.
 LIMITS = {
-    "accused_name": 100,
-    "accused_unit": 200,
-    "accused_position": 100,
-    "location_text": 200,
-    "title": 200,
-    "reporter_name": 50,
-    "reporter_id_number": 32,
-    "reporter_phone": 32,
-    "reporter_address": 200,
+    name.replace(".", "_"): FIELD_LIMITS[name]
+    for name in (
+        "accused.name",
+        "accused.unit",
+        "accused.position",
+        "location.text",
+        "title",
+        "reporter.name",
+        "reporter.id_number",
+        "reporter.phone",
+        "reporter.address",
+    )
 }
 SUBMISSION_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -93,6 +97,24 @@ def china_time(at: datetime) -> str:
     return at.astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
 
 
+def _optional(values: dict[str, str], name: str) -> str | None:
+    return values[name] or None
+
+
+def _reporter(values: dict[str, str]) -> Reporter:
+    """The identity of a report filed in one's own name: a name and a phone number at least."""
+    if not values["reporter_name"] or not values["reporter_phone"]:
+        raise ValidationError(
+            "实名举报请填写姓名和联系电话；不愿留下身份请选择匿名。", code="identity_incomplete"
+        )
+    return Reporter(
+        values["reporter_name"],
+        values["reporter_id_number"] or None,
+        values["reporter_phone"],
+        values["reporter_address"] or None,
+    )
+
+
 class WebAdapter:
     def __init__(self, ctx: ChannelContext) -> None:
         self.ctx = ctx
@@ -103,8 +125,8 @@ class WebAdapter:
         )
         self.env.filters["china_time"] = china_time
         self._token_key = bytes.fromhex(ctx.sign("form-token", b"key"))
-        self.townships = [(u.division_code, u.division_name) for u in ctx.pipeline.jurisdiction.townships()]
-        self.jurisdiction_name = ctx.pipeline.jurisdiction.name
+        self.townships = [(u.division_code, u.division_name) for u in ctx.intake.jurisdiction.townships()]
+        self.jurisdiction_name = ctx.intake.jurisdiction.name
         self._known_codes = {code for code, _ in self.townships}
 
     def routes(self) -> list[web.AbstractRouteDef]:
@@ -222,7 +244,7 @@ class WebAdapter:
                     code="unsupported_file_type",
                 )
             sub = self._submission(request, form, values)
-            receipt = await self.ctx.pipeline.accept(sub)
+            receipt = await self.ctx.intake.accept(sub)
         except ValidationError as exc:
             return self._report_form(request, values, exc.status, exc.message)
         except Conflict:
@@ -250,6 +272,32 @@ class WebAdapter:
         return {k: form.get(k) for k in REPORT_FIELDS if k != "csrf"}
 
     def _submission(self, request: web.Request, form: FormData, values: dict[str, str]) -> Submission:
+        self._check_values(values)
+        anonymous = values["identity"] != "real"
+        sid = values["submission_id"]
+        return Submission(
+            channel="web",
+            content=values["content"],
+            title=_optional(values, "title"),
+            category=_optional(values, "category"),
+            accused=Accused(
+                _optional(values, "accused_name"),
+                _optional(values, "accused_unit"),
+                _optional(values, "accused_position"),
+            ),
+            location=Location(_optional(values, "division_code"), _optional(values, "location_text")),
+            reporter=Reporter() if anonymous else _reporter(values),
+            anonymous=anonymous,
+            # A refreshed or double-clicked submit carries the same id: one report, one receipt.
+            external_id=f"form:{sid}" if SUBMISSION_ID.fullmatch(sid) else None,
+            # The address is sealed with the identity; behind a trusted proxy, the forwarded one.
+            handles={"ip": client_address(request, self.ctx.trust_forwarded_for)},
+            # Proof of identity goes with the identity: not kept at all for an anonymous report.
+            attachments=tuple(f for f in form.files if not (anonymous and f.identifying)),
+        )
+
+    def _check_values(self, values: dict[str, str]) -> None:
+        """The form's own checks, before the pipeline's: lengths, the facts, the two lists."""
         for name, limit in LIMITS.items():
             if len(values[name]) > limit:
                 raise ValidationError(f"有一项填写内容超过了 {limit} 字，请精简。", code="field_too_long")
@@ -264,40 +312,6 @@ class WebAdapter:
         category = values["category"]
         if category and category not in CATEGORIES:
             raise ValidationError("请从列表中选择问题类别。", code="invalid_field")
-        anonymous = values["identity"] != "real"
-        reporter = Reporter()
-        if not anonymous:
-            if not values["reporter_name"] or not values["reporter_phone"]:
-                raise ValidationError(
-                    "实名举报请填写姓名和联系电话；不愿留下身份请选择匿名。", code="identity_incomplete"
-                )
-            reporter = Reporter(
-                values["reporter_name"],
-                values["reporter_id_number"] or None,
-                values["reporter_phone"],
-                values["reporter_address"] or None,
-            )
-        sid = values["submission_id"]
-        return Submission(
-            channel="web",
-            content=content,
-            title=values["title"] or None,
-            category=category or None,
-            accused=Accused(
-                values["accused_name"] or None,
-                values["accused_unit"] or None,
-                values["accused_position"] or None,
-            ),
-            location=Location(code or None, values["location_text"] or None),
-            reporter=reporter,
-            anonymous=anonymous,
-            # A refreshed or double-clicked submit carries the same id: one report, one receipt.
-            external_id=f"form:{sid}" if SUBMISSION_ID.fullmatch(sid) else None,
-            # The address is sealed with the identity; behind a trusted proxy, the forwarded one.
-            handles={"ip": client_address(request, self.ctx.trust_forwarded_for)},
-            # Proof of identity goes with the identity: not kept at all for an anonymous report.
-            attachments=tuple(f for f in form.files if not (anonymous and f.identifying)),
-        )
 
     # --- following a case ---------------------------------------------------------------------
 
@@ -318,7 +332,7 @@ class WebAdapter:
         followup: str = "",
     ) -> web.Response:
         try:
-            found = await self.ctx.pipeline.status(code, self.ctx.client_key(request))
+            found = await self.ctx.intake.status(code, self.ctx.client_key(request))
         except IntakeError as exc:
             return self._query_error(request, exc)
         return self._page(
@@ -354,7 +368,7 @@ class WebAdapter:
             )
         code, content = form.get("query_code"), form.get("content")
         try:
-            await self.ctx.pipeline.add_followup(code, content, "web", self.ctx.client_key(request))
+            await self.ctx.intake.add_followup(code, content, "web", self.ctx.client_key(request))
         except ValidationError as exc:
             # What they wrote goes back into the box.
             return await self._status_page(

@@ -20,7 +20,8 @@ from channels.base import ChannelContext, read_body
 from channels.verify import WeChatCipher, verify_wechat_message, verify_wechat_server
 from channels.wechat.api import DEFAULT_API_BASE, WeChatClient
 from channels.wechat.envelope import open_envelope, parse_xml, query, render_text, seal_reply
-from intake.conversations import Conversations, Inbound, Notice
+from intake.conversations import Conversations, Inbound
+from intake.dialogue_texts import Notice
 from intake.errors import IntakeError
 
 log = logging.getLogger("channels.wechat")
@@ -55,7 +56,7 @@ class WeChatAdapter:
                 s.get("API_BASE") or DEFAULT_API_BASE, self.app_id, s["APP_SECRET"], ctx.clock
             )
         self.dialogue = Conversations(
-            ctx.pipeline,
+            ctx.intake,
             channel="wechat",
             platform="微信",
             notice=Notice(),

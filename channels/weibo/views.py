@@ -20,8 +20,10 @@ from aiohttp import web
 from channels.base import ChannelContext, parse_json_object, read_body
 from channels.verify import verify_weibo
 from channels.weibo.api import DEFAULT_API_BASE, WeiboClient, encode_data
-from intake.conversations import Conversations, Inbound, Notice
+from intake.conversations import Conversations, Inbound
+from intake.dialogue_texts import Notice
 from intake.errors import IntakeError
+from intake.limits import MAX_CONTENT, clip
 from intake.notifier import DeliveryUnavailable
 
 log = logging.getLogger("channels.weibo")
@@ -29,7 +31,6 @@ log = logging.getLogger("channels.weibo")
 MAX_BODY = 64 * 1024
 REPLY_BUDGET = 4.5
 REPLY_WINDOW = timedelta(hours=48)  # Weibo accepts replies this long after the fan's last message
-MAX_TEXT = 20_000
 KINDS = {"text": "text", "position": "location", "voice": "voice", "image": "image", "event": "event"}
 
 
@@ -48,7 +49,7 @@ class WeiboAdapter:
         self.secret = ctx.settings["APP_SECRET"]
         token = ctx.settings.get("ACCESS_TOKEN")
         self.client = WeiboClient(ctx.settings.get("API_BASE") or DEFAULT_API_BASE, token) if token else None
-        self.dialogue = Conversations(ctx.pipeline, channel="weibo", platform="微博", notice=Notice())
+        self.dialogue = Conversations(ctx.intake, channel="weibo", platform="微博", notice=Notice())
 
     def routes(self) -> list[web.AbstractRouteDef]:
         return [web.get("/channels/weibo", self.verify_url), web.post("/channels/weibo", self.receive)]
@@ -133,7 +134,7 @@ def to_inbound(push: dict[str, Any]) -> Inbound:
     ).hexdigest()[:32]
     location = None
     if kind == "position":
-        location = f"位置（{data.get('latitude', '')},{data.get('longitude', '')}）"[:200]
+        location = clip(f"位置（{data.get('latitude', '')},{data.get('longitude', '')}）", "location.text")
     subtype = str(data.get("subtype", "")) or None
     media = data.get("vfid") if kind in ("image", "voice") else None
     return Inbound(
@@ -142,7 +143,7 @@ def to_inbound(push: dict[str, Any]) -> Inbound:
         handle=sender,
         message_id=f"{sender}|{created}|{digest}",
         kind=KINDS.get(kind, "other"),
-        text=text[:MAX_TEXT] if kind == "text" else "",
+        text=text[:MAX_CONTENT] if kind == "text" else "",
         media_id=str(media)[:200] if media else None,
         location=location,
         event=subtype,

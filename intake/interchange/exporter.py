@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import IO, Any
 
+from intake.case_fields import case_fields
 from intake.clock import Clock
 from intake.domain import STATUS_LABELS
 from intake.errors import ValidationError
@@ -79,13 +80,7 @@ def interchange_record(case: ExportCase, unit_names: Mapping[str, str]) -> dict[
         "channel": case.channel,
         "received_at": case.received_at.isoformat(),
         "updated_at": case.updated_at.isoformat(),
-        "status": case.status,
-        "status_label": STATUS_LABELS.get(case.status, case.status),
-        "title": case.title,
-        "content": case.content,
-        "category": case.category,
-        "accused": {"name": case.accused_name, "unit": case.accused_unit, "position": case.accused_position},
-        "location": {"division_code": case.location_code, "text": case.location_text},
+        **case_fields(case),
         "anonymous": case.anonymous,
         "informant": case.informant_alias,
         "receiving_unit": {"id": case.receiving_unit, "name": unit_names.get(case.receiving_unit)},

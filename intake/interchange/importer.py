@@ -19,7 +19,7 @@ import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,123 +124,22 @@ class ImportService:
                 "表头中没有“反映内容”列；请用 --mapping 指定列的对应关系。", code="no_content_column"
             )
         existing = await self._db.exports.imported(key_prefix)
-        state = Progress(total=total)
-        errors: list[RowError] = []
-        case_nos: list[str] = []
-        duplicates = 0
         divisions = frozenset(self._pipeline.jurisdiction.divisions())
         now = self._clock.now()
-        started = time.monotonic()
 
-        triage_queue: asyncio.Queue[str | None] = asyncio.Queue()
+        def parse(row: Any) -> ImportRecord | RowError:
+            if fmt == "jsonl":
+                return from_interchange(row.number, row.cells, divisions=divisions, now=now)
+            return from_cells(row.number, row.cells, columns, divisions=divisions, now=now)
+
+        run = _Run(self, Progress(total=total), key_prefix, actor, progress)
         # Cases a crashed run filed but did not triage: first in line.
         for found in existing.values():
             if not found.triaged:
-                triage_queue.put_nowait(found.case_no)
-
-        async def triage_worker() -> None:
-            nonlocal duplicates
-            done = False
-            while not done:
-                batch: list[str] = []
-                item = await triage_queue.get()
-                if item is None:
-                    break
-                batch.append(item)
-                while len(batch) < self._triage_batch and not triage_queue.empty():
-                    more = triage_queue.get_nowait()
-                    if more is None:
-                        done = True
-                        break
-                    batch.append(more)
-                outcomes = await self._triage.triage_reports(batch)
-                for case_no, outcome in zip(batch, outcomes, strict=True):
-                    if isinstance(outcome, Exception):
-                        log.warning(
-                            "imported case not triaged",
-                            extra={"case_no": case_no, "reason": type(outcome).__name__},
-                        )
-                        continue
-                    state.triaged += 1
-                    if outcome.get("duplicate_of"):
-                        duplicates += 1
-                    if outcome.get("sealed") and self._after_triage is not None:
-                        await self._after_triage(case_no)
-
-        triager = asyncio.create_task(triage_worker(), name="import-triage")
-        slots = asyncio.Semaphore(self._in_flight)
-        filing: set[asyncio.Task[None]] = set()
-        failure: list[BaseException] = []
-
-        async def file_one(record: ImportRecord) -> None:
-            try:
-                receipt = await self._pipeline.accept(
-                    _submission(record), imported=_imported(record, key_prefix, actor)
-                )
-            except IntakeError as exc:
-                errors.append(RowError(record.row, "", exc.message))  # names fields, never values
-                state.bad += 1
-                return
-            except BaseException as exc:
-                failure.append(exc)
-                return
-            finally:
-                slots.release()
-            if receipt.created:
-                state.imported += 1
-                case_nos.append(receipt.case_no)
-                triage_queue.put_nowait(receipt.case_no)
-            else:
-                state.skipped += 1
-
-        last_report = 0.0
-        try:
-            for row in rows:
-                state.seen += 1
-                if key_prefix + str(row.number) in existing:
-                    state.skipped += 1
-                else:
-                    record = (
-                        from_interchange(row.number, row.cells, divisions=divisions, now=now)
-                        if fmt == "jsonl"
-                        else from_cells(row.number, row.cells, columns, divisions=divisions, now=now)
-                    )
-                    if isinstance(record, RowError):
-                        errors.append(record)
-                        state.bad += 1
-                    else:
-                        await slots.acquire()
-                        if failure:
-                            slots.release()
-                            break
-                        task = asyncio.create_task(file_one(record))
-                        filing.add(task)
-                        task.add_done_callback(filing.discard)
-                if progress is not None and time.monotonic() - last_report >= 0.5:
-                    last_report = time.monotonic()
-                    progress(state)
-                if state.seen % 256 == 0:
-                    await asyncio.sleep(0)  # reading a workbook is CPU work: let the filing run
-            if filing:
-                await asyncio.gather(*filing)
-            if failure:
-                raise failure[0]
-            filed = time.monotonic() - started
-            triage_queue.put_nowait(None)
-            while not triager.done():
-                if progress is not None:
-                    progress(state)
-                await asyncio.wait({triager}, timeout=0.5)
-            triager.result()
-        finally:
-            if not triager.done():
-                triager.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await triager
-        if progress is not None:
-            progress(state)
-        errors.sort(key=lambda e: e.row)
-        seconds = time.monotonic() - started
+                run.triage_queue.put_nowait(found.case_no)
+        filed = await run.go(rows, existing, parse)
+        state = run.state
+        run.errors.sort(key=lambda e: e.row)
         summary = ImportSummary(
             sha,
             fmt,
@@ -248,11 +147,11 @@ class ImportService:
             state.imported,
             state.skipped,
             state.triaged,
-            duplicates,
-            errors,
-            seconds,
+            run.duplicates,
+            run.errors,
+            time.monotonic() - run.started,
             unmapped,
-            case_nos,
+            run.case_nos,
             filed,
         )
         await self._db.exports.record(
@@ -265,15 +164,156 @@ class ImportService:
                 "rows": summary.rows,
                 "imported": summary.imported,
                 "skipped": summary.skipped,
-                "bad_rows": len(errors),
+                "bad_rows": len(run.errors),
                 "triaged": summary.triaged,
             },
         )
         log.info(
-            f"import finished: {summary.rows} rows, {summary.imported} imported, {len(errors)} bad rows",
+            f"import finished: {summary.rows} rows, {summary.imported} imported, {len(run.errors)} bad rows",
             extra={"count": summary.imported},
         )
         return summary
+
+
+class _Run:
+    """One import's moving parts: rows are filed up to ``in_flight`` at once while one worker
+    triages the filed cases in batches; the first unexpected failure stops the reading."""
+
+    def __init__(
+        self,
+        service: ImportService,
+        state: Progress,
+        key_prefix: str,
+        actor: str,
+        progress: Callable[[Progress], None] | None,
+    ) -> None:
+        self.service = service
+        self.state = state
+        self.key_prefix = key_prefix
+        self.actor = actor
+        self.progress = progress
+        self.errors: list[RowError] = []
+        self.case_nos: list[str] = []
+        self.duplicates = 0
+        self.started = time.monotonic()
+        self.triage_queue: asyncio.Queue[str | None] = asyncio.Queue()
+        self.slots = asyncio.Semaphore(service._in_flight)
+        self.filing: set[asyncio.Task[None]] = set()
+        self.failure: list[BaseException] = []
+
+    async def go(
+        self, rows: Iterable[Any], existing: Container[str], parse: Callable[[Any], ImportRecord | RowError]
+    ) -> float:
+        """File every row and triage what was filed; the seconds until the last row was filed."""
+        triager = asyncio.create_task(self.triage_worker(), name="import-triage")
+        try:
+            await self.read(rows, existing, parse)
+            if self.filing:
+                await asyncio.gather(*self.filing)
+            if self.failure:
+                raise self.failure[0]
+            filed = time.monotonic() - self.started
+            self.triage_queue.put_nowait(None)
+            while not triager.done():
+                self.report()
+                await asyncio.wait({triager}, timeout=0.5)
+            triager.result()
+        finally:
+            if not triager.done():
+                triager.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await triager
+        self.report()
+        return filed
+
+    def report(self) -> None:
+        if self.progress is not None:
+            self.progress(self.state)
+
+    async def read(
+        self, rows: Iterable[Any], existing: Container[str], parse: Callable[[Any], ImportRecord | RowError]
+    ) -> None:
+        state = self.state
+        last_report = 0.0
+        for row in rows:
+            state.seen += 1
+            if self.key_prefix + str(row.number) in existing:
+                state.skipped += 1
+            elif isinstance(record := parse(row), RowError):
+                self.errors.append(record)
+                state.bad += 1
+            else:
+                await self.slots.acquire()
+                if self.failure:
+                    self.slots.release()
+                    break
+                task = asyncio.create_task(self.file_one(record))
+                self.filing.add(task)
+                task.add_done_callback(self.filing.discard)
+            if self.progress is not None and time.monotonic() - last_report >= 0.5:
+                last_report = time.monotonic()
+                self.progress(state)
+            if state.seen % 256 == 0:
+                await asyncio.sleep(0)  # reading a workbook is CPU work: let the filing run
+
+    async def file_one(self, record: ImportRecord) -> None:
+        state = self.state
+        try:
+            receipt = await self.service._pipeline.accept(
+                _submission(record), imported=_imported(record, self.key_prefix, self.actor)
+            )
+        except IntakeError as exc:
+            self.errors.append(RowError(record.row, "", exc.message))  # names fields, never values
+            state.bad += 1
+            return
+        except BaseException as exc:
+            self.failure.append(exc)
+            return
+        finally:
+            self.slots.release()
+        if receipt.created:
+            state.imported += 1
+            self.case_nos.append(receipt.case_no)
+            self.triage_queue.put_nowait(receipt.case_no)
+        else:
+            state.skipped += 1
+
+    async def next_batch(self) -> tuple[list[str], bool]:
+        """Up to a batch of queued case numbers (waiting for the first), and whether the end
+        mark was met."""
+        item = await self.triage_queue.get()
+        if item is None:
+            return [], True
+        batch = [item]
+        while len(batch) < self.service._triage_batch and not self.triage_queue.empty():
+            more = self.triage_queue.get_nowait()
+            if more is None:
+                return batch, True
+            batch.append(more)
+        return batch, False
+
+    async def triage_worker(self) -> None:
+        done = False
+        while not done:
+            batch, done = await self.next_batch()
+            if not batch:
+                break
+            outcomes = await self.service._triage.triage_reports(batch)
+            for case_no, outcome in zip(batch, outcomes, strict=True):
+                await self.triaged(case_no, outcome)
+
+    async def triaged(self, case_no: str, outcome: Any) -> None:
+        if isinstance(outcome, Exception):
+            log.warning(
+                "imported case not triaged",
+                extra={"case_no": case_no, "reason": type(outcome).__name__},
+            )
+            return
+        self.state.triaged += 1
+        if outcome.get("duplicate_of"):
+            self.duplicates += 1
+        if outcome.get("sealed") and self.service._after_triage is not None:
+            await self.service._after_triage(case_no)
 
 
 def _submission(r: ImportRecord) -> Submission:

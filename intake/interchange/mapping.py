@@ -22,6 +22,7 @@ from typing import Any
 
 from intake.domain import CHANNEL_LABELS
 from intake.errors import ValidationError
+from intake.limits import FIELD_LIMITS, MAX_CONTENT
 
 # Every field a column can be mapped to, with its longest value (the pipeline's limits).
 FIELDS: dict[str, int] = {
@@ -31,18 +32,9 @@ FIELDS: dict[str, int] = {
     "closed_at": 40,
     "result": 2000,
     "source_case_no": 64,
-    "title": 200,
-    "content": 20_000,
-    "category": 64,
-    "accused.name": 100,
-    "accused.unit": 200,
-    "accused.position": 100,
-    "location.text": 200,
+    "content": MAX_CONTENT,
+    **FIELD_LIMITS,
     "location.division_code": 12,
-    "reporter.name": 50,
-    "reporter.id_number": 32,
-    "reporter.phone": 32,
-    "reporter.address": 200,
 }
 IDENTITY_FIELDS = frozenset(f for f in FIELDS if f.startswith("reporter."))
 # Text fields several columns may feed (joined by a line break).

@@ -10,7 +10,7 @@ import json
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -87,30 +87,35 @@ def parse_when(value: Any, now: datetime) -> datetime:
         # An Excel serial day number that the sheet did not format as a date.
         at = datetime(1899, 12, 30, 9, 0, tzinfo=CHINA) + timedelta(days=float(value))
     elif isinstance(value, str):
-        text = value.strip()
-        m = _DATE.fullmatch(text)
-        c = _COMPACT.fullmatch(text) if m is None else None
-        if m is None and c is None:
-            raise ValueError("unrecognised date")
-        if m is not None:
-            y, mo, d, hh, mm, ss, zone = m.groups()
-            tz: Any = CHINA
-            if zone == "Z":
-                tz = UTC
-            elif zone:
-                sign = 1 if zone[0] == "+" else -1
-                digits = zone[1:].replace(":", "")
-                tz = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
-            at = datetime(int(y), int(mo), int(d), int(hh or 9), int(mm or 0), int(ss or 0), tzinfo=tz)
-        else:
-            assert c is not None
-            at = datetime(int(c.group(1)), int(c.group(2)), int(c.group(3)), 9, 0, tzinfo=CHINA)
+        at = _parse_date_text(value.strip())
     else:
         raise ValueError("not a date")
     at = at.astimezone(UTC)
     if at < EARLIEST or at > now + timedelta(days=1):
         raise OverflowError("date out of range")
     return at
+
+
+def _parse_date_text(text: str) -> datetime:
+    m = _DATE.fullmatch(text)
+    if m is not None:
+        y, mo, d, hh, mm, ss, zone = m.groups()
+        return datetime(int(y), int(mo), int(d), int(hh or 9), int(mm or 0), int(ss or 0), tzinfo=_zone(zone))
+    c = _COMPACT.fullmatch(text)
+    if c is None:
+        raise ValueError("unrecognised date")
+    return datetime(int(c.group(1)), int(c.group(2)), int(c.group(3)), 9, 0, tzinfo=CHINA)
+
+
+def _zone(zone: str | None) -> tzinfo:
+    """``Z``, ``+08:00`` or ``-0500`` as a zone; none written is China time."""
+    if not zone:
+        return CHINA
+    if zone == "Z":
+        return UTC
+    sign = 1 if zone[0] == "+" else -1
+    digits = zone[1:].replace(":", "")
+    return timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
 
 
 def _text(value: Any, target: str, column: str) -> str | None:
@@ -158,7 +163,49 @@ def from_cells(
 def _from_cells(
     number: int, cells: Mapping[str, Any], mapping: ColumnMapping, divisions: Collection[str], now: datetime
 ) -> ImportRecord:
-    values: dict[str, tuple[str, Any]] = {}  # field → (the column it came from, value)
+    row = _Row(mapping, _cell_values(cells, mapping))
+    content = row.get("content")
+    if not content:
+        raise _Bad(row.column("content"), "反映内容为空。")
+    if len(content) > FIELDS["content"]:
+        raise _Bad(row.column("content"), f"反映内容不能超过 {FIELDS['content']} 字。")
+    received_at, closed_at = _row_dates(row, now)
+    channel = _row_channel(row)
+    status = _row_status(row, closed_at)
+    code = row.get("location.division_code")
+    if code is not None and not (code.isascii() and code.isdigit() and code in divisions):
+        raise _Bad(row.column("location.division_code"), "不是本辖区的行政区划代码。")
+    source: dict[str, Any] = {}
+    if (status_text := row.get("status")) is not None:
+        source["status_text"] = status_text
+    if result := row.get("result"):
+        source["result"] = result
+    if closed_at is not None:
+        source["closed_at"] = closed_at.isoformat()
+    if (source_no := row.get("source_case_no")) is not None:
+        source["source_case_no"] = source_no
+    get = row.get
+    return ImportRecord(
+        row=number,
+        channel=channel,
+        received_at=received_at,
+        status=status,
+        content=content,
+        title=get("title"),
+        category=get("category"),
+        accused=Accused(get("accused.name"), get("accused.unit"), get("accused.position")),
+        location=Location(code, get("location.text")),
+        reporter=Reporter(
+            get("reporter.name"), get("reporter.id_number"), get("reporter.phone"), get("reporter.address")
+        ),
+        source=source,
+    )
+
+
+def _cell_values(cells: Mapping[str, Any], mapping: ColumnMapping) -> dict[str, tuple[str, Any]]:
+    """field → (the column it came from, value): dates as they are, text bounded by the field's
+    limit, repeated columns of a joined field (several 反映内容 columns) joined by lines."""
+    values: dict[str, tuple[str, Any]] = {}
     for heading, target in mapping.columns.items():
         if heading not in cells:
             continue
@@ -177,81 +224,65 @@ def _from_cells(
             values[target] = (first, f"{before}\n{text}")
         elif target not in values:
             values[target] = (heading, text)
+    return values
 
-    def get(target: str) -> str | None:
-        found = values.get(target)
-        return found[1] if found else None
 
-    def column(target: str) -> str:
-        found = values.get(target)
+class _Row:
+    """One row's values by field, and the column to blame for a field (its heading, the mapped
+    heading when the cell was empty, or the field's label when no column maps to it)."""
+
+    def __init__(self, mapping: ColumnMapping, values: dict[str, tuple[str, Any]]) -> None:
+        self.mapping = mapping
+        self.values = values
+
+    def get(self, target: str) -> str | None:
+        found = self.values.get(target)
+        text: str | None = found[1] if found else None  # dates are read by _row_dates only
+        return text
+
+    def column(self, target: str) -> str:
+        found = self.values.get(target)
         if found:
             return found[0]
-        for heading, t in mapping.columns.items():
+        for heading, t in self.mapping.columns.items():
             if t == target:
                 return heading
         return _label(target)
 
-    content = get("content")
-    if not content:
-        raise _Bad(column("content"), "反映内容为空。")
-    if len(content) > FIELDS["content"]:
-        raise _Bad(column("content"), f"反映内容不能超过 {FIELDS['content']} 字。")
-    if "received_at" not in values:
-        raise _Bad(column("received_at"), "缺少登记日期。")
-    received_at = _when(values["received_at"], now)
-    closed_at = _when(values["closed_at"], now) if "closed_at" in values else None
+
+def _row_dates(row: _Row, now: datetime) -> tuple[datetime, datetime | None]:
+    if "received_at" not in row.values:
+        raise _Bad(row.column("received_at"), "缺少登记日期。")
+    received_at = _when(row.values["received_at"], now)
+    closed_at = _when(row.values["closed_at"], now) if "closed_at" in row.values else None
     if closed_at is not None and closed_at < received_at:
-        raise _Bad(column("closed_at"), "办结日期早于登记日期。")
+        raise _Bad(row.column("closed_at"), "办结日期早于登记日期。")
+    return received_at, closed_at
 
-    channel_text = get("channel")
+
+def _row_channel(row: _Row) -> str:
+    channel_text = row.get("channel")
     if channel_text is None:
-        channel = mapping.defaults.get("channel")
+        channel = row.mapping.defaults.get("channel")
         if channel is None:
-            raise _Bad(column("channel"), "缺少来源（来信、来访、网络、电话等）。")
-    else:
-        found_channel = mapping.channel_of(channel_text)
-        if found_channel is None:
-            raise _Bad(column("channel"), "来源无法识别；可在映射文件的 channels 中补充对应关系。")
-        channel = found_channel
+            raise _Bad(row.column("channel"), "缺少来源（来信、来访、网络、电话等）。")
+        return channel
+    found_channel = row.mapping.channel_of(channel_text)
+    if found_channel is None:
+        raise _Bad(row.column("channel"), "来源无法识别；可在映射文件的 channels 中补充对应关系。")
+    return found_channel
 
-    status_text = get("status")
-    result = get("result")
+
+def _row_status(row: _Row, closed_at: datetime | None) -> str:
+    status_text = row.get("status")
     if status_text is not None:
-        found_status = mapping.status_of(status_text)
+        found_status = row.mapping.status_of(status_text)
         if found_status is None:
-            raise _Bad(column("status"), "办理状态无法识别；可在映射文件的 statuses 中补充对应关系。")
-        status = found_status
-    else:
-        # An old register without a status column: a case with a result or an end date is done.
-        status = mapping.defaults.get("status") or ("closed" if (result or closed_at) else "registered")
-
-    code = get("location.division_code")
-    if code is not None and not (code.isascii() and code.isdigit() and code in divisions):
-        raise _Bad(column("location.division_code"), "不是本辖区的行政区划代码。")
-
-    source: dict[str, Any] = {}
-    if status_text is not None:
-        source["status_text"] = status_text
-    if result:
-        source["result"] = result
-    if closed_at is not None:
-        source["closed_at"] = closed_at.isoformat()
-    if (source_no := get("source_case_no")) is not None:
-        source["source_case_no"] = source_no
-    return ImportRecord(
-        row=number,
-        channel=channel,
-        received_at=received_at,
-        status=status,
-        content=content,
-        title=get("title"),
-        category=get("category"),
-        accused=Accused(get("accused.name"), get("accused.unit"), get("accused.position")),
-        location=Location(code, get("location.text")),
-        reporter=Reporter(
-            get("reporter.name"), get("reporter.id_number"), get("reporter.phone"), get("reporter.address")
-        ),
-        source=source,
+            raise _Bad(row.column("status"), "办理状态无法识别；可在映射文件的 statuses 中补充对应关系。")
+        return found_status
+    # An old register without a status column: a case with a result or an end date is done.
+    return row.mapping.defaults.get("status") or (
+        "closed" if (row.get("result") or closed_at) else "registered"
     )
 
 

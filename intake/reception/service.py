@@ -24,21 +24,18 @@ from intake.clock import CHINA
 from intake.domain import Accused, Location, Receipt, Reporter, Submission, Upload
 from intake.errors import Conflict, IntakeError, NotFound, ValidationError
 from intake.jobs import Handler as JobHandler
+from intake.reception.booking import MAX_MINUTES, booking_details, text_field
 from intake.reception.slots import SlotPlan, parse_slots
 from intake.reception.tokens import ROLES, Claims, RoomTokens
-from intake.services import Services, ServiceSettings, triage_text
+from intake.services import Services, triage_text
 from intake.staff import Forbidden, StaffMember, StaffService
 
 log = logging.getLogger("intake.reception")
 
-MAX_FACTS = 2000
-MAX_MINUTES = 15000
 MAX_CHUNK = 4 * 1024 * 1024
 OFFICER_ROLES = ("registrar", "triage_officer", "handler", "supervisor", "admin")
 SUPERVISOR_ROLES = ("supervisor", "admin")
 CITY_RANKS = ("正县处级", "副县处级", "正厅局级", "副厅局级", "正省部级", "副省部级")
-IDENTITY_FIELDS = {"name": 50, "id_number": 32, "phone": 32, "address": 200}
-ACCUSED_FIELDS = {"name": 100, "unit": 200, "position": 100}
 STATUS_LABELS = {
     "booked": "已预约",
     "live": "接访中",
@@ -56,18 +53,6 @@ class NotAllowed(Forbidden):
 class Filed:
     case_no: str
     query_code: str | None
-
-
-def _text(doc: dict[str, Any], key: str, limit: int) -> str | None:
-    value = doc.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ValidationError(f"{key} 应为文字。", code="invalid_field")
-    value = value.strip()
-    if len(value) > limit:
-        raise ValidationError(f"{key} 不能超过 {limit} 字。", code="field_too_long")
-    return value or None
 
 
 def parse_ice_servers(raw: str) -> list[dict[str, Any]]:
@@ -95,8 +80,18 @@ class RoomHub(Protocol):
 
 class ReceptionService:
     def __init__(
-        self, services: Services, settings: ServiceSettings, tokens: RoomTokens, hub: RoomHub
+        self,
+        services: Services,
+        tokens: RoomTokens,
+        hub: RoomHub,
+        *,
+        slots: str,
+        ice_servers: str,
+        max_recording_mb: int,
     ) -> None:
+        """``slots``, ``ice_servers``, ``max_recording_mb``: ``INTAKE_RECEPTION_SLOTS``,
+        ``INTAKE_RECEPTION_ICE_SERVERS`` and ``INTAKE_RECEPTION_MAX_RECORDING_MB``, as read by the
+        root's settings."""
         if services.staff is None or services.workflow is None:
             raise RuntimeError("video reception needs the staff accounts and the workflow")
         self.services = services
@@ -108,9 +103,9 @@ class ReceptionService:
         self.tokens = tokens
         self.hub = hub
         self.hub.on_note = self._noted
-        self.plan = SlotPlan(parse_slots(settings.reception_slots), services.workflow.calendar)
-        self.ice_servers = parse_ice_servers(settings.reception_ice_servers)
-        self.max_recording = settings.reception_max_recording_mb * 1024 * 1024
+        self.plan = SlotPlan(parse_slots(slots), services.workflow.calendar)
+        self.ice_servers = parse_ice_servers(ice_servers)
+        self.max_recording = max_recording_mb * 1024 * 1024
 
     # --- who may do what ---------------------------------------------------------------------------
 
@@ -173,39 +168,13 @@ class ReceptionService:
         ]
 
     async def book(self, member: StaffMember, doc: dict[str, Any], client_key: str) -> Any:
-        township = _text(doc, "township", 16) or ""
+        township = text_field(doc, "township", 16) or ""
         if township not in self.townships_of(member):
             raise NotFound("没有这个乡镇接访室。", code="unknown_township")
-        try:
-            start = datetime.fromisoformat(str(doc.get("slot") or ""))
-        except ValueError:
-            raise ValidationError("请选择接访时段。", code="invalid_slot") from None
-        if start.tzinfo is None:
-            start = start.replace(tzinfo=CHINA)
-        slot = self.plan.find(start)
-        if slot is None or slot.start <= self.clock.now():
-            raise ValidationError("这个时段不是可预约的接访时段。", code="invalid_slot")
-        facts = _text(doc, "facts", MAX_FACTS)
-        if not facts:
-            raise ValidationError("请简要填写反映的问题。", code="facts_required")
-        accused_doc: dict[str, Any] = doc["accused"] if isinstance(doc.get("accused"), dict) else {}
-        accused = {k: _text(accused_doc, k, n) for k, n in ACCUSED_FIELDS.items()}
-        reporter_doc: dict[str, Any] = doc["reporter"] if isinstance(doc.get("reporter"), dict) else {}
-        identity = {k: v for k, n in IDENTITY_FIELDS.items() if (v := _text(reporter_doc, k, n))}
-        linked = None
-        if isinstance(doc.get("query_code"), str) and doc["query_code"].strip():
-            status = await self.services.pipeline.status(doc["query_code"], client_key)
-            linked = await self.store.report_id_of(status.case_no)
-        # Routed by the accused's rank as triage reads it (the same engine as every report).
-        who = "".join(filter(None, (accused["unit"], accused["position"])))
-        result = await triage_text(self.services, f"被反映人{accused['name'] or ''}，{who}。{facts}")
-        ranks = [str(a.get("rank") or "") for a in result.get("accused") or []]
-        host = self.host_unit_for(township, result.get("level"), ranks)
-        if host != self.tree.units[township].parent_code:
-            # Another unit's calendar: only its own free slots count.
-            taken = await self.store.taken_slots(host, start, start + timedelta(minutes=1))
-            if start in taken:
-                raise Conflict("该时段已被预约，请另选时段。", code="slot_taken")
+        start, slot = self._bookable_slot(doc)
+        facts, accused, identity = booking_details(doc)
+        linked = await self._linked_report(doc, client_key)
+        host, ranks = await self._host_of(township, start, accused, facts)
         now = self.clock.now()
         session_id = uuid.uuid4()
         day_before = datetime.combine(start.astimezone(CHINA).date() - timedelta(days=1), time(9, 0), CHINA)
@@ -234,6 +203,42 @@ class ReceptionService:
             await self.services.notifier.enqueue(linked, self._confirmation(township, host, start))
         log.info("reception booked", extra={"session": str(session_id)})
         return await self.store.get(session_id)
+
+    def _bookable_slot(self, doc: dict[str, Any]) -> tuple[datetime, Any]:
+        """The slot the booking asks for (China time when no zone is given), one still to come."""
+        try:
+            start = datetime.fromisoformat(str(doc.get("slot") or ""))
+        except ValueError:
+            raise ValidationError("请选择接访时段。", code="invalid_slot") from None
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=CHINA)
+        slot = self.plan.find(start)
+        if slot is None or slot.start <= self.clock.now():
+            raise ValidationError("这个时段不是可预约的接访时段。", code="invalid_slot")
+        return start, slot
+
+    async def _linked_report(self, doc: dict[str, Any], client_key: str) -> Any:
+        """The case the booking follows up, by the citizen's query code (throttled like a lookup)."""
+        if not (isinstance(doc.get("query_code"), str) and doc["query_code"].strip()):
+            return None
+        status = await self.services.pipeline.status(doc["query_code"], client_key)
+        return await self.store.report_id_of(status.case_no)
+
+    async def _host_of(
+        self, township: str, start: datetime, accused: dict[str, str | None], facts: str
+    ) -> tuple[str, list[str]]:
+        """The unit that hosts the session, routed by the accused's rank as triage reads it (the
+        same engine as every report), and the ranks read; another unit's calendar must be free."""
+        who = "".join(filter(None, (accused["unit"], accused["position"])))
+        result = await triage_text(self.services, f"被反映人{accused['name'] or ''}，{who}。{facts}")
+        ranks = [str(a.get("rank") or "") for a in result.get("accused") or []]
+        host = self.host_unit_for(township, result.get("level"), ranks)
+        if host != self.tree.units[township].parent_code:
+            # Another unit's calendar: only its own free slots count.
+            taken = await self.store.taken_slots(host, start, start + timedelta(minutes=1))
+            if start in taken:
+                raise Conflict("该时段已被预约，请另选时段。", code="slot_taken")
+        return host, ranks
 
     def _confirmation(self, township: str, host: str, start: datetime) -> str:
         at = start.astimezone(CHINA).strftime("%Y年%m月%d日 %H:%M")
@@ -301,7 +306,7 @@ class ReceptionService:
         return await self.store.get(found.id)
 
     def _minutes(self, doc: dict[str, Any]) -> str:
-        minutes = _text(doc, "minutes", MAX_MINUTES)
+        minutes = text_field(doc, "minutes", MAX_MINUTES)
         if not minutes:
             raise ValidationError("请填写接访笔录。", code="minutes_required")
         return minutes
@@ -488,6 +493,6 @@ class ReceptionContext:
     register_job: Callable[[str, JobHandler], None]
 
 
-def room_tokens(services: Services, settings: ServiceSettings) -> RoomTokens:
+def room_tokens(services: Services, minutes: int) -> RoomTokens:
     """The room tokens of this deployment: keyed by the pipeline, valid this many minutes."""
-    return RoomTokens(services.pipeline.mac, settings.reception_token_minutes * 60)
+    return RoomTokens(services.pipeline.mac, minutes * 60)

@@ -49,63 +49,30 @@ _INTAKE_AND_HANDLER = _INTAKE | {"handler"}
 _HANDLING = _roles("handler", "supervisor")
 _SUPERVISOR = _roles("supervisor")
 
-_OPEN = frozenset({"received", "registered", "transferred"})
+
+def _states(*names: str) -> frozenset[str]:
+    unknown = set(names) - set(STATUS_LABELS)
+    assert not unknown, unknown
+    return frozenset(names)
+
+
+_OPEN = _states("received", "registered", "transferred")  # not taken in hand yet
+_IN_HAND = _states("accepted", "assigned", "supervised")  # being handled
+_ANSWERED = _states("replied", "closed")
 
 # In the order a case goes through them (the console offers them in this order).
 SPECS: tuple[ActionSpec, ...] = (
-    ActionSpec("register", "登记", _INTAKE, frozenset({"received"}), handlers.register),
+    ActionSpec("register", "登记", _INTAKE, _states("received"), handlers.register),
     ActionSpec("accept", "受理", _INTAKE_AND_HANDLER, _OPEN, handlers.accept),
     ActionSpec("redirect", "不予受理并告知/转送", _INTAKE, _OPEN, handlers.redirect),
-    ActionSpec(
-        "assign",
-        "指定承办/交办",
-        _SUPERVISOR,
-        frozenset({"accepted", "assigned", "supervised"}),
-        handlers.assign,
-    ),
-    ActionSpec(
-        "transfer",
-        "转办",
-        _INTAKE_AND_HANDLER,
-        frozenset({"received", "registered", "accepted", "assigned", "transferred"}),
-        handlers.transfer,
-    ),
-    ActionSpec(
-        "supervise",
-        "督办",
-        _SUPERVISOR,
-        frozenset({"accepted", "assigned", "transferred", "supervised"}),
-        handlers.supervise,
-    ),
-    ActionSpec(
-        "reply",
-        "答复",
-        _HANDLING,
-        frozenset({"accepted", "assigned", "supervised", "replied", "closed"}),
-        handlers.reply,
-    ),
-    ActionSpec(
-        "close",
-        "办结",
-        _HANDLING,
-        frozenset({"accepted", "assigned", "supervised", "replied"}),
-        handlers.close,
-    ),
-    ActionSpec("reopen", "复查/复核/异议", _INTAKE, frozenset({"replied", "closed"}), handlers.reopen),
-    ActionSpec(
-        "merge",
-        "合并重复件",
-        _INTAKE,
-        frozenset({"received", "registered", "accepted", "assigned", "transferred", "supervised"}),
-        handlers.merge,
-    ),
-    ActionSpec(
-        "extend",
-        "延长期限",
-        _SUPERVISOR,
-        frozenset({"accepted", "assigned", "supervised", "transferred", "replied", "closed"}),
-        handlers.extend,
-    ),
+    ActionSpec("assign", "指定承办/交办", _SUPERVISOR, _IN_HAND, handlers.assign),
+    ActionSpec("transfer", "转办", _INTAKE_AND_HANDLER, _OPEN | {"accepted", "assigned"}, handlers.transfer),
+    ActionSpec("supervise", "督办", _SUPERVISOR, _IN_HAND | {"transferred"}, handlers.supervise),
+    ActionSpec("reply", "答复", _HANDLING, _IN_HAND | _ANSWERED, handlers.reply),
+    ActionSpec("close", "办结", _HANDLING, _IN_HAND | {"replied"}, handlers.close),
+    ActionSpec("reopen", "复查/复核/异议", _INTAKE, _ANSWERED, handlers.reopen),
+    ActionSpec("merge", "合并重复件", _INTAKE, _OPEN | _IN_HAND, handlers.merge),
+    ActionSpec("extend", "延长期限", _SUPERVISOR, _IN_HAND | _ANSWERED | {"transferred"}, handlers.extend),
     ActionSpec(
         "request_recusal",
         "登记回避申请",

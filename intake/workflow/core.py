@@ -29,9 +29,8 @@ MAX_TEXT = 5000
 REMINDER_LEAD = timedelta(days=2)
 
 
-class WorkflowError(IntakeError):
-    status = 409
-    code = "invalid_transition"
+class WorkflowError(IntakeError, status=409, code="invalid_transition"):
+    pass
 
 
 @dataclass(frozen=True)

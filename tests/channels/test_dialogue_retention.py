@@ -18,7 +18,8 @@ from intake.jobs import JobWorker
 from server.app import Services, build_app, services_of
 from server.config import Settings
 from storage.audit import utc
-from storage.conversations import JOBS, PURGE_EVERY, PURGE_JOB, ConversationStore
+from storage.conversations import PURGE_EVERY, PURGE_JOB, ConversationStore
+from storage.tables import J as JOBS
 
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 

@@ -337,3 +337,16 @@ def test_the_documented_mapping_example_loads() -> None:
     mapping = load_mapping(example)
     assert mapping.columns["身份证号"] == "reporter.id_number" and mapping.channel_of("信件") == "letter"
     assert mapping.status_of("已归档") == "closed" and mapping.defaults == {"channel": "letter"}
+
+
+def test_interchange_schema_bounds_are_the_field_limits_table() -> None:
+    """``case.schema.json`` is a static document: its lengths must be the one table's."""
+    from intake.interchange.records import interchange_schema
+    from intake.limits import FIELD_LIMITS, MAX_CONTENT
+
+    props = interchange_schema()["properties"]
+    assert props["content"]["maxLength"] == MAX_CONTENT
+    for name, limit in FIELD_LIMITS.items():
+        part, _, field = name.rpartition(".")
+        node = props[part]["properties"][field] if part else props[field]
+        assert node["maxLength"] == limit, name

@@ -1,0 +1,59 @@
+"""Video reception sessions (issue 9) and the pieces of their recordings."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from storage.models.base import Base, UTCDateTime
+
+
+class ReceptionSession(Base):
+    """A booked video reception session (视频接访): a township room, the receiving county (or city)
+    unit, a slot, what the citizen comes about, the sealed identity until the session files its
+    report, consent, minutes and the case it filed."""
+
+    __tablename__ = "reception_sessions"
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
+    township_unit: Mapped[str] = mapped_column(sa.ForeignKey("units.code"), index=True)
+    host_unit: Mapped[str] = mapped_column(sa.ForeignKey("units.code"), index=True)
+    slot_start: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    slot_minutes: Mapped[int] = mapped_column(sa.Integer)
+    status: Mapped[str] = mapped_column(sa.String(12), index=True)
+    accused_name: Mapped[str | None] = mapped_column(sa.String(100))
+    accused_unit: Mapped[str | None] = mapped_column(sa.String(200))
+    accused_position: Mapped[str | None] = mapped_column(sa.String(100))
+    accused_rank: Mapped[str | None] = mapped_column(sa.String(16))
+    facts: Mapped[str] = mapped_column(sa.Text)
+    identity_sealed: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    linked_report_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("reports.id"))
+    booked_by: Mapped[str] = mapped_column(sa.String(64))
+    officer: Mapped[str | None] = mapped_column(sa.String(64))
+    attendees: Mapped[list[str] | None] = mapped_column(sa.JSON)
+    consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    minutes: Mapped[str | None] = mapped_column(sa.Text)
+    minutes_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    case_no: Mapped[str | None] = mapped_column(sa.String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    __table_args__ = (
+        sa.CheckConstraint("status IN ('booked','live','minutes','filed','cancelled')", name="status"),
+    )
+
+
+class ReceptionChunk(Base):
+    """One piece of a session's recording as the browser uploaded it (an encrypted blob file)."""
+
+    __tablename__ = "reception_chunks"
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("reception_sessions.id"), index=True)
+    seq: Mapped[int] = mapped_column(sa.Integer)
+    size: Mapped[int] = mapped_column(sa.BigInteger)
+    blob_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    __table_args__ = (sa.UniqueConstraint("session_id", "seq"),)
