@@ -153,7 +153,7 @@ class CasePages(PageBase):
             pending_recusals=pending,
             deadline_label=workflow.label,
             transfer_units=[u for u in self._unit_options(workflow) if u[0] != owner],
-            lower_units=[(c, tree.name(c)) for c in tree.descendants(owner)],
+            lower_units=[(c, tree.name(c)) for c in tree.descendants(owner) if not tree.is_intake_point(c)],
             units=self._unit_options(workflow),
             can_triage=member.role in TRIAGE_ROLES,
             error=error,
@@ -163,8 +163,10 @@ class CasePages(PageBase):
 
     @staticmethod
     def _unit_options(workflow: Workflow) -> list[tuple[str, str]]:
-        units = sorted(workflow.tree.units.values(), key=lambda u: (LEVEL_RANK.get(u.level, 9), u.code))
-        return [(u.code, u.name) for u in units]
+        """The units a case may be sent to or routed to: intake points (villages) never handle."""
+        tree = workflow.tree
+        units = sorted(tree.units.values(), key=lambda u: (LEVEL_RANK.get(u.level, 9), u.code))
+        return [(u.code, u.name) for u in units if not tree.is_intake_point(u.code)]
 
     @staticmethod
     def _notice(request: web.Request) -> str | None:

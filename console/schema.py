@@ -168,7 +168,8 @@ class ReportRow(ResponseModel):
     status_label: str
     title: str | None
     category: str | None
-    owner_unit: str
+    owner_unit: str = Field(description="The unit handling the case (承办单位)")
+    receiving_unit: str = Field(description="The unit that received it (受理单位): its case number's code")
     handler: str | None
     informant: str = Field(description="The pseudonym (检举人XXXX)")
     received_at: DateTime

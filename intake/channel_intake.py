@@ -28,6 +28,8 @@ class ChannelIntake:
         self.jurisdiction: Jurisdiction = pipeline.jurisdiction
         self.clock: Clock = pipeline.clock
         self.metrics: Metrics = pipeline.metrics
+        # The units that take reports (an entry point or a platform account may name one of them).
+        self.receiving_units: frozenset[str] = pipeline.receiving_units
 
     async def accept(self, sub: Submission) -> Receipt:
         """File a citizen's report (:meth:`intake.pipeline.Pipeline.accept`)."""

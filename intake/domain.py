@@ -86,6 +86,10 @@ class Submission:
     external_id: str | None = None
     handles: dict[str, str] = field(default_factory=dict)
     attachments: tuple[Upload, ...] = ()
+    # The unit whose entry point took the report (its form at /u/{code}/, the app's ``unit``, a
+    # platform account configured for it); None: the deployment's receiving unit. The case
+    # number carries it.
+    receiving_unit: str | None = None
 
 
 @dataclass(frozen=True)

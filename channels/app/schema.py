@@ -4,9 +4,9 @@ document (:mod:`channels.app.openapi`)."""
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from channels.schema import (
     Accused,
@@ -18,6 +18,7 @@ from channels.schema import (
     Reporter,
     RequestModel,
     ResponseModel,
+    blank_to_none,
 )
 from intake import domain
 from intake.errors import IntakeError
@@ -38,6 +39,14 @@ class NewReport(RequestModel):
     location: Location | None = None
     reporter: Reporter | None = Field(None, description="Identity: sealed in the vault")
     anonymous: bool = False
+    unit: Annotated[str | None, AfterValidator(blank_to_none)] = Field(
+        None,
+        pattern=r"^([0-9]{2,12})?$",
+        description="The receiving unit (受理单位): the code of one of this platform's units, intake "
+        "points (villages) included — the case number carries it; 422 `unknown_unit` when there is "
+        "no such unit; empty or absent: the deployment's receiving unit",
+        examples=["430121102"],
+    )
     device_token: OptionalText = Field(
         None,
         max_length=4096,
@@ -61,6 +70,7 @@ class NewReport(RequestModel):
             anonymous=self.anonymous,
             external_id=external_id,
             handles=handles,
+            receiving_unit=self.unit,
         )
 
 
