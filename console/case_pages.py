@@ -37,6 +37,7 @@ from console.page_base import (
     PageBase,
     page,
 )
+from intake import notices
 from intake.domain import STATUS_LABELS
 from intake.errors import IntakeError, ValidationError
 from intake.staff import LEVEL_RANK, StaffMember
@@ -159,6 +160,9 @@ class CasePages(PageBase):
             error=error,
             values=values or {},
             notice=self._notice(request),
+            letters=notices.owed_letters(view.events),
+            sent_notices=notices.sent_notices(view.events),
+            failed_notices=[d for d in await self.ctx.notifier.dead_letters(200) if d.case_no == case_no],
         )
 
     @staticmethod
@@ -181,6 +185,8 @@ class CasePages(PageBase):
             return "亲属关系已申报。"
         if done == "retried":
             return "已重新排队发送。"
+        if done == "mailed":
+            return "已记录告知书寄出。"
         return None
 
     @staticmethod
@@ -209,6 +215,8 @@ class CasePages(PageBase):
             parts.append(f"延至 {doc['to_due']}")
         if doc.get("sealed") is True:
             parts.append("密封上报")
+        if isinstance(doc.get("letter"), str) and doc["letter"] in notices.TITLES:
+            parts.append(notices.TITLES[doc["letter"]])
         after = doc.get("after")
         if isinstance(after, dict):
             labels = {**SCOPE_LABELS, **LEVEL_LABELS, **PRIORITY_LABELS}
