@@ -353,11 +353,14 @@ class ConsoleAdapter:
         uploads = self._uploads(filing.attachments or [])
         workflow = self.ctx.workflow
         receipt = await file_filed(self.ctx, workflow, member, submission_of(member, filing, uploads))
+        signed = receipt.signed
+        assert signed is not None  # every new report is signed; only imported cases are not
         body = schema.FilingReceipt(
             case_no=receipt.case_no,
             query_code=receipt.query_code,
             channel=filing.channel,
             received_at=receipt.received_at,
+            receipt=schema.SignedReceipt(**signed.as_dict()),
         )
         return json_response(
             body.body(), status=201 if receipt.created else 200, headers={"Cache-Control": "no-store"}

@@ -39,6 +39,7 @@ from console.page_base import (
     PageBase,
     page,
 )
+from intake import notices
 from intake.domain import STATUS_LABELS
 from intake.errors import IntakeError, ValidationError
 from intake.staff import LEVEL_RANK, StaffMember
@@ -119,11 +120,10 @@ class CasePages(PageBase):
         report = view.report
         open_deadlines = [d for d in view.deadlines if d.status == "open"]
         pending = [q for q in view.recusals if q.status == "pending"]
-        allowed = self._allowed(member, report.status, open_deadlines, bool(pending))
+        objection_open = any(d.rule == "jjkg_objection_explain" for d in open_deadlines)
+        allowed = _allowed_actions(member, report.status, bool(open_deadlines), bool(pending), objection_open)
         desk = self.ctx.informant
         requests = await desk.of_case(report.case_no) if desk is not None else None
-        owner = view.state.owner_unit
-        tree = workflow.tree
         timeline = [
             {
                 "at": e.at,
@@ -154,14 +154,27 @@ class CasePages(PageBase):
             open_deadlines=open_deadlines,
             pending_recusals=pending,
             deadline_label=workflow.label,
-            transfer_units=[u for u in self._unit_options(workflow) if u[0] != owner],
-            lower_units=[(c, tree.name(c)) for c in tree.descendants(owner) if not tree.is_intake_point(c)],
-            units=self._unit_options(workflow),
+            **self._unit_lists(workflow, view.state.owner_unit),
             can_triage=member.role in TRIAGE_ROLES,
             error=error,
             values=values or {},
             notice=self._notice(request),
+            letters=notices.owed_letters(view.events),
+            sent_notices=notices.sent_notices(view.events),
+            failed_notices=[d for d in await self.ctx.notifier.dead_letters(200) if d.case_no == case_no],
         )
+
+    def _unit_lists(self, workflow: Workflow, owner: str) -> dict[str, list[tuple[str, str]]]:
+        """The case page's unit choices: where it may be transferred (not its own unit), the units
+        below its own (交办), and every unit that handles (the triage correction)."""
+        tree = workflow.tree
+        return {
+            "transfer_units": [u for u in self._unit_options(workflow) if u[0] != owner],
+            "lower_units": [
+                (c, tree.name(c)) for c in tree.descendants(owner) if not tree.is_intake_point(c)
+            ],
+            "units": self._unit_options(workflow),
+        }
 
     @staticmethod
     def _unit_options(workflow: Workflow) -> list[tuple[str, str]]:
@@ -183,23 +196,9 @@ class CasePages(PageBase):
             return "亲属关系已申报。"
         if done == "retried":
             return "已重新排队发送。"
+        if done == "mailed":
+            return "已记录告知书寄出。"
         return None
-
-    @staticmethod
-    def _allowed(member: StaffMember, status: str, open_deadlines: list[Any], pending: bool) -> list[str]:
-        """The actions the page offers: the member's role, the case's status, and what they need."""
-        objection_open = any(d.rule == "jjkg_objection_explain" for d in open_deadlines)
-        needs = {
-            "extend": bool(open_deadlines),
-            "decide_recusal": pending,
-            # After 办结 no more answers, but the explanation of an objection (issue 17).
-            "reply": status != "closed" or objection_open,
-        }
-        return [
-            s.name
-            for s in SPECS
-            if s.permits(member.role) and status in s.from_states and needs.get(s.name, True)
-        ]
 
     @staticmethod
     def _loop_detail(doc: dict[str, Any]) -> list[str]:
@@ -240,6 +239,8 @@ class CasePages(PageBase):
             parts.append(f"延至 {doc['to_due']}")
         if doc.get("sealed") is True:
             parts.append("密封上报")
+        if isinstance(doc.get("letter"), str) and doc["letter"] in notices.TITLES:
+            parts.append(notices.TITLES[doc["letter"]])
         after = doc.get("after")
         if isinstance(after, dict):
             labels = {**SCOPE_LABELS, **LEVEL_LABELS, **PRIORITY_LABELS}
@@ -347,3 +348,20 @@ class CasePages(PageBase):
         q = request.query.get("q", "").strip()[:200]
         rows = await workflow.search(member, q) if q else []
         return self._render(request, "search.html", member=member, session=session, q=q, rows=rows)
+
+
+def _allowed_actions(
+    member: StaffMember, status: str, open_deadline: bool, pending_recusal: bool, objection_open: bool = False
+) -> list[str]:
+    """The actions the case page offers: the member's role may run them from the case's status;
+    an extension needs an open deadline and a recusal decision a pending request; after 办结 no
+    reply but the explanation of an objection (issue 17)."""
+    return [
+        s.name
+        for s in SPECS
+        if s.permits(member.role)
+        and status in s.from_states
+        and (s.name != "extend" or open_deadline)
+        and (s.name != "decide_recusal" or pending_recusal)
+        and (s.name != "reply" or status != "closed" or objection_open)
+    ]

@@ -31,6 +31,7 @@ from console.api import (
 )
 from console.case_pages import CasePages
 from console.data import Proposal, export_cases, parse_case_list, propose_text, send_export
+from console.letter_pages import LetterPages
 from console.page_base import (
     CASE_NO,
     DEAD_LETTER_ROLES,
@@ -60,7 +61,7 @@ from intake.notifier import DeadLetter
 from intake.staff import StaffMember, Unauthorized
 
 
-class ConsolePages(CasePages):
+class ConsolePages(CasePages, LetterPages):
     """Every console page: the case area (:class:`CasePages`), login, filing, my account and the
     dead letters; ``routes`` lists them all."""
 
@@ -88,6 +89,7 @@ class ConsolePages(CasePages):
             web.post(f"{p}/me/relations", self.declare_relation),
             web.get(f"{p}/dead-letters", self.dead_letters),
             web.post(f"{p}/dead-letters/{{job_id}}/retry", self.retry_dead),
+            *self.letter_routes(),
             web.static("/static/console", HERE / "static"),
         ]
 

@@ -31,6 +31,15 @@ class ChannelIntake:
         # The units that take reports (an entry point or a platform account may name one of them).
         self.receiving_units: frozenset[str] = pipeline.receiving_units
 
+    @property
+    def receipt_key(self) -> str:
+        """The Ed25519 public key receipts are signed with (base64), to publish."""
+        return self.__pipeline.receipts.public_key
+
+    def check_receipt(self, receipt: object) -> str | None:
+        """None when a pasted receipt's signature is valid, else why not (Chinese)."""
+        return self.__pipeline.receipts.check(receipt)
+
     async def accept(self, sub: Submission) -> Receipt:
         """File a citizen's report (:meth:`intake.pipeline.Pipeline.accept`)."""
         return await self.__pipeline.accept(sub)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -108,6 +108,21 @@ class ImportedCase:
 
 
 @dataclass(frozen=True)
+class SignedReceipt:
+    """A receipt anyone can check (:mod:`intake.receipts`): the four fields and the deployment's
+    Ed25519 signature (base64) over their sorted, compact JSON."""
+
+    case_no: str
+    unit: str
+    received_at: str
+    sha256: str
+    signature: str
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class Receipt:
     """Returned only after the report is committed. ``query_code`` is None when a retry arrives
     after the receipt window closed (the code is then no longer recoverable by anyone)."""
@@ -118,6 +133,8 @@ class Receipt:
     status: str
     received_at: datetime
     created: bool
+    # The signed receipt (受理回执) every new report's informant gets; None for imported cases.
+    signed: SignedReceipt | None = None
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,12 @@ import json
 import logging
 import secrets
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from intake import given_identity
+from intake import given_identity, receipts
 from intake.clock import Clock, china_year
 from intake.domain import (
     CHANNELS,
@@ -75,6 +76,8 @@ class Pipeline:
         self.metrics = metrics
         self._keys = db.keyring
         self._receipt_window = receipt_window
+        # Signs every receipt with the deployment's Ed25519 key (derived from the keyring).
+        self.receipts = receipts.ReceiptBook(db.keyring)
         self._divisions = frozenset(jurisdiction.divisions())
         # The units that take reports: the receiving unit and every unit below it, intake points
         # (villages) included. The chain above it is in the file for routing only.
@@ -181,7 +184,14 @@ class Pipeline:
             **self._filing_origin(sub, imported),
         )
         result = await self._store_report(new, blobs)
-        return self._receipt_of(sub, result, code, fingerprint, imported)
+        answer = self._receipt_of(sub, result, code, fingerprint, imported)
+        if imported is not None:
+            return answer  # nobody is given a receipt for a case of the old records
+        # The signed receipt (受理回执): the same for a retry, which files nothing new (the same
+        # text, unit and first receipt time give the same deterministic Ed25519 signature).
+        digest = receipts.report_sha256(clean.title, clean.content)
+        signed = self.receipts.sign(answer.case_no, new.receiving_unit, answer.received_at, digest)
+        return replace(answer, signed=signed)
 
     async def _seal_submission(
         self, sub: Submission, report_id: uuid.UUID, anonymous: bool, clean: Redacted

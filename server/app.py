@@ -232,15 +232,14 @@ async def open_services(settings: Settings, clock: Clock | None = None) -> Servi
     async def triage_jobs(jobs: list[JobRecord]) -> list[Exception | None]:
         # Triage stores each result and the report's words for search (whatever this misses,
         # SearchIndex.catch_up indexes before the next search); then the workflow acts on it: a
-        # case about the receiving commission's own head goes up, sealed, at once.
+        # case about the receiving commission's own head goes up, sealed, at once; a real-name
+        # informant's notice deadline opens, counted from receipt.
         case_nos = [job.payload["case_no"] for job in jobs]
         outcomes = await triage.triage_reports(case_nos)
 
         async def then(case_no: str, outcome: dict[str, Any] | Exception) -> Exception | None:
             if isinstance(outcome, Exception):
                 return outcome
-            if not outcome.get("sealed"):
-                return None  # nothing for the workflow to do (it would read the case to find that out)
             try:
                 await workflow.after_triage(case_no)
             except Exception as exc:
@@ -324,6 +323,19 @@ def _on_cleanup(app: web.Application, fn: Cleanup) -> None:
     app.on_cleanup.append(run)
 
 
+def _edge(services: Services, settings: Settings) -> dict[str, Any]:
+    """What the channels and the console are given alike: the metrics, the clock, the bounds on
+    bodies and files, and whether the forwarded-for header is trusted."""
+    return {
+        "metrics": services.metrics,
+        "clock": services.clock,
+        "max_json_bytes": settings.max_json_bytes,
+        "max_file_bytes": settings.max_file_bytes,
+        "max_files": settings.max_files,
+        "trust_forwarded_for": settings.trust_forwarded_for,
+    }
+
+
 def mount_console(app: web.Application, services: Services, settings: Settings) -> None:
     """The staff console, with the services it uses (mounted always: it needs no platform secret)."""
     assert services.staff is not None and services.workflow is not None
@@ -333,13 +345,8 @@ def mount_console(app: web.Application, services: Services, settings: Settings) 
         workflow=services.workflow,
         triage=services.triage,
         notifier=services.notifier,
-        metrics=services.metrics,
-        clock=services.clock,
-        max_json_bytes=settings.max_json_bytes,
-        max_file_bytes=settings.max_file_bytes,
-        max_files=settings.max_files,
-        trust_forwarded_for=settings.trust_forwarded_for,
         https=settings.public_url.startswith("https://"),
+        **_edge(services, settings),
         exports=ExportService(
             services.db, services.clock, {u.code: u.name for u in services.pipeline.jurisdiction.units}
         ),
@@ -387,13 +394,8 @@ def build_app(
                 intake=ChannelIntake(services.pipeline),
                 informant=services.informant,
                 settings=section,
-                metrics=services.metrics,
-                clock=services.clock,
-                max_json_bytes=settings.max_json_bytes,
                 max_upload_bytes=settings.max_upload_bytes,
-                max_file_bytes=settings.max_file_bytes,
-                max_files=settings.max_files,
-                trust_forwarded_for=settings.trust_forwarded_for,
+                **_edge(services, settings),
                 public_url=settings.public_url,
                 hotline=settings.hotline,
                 register_job=services.worker.register,

@@ -342,7 +342,7 @@ def _calendar_load(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from server import data_commands, jurisdiction_commands, triage_commands, vault_commands
+    from server import data_commands, jurisdiction_commands, receipt_commands, triage_commands, vault_commands
 
     parser = argparse.ArgumentParser(
         prog="intake", description="信访举报受理系统 — petition and reporting intake"
@@ -421,6 +421,7 @@ def build_parser() -> argparse.ArgumentParser:
     vault_commands.add_commands(sub)
     data_commands.add_commands(sub)
     jurisdiction_commands.add_commands(sub)
+    receipt_commands.add_commands(sub)
     return parser
 
 

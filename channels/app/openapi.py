@@ -145,6 +145,13 @@ OPERATIONS = (
     ),
     Operation(
         "GET",
+        "/api/v1/receipt-key",
+        "receiptKey",
+        "The public key receipts are signed with (回执核验公钥)",
+        answers={200: Answer("The Ed25519 public key, base64", schema.ReceiptKey)},
+    ),
+    Operation(
+        "GET",
         "/api/v1/openapi.json",
         "appOpenapi",
         "This document (接口说明)",

@@ -83,6 +83,31 @@ class Followup(RequestModel):
     content: Content
 
 
+class SignedReceipt(ResponseModel):
+    """受理回执: anyone can check it with the key at ``GET /api/v1/receipt-key``."""
+
+    case_no: str = Field(examples=["2026-430121-000123"])
+    unit: str = Field(description="The receiving unit's code", examples=["430121"])
+    received_at: str = Field(
+        description="When it was received: ISO 8601 in UTC, exactly the text that is signed",
+        examples=["2026-12-02T06:30:01.123456+00:00"],
+    )
+    sha256: str = Field(
+        pattern=r"^[0-9a-f]{64}$",
+        description="SHA-256 (hex) of the report's text as stored: title, a line break and content "
+        "when there is a title, else the content; the informant's own details redacted",
+    )
+    signature: str = Field(
+        description="Ed25519 signature (base64) over the UTF-8 JSON of the four fields above, keys "
+        "sorted, no spaces"
+    )
+
+
+class ReceiptKey(ResponseModel):
+    alg: Literal["Ed25519"]
+    public_key: str = Field(description="The raw 32-byte public key, base64")
+
+
 class Receipt(ResponseModel):
     case_no: str = Field(examples=["2026-430121-000123"])
     query_code: str | None = Field(
@@ -92,6 +117,7 @@ class Receipt(ResponseModel):
     channel: str
     status: str
     received_at: DateTime
+    receipt: SignedReceipt
 
 
 class StatusReply(ResponseModel):
