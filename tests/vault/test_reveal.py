@@ -191,11 +191,16 @@ async def test_the_notifier_gets_the_handle_and_nothing_else(
     sms = await file_report(handles={"ip": "203.0.113.9", "phone": "13912345678"}, channel="sms")
     wechat = await file_report(handles={"openid": "oAbC123"}, channel="wechat")
     web = await file_report(identity=IDENTITY, handles={"ip": "203.0.113.10"}, channel="web")
+    anonymous_web = await file_report(handles={"ip": "203.0.113.11"}, channel="web")
     assert await notifier.handle_for_delivery(sms.report_id) == ("sms", "13912345678")
     assert await notifier.handle_for_delivery(wechat.report_id) == ("wechat", "oAbC123")
-    assert await notifier.handle_for_delivery(web.report_id) is None  # no address to answer on the web
+    # The web has no address of its own: a real-name informant's mobile number, for SMS (issue 17);
+    # an anonymous one has none.
+    assert await notifier.handle_for_delivery(web.report_id) == ("sms", "+8613912345678")
+    assert await notifier.handle_for_delivery(anonymous_web.report_id) is None
     used = [(a, p) for k, a, p in await _events(database) if k == "vault_handle_used"]
     assert used == [
         ("system:notifier", {"channel": "sms", "handle": "phone", "purpose": "reply"}),
         ("system:notifier", {"channel": "wechat", "handle": "openid", "purpose": "reply"}),
+        ("system:notifier", {"channel": "sms", "handle": "phone", "purpose": "reply"}),
     ]
