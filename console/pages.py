@@ -49,6 +49,7 @@ from console.page_base import (
     page,
 )
 from console.schema import ExportQuery
+from console.stats_pages import StatsPages
 from intake import ocr
 from intake.errors import IntakeError, RateLimited, ValidationError
 from intake.files import human_size
@@ -60,9 +61,9 @@ from intake.notifier import DeadLetter
 from intake.staff import StaffMember, Unauthorized
 
 
-class ConsolePages(CasePages):
-    """Every console page: the case area (:class:`CasePages`), login, filing, my account and the
-    dead letters; ``routes`` lists them all."""
+class ConsolePages(CasePages, StatsPages):
+    """Every console page: the case area (:class:`CasePages`), the statistics (:class:`StatsPages`),
+    login, filing, my account and the dead letters; ``routes`` lists them all."""
 
     def routes(self) -> list[web.AbstractRouteDef]:
         p = PREFIX
@@ -81,6 +82,7 @@ class ConsolePages(CasePages):
             web.get(f"{p}/cases/{{case_no}}/attachments/{{attachment_id}}", self.download),
             web.get(f"{p}/deadlines", self.deadlines),
             web.get(f"{p}/search", self.search),
+            web.get(f"{p}/stats", self.stats),
             web.get(f"{p}/file", self.file_form),
             web.post(f"{p}/file", self.file),
             web.post(f"{p}/file/ocr", self.file_ocr),
