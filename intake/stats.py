@@ -140,6 +140,9 @@ def suppress(cells: Mapping[tuple[Any, ...], int], min_cell: int) -> set[tuple[A
         for key in cells:
             groups[key[:d] + key[d + 1 :]].append(key)
         lines.extend(groups.values())
+    # A cell alone in one of its lines equals that line's marginal (a query by fewer fields shows
+    # it): withholding it as a complement would hide nothing. Such cells are the last resort.
+    alone = {line[0] for line in lines if len(line) == 1}
     changed = True
     while changed:
         changed = False
@@ -147,7 +150,9 @@ def suppress(cells: Mapping[tuple[Any, ...], int], min_cell: int) -> set[tuple[A
             withheld = [c for c in line if c in hidden]
             if not withheld or (len(withheld) >= 2 and sum(cells[c] for c in withheld) >= min_cell):
                 continue
-            shown = sorted((c for c in line if c not in hidden), key=lambda c: (cells[c], repr(c)))
+            shown = sorted(
+                (c for c in line if c not in hidden), key=lambda c: (c in alone, cells[c], repr(c))
+            )
             if shown:
                 hidden.add(shown[0])
                 changed = True

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 
+from intake.clock import CHINA
 from tests.stats.conftest import Office
 
 pytestmark = pytest.mark.asyncio
@@ -30,3 +33,17 @@ async def test_counts_by_channel_and_bad_input(office: Office) -> None:
         assert status == 422 and body["error"]["code"] == code, (query, body)
     status, body = await office.get("county_sup", "/api/v1/staff/stats?unit=4301")
     assert status == 403 and body["error"]["code"] == "unit_out_of_scope"
+
+
+async def test_days_are_china_dates(office: Office) -> None:
+    """A report at 00:30 China time (16:30 UTC the day before) counts on the China date."""
+    office.clock.at = datetime(2025, 9, 21, 0, 30, tzinfo=CHINA)
+    await office.file()
+    office.clock.at = datetime(2025, 9, 26, 10, 0, tzinfo=CHINA)
+    await office.login("county_sup")
+    _, body = await office.get("county_sup", "/api/v1/staff/stats?by=day&from=2025-09-01")
+    assert [r["day"] for r in body["rows"]] == ["2025-09-21"]
+    _, body = await office.get("county_sup", "/api/v1/staff/stats?by=day&from=2025-09-01&to=2025-09-20")
+    assert body["rows"] == [] and body["total"] == 0
+    _, body = await office.get("county_sup", "/api/v1/staff/stats?by=day&from=2025-09-21&to=2025-09-21")
+    assert body["rows"] == [{"day": "2025-09-21", "count": "<5"}] and body["total"] == "<5"
