@@ -36,6 +36,7 @@ __all__ = [
     "Cleanup",
     "check_text",
     "client_address",
+    "configured_unit",
     "json_response",
     "parse_json_object",
     "read_body",
@@ -89,6 +90,18 @@ class ChannelContext:
 
     def sign(self, purpose: str, data: bytes) -> str:
         return self.intake.mac(f"channel/{self.name}/{purpose}", data)
+
+
+def configured_unit(ctx: ChannelContext, key: str, value: str | None = None) -> str | None:
+    """The receiving unit a platform account is configured for (``INTAKE_<CHANNEL>_<key>``, or
+    ``value`` parsed from it): None when not set; a unit not on this platform stops the server
+    with the variable named, never a surprise at the first report."""
+    unit = value if value is not None else (ctx.settings.get(key) or None)
+    if unit is not None and unit not in ctx.intake.receiving_units:
+        raise SystemExit(
+            f"INTAKE_{ctx.name.upper()}_{key} names {unit}, which is not a unit of this platform"
+        )
+    return unit
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,9 @@ def _blank_to_none(value: str | None) -> str | None:
     return value.strip() or None
 
 
+blank_to_none = _blank_to_none  # for the models of the channels' own folders
+
+
 def _strip(value: str) -> str:
     return value.strip()
 
@@ -213,6 +216,7 @@ FIELD_CODES: dict[str, dict[str, str]] = {
         "pattern": "query_code_required",
     },
     "location.division_code": {"pattern": "invalid_division_code"},
+    "unit": {"pattern": "invalid_unit"},
     "action": {"missing": "action_required"},
     "hearing_days": {"range": "invalid_hearing_days"},
     "person_name": {"pattern": "invalid_relation"},

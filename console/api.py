@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
@@ -76,7 +77,10 @@ async def file_filed(
     ctx: ConsoleContext, workflow: Workflow, member: StaffMember, sub: Submission
 ) -> Receipt:
     """File a letter or visit through the pipeline (which seals the identity before anything is
-    stored) and register it at once, by ``member``."""
+    stored) and register it at once, by ``member``. The registrar's unit is the receiving unit
+    (the case number carries it) when it is one of the platform's."""
+    if sub.receiving_unit is None and member.unit in ctx.pipeline.receiving_units:
+        sub = replace(sub, receiving_unit=member.unit)
     receipt = await ctx.pipeline.accept(sub)
     await workflow.register_filed(member, receipt.case_no)
     return receipt
@@ -288,6 +292,7 @@ class ConsoleAdapter:
                     title=r.title,
                     category=r.category or r.triage_category,
                     owner_unit=r.owner_unit,
+                    receiving_unit=r.receiving_unit,
                     handler=r.handler,
                     informant=r.informant_alias,
                     received_at=r.received_at,
@@ -322,11 +327,14 @@ class ConsoleAdapter:
         uploads = self._uploads(filing.attachments or [])
         workflow = self.ctx.workflow
         receipt = await file_filed(self.ctx, workflow, member, submission_of(member, filing, uploads))
+        signed = receipt.signed
+        assert signed is not None  # every new report is signed; only imported cases are not
         body = schema.FilingReceipt(
             case_no=receipt.case_no,
             query_code=receipt.query_code,
             channel=filing.channel,
             received_at=receipt.received_at,
+            receipt=schema.SignedReceipt(**signed.as_dict()),
         )
         return json_response(
             body.body(), status=201 if receipt.created else 200, headers={"Cache-Control": "no-store"}

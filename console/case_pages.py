@@ -37,6 +37,7 @@ from console.page_base import (
     PageBase,
     page,
 )
+from intake import notices
 from intake.domain import STATUS_LABELS
 from intake.errors import IntakeError, ValidationError
 from intake.staff import LEVEL_RANK, StaffMember
@@ -153,18 +154,23 @@ class CasePages(PageBase):
             pending_recusals=pending,
             deadline_label=workflow.label,
             transfer_units=[u for u in self._unit_options(workflow) if u[0] != owner],
-            lower_units=[(c, tree.name(c)) for c in tree.descendants(owner)],
+            lower_units=[(c, tree.name(c)) for c in tree.descendants(owner) if not tree.is_intake_point(c)],
             units=self._unit_options(workflow),
             can_triage=member.role in TRIAGE_ROLES,
             error=error,
             values=values or {},
             notice=self._notice(request),
+            letters=notices.owed_letters(view.events),
+            sent_notices=notices.sent_notices(view.events),
+            failed_notices=[d for d in await self.ctx.notifier.dead_letters(200) if d.case_no == case_no],
         )
 
     @staticmethod
     def _unit_options(workflow: Workflow) -> list[tuple[str, str]]:
-        units = sorted(workflow.tree.units.values(), key=lambda u: (LEVEL_RANK.get(u.level, 9), u.code))
-        return [(u.code, u.name) for u in units]
+        """The units a case may be sent to or routed to: intake points (villages) never handle."""
+        tree = workflow.tree
+        units = sorted(tree.units.values(), key=lambda u: (LEVEL_RANK.get(u.level, 9), u.code))
+        return [(u.code, u.name) for u in units if not tree.is_intake_point(u.code)]
 
     @staticmethod
     def _notice(request: web.Request) -> str | None:
@@ -179,6 +185,8 @@ class CasePages(PageBase):
             return "亲属关系已申报。"
         if done == "retried":
             return "已重新排队发送。"
+        if done == "mailed":
+            return "已记录告知书寄出。"
         return None
 
     @staticmethod
@@ -207,6 +215,8 @@ class CasePages(PageBase):
             parts.append(f"延至 {doc['to_due']}")
         if doc.get("sealed") is True:
             parts.append("密封上报")
+        if isinstance(doc.get("letter"), str) and doc["letter"] in notices.TITLES:
+            parts.append(notices.TITLES[doc["letter"]])
         after = doc.get("after")
         if isinstance(after, dict):
             labels = {**SCOPE_LABELS, **LEVEL_LABELS, **PRIORITY_LABELS}

@@ -31,6 +31,7 @@ from console.api import (
 )
 from console.case_pages import CasePages
 from console.data import Proposal, export_cases, parse_case_list, propose_text, send_export
+from console.letter_pages import LetterPages
 from console.page_base import (
     CASE_NO,
     DEAD_LETTER_ROLES,
@@ -61,9 +62,10 @@ from intake.notifier import DeadLetter
 from intake.staff import StaffMember, Unauthorized
 
 
-class ConsolePages(CasePages, StatsPages):
-    """Every console page: the case area (:class:`CasePages`), the statistics (:class:`StatsPages`),
-    login, filing, my account and the dead letters; ``routes`` lists them all."""
+class ConsolePages(CasePages, LetterPages, StatsPages):
+    """Every console page: the case area (:class:`CasePages`), the notice letters
+    (:class:`LetterPages`), the statistics (:class:`StatsPages`), login, filing, my account and the
+    dead letters; ``routes`` lists them all."""
 
     def routes(self) -> list[web.AbstractRouteDef]:
         p = PREFIX
@@ -90,6 +92,7 @@ class ConsolePages(CasePages, StatsPages):
             web.post(f"{p}/me/relations", self.declare_relation),
             web.get(f"{p}/dead-letters", self.dead_letters),
             web.post(f"{p}/dead-letters/{{job_id}}/retry", self.retry_dead),
+            *self.letter_routes(),
             web.static("/static/console", HERE / "static"),
         ]
 

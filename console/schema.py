@@ -169,7 +169,8 @@ class ReportRow(ResponseModel):
     status_label: str
     title: str | None
     category: str | None
-    owner_unit: str
+    owner_unit: str = Field(description="The unit handling the case (承办单位)")
+    receiving_unit: str = Field(description="The unit that received it (受理单位): its case number's code")
     handler: str | None
     informant: str = Field(description="The pseudonym (检举人XXXX)")
     received_at: DateTime
@@ -180,12 +181,25 @@ class ReportList(ResponseModel):
     reports: list[ReportRow]
 
 
+class SignedReceipt(ResponseModel):
+    """受理回执: checkable by anyone with the key at ``GET /api/v1/receipt-key``."""
+
+    case_no: str
+    unit: str = Field(description="The receiving unit's code")
+    received_at: str = Field(description="ISO 8601 in UTC, exactly the text that is signed")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 (hex) of the text as stored")
+    signature: str = Field(
+        description="Ed25519 (base64) over the UTF-8 JSON of the four fields, keys sorted, no spaces"
+    )
+
+
 class FilingReceipt(ResponseModel):
     case_no: str
     query_code: str | None = Field(description="The query code (查询码) to hand over; shown once")
     channel: str = Field(json_schema_extra={"enum": list(FILING_CHANNELS)})
     status: Literal["registered"] = "registered"
     received_at: DateTime
+    receipt: SignedReceipt
 
 
 class CaseRef(ResponseModel):

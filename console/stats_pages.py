@@ -92,6 +92,14 @@ def _svg_bars(bars: Sequence[Bar], title: str) -> Markup:
 
 
 class StatsPages(PageBase):
+    _places: dict[str, str] | None = None
+
+    def _place_names(self) -> dict[str, str]:
+        """Division code → name, made once (a province's jurisdiction has tens of thousands)."""
+        if self._places is None:
+            self._places = {u.division_code: u.division_name for u in self.ctx.pipeline.jurisdiction.units}
+        return self._places
+
     def _value_label(self, name: str, value: Any) -> str:
         if value is None:
             return NONE_LABEL
@@ -107,8 +115,7 @@ class StatsPages(PageBase):
         if name in ("handling_unit", "receiving_unit", "owner_unit"):
             return tree.name(str(value))
         if name == "place":
-            places = {u.division_code: u.division_name for u in self.ctx.pipeline.jurisdiction.units}
-            return places.get(str(value), str(value))
+            return self._place_names().get(str(value), str(value))
         return labels.get(str(value), str(value))
 
     def _row_label(self, table: StatsTable, row: Mapping[str, Any]) -> str:

@@ -28,6 +28,17 @@ class ChannelIntake:
         self.jurisdiction: Jurisdiction = pipeline.jurisdiction
         self.clock: Clock = pipeline.clock
         self.metrics: Metrics = pipeline.metrics
+        # The units that take reports (an entry point or a platform account may name one of them).
+        self.receiving_units: frozenset[str] = pipeline.receiving_units
+
+    @property
+    def receipt_key(self) -> str:
+        """The Ed25519 public key receipts are signed with (base64), to publish."""
+        return self.__pipeline.receipts.public_key
+
+    def check_receipt(self, receipt: object) -> str | None:
+        """None when a pasted receipt's signature is valid, else why not (Chinese)."""
+        return self.__pipeline.receipts.check(receipt)
 
     async def accept(self, sub: Submission) -> Receipt:
         """File a citizen's report (:meth:`intake.pipeline.Pipeline.accept`)."""

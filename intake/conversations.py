@@ -75,6 +75,9 @@ class Inbound:
     location: str | None = None
     event: str | None = None
     event_key: str | None = None
+    # The unit the platform account (or number) the message came to files to; None: the
+    # dialogue's own (:attr:`Conversations.unit`).
+    unit: str | None = None
 
 
 @dataclass
@@ -100,8 +103,10 @@ class Conversations:
         platform: str,
         notice: Notice,
         media_job: str | None = None,
+        unit: str | None = None,
     ) -> None:
         self.intake = intake
+        self.unit = unit  # the receiving unit of this platform account (None: the deployment's)
         self.channel = channel
         self.platform = platform
         self.notice = notice
@@ -371,6 +376,7 @@ class Conversations:
             anonymous=anonymous,
             external_id=msg_key,
             handles={msg.handle_kind: msg.handle},
+            receiving_unit=msg.unit or self.unit,
         )
 
     async def file_draft(self, msg: Inbound, msg_key: str, draft: dict[str, Any], keep: Outcome) -> Outcome:

@@ -4,6 +4,7 @@ the Telegram bot (:mod:`intake.conversations` is the engine that speaks them).""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +69,10 @@ def filing_reply(receipt: Receipt, media: int = 0) -> str:
         lines.append(ALREADY_FILED)
     if media:
         lines.append(f"您发送的 {media} 份材料将随后附入案件。")
+    if receipt.signed is not None:
+        # The signed receipt as one line of JSON: what the /verify page and `intake receipt verify` take.
+        lines.append("受理回执（带数字签名，可在网上举报平台的“回执核验”页面核验，不含您的身份信息）：")
+        lines.append(json.dumps(receipt.signed.as_dict(), ensure_ascii=False, separators=(",", ":")))
     return "\n".join(lines)
 
 

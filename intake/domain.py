@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 CHANNELS = ("web", "app", "wechat", "weibo", "phone", "sms", "telegram", "letter", "visit", "video")
@@ -86,6 +86,10 @@ class Submission:
     external_id: str | None = None
     handles: dict[str, str] = field(default_factory=dict)
     attachments: tuple[Upload, ...] = ()
+    # The unit whose entry point took the report (its form at /u/{code}/, the app's ``unit``, a
+    # platform account configured for it); None: the deployment's receiving unit. The case
+    # number carries it.
+    receiving_unit: str | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,21 @@ class ImportedCase:
 
 
 @dataclass(frozen=True)
+class SignedReceipt:
+    """A receipt anyone can check (:mod:`intake.receipts`): the four fields and the deployment's
+    Ed25519 signature (base64) over their sorted, compact JSON."""
+
+    case_no: str
+    unit: str
+    received_at: str
+    sha256: str
+    signature: str
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class Receipt:
     """Returned only after the report is committed. ``query_code`` is None when a retry arrives
     after the receipt window closed (the code is then no longer recoverable by anyone)."""
@@ -113,6 +132,8 @@ class Receipt:
     status: str
     received_at: datetime
     created: bool
+    # The signed receipt (受理回执) every new report's informant gets; None for imported cases.
+    signed: SignedReceipt | None = None
 
 
 @dataclass(frozen=True)

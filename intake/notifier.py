@@ -17,8 +17,11 @@
 * **Rate limit per informant**: at most ``per_hour`` messages an hour to one person — counted over
   every report sharing one of the report's blind indexes, so several cases of the same informant
   share the budget. An excess message is not dropped but queued again for when the hour allows.
-* Reports from the web form, letters, visits and video sessions have no address: they are not
-  notified (the status page is always there); neither is a report whose handles were shredded.
+* Reports from the web form, letters, visits and video sessions have no address of their own: a
+  real-name informant who gave a phone number is told by SMS (the number read from the sealed
+  identity inside the sending job, each read an audit event); the others can follow the status
+  page and are owed a notice letter for what the law says they must be told. A report whose
+  entries were shredded is not notified.
 """
 
 from __future__ import annotations
@@ -35,7 +38,8 @@ import aiohttp
 
 from intake.clock import Clock
 from intake.domain import STATUS_LABELS
-from intake.vault_service import DELIVERY_HANDLES, DeliveryHandles
+from intake.notices import MAILED_EVENT, OWED_EVENT, letter_kind
+from intake.vault_service import DELIVERY_HANDLES, SMS_BY_IDENTITY, DeliveryHandles
 from storage.database import Database
 from storage.notifications import NOTIFY_JOB, DeadLetter, NotificationStore
 from storage.records import JobRecord
@@ -197,6 +201,15 @@ class Notifier:
         """A channel's outbound sender, registered when the channel is mounted."""
         self.senders[channel] = deliver
 
+    def reachable(self, channel: str, *, anonymous: bool) -> bool:
+        """Whether an informant who reported on ``channel`` can be told of news at all: over the
+        channel itself, or (web, letter, visit, video) by SMS when they reported under their name
+        and an SMS sender is mounted (whether they gave a number, only the sending job learns).
+        The others are owed a notice letter (:mod:`intake.notices`)."""
+        if channel in DELIVERY_HANDLES:
+            return True
+        return channel in SMS_BY_IDENTITY and not anonymous and "sms" in self.senders
+
     # --- queueing ---------------------------------------------------------------------------------
 
     async def case_updated(self, report_id: uuid.UUID, event: CaseEvent) -> bool:
@@ -206,7 +219,8 @@ class Notifier:
         ref = await self._store.report_ref(report_id)
         if ref is None:
             raise LookupError("no such report")
-        if ref.channel not in DELIVERY_HANDLES:
+        if not self.reachable(ref.channel, anonymous=ref.anonymous):
+            await self._owe_letter(report_id, ref.channel, ref.anonymous, event.kind, event.params())
             return False
         payload = {
             "report_id": str(report_id),
@@ -258,6 +272,26 @@ class Notifier:
         sent = await self._send(report_id, text_for, {"template": template, "job": job.id})
         if not sent:
             log.info("informant has no channel address", extra={"job_id": job.id})
+            ref = await self._store.report_ref(report_id)
+            params = payload.get("params")
+            if ref is not None:
+                await self._owe_letter(
+                    report_id,
+                    ref.channel,
+                    ref.anonymous,
+                    template,
+                    params if isinstance(params, dict) else {},
+                )
+
+    async def _owe_letter(
+        self, report_id: uuid.UUID, channel: str, anonymous: bool, template: str, params: dict[str, Any]
+    ) -> None:
+        """A real-name informant of a channel without an address, not reachable by SMS either, is
+        owed a notice letter for what the law says they must be told (:mod:`intake.notices`)."""
+        kind = letter_kind(template, params)
+        if kind is None or anonymous or channel not in SMS_BY_IDENTITY:
+            return
+        await self._store.record(report_id, OWED_EVENT, self._clock.now(), ACTOR, {"letter": kind})
 
     async def _send(
         self, report_id: uuid.UUID, text_for: Callable[[str], str], detail: dict[str, Any]
@@ -279,6 +313,10 @@ class Notifier:
         payload = {**job.payload, "deferred": int(job.payload.get("deferred", 0)) + 1}
         await self._store.enqueue(payload, max(until, now + MIN_DEFER), now, self.max_attempts)
         log.info("notification deferred by the per-informant rate limit", extra={"job_id": job.id})
+
+    async def letter_mailed(self, report_id: uuid.UUID, letter: int, actor: str) -> None:
+        """A staff member posted the notice letter ``letter`` (the owed event's place in the chain)."""
+        await self._store.record(report_id, MAILED_EVENT, self._clock.now(), actor, {"letter": letter})
 
     # --- dead letters -----------------------------------------------------------------------------
 

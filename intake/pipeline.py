@@ -12,11 +12,12 @@ import json
 import logging
 import secrets
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from intake import given_identity
+from intake import given_identity, receipts
 from intake.clock import Clock, china_year
 from intake.domain import (
     CHANNELS,
@@ -74,7 +75,12 @@ class Pipeline:
         self.metrics = metrics
         self._keys = db.keyring
         self._receipt_window = receipt_window
+        # Signs every receipt with the deployment's Ed25519 key (derived from the keyring).
+        self.receipts = receipts.ReceiptBook(db.keyring)
         self._divisions = frozenset(jurisdiction.divisions())
+        # The units that take reports: the receiving unit and every unit below it, intake points
+        # (villages) included. The chain above it is in the file for routing only.
+        self.receiving_units = jurisdiction.subtree(jurisdiction.receiving_unit)
         seconds = clock_seconds(clock)  # the service clock: tests step it instead of sleeping
         self._per_client = TokenBucket(
             status_attempts_per_minute, burst=max(1, status_attempts_per_minute), monotonic=seconds
@@ -147,7 +153,7 @@ class Pipeline:
             request_fingerprint=fingerprint,
             query_hash=self._query_hash(code),
             receipt_sealed=receipt,
-            receiving_unit=self.jurisdiction.receiving_unit,
+            receiving_unit=sub.receiving_unit or self.jurisdiction.receiving_unit,
             handling_unit=None,
             title=clean.title,
             content=clean.content,
@@ -177,7 +183,14 @@ class Pipeline:
             **self._filing_origin(sub, imported),
         )
         result = await self._store_report(new, blobs)
-        return self._receipt_of(sub, result, code, fingerprint, imported)
+        answer = self._receipt_of(sub, result, code, fingerprint, imported)
+        if imported is not None:
+            return answer  # nobody is given a receipt for a case of the old records
+        # The signed receipt (受理回执): the same for a retry, which files nothing new (the same
+        # text, unit and first receipt time give the same deterministic Ed25519 signature).
+        digest = receipts.report_sha256(clean.title, clean.content)
+        signed = self.receipts.sign(answer.case_no, new.receiving_unit, answer.received_at, digest)
+        return replace(answer, signed=signed)
 
     async def _seal_submission(
         self, sub: Submission, report_id: uuid.UUID, anonymous: bool, clean: Redacted
@@ -310,10 +323,19 @@ class Pipeline:
             raise ValidationError(
                 "location.division_code 不是本辖区的行政区划代码。", code="unknown_division"
             )
+        self.check_unit(sub.receiving_unit)
         if sub.external_id is not None and not (1 <= len(sub.external_id) <= MAX_EXTERNAL_ID):
             raise ValidationError(
                 f"幂等键长度应为 1 至 {MAX_EXTERNAL_ID} 个字符。", code="invalid_idempotency_key"
             )
+
+    def check_unit(self, code: str | None) -> None:
+        """A receiving unit named by an entry point: one of this platform's units, or a 4xx."""
+        if code is None or code in self.receiving_units:
+            return
+        if not (code.isascii() and code.isdigit() and 2 <= len(code) <= 12):
+            raise ValidationError("unit 应为 2 至 12 位数字的单位代码。", code="invalid_unit")
+        raise ValidationError("本平台没有这个单位。", code="unknown_unit")
 
     @staticmethod
     def _canonical(sub: Submission) -> bytes:
@@ -329,6 +351,7 @@ class Pipeline:
             "reporter": vars(sub.reporter),
             "anonymous": sub.anonymous,
             "external_id": sub.external_id,
+            **({"receiving_unit": sub.receiving_unit} if sub.receiving_unit else {}),
             "attachments": [{"filename": a.filename, "size": len(a.data)} for a in sub.attachments],
         }
         return json.dumps(doc, ensure_ascii=False, sort_keys=True).encode()

@@ -38,6 +38,7 @@ from intake.ratelimit import TokenBucket, clock_seconds
 from storage.database import Database
 from storage.records import UnitRecord
 from storage.staff_store import RelationRecord, StaffExists, StaffRecord
+from triage.jurisdiction import INTAKE_POINT
 
 ROLES = {
     "registrar": "登记员",
@@ -147,7 +148,7 @@ def provisioning_uri(username: str, secret: str, issuer: str = "信访举报受�
 
 # --- the org tree and scoping -----------------------------------------------------------------------
 
-LEVEL_RANK = {"central": 0, "province": 1, "city": 2, "county": 3, "township": 4}
+LEVEL_RANK = {"central": 0, "province": 1, "city": 2, "county": 3, "township": 4, "village": 5}
 
 
 class OrgTree:
@@ -157,6 +158,11 @@ class OrgTree:
         for u in self.units.values():
             if u.parent_code:
                 self.children.setdefault(u.parent_code, []).append(u.code)
+
+    def is_intake_point(self, code: str) -> bool:
+        """A village or community point (level ``village``): it registers and forwards, never handles."""
+        unit = self.units.get(code)
+        return unit is not None and unit.kind == INTAKE_POINT
 
     def name(self, code: str | None) -> str:
         unit = self.units.get(code or "")
@@ -211,6 +217,9 @@ def scope_of(member: StaffMember, tree: OrgTree) -> Scope:
     units = [member.unit]
     if member.role in ("supervisor", "admin"):
         units += tree.descendants(member.unit)
+    else:
+        # What the unit's own intake points (its villages) registered is the unit's to take up.
+        units += sorted(c for c in tree.children.get(member.unit, []) if tree.is_intake_point(c))
     # A sealed case about a commission's head is hidden from that commission and everything below.
     hidden = [member.unit, *tree.ancestors(member.unit)]
     return Scope(tuple(units), tuple(hidden))
@@ -295,6 +304,9 @@ class StaffService:
             raise ValidationError(f"角色只能是 {'、'.join(ROLES)}。", code="invalid_role")
         if unit not in self.tree.units:
             raise ValidationError(f"辖区内没有单位 {unit}。", code="unknown_unit")
+        if self.tree.is_intake_point(unit) and role != "registrar":
+            # An intake point registers and forwards; it has no handlers, supervisors or custodians.
+            raise ValidationError("村（社区）受理点只能设登记员账号。", code="intake_point_role")
         if not (MIN_PASSWORD <= len(password) <= MAX_PASSWORD):
             raise ValidationError(f"密码应为 {MIN_PASSWORD} 至 {MAX_PASSWORD} 个字符。", code="weak_password")
         secret = new_totp_secret()

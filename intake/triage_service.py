@@ -101,7 +101,12 @@ def _child_load(case_nos: Sequence[str], signatures: Sequence[bytes]) -> int:
 
 
 def _child_triage(
-    case_no: str, text: str, channel: str, real_name: bool, search_text: str
+    case_no: str,
+    text: str,
+    channel: str,
+    real_name: bool,
+    search_text: str,
+    receiving_unit: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any], str]:
     import triage
     from storage.search import document_tokens
@@ -113,6 +118,7 @@ def _child_triage(
         model=_state["model"],
         duplicates=_state["index"],
         real_name=real_name,
+        receiving_unit=_received_at(receiving_unit),
     )
     _state["index"].add_signature(case_no, result.signature)
     _state.setdefault("known", set()).add(case_no)
@@ -120,6 +126,7 @@ def _child_triage(
         "needs_review": result.needs_review,
         "sealed": result.sealed,
         "transfer": result.transfer,
+        "forward_to": result.forward_to,
         "advice": result.advice,
         "redirect_to": result.redirect_to,
         "signature": base64.b64encode(result.signature).decode(),
@@ -132,7 +139,16 @@ def _child_triage(
 ChildResult = tuple[dict[str, Any], dict[str, Any], str]
 
 
-def _child_triage_many(items: Sequence[tuple[str, str, str, bool, str]]) -> list[ChildResult | Exception]:
+def _received_at(unit: str | None) -> str | None:
+    """The report's receiving unit when triage's tree has it (routing and transfers start there),
+    else the tree's own receiving unit."""
+    j = _state["jurisdiction"]
+    return unit if unit is not None and j.unit(unit) is not None else None
+
+
+def _child_triage_many(
+    items: Sequence[tuple[str, str, str, bool, str, str | None]],
+) -> list[ChildResult | Exception]:
     """Each report in turn; one that fails does not take the others down with it."""
     out: list[ChildResult | Exception] = []
     for item in items:
@@ -318,6 +334,7 @@ class TriageService:
                 r.channel,
                 not r.anonymous,
                 report_text(r),
+                r.receiving_unit,
             )
             for _, r in found
         ]

@@ -31,6 +31,7 @@ the accept path calls (see docs/vault.md for the wiring).
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -81,6 +82,18 @@ DELIVERY_HANDLES: dict[str, tuple[str, ...]] = {
     "telegram": ("telegram_chat_id", "chat_id"),
     "app": ("app_device", "device_token", "device"),
 }
+# Channels with no address of their own: a real-name informant who gave a phone number is told by
+# SMS, the number read from the sealed identity inside the sending job only (issue 17).
+SMS_BY_IDENTITY = ("web", "letter", "visit", "video")
+_MOBILE = re.compile(r"(?:\+?86)?(1[3-9]\d{9})")
+
+
+def sms_number(phone: str) -> str | None:
+    """A mainland mobile number as Twilio takes it (E.164, ``+86…``), or None for anything that
+    cannot receive SMS (a landline, a number abroad we cannot tell, a typo)."""
+    digits = re.sub(r"[\s\-()（）]", "", phone)
+    m = _MOBILE.fullmatch(digits)
+    return "+86" + m.group(1) if m else None
 
 
 # --- errors ----------------------------------------------------------------------------------------
@@ -287,18 +300,24 @@ class DeliveryHandles:
     async def handle_for_delivery(
         self, report_id: uuid.UUID, purpose: str = "reply"
     ) -> tuple[str, str] | None:
-        """``(channel, handle)`` to send over, or None when the report's channel has no address to
-        answer (web, letter, visit) or its handles were shredded."""
+        """``(channel, handle)`` to send over, or None when there is no address: the report's own
+        channel's handle, else (web, letter, visit, video) ``("sms", phone)`` from a real-name
+        informant's sealed identity; None for an anonymous one, no phone, or shredded entries."""
         now = self._clock.now()
         keyring = self._db.keyring
         actor = self._actor
 
         async def read_handle_txn(batch: Batch) -> tuple[str, str] | str | None:
             report = await report_ref_txn(batch, report_id=report_id)
-            keys = DELIVERY_HANDLES.get(report.channel, ()) if report else ()
-            if report is None or not keys:
+            if report is None:
                 return None
-            for entry in await entries_txn(batch, report_id, ["handle"]):
+            keys = DELIVERY_HANDLES.get(report.channel, ())
+            kind, channel = "handle", report.channel
+            if not keys and report.channel in SMS_BY_IDENTITY and not report.anonymous:
+                kind, channel, keys = "identity", "sms", ("phone",)
+            if not keys:
+                return None
+            for entry in await entries_txn(batch, report_id, [kind]):
                 if entry.sealed is None:
                     continue
                 try:
@@ -314,15 +333,17 @@ class DeliveryHandles:
                     return "integrity"
                 for key in keys:
                     value = handles.get(key)
+                    if kind == "identity" and isinstance(value, str):
+                        value = sms_number(value)
                     if isinstance(value, str) and value:
                         batch.event(
                             report_id,
                             "vault_handle_used",
                             actor,
                             now,
-                            {"channel": report.channel, "handle": key, "purpose": purpose},
+                            {"channel": channel, "handle": key, "purpose": purpose},
                         )
-                        return report.channel, value
+                        return channel, value
             return None
 
         found = await self._db.writer.run(read_handle_txn)

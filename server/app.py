@@ -232,15 +232,14 @@ async def open_services(settings: Settings, clock: Clock | None = None) -> Servi
     async def triage_jobs(jobs: list[JobRecord]) -> list[Exception | None]:
         # Triage stores each result and the report's words for search (whatever this misses,
         # SearchIndex.catch_up indexes before the next search); then the workflow acts on it: a
-        # case about the receiving commission's own head goes up, sealed, at once.
+        # case about the receiving commission's own head goes up, sealed, at once; a real-name
+        # informant's notice deadline opens, counted from receipt.
         case_nos = [job.payload["case_no"] for job in jobs]
         outcomes = await triage.triage_reports(case_nos)
 
         async def then(case_no: str, outcome: dict[str, Any] | Exception) -> Exception | None:
             if isinstance(outcome, Exception):
                 return outcome
-            if not outcome.get("sealed"):
-                return None  # nothing for the workflow to do (it would read the case to find that out)
             try:
                 await workflow.after_triage(case_no)
             except Exception as exc:

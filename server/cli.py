@@ -14,9 +14,11 @@ from typing import Any
 from intake import logs
 from intake.clock import china_time
 from intake.domain import CHANNEL_LABELS, STATUS_LABELS
+from intake.jurisdiction import JurisdictionError
 from server.config import Settings
 from storage.errors import DatabaseUnavailable
 
+EXIT_USAGE = 2  # bad input or configuration: argparse's own code
 EXIT_DATABASE_UNAVAILABLE = 3
 
 
@@ -24,8 +26,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from aiohttp import web
 
     import channels
+    from intake import jurisdiction
     from server.app import build_app
 
+    # A bad jurisdiction file is refused before the port is bound, with the unit at fault named.
+    jurisdiction.load(settings.jurisdiction_file)
     logs.setup(settings.log_level, settings.data_dir)
     app = build_app(settings, channels.REGISTRY, freeze_gc=True)
     print(f"intake: serving on http://{args.host}:{args.port}/  (data: {settings.data_dir})", file=sys.stderr)
@@ -337,7 +342,7 @@ def _calendar_load(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from server import data_commands, triage_commands, vault_commands
+    from server import data_commands, jurisdiction_commands, receipt_commands, triage_commands, vault_commands
 
     parser = argparse.ArgumentParser(
         prog="intake", description="信访举报受理系统 — petition and reporting intake"
@@ -415,6 +420,8 @@ def build_parser() -> argparse.ArgumentParser:
     triage_commands.add_commands(sub)
     vault_commands.add_commands(sub)
     data_commands.add_commands(sub)
+    jurisdiction_commands.add_commands(sub)
+    receipt_commands.add_commands(sub)
     return parser
 
 
@@ -423,6 +430,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings.from_env()
     try:
         result: int = args.func(args, settings)
+    except JurisdictionError as exc:
+        print(f"intake: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except DatabaseUnavailable:
         # An operator's answer, not a traceback (whose chain would quote the driver's error).
         print("intake: the database cannot be reached; try again when it is back", file=sys.stderr)

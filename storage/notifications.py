@@ -36,6 +36,7 @@ class ReportRef:
     case_no: str
     channel: str
     status: str
+    anonymous: bool = True
 
 
 @dataclass(frozen=True)
@@ -67,9 +68,11 @@ class NotificationStore:
     async def report_ref(self, report_id: uuid.UUID) -> ReportRef | None:
         async with self._db.read_engine.connect() as conn:
             row = (
-                await conn.execute(sa.select(R.c.case_no, R.c.channel, R.c.status).where(R.c.id == report_id))
+                await conn.execute(
+                    sa.select(R.c.case_no, R.c.channel, R.c.status, R.c.anonymous).where(R.c.id == report_id)
+                )
             ).first()
-        return ReportRef(row.case_no, row.channel, row.status) if row else None
+        return ReportRef(row.case_no, row.channel, row.status, bool(row.anonymous)) if row else None
 
     async def enqueue(
         self, payload: dict[str, Any], run_after: datetime, now: datetime, max_attempts: int
@@ -82,8 +85,15 @@ class NotificationStore:
     async def record_sent(
         self, report_id: uuid.UUID, at: datetime, actor: str, detail: dict[str, Any]
     ) -> None:
+        await self.record(report_id, SENT_EVENT, at, actor, detail)
+
+    async def record(
+        self, report_id: uuid.UUID, kind: str, at: datetime, actor: str, detail: dict[str, Any]
+    ) -> None:
+        """One event of the informant's notices on the case's audit chain (sent, owed, mailed)."""
+
         async def record_notification_txn(batch: Batch) -> None:
-            batch.event(report_id, SENT_EVENT, actor, at, detail)
+            batch.event(report_id, kind, actor, at, detail)
 
         await self._db.writer.run(record_notification_txn)
 

@@ -28,6 +28,10 @@ REQUIRE_PG = os.environ.get("INTAKE_REQUIRE_POSTGRES") == "1"
 # sets INTAKE_REQUIRE_SHARED=1, which turns a missing folder or file into a failure, not a skip.
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 REQUIRE_SHARED = os.environ.get("INTAKE_REQUIRE_SHARED") == "1"
+# 长沙县 alone (receiving unit 430121, its 18 townships, 长沙市 and 湖南省 above), the demo before
+# issue 16 made the embedded default the whole of 长沙市. The tests written for one county run on
+# it; a test of the default passes INTAKE_JURISDICTION_FILE="" (tests/jurisdiction).
+COUNTY_JURISDICTION = Path(__file__).resolve().parent / "fixtures" / "jurisdiction" / "changsha_county.json"
 
 
 def shared_path(relative: str) -> Path:
@@ -113,7 +117,11 @@ def data_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def make_settings(data_dir: Path) -> Callable[..., Settings]:
     def make(**env: str) -> Settings:
-        base = {"INTAKE_DATA_DIR": str(data_dir), "INTAKE_LOG_LEVEL": "WARNING"}
+        base = {
+            "INTAKE_DATA_DIR": str(data_dir),
+            "INTAKE_LOG_LEVEL": "WARNING",
+            "INTAKE_JURISDICTION_FILE": str(COUNTY_JURISDICTION),
+        }
         base.update(env)
         return Settings.from_env(base)
 

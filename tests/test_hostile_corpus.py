@@ -359,6 +359,7 @@ READING_GETS = {
     "/console/deadlines",
     "/console/search",
     "/reception/api/slots",
+    "/u/{unit}/",
 }
 
 

@@ -67,6 +67,9 @@ class TriageResult:
     model: str
     sealed: bool = False
     transfer: str | None = None
+    # The handling unit is outside the deployment's tree: {name, division, level, deadline,
+    # working_days, basis}, the forwarding to do (R12) and its deadline rule (intake.deadlines).
+    forward_to: dict[str, Any] | None = None
     advice: str | None = None
     redirect_to: str | None = None
     needs_review: bool = False
@@ -116,18 +119,21 @@ def _jurisdiction(j: Jurisdiction | None) -> Jurisdiction:
 
 
 def _prepare(j: Jurisdiction) -> None:
-    """Teach the tokenizer the jurisdiction's own place names (once per division)."""
+    """Teach the tokenizer the jurisdiction's own place names: the townships of every county in
+    its tree, or of the receiving unit's county (once per county)."""
     code = j.division_code
-    if code in _prepared:
+    counties = j.county_codes or ((code[:6],) if len(code) >= 6 else ())
+    fresh = [c for c in counties if c not in _prepared]
+    if not fresh:
         return
     g = gazetteer.default()
-    county = code[:6] if len(code) >= 6 else None
     words: list[str] = []
-    if county and g.get(county):
-        words.extend(g.children_names(county))
+    for county in fresh:
+        if g.get(county):
+            words.extend(g.children_names(county))
     segment.add_words(words)
     with _lock:
-        _prepared.add(code)
+        _prepared.update(fresh)
 
 
 def warm_up(jurisdiction: Jurisdiction | None = None) -> None:
@@ -138,7 +144,9 @@ def warm_up(jurisdiction: Jurisdiction | None = None) -> None:
     segment.tokenizer()
     gazetteer.default()
     _category_rules()
-    _prepare(_jurisdiction(jurisdiction))
+    j = _jurisdiction(jurisdiction)
+    j.index()
+    _prepare(j)
 
 
 def _combine(scope_conf: float, route_conf: float, category_conf: float) -> float:
@@ -263,6 +271,7 @@ def triage(
     rules: CategoryRules | None = None,
     review_threshold: float = REVIEW_THRESHOLD,
     explain: bool = True,
+    receiving_unit: str | None = None,
 ) -> TriageResult:
     """Triage one report.
 
@@ -270,10 +279,12 @@ def triage(
     ``jurisdiction`` the deployment's org tree (without one, units are named but have no id);
     ``model`` a trained classifier for the deployment's taxonomy; ``duplicates`` an index of
     earlier reports; ``real_name`` whether the informant gave their name (the channel knows);
-    ``explain`` whether to write :attr:`TriageResult.explanations` (officers' plain-Chinese reasons).
+    ``explain`` whether to write :attr:`TriageResult.explanations` (officers' plain-Chinese reasons);
+    ``receiving_unit`` the unit of the tree the report was filed at (default: the jurisdiction's
+    receiving unit; ``ValueError`` when it is not in the tree).
     """
     _check_arguments(channel, review_threshold)
-    j = _jurisdiction(jurisdiction)
+    j = _jurisdiction(jurisdiction).received_at(receiving_unit)
     _prepare(j)
     g = gazetteer.default()
     reading = _read(text, j, g)
@@ -350,6 +361,7 @@ def triage(
         model=cat.model_version,
         sealed=route.sealed,
         transfer=route.transfer,
+        forward_to=route.forward,
         advice=sc.advice,
         redirect_to=sc.redirect_to,
         needs_review=needs_review,

@@ -229,11 +229,25 @@ class Gazetteer:
             return None
         return Division(code[:length], name)
 
+    @functools.cached_property
+    def _below_county(self) -> dict[str, tuple[str, ...]]:
+        """County code → the codes under it (townships, villages), in the table's order."""
+        below: dict[str, list[str]] = {}
+        for child in self._names:
+            if len(child) > 6:
+                below.setdefault(child[:6], []).append(child)
+        return {county: tuple(codes) for county, codes in below.items()}
+
     def children_names(self, code: str) -> list[str]:
         """Names (and aliases) of the divisions under ``code``: the jurisdiction's user words."""
+        if len(code) == 6:
+            children: Iterable[str] = self._below_county.get(code, ())
+        else:
+            children = (c for c in self._names if c.startswith(code) and c != code)
         out: list[str] = []
-        for child, name in self._names.items():
-            if child.startswith(code) and child != code and name not in PLACEHOLDERS:
+        for child in children:
+            name = self._names[child]
+            if name not in PLACEHOLDERS:
                 out.append(name)
                 out.extend(aliases(child, name))
         return out

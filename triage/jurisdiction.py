@@ -15,6 +15,7 @@ handles their staff (R11), its parent commission the hosts' own leadership (R10)
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -22,7 +23,13 @@ from typing import Any
 
 from triage.lexicon import LEVEL_RANK, LEVELS, VERTICAL_SYSTEMS
 
-UNIT_KINDS = ("commission", "work_committee", "stationed", "supervision_office", "vertical")
+# A village or community intake point (村务监督委员会, 村（社区）监督联络站): it registers reports and
+# visits and forwards them; there is no commission at village level, so it never handles one.
+INTAKE_POINT = "intake_point"
+UNIT_KINDS = ("commission", "work_committee", "stationed", "supervision_office", "vertical", INTAKE_POINT)
+# The levels a unit may have: the handling levels and ``village`` (intake points only).
+UNIT_LEVELS = (*LEVELS, "village")
+HANDLING_KINDS = ("commission", "work_committee")
 
 
 @dataclass(frozen=True)
@@ -40,7 +47,7 @@ class Unit:
     system: str | None = None
 
     def __post_init__(self) -> None:
-        if self.level not in LEVELS:
+        if self.level not in UNIT_LEVELS:
             raise ValueError(f"unit {self.code}: unknown level {self.level!r}")
         if self.kind not in UNIT_KINDS:
             raise ValueError(f"unit {self.code}: unknown kind {self.kind!r}")
@@ -96,6 +103,8 @@ class Jurisdiction:
         for u in self.units:
             if u.parent_code is not None and u.parent_code not in codes:
                 raise ValueError(f"unit {u.code} names a parent {u.parent_code} that is not a unit")
+        if self.receiving.kind == INTAKE_POINT:
+            raise ValueError(f"receiving unit {self.receiving_unit} is an intake point, not a commission")
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any]) -> Jurisdiction:
@@ -136,6 +145,55 @@ class Jurisdiction:
     def unit(self, code: str | None) -> Unit | None:
         return None if code is None else self._by_code.get(code)
 
+    @cached_property
+    def _views(self) -> dict[str, Jurisdiction]:
+        return {}
+
+    @cached_property
+    def county_codes(self) -> tuple[str, ...]:
+        """The division codes of the tree's county-level commissions (their townships' names are
+        taught to the tokenizer)."""
+        return tuple(
+            dict.fromkeys(
+                u.division_code for u in self.units if u.level == "county" and u.kind in HANDLING_KINDS
+            )
+        )
+
+    def index(self) -> None:
+        """Build every look-up table now (at start, by :func:`triage.warm_up`), not on first use."""
+        for name in (
+            "_by_code",
+            "_commissions",
+            "_central",
+            "_stationed",
+            "_vertical",
+            "county_codes",
+            "_views",
+        ):
+            getattr(self, name)
+
+    def received_at(self, code: str | None) -> Jurisdiction:
+        """The same tree with ``code`` as the receiving unit (a report filed at that unit's own
+        entry point). An intake point receives for the commission above it, which handles or
+        forwards what it registers. The views share this tree's indexes and are kept, so a
+        report pays a dict look-up, not a rebuild. ``ValueError`` for a code not in the tree."""
+        if code is None or code == self.receiving_unit:
+            return self
+        views = self._views
+        view = views.get(code)
+        if view is not None:
+            return view
+        unit = self._by_code.get(code)
+        if unit is None:
+            raise ValueError(f"receiving unit {code!r} is not a unit of the jurisdiction")
+        while unit.kind not in HANDLING_KINDS and unit.parent_code is not None:
+            unit = self._by_code[unit.parent_code]
+        self.index()  # built once, then shared by the view
+        view = copy.copy(self)
+        object.__setattr__(view, "receiving_unit", unit.code)
+        views[code] = view
+        return view
+
     @property
     def receiving(self) -> Unit:
         unit = self._by_code[self.receiving_unit]
@@ -149,35 +207,65 @@ class Jurisdiction:
     def parent(self, unit: Unit) -> Unit | None:
         return self.unit(unit.parent_code)
 
+    @cached_property
+    def _commissions(self) -> dict[tuple[str, str], Unit]:
+        """(level, division code) → the first 纪委监委 or 纪工委 of the tree there."""
+        found: dict[tuple[str, str], Unit] = {}
+        for u in self.units:
+            if u.kind in HANDLING_KINDS and len(u.division_code) == _CODE_LENGTH.get(u.level, -1):
+                found.setdefault((u.level, u.division_code), u)
+        return found
+
+    @cached_property
+    def _central(self) -> Unit | None:
+        return next((u for u in self.units if u.level == "central" and u.kind in HANDLING_KINDS), None)
+
+    @cached_property
+    def _stationed(self) -> tuple[Unit, ...]:
+        return tuple(u for u in self.units if u.kind == "stationed")
+
+    @cached_property
+    def _vertical(self) -> dict[str, Unit]:
+        found: dict[str, Unit] = {}
+        for u in self.units:
+            if u.kind == "vertical" and u.system is not None:
+                found.setdefault(u.system, u)
+        return found
+
     def commission_for(self, level: str, division_code: str | None) -> Unit | None:
         """The 纪委监委 (or 纪工委) at ``level`` over ``division_code``; None when not in the tree.
 
         Without a division, the receiving unit's own chain answers: its ancestor at ``level``, or
-        itself.
+        itself. An intake point is never the answer (it handles nothing).
         """
-        kinds = ("commission", "work_committee")
         if division_code is None:
             unit: Unit | None = self.receiving
             while unit is not None:
-                if unit.level == level and unit.kind in kinds:
+                if unit.level == level and unit.kind in HANDLING_KINDS:
                     return unit
                 unit = self.parent(unit)
-            return next((u for u in self.units if u.level == level == "central" and u.kind in kinds), None)
-        for u in self.units:
-            if (
-                u.level == level
-                and u.kind in kinds
-                and division_code.startswith(u.division_code)
-                and len(u.division_code) == _CODE_LENGTH.get(level, len(u.division_code))
-            ):
-                return u
-        return None
+            return self._central if level == "central" else None
+        length = _CODE_LENGTH.get(level)
+        if length is None:
+            return next(
+                (
+                    u
+                    for u in self.units
+                    if u.level == level
+                    and u.kind in HANDLING_KINDS
+                    and division_code.startswith(u.division_code)
+                ),
+                None,
+            )
+        if len(division_code) < length:
+            return None
+        return self._commissions.get((level, division_code[:length]))
 
-    def stationed(self) -> list[Unit]:
-        return [u for u in self.units if u.kind == "stationed"]
+    def stationed(self) -> tuple[Unit, ...]:
+        return self._stationed
 
     def vertical_unit(self, system: str) -> Unit | None:
-        return next((u for u in self.units if u.kind == "vertical" and u.system == system), None)
+        return self._vertical.get(system)
 
     def match_management(self, *, name: str | None, title: str, unit: str) -> ManagementRule | None:
         return next((m for m in self.management if m.matches(name=name, title=title, unit=unit)), None)
@@ -186,7 +274,7 @@ class Jurisdiction:
         return LEVEL_RANK[level] < LEVEL_RANK[self.receiving.level]
 
 
-_CODE_LENGTH = {"province": 2, "city": 4, "county": 6, "township": 9}
+_CODE_LENGTH = {"province": 2, "city": 4, "county": 6, "township": 9, "village": 12}
 
 
 def national() -> Jurisdiction:

@@ -35,9 +35,15 @@ from typing import Any
 from triage.accused import Accused
 from triage.gazetteer import Gazetteer, PlaceMatch
 from triage.jurisdiction import Jurisdiction, Unit
-from triage.lexicon import CODE_LENGTH_BY_LEVEL, LEVEL_RANK, NON_COMMITTEE_VILLAGE_POSTS
+from triage.lexicon import CODE_LENGTH_BY_LEVEL, LEVEL_RANK, MANAGED_BY_RANK, NON_COMMITTEE_VILLAGE_POSTS
 
 CENTRAL_NAME = "中央纪委国家监委"
+CENTRAL_DIVISION = "0"
+# Forwarding outside the tree (R12): the deadline rule (intake.deadlines) by direction.
+FORWARD_DEADLINES = {
+    "upward": ("jjkg_upward_transfer", "S1 art 15"),
+    "sideways": ("jc_transfer_other_jurisdiction", "S3 art 169"),
+}
 _LEVEL_OF_DIVISION = {2: "province", 4: "city", 6: "county", 9: "township", 12: "village"}
 
 
@@ -45,6 +51,8 @@ _LEVEL_OF_DIVISION = {2: "province", 4: "city", 6: "county", 9: "township", 12: 
 class UnitRef:
     id: str | None
     name: str
+    # For a commission outside the tree (no id): the division it was named from ("0": central).
+    division: str | None = field(default=None, compare=False)
 
     def to_json(self) -> dict[str, str | None]:
         return {"id": self.id, "name": self.name}
@@ -60,6 +68,8 @@ class Route:
     transfer: str | None = None  # upward · downward · sideways
     secondary: UnitRef | None = None
     notes: list[str] = field(default_factory=list)
+    # Set when the handling unit is outside the deployment's tree: whom to forward to, by when.
+    forward: dict[str, Any] | None = None
 
     def evidence(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"decision": "routing", "rule": " ".join(self.rules), "words": []}
@@ -77,6 +87,17 @@ class Route:
 
 def _ref(unit: Unit) -> UnitRef:
     return UnitRef(unit.code, unit.name)
+
+
+def _informed(accused: Sequence[Accused]) -> Sequence[Accused]:
+    """The accused whose managing level says something: not a 一般干部 placed only by the
+    receiving unit's level (in a city's tree, a bare 教师 is not 市管), unless that is all."""
+    told = [
+        a
+        for a in accused
+        if a.management_rule or a.level_source != "prior" or MANAGED_BY_RANK.get(a.rank) is not None
+    ]
+    return told or accused
 
 
 def _routing_level(level: str) -> str:
@@ -97,7 +118,7 @@ class Router:
         gazetteer (no id: it is outside this deployment)."""
         if level == "central":
             unit = self.j.commission_for("central", None)
-            return _ref(unit) if unit else UnitRef(None, CENTRAL_NAME)
+            return _ref(unit) if unit else UnitRef(None, CENTRAL_NAME, CENTRAL_DIVISION)
         div_code = None
         if division:
             length = CODE_LENGTH_BY_LEVEL[level]
@@ -113,8 +134,8 @@ class Router:
         div = self.g.get(div_code)
         name = div.name if div else div_code
         if level == "township":
-            return UnitRef(None, f"{name}纪工委" if name.endswith("街道") else f"{name}纪委")
-        return UnitRef(None, f"{name}纪委监委")
+            return UnitRef(None, f"{name}纪工委" if name.endswith("街道") else f"{name}纪委", div_code)
+        return UnitRef(None, f"{name}纪委监委", div_code)
 
     def _county_of(self, a: Accused) -> str | None:
         if a.division and len(a.division) >= 6:
@@ -171,7 +192,7 @@ class Router:
         route = self._route_receiving_head(accused)
         if route is not None:
             return route
-        a = min(accused, key=lambda x: (LEVEL_RANK[x.managed_by], x.start))
+        a = min(_informed(accused), key=lambda x: (LEVEL_RANK[x.managed_by], x.start))
         conf, notes = self._senior_confidence(a, accused)
         # R1 中管干部.
         if a.managed_by == "central":
@@ -300,15 +321,25 @@ class Router:
         if "R8" in route.rules:
             route.transfer = "upward"
             return
+        if route.unit.id is None and route.unit.division is not None:
+            self._forward_outside(route, route.unit.division)
+            return
         target, here = LEVEL_RANK[route.level], LEVEL_RANK[receiving.level]
         if target < here:
             route.transfer, route.sealed = "upward", True
             route.rules.append("R12")
             route.notes.append("upward transfer within 5 working days (S1 art 15)")
-        elif target > here:
+        elif target > here and self._below_receiving(route.unit.id):
             route.transfer = "downward"
             route.rules.append("R12")
             route.notes.append("downward transfer; the lower level accepts within 5 working days (S1 art 16)")
+        elif target > here:
+            # A lower unit in another branch of the tree (宁乡 receiving, 社港镇 of 浏阳 handling).
+            route.transfer = "sideways"
+            route.rules.append("R12")
+            route.notes.append(
+                "belongs to a unit in another branch of the tree: transfer within 5 working days"
+            )
         else:
             unit = self.j.unit(route.unit.id)
             if unit is None or unit.kind not in ("stationed", "vertical"):
@@ -317,3 +348,37 @@ class Router:
                 route.notes.append(
                     "belongs to another commission of the same level: transfer within 5 working days"
                 )
+
+    def _below_receiving(self, code: str | None) -> bool:
+        """Whether unit ``code`` lies under the receiving unit (or its id is unknown: below, as
+        before the tree knew its branches)."""
+        unit = self.j.unit(code)
+        while unit is not None:
+            if unit.code == self.j.receiving_unit:
+                return True
+            unit = self.j.parent(unit)
+        return code is None
+
+    def _forward_outside(self, route: Route, division: str) -> None:
+        """R12 to a commission outside the tree: upward when it is over the receiving unit's
+        division (or central), else sideways; marked for forwarding within 5 working days."""
+        above = division == CENTRAL_DIVISION or self.j.division_code.startswith(division)
+        route.transfer = "upward" if above else "sideways"
+        route.sealed = route.sealed or above
+        route.rules.append("R12")
+        deadline, basis = FORWARD_DEADLINES[route.transfer]
+        route.forward = {
+            "name": route.unit.name,
+            "division": division,
+            "level": route.level,
+            "deadline": deadline,
+            "working_days": 5,
+            "basis": basis,
+        }
+        if above:
+            route.notes.append("upward transfer within 5 working days (S1 art 15)")
+        else:
+            route.notes.append("belongs to another jurisdiction's commission: transfer within 5 working days")
+        route.notes.append(
+            f"outside this deployment's tree: forward to {route.unit.name} (not in the platform)"
+        )

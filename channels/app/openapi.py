@@ -61,8 +61,9 @@ OPERATIONS = (
             409: Answer("The Idempotency-Key was used for a different report (`idempotency_key_reused`)"),
             422: Answer(
                 "A field is missing, of the wrong type or too long (`content_required`, `content_too_long`, "
-                "`field_too_long`, `invalid_field`, `invalid_division_code`), or the division is not one "
-                "of the jurisdiction's (`unknown_division`)"
+                "`field_too_long`, `invalid_field`, `invalid_division_code`, `invalid_unit`), or the "
+                "division is not one of the jurisdiction's (`unknown_division`), or `unit` is not one "
+                "of the platform's units (`unknown_unit`)"
             ),
             429: Answer("Too many reports from one informant; see Retry-After", headers=openapi.RETRY_AFTER),
             **UNAVAILABLE,
@@ -97,6 +98,13 @@ OPERATIONS = (
             **THROTTLED,
             **UNAVAILABLE,
         },
+    ),
+    Operation(
+        "GET",
+        "/api/v1/receipt-key",
+        "receiptKey",
+        "The public key receipts are signed with (回执核验公钥)",
+        answers={200: Answer("The Ed25519 public key, base64", schema.ReceiptKey)},
     ),
     Operation(
         "GET",

@@ -4,9 +4,9 @@ document (:mod:`channels.app.openapi`)."""
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from channels.schema import (
     Accused,
@@ -18,6 +18,7 @@ from channels.schema import (
     Reporter,
     RequestModel,
     ResponseModel,
+    blank_to_none,
 )
 from intake import domain
 from intake.errors import IntakeError
@@ -38,6 +39,14 @@ class NewReport(RequestModel):
     location: Location | None = None
     reporter: Reporter | None = Field(None, description="Identity: sealed in the vault")
     anonymous: bool = False
+    unit: Annotated[str | None, AfterValidator(blank_to_none)] = Field(
+        None,
+        pattern=r"^([0-9]{2,12})?$",
+        description="The receiving unit (受理单位): the code of one of this platform's units, intake "
+        "points (villages) included — the case number carries it; 422 `unknown_unit` when there is "
+        "no such unit; empty or absent: the deployment's receiving unit",
+        examples=["430121102"],
+    )
     device_token: OptionalText = Field(
         None,
         max_length=4096,
@@ -61,6 +70,7 @@ class NewReport(RequestModel):
             anonymous=self.anonymous,
             external_id=external_id,
             handles=handles,
+            receiving_unit=self.unit,
         )
 
 
@@ -73,6 +83,31 @@ class Followup(RequestModel):
     content: Content
 
 
+class SignedReceipt(ResponseModel):
+    """受理回执: anyone can check it with the key at ``GET /api/v1/receipt-key``."""
+
+    case_no: str = Field(examples=["2026-430121-000123"])
+    unit: str = Field(description="The receiving unit's code", examples=["430121"])
+    received_at: str = Field(
+        description="When it was received: ISO 8601 in UTC, exactly the text that is signed",
+        examples=["2026-12-02T06:30:01.123456+00:00"],
+    )
+    sha256: str = Field(
+        pattern=r"^[0-9a-f]{64}$",
+        description="SHA-256 (hex) of the report's text as stored: title, a line break and content "
+        "when there is a title, else the content; the informant's own details redacted",
+    )
+    signature: str = Field(
+        description="Ed25519 signature (base64) over the UTF-8 JSON of the four fields above, keys "
+        "sorted, no spaces"
+    )
+
+
+class ReceiptKey(ResponseModel):
+    alg: Literal["Ed25519"]
+    public_key: str = Field(description="The raw 32-byte public key, base64")
+
+
 class Receipt(ResponseModel):
     case_no: str = Field(examples=["2026-430121-000123"])
     query_code: str | None = Field(
@@ -82,6 +117,7 @@ class Receipt(ResponseModel):
     channel: str
     status: str
     received_at: DateTime
+    receipt: SignedReceipt
 
 
 class StatusReply(ResponseModel):

@@ -33,6 +33,7 @@ class AppAdapter:
             web.post("/api/v1/status", self.status),
             web.post("/api/v1/followups", self.followup),
             web.get("/api/v1/openapi.json", self.openapi),
+            web.get("/api/v1/receipt-key", self.receipt_key),
         ]
 
     async def _body(self, request: web.Request, model: type[M]) -> M:
@@ -62,6 +63,8 @@ class AppAdapter:
         receipt = await self.ctx.intake.accept(
             report.submission(key, client_address(request, self.ctx.trust_forwarded_for))
         )
+        signed = receipt.signed
+        assert signed is not None  # every new report is signed; only imported cases are not
         body = schema.Receipt(
             case_no=receipt.case_no,
             query_code=receipt.query_code,
@@ -69,6 +72,7 @@ class AppAdapter:
             channel=receipt.channel,
             status=receipt.status,
             received_at=receipt.received_at,
+            receipt=schema.SignedReceipt(**signed.as_dict()),
         ).body()
         if receipt.created:
             return json_response(body, status=201)
@@ -88,6 +92,11 @@ class AppAdapter:
 
     async def openapi(self, request: web.Request) -> web.Response:
         return json_response(self.document)
+
+    async def receipt_key(self, request: web.Request) -> web.Response:
+        """The public key receipts are signed with, for checking them anywhere, offline too."""
+        key = schema.ReceiptKey(alg="Ed25519", public_key=self.ctx.intake.receipt_key)
+        return json_response(key.body(), headers={"Cache-Control": "public, max-age=3600"})
 
 
 def render_status(found: CaseStatus) -> dict[str, Any]:

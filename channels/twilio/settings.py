@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time
 
 from channels.twilio.api import DEFAULT_API_BASE
@@ -49,6 +49,19 @@ def parse_hours(hours: str, days: str) -> OfficeHours:
     return OfficeHours(frozenset(range(int(m.group(1)), int(m.group(2)) + 1)), tuple(ranges), text)
 
 
+def parse_number_units(text: str) -> dict[str, str]:
+    """``+8673184000001=430121102, +8673184000002=430121104``: the unit each number files to."""
+    out: dict[str, str] = {}
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        number, _, unit = (p.strip() for p in part.partition("="))
+        if not E164.fullmatch(number) or not re.fullmatch(r"[0-9]{2,12}", unit):
+            raise SystemExit("INTAKE_TWILIO_NUMBER_UNITS must look like +8673184000001=430121102,+86…=…")
+        out[number] = unit
+    return out
+
+
 @dataclass(frozen=True)
 class TwilioSettings:
     account_sid: str
@@ -62,6 +75,13 @@ class TwilioSettings:
     voice: str
     speech_language: str
     record_seconds: int
+    # The unit the hotline files to (INTAKE_TWILIO_UNIT), and per number called (NUMBER_UNITS).
+    unit: str | None = None
+    number_units: Mapping[str, str] = field(default_factory=dict)
+
+    def unit_of(self, called: str) -> str | None:
+        """The receiving unit of a call or message to the number ``called`` (Twilio's ``To``)."""
+        return self.number_units.get(called, self.unit)
 
     @classmethod
     def from_section(cls, s: Mapping[str, str]) -> TwilioSettings:
@@ -93,4 +113,6 @@ class TwilioSettings:
             voice=s.get("VOICE") or "Polly.Zhiyu",
             speech_language=s.get("SPEECH_LANGUAGE") or "zh-CN",
             record_seconds=int(seconds),
+            unit=s.get("UNIT") or None,
+            number_units=parse_number_units(s.get("NUMBER_UNITS") or ""),
         )

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import replace
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 from aiohttp import web
 from multidict import MultiDict
 
-from channels.base import ChannelContext, read_body, strip_controls
+from channels.base import ChannelContext, configured_unit, read_body, strip_controls
 from channels.twilio import twiml
 from channels.twilio.api import TwilioApi, TwilioApiError
 from channels.twilio.settings import E164, TwilioSettings
@@ -67,6 +68,9 @@ class TwilioAdapter:
     def __init__(self, ctx: ChannelContext) -> None:
         self.ctx = ctx
         self.settings = TwilioSettings.from_section(ctx.settings)
+        configured_unit(ctx, "UNIT", self.settings.unit)
+        for unit in self.settings.number_units.values():
+            configured_unit(ctx, "NUMBER_UNITS", unit)
         self.voice = Voice(
             base_url=self.settings.public_url + PREFIX,
             say_language=self.settings.say_language,
@@ -76,7 +80,12 @@ class TwilioAdapter:
         )
         self.api: TwilioApi | None = None  # built in start, inside the running loop
         self.sms = SmsDialogue(
-            ctx.intake, channel="sms", platform="短信", notice=Notice(), media_job=MEDIA_JOB
+            ctx.intake,
+            channel="sms",
+            platform="短信",
+            notice=Notice(),
+            media_job=MEDIA_JOB,
+            unit=self.settings.unit,
         )
         self.calls = VoiceDialogue(ctx.intake, self.settings, self.voice)
 
@@ -141,12 +150,14 @@ class TwilioAdapter:
         if step not in self.calls.routes:
             raise IntakeError("没有这个地址。", code="not_found", status=404)
         event = parse_call(step, request.query, form)
+        event = replace(event, unit=self.settings.unit_of(event.our_number))
         reply = await self.calls.handle(event, retry_budget=8.0)
         return web.Response(text=reply or twiml.empty_voice(), content_type=TWIML)
 
     async def sms_webhook(self, request: web.Request) -> web.Response:
         form = await self._verified_form(request)
         message = parse_sms(form, self.settings.account_sid)
+        message = replace(message, unit=self.settings.unit_of(_number(form, "To")))
         reply = await self.sms.handle_within(message, SMS_BUDGET, late=self._late(message.handle))
         return web.Response(text=twiml.messaging(reply), content_type=TWIML)
 

@@ -125,7 +125,7 @@ class VoiceDialogue(Conversations):
         *,
         send_sms: SendSms | None = None,
     ) -> None:
-        super().__init__(intake, channel="phone", platform="电话", notice=Notice())
+        super().__init__(intake, channel="phone", platform="电话", notice=Notice(), unit=settings.unit)
         self.settings = settings
         self.voice = voice
         self.send_sms = send_sms  # None: outbound SMS not configured, no receipt by SMS
@@ -385,6 +385,7 @@ class VoiceDialogue(Conversations):
             anonymous=True,
             external_id=self.intake.mac("twilio-report", f"{msg.call_sid}|{k}".encode()),
             handles={"phone": msg.handle} if msg.handle else {},
+            receiving_unit=msg.unit or self.unit,
         )
         receipt = await self.intake.accept(sub)
         state.update(pending=False, k=k + 1, case_no=receipt.case_no, summary="", recorded=False)

@@ -7,9 +7,10 @@ Pages work without JavaScript. Every POST carries the double-submit token of
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
-from datetime import datetime
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +19,15 @@ from aiohttp import web
 
 from channels.base import ChannelContext
 from channels.verify import form_token_field, new_form_token, verify_form_token
-from intake.clock import CHINA
-from intake.domain import Accused, Location, Reporter, Submission, format_query_code
+from channels.web.units import Unit, UnitPlaces, qr_svg
+from intake.clock import china_time
+from intake.domain import Accused, Location, Reporter, SignedReceipt, Submission, format_query_code
 from intake.errors import Conflict, IntakeError, ValidationError
 from intake.files import ALLOWED_DESCRIPTION, human_size
 from intake.forms import FormData, FormInvalidCharacters, FormTooLarge, read_form
 from intake.limits import FIELD_LIMITS, MAX_CONTENT
 from intake.ratelimit import client_address
+from intake.text import strip_controls
 
 HERE = Path(__file__).resolve().parent
 COOKIE = "xf_form"
@@ -59,6 +62,7 @@ REPORT_FIELDS = frozenset(
     }
 )
 STATUS_FIELDS = frozenset({"csrf", "query_code", "content"})
+VERIFY_FIELDS = frozenset({"csrf", "receipt"})
 # The form's bounded fields (in the order they are checked) and their limits from the one table.
 LIMITS = {
     name.replace(".", "_"): FIELD_LIMITS[name]
@@ -92,11 +96,6 @@ class FormTokenError(IntakeError):
         self.form = form
 
 
-def china_time(at: datetime) -> str:
-    """Times on the pages are Beijing time, whatever the server's own zone."""
-    return at.astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
-
-
 def _optional(values: dict[str, str], name: str) -> str | None:
     return values[name] or None
 
@@ -125,17 +124,25 @@ class WebAdapter:
         )
         self.env.filters["china_time"] = china_time
         self._token_key = bytes.fromhex(ctx.sign("form-token", b"key"))
-        self.townships = [(u.division_code, u.division_name) for u in ctx.intake.jurisdiction.townships()]
         self.jurisdiction_name = ctx.intake.jurisdiction.name
-        self._known_codes = {code for code, _ in self.townships}
+        # Every unit's own entry points (/u/{code}/): its form, picker, QR code and poster.
+        self.places = UnitPlaces(ctx.intake.jurisdiction)
+        self._known_codes = self.places.divisions(self.places.root)
 
     def routes(self) -> list[web.AbstractRouteDef]:
         return [
             web.get("/", self.form),
             web.post("/reports", self.submit),
+            web.get("/u/{unit}", self.unit_redirect),
+            web.get("/u/{unit}/", self.unit_form),
+            web.post("/u/{unit}/reports", self.submit),
+            web.get("/u/{unit}/qr.svg", self.unit_qr),
+            web.get("/u/{unit}/poster", self.unit_poster),
             web.get("/status", self.status_form),
             web.post("/status", self.status),
             web.post("/status/followup", self.followup),
+            web.get("/verify", self.verify_form),
+            web.post("/verify", self.verify),
             web.static("/static/web", HERE / "static"),
         ]
 
@@ -189,13 +196,24 @@ class WebAdapter:
         # Made when the form is first shown and kept through re-renders: the idempotency key.
         if not SUBMISSION_ID.fullmatch(values["submission_id"]):
             values["submission_id"] = secrets.token_urlsafe(18)
+        unit = self._form_unit(request)
+        code = unit.code if unit else self.places.root
+        query = strip_controls(request.query.get("q", ""))[:50] if request.method == "GET" else ""
+        groups = self.places.picker(code, query, values["division_code"])
+        chosen = values["division_code"]
+        if not chosen and query and len(groups[0].places) == 1:
+            chosen = groups[0].places[0].code  # the one place the search found
         return self._page(
             request,
             "form.html",
             status,
             values=values,
             error=error,
-            townships=self.townships,
+            unit=unit,
+            handler=self.places.handler_of(unit.code) if unit else None,
+            query=query,
+            groups=groups,
+            chosen=chosen,
             categories=CATEGORIES,
             allowed=ALLOWED_DESCRIPTION,
             max_files=self.ctx.max_files,
@@ -209,7 +227,48 @@ class WebAdapter:
     async def form(self, request: web.Request) -> web.Response:
         return self._report_form(request, {"identity": "anonymous"})
 
+    # --- every unit's own entry points (/u/{code}/) --------------------------------------------
+
+    def _form_unit(self, request: web.Request) -> Unit | None:
+        """The unit of a /u/{code}/ route (400 malformed, 404 not on this platform); None at /."""
+        code = request.match_info.get("unit")
+        return None if code is None else self.places.unit(code)
+
+    async def unit_redirect(self, request: web.Request) -> web.Response:
+        unit = self.places.unit(request.match_info["unit"])
+        raise web.HTTPPermanentRedirect(f"/u/{unit.code}/")
+
+    async def unit_form(self, request: web.Request) -> web.Response:
+        return self._report_form(request, {"identity": "anonymous"})
+
+    def _unit_url(self, request: web.Request, unit: Unit) -> str:
+        """The form's public address: under INTAKE_PUBLIC_URL when set (a proxy may rewrite Host)."""
+        base = self.ctx.public_url.rstrip("/") or f"{request.scheme}://{request.host}"
+        return f"{base}/u/{unit.code}/"
+
+    async def unit_qr(self, request: web.Request) -> web.Response:
+        unit = self.places.unit(request.match_info["unit"])
+        return web.Response(
+            text=qr_svg(self._unit_url(request, unit)),
+            content_type="image/svg+xml",
+            charset="utf-8",
+            headers={"Cache-Control": "public, max-age=3600", "Content-Disposition": "inline"},
+        )
+
+    async def unit_poster(self, request: web.Request) -> web.Response:
+        """A page to print for the notice board (码上反映): the unit, its QR code and address."""
+        unit = self.places.unit(request.match_info["unit"])
+        return self._page(
+            request,
+            "poster.html",
+            unit=unit,
+            handler=self.places.handler_of(unit.code),
+            url=self._unit_url(request, unit),
+            hotline=self.ctx.hotline,
+        )
+
     async def submit(self, request: web.Request) -> web.Response:
+        unit = self._form_unit(request)  # before anything is read: a wrong unit stores nothing
         try:
             form = await read_form(
                 request,
@@ -244,6 +303,9 @@ class WebAdapter:
                     code="unsupported_file_type",
                 )
             sub = self._submission(request, form, values)
+            if unit is not None:
+                self._check_place(unit, values["division_code"])
+                sub = replace(sub, receiving_unit=unit.code)
             receipt = await self.ctx.intake.accept(sub)
         except ValidationError as exc:
             return self._report_form(request, values, exc.status, exc.message)
@@ -265,7 +327,14 @@ class WebAdapter:
             case_no=receipt.case_no,
             query_code=format_query_code(receipt.query_code) if receipt.query_code else None,
             anonymous=sub.anonymous,
+            received_by=(unit or self.places.unit(self.places.root)).name,
+            **self._signed_receipt(receipt.signed),
         )
+
+    def _check_place(self, unit: Unit, code: str) -> None:
+        """A unit's form names a place of that unit's part of the tree (what its picker offers)."""
+        if code and code not in self.places.divisions(unit.code):
+            raise ValidationError("请从列表中选择所在地区。", code="invalid_division_code")
 
     @staticmethod
     def _values(form: FormData) -> dict[str, str]:
@@ -314,6 +383,43 @@ class WebAdapter:
             raise ValidationError("请从列表中选择问题类别。", code="invalid_field")
 
     # --- following a case ---------------------------------------------------------------------
+
+    def _signed_receipt(self, signed: SignedReceipt | None) -> dict[str, Any]:
+        """The receipt's fields for the page, in print and as the JSON the /verify page takes."""
+        if signed is None:
+            return {"receipt": None}
+        unit = self.ctx.intake.jurisdiction.unit(signed.unit)
+        return {
+            "receipt": signed,
+            "receipt_unit": unit.name if unit else signed.unit,
+            "receipt_json": json.dumps(signed.as_dict(), ensure_ascii=False, indent=1),
+        }
+
+    async def verify_form(self, request: web.Request) -> web.Response:
+        return self._page(request, "verify.html", verdict=None, pasted="")
+
+    async def verify(self, request: web.Request) -> web.Response:
+        """Check a pasted receipt's signature: nothing is looked up, nothing is stored."""
+        form = await read_form(request, VERIFY_FIELDS, lambda f: self._check_token(request, f))
+        pasted = form.get("receipt")
+        try:
+            doc: Any = json.loads(pasted)
+        except ValueError:
+            doc = None
+        if isinstance(doc, dict) and isinstance(doc.get("receipt"), dict):
+            doc = doc["receipt"]
+        reason = self.ctx.intake.check_receipt(doc) if doc is not None else "回执应为 JSON 格式的文本。"
+        verdict: dict[str, Any] = {"valid": reason is None, "reason": reason}
+        if reason is None:
+            unit = self.ctx.intake.jurisdiction.unit(doc["unit"])
+            try:
+                when = china_time(doc["received_at"])
+            except ValueError:
+                when = doc["received_at"]
+            verdict |= {"case_no": doc["case_no"], "unit": unit.name if unit else doc["unit"], "when": when}
+        return self._page(
+            request, "verify.html", 200 if reason is None else 422, verdict=verdict, pasted=pasted
+        )
 
     async def status_form(self, request: web.Request) -> web.Response:
         return self._page(request, "status_query.html", no_store=True, error=None)

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from channels.base import ChannelContext, read_body
+from channels.base import ChannelContext, configured_unit, read_body
 from channels.verify import WeChatCipher, verify_wechat_message, verify_wechat_server
 from channels.wechat.api import DEFAULT_API_BASE, WeChatClient
 from channels.wechat.envelope import open_envelope, parse_xml, query, render_text, seal_reply
@@ -46,6 +46,7 @@ class WeChatAdapter:
     def __init__(self, ctx: ChannelContext) -> None:
         self.ctx = ctx
         s = ctx.settings
+        unit = configured_unit(ctx, "UNIT")  # checked first: a wrong one stops the server
         self.token = s["TOKEN"]
         self.app_id = s["APP_ID"]
         self.cipher = WeChatCipher(s["ENCODING_AES_KEY"], self.app_id)
@@ -61,6 +62,7 @@ class WeChatAdapter:
             platform="微信",
             notice=Notice(),
             media_job=MEDIA_JOB if self.client else None,
+            unit=unit,
         )
 
     def routes(self) -> list[web.AbstractRouteDef]:

@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from channels.base import ChannelContext, parse_json_object, read_body
+from channels.base import ChannelContext, configured_unit, parse_json_object, read_body
 from channels.verify import verify_weibo
 from channels.weibo.api import DEFAULT_API_BASE, WeiboClient, encode_data
 from intake.conversations import Conversations, Inbound
@@ -46,10 +46,13 @@ def _q(request: web.Request, name: str) -> str | None:
 class WeiboAdapter:
     def __init__(self, ctx: ChannelContext) -> None:
         self.ctx = ctx
+        unit = configured_unit(ctx, "UNIT")  # checked first: a wrong one stops the server
         self.secret = ctx.settings["APP_SECRET"]
         token = ctx.settings.get("ACCESS_TOKEN")
         self.client = WeiboClient(ctx.settings.get("API_BASE") or DEFAULT_API_BASE, token) if token else None
-        self.dialogue = Conversations(ctx.intake, channel="weibo", platform="微博", notice=Notice())
+        self.dialogue = Conversations(
+            ctx.intake, channel="weibo", platform="微博", notice=Notice(), unit=unit
+        )
 
     def routes(self) -> list[web.AbstractRouteDef]:
         return [web.get("/channels/weibo", self.verify_url), web.post("/channels/weibo", self.receive)]

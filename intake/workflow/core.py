@@ -151,6 +151,9 @@ class WorkflowBase:
     def _unit(self, code: str | None) -> str:
         if not code or code not in self.tree.units:
             raise ValidationError("请选择辖区内的单位。", code="unknown_unit")
+        if self.tree.is_intake_point(code):
+            # 村务监督委员会 / 监督联络站 register and forward; there is no commission to handle it.
+            raise ValidationError("村（社区）受理点只登记和转交，不能承办案件。", code="intake_point")
         return code
 
     def _in_accused_unit(self, unit: str, accused_unit: str) -> bool:

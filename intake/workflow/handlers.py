@@ -63,15 +63,26 @@ async def accept(
     if wf._track(report) == "xf":
         change.close_deadlines["xf_register_and_route"] = "met"
         change.deadlines.append(wf._deadline("xf_handle_31_6", unit, china_date(now)))
-        if not report.anonymous:
-            change.deadlines.append(wf._deadline("xf_accept_notice", unit, received))
-    elif not report.anonymous:
-        # S1 art 26: a repeat item gets no acceptance notice.
-        if duplicate:
-            change.event_payload["notice_skipped"] = "repeat"
-        else:
-            change.deadlines.append(wf._deadline("jjkg_realname_accept_notice", unit, received))
+    elif not report.anonymous and duplicate:
+        change.event_payload["notice_skipped"] = "repeat"
+    # The notice deadline opens at receipt (Workflow.after_triage); here only when it is not open
+    # yet: triage had not run, or a transfer cancelled the one of the unit before.
+    rule = notice_rule(report, duplicate=bool(duplicate))
+    if rule is not None and not [
+        d for d in await wf._db.workflow.deadlines(report_id=report.id, open_only=True) if d.rule == rule
+    ]:
+        change.deadlines.append(wf._deadline(rule, unit, received))
     return CaseEvent("status_changed", status="accepted")
+
+
+def notice_rule(report: ReportSummary, *, duplicate: bool) -> str | None:
+    """The rule of the statutory notice a real-name informant is owed on whether their report is
+    accepted, or None (anonymous; a repeat accusation gets none, S1 art 26)."""
+    if report.anonymous:
+        return None
+    if WorkflowBase._track(report) == "xf":
+        return "xf_accept_notice"
+    return None if duplicate else "jjkg_realname_accept_notice"
 
 
 async def redirect(

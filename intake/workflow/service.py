@@ -14,7 +14,7 @@ from intake.errors import Conflict, NotFound, ValidationError
 from intake.staff import ROLES, Forbidden, StaffMember, StaffService
 from intake.workflow.actions import ACTIONS, SPEC_BY_NAME
 from intake.workflow.core import Action, CaseView, WorkflowError, china_date, log
-from intake.workflow.handlers import add_recusal
+from intake.workflow.handlers import add_recusal, notice_rule
 from intake.workflow.queries import WorkflowQueries
 from storage.database import Database
 from storage.records import ReportSummary
@@ -101,7 +101,10 @@ class Workflow(WorkflowQueries):
         up at once, with the 5-working-day deadline for the upper level to confirm receipt."""
         report = await self._db.reports.get(case_no)
         triage = (report.triage if report else None) or {}
-        if report is None or not triage.get("sealed") or report.status != "received":
+        if report is None or report.status != "received":
+            return
+        if not triage.get("sealed"):
+            await self._open_notice_deadline(report, triage)
             return
         target = self._upward_target(report, triage)
         if target is None:
@@ -135,6 +138,30 @@ class Workflow(WorkflowQueries):
                 "sealed": True,
             },
             deadlines=[self._deadline("jjkg_upward_transfer", target, china_date(report.received_at))],
+        )
+        try:
+            await self._db.workflow.apply(change)
+        except StaleCase:
+            return
+
+    async def _open_notice_deadline(self, report: ReportSummary, triage: dict[str, Any]) -> None:
+        """The statutory notice to a real-name informant counts from receipt (S1 art 26: 15 working
+        days to tell them whether it is accepted; 信访工作条例 art 23: 15 days), so the deadline is on
+        the receiving unit's board from the moment triage has said which rules apply — not only
+        once someone accepts. A repeat accusation gets no notice (S1 art 26)."""
+        rule = notice_rule(report, duplicate=bool(triage.get("duplicate_of")))
+        if rule is None:
+            return
+        if [d for d in await self._db.workflow.deadlines(report_id=report.id) if d.rule == rule]:
+            return  # triage ran again (a retrained model, a correction): the deadline stands
+        change = CaseChange(
+            report.id,
+            "received",
+            "system:workflow",
+            self._clock.now(),
+            "deadline_opened",
+            {"rule": rule, "from": "received"},
+            deadlines=[self._deadline(rule, report.receiving_unit, china_date(report.received_at))],
         )
         try:
             await self._db.workflow.apply(change)

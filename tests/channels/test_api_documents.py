@@ -19,6 +19,7 @@ import channels
 from intake import jurisdiction
 from server.app import build_app
 from server.config import Settings
+from tests.conftest import COUNTY_JURISDICTION
 
 APP_DOC, STAFF_DOC = "/api/v1/openapi.json", "/api/v1/staff/openapi.json"
 
@@ -109,7 +110,7 @@ async def test_a_signed_deployment_documents_the_signature(
 def test_the_documents_divisions_are_the_jurisdictions() -> None:
     """A report's place is the receiving unit's own division or one below it (the townships);
     the city and province above are in the file for routing only."""
-    found = jurisdiction.load().divisions()
+    found = jurisdiction.load(COUNTY_JURISDICTION).divisions()
     assert found[0] == "430121" and "430121102" in found and len(found) == 19
     assert "43" not in found and "4301" not in found
 

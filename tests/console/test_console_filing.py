@@ -95,6 +95,7 @@ async def test_registering_a_visit_seals_the_identity_and_shows_the_code_once(
     status, _, page = await post_form(o, "/console/file", visit_form(csrf_of(html), nonce))
     assert status == 200, page
     assert "来访登记回执" in page and "请打印本页交给来访人" in page
+    assert 'id="signed-receipt"' in page and "受理回执（带数字签名）" in page
     case_no = page.split('id="case-no">')[1].split("<")[0]
     code = page.split('id="query-code">')[1].split("<")[0]
     assert case_no and len(code) >= 8

@@ -1,5 +1,5 @@
 """An office for the statistics: the workflow tests' server (SQLite and PostgreSQL, a settable
-clock, staff with real TOTP secrets) over the demo jurisdiction plus a second county (宁乡市, under
+clock, staff with real TOTP secrets) over the 长沙县 fixture jurisdiction plus a second county (宁乡市, under
 长沙市), and a month of reports filed through the pipeline with one injected spike: thirty reports
 about 黄兴镇's 低保 on one day."""
 
@@ -10,7 +10,6 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import pytest
 from intake.clock import CHINA
 from intake.domain import Accused, Location, Reporter, Submission
 from server.config import Settings
+from tests.conftest import COUNTY_JURISDICTION
 from tests.workflow.conftest import PASSWORD, Office, open_office
 
 __all__ = ["TODAY", "Dataset", "Filed", "Office", "dataset", "office"]
@@ -55,7 +55,7 @@ class Dataset:
 
 
 def _jurisdiction(path: Path) -> Path:
-    doc = json.loads(resources.files("intake").joinpath("data/demo_jurisdiction.json").read_text("utf-8"))
+    doc = json.loads(COUNTY_JURISDICTION.read_text("utf-8"))
     doc["units"] += [
         {
             "code": OTHER_COUNTY,

@@ -124,6 +124,7 @@ class Office:
         } | fields
         columns = {k: doc[k] for k in ("scope", "level", "priority", "confidence", "duplicate_of")}
         await self.services.db.reports.set_triage(report.id, {**columns, "triage": doc}, self.clock.now())
+        await self.services.workflow.after_triage(case_no)  # as the triage job does next
 
     async def audit_ok(self) -> None:
         ok, _, detail = await self.services.db.audit.verify()

@@ -36,7 +36,8 @@ async def test_at_real_01_acceptance_notice_across_national_day(office: Office) 
     status, doc = await o.act("county_reg", repeat, action="accept")
     assert status == 200
     assert not [d for d in doc["deadlines"] if d["rule"] == "jjkg_realname_accept_notice"]
-    assert doc["timeline"][-1]["payload"]["notice_skipped"] == "repeat"
+    accepted = [e for e in doc["timeline"] if e["kind"] == "accept"]
+    assert accepted[-1]["payload"]["notice_skipped"] == "repeat"
     # Anonymous: no notice either.
     anon, _ = await o.file()
     await o.triaged(anon)
@@ -403,4 +404,48 @@ async def test_at_qc_01_query_code_shows_only_status_and_reply(office: Office) -
     assert doc["status"] == "replied"
     assert [r["text"] for r in doc["replies"]] == ["您反映的问题已查实，相关人员已受到处理。"]
     assert "county_handler" not in str(doc) and "430121" not in str(doc).replace(case_no, "")
+    await o.audit_ok()
+
+
+async def test_the_real_name_notice_deadline_counts_from_receipt_before_anyone_accepts(
+    office: Office,
+) -> None:
+    """S1 art 26: the 15 working days run from receipt, so an unaccepted real-name report is on
+    the deadline board as soon as triage has run (it used to appear only once someone accepted)."""
+    o = office
+    o.clock.set(2025, 9, 26)
+    await o.login("county_reg")
+    case_no, _ = await o.file(real_name=True)
+    await o.triaged(case_no)
+    o.clock.set(2025, 10, 9)
+    await o.login("county_reg")
+    status, doc = await o.get("county_reg", f"/api/v1/staff/reports/{case_no}")
+    assert status == 200, doc
+    notice = deadline(doc, "jjkg_realname_accept_notice")
+    assert notice["start_on"] == "2025-09-26" and notice["due_on"] == "2025-10-23"
+    assert notice["status"] == "open" and doc["status"] == "received"
+    status, board = await o.get("county_reg", "/api/v1/staff/deadlines?within=20")
+    assert status == 200, board
+    owed = [
+        (d["case_no"], d["label"]) for d in board["due_soon"] if d["rule"] == "jjkg_realname_accept_notice"
+    ]
+    assert owed == [(case_no, "实名举报受理告知")]
+    # Triage again (a retrained model): still one deadline; accepting keeps it, does not add one.
+    await o.triaged(case_no)
+    _, doc = await o.act("county_reg", case_no, action="accept")
+    notices = [d for d in doc["deadlines"] if d["rule"] == "jjkg_realname_accept_notice"]
+    assert len(notices) == 1 and notices[0]["start_on"] == "2025-09-26"
+    # A petition (信访工作条例 art 23): 15 calendar days from receipt, also before acceptance.
+    petition, _ = await o.file("反映小区停车位被物业私自出租，要求处理。", real_name=True)
+    await o.triaged(petition, scope="petition")
+    _, doc = await o.get("county_reg", f"/api/v1/staff/reports/{petition}")
+    assert deadline(doc, "xf_accept_notice")["due_on"] == "2025-10-24"
+    # Anonymous and repeat accusations: none.
+    anon, _ = await o.file()
+    await o.triaged(anon)
+    repeat, _ = await o.file(real_name=True)
+    await o.triaged(repeat, duplicate_of=case_no)
+    for other in (anon, repeat):
+        _, doc = await o.get("county_reg", f"/api/v1/staff/reports/{other}")
+        assert doc["deadlines"] == [], other
     await o.audit_ok()

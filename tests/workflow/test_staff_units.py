@@ -34,11 +34,12 @@ from intake.staff import (
 )
 from storage import keys
 from storage.database import Database
+from tests.conftest import COUNTY_JURISDICTION
 from tests.workflow.conftest import PASSWORD, Office
 
-TREE = OrgTree(jurisdiction.load().units)
+TREE = OrgTree(jurisdiction.load(COUNTY_JURISDICTION).units)
 COUNTY, CITY, PROVINCE, TOWN = "430121", "4301", "43", "430121102"
-TOWNS = sorted(u.code for u in jurisdiction.load().units if u.parent_code == COUNTY)
+TOWNS = sorted(u.code for u in jurisdiction.load(COUNTY_JURISDICTION).units if u.parent_code == COUNTY)
 
 # RFC 6238 appendix B, SHA-1: the secret "12345678901234567890", 8 digits there, the last 6 here.
 RFC_SECRET = base64.b32encode(b"12345678901234567890").decode()
@@ -250,7 +251,7 @@ async def staff(tmp_path: Path) -> AsyncIterator[tuple[StaffService, Clock]]:
         f"sqlite+aiosqlite:///{tmp_path / 'data' / 'i.db'}", keys.load_or_create(tmp_path / "k"), tmp_path
     )
     await db.start()
-    await db.units.sync(jurisdiction.load().units)
+    await db.units.sync(jurisdiction.load(COUNTY_JURISDICTION).units)
     clock = Clock()
     try:
         yield StaffService(db, clock, TREE, token_ttl=timedelta(hours=1)), clock
@@ -383,7 +384,7 @@ def test_an_unpadded_secret_of_any_length() -> None:
 
 
 def test_a_tree_built_here_links_children_to_their_parents() -> None:
-    tree = OrgTree(jurisdiction.load().units)  # built in the test, not at import
+    tree = OrgTree(jurisdiction.load(COUNTY_JURISDICTION).units)  # built in the test, not at import
     assert tree.descendants(COUNTY) == TOWNS
     assert tree.descendants(PROVINCE) == sorted([CITY, COUNTY, *TOWNS])
     assert None not in tree.children
