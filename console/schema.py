@@ -447,7 +447,7 @@ class AlertsQuery(QueryModel):
 
 
 class AlertView(ResponseModel):
-    kind: Literal["spike", "accused", "repeat_informant"]
+    kind: Literal["spike", "hot_word", "accused", "repeat_informant"]
     reason: str
     place: str | None
     category: str | None

@@ -36,7 +36,12 @@ GROUPING_LABELS = {
     "quarter": "季度",
     "year": "年",
 }
-ALERT_LABELS = {"spike": "突增", "accused": "同一被反映人多次被举报", "repeat_informant": "重复举报人"}
+ALERT_LABELS = {
+    "spike": "突增",
+    "hot_word": "热词",
+    "accused": "同一被反映人多次被举报",
+    "repeat_informant": "重复举报人",
+}
 NONE_LABEL = "（未填）"
 BAR_HEIGHT = 22
 LABEL_WIDTH = 260

@@ -29,6 +29,7 @@ P(X ≥ count) < 0.001 and at least ``INTAKE_STATS_SPIKE_MIN`` reports (5) is an
 from __future__ import annotations
 
 import math
+import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -63,6 +64,8 @@ SPIKE_HISTORY = {"day": 28, "week": 12}  # previous periods a cell's count is te
 REPEAT_WINDOW_DAYS = 90  # the accused and repeat-informant alerts look this far back
 ACCUSED_MIN = 3  # reports naming the same accused (name and unit) before it is an alert
 REPEAT_MIN = 3  # reports from the same informant (blind index) before it is an alert
+HOT_WORDS = 10  # hot-word alerts at most, the most surprising
+_WORD = re.compile(r"[\u4e00-\u9fff]")  # a word with at least one Chinese character
 
 
 class UnitOutOfScope(IntakeError, status=403, code="unit_out_of_scope"):
@@ -81,7 +84,7 @@ class StatsTable:
 
 @dataclass(frozen=True)
 class Alert:
-    kind: str  # spike | accused | repeat_informant
+    kind: str  # spike | hot_word | accused | repeat_informant
     reason: str
     place: str | None
     category: str | None
@@ -281,6 +284,7 @@ class StatsService:
             raise ValidationError("日期不能晚于今天。", code="future_date")
         units = self.units_in_sight(member)
         alerts = await self._spikes(member, units, on, period)
+        alerts += await self._hot_words(member, units, on, period)
         window = self._filter(member, units, on - timedelta(days=REPEAT_WINDOW_DAYS - 1), on)
         for group in await self._db.stats.accused_groups(window, ACCUSED_MIN):
             who = "，".join(x for x in (group.name, group.unit) if x)
@@ -308,6 +312,50 @@ class StatsService:
                 )
             )
         return alerts
+
+    async def _hot_words(
+        self, member: StaffMember, units: Sequence[str], on: date, period: str
+    ) -> list[Alert]:
+        """Words (jieba tokens of the redacted texts, as the search index keeps them) in more of
+        the period's reports than their history makes probable: the same Poisson test as spikes, on
+        the number of reports that use the word, the rate being the word's share of the reports
+        before times the reports now. At most :data:`HOT_WORDS`, most surprising first."""
+        span, history = (1 if period == "day" else 7), SPIKE_HISTORY[period]
+        await self._db.search.catch_up(self._clock.now())  # reports the triage job has not indexed
+        f = self._filter(member, units, on - timedelta(days=span * (history + 1) - 1), on)
+        current: dict[str, list[str]] = defaultdict(list)
+        past: dict[str, int] = defaultdict(int)
+        totals = [0, 0]  # reports now, reports before
+        for case_no, day, tokens in await self._db.stats.words(f):
+            now = (on - date.fromisoformat(day)).days < span
+            totals[0 if now else 1] += 1
+            for word in {w for w in tokens.split() if len(w) >= 2 and _WORD.search(w)}:
+                if now:
+                    current[word].append(case_no)
+                else:
+                    past[word] += 1
+        found = []
+        for word, cases in current.items():
+            # The word's share of the reports before, applied to the reports now: a busy day
+            # makes no word hot, a word that was rare and is now common does.
+            rate = totals[0] * (past[word] + 0.5) / (totals[1] + 1)
+            p = poisson_tail(len(cases), rate)
+            if len(cases) >= self.spike_min and p < SPIKE_P:
+                found.append((p, -len(cases), word, cases, rate))
+        label = "当日" if period == "day" else "近7天"
+        return [
+            Alert(
+                "hot_word",
+                f"热词「{word}」：{label} {len(cases)} 件提及，按以往比例应约 {rate:.1f} 件"
+                f"（泊松检验 p={p:.1e}）。",
+                None,
+                None,
+                cases,
+                len(cases),
+                p,
+            )
+            for p, _, word, cases, rate in sorted(found)[:HOT_WORDS]
+        ]
 
     async def _spikes(self, member: StaffMember, units: Sequence[str], on: date, period: str) -> list[Alert]:
         span = 1 if period == "day" else 7

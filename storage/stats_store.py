@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from storage.tables import VB, R
+from storage.tables import VB, D, R
 from storage.workflow_store import CASES, in_scope, owner_unit
 
 if TYPE_CHECKING:
@@ -172,3 +172,16 @@ class StatsStore:
         # One informant with several identifiers (ID number and phone) is one group, not two.
         unique = {tuple(cases): cases for cases in by_mac.values()}
         return sorted(unique.values())
+
+    async def words(self, f: StatsFilter) -> list[tuple[str, str, str]]:
+        """``(case_no, day, tokens)`` of the indexed reports: the jieba tokens the search index
+        keeps of each report's redacted text (``storage.search``), for the hot words."""
+        day = _day(self._db.dialect)
+        query = (
+            sa.select(R.c.case_no, day.label("day"), D.c.tokens)
+            .select_from(CASES.join(D, D.c.report_id == R.c.id))
+            .where(self._where(f))
+            .order_by(R.c.received_at, R.c.case_no)
+        )
+        async with self._db.read_engine.connect() as conn:
+            return [(r.case_no, r.day, r.tokens) for r in (await conn.execute(query)).all()]

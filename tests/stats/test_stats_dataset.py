@@ -153,6 +153,11 @@ async def test_the_spike_and_the_other_alerts(dataset: Dataset) -> None:
     assert [sorted(a["reports"]) for a in repeat] == [sorted(dataset.repeat)]
     assert "13912345678" not in str(body) and "李四" not in str(body)
 
+    # Hot words: the spike's accused, in the texts as stored (redacted) and indexed.
+    hot = {a["reason"].split("「")[1].split("」")[0]: a for a in body["alerts"] if a["kind"] == "hot_word"}
+    assert "王五" in hot and sorted(hot["王五"]["reports"]) == sorted(dataset.spike)
+    assert len(hot) <= 10 and all(a["p_value"] < 0.001 and a["count"] >= 5 for a in hot.values())
+
     # The township sees its own spike; the other county nothing of it.
     _, town = await o.get("town_sup", f"/api/v1/staff/stats/alerts?date={TODAY}")
     assert [sorted(a["reports"]) for a in town["alerts"] if a["kind"] == "spike"] == [sorted(dataset.spike)]
@@ -160,6 +165,7 @@ async def test_the_spike_and_the_other_alerts(dataset: Dataset) -> None:
     assert other["alerts"] == []
     # A day without the spike: the background never alerts.
     _, before = await o.get("county_sup", f"/api/v1/staff/stats/alerts?date={TODAY.replace(day=25)}")
-    assert [a for a in before["alerts"] if a["kind"] == "spike"] == []
+    assert [a for a in before["alerts"] if a["kind"] in ("spike", "hot_word")] == []
+    print("\nhot words:", sorted(hot))
     status, body = await o.get("county_sup", "/api/v1/staff/stats/alerts?date=2025-09-27")
     assert status == 422 and body["error"]["code"] == "future_date"
