@@ -249,7 +249,8 @@ OPERATIONS = (
                 422: Answer(
                     "Unknown grouping field (`unknown_grouping`, `invalid_grouping`), a malformed date "
                     "(`invalid_date`, `invalid_field`), `from` after `to` (`reversed_dates`), `to` after "
-                    "today (`future_date`) or a range over ten years (`range_too_long`)"
+                    "today (`future_date`), a range over ten years (`range_too_long`) or a table over "
+                    "5,000 rows (`too_many_rows`: a coarser grouping or a shorter range)"
                 ),
             },
         ),

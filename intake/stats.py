@@ -40,25 +40,15 @@ from intake.clock import CHINA, Clock
 from intake.errors import IntakeError, ValidationError
 from intake.staff import StaffMember, StaffService
 from storage.database import Database
+from storage.stats_store import FIELDS as STORED_FIELDS
 from storage.stats_store import StatsFilter
 
 PERIODS = ("day", "week", "month", "quarter", "year")
-FIELDS = (
-    "channel",
-    "category",
-    "scope",
-    "level",
-    "priority",
-    "status",
-    "handling_unit",
-    "receiving_unit",
-    "owner_unit",
-    "place",
-    "anonymous",
-)
+FIELDS = tuple(f for f in STORED_FIELDS if f != "day")  # the day is the periods' base
 GROUPINGS = FIELDS + PERIODS
 SUPPRESSED: Literal["<5"] = "<5"
 MAX_DAYS = 3660  # ten years: a longer range is refused, not silently cut
+MAX_ROWS = 5000  # a table longer than this is refused (ask for a coarser grouping), never cut
 SPIKE_P = 0.001
 SPIKE_HISTORY = {"day": 28, "week": 12}  # previous periods a cell's count is tested against
 REPEAT_WINDOW_DAYS = 90  # the accused and repeat-informant alerts look this far back
@@ -131,18 +121,24 @@ def period_of(day: str, period: str) -> str:
     return str(d.year)
 
 
+def lines_of(cells: Mapping[tuple[Any, ...], int]) -> list[list[tuple[Any, ...]]]:
+    """The whole table, and for each field the groups of cells that agree on every other field:
+    the sums a query by fewer fields (or the total) shows."""
+    lines: list[list[tuple[Any, ...]]] = [list(cells)]
+    for d in range(len(next(iter(cells), ()))):
+        groups: dict[tuple[Any, ...], list[tuple[Any, ...]]] = defaultdict(list)
+        for key in cells:
+            groups[key[:d] + key[d + 1 :]].append(key)
+        lines.extend(groups.values())
+    return lines
+
+
 def suppress(cells: Mapping[tuple[Any, ...], int], min_cell: int) -> set[tuple[Any, ...]]:
     """The cells to withhold: the small ones and their complements (see the module's notes)."""
     hidden = {key for key, n in cells.items() if 0 < n < min_cell}
     if not hidden:
         return hidden
-    width = len(next(iter(cells)))
-    lines: list[list[tuple[Any, ...]]] = [list(cells)]
-    for d in range(width):
-        groups: dict[tuple[Any, ...], list[tuple[Any, ...]]] = defaultdict(list)
-        for key in cells:
-            groups[key[:d] + key[d + 1 :]].append(key)
-        lines.extend(groups.values())
+    lines = lines_of(cells)
     # A cell alone in one of its lines equals that line's marginal (a query by fewer fields shows
     # it): withholding it as a complement would hide nothing. Such cells are the last resort.
     alone = {line[0] for line in lines if len(line) == 1}
@@ -256,6 +252,10 @@ class StatsService:
                 for name, v in zip(by, key, strict=True)
             )
             cells[values] += n
+        if len(cells) > MAX_ROWS:
+            raise ValidationError(
+                f"统计结果超过 {MAX_ROWS} 行，请缩短期间或减少统计维度。", code="too_many_rows"
+            )
         hidden = suppress(cells, self.min_cell)
         rows = [
             {**dict(zip(by, key, strict=True)), "count": SUPPRESSED if key in hidden else cells[key]}
