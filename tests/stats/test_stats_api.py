@@ -47,3 +47,12 @@ async def test_days_are_china_dates(office: Office) -> None:
     assert body["rows"] == [] and body["total"] == 0
     _, body = await office.get("county_sup", "/api/v1/staff/stats?by=day&from=2025-09-21&to=2025-09-21")
     assert body["rows"] == [{"day": "2025-09-21", "count": "<5"}] and body["total"] == "<5"
+
+
+async def test_a_table_too_long_is_refused_not_cut(office: Office, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("intake.stats.MAX_ROWS", 1)
+    await office.file(channel="web")
+    await office.file(channel="app")
+    await office.login("county_sup")
+    status, body = await office.get("county_sup", "/api/v1/staff/stats?by=channel")
+    assert status == 422 and body["error"]["code"] == "too_many_rows"
