@@ -319,9 +319,10 @@ class StatsService:
         """Words (jieba tokens of the redacted texts, as the search index keeps them) in more of
         the period's reports than their history makes probable: the same Poisson test as spikes, on
         the number of reports that use the word, the rate being the word's share of the reports
-        before times the reports now. At most :data:`HOT_WORDS`, most surprising first."""
+        before times the reports now. At most :data:`HOT_WORDS`, most surprising first. Only what
+        is indexed counts (the triage job indexes each report after its acknowledgement): a GET
+        reads, it never indexes a backlog."""
         span, history = (1 if period == "day" else 7), SPIKE_HISTORY[period]
-        await self._db.search.catch_up(self._clock.now())  # reports the triage job has not indexed
         f = self._filter(member, units, on - timedelta(days=span * (history + 1) - 1), on)
         current: dict[str, list[str]] = defaultdict(list)
         past: dict[str, int] = defaultdict(int)

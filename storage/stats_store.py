@@ -84,7 +84,7 @@ class StatsStore:
 
     def _where(self, f: StatsFilter) -> Any:
         return sa.and_(
-            in_scope(f.units, f.hide_sealed_received_by),
+            in_scope(f.units, f.hide_sealed_received_by, self._db.dialect),
             R.c.received_at >= f.start,
             R.c.received_at < f.end,
         )

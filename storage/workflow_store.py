@@ -17,6 +17,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from storage.audit import utc
 from storage.case_change import CaseChange, NewDeadline, StaleCase, apply_case_change_txn, default_state
@@ -67,11 +68,17 @@ def sealed_case() -> Any:
 CASES = R.outerjoin(CS, CS.c.report_id == R.c.id)
 
 
-def in_scope(units: Sequence[str], hide_sealed_received_by: Sequence[str]) -> Any:
+def in_scope(units: Sequence[str], hide_sealed_received_by: Sequence[str], dialect: str = "sqlite") -> Any:
     """The cases a staff member's scope (``intake.staff.Scope``) sees, over :data:`CASES`: owned
-    by one of ``units``, and not sealed away from the receiving unit (S1 art 15)."""
+    by one of ``units``, and not sealed away from the receiving unit (S1 art 15). On PostgreSQL
+    the units travel as one array (a city's scope is thousands of units: not as many parameters)."""
+    owned = (
+        owner_unit().in_(sa.select(sa.func.unnest(sa.bindparam(None, list(units), type_=ARRAY(sa.String)))))
+        if dialect == "postgresql"
+        else owner_unit().in_(list(units))
+    )
     return sa.and_(
-        owner_unit().in_(list(units)),
+        owned,
         sa.not_(sa.and_(sealed_case(), R.c.receiving_unit.in_(list(hide_sealed_received_by)))),
     )
 

@@ -185,6 +185,8 @@ async def dataset(office: Office) -> Dataset:
             )
         )
     o.clock.at = datetime(2025, 9, 26, 18, 0, tzinfo=CHINA)
+    # The search index, as the triage job writes it after each acknowledgement (no worker here).
+    assert await o.services.db.search.catch_up(o.clock.now()) == len(data.reports)
     await o.login("county_reg")
     for case_no, to_unit in [(c, OTHER_COUNTY) for c in moved] + [(c, SPIKE_PLACE) for c in data.spike]:
         status, body = await o.act("county_reg", case_no, action="transfer", to_unit=to_unit)
