@@ -117,16 +117,7 @@ class CasePages(PageBase):
         report = view.report
         open_deadlines = [d for d in view.deadlines if d.status == "open"]
         pending = [q for q in view.recusals if q.status == "pending"]
-        allowed = [
-            s.name
-            for s in SPECS
-            if s.permits(member.role)
-            and report.status in s.from_states
-            and (s.name != "extend" or open_deadlines)
-            and (s.name != "decide_recusal" or pending)
-        ]
-        owner = view.state.owner_unit
-        tree = workflow.tree
+        allowed = _allowed_actions(member, report.status, bool(open_deadlines), bool(pending))
         timeline = [
             {
                 "at": e.at,
@@ -153,9 +144,7 @@ class CasePages(PageBase):
             open_deadlines=open_deadlines,
             pending_recusals=pending,
             deadline_label=workflow.label,
-            transfer_units=[u for u in self._unit_options(workflow) if u[0] != owner],
-            lower_units=[(c, tree.name(c)) for c in tree.descendants(owner) if not tree.is_intake_point(c)],
-            units=self._unit_options(workflow),
+            **self._unit_lists(workflow, view.state.owner_unit),
             can_triage=member.role in TRIAGE_ROLES,
             error=error,
             values=values or {},
@@ -164,6 +153,18 @@ class CasePages(PageBase):
             sent_notices=notices.sent_notices(view.events),
             failed_notices=[d for d in await self.ctx.notifier.dead_letters(200) if d.case_no == case_no],
         )
+
+    def _unit_lists(self, workflow: Workflow, owner: str) -> dict[str, list[tuple[str, str]]]:
+        """The case page's unit choices: where it may be transferred (not its own unit), the units
+        below its own (交办), and every unit that handles (the triage correction)."""
+        tree = workflow.tree
+        return {
+            "transfer_units": [u for u in self._unit_options(workflow) if u[0] != owner],
+            "lower_units": [
+                (c, tree.name(c)) for c in tree.descendants(owner) if not tree.is_intake_point(c)
+            ],
+            "units": self._unit_options(workflow),
+        }
 
     @staticmethod
     def _unit_options(workflow: Workflow) -> list[tuple[str, str]]:
@@ -322,3 +323,18 @@ class CasePages(PageBase):
         q = request.query.get("q", "").strip()[:200]
         rows = await workflow.search(member, q) if q else []
         return self._render(request, "search.html", member=member, session=session, q=q, rows=rows)
+
+
+def _allowed_actions(
+    member: StaffMember, status: str, open_deadline: bool, pending_recusal: bool
+) -> list[str]:
+    """The actions the case page offers: the member's role may run them from the case's status;
+    an extension needs an open deadline and a recusal decision a pending request."""
+    return [
+        s.name
+        for s in SPECS
+        if s.permits(member.role)
+        and status in s.from_states
+        and (s.name != "extend" or open_deadline)
+        and (s.name != "decide_recusal" or pending_recusal)
+    ]

@@ -95,7 +95,10 @@ class Jurisdiction:
     # -- what the channels list ------------------------------------------------------------------
 
     def townships(self) -> list[UnitRecord]:
-        return [u for u in self.children(self.receiving_unit) if u.level == "township"]
+        """The township-level units of the receiving unit's tree, in the file's order (a county's
+        own townships; a city's, all of its counties')."""
+        inside = self.subtree(self.receiving_unit)
+        return [u for u in self.units if u.level == "township" and u.code in inside]
 
     def divisions(self) -> tuple[str, ...]:
         """The division codes a report's location may name: the receiving unit's own and those of

@@ -320,6 +320,19 @@ def _on_cleanup(app: web.Application, fn: Cleanup) -> None:
     app.on_cleanup.append(run)
 
 
+def _edge(services: Services, settings: Settings) -> dict[str, Any]:
+    """What the channels and the console are given alike: the metrics, the clock, the bounds on
+    bodies and files, and whether the forwarded-for header is trusted."""
+    return {
+        "metrics": services.metrics,
+        "clock": services.clock,
+        "max_json_bytes": settings.max_json_bytes,
+        "max_file_bytes": settings.max_file_bytes,
+        "max_files": settings.max_files,
+        "trust_forwarded_for": settings.trust_forwarded_for,
+    }
+
+
 def mount_console(app: web.Application, services: Services, settings: Settings) -> None:
     """The staff console, with the services it uses (mounted always: it needs no platform secret)."""
     assert services.staff is not None and services.workflow is not None
@@ -329,13 +342,8 @@ def mount_console(app: web.Application, services: Services, settings: Settings) 
         workflow=services.workflow,
         triage=services.triage,
         notifier=services.notifier,
-        metrics=services.metrics,
-        clock=services.clock,
-        max_json_bytes=settings.max_json_bytes,
-        max_file_bytes=settings.max_file_bytes,
-        max_files=settings.max_files,
-        trust_forwarded_for=settings.trust_forwarded_for,
         https=settings.public_url.startswith("https://"),
+        **_edge(services, settings),
         exports=ExportService(
             services.db, services.clock, {u.code: u.name for u in services.pipeline.jurisdiction.units}
         ),
@@ -388,13 +396,8 @@ def build_app(
                 name=spec.name,
                 intake=ChannelIntake(services.pipeline),
                 settings=section,
-                metrics=services.metrics,
-                clock=services.clock,
-                max_json_bytes=settings.max_json_bytes,
                 max_upload_bytes=settings.max_upload_bytes,
-                max_file_bytes=settings.max_file_bytes,
-                max_files=settings.max_files,
-                trust_forwarded_for=settings.trust_forwarded_for,
+                **_edge(services, settings),
                 public_url=settings.public_url,
                 hotline=settings.hotline,
                 register_job=services.worker.register,

@@ -270,31 +270,27 @@ class UnitRepository:
     async def sync(self, units: Sequence[UnitRecord]) -> None:
         """Make the units table match the jurisdiction file (insert new, update changed)."""
 
+        fields = ("name", "level", "kind", "parent_code", "division_code", "division_name")
+
         async def sync_units_txn(batch: Batch) -> None:
-            have = {row.code: row for row in await batch.conn.execute(sa.select(U))}
+            rows = await batch.conn.execute(sa.select(U.c.code, *(U.c[f] for f in fields)))
+            have = {row[0]: tuple(row[1:]) for row in rows}
             fresh: list[dict[str, Any]] = []
             changed: list[tuple[str, dict[str, Any]]] = []
             for u in units:  # parents come first in the jurisdiction file
-                values = {
-                    "name": u.name,
-                    "level": u.level,
-                    "kind": u.kind,
-                    "parent_code": u.parent_code,
-                    "division_code": u.division_code,
-                    "division_name": u.division_name,
-                }
+                values = (u.name, u.level, u.kind, u.parent_code, u.division_code, u.division_name)
                 old = have.get(u.code)
                 if old is None:
-                    fresh.append({"code": u.code, **values})
-                elif any(getattr(old, k) != v for k, v in values.items()):
-                    changed.append((u.code, values))
+                    fresh.append({"code": u.code, **dict(zip(fields, values, strict=True))})
+                elif old != values:
+                    changed.append((u.code, dict(zip(fields, values, strict=True))))
             # New units in one statement per thousand (a city's tree is ~2,000 units, a
             # province's ~30,000), parents before their children; then the changed ones, whose
             # new parent may be one of the new.
             for start in range(0, len(fresh), 1000):
                 await batch.conn.execute(sa.insert(U), fresh[start : start + 1000])
-            for code, values in changed:
-                await batch.conn.execute(sa.update(U).where(U.c.code == code).values(**values))
+            for code, changes in changed:
+                await batch.conn.execute(sa.update(U).where(U.c.code == code).values(**changes))
 
         await self._db.writer.run(sync_units_txn)
 

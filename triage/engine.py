@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from triage import accused as accused_mod
 from triage import explain as explain_mod
@@ -154,8 +154,7 @@ def _combine(scope_conf: float, route_conf: float, category_conf: float) -> floa
     return round(0.8 * min(scope_conf, route_conf) + 0.2 * category_conf, 3)
 
 
-@dataclass(frozen=True)
-class _Reading:
+class _Reading(NamedTuple):
     """The report as read before any decision: normalized text, tokens, places and accused."""
 
     norm: str
@@ -166,8 +165,7 @@ class _Reading:
     people: list[Accused]
 
 
-@dataclass(frozen=True)
-class _Category:
+class _Category(NamedTuple):
     """The category decision, the words behind it, its evidence and the model string."""
 
     label: str

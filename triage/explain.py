@@ -19,7 +19,8 @@ regulations are cited by name and article.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import functools
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from triage.accused import Accused
@@ -73,11 +74,19 @@ class _Locator:
     """Offsets of words in the original text (searched on its folded, same-length copy)."""
 
     def __init__(self, original: str, normalized: str | None = None) -> None:
+        self._original, self._normalized = original, normalized
+
+    @functools.cached_property
+    def folded(self) -> str:
+        """The folded copy, made on the first search (many explanations cite no word)."""
         # A text already in triage's form (simplified, no full-width, no stray spaces: most
         # reports) needs no conversion for the search.
-        self.folded = original.lower() if original == normalized else fold_for_search(original)
+        original = self._original
+        return original.lower() if original == self._normalized else fold_for_search(original)
 
-    def spans(self, words: Iterable[str]) -> list[dict[str, Any]]:
+    def spans(self, words: Collection[str]) -> list[dict[str, Any]]:
+        if not words:
+            return []
         out: list[dict[str, Any]] = []
         taken: set[tuple[int, int]] = set()
         for word in dict.fromkeys(w for w in words if w):
@@ -93,13 +102,14 @@ class _Locator:
 
 def _entry(decision: str, text: str, words: list[dict[str, Any]], confidence: float) -> dict[str, Any]:
     c = round(float(confidence), 2)
+    level = label(c)
     return {
         "decision": decision,
         "text": text,
         "words": words,
         "confidence": c,
-        "confidence_label": label(c),
-        "confidence_text": f"把握：{label(c)}（{c:.2f}）",
+        "confidence_label": level,
+        "confidence_text": f"把握：{level}（{c:.2f}）",
     }
 
 

@@ -55,6 +55,8 @@ class KeywordSet:
         for hit in self.find(text):
             out.setdefault(hit.group, []).append(hit)
         for name, hits in out.items():
+            if len(hits) == 1:  # most groups of a short report: nothing overlaps
+                continue
             hits.sort(key=lambda h: (h.start - h.end, h.start))
             kept: list[Hit] = []
             for h in hits:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from triage.accused import Accused
 from triage.keywords import Hit, KeywordSet, words
@@ -90,8 +90,7 @@ def _redirect_advice(channel: str | None) -> str:
     return "forward" if channel == "letter" else "inform"
 
 
-@dataclass(frozen=True)
-class _Reading:
+class _Reading(NamedTuple):
     """What the scope rules read: the text, the channel, the signal hits and the officials."""
 
     text: str

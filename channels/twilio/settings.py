@@ -85,34 +85,57 @@ class TwilioSettings:
 
     @classmethod
     def from_section(cls, s: Mapping[str, str]) -> TwilioSettings:
-        public = s["PUBLIC_URL"].rstrip("/")
-        if not re.fullmatch(r"https?://[^/\s?#]+(/[^\s?#]*)?", public):
-            raise SystemExit("INTAKE_PUBLIC_URL must be an absolute http(s) URL")
+        public = _public_url(s)
         if not re.fullmatch(r"AC[0-9a-f]{32}", s["ACCOUNT_SID"]):
             raise SystemExit("INTAKE_TWILIO_ACCOUNT_SID must be AC followed by 32 hex digits")
-        sender = s.get("SMS_FROM") or None
-        if sender is not None and not (E164.fullmatch(sender) or re.fullmatch(r"MG[0-9a-f]{32}", sender)):
-            raise SystemExit("INTAKE_TWILIO_SMS_FROM must be an E.164 number or a Messaging Service SID")
-        dial = s.get("DIAL_NUMBER") or None
-        if dial is not None and not E164.fullmatch(dial):
-            raise SystemExit("INTAKE_TWILIO_DIAL_NUMBER must be an E.164 number (+86…)")
-        seconds = s.get("RECORD_SECONDS") or "300"
-        if not seconds.isdigit() or not 10 <= int(seconds) <= 3600:
-            raise SystemExit("INTAKE_TWILIO_RECORD_SECONDS must be between 10 and 3600")
+        sender, dial, seconds = _sender(s), _dial_number(s), _record_seconds(s)
         return cls(
             account_sid=s["ACCOUNT_SID"],
             auth_token=s["AUTH_TOKEN"],
             public_url=public,
-            api_base=(s.get("API_BASE") or DEFAULT_API_BASE).rstrip("/"),
+            api_base=_or(s, "API_BASE", DEFAULT_API_BASE).rstrip("/"),
             sms_from=sender,
             dial_number=dial,
             office=parse_hours(
-                s.get("OFFICE_HOURS") or "08:30-12:00,14:30-17:30", s.get("OFFICE_DAYS") or "1-5"
+                _or(s, "OFFICE_HOURS", "08:30-12:00,14:30-17:30"), _or(s, "OFFICE_DAYS", "1-5")
             ),
-            say_language=s.get("SAY_LANGUAGE") or "cmn-CN",
-            voice=s.get("VOICE") or "Polly.Zhiyu",
-            speech_language=s.get("SPEECH_LANGUAGE") or "zh-CN",
-            record_seconds=int(seconds),
+            say_language=_or(s, "SAY_LANGUAGE", "cmn-CN"),
+            voice=_or(s, "VOICE", "Polly.Zhiyu"),
+            speech_language=_or(s, "SPEECH_LANGUAGE", "zh-CN"),
+            record_seconds=seconds,
             unit=s.get("UNIT") or None,
-            number_units=parse_number_units(s.get("NUMBER_UNITS") or ""),
+            number_units=parse_number_units(_or(s, "NUMBER_UNITS", "")),
         )
+
+
+def _or(s: Mapping[str, str], key: str, default: str) -> str:
+    """A setting, or its default when unset or empty."""
+    return s.get(key) or default
+
+
+def _public_url(s: Mapping[str, str]) -> str:
+    public = s["PUBLIC_URL"].rstrip("/")
+    if not re.fullmatch(r"https?://[^/\s?#]+(/[^\s?#]*)?", public):
+        raise SystemExit("INTAKE_PUBLIC_URL must be an absolute http(s) URL")
+    return public
+
+
+def _sender(s: Mapping[str, str]) -> str | None:
+    sender = s.get("SMS_FROM") or None
+    if sender is not None and not (E164.fullmatch(sender) or re.fullmatch(r"MG[0-9a-f]{32}", sender)):
+        raise SystemExit("INTAKE_TWILIO_SMS_FROM must be an E.164 number or a Messaging Service SID")
+    return sender
+
+
+def _dial_number(s: Mapping[str, str]) -> str | None:
+    dial = s.get("DIAL_NUMBER") or None
+    if dial is not None and not E164.fullmatch(dial):
+        raise SystemExit("INTAKE_TWILIO_DIAL_NUMBER must be an E.164 number (+86…)")
+    return dial
+
+
+def _record_seconds(s: Mapping[str, str]) -> int:
+    seconds = _or(s, "RECORD_SECONDS", "300")
+    if not seconds.isdigit() or not 10 <= int(seconds) <= 3600:
+        raise SystemExit("INTAKE_TWILIO_RECORD_SECONDS must be between 10 and 3600")
+    return int(seconds)

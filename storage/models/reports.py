@@ -25,7 +25,9 @@ class Unit(Base):
     division_code: Mapped[str] = mapped_column(sa.String(12))
     division_name: Mapped[str] = mapped_column(sa.String(100))
     __table_args__ = (
-        sa.CheckConstraint("level IN ('central','province','city','county','township')", name="level"),
+        sa.CheckConstraint(
+            "level IN ('central','province','city','county','township','village')", name="level"
+        ),
     )
 
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.conftest import COUNTY_JURISDICTION
 from tests.interchange.registers import write_xlsx
 
 
@@ -18,6 +19,7 @@ def intake(data_dir: Path, *args: str, timeout: int = 600) -> subprocess.Complet
         "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
         "INTAKE_DATA_DIR": str(data_dir),
         "HOME": str(data_dir),
+        "INTAKE_JURISDICTION_FILE": str(COUNTY_JURISDICTION),
     }
     return subprocess.run(
         [sys.executable, "-m", "server", *args],

@@ -14,13 +14,14 @@ from intake import jurisdiction
 from storage import keys
 from storage.database import Database
 from storage.records import NewReport
+from tests.conftest import COUNTY_JURISDICTION
 
 
 @pytest.fixture
 async def database(db_url: str, tmp_path: Path) -> AsyncIterator[Database]:
     db = Database(db_url, keys.load_or_create(tmp_path / "keys"), tmp_path / "data")
     await db.start()
-    await db.units.sync(jurisdiction.load().units)
+    await db.units.sync(jurisdiction.load(COUNTY_JURISDICTION).units)
     try:
         yield db
     finally:

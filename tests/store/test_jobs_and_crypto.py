@@ -17,6 +17,7 @@ from storage.blobs import BlobStore
 from storage.database import Database
 from storage.db import Batch
 from storage.records import NewReport
+from tests.conftest import COUNTY_JURISDICTION
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 
@@ -108,7 +109,7 @@ def test_key_file_is_private_and_stable(tmp_path: Path) -> None:
 
 
 async def test_units_sync_is_idempotent(database: Database) -> None:
-    units = jurisdiction.load().units
+    units = jurisdiction.load(COUNTY_JURISDICTION).units
     await database.units.sync(units)
     stored = await database.units.all()
     assert len(stored) == len(units) == 21

@@ -12,6 +12,7 @@ import pytest
 from intake import jurisdiction
 from storage import keys
 from storage.database import Database
+from tests.conftest import COUNTY_JURISDICTION
 
 
 @pytest.fixture
@@ -35,7 +36,7 @@ async def test_sqlite_files_keys_and_blobs_are_private(tmp_path: Path) -> None:
     db = Database(f"sqlite+aiosqlite:///{data / 'intake.db'}", keyring, data)
     await db.start()
     try:
-        await db.units.sync(jurisdiction.load().units)
+        await db.units.sync(jurisdiction.load(COUNTY_JURISDICTION).units)
         stored = db.blobs.put("证据.txt", "text/plain", b"evidence")
         files = {p.name: _mode(p) for p in data.rglob("*") if p.is_file()}
     finally:

@@ -19,6 +19,7 @@ from storage.database import Database
 from storage.db import Batch
 from storage.errors import DatabaseUnavailable, OutageLog, is_unavailable
 from storage.records import NewReport
+from tests.conftest import COUNTY_JURISDICTION
 from tests.pg_cluster import throwaway_cluster
 
 IDENTITY = "欧阳振华 430121199001011234"
@@ -59,7 +60,7 @@ async def test_an_outage_is_one_exception_and_the_database_recovers_by_itself(
     with throwaway_cluster() as cluster:
         db = Database(cluster.url, keys.load_or_create(tmp_path / "keys"), tmp_path / "data")
         await db.start()
-        await db.units.sync(jurisdiction.load().units)
+        await db.units.sync(jurisdiction.load(COUNTY_JURISDICTION).units)
         try:
             before = await db.reports.accept(new_report())
             cluster.stop()

@@ -13,6 +13,7 @@ from intake import jurisdiction
 from storage import keys
 from storage.database import Database
 from storage.records import NewReport
+from tests.conftest import COUNTY_JURISDICTION
 
 
 async def test_concurrent_reports_get_gap_free_numbers_in_few_commits(
@@ -79,7 +80,7 @@ async def test_two_writers_on_one_postgresql_database(
     await first.start()
     await second.start()
     try:
-        await first.units.sync(jurisdiction.load().units)
+        await first.units.sync(jurisdiction.load(COUNTY_JURISDICTION).units)
         results = await asyncio.gather(
             *(db.reports.accept(new_report()) for _ in range(60) for db in (first, second))
         )

@@ -17,6 +17,7 @@ from intake.vault_service import VaultPolicy, VaultService
 from storage import keys, vault
 from storage.database import Database
 from storage.records import NewReport
+from tests.conftest import COUNTY_JURISDICTION
 
 START = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 
@@ -56,7 +57,7 @@ def clock() -> SteppingClock:
 async def open_database(url: str, data_dir: Path, **key_options: Any) -> Database:
     db = Database(url, keys.load_or_create(data_dir, env={}, **key_options), data_dir)
     await db.start()
-    await db.units.sync(jurisdiction.load().units)
+    await db.units.sync(jurisdiction.load(COUNTY_JURISDICTION).units)
     return db
 
 

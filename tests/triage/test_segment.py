@@ -1,0 +1,61 @@
+"""triage.segment's tokenizer segments exactly as jieba's own does, with the same user words."""
+
+from __future__ import annotations
+
+import csv
+import logging
+
+import jieba
+
+from tests.conftest import shared_path
+from triage import segment
+from triage.normalize import normalize
+
+
+def _reference() -> jieba.Tokenizer:
+    """A stock ``jieba.Tokenizer`` with triage's dictionary as it stands (jieba's words, the user
+    words and any jurisdiction's places other tests added)."""
+    logging.getLogger("jieba").setLevel(logging.WARNING)
+    tok = segment.tokenizer()
+    ref = jieba.Tokenizer()
+    ref.initialize()
+    ref.FREQ, ref.total = dict(tok.FREQ), tok.total
+    return ref
+
+
+def test_reference_dictionary_has_the_user_words() -> None:
+    ref = _reference()
+    stock = jieba.Tokenizer()
+    stock.initialize()
+    words = segment.user_words()
+    assert all(ref.FREQ.get(w) for w in words)
+    assert any(not stock.FREQ.get(w) for w in words)
+
+
+def test_same_tokens_as_jieba_on_real_messages() -> None:
+    path = shared_path("data/taidi2020/messages_unlabeled.csv")
+    with path.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))[:400]
+    texts = [t for row in rows for t in (row["留言主题"], row["留言详情"]) if t]
+    tok = segment.tokenizer()
+    ref = _reference()
+    differing = [t for t in texts for v in (t, normalize(t)) if tok.lcut(v) != ref.lcut(v)]
+    assert len(texts) > 500
+    assert differing == []
+
+
+def test_same_tokens_as_jieba_on_edge_cases() -> None:
+    ref = _reference()
+    cases = [
+        "",
+        " ",
+        "好",
+        "举报长沙县黄兴镇金凤村党支部书记张某某优亲厚友",
+        "ABC123，abc！ 中文English混排 2023年5月",
+        "的的的的的的的的的",
+        "欧阳某某和司马某在县教育局门口",
+        "😀举报😀局长😀",
+        "\n\t举报\r\n",
+    ]
+    for text in cases:
+        assert segment.cut(text) == ref.lcut(text), text
