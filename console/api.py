@@ -29,6 +29,7 @@ from intake.errors import IntakeError, ValidationError
 from intake.files import clean_filename, sniff
 from intake.informant import CaseRequests
 from intake.staff import StaffMember
+from intake.stats import parse_day, parse_grouping
 from intake.workflow import Action, CaseView, Workflow
 
 FILING_ROLES = ("registrar", "triage_officer", "supervisor")
@@ -228,6 +229,8 @@ class ConsoleAdapter:
             "decideTriage": self.triage_decision,
             "deadlineBoard": self.deadlines,
             "triageQueue": self.triage_queue,
+            "staffStats": self.stats,
+            "staffStatsAlerts": self.stats_alerts,
             "informantRecusal": self.informant_recusal,
             "staffOpenapi": self.openapi,
         }
@@ -419,6 +422,35 @@ class ConsoleAdapter:
         workflow = self.ctx.workflow
         q = validated_query(schema.DeadlinesQuery, request)
         return json_response(schema.DeadlineBoard.render(await workflow.board(member, q.within)))
+
+    # --- statistics and early warning -----------------------------------------------------------------
+
+    async def stats(self, request: web.Request) -> web.Response:
+        member = await self._member(request)
+        q = validated_query(schema.StatsQuery, request)
+        table = await self.ctx.stats.table(
+            member,
+            parse_grouping(q.by),
+            start=parse_day(q.from_, "from"),
+            end=parse_day(q.to, "to"),
+            unit=q.unit,
+        )
+        body = schema.StatsTableBody(
+            by=list(table.by),
+            from_=table.start,
+            to=table.end,
+            min_cell=table.min_cell,
+            rows=[schema.StatsRow(**row) for row in table.rows],
+            total=table.total,
+        )
+        return json_response(body.body(), headers={"Cache-Control": "no-store"})
+
+    async def stats_alerts(self, request: web.Request) -> web.Response:
+        member = await self._member(request)
+        q = validated_query(schema.AlertsQuery, request)
+        alerts = await self.ctx.stats.alerts(member, on=parse_day(q.date, "date"), period=q.period)
+        body = schema.AlertList(alerts=[schema.AlertView(**vars(a)) for a in alerts])
+        return json_response(body.body(), headers={"Cache-Control": "no-store"})
 
     # --- triage ---------------------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from intake.notifier import Notifier
 from intake.pipeline import Pipeline
 from intake.ratelimit import client_address
 from intake.staff import StaffService
+from intake.stats import StatsService
 from intake.triage_service import TriageService
 from intake.workflow import Workflow
 
@@ -43,6 +44,8 @@ class ConsoleContext:
     # Data out (exports of the cases in sight) and the scans kept between OCR and filing (issue 22).
     exports: ExportService
     held_scans: HeldScans
+    # Statistics and early warning (issue 18).
+    stats: StatsService
     # The informant's ratings and review requests, shown on the case (issue 17).
     informant: InformantDesk | None = None
 

@@ -233,6 +233,49 @@ OPERATIONS = (
     ),
     _op(
         "GET",
+        f"{P}/stats",
+        "staffStats",
+        "Statistics of the reports in sight (统计分析), small counts withheld",
+        description="Counts of the reports received from `from` to `to` (China dates, inclusive) in the "
+        "caller's scope (as the case list; `unit` narrows to one unit's subtree), grouped by the fields "
+        'of `by`. A count under `INTAKE_STATS_MIN_CELL` (5) is withheld as `"<5"`, and so are the '
+        "cells that would let it be worked out from the total or from a query with fewer fields "
+        '(complementary suppression, docs/stats.md); the total is `"<5"` when under the threshold.',
+        query=schema.StatsQuery,
+        answers=_authed(
+            Answer("The table", schema.StatsTableBody),
+            {
+                403: Answer("`unit` is not in the caller's sight (`unit_out_of_scope`)"),
+                422: Answer(
+                    "Unknown grouping field (`unknown_grouping`, `invalid_grouping`), a malformed date "
+                    "(`invalid_date`, `invalid_field`), `from` after `to` (`reversed_dates`), `to` after "
+                    "today (`future_date`), a range over ten years (`range_too_long`) or a table over "
+                    "5,000 rows (`too_many_rows`: a coarser grouping or a shorter range)"
+                ),
+            },
+        ),
+    ),
+    _op(
+        "GET",
+        f"{P}/stats/alerts",
+        "staffStatsAlerts",
+        "Early warning (风向标): spikes, repeated accused, repeat informants",
+        description="Spikes by place × category (Poisson test against the cell's own history), the "
+        "same accused named in several reports, and repeat informants (by blind index: a count and "
+        "the cases, never an identity); each with the case numbers in the caller's scope.",
+        query=schema.AlertsQuery,
+        answers=_authed(
+            Answer("The alerts", schema.AlertList),
+            {
+                422: Answer(
+                    "A malformed date (`invalid_field`, `invalid_date`), a date after today "
+                    "(`future_date`) or an unknown period (`invalid_period`)"
+                )
+            },
+        ),
+    ),
+    _op(
+        "GET",
         f"{P}/triage/queue",
         "triageQueue",
         "Reports whose triage needs a person (分流复核队列), in scope",

@@ -50,6 +50,7 @@ from console.page_base import (
     page,
 )
 from console.schema import ExportQuery
+from console.stats_pages import StatsPages
 from intake import ocr
 from intake.errors import IntakeError, RateLimited, ValidationError
 from intake.files import human_size
@@ -61,8 +62,9 @@ from intake.notifier import DeadLetter
 from intake.staff import StaffMember, Unauthorized
 
 
-class ConsolePages(CasePages, LetterPages):
-    """Every console page: the case area (:class:`CasePages`), login, filing, my account and the
+class ConsolePages(CasePages, LetterPages, StatsPages):
+    """Every console page: the case area (:class:`CasePages`), the notice letters
+    (:class:`LetterPages`), the statistics (:class:`StatsPages`), login, filing, my account and the
     dead letters; ``routes`` lists them all."""
 
     def routes(self) -> list[web.AbstractRouteDef]:
@@ -82,6 +84,7 @@ class ConsolePages(CasePages, LetterPages):
             web.get(f"{p}/cases/{{case_no}}/attachments/{{attachment_id}}", self.download),
             web.get(f"{p}/deadlines", self.deadlines),
             web.get(f"{p}/search", self.search),
+            web.get(f"{p}/stats", self.stats),
             web.get(f"{p}/file", self.file_form),
             web.post(f"{p}/file", self.file),
             web.post(f"{p}/file/ocr", self.file_ocr),

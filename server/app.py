@@ -43,6 +43,7 @@ from intake.services import (
     set_html_error_renderer,
     triage_text,
 )
+from intake.stats import StatsService
 from intake.triage_service import TriageService
 from intake.workflow import open_workflow
 from server.config import Settings
@@ -351,6 +352,13 @@ def mount_console(app: web.Application, services: Services, settings: Settings) 
             services.db, services.clock, {u.code: u.name for u in services.pipeline.jurisdiction.units}
         ),
         held_scans=HeldScans(services.db),
+        stats=StatsService(
+            services.db,
+            services.clock,
+            services.staff,
+            min_cell=settings.stats_min_cell,
+            spike_min=settings.stats_spike_min,
+        ),
         informant=services.informant,
     )
     app.router.add_routes(console.Console(ctx).routes())

@@ -72,6 +72,9 @@ class Settings:
     # idle this many days, and the platform message ids seen (with their replies) after these hours.
     dialogue_retention_days: int = 30
     seen_message_retention_hours: int = 48
+    # Statistics (issue 18): counts below this are withheld ("<5"); a spike needs this many reports.
+    stats_min_cell: int = 5
+    stats_spike_min: int = 5
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -107,6 +110,8 @@ class Settings:
             reception_max_recording_mb=_int(env, "INTAKE_RECEPTION_MAX_RECORDING_MB", 200),
             dialogue_retention_days=_at_least(env, "INTAKE_DIALOGUE_RETENTION_DAYS", 30, 1),
             seen_message_retention_hours=_at_least(env, "INTAKE_SEEN_MESSAGE_RETENTION_HOURS", 48, 1),
+            stats_min_cell=_at_least(env, "INTAKE_STATS_MIN_CELL", 5, 1),
+            stats_spike_min=_at_least(env, "INTAKE_STATS_SPIKE_MIN", 5, 1),
         )
 
     @property

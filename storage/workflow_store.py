@@ -17,6 +17,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from storage.audit import utc
 from storage.case_change import CaseChange, NewDeadline, StaleCase, apply_case_change_txn, default_state
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from storage.database import Database
 
 __all__ = [
+    "CASES",
     "AttachmentRecord",
     "CaseChange",  # the change and its transaction are storage.case_change: importable from here
     "CaseRow",
@@ -39,10 +41,46 @@ __all__ = [
     "TransferRecord",
     "WorkflowStore",
     "apply_case_change_txn",
+    "in_scope",
+    "owner_unit",
+    "sealed_case",
 ]
 
 
 # --- records ---------------------------------------------------------------------------------------
+
+
+def owner_unit() -> Any:
+    """The unit a case belongs to: its owner, or the receiving unit until the workflow acted."""
+    return sa.func.coalesce(CS.c.owner_unit, R.c.receiving_unit)
+
+
+def sealed_case() -> Any:
+    """Sealed by the workflow, or by the stored triage before the workflow acted on it: the same
+    rule as the case view (Workflow._load), so a list never shows what a page hides."""
+    return sa.or_(
+        sa.func.coalesce(CS.c.sealed, sa.false()),
+        sa.func.coalesce(R.c.triage["sealed"].as_boolean(), sa.false()),
+    )
+
+
+# Reports with their workflow state: what :func:`in_scope` filters.
+CASES = R.outerjoin(CS, CS.c.report_id == R.c.id)
+
+
+def in_scope(units: Sequence[str], hide_sealed_received_by: Sequence[str], dialect: str = "sqlite") -> Any:
+    """The cases a staff member's scope (``intake.staff.Scope``) sees, over :data:`CASES`: owned
+    by one of ``units``, and not sealed away from the receiving unit (S1 art 15). On PostgreSQL
+    the units travel as one array (a city's scope is thousands of units: not as many parameters)."""
+    owned = (
+        owner_unit().in_(sa.select(sa.func.unnest(sa.bindparam(None, list(units), type_=ARRAY(sa.String)))))
+        if dialect == "postgresql"
+        else owner_unit().in_(list(units))
+    )
+    return sa.and_(
+        owned,
+        sa.not_(sa.and_(sealed_case(), R.c.receiving_unit.in_(list(hide_sealed_received_by)))),
+    )
 
 
 @dataclass(frozen=True)
@@ -166,13 +204,8 @@ class WorkflowStore:
         case_nos: Sequence[str] | None = None,
         limit: int = 200,
     ) -> list[CaseRow]:
-        owner = sa.func.coalesce(CS.c.owner_unit, R.c.receiving_unit)
-        # Sealed by the workflow, or by the stored triage before the workflow acted on it: the
-        # same rule as the case view (Workflow._load), so a list never shows what a page hides.
-        sealed = sa.or_(
-            sa.func.coalesce(CS.c.sealed, sa.false()),
-            sa.func.coalesce(R.c.triage["sealed"].as_boolean(), sa.false()),
-        )
+        owner = owner_unit()
+        sealed = sealed_case()
         next_due = (
             sa.select(sa.func.min(CD.c.due_on))
             .where(CD.c.report_id == R.c.id, CD.c.status == "open")
@@ -188,9 +221,8 @@ class WorkflowStore:
                 sealed.label("sealed"),
                 next_due.label("next_due"),
             )
-            .select_from(R.outerjoin(CS, CS.c.report_id == R.c.id))
-            .where(owner.in_(list(units)))
-            .where(sa.not_(sa.and_(sealed, R.c.receiving_unit.in_(list(hide_sealed_received_by)))))
+            .select_from(CASES)
+            .where(in_scope(units, hide_sealed_received_by))
             .order_by(R.c.received_at.desc(), R.c.case_no.desc())
             .limit(limit)
         )

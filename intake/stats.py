@@ -1,0 +1,392 @@
+"""Statistics and early warning (issue 18, 风向标): counts of the reports in a staff member's
+scope grouped by any of :data:`GROUPINGS`, with small counts suppressed, and the alerts — spikes
+by place × category, the same accused named again and again, repeat informants.
+
+**Scope.** Exactly the workflow's (``StaffService.scope``): a township sees its own cases, a county
+supervisor its townships too, a city supervisor everything below it; a case sent up sealed is not
+counted for the units it is hidden from. An optional ``unit`` narrows to that unit's subtree and
+must be in sight (403 otherwise), never an empty table that reads as "no reports".
+
+**Suppression** (:func:`suppress`). A count from 1 to ``min_cell - 1`` (``INTAKE_STATS_MIN_CELL``,
+5 by default) is withheld and shown as ``"<5"``. Withheld counts must not be derivable: any query
+grouped by fewer fields gives the sum of a *line* of cells (the cells that agree on every field
+but one), and the total gives the sum of the whole table. So in every line — along each field,
+and the whole table — the withheld cells are either none, or at least two whose sum is at least
+``min_cell``: while a line has one withheld cell, or withheld cells summing to less than the
+threshold, its smallest shown cell is withheld too (complementary suppression), until no line
+changes. A complementary cell carries the same marker (``"<5"`` means "withheld"), as statistical
+offices mark primary and secondary suppression alike, so nobody can tell which cell is the small
+one. The total is exact when it is at least ``min_cell`` (the withheld mass it implies is then at
+least the threshold and spread over two cells or more), else ``"<5"`` too.
+
+**Spikes** (:func:`poisson_tail`). Each place × category cell's count in the current period (a
+day, or the 7 days ending on the date) is tested against its own history (the 28 previous days,
+or 12 previous weeks): the mean count per period, plus half a report as a prior so a cell with no
+history is not infinitely surprising, is the Poisson rate; a count with tail probability
+P(X ≥ count) < 0.001 and at least ``INTAKE_STATS_SPIKE_MIN`` reports (5) is an alert.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any, Literal
+
+from intake.clock import CHINA, Clock
+from intake.errors import IntakeError, ValidationError
+from intake.staff import StaffMember, StaffService
+from storage.database import Database
+from storage.stats_store import FIELDS as STORED_FIELDS
+from storage.stats_store import StatsFilter
+
+PERIODS = ("day", "week", "month", "quarter", "year")
+FIELDS = tuple(f for f in STORED_FIELDS if f != "day")  # the day is the periods' base
+GROUPINGS = FIELDS + PERIODS
+SUPPRESSED: Literal["<5"] = "<5"
+MAX_DAYS = 3660  # ten years: a longer range is refused, not silently cut
+MAX_ROWS = 5000  # a table longer than this is refused (ask for a coarser grouping), never cut
+SPIKE_P = 0.001
+SPIKE_HISTORY = {"day": 28, "week": 12}  # previous periods a cell's count is tested against
+REPEAT_WINDOW_DAYS = 90  # the accused and repeat-informant alerts look this far back
+ACCUSED_MIN = 3  # reports naming the same accused (name and unit) before it is an alert
+REPEAT_MIN = 3  # reports from the same informant (blind index) before it is an alert
+HOT_WORDS = 10  # hot-word alerts at most, the most surprising
+_WORD = re.compile(r"[\u4e00-\u9fff]")  # a word with at least one Chinese character
+
+
+class UnitOutOfScope(IntakeError, status=403, code="unit_out_of_scope"):
+    pass
+
+
+@dataclass(frozen=True)
+class StatsTable:
+    by: tuple[str, ...]
+    start: date
+    end: date
+    rows: list[dict[str, Any]]  # each by-field's value, and "count": int or "<5"
+    total: int | Literal["<5"]
+    min_cell: int
+
+
+@dataclass(frozen=True)
+class Alert:
+    kind: str  # spike | hot_word | accused | repeat_informant
+    reason: str
+    place: str | None
+    category: str | None
+    reports: list[str]
+    count: int
+    p_value: float | None = None
+
+
+def parse_grouping(text: str | None) -> tuple[str, ...]:
+    """``channel,category`` → the fields; unknown, repeated or two period fields are a 422."""
+    names = tuple(n.strip() for n in (text or "channel").split(",") if n.strip())
+    unknown = [n for n in names if n not in GROUPINGS]
+    if unknown or not names:
+        raise ValidationError(
+            f"未知的统计维度：{'、'.join(unknown) or '空'}。可用：{'、'.join(GROUPINGS)}。",
+            code="unknown_grouping",
+        )
+    if len(set(names)) != len(names) or sum(n in PERIODS for n in names) > 1 or len(names) > 4:
+        raise ValidationError("统计维度不能重复，时间维度最多一个，总数最多四个。", code="invalid_grouping")
+    return names
+
+
+def parse_day(value: str | None, name: str) -> date | None:
+    if value is None or value == "":
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValidationError(f"{name} 日期无效，应为 YYYY-MM-DD。", code="invalid_date") from None
+
+
+def period_of(day: str, period: str) -> str:
+    """The label of the period (China calendar) a ``YYYY-MM-DD`` day falls in."""
+    d = date.fromisoformat(day)
+    if period == "day":
+        return day
+    if period == "week":
+        year, week, _ = d.isocalendar()
+        return f"{year}-W{week:02d}"
+    if period == "month":
+        return f"{d.year}-{d.month:02d}"
+    if period == "quarter":
+        return f"{d.year}Q{(d.month - 1) // 3 + 1}"
+    return str(d.year)
+
+
+def lines_of(cells: Mapping[tuple[Any, ...], int]) -> list[list[tuple[Any, ...]]]:
+    """The whole table, and for each field the groups of cells that agree on every other field:
+    the sums a query by fewer fields (or the total) shows."""
+    lines: list[list[tuple[Any, ...]]] = [list(cells)]
+    for d in range(len(next(iter(cells), ()))):
+        groups: dict[tuple[Any, ...], list[tuple[Any, ...]]] = defaultdict(list)
+        for key in cells:
+            groups[key[:d] + key[d + 1 :]].append(key)
+        lines.extend(groups.values())
+    return lines
+
+
+def suppress(cells: Mapping[tuple[Any, ...], int], min_cell: int) -> set[tuple[Any, ...]]:
+    """The cells to withhold: the small ones and their complements (see the module's notes)."""
+    hidden = {key for key, n in cells.items() if 0 < n < min_cell}
+    if not hidden:
+        return hidden
+    lines = lines_of(cells)
+    # A cell alone in one of its lines equals that line's marginal (a query by fewer fields shows
+    # it): withholding it as a complement would hide nothing. Such cells are the last resort.
+    alone = {line[0] for line in lines if len(line) == 1}
+    changed = True
+    while changed:
+        changed = False
+        for line in lines:
+            withheld = [c for c in line if c in hidden]
+            if not withheld or (len(withheld) >= 2 and sum(cells[c] for c in withheld) >= min_cell):
+                continue
+            shown = sorted(
+                (c for c in line if c not in hidden), key=lambda c: (c in alone, cells[c], repr(c))
+            )
+            if shown:
+                hidden.add(shown[0])
+                changed = True
+    return hidden
+
+
+def poisson_tail(count: int, rate: float) -> float:
+    """P(X ≥ count) for X ~ Poisson(rate), summed from ``count`` up (exact for small tails)."""
+    if count <= 0:
+        return 1.0
+    term = math.exp(-rate + count * math.log(rate) - math.lgamma(count + 1))
+    total, i = 0.0, count
+    while term > 0 and (i <= rate or term > total * 1e-15) and i < count + 10_000:
+        total += term
+        i += 1
+        term *= rate / i
+    return min(1.0, total)
+
+
+def _value(name: str, value: Any) -> Any:
+    if name == "anonymous" and value is not None:
+        return "anonymous" if value else "real_name"
+    return value
+
+
+def _sort_key(key: tuple[Any, ...]) -> tuple[tuple[bool, str], ...]:
+    return tuple((v is None, str(v)) for v in key)
+
+
+class StatsService:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        staff: StaffService,
+        *,
+        min_cell: int = 5,
+        spike_min: int = 5,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._staff = staff
+        self.min_cell = max(1, min_cell)
+        self.spike_min = max(1, spike_min)
+
+    def today(self) -> date:
+        return self._clock.now().astimezone(CHINA).date()
+
+    def units_in_sight(self, member: StaffMember, unit: str | None = None) -> tuple[str, ...]:
+        """The member's scope, narrowed to ``unit``'s subtree (which must be in sight)."""
+        units = self._staff.scope(member).units
+        if not unit:
+            return units
+        if unit not in units:
+            raise UnitOutOfScope("该单位不在您的查看范围内。")
+        subtree = {unit, *self._staff.tree.descendants(unit)}
+        return tuple(u for u in units if u in subtree)
+
+    def _filter(self, member: StaffMember, units: Sequence[str], start: date, end: date) -> StatsFilter:
+        scope = self._staff.scope(member)
+        return StatsFilter(
+            units=units,
+            hide_sealed_received_by=scope.hide_sealed_received_by,
+            start=datetime.combine(start, time(0), CHINA),
+            end=datetime.combine(end + timedelta(days=1), time(0), CHINA),
+        )
+
+    def date_range(self, start: date | None, end: date | None) -> tuple[date, date]:
+        """``from``/``to`` (inclusive, China dates): to defaults to today, from to 29 days before."""
+        today = self.today()
+        end = end or today
+        start = start or end - timedelta(days=29)
+        if end > today:
+            raise ValidationError("结束日期不能晚于今天。", code="future_date")
+        if start > end:
+            raise ValidationError("开始日期不能晚于结束日期。", code="reversed_dates")
+        if (end - start).days >= MAX_DAYS:
+            raise ValidationError("统计区间最长十年。", code="range_too_long")
+        return start, end
+
+    async def table(
+        self,
+        member: StaffMember,
+        by: Sequence[str],
+        *,
+        start: date | None = None,
+        end: date | None = None,
+        unit: str | None = None,
+    ) -> StatsTable:
+        start, end = self.date_range(start, end)
+        units = self.units_in_sight(member, unit)
+        asked = [("day" if n in PERIODS else n) for n in by]
+        found = await self._db.stats.counts(self._filter(member, units, start, end), asked)
+        cells: dict[tuple[Any, ...], int] = defaultdict(int)
+        for key, n in found:
+            values = tuple(
+                period_of(v, name) if name in PERIODS and v is not None else _value(name, v)
+                for name, v in zip(by, key, strict=True)
+            )
+            cells[values] += n
+        if len(cells) > MAX_ROWS:
+            raise ValidationError(
+                f"统计结果超过 {MAX_ROWS} 行，请缩短期间或减少统计维度。", code="too_many_rows"
+            )
+        hidden = suppress(cells, self.min_cell)
+        rows = [
+            {**dict(zip(by, key, strict=True)), "count": SUPPRESSED if key in hidden else cells[key]}
+            for key in sorted(cells, key=_sort_key)
+        ]
+        total = sum(cells.values())
+        return StatsTable(
+            tuple(by),
+            start,
+            end,
+            rows,
+            total if total >= self.min_cell or total == 0 else SUPPRESSED,
+            self.min_cell,
+        )
+
+    # --- early warning ------------------------------------------------------------------------------
+
+    async def alerts(
+        self, member: StaffMember, *, on: date | None = None, period: str = "day"
+    ) -> list[Alert]:
+        """Spikes, the same accused named again and again, repeat informants: in scope, up to ``on``."""
+        if period not in SPIKE_HISTORY:
+            raise ValidationError("period 只能是 day 或 week。", code="invalid_period")
+        on = on or self.today()
+        if on > self.today():
+            raise ValidationError("日期不能晚于今天。", code="future_date")
+        units = self.units_in_sight(member)
+        alerts = await self._spikes(member, units, on, period)
+        alerts += await self._hot_words(member, units, on, period)
+        window = self._filter(member, units, on - timedelta(days=REPEAT_WINDOW_DAYS - 1), on)
+        for group in await self._db.stats.accused_groups(window, ACCUSED_MIN):
+            who = "，".join(x for x in (group.name, group.unit) if x)
+            alerts.append(
+                Alert(
+                    "accused",
+                    f"同一被反映人（{who}）在近{REPEAT_WINDOW_DAYS}天被 {len(group.case_nos)} 件举报反映，"
+                    f"来自 {group.channels} 个渠道。",
+                    None,
+                    None,
+                    group.case_nos,
+                    len(group.case_nos),
+                )
+            )
+        for cases in await self._db.stats.repeat_informants(window, REPEAT_MIN):
+            alerts.append(
+                Alert(
+                    "repeat_informant",
+                    f"同一举报人（按盲索引识别，不显示身份）在近{REPEAT_WINDOW_DAYS}天"
+                    f"提交 {len(cases)} 件举报。",
+                    None,
+                    None,
+                    cases,
+                    len(cases),
+                )
+            )
+        return alerts
+
+    async def _hot_words(
+        self, member: StaffMember, units: Sequence[str], on: date, period: str
+    ) -> list[Alert]:
+        """Words (jieba tokens of the redacted texts, as the search index keeps them) in more of
+        the period's reports than their history makes probable: the same Poisson test as spikes, on
+        the number of reports that use the word, the rate being the word's share of the reports
+        before times the reports now. At most :data:`HOT_WORDS`, most surprising first. Only what
+        is indexed counts (the triage job indexes each report after its acknowledgement): a GET
+        reads, it never indexes a backlog."""
+        span, history = (1 if period == "day" else 7), SPIKE_HISTORY[period]
+        f = self._filter(member, units, on - timedelta(days=span * (history + 1) - 1), on)
+        current: dict[str, list[str]] = defaultdict(list)
+        past: dict[str, int] = defaultdict(int)
+        totals = [0, 0]  # reports now, reports before
+        for case_no, day, tokens in await self._db.stats.words(f):
+            now = (on - date.fromisoformat(day)).days < span
+            totals[0 if now else 1] += 1
+            for word in {w for w in tokens.split() if len(w) >= 2 and _WORD.search(w)}:
+                if now:
+                    current[word].append(case_no)
+                else:
+                    past[word] += 1
+        found = []
+        for word, cases in current.items():
+            # The word's share of the reports before, applied to the reports now: a busy day
+            # makes no word hot, a word that was rare and is now common does.
+            rate = totals[0] * (past[word] + 0.5) / (totals[1] + 1)
+            p = poisson_tail(len(cases), rate)
+            if len(cases) >= self.spike_min and p < SPIKE_P:
+                found.append((p, -len(cases), word, cases, rate))
+        label = "当日" if period == "day" else "近7天"
+        return [
+            Alert(
+                "hot_word",
+                f"热词「{word}」：{label} {len(cases)} 件提及，按以往比例应约 {rate:.1f} 件"
+                f"（泊松检验 p={p:.1e}）。",
+                None,
+                None,
+                cases,
+                len(cases),
+                p,
+            )
+            for p, _, word, cases, rate in sorted(found)[:HOT_WORDS]
+        ]
+
+    async def _spikes(self, member: StaffMember, units: Sequence[str], on: date, period: str) -> list[Alert]:
+        span = 1 if period == "day" else 7
+        history = SPIKE_HISTORY[period]
+        first = on - timedelta(days=span * (history + 1) - 1)
+        f = self._filter(member, units, first, on)
+        current: dict[tuple[Any, Any], int] = defaultdict(int)
+        past: dict[tuple[Any, Any], int] = defaultdict(int)
+        for (place, category, day), n in await self._db.stats.counts(f, ["place", "category", "day"]):
+            ago = (on - date.fromisoformat(day)).days // span
+            (current if ago == 0 else past)[(place, category)] += n
+        found = []
+        for (place, category), n in sorted(current.items(), key=lambda kv: _sort_key(kv[0])):
+            rate = (past[(place, category)] + 0.5) / history
+            p = poisson_tail(n, rate)
+            if n < self.spike_min or p >= SPIKE_P:
+                continue
+            now = self._filter(member, units, on - timedelta(days=span - 1), on)
+            cases = await self._db.stats.case_numbers(now, {"place": place, "category": category})
+            label = "当日" if period == "day" else "近7天"
+            found.append(
+                Alert(
+                    "spike",
+                    f"{label} {n} 件，以往平均每{'天' if period == 'day' else '周'} {rate:.2f} 件"
+                    f"（泊松检验 p={p:.1e}）。",
+                    place,
+                    category,
+                    cases,
+                    n,
+                    p,
+                )
+            )
+        return found
