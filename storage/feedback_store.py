@@ -10,7 +10,7 @@ applied together with the workflow's :class:`~storage.workflow_store.CaseChange`
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
@@ -135,14 +135,9 @@ class FeedbackStore:
                     sa.insert(RR)
                     .values(
                         report_id=change.report_id,
-                        kind=review.kind,
-                        reason=review.reason,
-                        from_unit=review.from_unit,
-                        to_unit=review.to_unit,
-                        channel=review.channel,
                         at=change.at,
-                        due_on=review.due_on,
                         deadline_id=created[0] if created else None,
+                        **asdict(review),  # kind, reason, from_unit, to_unit, channel, due_on
                     )
                     .returning(RR.c.id)
                 )

@@ -7,7 +7,6 @@ Pages work without JavaScript. Every POST carries the double-submit token of
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 from dataclasses import replace
@@ -19,9 +18,10 @@ from aiohttp import web
 
 from channels.base import ChannelContext
 from channels.verify import form_token_field, new_form_token, verify_form_token
+from channels.web.receipts import VERIFY_FIELDS, receipt_context, verdict_of
 from channels.web.units import Unit, UnitPlaces, qr_svg
 from intake.clock import china_time
-from intake.domain import Accused, Location, Reporter, SignedReceipt, Submission, format_query_code
+from intake.domain import Accused, Location, Reporter, Submission, format_query_code
 from intake.errors import Conflict, IntakeError, ValidationError
 from intake.files import ALLOWED_DESCRIPTION, human_size
 from intake.forms import FormData, FormInvalidCharacters, FormTooLarge, read_form
@@ -64,7 +64,6 @@ REPORT_FIELDS = frozenset(
     }
 )
 STATUS_FIELDS = frozenset({"csrf", "query_code", "content", "rating", "comment", "kind", "reason"})
-VERIFY_FIELDS = frozenset({"csrf", "receipt"})
 # The form's bounded fields (in the order they are checked) and their limits from the one table.
 LIMITS = {
     name.replace(".", "_"): FIELD_LIMITS[name]
@@ -332,7 +331,7 @@ class WebAdapter:
             query_code=format_query_code(receipt.query_code) if receipt.query_code else None,
             anonymous=sub.anonymous,
             received_by=(unit or self.places.unit(self.places.root)).name,
-            **self._signed_receipt(receipt.signed),
+            **receipt_context(self.ctx.intake, receipt.signed),
         )
 
     def _check_place(self, unit: Unit, code: str) -> None:
@@ -388,42 +387,15 @@ class WebAdapter:
 
     # --- following a case ---------------------------------------------------------------------
 
-    def _signed_receipt(self, signed: SignedReceipt | None) -> dict[str, Any]:
-        """The receipt's fields for the page, in print and as the JSON the /verify page takes."""
-        if signed is None:
-            return {"receipt": None}
-        unit = self.ctx.intake.jurisdiction.unit(signed.unit)
-        return {
-            "receipt": signed,
-            "receipt_unit": unit.name if unit else signed.unit,
-            "receipt_json": json.dumps(signed.as_dict(), ensure_ascii=False, indent=1),
-        }
-
     async def verify_form(self, request: web.Request) -> web.Response:
         return self._page(request, "verify.html", verdict=None, pasted="")
 
     async def verify(self, request: web.Request) -> web.Response:
         """Check a pasted receipt's signature: nothing is looked up, nothing is stored."""
         form = await read_form(request, VERIFY_FIELDS, lambda f: self._check_token(request, f))
-        pasted = form.get("receipt")
-        try:
-            doc: Any = json.loads(pasted)
-        except ValueError:
-            doc = None
-        if isinstance(doc, dict) and isinstance(doc.get("receipt"), dict):
-            doc = doc["receipt"]
-        reason = self.ctx.intake.check_receipt(doc) if doc is not None else "回执应为 JSON 格式的文本。"
-        verdict: dict[str, Any] = {"valid": reason is None, "reason": reason}
-        if reason is None:
-            unit = self.ctx.intake.jurisdiction.unit(doc["unit"])
-            try:
-                when = china_time(doc["received_at"])
-            except ValueError:
-                when = doc["received_at"]
-            verdict |= {"case_no": doc["case_no"], "unit": unit.name if unit else doc["unit"], "when": when}
-        return self._page(
-            request, "verify.html", 200 if reason is None else 422, verdict=verdict, pasted=pasted
-        )
+        verdict = verdict_of(self.ctx.intake, form.get("receipt"))
+        status = 200 if verdict["valid"] else 422
+        return self._page(request, "verify.html", status, verdict=verdict, pasted=form.get("receipt"))
 
     async def status_form(self, request: web.Request) -> web.Response:
         return self._page(request, "status_query.html", no_store=True, error=None)

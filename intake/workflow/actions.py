@@ -12,7 +12,7 @@ from datetime import datetime
 from intake.domain import STATUS_LABELS
 from intake.notifier import CaseEvent
 from intake.staff import ROLES, StaffMember
-from intake.workflow import handlers
+from intake.workflow import handlers, recusals
 from intake.workflow.core import Action, WorkflowBase
 from storage.records import ReportSummary
 from storage.workflow_store import CaseChange, CaseStateRecord
@@ -78,10 +78,10 @@ SPECS: tuple[ActionSpec, ...] = (
         "登记回避申请",
         _INTAKE_AND_HANDLER,
         frozenset(STATUS_LABELS) - {"not_accepted"},
-        handlers.request_recusal,
+        recusals.request_recusal,
     ),
     ActionSpec(
-        "decide_recusal", "决定回避申请", _SUPERVISOR, frozenset(STATUS_LABELS), handlers.decide_recusal
+        "decide_recusal", "决定回避申请", _SUPERVISOR, frozenset(STATUS_LABELS), recusals.decide_recusal
     ),
 )
 SPEC_BY_NAME: dict[str, ActionSpec] = {s.name: s for s in SPECS}

@@ -14,8 +14,9 @@ from intake.errors import Conflict, NotFound, ValidationError
 from intake.staff import ROLES, Forbidden, StaffMember, StaffService
 from intake.workflow.actions import ACTIONS, SPEC_BY_NAME
 from intake.workflow.core import Action, CaseView, WorkflowError, china_date, log
-from intake.workflow.handlers import add_recusal, notice_rule
+from intake.workflow.handlers import notice_rule
 from intake.workflow.queries import WorkflowQueries
+from intake.workflow.recusals import add_recusal
 from storage.database import Database
 from storage.records import ReportSummary
 from storage.workflow_store import CaseChange, CaseStateRecord, StaleCase
