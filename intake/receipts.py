@@ -18,11 +18,22 @@ import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
+from intake.clock import china_time
 from intake.domain import SignedReceipt
 from storage.keys import Keyring
 from storage.receipt_signing import ReceiptSigner, signature_valid
 
-__all__ = ["ALGORITHM", "FIELDS", "ReceiptBook", "SignedReceipt", "check", "message", "report_sha256"]
+__all__ = [
+    "ALGORITHM",
+    "FIELDS",
+    "ReceiptBook",
+    "SignedReceipt",
+    "check",
+    "message",
+    "pasted",
+    "received_shown",
+    "report_sha256",
+]
 
 FIELDS = ("case_no", "unit", "received_at", "sha256")
 ALGORITHM = "Ed25519"
@@ -33,6 +44,27 @@ def report_sha256(title: str | None, content: str) -> str:
     break and the content when there is a title, else the content alone."""
     text = f"{title}\n{content}" if title else content
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def pasted(text: str) -> object | None:
+    """A receipt as a citizen pastes it: its JSON, or a whole filing answer carrying it under
+    ``receipt``; None when the text is not JSON at all."""
+    try:
+        doc: object = json.loads(text)
+    except ValueError:
+        return None
+    if isinstance(doc, dict) and isinstance(doc.get("receipt"), dict):
+        inner: object = doc["receipt"]
+        return inner
+    return doc
+
+
+def received_shown(text: str) -> str:
+    """A receipt's time as people read it (China time), or the text itself when it is no time."""
+    try:
+        return china_time(text)
+    except ValueError:
+        return text
 
 
 def received_text(at: datetime) -> str:

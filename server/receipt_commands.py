@@ -7,14 +7,11 @@ Offline by design: the receipt JSON comes on stdin, the key from this deployment
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from datetime import datetime
 from typing import Any
 
 from intake import jurisdiction as jurisdiction_mod
 from intake import receipts
-from intake.clock import china_time
 from server.config import Settings
 from storage import keys
 
@@ -36,14 +33,10 @@ def add_commands(subparsers: Any) -> None:
 
 
 def _verify(args: argparse.Namespace, settings: Settings) -> int:
-    text = sys.stdin.read()
-    try:
-        receipt = json.loads(text)
-    except ValueError:
+    receipt: Any = receipts.pasted(sys.stdin.read())
+    if receipt is None:
         print("回执无效：输入的不是 JSON 格式的回执。", file=sys.stderr)
         return EXIT_INVALID
-    if isinstance(receipt, dict) and isinstance(receipt.get("receipt"), dict):
-        receipt = receipt["receipt"]  # a whole 201 answer pasted as it came
     public_key = args.public_key or receipts.ReceiptBook(keys.load_or_create(settings.data_dir)).public_key
     reason = receipts.check(receipt, public_key)
     if reason is not None:
@@ -52,7 +45,7 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
     print("回执有效：签名与内容相符。")
     print(f"案件编号：{receipt['case_no']}")
     print(f"受理单位：{_unit_name(settings, receipt['unit'])}")
-    print(f"受理时间（北京时间）：{_when(receipt['received_at'])}")
+    print(f"受理时间（北京时间）：{receipts.received_shown(receipt['received_at'])}")
     print(f"举报内容摘要（SHA-256）：{receipt['sha256']}")
     return 0
 
@@ -63,10 +56,3 @@ def _unit_name(settings: Settings, code: str) -> str:
     except (OSError, ValueError):
         unit = None
     return f"{unit.name}（{code}）" if unit else code
-
-
-def _when(text: str) -> str:
-    try:
-        return china_time(datetime.fromisoformat(text))
-    except ValueError:
-        return text

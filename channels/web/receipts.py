@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from intake import receipts
 from intake.channel_intake import ChannelIntake
-from intake.clock import china_time
 from intake.domain import SignedReceipt
 
 VERIFY_FIELDS = frozenset({"csrf", "receipt"})
@@ -28,20 +28,12 @@ def receipt_context(intake: ChannelIntake, signed: SignedReceipt | None) -> dict
 
 def verdict_of(intake: ChannelIntake, pasted: str) -> dict[str, Any]:
     """What the /verify page says of a pasted receipt (or of a whole filing answer)."""
-    try:
-        doc: Any = json.loads(pasted)
-    except ValueError:
-        doc = None
-    if isinstance(doc, dict) and isinstance(doc.get("receipt"), dict):
-        doc = doc["receipt"]
+    doc: Any = receipts.pasted(pasted)
     reason = intake.check_receipt(doc) if doc is not None else NOT_JSON
     if reason is not None:
         return {"valid": False, "reason": reason}
     unit = intake.jurisdiction.unit(doc["unit"])
-    try:
-        when = china_time(doc["received_at"])
-    except ValueError:
-        when = doc["received_at"]
+    when = receipts.received_shown(doc["received_at"])
     return {
         "valid": True,
         "case_no": doc["case_no"],
