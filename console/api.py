@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from dataclasses import replace
 from typing import Any
 
@@ -21,9 +20,10 @@ from aiohttp import web
 from channels.base import json_response, parse_json_object, read_bounded_json
 from channels.schema import Accused, Location, M, Reporter, parse_date, validated, validated_query
 from console import data, openapi, schema
+from console.case_doc import case_doc
+from console.clue_api import result_docs
 from console.context import ConsoleContext
 from intake import ocr
-from intake.case_fields import case_fields
 from intake.domain import STATUS_LABELS, Receipt, Submission, Upload
 from intake.errors import IntakeError, ValidationError
 from intake.files import clean_filename, sniff
@@ -87,120 +87,6 @@ async def file_filed(
     return receipt
 
 
-def case_doc(view: CaseView, workflow: Workflow, requests: CaseRequests | None = None) -> dict[str, Any]:
-    r, s = view.report, view.state
-    triage = r.triage or {}
-    tree = workflow.tree
-    doc = {
-        "case_no": r.case_no,
-        "channel": r.channel,
-        "channels": [{"case_no": r.case_no, "channel": r.channel}]
-        + [{"case_no": c, "channel": ch} for c, ch in view.merged],
-        **case_fields(r),
-        "informant": r.informant_alias,
-        "anonymous": r.anonymous,
-        "received_at": r.received_at.isoformat(),
-        "updated_at": r.updated_at.isoformat(),
-        "receiving_unit": {"id": r.receiving_unit, "name": tree.name(r.receiving_unit)},
-        "owner_unit": {"id": s.owner_unit, "name": tree.name(s.owner_unit)},
-        "handler": s.handler,
-        "sealed": s.sealed,
-        "merged_into": s.merged_into,
-        "review_stage": s.review_stage,
-        "attachments": r.attachments,
-        "triage": {
-            k: triage.get(k)
-            for k in (
-                "category",
-                "scope",
-                "level",
-                "unit",
-                "priority",
-                "confidence",
-                "explanations",
-                "duplicate_of",
-                "needs_review",
-                "transfer",
-                "advice",
-                "redirect_to",
-            )
-        }
-        if triage
-        else None,
-        "deadlines": [
-            {
-                "id": d.id,
-                "rule": d.rule,
-                "label": workflow.label(d.rule),
-                "unit": d.unit_code,
-                "start_on": d.start_on.isoformat(),
-                "due_on": d.due_on.isoformat(),
-                "extensions": d.extensions,
-                "status": d.status,
-            }
-            for d in view.deadlines
-        ],
-        "transfers": [
-            {
-                "kind": t.kind,
-                "from_unit": t.from_unit,
-                "to_unit": t.to_unit,
-                "to_organ": t.to_organ,
-                "sealed": t.sealed,
-                "actor": t.actor,
-                "at": t.at.isoformat(),
-            }
-            for t in view.transfers
-        ],
-        "recusals": [
-            {
-                "id": q.id,
-                "requested_by": q.requested_by,
-                "target": q.target,
-                "status": q.status,
-                "at": q.at.isoformat(),
-            }
-            for q in view.recusals
-        ],
-        "feedback": [
-            {
-                "rating": f.rating,
-                "comment": f.comment,
-                "channel": f.channel,
-                "reply_at": f.reply_at.isoformat(),
-                "at": f.at.isoformat(),
-            }
-            for f in (requests.feedback if requests else [])
-        ],
-        "reviews": [
-            {
-                "id": q.id,
-                "kind": q.kind,
-                "reason": q.reason,
-                "from_unit": q.from_unit,
-                "to_unit": q.to_unit,
-                "channel": q.channel,
-                "at": q.at.isoformat(),
-                "due_on": q.due_on.isoformat(),
-            }
-            for q in (requests.reviews if requests else [])
-        ],
-        "thread": [
-            {"direction": m.direction, "channel": m.channel, "at": m.at.isoformat(), "text": m.body}
-            for m in r.messages
-        ],
-        "timeline": [
-            {
-                "seq": e.seq,
-                "kind": e.kind,
-                "actor": e.actor,
-                "at": e.at.isoformat(),
-                "payload": json.loads(e.payload),
-            }
-            for e in view.events
-        ],
-    }
-    return schema.Case.render(doc)
 
 
 class ConsoleAdapter:
@@ -228,6 +114,7 @@ class ConsoleAdapter:
             "actOnReport": self.action,
             "decideTriage": self.triage_decision,
             "deadlineBoard": self.deadlines,
+            "clueResults": self.clue_results,
             "triageQueue": self.triage_queue,
             "staffStats": self.stats,
             "staffStatsAlerts": self.stats_alerts,
@@ -424,6 +311,11 @@ class ConsoleAdapter:
         return json_response(schema.DeadlineBoard.render(await workflow.board(member, q.within)))
 
     # --- statistics and early warning -----------------------------------------------------------------
+
+    async def clue_results(self, request: web.Request) -> web.Response:
+        member = await self._member(request)
+        workflow = self.ctx.workflow
+        return json_response(result_docs(await workflow.clue_results(member), workflow.tree))
 
     async def stats(self, request: web.Request) -> web.Response:
         member = await self._member(request)

@@ -9,7 +9,7 @@ from typing import Any
 
 import channels.openapi as openapi
 from channels.openapi import BODY_ERRORS, THROTTLED, UNAVAILABLE, Answer, Operation, Param
-from console import schema
+from console import clue_schema, schema
 
 P = "/api/v1/staff"
 INFO = {
@@ -230,6 +230,17 @@ OPERATIONS = (
             Answer("The board", schema.DeadlineBoard),
             {422: Answer("`within` is not a whole number of days from 0 to 365 (`invalid_field`)")},
         ),
+    ),
+    _op(
+        "GET",
+        f"{P}/clues/reported",
+        "clueResults",
+        "Clue results reported back to the receiving unit (线索处置结果反馈)",
+        description="The problem clues received by the caller's unit (supervisors: and the units "
+        "below) and handled by another unit, once their disposal ended: the case number, the "
+        "handling unit, the method and the result (S1 art 18), also when the case itself is out "
+        "of the caller's sight; never a case sent up sealed (S1 art 15).",
+        answers=_authed(Answer("The results, newest first", clue_schema.ClueResultList)),
     ),
     _op(
         "GET",

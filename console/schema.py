@@ -23,6 +23,7 @@ from channels.schema import (
     RequestModel,
     ResponseModel,
 )
+from console.clue_schema import ClueView
 from intake.domain import CHANNELS, STATUS_LABELS
 from intake.limits import FIELD_LIMITS
 from intake.stats import GROUPINGS
@@ -82,7 +83,9 @@ class ActionRequest(RequestModel):
         "confirm: true; no more replies after it but the explanation of an objection), "
         "重新办理 (reopen: kind, hearing_days), 并案 (merge: target), 延长期限 (extend: "
         "deadline_id, approval, reason, deadline), 回避 (request_recusal: kind, handler, reason; "
-        "decide_recusal: recusal_id, decision)"
+        "decide_recusal: recusal_id, decision), 线索处置 (clue_propose: method, reason; clue_approve; "
+        "clue_return: reason; clue_answered: text; clue_plan: text; clue_report: outcome, text; "
+        "clue_reactivate: reason — see docs/clues.md)"
     )
     to_unit: ActionText = Field(None, description="The unit to transfer or assign to (单位代码)")
     handler: ActionText = Field(None, description="The handler (承办人) username")
@@ -101,9 +104,16 @@ class ActionRequest(RequestModel):
     decision: ActionText = Field(None, description="decide_recusal: the decision")
     outcome: ActionText = Field(
         None,
-        description="close: " + "; ".join(f"{o.code} {o.label} ({o.track}, {o.basis})" for o in OUTCOMES),
+        description="close: "
+        + "; ".join(f"{o.code} {o.label} ({o.track}, {o.basis})" for o in OUTCOMES)
+        + ". clue_report: after a talk or letter accepted_conclusion | talk_reminder | again_talk | "
+        "again_letter | verify (规则第三十条); after 初步核实 case_opened | conclude | talk_reminder | "
+        "shelve | handed_over (规则第三十五条)",
     )
     confirm: bool | None = Field(None, description="close: true — the officer confirms the closing")
+    method: ActionText = Field(
+        None, description="clue_propose: talk | letter | verify | shelve | conclude (监督执纪工作规则第二十一条)"
+    )
 
 
 def _correctable(name: str) -> OneOf:
@@ -328,6 +338,7 @@ class Case(ResponseModel):
     feedback: list[FeedbackView] = Field(default_factory=list, description="满意度评价, once per answer")
     reviews: list[ReviewView] = Field(default_factory=list, description="复查 / 复核 / 异议 requests")
     thread: list[ThreadMessage] = Field(description="Follow-ups (补充材料) and replies (答复)")
+    clue: ClueView | None = Field(None, description="The problem clue (问题线索) of an accepted accusation")
     timeline: list[TimelineEvent] = Field(description="The case's audit events (全程留痕)")
 
 

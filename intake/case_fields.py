@@ -1,5 +1,5 @@
 """What every rendering of a case shows of its matter, in one place: the staff API's case view
-(:func:`console.api.case_doc`) and the interchange format's record
+(:func:`console.case_doc.case_doc`) and the interchange format's record
 (:func:`intake.interchange.exporter.interchange_record`) both carry these fields, in this order."""
 
 from __future__ import annotations

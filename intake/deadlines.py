@@ -152,6 +152,13 @@ DEFAULT_RULES: dict[str, dict[str, Any]] = {
         "label": "函询回复",
         "basis": "监督执纪规则第二十九条",
     },
+    "clue_inquiry_report": {
+        "n": 1,
+        "unit": "month",
+        "from": "inquiry_answered",
+        "label": "谈话函询情况报告和处置意见",
+        "basis": "监督执纪规则第三十条",
+    },
     "jiaoban_conclude": {
         "n": 3,
         "unit": "month",

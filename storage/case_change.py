@@ -3,7 +3,7 @@
 
 The change refuses (``StaleCase``) when the report is no longer in the status it was decided from,
 so two people acting at once cannot both win. Then it writes the case state, a transfer, the
-deadlines it closes, extends or opens, a reply to the thread, a recusal request or its decision,
+deadlines it closes, extends or opens, the step of its problem clue, a reply to the thread, a recusal request or its decision,
 and its audit events and notification job, all in the same transaction.
 """
 
@@ -16,6 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from storage.clue_store import ClueWrite, StaleClue, write_clue_txn
 from storage.db import Batch
 from storage.tables import CD, CS, CT, RQ, M, R
 
@@ -55,6 +56,7 @@ class CaseChange:
     recusal: dict[str, Any] | None = None
     decide_recusal: tuple[int, str] | None = None
     also_events: list[tuple[uuid.UUID, str, dict[str, Any]]] = field(default_factory=list)
+    clue: ClueWrite | None = None  # a step of the case's problem clue (线索处置, issue 18)
 
 
 def default_state(owner: str, at: datetime) -> dict[str, Any]:
@@ -82,6 +84,11 @@ async def apply_case_change_txn(batch: Batch, change: CaseChange) -> list[int]:
             )
         )
     await _update_deadlines_txn(batch, change)
+    if change.clue is not None:
+        try:
+            await write_clue_txn(batch, change.report_id, change.clue, change.at)
+        except StaleClue as exc:
+            raise StaleCase(str(exc)) from None
     created = [await _open_deadline_txn(batch, change, d) for d in change.deadlines]
     if change.reply is not None:
         channel, text = change.reply

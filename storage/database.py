@@ -19,6 +19,7 @@ from storage.db import GroupCommitWriter
 from storage.engines import make_engine, normalise_url
 from storage.errors import OutageLog
 from storage.export_store import ExportStore
+from storage.clue_store import ClueStore
 from storage.feedback_store import FeedbackStore
 from storage.keys import Keyring
 from storage.reception_store import ReceptionStore
@@ -99,6 +100,7 @@ class Database:
         self.reception = ReceptionStore(self)
         self.exports = ExportStore(self)
         self.feedback = FeedbackStore(self)
+        self.clues = ClueStore(self)
 
     async def start(self, *, migrate: bool = True) -> None:
         if migrate:

@@ -50,6 +50,8 @@ RC = cast(sa.Table, models.ReceptionChunk.__table__)
 # What the informant sends back (issue 17)
 FB = cast(sa.Table, models.CaseFeedback.__table__)
 RR = cast(sa.Table, models.ReviewRequest.__table__)
+# Problem clues (issue 18)
+CL = cast(sa.Table, models.Clue.__table__)
 
 T = TypeVar("T")
 

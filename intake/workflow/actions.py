@@ -12,7 +12,7 @@ from datetime import datetime
 from intake.domain import STATUS_LABELS
 from intake.notifier import CaseEvent
 from intake.staff import ROLES, StaffMember
-from intake.workflow import handlers, recusals
+from intake.workflow import clues, handlers, recusals
 from intake.workflow.core import Action, WorkflowBase
 from storage.records import ReportSummary
 from storage.workflow_store import CaseChange, CaseStateRecord
@@ -60,6 +60,21 @@ _OPEN = _states("received", "registered", "transferred")  # not taken in hand ye
 _IN_HAND = _states("accepted", "assigned", "supervised")  # being handled
 _ANSWERED = _states("replied", "closed")
 
+
+def _clue_specs() -> tuple[ActionSpec, ...]:
+    """The clue's steps: the handling department proposes and reports, the leader approves."""
+    clue_states = _IN_HAND | {"replied"}
+    return (
+        ActionSpec("clue_propose", "提出线索处置意见", _HANDLING, clue_states, clues.propose),
+        ActionSpec("clue_approve", "批准线索处置意见", _SUPERVISOR, clue_states, clues.approve),
+        ActionSpec("clue_return", "退回线索处置意见", _SUPERVISOR, clue_states, clues.return_proposal),
+        ActionSpec("clue_answered", "登记谈话情况或函询回复", _HANDLING, clue_states, clues.answered),
+        ActionSpec("clue_plan", "制定初步核实工作方案", _HANDLING, clue_states, clues.plan),
+        ActionSpec("clue_report", "提交情况报告和处置建议", _HANDLING, clue_states, clues.report_result),
+        ActionSpec("clue_reactivate", "重新启用暂存线索", _HANDLING, clue_states, clues.reactivate),
+    )
+
+
 # In the order a case goes through them (the console offers them in this order).
 SPECS: tuple[ActionSpec, ...] = (
     ActionSpec("register", "登记", _INTAKE, _states("received"), handlers.register),
@@ -83,6 +98,8 @@ SPECS: tuple[ActionSpec, ...] = (
     ActionSpec(
         "decide_recusal", "决定回避申请", _SUPERVISOR, frozenset(STATUS_LABELS), recusals.decide_recusal
     ),
+    # 线索处置 (issue 18): the clue's own state is checked by its handler (intake.workflow.clues).
+    *_clue_specs(),
 )
 SPEC_BY_NAME: dict[str, ActionSpec] = {s.name: s for s in SPECS}
 

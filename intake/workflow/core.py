@@ -53,6 +53,7 @@ class Action:
     decision: str | None = None
     outcome: str | None = None  # close: one of intake.workflow.outcomes
     confirm: bool = False  # close: the officer confirmed the closing
+    method: str | None = None  # clue_propose: one of intake.workflow.clues.METHODS
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class CaseView:
     recusals: list[Any]
     merged: list[tuple[str, str]]
     events: list[Any]
+    clue: Any = None  # the problem clue (storage.clue_store.ClueRecord), if the case is one
 
 
 def china_date(at: datetime) -> date:

@@ -10,6 +10,7 @@ from datetime import date, datetime
 from intake.errors import ValidationError
 from intake.notifier import CaseEvent
 from intake.staff import Forbidden, StaffMember
+from intake.workflow import clues
 from intake.workflow.core import Action, WorkflowBase, WorkflowError, china_date
 from intake.workflow.outcomes import outcomes_for
 from storage.records import ReportSummary
@@ -73,6 +74,8 @@ async def accept(
         d for d in await wf._db.workflow.deadlines(report_id=report.id, open_only=True) if d.rule == rule
     ]:
         change.deadlines.append(wf._deadline(rule, unit, received))
+    if wf._track(report) == "jjkg":
+        await clues.open_clue(wf, report, unit, change, now)  # 问题线索 (监督执纪工作规则 art 21)
     return CaseEvent("status_changed", status="accepted")
 
 
@@ -224,7 +227,7 @@ async def transfer(
         "jjkg_downward_accept_or_transfer": "met",
         "xf_register_and_route": "met",
         "jjkg_realname_accept_notice": "cancelled",
-    }
+    } | {r: "cancelled" for r in clues.CLUE_RULES}  # the clue starts again where it is accepted
     if direction != "upward":
         # S1 art 16: the receiving unit registers and accepts or re-transfers within 5 working days.
         change.deadlines.append(wf._deadline("jjkg_downward_accept_or_transfer", to_unit, china_date(now)))

@@ -54,7 +54,13 @@ class WorkflowQueries(WorkflowBase):
             await wf.recusals(report.id),
             await wf.merged_channels(report.case_no),
             await self._db.reports.events(report.id),
+            await self._db.clues.clue(report.id),
         )
+
+    async def clue_results(self, member: StaffMember) -> list[Any]:
+        """The clue results reported back to the member's units as the receiving unit (S1 art 18),
+        whether or not the case itself is still in their sight; no case sent up sealed."""
+        return await self._db.clues.reported_to(self.staff.scope(member).units)
 
     async def board(self, member: StaffMember, within: int = 10) -> dict[str, Any]:
         """Open deadlines of visible cases: overdue, and due within ``within`` days, by unit."""

@@ -28,6 +28,7 @@ from storage.models.workflow import (
 from storage.models.search import SEARCH_FTS_SHADOW, SEARCH_FTS_TABLE, SEARCH_GIN_INDEX, SearchDocument
 from storage.models.reception import ReceptionChunk, ReceptionSession
 from storage.models.informant import CaseFeedback, ReviewRequest
+from storage.models.clues import Clue
 
 # isort: on
 
@@ -45,6 +46,7 @@ __all__ = [
     "CaseState",
     "CaseTransfer",
     "ChannelMessage",
+    "Clue",
     "Conversation",
     "Job",
     "Message",

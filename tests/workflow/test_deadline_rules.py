@@ -109,6 +109,17 @@ GOLDEN = [
         None,
     ),
     (
+        "clue_inquiry_report",
+        1,
+        "month",
+        "inquiry_answered",
+        "谈话函询情况报告和处置意见",
+        "监督执纪规则第三十条",
+        (),
+        None,
+        None,
+    ),
+    (
         "jiaoban_conclude",
         3,
         "month",

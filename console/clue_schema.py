@@ -1,0 +1,56 @@
+"""The staff API's shapes for problem clues (线索处置, issue 18): the clue on the case view and the
+receiving unit's list of results reported back to it."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from channels.schema import DateTime, ResponseModel
+
+
+class ClueUnit(ResponseModel):
+    id: str
+    name: str | None
+
+
+class ClueView(ResponseModel):
+    state: str = Field(description="received | pending | inquiry | answered | verifying | shelved | done")
+    state_label: str
+    handling_unit: ClueUnit
+    receiving_unit: ClueUnit
+    method: str | None = Field(description="The method approved last: talk | letter | verify | shelve | conclude")
+    method_label: str | None
+    stage: str | None = Field(description="The step proposed or decided last: disposal | inquiry_report | verify_report")
+    stage_label: str | None
+    proposal: str | None = Field(description="The method or result awaiting approval")
+    proposal_label: str | None
+    proposal_reason: str | None
+    proposed_by: str | None
+    proposed_at: DateTime | None
+    approved_by: str | None
+    approved_at: DateTime | None
+    plan: str | None = Field(description="初步核实工作方案")
+    result: str | None = Field(description="How the clue ended (state done)")
+    result_label: str | None
+    rounds: int = Field(description="谈话函询 rounds approved")
+    reported_at: DateTime | None = Field(description="When the result was reported to the receiving unit")
+    opened_at: DateTime
+    next_steps: list[str] = Field(description="The clue actions its state allows (roles permitting)")
+
+
+class ClueResult(ResponseModel):
+    case_no: str
+    handling_unit: ClueUnit
+    receiving_unit: ClueUnit
+    method: str | None
+    method_label: str | None
+    result: str | None
+    result_label: str | None
+    reported_at: DateTime
+
+
+class ClueResultList(ResponseModel):
+    results: list[ClueResult] = Field(
+        description="Results of clues reported back to the caller's unit (and, for supervisors, the "
+        "units below) as the receiving unit; never a case sent up sealed"
+    )

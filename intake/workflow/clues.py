@@ -1,0 +1,391 @@
+"""Clue disposal (线索处置, 监督执纪工作规则 chapters 4–6; issue 18): an accusation (检举控告)
+accepted by a unit becomes a problem clue (问题线索) of that unit, and is disposed of by one of the
+four methods of art 21 — 谈话函询 (talk or letter inquiry), 初步核实 (preliminary verification),
+暂存待查 (shelve for later), 予以了结 (close) — each proposed by the handling department with its
+reason and approved by the unit's leader (arts 21 ¶2, 27, 33, 35 ¶3)::
+
+    received ─propose→ pending ─approve→ inquiry (谈话/函询) ─answer→ answered ─report→ pending ─approve→ …
+        ↑                 │                verifying ─plan→ verifying ─report (初核报告)→ pending ─approve→ …
+        │                 └─return→ (back to where it was)
+        └─reactivate── shelved            done (了结, 谈话提醒, 拟立案审查调查, 移送)
+
+Deadlines: the disposal opinion within one month of receiving the clue (art 21 ¶2,
+``clue_disposal_opinion``, met by the approval), the letter's answer within 15 working days
+(art 29, ``hanxun_reply``, opened when a 函询 is approved), the report and disposal opinion within
+one month of the talk or the answer (art 30, ``clue_inquiry_report``). When the clue ends, its
+result is reported back to the unit that received the report if another unit handled it (S1
+art 18). Each step is one :class:`~storage.workflow_store.CaseChange` (the clue row, the
+deadlines and the audit event in one transaction)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from intake.errors import ValidationError
+from intake.notifier import CaseEvent
+from intake.staff import Forbidden, StaffMember
+from intake.workflow.core import Action, WorkflowBase, WorkflowError, china_date
+from storage.clue_store import ANY_STATE, ClueRecord, ClueWrite
+from storage.records import ReportSummary
+from storage.workflow_store import CaseChange, CaseStateRecord
+
+
+@dataclass(frozen=True)
+class Disposal:
+    """One choice a proposal can make: what it is called, its article, and where approval takes
+    the clue (``inquiry``, ``verifying``, ``shelved`` or ``done``)."""
+
+    code: str
+    label: str
+    basis: str
+    then: str
+    form: str | None = None  # inquiry: talk | letter
+
+
+# The four methods of art 21 (谈话函询 split into 谈话 and 函询, as 实施条例 art 174 does).
+METHODS: tuple[Disposal, ...] = (
+    Disposal("talk", "谈话函询（谈话）", "监督执纪工作规则第二十一条、第二十八条", "inquiry", "talk"),
+    Disposal("letter", "谈话函询（函询）", "监督执纪工作规则第二十一条、第二十九条", "inquiry", "letter"),
+    Disposal("verify", "初步核实", "监督执纪工作规则第二十一条、第三十三条", "verifying"),
+    Disposal("shelve", "暂存待查", "监督执纪工作规则第二十一条", "shelved"),
+    Disposal("conclude", "予以了结", "监督执纪工作规则第二十一条", "done"),
+)
+# After the talk or the letter's answer (art 30 (一)–(三)).
+INQUIRY_RESULTS: tuple[Disposal, ...] = (
+    Disposal("accepted_conclusion", "予以采信了结，并发函反馈", "监督执纪工作规则第三十条第一项", "done"),
+    Disposal(
+        "talk_reminder", "谈话提醒、批评教育、责令检查或诫勉谈话", "监督执纪工作规则第三十条第二项", "done"
+    ),
+    Disposal("again_talk", "再次谈话", "监督执纪工作规则第三十条第三项", "inquiry", "talk"),
+    Disposal("again_letter", "再次函询", "监督执纪工作规则第三十条第三项", "inquiry", "letter"),
+    Disposal("verify", "提出初步核实建议", "监督执纪工作规则第三十条第三项", "verifying"),
+)
+# After the preliminary verification (art 35 ¶2).
+VERIFY_RESULTS: tuple[Disposal, ...] = (
+    Disposal("case_opened", "拟立案审查调查", "监督执纪工作规则第三十五条", "done"),
+    Disposal("conclude", "予以了结", "监督执纪工作规则第三十五条", "done"),
+    Disposal("talk_reminder", "谈话提醒", "监督执纪工作规则第三十五条", "done"),
+    Disposal("shelve", "暂存待查", "监督执纪工作规则第三十五条", "shelved"),
+    Disposal("handed_over", "移送有关党组织处理", "监督执纪工作规则第三十五条", "done"),
+)
+# What a pending proposal is about, and the choices it has.
+STAGES: dict[str, tuple[str, tuple[Disposal, ...]]] = {
+    "disposal": ("处置意见", METHODS),
+    "inquiry_report": ("谈话函询情况报告和处置意见", INQUIRY_RESULTS),
+    "verify_report": ("初步核实情况报告和处置建议", VERIFY_RESULTS),
+}
+CLUE_STATE_LABELS = {
+    "received": "待提出处置意见",
+    "pending": "待领导审批",
+    "inquiry": "谈话函询中",
+    "answered": "谈话函询已结束，待写出情况报告",
+    "verifying": "初步核实中",
+    "shelved": "暂存待查",
+    "done": "已处置完毕",
+}
+ALL_LABELS = {d.code: d.label for d in (*METHODS, *INQUIRY_RESULTS, *VERIFY_RESULTS)}
+CLUE_RULES = ("clue_disposal_opinion", "hanxun_reply", "clue_inquiry_report")
+
+
+def choice(stage: str, code: str | None) -> Disposal | None:
+    return next((d for d in STAGES[stage][1] if d.code == code), None)
+
+
+def label_of(stage: str | None, code: str | None) -> str | None:
+    """The label of a method or result, read in the stage it was chosen in (``verify`` is 初步核实
+    at disposal and 提出初步核实建议 after a talk)."""
+    if code is None:
+        return None
+    found = choice(stage, code) if stage in STAGES else None
+    return found.label if found else ALL_LABELS.get(code, code)
+
+
+def is_clue(report: ReportSummary) -> bool:
+    """An accusation (检举控告) about a Party member or public official: accepted, it is a clue."""
+    return report.scope == "accusation"
+
+
+async def open_clue(
+    wf: WorkflowBase, report: ReportSummary, unit: str, change: CaseChange, now: datetime
+) -> None:
+    """On acceptance: the clue (again, after a transfer) at the accepting unit, with its one-month
+    disposal deadline (art 21 ¶2). A clue already disposed of stays as it is."""
+    if not is_clue(report):
+        return
+    have = await wf._db.clues.clue(report.id)
+    if have is not None and have.state == "done":
+        return
+    change.clue = ClueWrite(ANY_STATE, _fresh(unit, report.receiving_unit))
+    change.deadlines.append(wf._deadline("clue_disposal_opinion", unit, china_date(now)))
+    change.also_events.append((report.id, "clue_opened", {"unit": unit}))
+
+
+def _fresh(unit: str, receiving: str) -> dict[str, Any]:
+    return {
+        "state": "received",
+        "handling_unit": unit,
+        "receiving_unit": receiving,
+        "method": None,
+        "stage": None,
+        "result": None,
+        "plan": None,
+        "reported_at": None,
+        **_no_proposal(),
+    }
+
+
+def _no_proposal() -> dict[str, Any]:
+    return {"proposal": None, "proposal_reason": None, "proposed_by": None, "proposed_at": None}
+
+
+async def _clue(
+    wf: WorkflowBase, member: StaffMember, report: ReportSummary, state: CaseStateRecord, *states: str
+) -> ClueRecord:
+    """The case's clue, if it is in one of ``states`` and ``member`` belongs to the handling unit."""
+    clue = await wf._db.clues.clue(report.id)
+    if clue is None:
+        raise WorkflowError("本案不是问题线索（未作为检举控告受理）。", code="not_a_clue")
+    if member.unit != state.owner_unit:
+        raise Forbidden("只有承办单位的人员可以处置本线索。", code="not_handling_unit")
+    if clue.state not in states:
+        label = CLUE_STATE_LABELS.get(clue.state, clue.state)
+        raise WorkflowError(f"线索当前为“{label}”，不能进行此操作。", code="invalid_clue_step")
+    return clue
+
+
+def _step(change: CaseChange, kind: str, clue: ClueRecord, to: str, values: dict[str, Any]) -> None:
+    change.status = None
+    change.event_kind = kind
+    change.event_payload |= {"clue_from": clue.state, "clue_to": to}
+    change.clue = ClueWrite(clue.state, {"state": to, **values})
+
+
+async def propose(
+    wf: WorkflowBase,
+    member: StaffMember,
+    report: ReportSummary,
+    state: CaseStateRecord,
+    a: Action,
+    change: CaseChange,
+    now: datetime,
+) -> CaseEvent | None:
+    """承办部门提出处置意见 (art 21): one of the four methods, with the reason."""
+    clue = await _clue(wf, member, report, state, "received")
+    found = choice("disposal", a.method)
+    if found is None:
+        names = "、".join(d.label for d in METHODS)
+        raise ValidationError(f"请选择处置方式：{names}。", code="invalid_method")
+    _propose(wf, member, clue, "disposal", found, a.reason, change, now)
+    return None
+
+
+async def report_result(
+    wf: WorkflowBase,
+    member: StaffMember,
+    report: ReportSummary,
+    state: CaseStateRecord,
+    a: Action,
+    change: CaseChange,
+    now: datetime,
+) -> CaseEvent | None:
+    """The report after the talk or letter (art 30) or the 初步核实情况报告 (art 35), with the
+    disposal it proposes."""
+    clue = await _clue(wf, member, report, state, "answered", "verifying")
+    stage = "inquiry_report" if clue.state == "answered" else "verify_report"
+    if stage == "verify_report" and not clue.plan:
+        raise WorkflowError("请先制定初步核实工作方案（规则第三十三条）。", code="plan_required")
+    found = choice(stage, a.outcome)
+    if found is None:
+        names = "、".join(d.label for d in STAGES[stage][1])
+        raise ValidationError(f"处置建议只能是：{names}。", code="invalid_outcome")
+    _propose(wf, member, clue, stage, found, a.reason or a.text, change, now)
+    return None
+
+
+def _propose(
+    wf: WorkflowBase,
+    member: StaffMember,
+    clue: ClueRecord,
+    stage: str,
+    found: Disposal,
+    reason: str | None,
+    change: CaseChange,
+    now: datetime,
+) -> None:
+    text = wf._text(reason, "理由" if stage == "disposal" else "情况报告")
+    _step(
+        change,
+        "clue_proposed",
+        clue,
+        "pending",
+        {
+            "stage": stage,
+            "proposal": found.code,
+            "proposal_reason": text,
+            "proposed_by": member.actor,
+            "proposed_at": now,
+            "prior_state": clue.state,
+        },
+    )
+    change.event_payload |= {"stage": stage, "proposal": found.code, "reason_chars": len(text)}
+
+
+async def approve(
+    wf: WorkflowBase,
+    member: StaffMember,
+    report: ReportSummary,
+    state: CaseStateRecord,
+    a: Action,
+    change: CaseChange,
+    now: datetime,
+) -> CaseEvent | None:
+    """主要负责人/领导批准 (arts 21 ¶2, 27, 33, 35 ¶3): the pending proposal takes effect."""
+    clue = await _clue(wf, member, report, state, "pending")
+    _not_own(member, clue)
+    stage = clue.stage or "disposal"
+    found = choice(stage, clue.proposal)
+    if found is None:  # a proposal of a stage that no longer offers it (a changed table)
+        raise WorkflowError("待审批的意见已失效，请退回重新提出。", code="invalid_clue_step")
+    values: dict[str, Any] = {"approved_by": member.actor, "approved_at": now, **_no_proposal()}
+    change.close_deadlines = {
+        "clue_disposal_opinion" if stage == "disposal" else "clue_inquiry_report": "met"
+    }
+    if found.then == "inquiry":
+        values |= {"method": found.code if stage == "disposal" else found.form, "rounds": clue.rounds + 1}
+        if found.form == "letter":
+            # Art 29: the person inquired of answers within 15 working days of the letter; the
+            # letter goes out on approval (the office's 函 the same day), so the period runs from it.
+            change.deadlines.append(wf._deadline("hanxun_reply", state.owner_unit, china_date(now)))
+    elif found.then == "verifying":
+        values |= {"method": "verify", "plan": None}
+    elif found.then == "shelved":
+        values |= {"method": found.code} if stage == "disposal" else {}
+    else:
+        values |= {"result": found.code} | ({"method": found.code} if stage == "disposal" else {})
+        _report_back(report, state, change, values, found, now)
+    _step(change, "clue_approved", clue, found.then, values)
+    change.event_payload |= {"stage": stage, "decision": found.code}
+    return None
+
+
+def _report_back(
+    report: ReportSummary,
+    state: CaseStateRecord,
+    change: CaseChange,
+    values: dict[str, Any],
+    found: Disposal,
+    now: datetime,
+) -> None:
+    """S1 art 18: the handling unit tells the receiving unit how the clue ended — unless it is the
+    same unit, or the case went up sealed (the receiving unit must not learn of it, S1 art 15)."""
+    if report.receiving_unit == state.owner_unit or state.sealed:
+        return
+    values["reported_at"] = now
+    change.also_events.append(
+        (
+            report.id,
+            "clue_result_reported",
+            {"to_unit": report.receiving_unit, "from_unit": state.owner_unit, "result": found.code},
+        )
+    )
+
+
+def _not_own(member: StaffMember, clue: ClueRecord) -> None:
+    # 承办部门提出意见 → 领导批准: never the same person (the table lets only supervisors approve).
+    if clue.proposed_by == member.actor:
+        raise Forbidden("提出意见的人不能审批自己的意见，请由其他负责人审批。", code="own_proposal")
+
+
+async def return_proposal(
+    wf: WorkflowBase,
+    member: StaffMember,
+    report: ReportSummary,
+    state: CaseStateRecord,
+    a: Action,
+    change: CaseChange,
+    now: datetime,
+) -> CaseEvent | None:
+    """退回: the leader sends the proposal back, with the reason; the clue is where it was."""
+    clue = await _clue(wf, member, report, state, "pending")
+    _not_own(member, clue)
+    reason = wf._text(a.reason, "退回理由")
+    _step(change, "clue_returned", clue, clue.prior_state or "received", _no_proposal())
+    change.event_payload |= {"stage": clue.stage, "proposal": clue.proposal, "reason_chars": len(reason)}
+    return None
+
+
+async def answered(
+    wf: WorkflowBase,
+    member: StaffMember,
+    report: ReportSummary,
+    state: CaseStateRecord,
+    a: Action,
+    change: CaseChange,
+    now: datetime,
+) -> CaseEvent | None:
+    """The talk was held (谈话笔录, art 28) or the letter's answer arrived (art 29): the report and
+    disposal opinion are due within one month (art 30)."""
+    clue = await _clue(wf, member, report, state, "inquiry")
+    summary = wf._text(a.text, "谈话情况或函询回复摘要")
+    change.close_deadlines = {"hanxun_reply": "met"}
+    change.deadlines.append(wf._deadline("clue_inquiry_report", state.owner_unit, china_date(now)))
+    _step(change, "clue_answered", clue, "answered", {})
+    change.event_payload |= {"form": clue.method, "chars": len(summary)}
+    return None
+
+
+async def plan(
+    wf: WorkflowBase,
+    member: StaffMember,
+    report: ReportSummary,
+    state: CaseStateRecord,
+    a: Action,
+    change: CaseChange,
+    now: datetime,
+) -> CaseEvent | None:
+    """初步核实工作方案 and 核查组 (art 33), before the verification report."""
+    clue = await _clue(wf, member, report, state, "verifying")
+    text = wf._text(a.text, "初步核实工作方案")
+    _step(change, "clue_plan", clue, "verifying", {"plan": text})
+    change.event_payload["chars"] = len(text)
+    return None
+
+
+async def reactivate(
+    wf: WorkflowBase,
+    member: StaffMember,
+    report: ReportSummary,
+    state: CaseStateRecord,
+    a: Action,
+    change: CaseChange,
+    now: datetime,
+) -> CaseEvent | None:
+    """暂存待查 taken up again (new circumstances, 定期清理 art 20): a new disposal opinion is due
+    within one month."""
+    clue = await _clue(wf, member, report, state, "shelved")
+    reason = wf._text(a.reason, "重新启用的理由")
+    change.deadlines.append(wf._deadline("clue_disposal_opinion", state.owner_unit, china_date(now)))
+    _step(change, "clue_reactivated", clue, "received", {"method": None, "stage": None, "plan": None})
+    change.event_payload["reason_chars"] = len(reason)
+    return None
+
+
+# The steps each clue state offers (the console's buttons; the API's ``next_steps``).
+NEXT_STEPS: dict[str, tuple[str, ...]] = {
+    "received": ("clue_propose",),
+    "pending": ("clue_approve", "clue_return"),
+    "inquiry": ("clue_answered",),
+    "answered": ("clue_report",),
+    "verifying": ("clue_plan", "clue_report"),
+    "shelved": ("clue_reactivate",),
+    "done": (),
+}
+
+
+def next_steps(clue: ClueRecord) -> tuple[str, ...]:
+    steps = NEXT_STEPS.get(clue.state, ())
+    if clue.state == "verifying" and not clue.plan:
+        return ("clue_plan",)  # the report needs the plan first (art 33)
+    return steps
