@@ -87,8 +87,6 @@ async def file_filed(
     return receipt
 
 
-
-
 class ConsoleAdapter:
     def __init__(self, ctx: ConsoleContext) -> None:
         self.ctx = ctx

@@ -44,7 +44,17 @@ from intake.domain import STATUS_LABELS
 from intake.errors import IntakeError, ValidationError
 from intake.staff import LEVEL_RANK, StaffMember
 from intake.triage_service import CORRECTABLE
-from intake.workflow import ACTION_LABELS, SPECS, Workflow
+from intake.workflow import ACTION_LABELS, SPEC_BY_NAME, SPECS, CaseView, Workflow
+from intake.workflow.clues import (
+    CLUE_RULES,
+    CLUE_STATE_LABELS,
+    INQUIRY_RESULTS,
+    METHODS,
+    STAGES,
+    VERIFY_RESULTS,
+    label_of,
+    next_steps,
+)
 from intake.workflow.outcomes import OUTCOME_LABELS, outcomes_for
 
 
@@ -162,6 +172,7 @@ class CasePages(PageBase):
             letters=notices.owed_letters(view.events),
             sent_notices=notices.sent_notices(view.events),
             failed_notices=[d for d in await self.ctx.notifier.dead_letters(200) if d.case_no == case_no],
+            clue=_clue_section(member, view, workflow),
         )
 
     def _unit_lists(self, workflow: Workflow, owner: str) -> dict[str, list[tuple[str, str]]]:
@@ -234,7 +245,7 @@ class CasePages(PageBase):
             parts.append(f"并入 {doc['into']}")
         if isinstance(doc.get("due_on"), str):
             parts.append(f"期限 {doc['due_on']}")
-        parts += CasePages._loop_detail(doc)
+        parts += CasePages._loop_detail(doc) + _clue_detail(doc)
         if isinstance(doc.get("to_due"), str):
             parts.append(f"延至 {doc['to_due']}")
         if doc.get("sealed") is True:
@@ -326,6 +337,21 @@ class CasePages(PageBase):
             },
         )
 
+    @page
+    async def clue_results(self, request: web.Request) -> web.StreamResponse:
+        """线索处置结果反馈: the results reported back to the member's unit as the receiving unit."""
+        member, session = await self._member(request)
+        rows = await self.ctx.workflow.clue_results(member)
+        return self._render(
+            request,
+            "clue_results.html",
+            member=member,
+            session=session,
+            results=rows,
+            label=lambda code: label_of(None, code),
+            method_label=lambda code: label_of("disposal", code),
+        )
+
     # --- the deadline board and search ---------------------------------------------------------------
 
     @page
@@ -364,4 +390,50 @@ def _allowed_actions(
         and (s.name != "extend" or open_deadline)
         and (s.name != "decide_recusal" or pending_recusal)
         and (s.name != "reply" or status != "closed" or objection_open)
+        and not s.name.startswith("clue_")  # offered in the clue's own section
     ]
+
+
+def _clue_detail(doc: dict[str, Any]) -> list[str]:
+    """A clue step's method or result and where it took the clue (issue 18), for the timeline."""
+    stage = doc.get("stage") if isinstance(doc.get("stage"), str) else None
+    parts = []
+    for key, what in (("proposal", "意见"), ("decision", "批准"), ("result", "处置结果")):
+        if isinstance(doc.get(key), str) and (stage or key == "result"):
+            parts.append(f"{what}：{label_of(stage, doc[key])}")
+    if isinstance(doc.get("clue_to"), str) and doc["clue_to"] in CLUE_STATE_LABELS:
+        parts.append(f"线索：{CLUE_STATE_LABELS[doc['clue_to']]}")
+    return parts
+
+
+def _clue_section(member: StaffMember, view: CaseView, workflow: Workflow) -> dict[str, Any] | None:
+    """The clue's state, method, proposal and approvals, its deadlines, its steps on the timeline,
+    and the steps the member may take now (handling unit, role and the case's status permitting)."""
+    clue = view.clue
+    if clue is None:
+        return None
+    mine = member.unit == view.state.owner_unit
+    steps = [
+        name
+        for name in next_steps(clue)
+        if mine
+        and SPEC_BY_NAME[name].permits(member.role)
+        and view.report.status in SPEC_BY_NAME[name].from_states
+    ]
+    return {
+        "record": clue,
+        "state_label": CLUE_STATE_LABELS.get(clue.state, clue.state),
+        "method_label": label_of("disposal", clue.method),
+        "stage_label": STAGES[clue.stage][0] if clue.stage in STAGES else None,
+        "proposal_label": label_of(clue.stage, clue.proposal),
+        "result_label": label_of(clue.stage, clue.result),
+        "deadlines": [d for d in view.deadlines if d.rule in CLUE_RULES],
+        "steps": steps,
+        "own_proposal": clue.proposed_by == member.actor,
+        "mine": mine,
+        "unit_name": workflow.tree.name(clue.handling_unit),
+        "receiving_name": workflow.tree.name(clue.receiving_unit),
+        "methods": METHODS,
+        "results": INQUIRY_RESULTS if clue.state == "answered" else VERIFY_RESULTS,
+        "history": [e for e in view.events if e.kind.startswith("clue_")],
+    }

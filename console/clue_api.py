@@ -9,8 +9,7 @@ from typing import Any
 
 from console import clue_schema
 from intake.staff import OrgTree
-from intake.workflow.clues import CLUE_STATE_LABELS, STAGES, label_of, next_steps
-from storage.clue_store import ClueRecord, ClueResultRow
+from intake.workflow.clues import CLUE_STATE_LABELS, STAGES, ClueRecord, label_of, next_steps
 
 
 def _unit(tree: OrgTree, code: str) -> dict[str, Any]:
@@ -50,7 +49,7 @@ def clue_doc(clue: ClueRecord | None, tree: OrgTree) -> dict[str, Any] | None:
     }
 
 
-def result_docs(rows: list[ClueResultRow], tree: OrgTree) -> dict[str, Any]:
+def result_docs(rows: list[Any], tree: OrgTree) -> dict[str, Any]:
     return clue_schema.ClueResultList.render(
         {
             "results": [

@@ -7,6 +7,18 @@ from pydantic import Field
 
 from channels.schema import DateTime, ResponseModel
 
+# The clue's parts of the action request's documentation (console.schema.ActionRequest).
+CLUE_ACTIONS_DOC = (
+    "线索处置 (clue_propose: method, reason; clue_approve; clue_return: reason; clue_answered: text; "
+    "clue_plan: text; clue_report: outcome, text; clue_reactivate: reason — see docs/clues.md)"
+)
+CLUE_METHOD_DOC = "clue_propose: talk | letter | verify | shelve | conclude (监督执纪工作规则第二十一条)"
+CLUE_OUTCOMES_DOC = (
+    ". clue_report: after a talk or letter accepted_conclusion | talk_reminder | again_talk | "
+    "again_letter | verify (规则第三十条); after 初步核实 case_opened | conclude | talk_reminder | "
+    "shelve | handed_over (规则第三十五条)"
+)
+
 
 class ClueUnit(ResponseModel):
     id: str
@@ -18,9 +30,13 @@ class ClueView(ResponseModel):
     state_label: str
     handling_unit: ClueUnit
     receiving_unit: ClueUnit
-    method: str | None = Field(description="The method approved last: talk | letter | verify | shelve | conclude")
+    method: str | None = Field(
+        description="The method approved last: talk | letter | verify | shelve | conclude"
+    )
     method_label: str | None
-    stage: str | None = Field(description="The step proposed or decided last: disposal | inquiry_report | verify_report")
+    stage: str | None = Field(
+        description="The step proposed or decided last: disposal | inquiry_report | verify_report"
+    )
     stage_label: str | None
     proposal: str | None = Field(description="The method or result awaiting approval")
     proposal_label: str | None

@@ -68,6 +68,15 @@ EVENT_LABELS = {
     "vault_reveal_approved": "批准查阅身份信息",
     "vault_reveal_refused": "拒绝查阅身份信息",
     "vault_shredded": "身份信息已按期销毁",
+    # 线索处置 (issue 18)
+    "clue_opened": "作为问题线索受理",
+    "clue_proposed": "提出线索处置意见",
+    "clue_approved": "批准线索处置意见",
+    "clue_returned": "退回线索处置意见",
+    "clue_answered": "登记谈话情况或函询回复",
+    "clue_plan": "制定初步核实工作方案",
+    "clue_reactivated": "重新启用暂存线索",
+    "clue_result_reported": "线索处置结果已反馈受理单位",
 }
 ACTOR_LABELS = {
     "system:triage": "系统（自动分流）",

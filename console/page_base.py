@@ -57,7 +57,7 @@ QUEUE_LIMIT = 100
 CONSOLE_ACTIONS = ACTIONS
 ACTION_FIELDS = frozenset(
     {"csrf", "action", "to_unit", "handler", "text", "reason", "deadline", "target", "kind", "organ"}
-    | {"hearing_days", "deadline_id", "approval", "recusal_id", "decision", "outcome", "confirm"}
+    | {"hearing_days", "deadline_id", "approval", "recusal_id", "decision", "outcome", "confirm", "method"}
 )
 INT_FIELDS = {"hearing_days": "听证天数", "deadline_id": "期限", "recusal_id": "回避申请"}
 # The filing form (登记来信/来访). ``reporter_*`` is the identity: sealed by the pipeline, never

@@ -83,6 +83,7 @@ class ConsolePages(CasePages, LetterPages, StatsPages):
             web.post(f"{p}/cases/{{case_no}}/triage", self.triage),
             web.get(f"{p}/cases/{{case_no}}/attachments/{{attachment_id}}", self.download),
             web.get(f"{p}/deadlines", self.deadlines),
+            web.get(f"{p}/clues/reported", self.clue_results),
             web.get(f"{p}/search", self.search),
             web.get(f"{p}/stats", self.stats),
             web.get(f"{p}/file", self.file_form),

@@ -23,7 +23,7 @@ from channels.schema import (
     RequestModel,
     ResponseModel,
 )
-from console.clue_schema import ClueView
+from console.clue_schema import CLUE_ACTIONS_DOC, CLUE_METHOD_DOC, CLUE_OUTCOMES_DOC, ClueView
 from intake.domain import CHANNELS, STATUS_LABELS
 from intake.limits import FIELD_LIMITS
 from intake.stats import GROUPINGS
@@ -83,9 +83,7 @@ class ActionRequest(RequestModel):
         "confirm: true; no more replies after it but the explanation of an objection), "
         "重新办理 (reopen: kind, hearing_days), 并案 (merge: target), 延长期限 (extend: "
         "deadline_id, approval, reason, deadline), 回避 (request_recusal: kind, handler, reason; "
-        "decide_recusal: recusal_id, decision), 线索处置 (clue_propose: method, reason; clue_approve; "
-        "clue_return: reason; clue_answered: text; clue_plan: text; clue_report: outcome, text; "
-        "clue_reactivate: reason — see docs/clues.md)"
+        "decide_recusal: recusal_id, decision), " + CLUE_ACTIONS_DOC
     )
     to_unit: ActionText = Field(None, description="The unit to transfer or assign to (单位代码)")
     handler: ActionText = Field(None, description="The handler (承办人) username")
@@ -106,14 +104,10 @@ class ActionRequest(RequestModel):
         None,
         description="close: "
         + "; ".join(f"{o.code} {o.label} ({o.track}, {o.basis})" for o in OUTCOMES)
-        + ". clue_report: after a talk or letter accepted_conclusion | talk_reminder | again_talk | "
-        "again_letter | verify (规则第三十条); after 初步核实 case_opened | conclude | talk_reminder | "
-        "shelve | handed_over (规则第三十五条)",
+        + CLUE_OUTCOMES_DOC,
     )
     confirm: bool | None = Field(None, description="close: true — the officer confirms the closing")
-    method: ActionText = Field(
-        None, description="clue_propose: talk | letter | verify | shelve | conclude (监督执纪工作规则第二十一条)"
-    )
+    method: ActionText = Field(None, description=CLUE_METHOD_DOC)
 
 
 def _correctable(name: str) -> OneOf:

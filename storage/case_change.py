@@ -3,8 +3,9 @@
 
 The change refuses (``StaleCase``) when the report is no longer in the status it was decided from,
 so two people acting at once cannot both win. Then it writes the case state, a transfer, the
-deadlines it closes, extends or opens, the step of its problem clue, a reply to the thread, a recusal request or its decision,
-and its audit events and notification job, all in the same transaction.
+deadlines it closes, extends or opens, the step of its problem clue, a reply to the thread, a
+recusal request or its decision, and its audit events and notification job, all in the same
+transaction.
 """
 
 from __future__ import annotations

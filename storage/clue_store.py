@@ -129,4 +129,12 @@ class ClueStore:
         return [record_of(ClueResultRow, r) for r in rows]
 
 
-__all__ = ["ANY_STATE", "ClueRecord", "ClueResultRow", "ClueStore", "ClueWrite", "StaleClue", "write_clue_txn"]
+__all__ = [
+    "ANY_STATE",
+    "ClueRecord",
+    "ClueResultRow",
+    "ClueStore",
+    "ClueWrite",
+    "StaleClue",
+    "write_clue_txn",
+]

@@ -14,12 +14,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.blobs import BlobStore
+from storage.clue_store import ClueStore
 from storage.conversations import ConversationStore
 from storage.db import GroupCommitWriter
 from storage.engines import make_engine, normalise_url
 from storage.errors import OutageLog
 from storage.export_store import ExportStore
-from storage.clue_store import ClueStore
 from storage.feedback_store import FeedbackStore
 from storage.keys import Keyring
 from storage.reception_store import ReceptionStore

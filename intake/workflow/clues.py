@@ -389,3 +389,28 @@ def next_steps(clue: ClueRecord) -> tuple[str, ...]:
     if clue.state == "verifying" and not clue.plan:
         return ("clue_plan",)  # the report needs the plan first (art 33)
     return steps
+
+
+__all__ = [
+    "CLUE_RULES",
+    "CLUE_STATE_LABELS",
+    "INQUIRY_RESULTS",
+    "METHODS",
+    "NEXT_STEPS",
+    "STAGES",
+    "VERIFY_RESULTS",
+    "ClueRecord",  # the clue as storage gives it, for the console (which imports no storage)
+    "Disposal",
+    "answered",
+    "approve",
+    "choice",
+    "is_clue",
+    "label_of",
+    "next_steps",
+    "open_clue",
+    "plan",
+    "propose",
+    "reactivate",
+    "report_result",
+    "return_proposal",
+]

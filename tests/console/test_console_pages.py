@@ -433,7 +433,8 @@ async def test_deadline_board(office: Office) -> None:
     overdue = html[html.index('id="overdue"') : html.index('id="due-soon"')]
     assert case_no in overdue and "超期" in overdue
     by_unit = html[html.index('id="by-unit"') :]
-    assert re.search(r'data-unit="430121"><td>长沙县纪委监委</td><td class="n-overdue">1</td>', by_unit)
+    # the notice and the clue's one-month disposal opinion (due 27 Oct, issue 18)
+    assert re.search(r'data-unit="430121"><td>长沙县纪委监委</td><td class="n-overdue">2</td>', by_unit)
     # The township sees none of the county's deadlines.
     await console_login(o, "town_officer")
     status, html = await console_get(o, "/console/deadlines")

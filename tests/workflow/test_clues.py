@@ -77,7 +77,9 @@ async def test_a_clue_goes_through_initial_verification_to_closing(office: Offic
     )
     assert status == 200, doc
     clue = doc["clue"]
-    assert clue["state"] == "pending" and clue["proposal"] == "verify" and clue["proposal_label"] == "初步核实"
+    assert (
+        clue["state"] == "pending" and clue["proposal"] == "verify" and clue["proposal_label"] == "初步核实"
+    )
     assert clue["proposed_by"] == "staff:town_officer" and clue["stage_label"] == "处置意见"
     assert clue["proposal_reason"] == "反映问题具体，具有可查性。"
     assert deadlines(doc, "clue_disposal_opinion")[0]["status"] == "open"  # met only on approval
@@ -85,19 +87,33 @@ async def test_a_clue_goes_through_initial_verification_to_closing(office: Offic
     status, doc = await o.act("town_sup", case_no, action="clue_approve")
     assert status == 200, doc
     clue = doc["clue"]
-    assert clue["state"] == "verifying" and clue["method"] == "verify" and clue["approved_by"] == "staff:town_sup"
+    assert (
+        clue["state"] == "verifying"
+        and clue["method"] == "verify"
+        and clue["approved_by"] == "staff:town_sup"
+    )
     assert clue["next_steps"] == ["clue_plan"]
     assert deadlines(doc, "clue_disposal_opinion")[0]["status"] == "met"
 
     # The report needs the plan first (art 33).
-    status, err = await o.act("town_officer", case_no, action="clue_report", outcome="conclude", text="查无实据")
+    status, err = await o.act(
+        "town_officer", case_no, action="clue_report", outcome="conclude", text="查无实据"
+    )
     assert status == 409 and err["error"]["code"] == "plan_required"
     status, doc = await o.act(
-        "town_officer", case_no, action="clue_plan", text="成立核查组（组长王某），调取低保评定档案，与相关人员谈话。"
+        "town_officer",
+        case_no,
+        action="clue_plan",
+        text="成立核查组（组长王某），调取低保评定档案，与相关人员谈话。",
     )
     assert status == 200, doc
-    assert doc["clue"]["plan"].startswith("成立核查组") and doc["clue"]["next_steps"] == ["clue_plan", "clue_report"]
-    status, err = await o.act("town_officer", case_no, action="clue_report", outcome="case_opened_now", text="x")
+    assert doc["clue"]["plan"].startswith("成立核查组") and doc["clue"]["next_steps"] == [
+        "clue_plan",
+        "clue_report",
+    ]
+    status, err = await o.act(
+        "town_officer", case_no, action="clue_report", outcome="case_opened_now", text="x"
+    )
     assert status == 422 and err["error"]["code"] == "invalid_outcome"
     assert "拟立案审查调查" in err["error"]["message"]
     status, doc = await o.act(
@@ -124,7 +140,7 @@ async def test_a_clue_goes_through_initial_verification_to_closing(office: Offic
         "clue_approved",
         "clue_result_reported",
     ]
-    reported = [e for e in doc["timeline"] if e["kind"] == "clue_result_reported"][0]["payload"]
+    reported = next(e for e in doc["timeline"] if e["kind"] == "clue_result_reported")["payload"]
     assert reported == {"to_unit": COUNTY, "from_unit": TOWN, "result": "conclude"}
     # The receiving unit sees the result: its registrar no longer sees the case, only the result.
     status, _ = await o.get("county_reg", f"/api/v1/staff/reports/{case_no}")
@@ -146,7 +162,9 @@ async def test_a_letter_inquiry_with_its_fifteen_working_days(office: Office) ->
     o = office
     o.clock.set(2025, 9, 22)
     case_no, _ = await accepted_clue(o)
-    status, doc = await o.act("county_handler", case_no, action="clue_propose", method="letter", reason="问题较轻，宜函询。")
+    status, doc = await o.act(
+        "county_handler", case_no, action="clue_propose", method="letter", reason="问题较轻，宜函询。"
+    )
     assert status == 200, doc
     await later(o, 2025, 9, 26)
     status, doc = await o.act("county_sup", case_no, action="clue_approve")
@@ -160,17 +178,25 @@ async def test_a_letter_inquiry_with_its_fifteen_working_days(office: Office) ->
     await later(o, 2025, 10, 20)
     status, err = await o.act("county_handler", case_no, action="clue_answered")
     assert status == 422 and err["error"]["code"] == "text_required"
-    status, doc = await o.act("county_handler", case_no, action="clue_answered", text="被函询人书面说明已收到，经党委书记签字。")
+    status, doc = await o.act(
+        "county_handler", case_no, action="clue_answered", text="被函询人书面说明已收到，经党委书记签字。"
+    )
     assert status == 200, doc
     assert doc["clue"]["state"] == "answered"
     assert deadlines(doc, "hanxun_reply")[0]["status"] == "met"
     # Art 30: the report and disposal opinion within one month of the answer.
     (report_due,) = deadlines(doc, "clue_inquiry_report")
     assert (report_due["start_on"], report_due["due_on"]) == ("2025-10-20", "2025-11-20")
-    status, err = await o.act("county_handler", case_no, action="clue_report", outcome="case_opened", text="x")
+    status, err = await o.act(
+        "county_handler", case_no, action="clue_report", outcome="case_opened", text="x"
+    )
     assert status == 422 and err["error"]["code"] == "invalid_outcome"  # not a result of art 30
     status, doc = await o.act(
-        "county_handler", case_no, action="clue_report", outcome="accepted_conclusion", text="说明清楚，反映不实。"
+        "county_handler",
+        case_no,
+        action="clue_report",
+        outcome="accepted_conclusion",
+        text="说明清楚，反映不实。",
     )
     assert status == 200, doc
     status, doc = await o.act("county_sup", case_no, action="clue_approve")
@@ -191,10 +217,14 @@ async def test_a_second_inquiry_and_a_shelved_clue_taken_up_again(office: Office
     status, doc = await o.act("county_sup", case_no, action="clue_approve")
     assert doc["clue"]["method"] == "talk" and not deadlines(doc, "hanxun_reply")  # a talk has no letter
     await o.act("county_handler", case_no, action="clue_answered", text="谈话笔录已制作。")
-    await o.act("county_handler", case_no, action="clue_report", outcome="again_letter", text="否认理由不充分。")
+    await o.act(
+        "county_handler", case_no, action="clue_report", outcome="again_letter", text="否认理由不充分。"
+    )
     status, doc = await o.act("county_sup", case_no, action="clue_approve")
     assert status == 200, doc
-    assert doc["clue"]["state"] == "inquiry" and doc["clue"]["method"] == "letter" and doc["clue"]["rounds"] == 2
+    assert (
+        doc["clue"]["state"] == "inquiry" and doc["clue"]["method"] == "letter" and doc["clue"]["rounds"] == 2
+    )
     assert deadlines(doc, "hanxun_reply")[0]["status"] == "open"
     await o.act("county_handler", case_no, action="clue_answered", text="函询回复已收到。")
     await o.act("county_handler", case_no, action="clue_report", outcome="verify", text="说明存在明显问题。")
@@ -214,7 +244,9 @@ async def test_a_second_inquiry_and_a_shelved_clue_taken_up_again(office: Office
     opinions = deadlines(doc, "clue_disposal_opinion")
     assert [d["status"] for d in opinions] == ["met", "open"]
     assert (opinions[1]["start_on"], opinions[1]["due_on"]) == ("2026-01-05", "2026-02-05")
-    status, doc = await o.act("county_handler", case_no, action="clue_propose", method="conclude", reason="已查清。")
+    status, doc = await o.act(
+        "county_handler", case_no, action="clue_propose", method="conclude", reason="已查清。"
+    )
     status, doc = await o.act("county_sup", case_no, action="clue_approve")
     assert doc["clue"]["state"] == "done" and doc["clue"]["result"] == "conclude"
     await o.audit_ok()
@@ -224,7 +256,7 @@ async def test_wrong_role_unit_order_and_fields_are_refused_and_change_nothing(o
     o = office
     o.clock.set(2025, 9, 26)
     case_no, before = await accepted_clue(o, at_town=True)
-    refusals = [
+    refusals: list[tuple[str, dict[str, Any], int, str | None]] = [
         # wrong order: nothing to approve, no talk held, no shelved clue
         ("town_sup", {"action": "clue_approve"}, 409, "invalid_clue_step"),
         ("town_officer", {"action": "clue_answered", "text": "x"}, 409, "invalid_clue_step"),
@@ -232,14 +264,28 @@ async def test_wrong_role_unit_order_and_fields_are_refused_and_change_nothing(o
         ("town_officer", {"action": "clue_plan", "text": "x"}, 409, "invalid_clue_step"),
         # missing or bad fields
         ("town_officer", {"action": "clue_propose", "method": "verify"}, 422, "text_required"),
-        ("town_officer", {"action": "clue_propose", "method": "verify", "reason": "  "}, 422, "text_required"),
+        (
+            "town_officer",
+            {"action": "clue_propose", "method": "verify", "reason": "  "},
+            422,
+            "text_required",
+        ),
         ("town_officer", {"action": "clue_propose", "reason": "x"}, 422, "invalid_method"),
-        ("town_officer", {"action": "clue_propose", "method": "arrest", "reason": "x"}, 422, "invalid_method"),
+        (
+            "town_officer",
+            {"action": "clue_propose", "method": "arrest", "reason": "x"},
+            422,
+            "invalid_method",
+        ),
         ("town_officer", {"action": "clue_propose", "method": "verify", "reason": "\u0000"}, 422, None),
         ("town_officer", {"action": "clue_propose", "method": ["verify"], "reason": "x"}, 422, None),
         # wrong unit: the county's supervisor sees the township's case but does not dispose of its clue
-        ("county_sup", {"action": "clue_propose", "method": "verify", "reason": "x"}, 403, "not_handling_unit"),
-        # wrong role: a registrar proposes nothing
+        (
+            "county_sup",
+            {"action": "clue_propose", "method": "verify", "reason": "x"},
+            403,
+            "not_handling_unit",
+        ),
     ]
     for name, body, status, code in refusals:
         got, err = await o.act(name, case_no, **body)
@@ -251,13 +297,20 @@ async def test_wrong_role_unit_order_and_fields_are_refused_and_change_nothing(o
     # outside one's sight: the other county's staff get the case's 404
     got, err = await o.act("county_reg", case_no, action="clue_propose", method="verify", reason="x")
     assert got == 404  # transferred away: out of the county registrar's sight
-    status, doc = await o.act("town_officer", case_no, action="clue_propose", method="shelve", reason="暂不具备条件。")
+    status, doc = await o.act(
+        "town_officer", case_no, action="clue_propose", method="shelve", reason="暂不具备条件。"
+    )
     assert status == 200, doc
     pending = doc
     for name, body, status, code in [
         ("town_officer", {"action": "clue_approve"}, 403, "role_not_allowed"),  # a handler approves nothing
         ("county_sup", {"action": "clue_approve"}, 403, "not_handling_unit"),  # not the township's leader
-        ("town_officer", {"action": "clue_propose", "method": "verify", "reason": "x"}, 409, "invalid_clue_step"),
+        (
+            "town_officer",
+            {"action": "clue_propose", "method": "verify", "reason": "x"},
+            409,
+            "invalid_clue_step",
+        ),
         ("town_sup", {"action": "clue_return"}, 422, "text_required"),
     ]:
         got, err = await o.act(name, case_no, **body)
@@ -266,7 +319,9 @@ async def test_wrong_role_unit_order_and_fields_are_refused_and_change_nothing(o
     # A leader does not approve his own proposal.
     status, doc = await o.act("town_sup", case_no, action="clue_return", reason="理由不充分，请补充。")
     assert status == 200 and doc["clue"]["state"] == "received" and doc["clue"]["proposal"] is None
-    status, doc = await o.act("town_sup", case_no, action="clue_propose", method="conclude", reason="反映笼统。")
+    status, doc = await o.act(
+        "town_sup", case_no, action="clue_propose", method="conclude", reason="反映笼统。"
+    )
     assert status == 200, doc
     got, err = await o.act("town_sup", case_no, action="clue_approve")
     assert got == 403 and err["error"]["code"] == "own_proposal"

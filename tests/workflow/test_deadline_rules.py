@@ -265,7 +265,7 @@ def test_an_override_changes_only_what_it_names_and_may_add_a_rule() -> None:
     assert rules["local_rule"] == Rule(
         "local_rule", 2, "calendar_day", "received", "local_rule", "", (Extension(None, "calendar_day", "x"),)
     )
-    assert _flat(rules["xf_accept_notice"]) == GOLDEN[10]
+    assert _flat(rules["xf_accept_notice"]) == GOLDEN[11]
     assert DEFAULT_RULES["hanxun_reply"]["n"] == 15  # the defaults themselves are untouched
 
 

@@ -122,8 +122,11 @@ async def test_queues_are_scoped_by_unit_and_role(office: Office) -> None:
     assert doc["reports"] == []
     status, doc = await o.get("county_sup", "/api/v1/staff/reports?category=群众纪律")
     assert {r["case_no"] for r in doc["reports"]} == {county, down}
+    status, doc = await o.get("county_sup", "/api/v1/staff/reports?deadline=10")
+    assert doc["reports"] == []
     status, doc = await o.get("county_sup", "/api/v1/staff/reports?deadline=120")
-    assert {r["case_no"] for r in doc["reports"]} == {down}  # the 交办 deadline
+    # the 交办 deadline, and both clues' one-month disposal opinion (issue 18)
+    assert {r["case_no"] for r in doc["reports"]} == {county, down}
     # Roles: a handler cannot 督办, a registrar cannot reply.
     status, err = await o.act("county_handler", county, action="supervise", reason="逾期")
     assert status == 403 and err["error"]["code"] == "role_not_allowed"
@@ -161,9 +164,10 @@ async def test_deadline_board_supervision_and_reminders(office: Office) -> None:
     assert [(d["case_no"], d["rule"]) for d in board["overdue"]] == [
         (soon, "jjkg_downward_accept_or_transfer")
     ]
-    assert [(d["case_no"], d["days_left"]) for d in board["due_soon"]] == [(late, 3)]
+    # the notice (23 Oct) and the clue's disposal opinion (27 Oct, issue 18)
+    assert [(d["case_no"], d["days_left"]) for d in board["due_soon"]] == [(late, 3), (late, 7)]
     assert {u["unit"]: (u["overdue"], u["due_soon"]) for u in board["by_unit"]} == {
-        "430121": (0, 1),
+        "430121": (0, 2),
         "430121102": (1, 0),
     }
     _, town = await o.get("town_sup", "/api/v1/staff/deadlines")
