@@ -1,6 +1,6 @@
 """The staff API's clue parts (线索处置, issue 18): the ``clue`` of the case view and
 ``GET /api/v1/staff/clues/reported`` — the results reported back to the caller's unit as the
-receiving unit (监督执纪工作规则 art 18 of S1: the handling side tells the 信访举报 side how it
+receiving unit (纪检监察机关处理检举控告工作规则 art 18, S1: the handling side tells the 信访举报 side how it
 ended), which the receiving unit sees even when the case itself is now out of its sight."""
 
 from __future__ import annotations

@@ -8,9 +8,10 @@ audit chain verifies after every path."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-from tests.workflow.conftest import Office
+from tests.workflow.conftest import PASSWORD, Office
 
 TOWN = "430121102"
 COUNTY = "430121"
@@ -340,3 +341,27 @@ async def test_a_petition_is_no_clue(office: Office) -> None:
     assert status == 200 and doc["clue"] is None and not deadlines(doc, "clue_disposal_opinion")
     got, err = await o.act("county_handler", case_no, action="clue_propose", method="verify", reason="x")
     assert got == 409 and err["error"]["code"] == "not_a_clue"
+
+
+async def test_two_leaders_approving_at_once_approve_once(office: Office) -> None:
+    """The clue's state is checked in the approval's own transaction: of two approvals of the
+    same proposal sent together, one wins; the letter's deadline opens once."""
+    o = office
+    o.clock.set(2025, 9, 26)
+    _, o.secrets["county_sup2"] = await o.services.staff.add("county_sup2", COUNTY, "supervisor", PASSWORD)
+    case_no, _ = await accepted_clue(o)
+    await o.login("county_sup2")
+    status, doc = await o.act(
+        "county_handler", case_no, action="clue_propose", method="letter", reason="宜函询。"
+    )
+    assert status == 200, doc
+    answers = await asyncio.gather(
+        o.act("county_sup", case_no, action="clue_approve"),
+        o.act("county_sup2", case_no, action="clue_approve"),
+    )
+    assert sorted(status for status, _ in answers) == [200, 409]
+    refused = next(doc for status, doc in answers if status == 409)
+    assert refused["error"]["code"] in ("stale_case", "invalid_clue_step")
+    status, doc = await o.get("county_sup", f"/api/v1/staff/reports/{case_no}")
+    assert kinds(doc).count("clue_approved") == 1 and len(deadlines(doc, "hanxun_reply")) == 1
+    await o.audit_ok()
