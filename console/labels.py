@@ -68,7 +68,12 @@ EVENT_LABELS = {
     "vault_reveal_approved": "批准查阅身份信息",
     "vault_reveal_refused": "拒绝查阅身份信息",
     "vault_shredded": "身份信息已按期销毁",
+    # Reads on record (全程留痕 covers access): shown apart, under 查阅记录.
+    "case_opened": "查阅案件",
+    "attachment_opened": "打开附件",
 }
+# The events that record a read, not a change of the case.
+READ_EVENTS = frozenset({"case_opened", "attachment_opened"})
 ACTOR_LABELS = {
     "system:triage": "系统（自动分流）",
     "system:workflow": "系统（办理流程）",
