@@ -215,7 +215,7 @@ class ConsoleAdapter:
     async def report(self, request: web.Request) -> web.Response:
         member = await self._member(request)
         workflow = self.ctx.workflow
-        view = await workflow.case(member, request.match_info["case_no"])
+        view = await workflow.open_case(member, request.match_info["case_no"], "api")
         return json_response(case_doc(view, workflow, await self._requests(view)))
 
     async def _requests(self, view: CaseView) -> CaseRequests | None:

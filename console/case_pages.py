@@ -23,6 +23,7 @@ from console.labels import (
     LEVEL_LABELS,
     PRIORITY_LABELS,
     RATING_LABELS,
+    READ_EVENTS,
     REVIEW_KINDS,
     SCOPE_LABELS,
 )
@@ -111,7 +112,7 @@ class CasePages(PageBase):
     @page
     async def case(self, request: web.Request) -> web.StreamResponse:
         member, session = await self._member(request)
-        return await self._case_page(request, member, session, self._case_no(request))
+        return await self._case_page(request, member, session, self._case_no(request), opened=True)
 
     async def _case_page(
         self,
@@ -123,9 +124,13 @@ class CasePages(PageBase):
         status: int = 200,
         error: str | None = None,
         values: Mapping[str, str] | None = None,
+        opened: bool = False,
     ) -> web.Response:
         workflow = self.ctx.workflow
-        view = await workflow.case(member, case_no)
+        if opened:  # a page asked for (not one shown again after a refused action) is a read on record
+            view = await workflow.open_case(member, case_no, "console")
+        else:
+            view = await workflow.case(member, case_no)
         attachments = await workflow.attachments(member, case_no)
         report = view.report
         open_deadlines = [d for d in view.deadlines if d.status == "open"]
@@ -144,6 +149,8 @@ class CasePages(PageBase):
             }
             for e in view.events
         ]
+        reads = [e for e in timeline if e["kind"] in READ_EVENTS]
+        timeline = [e for e in timeline if e["kind"] not in READ_EVENTS]
         return self._render(
             request,
             "case.html",
@@ -154,6 +161,7 @@ class CasePages(PageBase):
             report=report,
             state=view.state,
             triage=report.triage or {},
+            reads=reads,
             attachments=attachments,
             timeline=timeline,
             allowed=allowed,
@@ -250,6 +258,8 @@ class CasePages(PageBase):
             parts.append(f"延至 {doc['to_due']}")
         if doc.get("sealed") is True:
             parts.append("密封上报")
+        if doc.get("via") in READ_VIA:
+            parts.append(READ_VIA[doc["via"]])
         if isinstance(doc.get("letter"), str) and doc["letter"] in notices.TITLES:
             parts.append(notices.TITLES[doc["letter"]])
         after = doc.get("after")
@@ -374,6 +384,9 @@ class CasePages(PageBase):
         q = request.query.get("q", "").strip()[:200]
         rows = await workflow.search(member, q) if q else []
         return self._render(request, "search.html", member=member, session=session, q=q, rows=rows)
+
+
+READ_VIA = {"console": "通过工作台", "api": "通过接口"}
 
 
 def _allowed_actions(

@@ -77,7 +77,12 @@ EVENT_LABELS = {
     "clue_plan": "制定初步核实工作方案",
     "clue_reactivated": "重新启用暂存线索",
     "clue_result_reported": "线索处置结果已反馈受理单位",
+    # Reads on record (全程留痕 covers access): shown apart, under 查阅记录.
+    "case_opened": "查阅案件",
+    "attachment_opened": "打开附件",
 }
+# The events that record a read, not a change of the case.
+READ_EVENTS = frozenset({"case_opened", "attachment_opened"})
 ACTOR_LABELS = {
     "system:triage": "系统（自动分流）",
     "system:workflow": "系统（办理流程）",

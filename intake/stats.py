@@ -262,6 +262,15 @@ class StatsService:
             for key in sorted(cells, key=_sort_key)
         ]
         total = sum(cells.values())
+        await self._record(
+            member,
+            "stats_viewed",
+            by=list(by),
+            start=start.isoformat(),
+            end=end.isoformat(),
+            unit=unit,
+            rows=len(rows),
+        )
         return StatsTable(
             tuple(by),
             start,
@@ -270,6 +279,11 @@ class StatsService:
             total if total >= self.min_cell or total == 0 else SUPPRESSED,
             self.min_cell,
         )
+
+    async def _record(self, member: StaffMember, kind: str, **detail: Any) -> None:
+        """A statistics query is a read on the audit trail (全程留痕): who asked for which table of
+        which units and period. Small counts are only safe if nobody can ask unseen."""
+        await self._db.workflow.record_access(None, kind, member.actor, self._clock.now(), **detail)
 
     # --- early warning ------------------------------------------------------------------------------
 
@@ -311,6 +325,9 @@ class StatsService:
                     len(cases),
                 )
             )
+        await self._record(
+            member, "stats_alerts_viewed", date=on.isoformat(), period=period, alerts=len(alerts)
+        )
         return alerts
 
     async def _hot_words(

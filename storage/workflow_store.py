@@ -285,9 +285,10 @@ class WorkflowStore:
             return [AttachmentRecord(r.id, r.content_type, r.size, utc(r.created_at)) for r in rows]
 
     async def record_access(
-        self, report_id: uuid.UUID, kind: str, actor: str, at: datetime, **detail: Any
+        self, report_id: uuid.UUID | None, kind: str, actor: str, at: datetime, **detail: Any
     ) -> None:
-        """An audit event for a read that matters (e.g. an evidence attachment opened by staff)."""
+        """An audit event for a read that matters (a case or an evidence attachment opened by staff;
+        a search or a statistics query, which belong to no one case: ``report_id`` None)."""
 
         async def record_access_txn(batch: Batch) -> None:
             batch.event(report_id, kind, actor, at, detail)

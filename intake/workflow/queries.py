@@ -62,6 +62,16 @@ class WorkflowQueries(WorkflowBase):
         whether or not the case itself is still in their sight; no case sent up sealed."""
         return await self._db.clues.reported_to(self.staff.scope(member).units)
 
+    async def open_case(self, member: StaffMember, case_no: str, via: str) -> CaseView:
+        """A case opened by staff to read (the case page, the API's case document): the read is an
+        event on the case's trail (全程留痕 covers access, not only changes). ``via`` says where
+        (``console`` or ``api``). Internal loads (checks before an action) use :meth:`case`."""
+        view = await self.case(member, case_no)
+        await self._db.workflow.record_access(
+            view.report.id, "case_opened", member.actor, self._clock.now(), via=via
+        )
+        return view
+
     async def board(self, member: StaffMember, within: int = 10) -> dict[str, Any]:
         """Open deadlines of visible cases: overdue, and due within ``within`` days, by unit."""
         today = china_date(self._clock.now())
@@ -119,7 +129,16 @@ class WorkflowQueries(WorkflowBase):
         check_text(text)
         await self._db.search.catch_up(self._clock.now())
         found = await self._db.search.search(text)
-        if not found:
-            return []
-        rows = {r.case_no: r for r in await self.queue(member, case_nos=found)}
-        return [rows[c] for c in found if c in rows][:limit]
+        rows = {r.case_no: r for r in await self.queue(member, case_nos=found)} if found else {}
+        hits = [rows[c] for c in found if c in rows][:limit]
+        # Who searched for what, and which cases it showed them, is on the audit trail.
+        await self._db.workflow.record_access(
+            None,
+            "cases_searched",
+            member.actor,
+            self._clock.now(),
+            words=text,
+            results=len(hits),
+            cases=[r.case_no for r in hits],
+        )
+        return hits
