@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -24,6 +26,18 @@ ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
+
+
+def known_next_year(settings: Settings) -> None:
+    """The servers here run on the real clock: a one-month deadline (a clue's disposal opinion)
+    opened in December ends in January, of a year the holiday package may not know yet. A
+    stand-in year (New Year's Day off; test data, not the State Council's notice) lets it count."""
+    year = datetime.now(UTC).year + 1
+    folder = settings.data_dir / "calendar"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{year}.json"
+    if not path.exists():
+        path.write_text(json.dumps({"year": year, "holidays": [f"{year}-01-01"], "workdays": []}))
 
 
 @pytest.fixture

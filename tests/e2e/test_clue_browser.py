@@ -6,10 +6,8 @@ result on 线索结果反馈."""
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ from aiohttp import web
 import channels
 from server.app import Services, build_app, services_of
 from server.config import Settings
+from tests.e2e.conftest import known_next_year
 from tests.e2e.test_console_browser import PASSWORD, file_report, login
 
 pytestmark = pytest.mark.browser
@@ -33,14 +32,7 @@ SHOTS = Path(os.environ.get("INTAKE_SCREENSHOT_DIR") or "")
 
 @pytest.fixture
 async def office(settings: Settings) -> AsyncIterator[tuple[str, Services, dict[str, str]]]:
-    # The server runs on the real clock: a one-month clue deadline from December ends in January,
-    # so the next year must be loaded (as `intake calendar load` does; test data, not the notice).
-    folder = settings.data_dir / "calendar"
-    folder.mkdir(parents=True, exist_ok=True)
-    year = datetime.now(UTC).year + 1
-    (folder / f"{year}.json").write_text(
-        json.dumps({"year": year, "holidays": [[f"{year}-01-01", f"{year}-01-03"]], "workdays": []})
-    )
+    known_next_year(settings)
     app = build_app(settings, channels.REGISTRY, run_worker=False)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
