@@ -10,6 +10,7 @@ from typing import Any
 import channels.openapi as openapi
 from channels.openapi import BODY_ERRORS, THROTTLED, UNAVAILABLE, Answer, Operation, Param
 from console import schema
+from console.stats_openapi import operations as stats_operations
 
 P = "/api/v1/staff"
 INFO = {
@@ -375,6 +376,7 @@ OPERATIONS = (
             **UNAVAILABLE,
         },
     ),
+    *stats_operations(_op, _authed, P),
 )
 
 
