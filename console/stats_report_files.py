@@ -24,7 +24,9 @@ from intake.stats_report import PeriodicReport
 FONT = "STSong-Light"
 pdfmetrics.registerFont(UnicodeCIDFont(FONT))
 TITLE = ParagraphStyle("title", fontName=FONT, fontSize=16, leading=24, alignment=1, spaceAfter=6)
-HEADING = ParagraphStyle("heading", fontName=FONT, fontSize=12, leading=18, spaceBefore=8, spaceAfter=4)
+HEADING = ParagraphStyle(
+    "heading", fontName=FONT, fontSize=12, leading=18, spaceBefore=8, spaceAfter=4, keepWithNext=1
+)
 BODY = ParagraphStyle("body", fontName=FONT, fontSize=10, leading=15)
 SECTIONS = (
     ("channel", "二、来源渠道"),
@@ -33,6 +35,7 @@ SECTIONS = (
     ("owner_unit", "六、各单位收件"),
 )
 MEASURE_HEADINGS = ["指标", "本期", "上期", "环比", "去年同期", "同比"]
+MEASURE_WIDTHS = [w * mm for w in (46, 20, 20, 31, 22, 31)]
 
 
 def title(report: PeriodicReport, labels: Labels) -> str:
@@ -129,7 +132,7 @@ def render_pdf(report: PeriodicReport, labels: Labels) -> bytes:
     story += [Paragraph(line, BODY) for line in intro(report, labels)]
     story += [
         Paragraph("一、办理质效与同比、环比", HEADING),
-        _table(measure_rows(report), [52 * mm] + [20 * mm] * 5),
+        _table(measure_rows(report), MEASURE_WIDTHS),
     ]
     for name, heading in SECTIONS[:2]:
         story += [

@@ -84,8 +84,8 @@ class StatsMeasuresStore:
             .where(E.c.kind == "accept", E.c.report_id.in_(ids))
             .group_by(E.c.report_id)
         )
-        transferred = sa.select(sa.distinct(CT.c.report_id)).where(
-            CT.c.kind.in_(TRANSFER_KINDS), CT.c.report_id.in_(ids)
+        transferred = (
+            sa.select(CT.c.report_id).where(CT.c.kind.in_(TRANSFER_KINDS), CT.c.report_id.in_(ids)).distinct()
         )
         deadlines = sa.select(CD.c.report_id, CD.c.due_on, CD.c.status, CD.c.closed_at).where(
             CD.c.status != "cancelled", CD.c.report_id.in_(ids)
