@@ -77,7 +77,12 @@ async def handle(o: Office) -> Handled:
     await o.login("county_sup")
     for i in range(5):
         await act(
-            o, "county_sup", data.q3[i], action="close", outcome="checked_conclusion", confirm=True,
+            o,
+            "county_sup",
+            data.q3[i],
+            action="close",
+            outcome="checked_conclusion",
+            confirm=True,
             text="经核查，已处理。",
         )
     at(o, 2025, 9, 12)

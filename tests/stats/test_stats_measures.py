@@ -9,8 +9,8 @@ import asyncio
 import csv
 import io
 from contextlib import redirect_stderr, redirect_stdout
-from pathlib import Path
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import pypdfium2
@@ -21,6 +21,7 @@ from openpyxl import load_workbook
 from intake.stats_measures import parse_period, previous, year_ago
 from server.cli import main
 from storage.tables import CD
+from tests.console.conftest import console_get, console_login
 from tests.stats.handled import EXPECTED, TOWN, Handled, handle
 from tests.workflow.conftest import Office
 
@@ -53,7 +54,9 @@ async def overdue_expected(o: Office, case_nos: list[str], today: date) -> float
         for case_no in case_nos:
             report = await o.services.db.reports.get(case_no)
             rows = (
-                await conn.execute(sa.select(CD).where(CD.c.report_id == report.id, CD.c.status != "cancelled"))
+                await conn.execute(
+                    sa.select(CD).where(CD.c.report_id == report.id, CD.c.status != "cancelled")
+                )
             ).all()
             if not rows:
                 continue
@@ -63,7 +66,7 @@ async def overdue_expected(o: Office, case_nos: list[str], today: date) -> float
                 or (d.status == "met" and (d.closed_at + timedelta(hours=8)).date() > d.due_on)
                 for d in rows
             )
-    assert 0 < with_deadline
+    assert with_deadline > 0
     return round(100 * late / with_deadline, 1)
 
 
@@ -82,7 +85,12 @@ async def test_measures_are_the_hand_computed_ones(handled: Handled) -> None:
     await o.login("county_sup")
     status, doc = await o.get("county_sup", "/api/v1/staff/stats/measures?period=2025Q3")
     assert status == 200, doc
-    assert (doc["period"], doc["from"], doc["to"], doc["days"]) == ("2025Q3", "2025-07-01", "2025-09-30", "calendar")
+    assert (doc["period"], doc["from"], doc["to"], doc["days"]) == (
+        "2025Q3",
+        "2025-07-01",
+        "2025-09-30",
+        "calendar",
+    )
     m = by_name(doc)
     assert {k: m[k]["value"] for k in EXPECTED} == EXPECTED
     assert m["accept_days_median"]["cases"] == 9 and m["close_days_mean"]["cases"] == 5
@@ -166,13 +174,23 @@ async def test_report_pdf_and_xlsx_hold_the_figures(handled: Handled) -> None:
     assert status == 200 and headers["Content-Type"] == "application/pdf" and body.startswith(b"%PDF")
     text = pdf_text(body).replace("\r", "").replace("\n", "")
     import os
+
     if os.environ.get("SHOT_DIR"):
         pdfdoc = pypdfium2.PdfDocument(body)
         for i in range(len(pdfdoc)):
             pdfdoc[i].render(scale=1.3).to_pil().save(f"{os.environ['SHOT_DIR']}/report-{i}.png")
     assert "长沙县纪委监委信访举报2025年第3季度统计报表" in text
     assert "收件 12 件，环比 +100.0%，同比 +140.0%" in text
-    for figure in ("受理用时中位数（自然日）", "80.0%", "16.7%", "8.3%", "50.0%", "+50.0个百分点", "2.0", "10.0"):
+    for figure in (
+        "受理用时中位数（自然日）",
+        "80.0%",
+        "16.7%",
+        "8.3%",
+        "50.0%",
+        "+50.0个百分点",
+        "2.0",
+        "10.0",
+    ):
         assert figure in text, figure
     assert "来源渠道" in text and "被反映较多的单位" in text and "黄兴镇某村" in text
 
@@ -234,3 +252,33 @@ async def test_the_report_command(
     ]:
         code, _, err = await asyncio.to_thread(run, *args)
         assert code == 2 and message in err, (args, err)
+
+
+async def test_console_shows_measures_exports_and_reports(handled: Handled) -> None:
+    o = handled.office
+    await console_login(o, "county_sup")
+    status, html = await console_get(
+        o, "/console/stats?period=2025Q3&from=2025-07-01&to=2025-09-30&by1=channel"
+    )
+    assert status == 200, html
+    measures = html[html.index('id="measures"') : html.index('id="alerts"')]
+    assert "办理质效（2025Q3）" in measures and "满意率（%）" in measures and "80.0" in measures
+    assert "+100.0" in measures and "+140.0" in measures
+    assert (
+        'href="/console/stats/export?format=csv&amp;by=channel&amp;from=2025-07-01&amp;to=2025-09-30"' in html
+    )
+    assert 'href="/console/stats/reports"' in html
+    resp = await o.client.get("/console/stats/export?format=csv&by=channel&from=2025-07-01&to=2025-09-30")
+    assert resp.status == 200 and (await resp.read()).decode("utf-8-sig").splitlines()[1] == "网上举报,12"
+    status, html = await console_get(o, "/console/stats?period=2025Q9")
+    assert status == 200 and 'id="measures-error"' in html and "期间格式无效" in html
+
+    status, html = await console_get(o, "/console/stats/reports")
+    assert status == 200 and "定期报表（向上报送）" in html and "长沙县纪委监委" in html
+    assert 'href="/console/stats/report?period=2025Q3&amp;format=pdf"' in html
+    assert 'href="/console/stats/report?period=2025-09&amp;format=xlsx"' in html
+    assert "2025Q4" not in html  # not ended on 2025-10-10
+    resp = await o.client.get("/console/stats/report?period=2025Q3&format=pdf")
+    assert resp.status == 200 and (await resp.read()).startswith(b"%PDF")
+    status, html = await console_get(o, "/console/stats/report?period=2025Q4&format=pdf")
+    assert status == 422 and "尚未结束" in html
