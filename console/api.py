@@ -20,9 +20,8 @@ from aiohttp import web
 
 from channels.base import json_response, parse_json_object, read_bounded_json
 from channels.schema import Accused, Location, M, Reporter, parse_date, validated, validated_query
-from console import data, openapi, schema
+from console import data, openapi, schema, stats_export
 from console.context import ConsoleContext
-from console.stats_export import StatsApi
 from intake import ocr
 from intake.case_fields import case_fields
 from intake.domain import STATUS_LABELS, Receipt, Submission, Upload
@@ -234,7 +233,7 @@ class ConsoleAdapter:
             "staffStatsAlerts": self.stats_alerts,
             "informantRecusal": self.informant_recusal,
             "staffOpenapi": self.openapi,
-        } | StatsApi(self.ctx, self._member).handlers()
+        } | stats_export.StatsApi(self.ctx, self._member).handlers()
         route = {"GET": web.get, "POST": web.post}
         ops = sorted(openapi.OPERATIONS, key=lambda op: "{" in op.path)
         return [route[op.method](op.path, handlers[op.operation_id]) for op in ops]
