@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import os
 from contextlib import redirect_stderr, redirect_stdout
 from datetime import date, timedelta
 from pathlib import Path
@@ -26,6 +27,7 @@ from tests.stats.handled import EXPECTED, TOWN, Handled, handle
 from tests.workflow.conftest import Office
 
 pytestmark = pytest.mark.asyncio
+SHOTS = os.environ.get("INTAKE_SCREENSHOT_DIR")
 
 
 @pytest.fixture
@@ -173,12 +175,10 @@ async def test_report_pdf_and_xlsx_hold_the_figures(handled: Handled) -> None:
     status, body, headers = await raw(o, "county_sup", "/api/v1/staff/stats/report?period=2025Q3&format=pdf")
     assert status == 200 and headers["Content-Type"] == "application/pdf" and body.startswith(b"%PDF")
     text = pdf_text(body).replace("\r", "").replace("\n", "")
-    import os
-
-    if os.environ.get("SHOT_DIR"):
-        pdfdoc = pypdfium2.PdfDocument(body)
-        for i in range(len(pdfdoc)):
-            pdfdoc[i].render(scale=1.3).to_pil().save(f"{os.environ['SHOT_DIR']}/report-{i}.png")
+    if SHOTS:  # each page as PNG, to look at (INTAKE_SCREENSHOT_DIR)
+        pages = pypdfium2.PdfDocument(body)
+        for i in range(len(pages)):
+            pages[i].render(scale=1.3).to_pil().save(f"{SHOTS}/report-{i}.png")
     assert "长沙县纪委监委信访举报2025年第3季度统计报表" in text
     assert "收件 12 件，环比 +100.0%，同比 +140.0%" in text
     for figure in (
