@@ -19,9 +19,13 @@ from aiohttp import web
 
 from channels.base import json_response, parse_json_object, read_bounded_json
 from channels.schema import Accused, Location, M, Reporter, parse_date, validated, validated_query
+<<<<<<< HEAD
 from console import data, openapi, schema
 from console.case_doc import case_doc
 from console.clue_api import result_docs
+=======
+from console import data, openapi, schema, stats_export
+>>>>>>> i18-report2
 from console.context import ConsoleContext
 from intake import ocr
 from intake.domain import STATUS_LABELS, Receipt, Submission, Upload
@@ -118,7 +122,7 @@ class ConsoleAdapter:
             "staffStatsAlerts": self.stats_alerts,
             "informantRecusal": self.informant_recusal,
             "staffOpenapi": self.openapi,
-        }
+        } | stats_export.StatsApi(self.ctx, self._member).handlers()
         route = {"GET": web.get, "POST": web.post}
         ops = sorted(openapi.OPERATIONS, key=lambda op: "{" in op.path)
         return [route[op.method](op.path, handlers[op.operation_id]) for op in ops]

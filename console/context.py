@@ -17,6 +17,8 @@ from intake.pipeline import Pipeline
 from intake.ratelimit import client_address
 from intake.staff import StaffService
 from intake.stats import StatsService
+from intake.stats_measures import MeasuresService
+from intake.stats_report import ReportService
 from intake.triage_service import TriageService
 from intake.workflow import Workflow
 
@@ -48,6 +50,9 @@ class ConsoleContext:
     stats: StatsService
     # The informant's ratings and review requests, shown on the case (issue 17).
     informant: InformantDesk | None = None
+    # Measures beyond counts and the periodic reports upward (issue 18).
+    measures: MeasuresService | None = None
+    reports: ReportService | None = None
 
     def client_key(self, request: web.Request) -> str:
         """A keyed hash of the client's address, for rate limits; the address itself is never kept."""

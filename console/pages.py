@@ -51,6 +51,7 @@ from console.page_base import (
 )
 from console.schema import ExportQuery
 from console.stats_pages import StatsPages
+from console.stats_report_pages import StatsFilePages
 from intake import ocr
 from intake.errors import IntakeError, RateLimited, ValidationError
 from intake.files import human_size
@@ -62,7 +63,7 @@ from intake.notifier import DeadLetter
 from intake.staff import StaffMember, Unauthorized
 
 
-class ConsolePages(CasePages, LetterPages, StatsPages):
+class ConsolePages(CasePages, LetterPages, StatsPages, StatsFilePages):
     """Every console page: the case area (:class:`CasePages`), the notice letters
     (:class:`LetterPages`), the statistics (:class:`StatsPages`), login, filing, my account and the
     dead letters; ``routes`` lists them all."""
@@ -94,6 +95,7 @@ class ConsolePages(CasePages, LetterPages, StatsPages):
             web.get(f"{p}/dead-letters", self.dead_letters),
             web.post(f"{p}/dead-letters/{{job_id}}/retry", self.retry_dead),
             *self.letter_routes(),
+            *self.stats_routes(),
             web.static("/static/console", HERE / "static"),
         ]
 

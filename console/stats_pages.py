@@ -14,35 +14,18 @@ from markupsafe import Markup
 
 from console.labels import CHANNEL_LABELS, LEVEL_LABELS, PRIORITY_LABELS, SCOPE_LABELS
 from console.page_base import PageBase, page
+from console.stats_export import GROUPING_LABELS, NONE_LABEL
+from console.stats_report_pages import measures_context
 from intake.domain import STATUS_LABELS
 from intake.errors import IntakeError
 from intake.stats import GROUPINGS, SUPPRESSED, Alert, StatsTable, parse_day, parse_grouping
 
-GROUPING_LABELS = {
-    "channel": "渠道",
-    "category": "问题类别",
-    "scope": "性质",
-    "level": "办理层级",
-    "priority": "紧急程度",
-    "status": "状态",
-    "handling_unit": "承办单位",
-    "receiving_unit": "受理单位",
-    "owner_unit": "所属单位",
-    "place": "地点",
-    "anonymous": "实名/匿名",
-    "day": "日",
-    "week": "周",
-    "month": "月",
-    "quarter": "季度",
-    "year": "年",
-}
 ALERT_LABELS = {
     "spike": "突增",
     "hot_word": "热词",
     "accused": "同一被反映人多次被举报",
     "repeat_informant": "重复举报人",
 }
-NONE_LABEL = "（未填）"
 BAR_HEIGHT = 22
 LABEL_WIDTH = 260
 CHART_WIDTH = 720
@@ -151,6 +134,7 @@ class StatsPages(PageBase):
                 member, by, start=parse_day(form["from"], "from"), end=parse_day(form["to"], "to")
             )
             alerts: list[Alert] = await service.alerts(member, on=table.end)
+            context.update(await measures_context(self, member, q.get("period")))
         except IntakeError as exc:
             status = exc.status
             context.update(error=exc.message, table=None, alerts=[], chart=None, labels=[])

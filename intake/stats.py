@@ -240,7 +240,9 @@ class StatsService:
         start: date | None = None,
         end: date | None = None,
         unit: str | None = None,
+        record: str | None = "stats_viewed",
     ) -> StatsTable:
+        """The counts; ``record`` names the audit event (an export or a report is its own kind)."""
         start, end = self.date_range(start, end)
         units = self.units_in_sight(member, unit)
         asked = [("day" if n in PERIODS else n) for n in by]
@@ -262,15 +264,16 @@ class StatsService:
             for key in sorted(cells, key=_sort_key)
         ]
         total = sum(cells.values())
-        await self._record(
-            member,
-            "stats_viewed",
-            by=list(by),
-            start=start.isoformat(),
-            end=end.isoformat(),
-            unit=unit,
-            rows=len(rows),
-        )
+        if record:
+            await self._record(
+                member,
+                record,
+                by=list(by),
+                start=start.isoformat(),
+                end=end.isoformat(),
+                unit=unit,
+                rows=len(rows),
+            )
         return StatsTable(
             tuple(by),
             start,
@@ -279,6 +282,9 @@ class StatsService:
             total if total >= self.min_cell or total == 0 else SUPPRESSED,
             self.min_cell,
         )
+
+    async def record(self, member: StaffMember, kind: str, **detail: Any) -> None:
+        await self._record(member, kind, **detail)
 
     async def _record(self, member: StaffMember, kind: str, **detail: Any) -> None:
         """A statistics query is a read on the audit trail (全程留痕): who asked for which table of

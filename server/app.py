@@ -44,6 +44,8 @@ from intake.services import (
     triage_text,
 )
 from intake.stats import StatsService
+from intake.stats_measures import MeasuresService
+from intake.stats_report import ReportService
 from intake.triage_service import TriageService
 from intake.workflow import open_workflow
 from server.config import Settings
@@ -340,6 +342,14 @@ def _edge(services: Services, settings: Settings) -> dict[str, Any]:
 def mount_console(app: web.Application, services: Services, settings: Settings) -> None:
     """The staff console, with the services it uses (mounted always: it needs no platform secret)."""
     assert services.staff is not None and services.workflow is not None
+    stats = StatsService(
+        services.db,
+        services.clock,
+        services.staff,
+        min_cell=settings.stats_min_cell,
+        spike_min=settings.stats_spike_min,
+    )
+    measures = MeasuresService(services.db, services.staff, stats)
     ctx = console.ConsoleContext(
         pipeline=services.pipeline,
         staff=services.staff,
@@ -352,14 +362,10 @@ def mount_console(app: web.Application, services: Services, settings: Settings) 
             services.db, services.clock, {u.code: u.name for u in services.pipeline.jurisdiction.units}
         ),
         held_scans=HeldScans(services.db),
-        stats=StatsService(
-            services.db,
-            services.clock,
-            services.staff,
-            min_cell=settings.stats_min_cell,
-            spike_min=settings.stats_spike_min,
-        ),
+        stats=stats,
         informant=services.informant,
+        measures=measures,
+        reports=ReportService(services.db, services.clock, services.staff, stats, measures),
     )
     app.router.add_routes(console.Console(ctx).routes())
     services.mounted.append(console.NAME)

@@ -342,7 +342,14 @@ def _calendar_load(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from server import data_commands, jurisdiction_commands, receipt_commands, triage_commands, vault_commands
+    from server import (
+        data_commands,
+        jurisdiction_commands,
+        receipt_commands,
+        stats_commands,
+        triage_commands,
+        vault_commands,
+    )
 
     parser = argparse.ArgumentParser(
         prog="intake", description="信访举报受理系统 — petition and reporting intake"
@@ -422,6 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
     data_commands.add_commands(sub)
     jurisdiction_commands.add_commands(sub)
     receipt_commands.add_commands(sub)
+    stats_commands.add_commands(sub)
     return parser
 
 

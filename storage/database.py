@@ -26,6 +26,7 @@ from storage.reception_store import ReceptionStore
 from storage.repositories import AuditRepository, JobRepository, ReportRepository, UnitRepository
 from storage.search import SearchIndex
 from storage.staff_store import StaffStore
+from storage.stats_measures import StatsMeasuresStore
 from storage.stats_store import StatsStore
 from storage.workflow_store import WorkflowStore
 
@@ -97,6 +98,7 @@ class Database:
         self.staff = StaffStore(self)
         self.search = SearchIndex(self)
         self.stats = StatsStore(self)
+        self.stats_measures = StatsMeasuresStore(self)
         self.reception = ReceptionStore(self)
         self.exports = ExportStore(self)
         self.feedback = FeedbackStore(self)

@@ -358,6 +358,12 @@ READING_GETS = {
     "/api/v1/staff/deadlines",
     "/console/deadlines",
     "/console/search",
+    "/console/stats",
+    "/console/stats/export",
+    "/console/stats/report",
+    "/api/v1/staff/stats/measures",
+    "/api/v1/staff/stats/export",
+    "/api/v1/staff/stats/report",
     "/reception/api/slots",
     "/u/{unit}/",
 }
