@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 
 IDENTITY_PURPOSE = "reception-identity"
+# A session under way: live, its minutes awaiting the citizen, or a walk-in waiting for an officer.
+ACTIVE = sa.or_(RS.c.status.in_(("live", "minutes")), sa.and_(RS.c.walk_in, RS.c.status == "booked"))
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class NewBooking:
     linked_report_id: uuid.UUID | None
     booked_by: str
     reminders: tuple[datetime, ...] = ()
+    walk_in: bool = False
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ class SessionRecord:
     host_unit: str
     slot_start: datetime
     slot_minutes: int
+    walk_in: bool
     status: str
     accused_name: str | None
     accused_unit: str | None
@@ -111,16 +115,7 @@ class ReceptionStore:
         sealed = self._seal(new.id, new.identity) if new.identity else None
 
         async def reception_book_txn(batch: Batch) -> bool:
-            taken = (
-                await batch.conn.execute(
-                    sa.select(RS.c.id).where(
-                        RS.c.host_unit == new.host_unit,
-                        RS.c.slot_start == new.slot_start,
-                        RS.c.status != "cancelled",
-                    )
-                )
-            ).first()
-            if taken is not None:
+            if (await batch.conn.execute(self._held(new))).first() is not None:
                 return False
             await batch.conn.execute(
                 sa.insert(RS).values(
@@ -129,6 +124,7 @@ class ReceptionStore:
                     host_unit=new.host_unit,
                     slot_start=new.slot_start,
                     slot_minutes=new.slot_minutes,
+                    walk_in=new.walk_in,
                     status="booked",
                     accused_name=new.accused_name,
                     accused_unit=new.accused_unit,
@@ -152,6 +148,7 @@ class ReceptionStore:
                     "township": new.township_unit,
                     "host_unit": new.host_unit,
                     "slot": new.slot_start.isoformat(),
+                    "walk_in": new.walk_in,
                     "identity_sealed": sealed is not None,
                 },
             )
@@ -161,6 +158,19 @@ class ReceptionStore:
 
         booked: bool = await self._db.writer.run(reception_book_txn)
         return booked
+
+    @staticmethod
+    def _held(new: NewBooking) -> sa.Select[Any]:
+        """What stands in the new session's way: each township room holds its own slot (the
+        receiving unit's officers are a pool, so townships book the same slot side by side), and
+        a walk-in needs the township's room free of any session under way."""
+        if new.walk_in:
+            return sa.select(RS.c.id).where(RS.c.township_unit == new.township_unit, ACTIVE)
+        return sa.select(RS.c.id).where(
+            RS.c.township_unit == new.township_unit,
+            RS.c.slot_start == new.slot_start,
+            RS.c.status != "cancelled",
+        )
 
     async def cancel(self, session_id: uuid.UUID, actor: str, now: datetime) -> str | None:
         # A cancelled booking keeps nothing of who booked it: the sealed identity goes with it.
@@ -226,16 +236,19 @@ class ReceptionStore:
             return [self._record(r) for r in await conn.execute(query)]
 
     async def active(self, townships: list[str]) -> list[SessionRecord]:
-        """Sessions under way (live, or waiting for the citizen to confirm the minutes)."""
-        query = self._select().where(RS.c.township_unit.in_(townships), RS.c.status.in_(("live", "minutes")))
+        """Sessions under way (live, waiting for the citizen to confirm the minutes, or a walk-in
+        waiting for its officer) in these township rooms."""
+        query = self._select().where(RS.c.township_unit.in_(townships), ACTIVE)
         async with self._db.read_engine.connect() as conn:
             return [self._record(r) for r in await conn.execute(query.order_by(RS.c.slot_start))]
 
-    async def taken_slots(self, host_unit: str, start: datetime, end: datetime) -> set[datetime]:
+    async def taken_slots(self, township: str, start: datetime, end: datetime) -> set[datetime]:
+        """The slots this township room holds already (walk-ins hold none)."""
         async with self._db.read_engine.connect() as conn:
             rows = await conn.execute(
                 sa.select(RS.c.slot_start).where(
-                    RS.c.host_unit == host_unit,
+                    RS.c.township_unit == township,
+                    ~RS.c.walk_in,
                     RS.c.slot_start >= start,
                     RS.c.slot_start < end,
                     RS.c.status != "cancelled",
@@ -294,6 +307,32 @@ class ReceptionStore:
             {"attendees": attendees},
             {"attendees": attendees, "consent_at": now, "started_at": now},
         )
+
+    async def claim(self, session_id: uuid.UUID, officer: str, actor: str, now: datetime) -> str | None:
+        """One officer of the receiving unit's pool takes the session: None when it is theirs now
+        (or was already), otherwise who holds it (or ``status:<status>`` when it is over)."""
+
+        async def reception_claim_txn(batch: Batch) -> str | None:
+            row = (
+                await batch.conn.execute(
+                    sa.select(RS.c.status, RS.c.officer, RS.c.linked_report_id).where(RS.c.id == session_id)
+                )
+            ).first()
+            if row is None or row.status in ("filed", "cancelled"):
+                return f"status:{row.status if row else 'missing'}"
+            if row.officer is not None:
+                return None if row.officer == officer else str(row.officer)
+            await batch.conn.execute(
+                sa.update(RS)
+                .where(RS.c.id == session_id, RS.c.officer.is_(None))
+                .values(officer=officer, updated_at=now)
+            )
+            payload = {"session": str(session_id), "officer": officer}
+            batch.event(row.linked_report_id, "reception_officer_joined", actor, now, payload)
+            return None
+
+        held: str | None = await self._db.writer.run(reception_claim_txn)
+        return held
 
     async def end(
         self, session_id: uuid.UUID, minutes: str, officer: str, actor: str, now: datetime

@@ -98,12 +98,21 @@ class RoomHub:
     def snapshot(self, room_id: str) -> dict[str, Any]:
         room = self.rooms.get(room_id)
         if room is None:
-            return {"state": "idle", "since": None, "peers": []}
-        since = room.together_since
+            return {"state": "idle", "since": None, "peers": [], "seats": []}
+        since, now = room.together_since, time.monotonic()
         return {
             "state": room.state(),
-            "seconds": round(time.monotonic() - since) if since is not None else None,
+            "seconds": round(now - since) if since is not None else None,
             "peers": [s.role for s in room.seats.values() if s.ws is not None],
+            "seats": [
+                {
+                    "seat": s.key,
+                    "role": s.role,
+                    "seconds": round(now - s.joined_at),
+                    "connected": s.ws is not None,
+                }
+                for s in room.seats.values()
+            ],
         }
 
     async def broadcast(self, room_id: str, message: dict[str, Any], *, role: str | None = None) -> None:

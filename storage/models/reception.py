@@ -22,6 +22,8 @@ class ReceptionSession(Base):
     host_unit: Mapped[str] = mapped_column(sa.ForeignKey("units.code"), index=True)
     slot_start: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     slot_minutes: Mapped[int] = mapped_column(sa.Integer)
+    # Opened at once with the citizen in the room (issue 20), not booked on a slot.
+    walk_in: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false(), default=False)
     status: Mapped[str] = mapped_column(sa.String(12), index=True)
     accused_name: Mapped[str | None] = mapped_column(sa.String(100))
     accused_unit: Mapped[str | None] = mapped_column(sa.String(200))

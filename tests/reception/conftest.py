@@ -28,6 +28,7 @@ PASSWORD = "correct horse battery staple"
 STAFF = {
     "town": (TOWNSHIP, "registrar"),
     "officer": (COUNTY, "handler"),
+    "officer2": (COUNTY, "registrar"),  # the county's officers are a pool
     "sup": (COUNTY, "supervisor"),
     "cityofficer": (CITY, "handler"),
     "other": ("430121104", "registrar"),  # another township
@@ -70,6 +71,12 @@ class Reception:
         }
         body.update(extra)
         doc: dict[str, Any] = await self.call(who, "bookings", body, status=201)
+        return doc
+
+    async def walk_in(self, who: str = "town", unit: str = TOWNSHIP, **extra: Any) -> dict[str, Any]:
+        doc: dict[str, Any] = await self.call(
+            who, "sessions", {"unit": unit, "walk_in": True, **extra}, status=201
+        )
         return doc
 
     async def token(self, who: str, session: str, role: str) -> str:
