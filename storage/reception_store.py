@@ -10,7 +10,6 @@ once, to be attached to the case, and the chunk files are then removed.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
 import uuid
@@ -23,7 +22,7 @@ from cryptography.exceptions import InvalidTag
 
 from storage.audit import utc
 from storage.db import Batch
-from storage.records import StoredBlob
+from storage.reception_chunks import RecordingChunks
 from storage.tables import RC, RS, R, record_of
 
 if TYPE_CHECKING:
@@ -85,7 +84,7 @@ class SessionRecord:
     recording_bytes: int
 
 
-class ReceptionStore:
+class ReceptionStore(RecordingChunks):
     def __init__(self, db: Database) -> None:
         self._db = db
 
@@ -402,80 +401,6 @@ class ReceptionStore:
 
         done: bool = await self._db.writer.run(reception_filed_txn)
         return done
-
-    # --- recordings -------------------------------------------------------------------------------
-
-    async def add_chunk(
-        self, session_id: uuid.UUID, seq: int, data: bytes, max_total: int, actor: str, now: datetime
-    ) -> int | str:
-        """Store one chunk (encrypted) in order: the recording's size so far, or why it was refused
-        (``out_of_order``, ``too_large``, or the session's status)."""
-        blob: StoredBlob = await asyncio.to_thread(
-            self._db.blobs.put, f"{session_id}-{seq}.webm", "video/webm", data
-        )
-
-        async def reception_chunk_txn(batch: Batch) -> int | str:
-            row = (await batch.conn.execute(sa.select(RS.c.status).where(RS.c.id == session_id))).first()
-            if row is None or row.status not in ("live", "minutes"):
-                return str(row.status) if row else "missing"
-            last, total = (
-                await batch.conn.execute(
-                    sa.select(sa.func.max(RC.c.seq), sa.func.coalesce(sa.func.sum(RC.c.size), 0)).where(
-                        RC.c.session_id == session_id
-                    )
-                )
-            ).one()
-            if seq != (-1 if last is None else last) + 1:
-                return "out_of_order"
-            if total + len(data) > max_total:
-                return "too_large"
-            await batch.conn.execute(
-                sa.insert(RC).values(
-                    session_id=session_id, seq=seq, size=len(data), blob_id=blob.id, created_at=now
-                )
-            )
-            if seq == 0:
-                batch.event(None, "reception_recording_started", actor, now, {"session": str(session_id)})
-            return int(total) + len(data)
-
-        try:
-            result: int | str = await self._db.writer.run(reception_chunk_txn)
-        except BaseException:
-            self._db.blobs.discard([blob])
-            raise
-        if isinstance(result, str):
-            self._db.blobs.discard([blob])
-        return result
-
-    async def recording(self, session_id: uuid.UUID) -> bytes:
-        """The whole recording, chunks concatenated in order (a MediaRecorder stream is one file)."""
-        async with self._db.read_engine.connect() as conn:
-            ids = list(
-                (
-                    await conn.execute(
-                        sa.select(RC.c.blob_id).where(RC.c.session_id == session_id).order_by(RC.c.seq)
-                    )
-                ).scalars()
-            )
-
-        def read() -> bytes:
-            return b"".join(self._db.blobs.get(i).data for i in ids)
-
-        return await asyncio.to_thread(read)
-
-    async def drop_chunks(self, session_id: uuid.UUID, actor: str, now: datetime) -> None:
-        """After the recording was attached to the case: the chunk files and rows go."""
-
-        async def reception_drop_chunks_txn(batch: Batch) -> list[uuid.UUID]:
-            query = sa.select(RC.c.blob_id).where(RC.c.session_id == session_id)
-            ids = list((await batch.conn.execute(query)).scalars())
-            await batch.conn.execute(sa.delete(RC).where(RC.c.session_id == session_id))
-            payload = {"session": str(session_id), "n": len(ids)}
-            batch.event(None, "reception_chunks_dropped", actor, now, payload)
-            return ids
-
-        ids: list[uuid.UUID] = await self._db.writer.run(reception_drop_chunks_txn)
-        self._db.blobs.discard([StoredBlob(i, "", 0, "") for i in ids])
 
     # --- audit --------------------------------------------------------------------------------------
 

@@ -45,6 +45,9 @@ CLOSE_REFUSED = 4401
 CLOSE_REPLACED = 4409
 
 
+Sink = Callable[[dict[str, Any]], Awaitable[None]]
+
+
 @dataclass
 class Seat:
     key: str
@@ -53,6 +56,11 @@ class Seat:
     joined_at: float
     dropped_at: float | None = None
     expiry: asyncio.TimerHandle | None = None
+    sink: Sink | None = None  # a seat inside this process (the server's recorder), not a socket
+
+    @property
+    def present(self) -> bool:
+        return self.ws is not None or self.sink is not None
 
 
 @dataclass
@@ -65,7 +73,7 @@ class Room:
         return [{"peer": s.key, "role": s.role} for s in self.seats.values()]
 
     def connected(self, role: str) -> bool:
-        return any(s.role == role and s.ws is not None for s in self.seats.values())
+        return any(s.role == role and s.present for s in self.seats.values())
 
     def state(self) -> str:
         host, officer = self.connected("host"), self.connected("officer")
@@ -92,6 +100,7 @@ class RoomHub:
         self.on_note: NoteHook | None = None
         self.refused = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        self.recorders: dict[str, Any] = {}
 
     # --- state for the oversight grid ------------------------------------------------------------
 
@@ -103,13 +112,13 @@ class RoomHub:
         return {
             "state": room.state(),
             "seconds": round(now - since) if since is not None else None,
-            "peers": [s.role for s in room.seats.values() if s.ws is not None],
+            "peers": [s.role for s in room.seats.values() if s.present],
             "seats": [
                 {
                     "seat": s.key,
                     "role": s.role,
                     "seconds": round(now - s.joined_at),
-                    "connected": s.ws is not None,
+                    "connected": s.present,
                 }
                 for s in room.seats.values()
             ],
@@ -123,7 +132,31 @@ class RoomHub:
             if role is None or seat.role == role:
                 await self._send(room, seat, message)
 
+    async def record(
+        self, room_id: str, write: Callable[[str, bytes], Awaitable[None]], ice_servers: list[dict[str, Any]]
+    ) -> None:
+        """Seat the server's recorder in the room (once): it records every participant's media
+        and hands the bytes to ``write(part, chunk)`` as they come (:mod:`video_reception.recorder`)."""
+        if room_id in self.recorders:
+            return
+        from video_reception.recorder import RoomRecorder
+
+        recorder = RoomRecorder(room_id, write, ice_servers)
+        self.recorders[room_id] = recorder
+        recorder.send = await self.attach(room_id, "recorder", "recorder", recorder.on_message)
+
+    async def stop_recording(self, room_id: str) -> int:
+        """The recorder leaves the room, every part closed and stored; the bytes it stored."""
+        recorder = self.recorders.pop(room_id, None)
+        if recorder is None:
+            return 0
+        await self.detach(room_id, "recorder")
+        await recorder.close()
+        return int(recorder.stored)
+
     async def close(self) -> None:
+        for room_id in list(self.recorders):
+            await self.stop_recording(room_id)
         for room in list(self.rooms.values()):
             for seat in list(room.seats.values()):
                 if seat.expiry is not None:
@@ -132,6 +165,37 @@ class RoomHub:
                     with contextlib.suppress(Exception):
                         await seat.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
         self.rooms.clear()
+
+    # --- seats inside this process (the server's recorder) ---------------------------------------
+
+    async def attach(
+        self, room_id: str, key: str, role: str, sink: Sink
+    ) -> Callable[[dict[str, Any]], Awaitable[None]]:
+        """Seat ``sink`` in the room as ``key`` (the others hear ``peer-joined``, it hears
+        ``welcome``); returns how it sends, through the same relay as a socket's messages."""
+        room = self.rooms.setdefault(room_id, Room(room_id))
+        seat = Seat(key, role, None, time.monotonic(), sink=sink)
+        room.seats[key] = seat
+        claims = Claims(room_id, role, key, 0)
+        others = [p for p in room.present() if p["peer"] != key]
+        await self._send(room, seat, {"type": "welcome", "you": key, "peers": others, "resumed": False})
+        for other in list(room.seats.values()):
+            if other is not seat:
+                await self._send(room, other, {"type": "peer-joined", "peer": key, "role": role})
+
+        async def send(doc: dict[str, Any]) -> None:
+            if room.seats.get(key) is seat:
+                await self._on_message(room, seat, claims, json.dumps(doc))
+
+        return send
+
+    async def detach(self, room_id: str, key: str) -> None:
+        room = self.rooms.get(room_id)
+        seat = room.seats.get(key) if room else None
+        if room is None or seat is None or seat.sink is None:
+            return
+        seat.sink = None
+        await self._expire(room, seat)
 
     # --- the WebSocket ---------------------------------------------------------------------------
 
@@ -236,6 +300,12 @@ class RoomHub:
         await self._send(room, target, out)
 
     async def _send(self, room: Room, seat: Seat, message: dict[str, Any]) -> None:
+        if seat.sink is not None:
+            try:
+                await seat.sink(message)
+            except Exception:  # the recorder's trouble is its own: the room goes on
+                log.exception("room seat sink failed", extra={"role": seat.role})
+            return
         ws = seat.ws
         if ws is None or ws.closed:
             return

@@ -41,7 +41,8 @@ class Oversight:
         self.hub = service.hub
 
     def _today(self) -> date:
-        return self.service.clock.now().astimezone(CHINA).date()
+        today: date = self.service.clock.now().astimezone(CHINA).date()
+        return today
 
     def row(self, s: Any, member: StaffMember | None = None) -> dict[str, Any]:
         return {

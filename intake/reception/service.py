@@ -22,26 +22,24 @@ from typing import Any, Protocol
 
 from intake.clock import CHINA
 from intake.domain import Accused, Location, Receipt, Reporter, Submission, Upload
-from intake.errors import Conflict, IntakeError, NotFound, ValidationError
+from intake.errors import Conflict, NotFound, ValidationError
 from intake.jobs import Handler as JobHandler
 from intake.reception.booking import MAX_MINUTES, booking_details, text_field
 from intake.reception.oversight import SUPERVISOR_ROLES, Oversight
+from intake.reception.recording import MAX_CHUNK, NotAllowed, Recording
+
+__all__ = ["MAX_CHUNK", "NotAllowed", "ReceptionContext", "ReceptionService", "RoomHub"]
 from intake.reception.slots import SlotPlan, parse_slots
 from intake.reception.tokens import ROLES, Claims, RoomTokens
 from intake.services import Services, triage_text
-from intake.staff import Forbidden, StaffMember, StaffService
+from intake.staff import StaffMember, StaffService
 
 log = logging.getLogger("intake.reception")
 
-MAX_CHUNK = 4 * 1024 * 1024
 OFFICER_ROLES = ("registrar", "triage_officer", "handler", "supervisor", "admin")
 CITY_RANKS = ("正县处级", "副县处级", "正厅局级", "副厅局级", "正省部级", "副省部级")
 WALK_IN_FACTS = "（群众现场来访，反映的问题见接访笔录）"
 WALK_IN_MINUTES = 30
-
-
-class NotAllowed(Forbidden):
-    pass
 
 
 @dataclass(frozen=True)
@@ -70,10 +68,16 @@ class RoomHub(Protocol):
 
     async def broadcast(self, room_id: str, message: dict[str, Any], *, role: str | None = None) -> None: ...
 
+    async def record(
+        self, room_id: str, write: Callable[[str, bytes], Awaitable[None]], ice_servers: list[dict[str, Any]]
+    ) -> None: ...
+
+    async def stop_recording(self, room_id: str) -> int: ...
+
     async def close(self) -> None: ...
 
 
-class ReceptionService:
+class ReceptionService(Recording):
     def __init__(
         self,
         services: Services,
@@ -83,6 +87,7 @@ class ReceptionService:
         slots: str,
         ice_servers: str,
         max_recording_mb: int,
+        server_recording: bool = True,
     ) -> None:
         """``slots``, ``ice_servers``, ``max_recording_mb``: ``INTAKE_RECEPTION_SLOTS``,
         ``INTAKE_RECEPTION_ICE_SERVERS`` and ``INTAKE_RECEPTION_MAX_RECORDING_MB``, as read by the
@@ -101,6 +106,7 @@ class ReceptionService:
         self.plan = SlotPlan(parse_slots(slots), services.workflow.calendar)
         self.ice_servers = parse_ice_servers(ice_servers)
         self.max_recording = max_recording_mb * 1024 * 1024
+        self.server_recording = server_recording
         self.oversight = Oversight(self)
 
     # --- who may do what ---------------------------------------------------------------------------
@@ -325,7 +331,13 @@ class ReceptionService:
             await self.store.audit(
                 "reception_watch", member.actor, self.clock.now(), {"session": str(found.id)}
             )
-        return {"token": token, "expires": expires, "seat": seat, "ice_servers": self.ice_servers}
+        return {
+            "token": token,
+            "expires": expires,
+            "seat": seat,
+            "ice_servers": self.ice_servers,
+            "server_recording": self.server_recording,
+        }
 
     async def _claim(self, member: StaffMember, found: Any) -> None:
         """One officer of the receiving unit's pool takes the session; the others are told who."""
@@ -355,6 +367,8 @@ class ReceptionService:
         if refused:
             raise Conflict("本场接访已开始或已结束。", code="stale_session")
         await self.hub.broadcast(str(found.id), {"type": "session", "status": "live"})
+        if self.server_recording:
+            await self._record(found.id)
         return await self.store.get(found.id)
 
     def _minutes(self, doc: dict[str, Any]) -> str:
@@ -377,6 +391,8 @@ class ReceptionService:
         minutes = self._minutes(doc)
         if await self.store.end(found.id, minutes, member.username, member.actor, self.clock.now()):
             raise Conflict("本场接访不在进行中。", code="stale_session")
+        # The recording is whole before the citizen can confirm: the recorder leaves, all stored.
+        await self.hub.stop_recording(str(found.id))
         await self.hub.broadcast(str(found.id), {"type": "minutes", "text": minutes})
 
     async def confirm(self, member: StaffMember, session_id: str) -> Filed:
@@ -390,7 +406,7 @@ class ReceptionService:
         if officer is None:
             raise Conflict("接访人员账户已停用，请联系县纪委监委。", code="officer_missing")
         identity = await self.store.take_identity(found.id)
-        recording = await self.store.recording(found.id)
+        recordings = await self.store.recordings(found.id)
         township = self.tree.units[found.township_unit]
         content = f"【视频接访笔录】\n{found.minutes}\n\n【预约时反映的问题】\n{found.facts}"
         sub = Submission(
@@ -402,7 +418,9 @@ class ReceptionService:
             reporter=Reporter(**identity) if identity else Reporter(),
             anonymous=not identity,
             external_id=f"reception:{found.id}",
-            attachments=(Upload("视频接访录像.webm", "video/webm", recording),) if recording else (),
+            attachments=tuple(
+                Upload(self._recording_name(part), "video/webm", data) for part, data in recordings if data
+            ),
         )
         receipt: Receipt = await self.services.pipeline.accept(sub)
         await self.workflow.register_filed(officer, receipt.case_no)
@@ -416,46 +434,6 @@ class ReceptionService:
         await self.hub.broadcast(str(found.id), {"type": "filed", "case_no": receipt.case_no})
         log.info("reception filed", extra={"session": str(found.id), "case_no": receipt.case_no})
         return Filed(receipt.case_no, receipt.query_code)
-
-    # --- recording ----------------------------------------------------------------------------------
-
-    async def add_chunk(self, member: StaffMember, session_id: str, seq: int, data: bytes) -> int:
-        found = await self.session(member, session_id, "host")
-        if not data or len(data) > MAX_CHUNK:
-            raise IntakeError("录像分片为空或过大。", code="payload_too_large", status=413)
-        result = await self.store.add_chunk(
-            found.id, seq, data, self.max_recording, member.actor, self.clock.now()
-        )
-        if result == "too_large":
-            raise IntakeError("录像超过本场接访的容量上限。", code="recording_too_large", status=413)
-        if isinstance(result, str):
-            raise Conflict("录像分片顺序不对，或本场接访不在进行中。", code=f"chunk_{result}")
-        return result
-
-    async def recording(self, member: StaffMember, session_id: str) -> tuple[str, bytes]:
-        """The recording attached to the filed case, for the officer or a supervisor; audited."""
-        found = await self.session(member, session_id)
-        if not (self.may(member, found, "officer") or self.may(member, found, "supervisor")):
-            raise NotAllowed("您不能查看本场录像。", code="forbidden")
-        if not found.case_no:
-            raise NotFound("本场接访尚未登记，录像还未归档。", code="recording_not_found")
-        attachments = [
-            a
-            for a in await self.workflow.attachments(member, found.case_no)
-            if a.content_type == "video/webm"
-        ]
-        if not attachments:
-            raise NotFound("本场接访没有录像。", code="recording_not_found")
-        blob = await self.workflow.attachment(member, found.case_no, str(attachments[0].id))
-        report_id = await self.store.report_id_of(found.case_no)
-        await self.store.audit(
-            "reception_recording_viewed",
-            member.actor,
-            self.clock.now(),
-            {"session": str(found.id), "attachment": str(attachments[0].id)},
-            report_id,
-        )
-        return blob.content_type, blob.data
 
     # --- oversight ------------------------------------------------------------------------------------
 

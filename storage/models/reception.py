@@ -49,12 +49,14 @@ class ReceptionSession(Base):
 
 
 class ReceptionChunk(Base):
-    """One piece of a session's recording as the browser uploaded it (an encrypted blob file)."""
+    """One piece of a session's recording (an encrypted blob file), as the server's recorder wrote
+    it (``part``: whose media, ``host`` or ``officer``) or as the browser uploaded it (no part)."""
 
     __tablename__ = "reception_chunks"
     id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
     session_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("reception_sessions.id"), index=True)
     seq: Mapped[int] = mapped_column(sa.Integer)
+    part: Mapped[str | None] = mapped_column(sa.String(16))
     size: Mapped[int] = mapped_column(sa.BigInteger)
     blob_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

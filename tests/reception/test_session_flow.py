@@ -71,6 +71,7 @@ async def test_booking_routes_by_rank_and_seals_identity(reception: Reception, d
 
 async def test_a_session_files_a_video_report_with_minutes_and_recording(reception: Reception) -> None:
     r = reception
+    r.service.server_recording = False  # the browser's upload (the fallback)
     booked = await r.book()
     session = booked["id"]
     # No consent, no call: the township screen cannot join yet, and consent needs both boxes.
@@ -142,6 +143,7 @@ async def test_a_session_files_a_video_report_with_minutes_and_recording(recepti
 async def test_recording_size_is_bounded(reception: Reception) -> None:
     r = reception
     r.service.max_recording = 5000
+    r.service.server_recording = False
     session = (await r.book())["id"]
     await r.call("town", f"sessions/{session}/consent", {"recorded": True, "attendees": True})
     ok = await r.client.post(

@@ -279,6 +279,7 @@ function peerConnection(peer) {
     if (video.srcObject !== e.streams[0]) video.srcObject = e.streams[0] || new MediaStream([e.track]);
   };
   pc.onconnectionstatechange = () => {
+    if (peer === "recorder") { if (pc.connectionState === "connected") $("rec").hidden = false; return; }
     if (pc.connectionState === "connected") setState("通话已连接");
     if (pc.connectionState === "failed") setState("连接中断，正在重连…");
   };
@@ -298,7 +299,8 @@ async function onSignal(msg) {
     setState(msg.peers.length ? "已进入接访室" : "已进入接访室，等待对方加入…");
   } else if (msg.type === "peer-joined") {
     if (room.pcs.has(msg.peer)) { room.pcs.get(msg.peer).close(); room.pcs.delete(msg.peer); }
-    if (!(room.role === "supervisor" && msg.role === "supervisor")) await offer(msg.peer);
+    // A supervisor only watches: it offers to neither another supervisor nor the recorder.
+    if (!(room.role === "supervisor" && ["supervisor", "recorder"].includes(msg.role))) await offer(msg.peer);
   } else if (msg.type === "peer-resumed") {
     const pc = room.pcs.get(msg.peer);
     if (!pc || ["failed", "closed", "disconnected"].includes(pc.connectionState)) await offer(msg.peer);
@@ -306,7 +308,7 @@ async function onSignal(msg) {
     const pc = room.pcs.get(msg.peer);
     if (pc) pc.close();
     room.pcs.delete(msg.peer);
-    setState("对方已离开");
+    if (msg.role !== "recorder") setState("对方已离开");
   } else if (msg.type === "description") {
     const pc = peerConnection(msg.from);
     await pc.setRemoteDescription(msg.description);
@@ -338,6 +340,8 @@ async function connect() {
     return;
   }
   room.iceServers = grant.ice_servers;
+  room.serverRecording = grant.server_recording;
+  if (room.role === "host" && !room.serverRecording && !room.recorder) startRecording();
   const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/reception/ws/${room.session}`);
   room.ws = ws;
   let chain = Promise.resolve();
@@ -368,6 +372,8 @@ function startRecording() {
     }).catch(() => {});
   };
   room.recorder.start(1000);
+  $("rec-by").textContent = "本端录制";
+  $("rec-up").hidden = false;
   $("rec").hidden = false;
 }
 
@@ -409,7 +415,6 @@ async function startCall() {
   } else {
     $("local").parentElement.hidden = true;
   }
-  if (room.role === "host") startRecording();
   await connect();
 }
 

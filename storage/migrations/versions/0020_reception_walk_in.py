@@ -1,5 +1,6 @@
 """video reception walk-in sessions (issue 20): a session opened now at the township, the citizen
-already in the room, rather than booked on a slot
+already in the room, rather than booked on a slot; recording chunks name their part (whose media
+the server's recorder wrote)
 
 Revision ID: 0020
 Revises: 0015
@@ -20,8 +21,12 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("reception_sessions") as batch:
         batch.add_column(sa.Column("walk_in", sa.Boolean(), server_default=sa.false(), nullable=False))
+    with op.batch_alter_table("reception_chunks") as batch:
+        batch.add_column(sa.Column("part", sa.String(length=16), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("reception_chunks") as batch:
+        batch.drop_column("part")
     with op.batch_alter_table("reception_sessions") as batch:
         batch.drop_column("walk_in")
