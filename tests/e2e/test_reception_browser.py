@@ -102,7 +102,7 @@ async def media_browser() -> AsyncIterator[Any]:
             await browser.close()
 
 
-async def _until(check: Callable[[], Any], within: float = 20.0) -> Any:
+async def _until(check: Callable[[], Any], within: float = 60.0) -> Any:
     async with asyncio.timeout(within):
         while True:
             value = await check()

@@ -400,6 +400,9 @@ async function onMinutes(text) {
 function onFiled(caseNo, queryCode) {
   room.closed = true;
   $("filed").hidden = false;
+  $("call").hidden = true;
+  $("confirm").hidden = true;
+  $("upload-wait").hidden = true;
   $("case-no").textContent = caseNo;
   if (queryCode) { $("query-code").textContent = queryCode; $("code-note").hidden = false; }
   for (const pc of room.pcs.values()) pc.close();
@@ -433,7 +436,8 @@ async function roomPage() {
   const s = await api(`sessions/${room.session}`);
   const names = { host: "乡镇接访室", officer: "接访人员", supervisor: "监督观看" };
   $("room-title").textContent = `视频接访 · ${names[room.role]}`;
-  $("room-sub").textContent = `${s.slot_label} · ${s.township_name}接访室 · ${s.host_unit_name}接访 · ${s.status_label}`;
+  const when = s.walk_in ? `现场来访（${s.slot_label.slice(6)}发起）` : `预约 ${s.slot_label}`;
+  $("room-sub").textContent = `${when} · ${s.township_name}接访室 · ${s.host_unit_name}接访`;
   if (s.status === "filed") { onFiled(s.case_no, null); return; }
   if (room.role === "officer") {
     $("officer-panel").hidden = false;
