@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 log = logging.getLogger("video_reception.recorder")
@@ -31,6 +32,7 @@ class _Chunks:
 
     def __init__(self, part: str, queue: asyncio.Queue[tuple[str, bytes] | None]) -> None:
         self.part, self.queue = part, queue
+        self.loop = asyncio.get_running_loop()
         self.buffer = bytearray()
 
     def write(self, data: bytes) -> int:
@@ -40,13 +42,16 @@ class _Chunks:
         return len(data)
 
     def flush(self) -> None:
+        """(Called on the recording's encoder thread: the queue is the event loop's.)"""
         if self.buffer:
-            self.queue.put_nowait((self.part, bytes(self.buffer)))
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, (self.part, bytes(self.buffer)))
             self.buffer.clear()
 
 
 class PeerRecording:
-    """One participant's tracks muxed into one WebM file."""
+    """One participant's tracks muxed into one WebM file. Encoding and muxing run on a thread of
+    the recording's own (one at a time: the muxer is not shared across threads), never on the event
+    loop, which keeps relaying every room's signaling."""
 
     def __init__(self, part: str, queue: asyncio.Queue[tuple[str, bytes] | None]) -> None:
         import av
@@ -58,6 +63,7 @@ class PeerRecording:
         self.tasks: list[asyncio.Task[None]] = []
         self.closed = False
         self.frames = 0  # received and encoded, every track
+        self.encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"recorder-{part}")
 
     def add(self, track: Any) -> None:
         stream: Any
@@ -78,16 +84,33 @@ class PeerRecording:
     async def _run(self, track: Any, stream: Any) -> None:
         from aiortc.mediastreams import MediaStreamError
 
+        loop = asyncio.get_running_loop()
         while not self.closed:
             try:
                 frame = await track.recv()
             except MediaStreamError:
                 return
-            if track.kind == "video":
-                frame = frame.reformat(width=WIDTH, height=HEIGHT, format="yuv420p")
-            for packet in stream.encode(frame):
-                self.container.mux(packet)
+            await loop.run_in_executor(self.encoder, self._encode, track.kind, stream, frame)
             self.frames += 1
+
+    def _encode(self, kind: str, stream: Any, frame: Any) -> None:
+        if self.closed:
+            return
+        if kind == "video":
+            frame = frame.reformat(width=WIDTH, height=HEIGHT, format="yuv420p")
+        for packet in stream.encode(frame):
+            self.container.mux(packet)
+
+    def _finish(self, started: bool) -> None:
+        try:
+            if started:
+                for _track, stream in self.streams:
+                    for packet in stream.encode(None):
+                        self.container.mux(packet)
+            self.container.close()
+        except Exception:  # a muxer that never started (no frame came): nothing to finish
+            log.info("recording closed without media", extra={"part": self.part})
+        self.file.flush()
 
     async def close(self) -> None:
         if self.closed:
@@ -98,15 +121,9 @@ class PeerRecording:
         for task in self.tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        try:
-            if self.tasks:
-                for _track, stream in self.streams:
-                    for packet in stream.encode(None):
-                        self.container.mux(packet)
-            self.container.close()
-        except Exception:  # a muxer that never started (no frame came): nothing to finish
-            log.info("recording closed without media", extra={"part": self.part})
-        self.file.flush()
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self.encoder, self._finish, bool(self.tasks))
+        self.encoder.shutdown(wait=False)
 
 
 class RoomRecorder:
