@@ -102,6 +102,7 @@ class Peer:
         camera = MediaPlayer("testsrc=size=160x120:rate=10", format="lavfi")
         tone = MediaPlayer("sine=frequency=440:sample_rate=48000", format="lavfi")
         self.players += [camera, tone]
+        assert camera.video is not None and tone.audio is not None
         pc.addTrack(camera.video)
         pc.addTrack(tone.audio)
         sink = MediaBlackhole()

@@ -109,7 +109,7 @@ class PeerRecording:
                         self.container.mux(packet)
             self.container.close()
         except Exception:  # a muxer that never started (no frame came): nothing to finish
-            log.info("recording closed without media", extra={"part": self.part})
+            log.info("recording closed without media", extra={"role": self.part})
         self.file.flush()
 
     async def close(self) -> None:
@@ -149,7 +149,7 @@ class RoomRecorder:
                 await self.write(part, data)
                 self.stored += len(data)
             except Exception:
-                log.exception("recording chunk not stored", extra={"part": part})
+                log.exception("recording chunk not stored", extra={"role": part})
 
     # --- signaling ---------------------------------------------------------------------------------
 
@@ -207,7 +207,7 @@ class RoomRecorder:
                 await pc.setLocalDescription(await pc.createAnswer())
                 await self._send_description(peer, pc)
         except Exception:
-            log.info("recorder refused a description", extra={"peer": peer})
+            log.info("recorder refused a description", extra={"role": peer})
             return
         self.recordings[peer].start()
 

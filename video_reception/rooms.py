@@ -343,7 +343,7 @@ class RoomHub:
         if problem is not None or target is None:
             await self._refuse(room, seat, problem or "unknown_peer")
             return
-        out = {"type": kind, "from": seat.key}
+        out: dict[str, Any] = {"type": kind, "from": seat.key}
         if kind == "description":
             out["description"] = doc.get("description")
         else:

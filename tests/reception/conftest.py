@@ -186,10 +186,12 @@ class AiortcPeer:
         else:
             player = MediaPlayer("testsrc=size=160x120:rate=10", format="lavfi")
             self._players.append(player)
+            assert player.video is not None
             pc.addTrack(player.video)
             if self.audio:  # a synthetic microphone: a sine tone
                 tone = MediaPlayer("sine=frequency=440:sample_rate=48000", format="lavfi")
                 self._players.append(tone)
+                assert tone.audio is not None
                 pc.addTrack(tone.audio)
 
         @pc.on("track")

@@ -20,6 +20,7 @@ from video_reception import RECEPTION
 def _streams(data: bytes) -> dict[str, int]:
     """Frames PyAV decodes from a recording, per kind of stream."""
     counts: dict[str, int] = {}
+    container: Any
     with av.open(io.BytesIO(data)) as container:
         for stream in container.streams:
             counts.setdefault(stream.type, 0)
@@ -35,7 +36,9 @@ async def test_both_sides_recorded_by_the_server_and_kept_when_a_peer_vanishes(
     loopback_only()
     url, app = recording_server
     services = services_of(app)
-    hub = app[RECEPTION].service.hub
+    service = app[RECEPTION].service
+    assert service is not None
+    hub = service.hub
     r = Reception(client=None, tokens=await sign_in(services))  # type: ignore[arg-type]
     async with ClientSession(url) as http:
 
@@ -81,6 +84,7 @@ async def test_both_sides_recorded_by_the_server_and_kept_when_a_peer_vanishes(
             await officer.close()
 
     report = await services.db.reports.get(filed["case_no"])
+    assert report is not None
     attachments = await services.db.workflow.attachments(report.id)
     assert [a.content_type for a in attachments] == ["video/webm", "video/webm"]  # one per side
     for a in attachments:

@@ -5,10 +5,17 @@ upcoming bookings per day and unit, and one sign-on with the console."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+import pytest
+
+import channels
 from intake.staff import totp_now
+from server.app import build_app, services_of
+from server.config import Settings
 from tests.reception.conftest import (
     COUNTY,
     PASSWORD,
@@ -17,7 +24,11 @@ from tests.reception.conftest import (
     audit_events,
     join,
     receive,
+    sign_in,
 )
+from video_reception import feature
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "jurisdiction"
 
 
 def _townships(r: Reception) -> list[str]:
@@ -183,3 +194,41 @@ async def test_the_oversight_seats_show_a_live_room(reception: Reception) -> Non
     assert room["state"] == "in_session" and room["state_label"] == "接访中"
     await host.close()
     await officer.close()
+
+
+@pytest.fixture
+async def two_counties(aiohttp_client: Any, make_settings: Callable[..., Settings]) -> Reception:
+    """Two counties of the city (tests/fixtures/jurisdiction/two_counties.json)."""
+    settings = make_settings(
+        INTAKE_JURISDICTION_FILE=str(FIXTURES / "two_counties.json"),
+        INTAKE_RECEPTION_SERVER_RECORDING="0",
+    )
+    app = build_app(settings, channels.REGISTRY, run_worker=False, features=[feature])
+    client = await aiohttp_client(app)
+    return Reception(client, await sign_in(services_of(app)))
+
+
+async def test_a_room_outside_the_subtree_is_refused(two_counties: Reception) -> None:
+    """A supervisor of another county of the city, with a valid account and a forged request,
+    gets no token for a room of this county, nor a seat with a token of their own room."""
+    r = two_counties
+    tree = r.service.tree
+    other = next(c for c in tree.descendants("4301") if tree.units[c].level == "county" and c != COUNTY)
+    _, secret = await r.services.staff.add("farsup", other, "supervisor", PASSWORD)
+    token, _, _ = await r.services.staff.login(
+        "farsup", PASSWORD, totp_now(secret, r.services.clock.now()), client="test"
+    )
+    r.tokens["farsup"] = token
+    session = (await r.walk_in())["id"]
+    await r.call("town", f"sessions/{session}/consent", {"recorded": True, "attendees": True})
+    for role in ("supervisor", "officer", "host"):
+        err = await r.call("farsup", f"sessions/{session}/token", {"role": role}, status=404)
+        assert err["error"]["code"] == "session_not_found"
+    assert (await r.call("farsup", "oversight"))["sessions"] == []
+    far_room = next(c for c in tree.descendants(other) if tree.units[c].level == "township")
+    far = (await r.walk_in("farsup", far_room))["id"]
+    await r.call("farsup", f"sessions/{far}/consent", {"recorded": True, "attendees": True}, status=403)
+    # The other county's own room token does not open this county's room.
+    ws, refused = await join(r.client, session, await r.token("farsup", far, "supervisor"))
+    assert refused == {"type": "refused", "reason": "wrong_room"}
+    await ws.close()
