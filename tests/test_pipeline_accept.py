@@ -415,3 +415,96 @@ async def test_each_proof_of_identity_is_sealed_on_its_own(office: tuple[Any, Cl
             "data": base64.b64encode(b"bb").decode(),
         },
     ]
+
+
+async def test_a_follow_up_hides_the_informants_given_name_but_not_the_accused(
+    office: tuple[Any, Clock],
+) -> None:
+    """No pattern ties 李四 to the writer here ("李四亲眼看见"): only the keyed hashes of the name
+    given at filing find it. Inside the accused's own name (李四海) the same characters stay."""
+    s, _ = office
+    receipt = await s.pipeline.accept(
+        sub(reporter=Reporter("李四", None, None, None), anonymous=False, accused=Accused("李四海"))
+    )
+    await s.pipeline.add_followup(receipt.query_code, "补充：李四海又收了钱，李四亲眼看见。", "web", "c")
+    report = await s.db.reports.get(receipt.case_no)
+    [body] = [m.body for m in report.messages if m.direction == "in"]
+    assert "李四海又收了钱" in body
+    assert body.count("李四") == 1, body  # the informant's own mention is gone
+    # What was found is sealed with the report, under this report's key.
+    assert (await _vault_kinds(s, report.id)).count("in_text") == 1
+
+
+async def test_a_comment_is_scrubbed_of_the_given_name(office: tuple[Any, Clock]) -> None:
+    s, _ = office
+    receipt = await s.pipeline.accept(
+        sub(reporter=Reporter("李四", None, None, None), anonymous=False, accused=Accused("李四海"))
+    )
+    report = await s.db.reports.get(receipt.case_no)
+    clean = await s.pipeline.scrub(report.id, "李四海", "李四海的事李四不满意。")
+    assert isinstance(clean, str)
+    assert clean.startswith("李四海的事") and clean.count("李四") == 1 and clean.endswith("不满意。")
+    # Another report's informant is not this one: nothing of theirs to find.
+    other = await s.pipeline.accept(sub())
+    other_report = await s.db.reports.get(other.case_no)
+    assert await s.pipeline.scrub(other_report.id, None, "李四不满意。") == "李四不满意。"
+
+
+async def test_a_late_file_is_stored_encrypted_as_an_attachment_of_its_case(
+    office: tuple[Any, Clock],
+) -> None:
+    s, clock = office
+    receipt = await s.pipeline.accept(sub())
+    report = await s.db.reports.get(receipt.case_no)
+    clock.at += timedelta(minutes=3)
+    blob_id = await s.pipeline.attach(
+        receipt.case_no, "照片.png", "image/png", b"\x89PNG-data", "channel:wechat"
+    )
+    [stored] = await s.db.workflow.attachments(report.id)
+    assert (stored.id, stored.content_type, stored.size) == (blob_id, "image/png", 9)
+    assert stored.at == clock.at
+    blob = s.db.blobs.get(blob_id)
+    assert (blob.filename, blob.content_type, blob.data) == ("照片.png", "image/png", b"\x89PNG-data")
+    [event] = [e for e in await s.db.reports.events(report.id) if e.kind == "attachment_added"]
+    assert event.actor == "channel:wechat" and event.at == clock.at
+    assert json.loads(event.payload) == {"attachment": str(blob_id), "content_type": "image/png", "size": 9}
+    with pytest.raises(LookupError):
+        await s.pipeline.attach("X-NO-SUCH-CASE", "a.png", "image/png", b"x", "channel:wechat")
+    assert len(await s.db.workflow.attachments(report.id)) == 1
+
+
+def test_the_retry_fingerprint_is_a_stored_format() -> None:
+    """Retries are matched by a keyed hash of this canonical form, stored with the report: a
+    change of the form (a key renamed, ASCII escapes, another order) turns a retry that arrives
+    after an upgrade into a false 409 and loses its receipt. Changing it needs a migration."""
+    from intake.pipeline import Pipeline
+
+    form = Pipeline._canonical(
+        sub(
+            title="标题",
+            category="群众纪律",
+            accused=Accused("张三"),
+            location=Location(text="某村"),
+            reporter=Reporter("李四"),
+            anonymous=True,
+            external_id="k",
+            receiving_unit="430121",
+            attachments=[Upload("a.png", "image/png", b"xy")],
+            handles={"ip": "203.0.113.9"},
+        )
+    )
+    assert json.loads(form) == {
+        "accused": vars(Accused("张三")),
+        "anonymous": True,
+        "attachments": [{"filename": "a.png", "size": 2}],
+        "category": "群众纪律",
+        "channel": "web",
+        "content": CONTENT,
+        "external_id": "k",
+        "location": vars(Location(text="某村")),
+        "receiving_unit": "430121",
+        "reporter": vars(Reporter("李四")),
+        "title": "标题",
+    }
+    assert form == json.dumps(json.loads(form), ensure_ascii=False, sort_keys=True).encode()
+    assert "receiving_unit" not in json.loads(Pipeline._canonical(sub()))
