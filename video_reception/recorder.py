@@ -55,6 +55,7 @@ class PeerRecording:
 
     def __init__(self, part: str, queue: asyncio.Queue[tuple[str, bytes] | None]) -> None:
         import av
+        from av.video.reformatter import VideoReformatter
 
         self.part = part
         self.file = _Chunks(part, queue)
@@ -64,6 +65,9 @@ class PeerRecording:
         self.closed = False
         self.frames = 0  # received and encoded, every track
         self.encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"recorder-{part}")
+        # A scaler of the recording's own: frame.reformat shares one across threads (libswscale
+        # crashed with 20 rooms at once).
+        self.scaler = VideoReformatter()
 
     def add(self, track: Any) -> None:
         stream: Any
@@ -97,7 +101,7 @@ class PeerRecording:
         if self.closed:
             return
         if kind == "video":
-            frame = frame.reformat(width=WIDTH, height=HEIGHT, format="yuv420p")
+            frame = self.scaler.reformat(frame, width=WIDTH, height=HEIGHT, format="yuv420p")
         for packet in stream.encode(frame):
             self.container.mux(packet)
 
