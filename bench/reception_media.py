@@ -244,6 +244,7 @@ class Bench:
         deadline = time.monotonic() + 300  # a loaded machine: measure whoever connected by then
         while not all(p.connected() for p in peers) and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.2)  # ICE and DTLS have no single event to await
+        connected = sum(p.connected() for p in peers) / 2
         await asyncio.sleep(2)  # past the first key frames
         cpu0, t0 = _cpu_seconds(self.pid), time.perf_counter()
         p99 = await self.probe(tokens, int(seconds * 20))
@@ -266,7 +267,7 @@ class Bench:
         minutes = (time.perf_counter() - t0 + 2) / 60
         return {
             "rooms": n,
-            "connected": sum(p.connected() for p in peers) / 2,
+            "connected": connected,
             "cpu_per_room": (cpu1 - cpu0) / (t1 - t0) / n,
             "cpu_total": (cpu1 - cpu0) / (t1 - t0),
             "rss_per_room": (rss1 - rss0) / n,
