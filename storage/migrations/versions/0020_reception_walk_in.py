@@ -3,7 +3,7 @@ already in the room, rather than booked on a slot; recording chunks name their p
 the server's recorder wrote)
 
 Revision ID: 0020
-Revises: 0015
+Revises: 0019
 Create Date: 2026-12-02 14:00:00.000000
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0020"
-down_revision: str | None = "0015"
+down_revision: str | None = "0019"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
