@@ -11,7 +11,14 @@ this process:
    checks the last room still relays. Tokens are signed here with the data directory's keyring,
    exactly as the server signs them (rooms need no booking to exist for the relay).
 
-    .venv/bin/python bench/reception_rooms.py [--rooms 1000] [--messages 2000]
+3. **Media rooms** (issue 20, :mod:`bench.reception_media`). ``--media-rooms`` walk-in sessions
+   in as many township rooms of the city at once, each with two aiortc peers sending a synthetic
+   camera and microphone on loopback and the server's recorder in the room; then the same with
+   one room. Prints the server's CPU and memory per room, the signaling p99 under that load and
+   the recorded bytes per minute per room. ``--seconds`` is the measured window of each.
+
+    .venv/bin/python bench/reception_rooms.py [--rooms 1000] [--messages 2000] \
+        [--media-rooms 20] [--seconds 30]
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import reception_media as media  # noqa: E402
 from intake.reception.tokens import RoomTokens  # noqa: E402
 from storage import keys  # noqa: E402
 
@@ -62,13 +70,18 @@ async def _join(http: aiohttp.ClientSession, url: str, room: str, token: str) ->
 
 
 async def main(
-    args: argparse.Namespace, server: subprocess.Popen[bytes], data: Path, port: int, hard: int
+    args: argparse.Namespace,
+    server: subprocess.Popen[bytes],
+    data: Path,
+    port: int,
+    hard: int,
+    secrets: dict[str, str],
 ) -> None:
     tokens = RoomTokens(keys.load_or_create(data).mac, 3600)
     url = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
-            for _ in range(300):
+            for _ in range(1200):  # a loaded machine: up to two minutes to start
                 try:
                     async with http.get(f"{url}/healthz") as resp:
                         if resp.status == 200 and "reception" in (await resp.json())["channels"]:
@@ -104,7 +117,17 @@ async def main(
             await host.close()
             await officer.close()
 
+            # 3. media rooms: one, then --media-rooms at once (before the idle rooms: a clean server)
+            if args.media_rooms:
+                bench = media.Bench(http, url, server.pid, secrets)
+                await bench.login()
+                rooms = media.rooms_of_the_city(args.media_rooms + 1)
+                media.report(await bench.run(rooms[:1], args.seconds, tokens))
+                media.report(await bench.run(rooms[1:], args.seconds, tokens))
+
             # 2. idle rooms
+            if not args.rooms:
+                return
             await asyncio.sleep(0.5)
             before = _rss_kib(server.pid)
             sockets = []
@@ -139,18 +162,24 @@ def run() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rooms", type=int, default=1000)
     parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--media-rooms", type=int, default=20, help="0: no media rooms")
+    parser.add_argument("--seconds", type=float, default=30.0, help="measured window per media run")
     args = parser.parse_args()
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # two sockets per room, both ends here
     data = Path(tempfile.mkdtemp(prefix="reception-bench-"))
     port = _free_port()
+    secrets: dict[str, str] = {}
+    if args.media_rooms:
+        media.loopback_ice()
+        secrets = asyncio.run(media.make_accounts(data, media.rooms_of_the_city(args.media_rooms + 1)))
     env = {**os.environ, "INTAKE_DATA_DIR": str(data), "INTAKE_LOG_LEVEL": "WARNING"}
     server = subprocess.Popen(
-        [sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
+        [sys.executable, "-c", media.SERVER, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env={**env, "PYTHONPATH": str(ROOT)},
         cwd=ROOT,
     )
-    asyncio.run(main(args, server, data, port, hard))
+    asyncio.run(main(args, server, data, port, hard, secrets))
 
 
 if __name__ == "__main__":

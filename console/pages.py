@@ -60,7 +60,7 @@ from intake.held_scans import Held
 from intake.held_scans import pack as pack_held
 from intake.held_scans import unpack as unpack_held
 from intake.notifier import DeadLetter
-from intake.staff import StaffMember, Unauthorized
+from intake.staff import RECEPTION_COOKIE, StaffMember, Unauthorized
 
 
 class ConsolePages(CasePages, LetterPages, StatsPages, StatsFilePages):
@@ -158,6 +158,15 @@ class ConsolePages(CasePages, LetterPages, StatsPages, StatsFilePages):
             path=PREFIX,
             secure=self._secure(request),
         )
+        # One sign-on: the same session token for the video reception pages (issue 20).
+        response.set_cookie(
+            RECEPTION_COOKIE[0],
+            token,
+            httponly=True,
+            samesite="Strict",
+            path=RECEPTION_COOKIE[1],
+            secure=self._secure(request),
+        )
         response.del_cookie(LOGIN_COOKIE, path=PREFIX)
         return response
 
@@ -169,6 +178,7 @@ class ConsolePages(CasePages, LetterPages, StatsPages, StatsFilePages):
         await staff.logout(session, member)
         response = self._redirect(request, f"{PREFIX}/login?out=1")
         response.del_cookie(SESSION_COOKIE, path=PREFIX)
+        response.del_cookie(RECEPTION_COOKIE[0], path=RECEPTION_COOKIE[1])
         return response
 
     # --- filing letters and visits (登记来信 / 登记来访) ----------------------------------------------

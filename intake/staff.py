@@ -54,6 +54,9 @@ MAX_PASSWORD = 256
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
 TOTP_STEP = 30
+# One sign-on (issue 20): the cookie a staff session token travels in for the video reception
+# pages, set by the console's login beside its own and read by ``video_reception`` (name, path).
+RECEPTION_COOKIE = ("xf_reception", "/reception")
 TOTP_DIGITS = 6
 
 

@@ -298,6 +298,7 @@ def mount_feature(app: web.Application, feature: Feature, services: Services, se
             slots=settings.reception_slots,
             ice_servers=settings.reception_ice_servers,
             max_recording_mb=settings.reception_max_recording_mb,
+            server_recording=settings.reception_server_recording,
         ),
         staff=services.staff,
         mac=services.pipeline.mac,

@@ -68,6 +68,8 @@ class Settings:
     reception_token_minutes: int = 10
     reception_reconnect_seconds: int = 15
     reception_max_recording_mb: int = 200
+    # The server records every participant (issue 20); off: the township browser uploads its own.
+    reception_server_recording: bool = True
     # Retention of the platform channels' dialogue state, swept every hour: a guided-dialogue draft
     # idle this many days, and the platform message ids seen (with their replies) after these hours.
     dialogue_retention_days: int = 30
@@ -108,6 +110,8 @@ class Settings:
             reception_token_minutes=_int(env, "INTAKE_RECEPTION_TOKEN_MINUTES", 10),
             reception_reconnect_seconds=_int(env, "INTAKE_RECEPTION_RECONNECT_SECONDS", 15),
             reception_max_recording_mb=_int(env, "INTAKE_RECEPTION_MAX_RECORDING_MB", 200),
+            reception_server_recording=env.get("INTAKE_RECEPTION_SERVER_RECORDING", "1")
+            not in ("0", "false", "no"),
             dialogue_retention_days=_at_least(env, "INTAKE_DIALOGUE_RETENTION_DAYS", 30, 1),
             seen_message_retention_hours=_at_least(env, "INTAKE_SEEN_MESSAGE_RETENTION_HOURS", 48, 1),
             stats_min_cell=_at_least(env, "INTAKE_STATS_MIN_CELL", 5, 1),

@@ -10,7 +10,6 @@ once, to be attached to the case, and the chunk files are then removed.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
 import uuid
@@ -23,7 +22,7 @@ from cryptography.exceptions import InvalidTag
 
 from storage.audit import utc
 from storage.db import Batch
-from storage.records import StoredBlob
+from storage.reception_chunks import RecordingChunks
 from storage.tables import RC, RS, R, record_of
 
 if TYPE_CHECKING:
@@ -31,6 +30,8 @@ if TYPE_CHECKING:
 
 
 IDENTITY_PURPOSE = "reception-identity"
+# A session under way: live, its minutes awaiting the citizen, or a walk-in waiting for an officer.
+ACTIVE = sa.or_(RS.c.status.in_(("live", "minutes")), sa.and_(RS.c.walk_in, RS.c.status == "booked"))
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class NewBooking:
     linked_report_id: uuid.UUID | None
     booked_by: str
     reminders: tuple[datetime, ...] = ()
+    walk_in: bool = False
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class SessionRecord:
     host_unit: str
     slot_start: datetime
     slot_minutes: int
+    walk_in: bool
     status: str
     accused_name: str | None
     accused_unit: str | None
@@ -81,7 +84,7 @@ class SessionRecord:
     recording_bytes: int
 
 
-class ReceptionStore:
+class ReceptionStore(RecordingChunks):
     def __init__(self, db: Database) -> None:
         self._db = db
 
@@ -111,16 +114,7 @@ class ReceptionStore:
         sealed = self._seal(new.id, new.identity) if new.identity else None
 
         async def reception_book_txn(batch: Batch) -> bool:
-            taken = (
-                await batch.conn.execute(
-                    sa.select(RS.c.id).where(
-                        RS.c.host_unit == new.host_unit,
-                        RS.c.slot_start == new.slot_start,
-                        RS.c.status != "cancelled",
-                    )
-                )
-            ).first()
-            if taken is not None:
+            if (await batch.conn.execute(self._held(new))).first() is not None:
                 return False
             await batch.conn.execute(
                 sa.insert(RS).values(
@@ -129,6 +123,7 @@ class ReceptionStore:
                     host_unit=new.host_unit,
                     slot_start=new.slot_start,
                     slot_minutes=new.slot_minutes,
+                    walk_in=new.walk_in,
                     status="booked",
                     accused_name=new.accused_name,
                     accused_unit=new.accused_unit,
@@ -152,6 +147,7 @@ class ReceptionStore:
                     "township": new.township_unit,
                     "host_unit": new.host_unit,
                     "slot": new.slot_start.isoformat(),
+                    "walk_in": new.walk_in,
                     "identity_sealed": sealed is not None,
                 },
             )
@@ -161,6 +157,19 @@ class ReceptionStore:
 
         booked: bool = await self._db.writer.run(reception_book_txn)
         return booked
+
+    @staticmethod
+    def _held(new: NewBooking) -> sa.Select[Any]:
+        """What stands in the new session's way: each township room holds its own slot (the
+        receiving unit's officers are a pool, so townships book the same slot side by side), and
+        a walk-in needs the township's room free of any session under way."""
+        if new.walk_in:
+            return sa.select(RS.c.id).where(RS.c.township_unit == new.township_unit, ACTIVE)
+        return sa.select(RS.c.id).where(
+            RS.c.township_unit == new.township_unit,
+            RS.c.slot_start == new.slot_start,
+            RS.c.status != "cancelled",
+        )
 
     async def cancel(self, session_id: uuid.UUID, actor: str, now: datetime) -> str | None:
         # A cancelled booking keeps nothing of who booked it: the sealed identity goes with it.
@@ -226,16 +235,19 @@ class ReceptionStore:
             return [self._record(r) for r in await conn.execute(query)]
 
     async def active(self, townships: list[str]) -> list[SessionRecord]:
-        """Sessions under way (live, or waiting for the citizen to confirm the minutes)."""
-        query = self._select().where(RS.c.township_unit.in_(townships), RS.c.status.in_(("live", "minutes")))
+        """Sessions under way (live, waiting for the citizen to confirm the minutes, or a walk-in
+        waiting for its officer) in these township rooms."""
+        query = self._select().where(RS.c.township_unit.in_(townships), ACTIVE)
         async with self._db.read_engine.connect() as conn:
             return [self._record(r) for r in await conn.execute(query.order_by(RS.c.slot_start))]
 
-    async def taken_slots(self, host_unit: str, start: datetime, end: datetime) -> set[datetime]:
+    async def taken_slots(self, township: str, start: datetime, end: datetime) -> set[datetime]:
+        """The slots this township room holds already (walk-ins hold none)."""
         async with self._db.read_engine.connect() as conn:
             rows = await conn.execute(
                 sa.select(RS.c.slot_start).where(
-                    RS.c.host_unit == host_unit,
+                    RS.c.township_unit == township,
+                    ~RS.c.walk_in,
                     RS.c.slot_start >= start,
                     RS.c.slot_start < end,
                     RS.c.status != "cancelled",
@@ -294,6 +306,32 @@ class ReceptionStore:
             {"attendees": attendees},
             {"attendees": attendees, "consent_at": now, "started_at": now},
         )
+
+    async def claim(self, session_id: uuid.UUID, officer: str, actor: str, now: datetime) -> str | None:
+        """One officer of the receiving unit's pool takes the session: None when it is theirs now
+        (or was already), otherwise who holds it (or ``status:<status>`` when it is over)."""
+
+        async def reception_claim_txn(batch: Batch) -> str | None:
+            row = (
+                await batch.conn.execute(
+                    sa.select(RS.c.status, RS.c.officer, RS.c.linked_report_id).where(RS.c.id == session_id)
+                )
+            ).first()
+            if row is None or row.status in ("filed", "cancelled"):
+                return f"status:{row.status if row else 'missing'}"
+            if row.officer is not None:
+                return None if row.officer == officer else str(row.officer)
+            await batch.conn.execute(
+                sa.update(RS)
+                .where(RS.c.id == session_id, RS.c.officer.is_(None))
+                .values(officer=officer, updated_at=now)
+            )
+            payload = {"session": str(session_id), "officer": officer}
+            batch.event(row.linked_report_id, "reception_officer_joined", actor, now, payload)
+            return None
+
+        held: str | None = await self._db.writer.run(reception_claim_txn)
+        return held
 
     async def end(
         self, session_id: uuid.UUID, minutes: str, officer: str, actor: str, now: datetime
@@ -363,80 +401,6 @@ class ReceptionStore:
 
         done: bool = await self._db.writer.run(reception_filed_txn)
         return done
-
-    # --- recordings -------------------------------------------------------------------------------
-
-    async def add_chunk(
-        self, session_id: uuid.UUID, seq: int, data: bytes, max_total: int, actor: str, now: datetime
-    ) -> int | str:
-        """Store one chunk (encrypted) in order: the recording's size so far, or why it was refused
-        (``out_of_order``, ``too_large``, or the session's status)."""
-        blob: StoredBlob = await asyncio.to_thread(
-            self._db.blobs.put, f"{session_id}-{seq}.webm", "video/webm", data
-        )
-
-        async def reception_chunk_txn(batch: Batch) -> int | str:
-            row = (await batch.conn.execute(sa.select(RS.c.status).where(RS.c.id == session_id))).first()
-            if row is None or row.status not in ("live", "minutes"):
-                return str(row.status) if row else "missing"
-            last, total = (
-                await batch.conn.execute(
-                    sa.select(sa.func.max(RC.c.seq), sa.func.coalesce(sa.func.sum(RC.c.size), 0)).where(
-                        RC.c.session_id == session_id
-                    )
-                )
-            ).one()
-            if seq != (-1 if last is None else last) + 1:
-                return "out_of_order"
-            if total + len(data) > max_total:
-                return "too_large"
-            await batch.conn.execute(
-                sa.insert(RC).values(
-                    session_id=session_id, seq=seq, size=len(data), blob_id=blob.id, created_at=now
-                )
-            )
-            if seq == 0:
-                batch.event(None, "reception_recording_started", actor, now, {"session": str(session_id)})
-            return int(total) + len(data)
-
-        try:
-            result: int | str = await self._db.writer.run(reception_chunk_txn)
-        except BaseException:
-            self._db.blobs.discard([blob])
-            raise
-        if isinstance(result, str):
-            self._db.blobs.discard([blob])
-        return result
-
-    async def recording(self, session_id: uuid.UUID) -> bytes:
-        """The whole recording, chunks concatenated in order (a MediaRecorder stream is one file)."""
-        async with self._db.read_engine.connect() as conn:
-            ids = list(
-                (
-                    await conn.execute(
-                        sa.select(RC.c.blob_id).where(RC.c.session_id == session_id).order_by(RC.c.seq)
-                    )
-                ).scalars()
-            )
-
-        def read() -> bytes:
-            return b"".join(self._db.blobs.get(i).data for i in ids)
-
-        return await asyncio.to_thread(read)
-
-    async def drop_chunks(self, session_id: uuid.UUID, actor: str, now: datetime) -> None:
-        """After the recording was attached to the case: the chunk files and rows go."""
-
-        async def reception_drop_chunks_txn(batch: Batch) -> list[uuid.UUID]:
-            query = sa.select(RC.c.blob_id).where(RC.c.session_id == session_id)
-            ids = list((await batch.conn.execute(query)).scalars())
-            await batch.conn.execute(sa.delete(RC).where(RC.c.session_id == session_id))
-            payload = {"session": str(session_id), "n": len(ids)}
-            batch.event(None, "reception_chunks_dropped", actor, now, payload)
-            return ids
-
-        ids: list[uuid.UUID] = await self._db.writer.run(reception_drop_chunks_txn)
-        self._db.blobs.discard([StoredBlob(i, "", 0, "") for i in ids])
 
     # --- audit --------------------------------------------------------------------------------------
 

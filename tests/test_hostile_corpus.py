@@ -139,6 +139,8 @@ async def start(data_dir: Path, log: Path, config: str, database_url: str | None
         "INTAKE_LOG_LEVEL": "INFO",
         "INTAKE_STATUS_ATTEMPTS_PER_MINUTE": "100000",
         "INTAKE_REPORTS_PER_INFORMANT_PER_HOUR": "100000",
+        # The browser's recording upload (the fallback) is what the chunk cases try.
+        "INTAKE_RECEPTION_SERVER_RECORDING": "0",
         **platform_env(wx, wb),
         **twilio.twilio_env(tw.rstrip("/")),
         **telegram.telegram_env(tg),

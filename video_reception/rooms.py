@@ -7,7 +7,10 @@ The server answers ``welcome`` (the seats present, whether this is a resumed sea
 others ``peer-joined``; the ones already there make the WebRTC offer to the newcomer. After that
 the server relays ``description`` and ``candidate`` messages to the seat named in ``to`` (a full
 mesh: township screen, county officer, and any watching supervisor, who only receives). A
-supervisor's ``note`` goes to the officer's seat only; nothing else is accepted.
+supervisor's ``note`` goes to the officer's seat only. Anything else — bad JSON, an unknown type,
+a description that is not one or whose SDP is over :data:`MAX_SDP`, a candidate that is not one, a
+seat that is not there, a note from anyone but a supervisor — is answered ``error {reason}`` to
+the sender alone; the room goes on. A room token joins once (``reused`` otherwise).
 
 A dropped connection keeps its seat for ``grace`` seconds: the others hear nothing, and the same
 token (or a fresh one for the same seat) takes it back (``peer-resumed``). Only after the grace
@@ -39,10 +42,16 @@ from intake.reception.tokens import Claims, RoomTokens, TokenRejected
 log = logging.getLogger("video_reception.rooms")
 
 JOIN_TIMEOUT = 5.0
-MAX_MESSAGE = 64 * 1024
+MAX_MESSAGE = 256 * 1024  # past this the socket closes (1009); below it, bad messages get an error
+MAX_SDP = 32 * 1024
+MAX_CANDIDATE = 2048
+DESCRIPTION_TYPES = ("offer", "answer", "pranswer", "rollback")
 RELAYED = ("description", "candidate")
 CLOSE_REFUSED = 4401
 CLOSE_REPLACED = 4409
+
+
+Sink = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 @dataclass
@@ -53,6 +62,11 @@ class Seat:
     joined_at: float
     dropped_at: float | None = None
     expiry: asyncio.TimerHandle | None = None
+    sink: Sink | None = None  # a seat inside this process (the server's recorder), not a socket
+
+    @property
+    def present(self) -> bool:
+        return self.ws is not None or self.sink is not None
 
 
 @dataclass
@@ -65,7 +79,7 @@ class Room:
         return [{"peer": s.key, "role": s.role} for s in self.seats.values()]
 
     def connected(self, role: str) -> bool:
-        return any(s.role == role and s.ws is not None for s in self.seats.values())
+        return any(s.role == role and s.present for s in self.seats.values())
 
     def state(self) -> str:
         host, officer = self.connected("host"), self.connected("officer")
@@ -91,19 +105,31 @@ class RoomHub:
         self.rooms: dict[str, Room] = {}
         self.on_note: NoteHook | None = None
         self.refused = 0
+        self.refused_messages = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        self.recorders: dict[str, Any] = {}
+        self._used: dict[str, int] = {}  # room tokens already spent on a join: nonce → expiry
 
     # --- state for the oversight grid ------------------------------------------------------------
 
     def snapshot(self, room_id: str) -> dict[str, Any]:
         room = self.rooms.get(room_id)
         if room is None:
-            return {"state": "idle", "since": None, "peers": []}
-        since = room.together_since
+            return {"state": "idle", "since": None, "peers": [], "seats": []}
+        since, now = room.together_since, time.monotonic()
         return {
             "state": room.state(),
-            "seconds": round(time.monotonic() - since) if since is not None else None,
-            "peers": [s.role for s in room.seats.values() if s.ws is not None],
+            "seconds": round(now - since) if since is not None else None,
+            "peers": [s.role for s in room.seats.values() if s.present],
+            "seats": [
+                {
+                    "seat": s.key,
+                    "role": s.role,
+                    "seconds": round(now - s.joined_at),
+                    "connected": s.present,
+                }
+                for s in room.seats.values()
+            ],
         }
 
     async def broadcast(self, room_id: str, message: dict[str, Any], *, role: str | None = None) -> None:
@@ -114,7 +140,31 @@ class RoomHub:
             if role is None or seat.role == role:
                 await self._send(room, seat, message)
 
+    async def record(
+        self, room_id: str, write: Callable[[str, bytes], Awaitable[None]], ice_servers: list[dict[str, Any]]
+    ) -> None:
+        """Seat the server's recorder in the room (once): it records every participant's media
+        and hands the bytes to ``write(part, chunk)`` as they come (:mod:`video_reception.recorder`)."""
+        if room_id in self.recorders:
+            return
+        from video_reception.recorder import RoomRecorder
+
+        recorder = RoomRecorder(room_id, write, ice_servers)
+        self.recorders[room_id] = recorder
+        recorder.send = await self.attach(room_id, "recorder", "recorder", recorder.on_message)
+
+    async def stop_recording(self, room_id: str) -> int:
+        """The recorder leaves the room, every part closed and stored; the bytes it stored."""
+        recorder = self.recorders.pop(room_id, None)
+        if recorder is None:
+            return 0
+        await self.detach(room_id, "recorder")
+        await recorder.close()
+        return int(recorder.stored)
+
     async def close(self) -> None:
+        for room_id in list(self.recorders):
+            await self.stop_recording(room_id)
         for room in list(self.rooms.values()):
             for seat in list(room.seats.values()):
                 if seat.expiry is not None:
@@ -123,6 +173,37 @@ class RoomHub:
                     with contextlib.suppress(Exception):
                         await seat.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
         self.rooms.clear()
+
+    # --- seats inside this process (the server's recorder) ---------------------------------------
+
+    async def attach(
+        self, room_id: str, key: str, role: str, sink: Sink
+    ) -> Callable[[dict[str, Any]], Awaitable[None]]:
+        """Seat ``sink`` in the room as ``key`` (the others hear ``peer-joined``, it hears
+        ``welcome``); returns how it sends, through the same relay as a socket's messages."""
+        room = self.rooms.setdefault(room_id, Room(room_id))
+        seat = Seat(key, role, None, time.monotonic(), sink=sink)
+        room.seats[key] = seat
+        claims = Claims(room_id, role, key, 0)
+        others = [p for p in room.present() if p["peer"] != key]
+        await self._send(room, seat, {"type": "welcome", "you": key, "peers": others, "resumed": False})
+        for other in list(room.seats.values()):
+            if other is not seat:
+                await self._send(room, other, {"type": "peer-joined", "peer": key, "role": role})
+
+        async def send(doc: dict[str, Any]) -> None:
+            if room.seats.get(key) is seat:
+                await self._on_message(room, seat, claims, json.dumps(doc))
+
+        return send
+
+    async def detach(self, room_id: str, key: str) -> None:
+        room = self.rooms.get(room_id)
+        seat = room.seats.get(key) if room else None
+        if room is None or seat is None or seat.sink is None:
+            return
+        seat.sink = None
+        await self._expire(room, seat)
 
     # --- the WebSocket ---------------------------------------------------------------------------
 
@@ -150,7 +231,7 @@ class RoomHub:
             if msg.type == WSMsgType.TEXT:
                 doc = parse_json_object(msg.data.encode("utf-8", "surrogatepass"))
                 if doc.get("type") == "join":
-                    return self.tokens.verify(doc.get("token"), room_id, self.clock.now())
+                    return self._spend(self.tokens.verify(doc.get("token"), room_id, self.clock.now()))
         except TokenRejected as exc:
             reason = exc.reason
         except (TimeoutError, ValueError, IntakeError):
@@ -161,6 +242,16 @@ class RoomHub:
             await ws.send_json({"type": "refused", "reason": reason})
             await ws.close(code=CLOSE_REFUSED, message=reason.encode())
         return None
+
+    def _spend(self, claims: Claims) -> Claims:
+        """A token joins once: a copied or replayed one is refused (a reconnect asks for a new one)."""
+        now = int(self.clock.now().timestamp())
+        if len(self._used) > 10_000:
+            self._used = {n: exp for n, exp in self._used.items() if exp > now}
+        if claims.nonce in self._used:
+            raise TokenRejected("reused")
+        self._used[claims.nonce] = claims.expires
+        return claims
 
     async def _seat(self, room_id: str, claims: Claims, ws: web.WebSocketResponse) -> tuple[Room, Seat]:
         room = self.rooms.setdefault(room_id, Room(room_id))
@@ -199,27 +290,60 @@ class RoomHub:
         try:  # the shared parser: bounded depth, no control characters
             doc = parse_json_object(raw.encode("utf-8", "surrogatepass"))
         except IntakeError:
+            await self._refuse(room, seat, "bad_json")
             return
         kind = doc.get("type")
         if kind == "ping":
             await self._send(room, seat, {"type": "pong", "t": doc.get("t")})
+        elif kind == "note":
+            await self._note(room, seat, claims, doc.get("text"))
+        elif kind in RELAYED:
+            await self._relay(room, seat, kind, doc)
+        else:
+            await self._refuse(room, seat, "unknown_type")
+
+    async def _refuse(self, room: Room, seat: Seat, reason: str) -> None:
+        """A message the room does not take: the sender is told why; nothing else happens."""
+        self.refused_messages += 1
+        await self._send(room, seat, {"type": "error", "reason": reason})
+
+    async def _note(self, room: Room, seat: Seat, claims: Claims, text: Any) -> None:
+        if claims.role != "supervisor":
+            await self._refuse(room, seat, "not_allowed")
             return
-        if kind == "note":
-            text = doc.get("text")
-            if claims.role != "supervisor" or not isinstance(text, str) or not (0 < len(text) <= 1000):
-                return
-            for other in list(room.seats.values()):
-                if other.role == "officer":
-                    await self._send(room, other, {"type": "note", "from": seat.key, "text": text})
-            if self.on_note is not None:
-                await self.on_note(room.id, claims, text)
+        if not isinstance(text, str) or not (0 < len(text) <= 1000):
+            await self._refuse(room, seat, "bad_note")
             return
-        if kind not in RELAYED:
-            return
+        for other in list(room.seats.values()):
+            if other.role == "officer":
+                await self._send(room, other, {"type": "note", "from": seat.key, "text": text})
+        if self.on_note is not None:
+            await self.on_note(room.id, claims, text)
+
+    @staticmethod
+    def _payload_error(kind: str, doc: dict[str, Any]) -> str | None:
+        if kind == "description":
+            desc = doc.get("description")
+            if not isinstance(desc, dict) or desc.get("type") not in DESCRIPTION_TYPES:
+                return "bad_description"
+            sdp = desc.get("sdp", "")
+            if not isinstance(sdp, str):
+                return "bad_description"
+            return "sdp_too_large" if len(sdp) > MAX_SDP else None
+        candidate = doc.get("candidate")
+        if candidate is not None and not isinstance(candidate, dict):
+            return "bad_candidate"
+        return "candidate_too_large" if len(json.dumps(candidate)) > MAX_CANDIDATE else None
+
+    async def _relay(self, room: Room, seat: Seat, kind: str, doc: dict[str, Any]) -> None:
+        problem = self._payload_error(kind, doc)
         target = room.seats.get(str(doc.get("to", "")))
-        if target is None or target is seat:
+        if problem is None and (target is None or target is seat):
+            problem = "unknown_peer"
+        if problem is not None or target is None:
+            await self._refuse(room, seat, problem or "unknown_peer")
             return
-        out = {"type": kind, "from": seat.key}
+        out: dict[str, Any] = {"type": kind, "from": seat.key}
         if kind == "description":
             out["description"] = doc.get("description")
         else:
@@ -227,6 +351,12 @@ class RoomHub:
         await self._send(room, target, out)
 
     async def _send(self, room: Room, seat: Seat, message: dict[str, Any]) -> None:
+        if seat.sink is not None:
+            try:
+                await seat.sink(message)
+            except Exception:  # the recorder's trouble is its own: the room goes on
+                log.exception("room seat sink failed", extra={"role": seat.role})
+            return
         ws = seat.ws
         if ws is None or ws.closed:
             return

@@ -1,9 +1,11 @@
 """Routes under ``/reception``: pages, the JSON API the pages call, and the signaling WebSocket.
 
-Staff sign in with their account (password + TOTP, :meth:`StaffService.login`); the bearer token
-travels in an HttpOnly, SameSite=Strict cookie limited to ``/reception`` (or an ``Authorization:
-Bearer`` header for API clients). Every state-changing call is a JSON POST: a cross-site form can
-send neither that content type nor the cookie. Pages need JavaScript (WebRTC does).
+Staff sign in once (password + TOTP, :meth:`StaffService.login`), at ``/console`` or here: the
+bearer token travels in an HttpOnly, SameSite=Strict cookie limited to ``/reception`` (the console's
+login sets it beside its own, :data:`intake.staff.RECEPTION_COOKIE`: one sign-on), or in an
+``Authorization: Bearer`` header, the staff API's token, for API clients. Every state-changing
+call is a JSON POST: a cross-site form can send neither that content type nor the cookie. Pages
+need JavaScript (WebRTC does).
 """
 
 from __future__ import annotations
@@ -19,12 +21,12 @@ from aiohttp import web
 from intake.edge import parse_json_object, read_body, read_bounded_json
 from intake.errors import ValidationError
 from intake.ratelimit import client_address
-from intake.reception.service import MAX_CHUNK, ReceptionContext
-from intake.staff import StaffMember
+from intake.reception.service import MAX_CHUNK, OFFICER_ROLES, ReceptionContext
+from intake.staff import RECEPTION_COOKIE, StaffMember
 
 HERE = Path(__file__).resolve().parent
 PREFIX = "/reception"
-COOKIE = "xf_reception"
+COOKIE = RECEPTION_COOKIE[0]
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 CSP = (
     "default-src 'self'; media-src 'self' blob: mediastream:; connect-src 'self'; "
@@ -72,7 +74,9 @@ class ReceptionViews:
             web.get(f"{p}/api/me", self.me),
             web.get(f"{p}/api/slots", self.slots),
             web.post(f"{p}/api/bookings", self.book),
+            web.post(f"{p}/api/sessions", self.open_session),
             web.get(f"{p}/api/schedule", self.schedule),
+            web.get(f"{p}/api/upcoming", self.upcoming),
             web.get(f"{p}/api/oversight", self.oversight),
             web.get(f"{p}/api/sessions/{{session}}", self.session),
             web.post(f"{p}/api/sessions/{{session}}/token", self.token),
@@ -140,6 +144,8 @@ class ReceptionViews:
                 "role": member.role,
                 "townships": [{"code": c, "name": tree.name(c)} for c in townships],
                 "supervisor": member.role in ("supervisor", "admin"),
+                "officer": member.role in OFFICER_ROLES
+                and tree.units[member.unit].level not in ("township", "village"),
             }
         )
 
@@ -177,20 +183,31 @@ class ReceptionViews:
         doc = await _body(request)
         client = self._client(request)
         booked = await self.reception.book(member, doc, client)
-        return _json(self.reception.row(booked, member), status=201)
+        return _json(self.reception.oversight.row(booked, member), status=201)
+
+    async def open_session(self, request: web.Request) -> web.Response:
+        """The contract: ``{"unit": township, "walk_in": true}`` opens a walk-in session now."""
+        member = await self._member(request)
+        doc = await _body(request)
+        opened = await self.reception.open_walk_in(member, doc, self._client(request))
+        return _json({**self.reception.oversight.row(opened, member), "id": str(opened.id)}, status=201)
 
     async def schedule(self, request: web.Request) -> web.Response:
         member = await self._member(request)
-        return _json({"sessions": await self.reception.schedule(member)})
+        return _json({"sessions": await self.reception.oversight.schedule(member)})
+
+    async def upcoming(self, request: web.Request) -> web.Response:
+        member = await self._member(request)
+        return _json({"days": await self.reception.oversight.upcoming(member)})
 
     async def oversight(self, request: web.Request) -> web.Response:
         member = await self._member(request)
-        return _json(await self.reception.grid(member))
+        return _json(await self.reception.oversight.view(member))
 
     async def session(self, request: web.Request) -> web.Response:
         member = await self._member(request)
         found = await self.reception.session(member, request.match_info["session"])
-        row = self.reception.row(found, member)
+        row = self.reception.oversight.row(found, member)
         row["minutes_text"] = found.minutes
         row["attendees_planned"] = self.reception.attendees(found)
         return _json(row)
@@ -210,7 +227,7 @@ class ReceptionViews:
         member = await self._member(request)
         doc = await _body(request)
         found = await self.reception.consent(member, request.match_info["session"], doc)
-        return _json(self.reception.row(found, member))
+        return _json(self.reception.oversight.row(found, member))
 
     async def minutes(self, request: web.Request) -> web.Response:
         member = await self._member(request)

@@ -17,36 +17,29 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any, Protocol
 
 from intake.clock import CHINA
 from intake.domain import Accused, Location, Receipt, Reporter, Submission, Upload
-from intake.errors import Conflict, IntakeError, NotFound, ValidationError
+from intake.errors import Conflict, NotFound, ValidationError
 from intake.jobs import Handler as JobHandler
 from intake.reception.booking import MAX_MINUTES, booking_details, text_field
+from intake.reception.oversight import SUPERVISOR_ROLES, Oversight
+from intake.reception.recording import MAX_CHUNK, NotAllowed, Recording
+
+__all__ = ["MAX_CHUNK", "NotAllowed", "ReceptionContext", "ReceptionService", "RoomHub"]
 from intake.reception.slots import SlotPlan, parse_slots
 from intake.reception.tokens import ROLES, Claims, RoomTokens
 from intake.services import Services, triage_text
-from intake.staff import Forbidden, StaffMember, StaffService
+from intake.staff import StaffMember, StaffService
 
 log = logging.getLogger("intake.reception")
 
-MAX_CHUNK = 4 * 1024 * 1024
 OFFICER_ROLES = ("registrar", "triage_officer", "handler", "supervisor", "admin")
-SUPERVISOR_ROLES = ("supervisor", "admin")
 CITY_RANKS = ("正县处级", "副县处级", "正厅局级", "副厅局级", "正省部级", "副省部级")
-STATUS_LABELS = {
-    "booked": "已预约",
-    "live": "接访中",
-    "minutes": "待确认笔录",
-    "filed": "已登记",
-    "cancelled": "已取消",
-}
-
-
-class NotAllowed(Forbidden):
-    pass
+WALK_IN_FACTS = "（群众现场来访，反映的问题见接访笔录）"
+WALK_IN_MINUTES = 30
 
 
 @dataclass(frozen=True)
@@ -75,10 +68,16 @@ class RoomHub(Protocol):
 
     async def broadcast(self, room_id: str, message: dict[str, Any], *, role: str | None = None) -> None: ...
 
+    async def record(
+        self, room_id: str, write: Callable[[str, bytes], Awaitable[None]], ice_servers: list[dict[str, Any]]
+    ) -> None: ...
+
+    async def stop_recording(self, room_id: str) -> int: ...
+
     async def close(self) -> None: ...
 
 
-class ReceptionService:
+class ReceptionService(Recording):
     def __init__(
         self,
         services: Services,
@@ -88,6 +87,7 @@ class ReceptionService:
         slots: str,
         ice_servers: str,
         max_recording_mb: int,
+        server_recording: bool = True,
     ) -> None:
         """``slots``, ``ice_servers``, ``max_recording_mb``: ``INTAKE_RECEPTION_SLOTS``,
         ``INTAKE_RECEPTION_ICE_SERVERS`` and ``INTAKE_RECEPTION_MAX_RECORDING_MB``, as read by the
@@ -106,6 +106,8 @@ class ReceptionService:
         self.plan = SlotPlan(parse_slots(slots), services.workflow.calendar)
         self.ice_servers = parse_ice_servers(ice_servers)
         self.max_recording = max_recording_mb * 1024 * 1024
+        self.server_recording = server_recording
+        self.oversight = Oversight(self)
 
     # --- who may do what ---------------------------------------------------------------------------
 
@@ -155,8 +157,8 @@ class ReceptionService:
         now = self.clock.now()
         today = now.astimezone(CHINA).date()
         slots = [s for s in self.plan.slots(today, today + timedelta(days=days)) if s.start > now]
-        county = self.tree.units[township].parent_code or township
-        taken = await self.store.taken_slots(county, now, now + timedelta(days=days + 1))
+        # Each township room holds its own slots: the receiving unit's officers are a pool.
+        taken = await self.store.taken_slots(township, now, now + timedelta(days=days + 1))
         return [
             {
                 "start": s.start.isoformat(),
@@ -174,7 +176,7 @@ class ReceptionService:
         start, slot = self._bookable_slot(doc)
         facts, accused, identity = booking_details(doc)
         linked = await self._linked_report(doc, client_key)
-        host, ranks = await self._host_of(township, start, accused, facts)
+        host, ranks = await self._host_of(township, accused, facts)
         now = self.clock.now()
         session_id = uuid.uuid4()
         day_before = datetime.combine(start.astimezone(CHINA).date() - timedelta(days=1), time(9, 0), CHINA)
@@ -204,6 +206,57 @@ class ReceptionService:
         log.info("reception booked", extra={"session": str(session_id)})
         return await self.store.get(session_id)
 
+    async def open_walk_in(self, member: StaffMember, doc: dict[str, Any], client_key: str) -> Any:
+        """A walk-in session (现场来访), opened now: the citizen is in the township room. Township
+        staff of that unit, or staff of a unit above it, open it; the receiving unit's officers
+        see it waiting (and hear it) on their pages, and one of them joins. The township room
+        must have no other session under way."""
+        if doc.get("walk_in") is not True:
+            raise ValidationError(
+                "这里只能发起现场来访接访；预约接访请在预约页面提交。", code="walk_in_required"
+            )
+        township = text_field(doc, "unit", 16) or ""
+        if township not in self.townships_of(member):
+            raise NotFound("没有这个乡镇接访室。", code="unknown_township")
+        facts, accused, identity = booking_details({**doc, "facts": doc.get("facts") or WALK_IN_FACTS})
+        linked = await self._linked_report(doc, client_key)
+        if any(accused.values()) or facts != WALK_IN_FACTS:
+            host, ranks = await self._host_of(township, accused, facts)
+        else:
+            host, ranks = self.tree.units[township].parent_code or township, []
+        now = self.clock.now()
+        session_id = uuid.uuid4()
+        opened = await self.store.book(
+            member.actor,
+            now,
+            id=session_id,
+            township_unit=township,
+            host_unit=host,
+            slot_start=now,
+            slot_minutes=WALK_IN_MINUTES,
+            accused_name=accused["name"],
+            accused_unit=accused["unit"],
+            accused_position=accused["position"],
+            accused_rank=next((r for r in ranks if r), None),
+            facts=facts,
+            identity=identity or None,
+            linked_report_id=linked,
+            booked_by=member.username,
+            walk_in=True,
+        )
+        if not opened:
+            raise Conflict("本接访室已有正在进行的接访，请结束后再发起。", code="room_busy")
+        # The alert to the receiving unit's officers on duty: their pages list it (with a sound).
+        await self.store.audit(
+            "reception_walk_in_alert",
+            member.actor,
+            now,
+            {"session": str(session_id), "township": township, "host_unit": host},
+            linked,
+        )
+        log.info("reception walk-in opened", extra={"session": str(session_id)})
+        return await self.store.get(session_id)
+
     def _bookable_slot(self, doc: dict[str, Any]) -> tuple[datetime, Any]:
         """The slot the booking asks for (China time when no zone is given), one still to come."""
         try:
@@ -225,20 +278,14 @@ class ReceptionService:
         return await self.store.report_id_of(status.case_no)
 
     async def _host_of(
-        self, township: str, start: datetime, accused: dict[str, str | None], facts: str
+        self, township: str, accused: dict[str, str | None], facts: str
     ) -> tuple[str, list[str]]:
         """The unit that hosts the session, routed by the accused's rank as triage reads it (the
-        same engine as every report), and the ranks read; another unit's calendar must be free."""
+        same engine as every report), and the ranks read."""
         who = "".join(filter(None, (accused["unit"], accused["position"])))
         result = await triage_text(self.services, f"被反映人{accused['name'] or ''}，{who}。{facts}")
         ranks = [str(a.get("rank") or "") for a in result.get("accused") or []]
-        host = self.host_unit_for(township, result.get("level"), ranks)
-        if host != self.tree.units[township].parent_code:
-            # Another unit's calendar: only its own free slots count.
-            taken = await self.store.taken_slots(host, start, start + timedelta(minutes=1))
-            if start in taken:
-                raise Conflict("该时段已被预约，请另选时段。", code="slot_taken")
-        return host, ranks
+        return self.host_unit_for(township, result.get("level"), ranks), ranks
 
     def _confirmation(self, township: str, host: str, start: datetime) -> str:
         at = start.astimezone(CHINA).strftime("%Y年%m月%d日 %H:%M")
@@ -276,13 +323,30 @@ class ReceptionService:
             raise Conflict("本场接访已结束。", code="session_closed")
         if role == "host" and found.consent_at is None:
             raise Conflict("请先由群众确认知情同意。", code="consent_required")
+        if role == "officer":
+            await self._claim(member, found)
         seat = role if role != "supervisor" else f"supervisor-{member.username}"
         token, expires = self.tokens.issue(str(found.id), role, seat, self.clock.now())
         if role == "supervisor":
             await self.store.audit(
                 "reception_watch", member.actor, self.clock.now(), {"session": str(found.id)}
             )
-        return {"token": token, "expires": expires, "seat": seat, "ice_servers": self.ice_servers}
+        return {
+            "token": token,
+            "expires": expires,
+            "seat": seat,
+            "ice_servers": self.ice_servers,
+            "server_recording": self.server_recording,
+        }
+
+    async def _claim(self, member: StaffMember, found: Any) -> None:
+        """One officer of the receiving unit's pool takes the session; the others are told who."""
+        held = await self.store.claim(found.id, member.username, member.actor, self.clock.now())
+        if held is None:
+            return
+        if held.startswith("status:"):
+            raise Conflict("本场接访已结束。", code="session_closed")
+        raise Conflict("本场接访已有其他接访人员接入。", code="officer_taken")
 
     # --- consent, minutes, filing -----------------------------------------------------------------
 
@@ -303,6 +367,8 @@ class ReceptionService:
         if refused:
             raise Conflict("本场接访已开始或已结束。", code="stale_session")
         await self.hub.broadcast(str(found.id), {"type": "session", "status": "live"})
+        if self.server_recording:
+            await self._record(found.id)
         return await self.store.get(found.id)
 
     def _minutes(self, doc: dict[str, Any]) -> str:
@@ -320,9 +386,13 @@ class ReceptionService:
     async def end(self, member: StaffMember, session_id: str, doc: dict[str, Any]) -> None:
         """The officer ends the call; the minutes go to the township screen for the citizen."""
         found = await self.session(member, session_id, "officer")
+        if found.officer not in (None, member.username):
+            raise Conflict("本场接访已有其他接访人员接入。", code="officer_taken")
         minutes = self._minutes(doc)
         if await self.store.end(found.id, minutes, member.username, member.actor, self.clock.now()):
             raise Conflict("本场接访不在进行中。", code="stale_session")
+        # The recording is whole before the citizen can confirm: the recorder leaves, all stored.
+        await self.hub.stop_recording(str(found.id))
         await self.hub.broadcast(str(found.id), {"type": "minutes", "text": minutes})
 
     async def confirm(self, member: StaffMember, session_id: str) -> Filed:
@@ -336,7 +406,7 @@ class ReceptionService:
         if officer is None:
             raise Conflict("接访人员账户已停用，请联系县纪委监委。", code="officer_missing")
         identity = await self.store.take_identity(found.id)
-        recording = await self.store.recording(found.id)
+        recordings = await self.store.recordings(found.id)
         township = self.tree.units[found.township_unit]
         content = f"【视频接访笔录】\n{found.minutes}\n\n【预约时反映的问题】\n{found.facts}"
         sub = Submission(
@@ -348,7 +418,9 @@ class ReceptionService:
             reporter=Reporter(**identity) if identity else Reporter(),
             anonymous=not identity,
             external_id=f"reception:{found.id}",
-            attachments=(Upload("视频接访录像.webm", "video/webm", recording),) if recording else (),
+            attachments=tuple(
+                Upload(self._recording_name(part), "video/webm", data) for part, data in recordings if data
+            ),
         )
         receipt: Receipt = await self.services.pipeline.accept(sub)
         await self.workflow.register_filed(officer, receipt.case_no)
@@ -363,121 +435,12 @@ class ReceptionService:
         log.info("reception filed", extra={"session": str(found.id), "case_no": receipt.case_no})
         return Filed(receipt.case_no, receipt.query_code)
 
-    # --- recording ----------------------------------------------------------------------------------
-
-    async def add_chunk(self, member: StaffMember, session_id: str, seq: int, data: bytes) -> int:
-        found = await self.session(member, session_id, "host")
-        if not data or len(data) > MAX_CHUNK:
-            raise IntakeError("录像分片为空或过大。", code="payload_too_large", status=413)
-        result = await self.store.add_chunk(
-            found.id, seq, data, self.max_recording, member.actor, self.clock.now()
-        )
-        if result == "too_large":
-            raise IntakeError("录像超过本场接访的容量上限。", code="recording_too_large", status=413)
-        if isinstance(result, str):
-            raise Conflict("录像分片顺序不对，或本场接访不在进行中。", code=f"chunk_{result}")
-        return result
-
-    async def recording(self, member: StaffMember, session_id: str) -> tuple[str, bytes]:
-        """The recording attached to the filed case, for the officer or a supervisor; audited."""
-        found = await self.session(member, session_id)
-        if not (self.may(member, found, "officer") or self.may(member, found, "supervisor")):
-            raise NotAllowed("您不能查看本场录像。", code="forbidden")
-        if not found.case_no:
-            raise NotFound("本场接访尚未登记，录像还未归档。", code="recording_not_found")
-        attachments = [
-            a
-            for a in await self.workflow.attachments(member, found.case_no)
-            if a.content_type == "video/webm"
-        ]
-        if not attachments:
-            raise NotFound("本场接访没有录像。", code="recording_not_found")
-        blob = await self.workflow.attachment(member, found.case_no, str(attachments[0].id))
-        report_id = await self.store.report_id_of(found.case_no)
-        await self.store.audit(
-            "reception_recording_viewed",
-            member.actor,
-            self.clock.now(),
-            {"session": str(found.id), "attachment": str(attachments[0].id)},
-            report_id,
-        )
-        return blob.content_type, blob.data
-
     # --- oversight ------------------------------------------------------------------------------------
 
     async def _noted(self, room: str, claims: Claims, text: str) -> None:
         await self.store.audit(
             "reception_note", f"room:{claims.seat}", self.clock.now(), {"session": room, "chars": len(text)}
         )
-
-    def _day(self, day: date) -> tuple[datetime, datetime]:
-        start = datetime.combine(day, time(0, 0), CHINA)
-        return start, start + timedelta(days=1)
-
-    async def schedule(self, member: StaffMember, day: date | None = None) -> list[dict[str, Any]]:
-        """The day's sessions the member takes part in (township, county or supervisor)."""
-        day = day or self.clock.now().astimezone(CHINA).date()
-        start, end = self._day(day)
-        scope = [member.unit, *self.tree.descendants(member.unit)]
-        by_host = await self.store.between(scope, start, end)
-        by_township = await self.store.between(scope, start, end, by="township_unit")
-        seen: dict[uuid.UUID, Any] = {s.id: s for s in [*by_host, *by_township]}
-        rows = [s for s in seen.values() if self.roles_of(member, s)]
-        return [self.row(s, member) for s in sorted(rows, key=lambda s: s.slot_start)]
-
-    def row(self, s: Any, member: StaffMember | None = None) -> dict[str, Any]:
-        live = self.hub.snapshot(str(s.id))
-        return {
-            "id": str(s.id),
-            "township": s.township_unit,
-            "township_name": self.tree.name(s.township_unit),
-            "host_unit": s.host_unit,
-            "host_unit_name": self.tree.name(s.host_unit),
-            "slot": s.slot_start.isoformat(),
-            "slot_label": s.slot_start.astimezone(CHINA).strftime("%m-%d %H:%M"),
-            "minutes": s.slot_minutes,
-            "status": s.status,
-            "status_label": STATUS_LABELS.get(s.status, s.status),
-            "accused": {"name": s.accused_name, "unit": s.accused_unit, "position": s.accused_position},
-            "accused_rank": s.accused_rank,
-            "facts": s.facts,
-            "identity_sealed": s.has_identity,
-            "attendees": s.attendees,
-            "consent_at": s.consent_at.isoformat() if s.consent_at else None,
-            "case_no": s.case_no,
-            "recording_bytes": s.recording_bytes,
-            "room": live,
-            "roles": self.roles_of(member, s) if member else [],
-        }
-
-    async def grid(self, member: StaffMember) -> dict[str, Any]:
-        """Every township room below the member's unit: idle, waiting or in session (with
-        duration), today's schedule and the sessions held, per township."""
-        if member.role not in SUPERVISOR_ROLES:
-            raise NotAllowed("只有监督人员可以查看接访监督台。", code="forbidden")
-        townships = self.townships_of(member)
-        start, end = self._day(self.clock.now().astimezone(CHINA).date())
-        sessions = await self.store.between(townships, start, end, by="township_unit")
-        active = await self.store.active(townships)
-        rooms = []
-        for code in townships:
-            today = [s for s in sessions if s.township_unit == code]
-            # A session under way counts wherever its slot was (one booked for another day).
-            current = next((s for s in active if s.township_unit == code), None)
-            live = self.hub.snapshot(str(current.id)) if current else {"state": "idle", "peers": []}
-            rooms.append(
-                {
-                    "township": code,
-                    "name": self.tree.name(code),
-                    "state": live["state"],
-                    "seconds": live.get("seconds"),
-                    "session": str(current.id) if current else None,
-                    "watchable": bool(current and self.may(member, current, "supervisor")),
-                    "schedule": [self.row(s) for s in today],
-                    "held": sum(1 for s in today if s.status == "filed"),
-                }
-            )
-        return {"date": start.date().isoformat(), "rooms": rooms}
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ class Claims:
     role: str
     seat: str
     expires: int
+    nonce: str = ""
 
 
 def _b64(data: bytes) -> str:
@@ -76,7 +77,9 @@ class RoomTokens:
             raise TokenRejected("bad_signature")
         try:
             doc = json.loads(_unb64(parts[1]))
-            claims = Claims(str(doc["room"]), str(doc["role"]), str(doc["sub"]), int(doc["exp"]))
+            claims = Claims(
+                str(doc["room"]), str(doc["role"]), str(doc["sub"]), int(doc["exp"]), str(doc["n"])
+            )
         except (ValueError, KeyError, TypeError, binascii.Error):
             raise TokenRejected("malformed") from None
         if claims.expires <= now.timestamp():

@@ -22,6 +22,8 @@ class ReceptionSession(Base):
     host_unit: Mapped[str] = mapped_column(sa.ForeignKey("units.code"), index=True)
     slot_start: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     slot_minutes: Mapped[int] = mapped_column(sa.Integer)
+    # Opened at once with the citizen in the room (issue 20), not booked on a slot.
+    walk_in: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false(), default=False)
     status: Mapped[str] = mapped_column(sa.String(12), index=True)
     accused_name: Mapped[str | None] = mapped_column(sa.String(100))
     accused_unit: Mapped[str | None] = mapped_column(sa.String(200))
@@ -47,12 +49,14 @@ class ReceptionSession(Base):
 
 
 class ReceptionChunk(Base):
-    """One piece of a session's recording as the browser uploaded it (an encrypted blob file)."""
+    """One piece of a session's recording (an encrypted blob file), as the server's recorder wrote
+    it (``part``: whose media, ``host`` or ``officer``) or as the browser uploaded it (no part)."""
 
     __tablename__ = "reception_chunks"
     id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
     session_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("reception_sessions.id"), index=True)
     seq: Mapped[int] = mapped_column(sa.Integer)
+    part: Mapped[str | None] = mapped_column(sa.String(16))
     size: Mapped[int] = mapped_column(sa.BigInteger)
     blob_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

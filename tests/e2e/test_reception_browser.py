@@ -1,6 +1,9 @@
-"""Video reception end to end in headless Chromium: a township screen and a county officer make a
-WebRTC call over our signaling (fake camera and microphone), the county supervisor sees it live,
-the officer ends with minutes, the citizen confirms, and the ``video`` report has its recording.
+"""Video reception end to end in headless Chromium (issue 20): township staff, signed in once at
+the console, open a walk-in session; the county officer's page beeps and lists it, the officer
+joins; a WebRTC call over our signaling (fake camera and microphone) with the server's recorder in
+the room; the county supervisor sees the room in the grid (who sits where) and watches; the
+officer ends with minutes, the citizen confirms, and the ``video`` report has both sides'
+recordings (one WebM each, video and audio frames read back with PyAV).
 
 Run it in a network namespace with loopback only, so that the call stays on 127.0.0.1
 (research/probes_runtime.md §1)::
@@ -33,6 +36,7 @@ from intake.staff import totp_now
 from server.app import build_app, services_of
 from server.config import Settings
 from tests.e2e.conftest import ARGS, CHROMIUM
+from video_reception import RECEPTION
 
 pytestmark = pytest.mark.browser
 
@@ -40,7 +44,9 @@ MEDIA_ARGS = [
     "--use-fake-device-for-media-stream",
     "--use-fake-ui-for-media-stream",
     "--allow-loopback-in-peer-connection",
+    "--autoplay-policy=no-user-gesture-required",  # the officer's alert sound without a click
 ]
+SCREENSHOTS = Path(os.environ.get("INTAKE_SCREENSHOT_DIR") or "/tmp")
 PASSWORD = "correct horse battery staple"
 STAFF = {
     "town": ("430121102", "registrar"),
@@ -55,7 +61,7 @@ def loopback_only() -> bool:
 
 
 @pytest.fixture
-async def reception_server(settings: Settings) -> AsyncIterator[tuple[str, Any, dict[str, str]]]:
+async def reception_server(settings: Settings) -> AsyncIterator[tuple[str, Any, dict[str, str], Any]]:
     app = build_app(settings, channels.REGISTRY)  # the reception feature comes from the root
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -66,7 +72,8 @@ async def reception_server(settings: Settings) -> AsyncIterator[tuple[str, Any, 
     for name, (unit, role) in STAFF.items():
         _, secrets[name] = await services.staff.add(name, unit, role, PASSWORD)
     try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}", services, secrets
+        hub = app[RECEPTION].service.hub
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}", services, secrets, hub
     finally:
         await runner.cleanup()
 
@@ -95,7 +102,7 @@ async def media_browser() -> AsyncIterator[Any]:
             await browser.close()
 
 
-async def _until(check: Callable[[], Any], within: float = 20.0) -> Any:
+async def _until(check: Callable[[], Any], within: float = 60.0) -> Any:
     async with asyncio.timeout(within):
         while True:
             value = await check()
@@ -104,69 +111,108 @@ async def _until(check: Callable[[], Any], within: float = 20.0) -> Any:
             await asyncio.sleep(0.1)
 
 
+async def _login(page: Any, base: str, path: str, form: str, name: str, secret: str, clock: Any) -> None:
+    await page.goto(f"{base}{path}")
+    await page.fill("#username", name)
+    await page.fill("#password", PASSWORD)
+    await page.fill("#totp", totp_now(secret, clock.now()))
+    await page.click(f"{form} button")
+
+
+def _media(data: bytes) -> dict[str, int]:
+    import io
+
+    import av
+
+    counts: dict[str, int] = {}
+    with av.open(io.BytesIO(data)) as container:
+        for frame in container.decode(*container.streams):
+            kind = "video" if isinstance(frame, av.VideoFrame) else "audio"
+            counts[kind] = counts.get(kind, 0) + 1
+    return counts
+
+
 async def test_book_call_watch_minutes_and_file(
-    reception_server: tuple[str, Any, dict[str, str]], media_browser: Any
+    reception_server: tuple[str, Any, dict[str, str], Any], media_browser: Any
 ) -> None:
-    base, services, secrets = reception_server
+    base, services, secrets, hub = reception_server
+    # The server's recorder (aiortc) offers loopback candidates here: aioice leaves them out.
+    from tests.reception.conftest import loopback_only as aioice_on_loopback
+
+    aioice_on_loopback()
     pages = {}
     for name in STAFF:
         context = await media_browser.new_context()
         page = await context.new_page()
-        await page.goto(f"{base}/reception/")
-        await page.fill("#username", name)
-        await page.fill("#password", PASSWORD)
-        await page.fill("#totp", totp_now(secrets[name], services.clock.now()))
-        await page.click("#login-form button")
+        if name == "town":
+            # One sign-on: the township staff sign in at the console and go to the reception pages.
+            await _login(page, base, "/console/login", "form", name, secrets[name], services.clock)
+            await page.wait_for_url("**/console/queue")
+            await page.goto(f"{base}/reception/")
+        else:
+            await _login(page, base, "/reception/", "#login-form", name, secrets[name], services.clock)
         await page.wait_for_selector("#app:not([hidden])")
         pages[name] = page
 
-    # The township books a session: identity sealed, routed to the county by the accused's rank.
-    town = pages["town"]
-    await town.wait_for_function("document.querySelectorAll('#slot option').length > 0")
-    await town.fill("#r-name", "李秀英")
-    await town.fill("#r-phone", "13812345678")
-    await town.fill("#a-name", "张某")
-    await town.fill("#a-unit", "黄兴镇某村")
-    await town.fill("#a-position", "村党支部书记")
-    await town.fill("#facts", "反映村党支部书记张某侵占集体土地补偿款。")
-    await town.click("#book-form button")
-    booked = await town.wait_for_selector("#booked:not([hidden])")
-    assert "长沙县纪委监委" in await booked.inner_text()
-    session = await booked.get_attribute("data-session")
-    assert session
+    # The county officer's page lists who waits; nobody yet.
+    officer = pages["officer"]
+    await officer.wait_for_selector("#waiting:not([hidden])")
+    assert await officer.is_visible("#waiting-none")
 
-    # The citizen is told it is recorded and who attends, and confirms; then both join the call.
-    await town.goto(f"{base}/reception/room/{session}?as=host")
+    # A villager walks in: the township opens a walk-in session at once (the button waits busy).
+    town = pages["town"]
+    await town.wait_for_selector("#walk-in:not([hidden])")
+    await town.click("#walk-in-open")
+    await town.wait_for_url("**/reception/room/*?as=host")
+    session = town.url.split("/room/")[1].split("?")[0]
     await town.wait_for_selector("#consent:not([hidden])")
     assert "全程同步录音录像" in await town.inner_text("#consent")
     await town.check("#c-recorded")
     await town.check("#c-attendees")
     await town.click("#consent-ok")
-    officer = pages["officer"]
-    await officer.goto(f"{base}/reception/room/{session}?as=officer")
+
+    # The officer is alerted (the list, and a sound), and joins.
+    item = await officer.wait_for_selector(f'#waiting-list li[data-session="{session}"]')
+    assert "黄兴镇纪委接访室" in await item.inner_text() and "现场来访" in await item.inner_text()
+    await _until(lambda: officer.evaluate("(window.receptionBeeps || 0) > 0"))
+    await officer.click(f'#waiting-list li[data-session="{session}"] a.join')
+    await officer.wait_for_url("**?as=officer")
 
     async def connected(page: Any, peer: str) -> bool:
         stats = await page.evaluate("window.receptionStats ? window.receptionStats() : null")
         found = [p for p in (stats or {}).get("peers", []) if p["peer"] == peer]
         return bool(found and found[0]["connectionState"] == "connected" and found[0]["framesDecoded"] > 0)
 
+    async def sending_to(page: Any, peer: str) -> bool:
+        stats = await page.evaluate("window.receptionStats ? window.receptionStats() : null")
+        found = [p for p in (stats or {}).get("peers", []) if p["peer"] == peer]
+        return bool(found and found[0]["connectionState"] == "connected")
+
     await _until(lambda: connected(town, "officer"))
     await _until(lambda: connected(officer, "host"))
+    # Both screens also send to the server's recorder.
+    await _until(lambda: sending_to(town, "recorder"))
+    await _until(lambda: sending_to(officer, "recorder"))
 
-    # The county console shows the room in session, and a supervisor can watch it.
+    # The supervisor sees the room in session in the grid, with who sits in it, and watches.
     sup = pages["sup"]
     await sup.goto(f"{base}/reception/oversight")
     card = await sup.wait_for_selector('.room[data-township="430121102"][data-state="in_session"]')
-    assert "接访中" in await card.inner_text()
+    text = await card.inner_text()
+    assert "接访中" in text and "现场来访" in text and "接访人员（officer）" in text
+    row = await sup.wait_for_selector(f'#live tr[data-session="{session}"]')
+    assert "长沙县纪委监委" in await row.inner_text()
+    await sup.screenshot(path=str(SCREENSHOTS / "reception_oversight.png"), full_page=True)
     await sup.click('.room[data-township="430121102"] a.watch')
     await sup.wait_for_selector("#supervisor-panel:not([hidden])")
     await _until(lambda: connected(sup, "host"))
     await sup.fill("#note-text", "请核实补偿款金额")
     await sup.click("#note-send")
     await officer.wait_for_selector("#notes li")
+    await town.screenshot(path=str(SCREENSHOTS / "reception_township.png"), full_page=True)
 
-    # Let the recorder upload a few chunks, then the officer ends with the minutes.
-    await _until(lambda: town.evaluate("window.receptionStats().then(s => s.uploaded > 0)"))
+    # A few seconds of the call recorded, then the officer ends with the minutes.
+    await _until(lambda: _recorded(hub, session), within=30)
     await officer.fill("#minutes-text", "群众反映：村党支部书记张某侵占土地补偿款。答复：依规办理。")
     await officer.click("#end")
     await town.wait_for_selector("#confirm:not([disabled])")
@@ -176,14 +222,24 @@ async def test_book_call_watch_minutes_and_file(
     case_no = await town.inner_text("#case-no")
     code = await town.inner_text("#query-code")
     assert len(code) == 16
+    await town.screenshot(path=str(SCREENSHOTS / "reception_filed.png"), full_page=True)
 
     report = await services.db.reports.get(case_no)
     assert report is not None and report.channel == "video" and report.status == "registered"
-    assert "侵占土地补偿款" in report.content and "李秀英" not in report.content
+    assert "侵占土地补偿款" in report.content
     attachments = await services.db.workflow.attachments(report.id)
-    assert [a.content_type for a in attachments] == ["video/webm"] and attachments[0].size > 1000
-    blob = services.db.blobs.get(attachments[0].id)
-    assert blob.data[:4] == b"\x1a\x45\xdf\xa3"  # an EBML (WebM) header: the browser's recording
+    assert [a.content_type for a in attachments] == ["video/webm", "video/webm"]  # both sides
+    for a in attachments:
+        blob = services.db.blobs.get(a.id)
+        assert blob.data[:4] == b"\x1a\x45\xdf\xa3"  # EBML: WebM, written by the server
+        counts = _media(blob.data)
+        assert counts.get("video", 0) > 5 and counts.get("audio", 0) > 5, counts
+
+
+async def _recorded(hub: Any, session: str) -> bool:
+    recorder = hub.recorders.get(session)
+    parts = recorder.recordings if recorder else {}
+    return all(p in parts and parts[p].frames > 40 for p in ("host", "officer"))
 
 
 def _namespace_command() -> list[str] | None:

@@ -28,6 +28,7 @@ PASSWORD = "correct horse battery staple"
 STAFF = {
     "town": (TOWNSHIP, "registrar"),
     "officer": (COUNTY, "handler"),
+    "officer2": (COUNTY, "registrar"),  # the county's officers are a pool
     "sup": (COUNTY, "supervisor"),
     "cityofficer": (CITY, "handler"),
     "other": ("430121104", "registrar"),  # another township
@@ -72,6 +73,12 @@ class Reception:
         doc: dict[str, Any] = await self.call(who, "bookings", body, status=201)
         return doc
 
+    async def walk_in(self, who: str = "town", unit: str = TOWNSHIP, **extra: Any) -> dict[str, Any]:
+        doc: dict[str, Any] = await self.call(
+            who, "sessions", {"unit": unit, "walk_in": True, **extra}, status=201
+        )
+        return doc
+
     async def token(self, who: str, session: str, role: str) -> str:
         doc = await self.call(who, f"sessions/{session}/token", {"role": role})
         token: str = doc["token"]
@@ -92,7 +99,12 @@ async def sign_in(services: Any) -> dict[str, str]:
 @pytest.fixture
 async def reception(aiohttp_client: Any, make_settings: Callable[..., Settings], db_url: str) -> Reception:
     """On SQLite and on PostgreSQL (when ``INTAKE_TEST_DATABASE_URL`` is set)."""
-    settings = make_settings(INTAKE_RECEPTION_RECONNECT_SECONDS="1", INTAKE_DATABASE_URL=db_url)
+    # Signaling and the browser's upload: the server's recorder is tested with ``recording_server``.
+    settings = make_settings(
+        INTAKE_RECEPTION_RECONNECT_SECONDS="1",
+        INTAKE_DATABASE_URL=db_url,
+        INTAKE_RECEPTION_SERVER_RECORDING="0",
+    )
     app = build_app(settings, channels.REGISTRY, run_worker=False, features=[feature])
     client = await aiohttp_client(app)
     return Reception(client, await sign_in(services_of(app)))
@@ -145,11 +157,14 @@ class AiortcPeer:
     """One participant: a synthetic camera (lavfi testsrc) unless ``receive_only``, the frames it
     receives counted, signaling through ``/reception/ws/{session}``."""
 
-    def __init__(self, url: str, session: str, token: str, *, receive_only: bool = False) -> None:
+    def __init__(
+        self, url: str, session: str, token: str, *, receive_only: bool = False, audio: bool = False
+    ) -> None:
         from aiortc import RTCConfiguration, RTCPeerConnection
 
         self.url, self.session, self.token = url, session, token
         self.receive_only = receive_only
+        self.audio = audio
         self.pcs: dict[str, RTCPeerConnection] = {}
         self._config = RTCConfiguration(iceServers=[])
         self.frames = 0
@@ -171,7 +186,13 @@ class AiortcPeer:
         else:
             player = MediaPlayer("testsrc=size=160x120:rate=10", format="lavfi")
             self._players.append(player)
+            assert player.video is not None
             pc.addTrack(player.video)
+            if self.audio:  # a synthetic microphone: a sine tone
+                tone = MediaPlayer("sine=frequency=440:sample_rate=48000", format="lavfi")
+                self._players.append(tone)
+                assert tone.audio is not None
+                pc.addTrack(tone.audio)
 
         @pc.on("track")
         def on_track(track: Any) -> None:
@@ -251,18 +272,16 @@ class AiortcPeer:
         for pc in self.pcs.values():
             await pc.close()
         for p in self._players:
-            if p.video is not None:
-                p.video.stop()
+            for track in (p.video, p.audio):
+                if track is not None:
+                    track.stop()
         if self.ws is not None:
             await self.ws.close()
         if self._http is not None:
             await self._http.close()
 
 
-@pytest.fixture
-async def live_server(make_settings: Callable[..., Settings]) -> AsyncIterator[tuple[str, web.Application]]:
-    """The server on a real loopback port (aiortc peers connect like browsers would)."""
-    settings = make_settings(INTAKE_RECEPTION_RECONNECT_SECONDS="2")
+async def _serve(settings: Settings) -> AsyncIterator[tuple[str, web.Application]]:
     app = build_app(settings, channels.REGISTRY, run_worker=False, features=[feature])
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -273,3 +292,20 @@ async def live_server(make_settings: Callable[..., Settings]) -> AsyncIterator[t
         yield f"http://127.0.0.1:{port}", app
     finally:
         await runner.cleanup()
+
+
+@pytest.fixture
+async def live_server(make_settings: Callable[..., Settings]) -> AsyncIterator[tuple[str, web.Application]]:
+    """The server on a real loopback port (aiortc peers connect like browsers would)."""
+    settings = make_settings(INTAKE_RECEPTION_RECONNECT_SECONDS="2", INTAKE_RECEPTION_SERVER_RECORDING="0")
+    async for served in _serve(settings):
+        yield served
+
+
+@pytest.fixture
+async def recording_server(
+    make_settings: Callable[..., Settings],
+) -> AsyncIterator[tuple[str, web.Application]]:
+    """The same with the server's recorder on (the default setting)."""
+    async for served in _serve(make_settings(INTAKE_RECEPTION_RECONNECT_SECONDS="1")):
+        yield served

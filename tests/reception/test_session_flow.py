@@ -42,7 +42,8 @@ async def test_booking_routes_by_rank_and_seals_identity(reception: Reception, d
         facts="反映长沙县副县长王某违规收受礼金。",
     )
     assert county_cadre["host_unit"] == CITY
-    # Nobody else may take the slot the first booking holds at the county.
+    # The township room holds its slot: nobody books it twice. (Another township books the same
+    # slot at the same county: tests/reception/test_walk_in.py.)
     taken = {"township": TOWNSHIP, "slot": village["slot"], "facts": "再约同一时段。"}
     await r.call("town", "bookings", taken, status=409)
     # Another township's staff cannot book for this township, nor see the session.
@@ -70,6 +71,7 @@ async def test_booking_routes_by_rank_and_seals_identity(reception: Reception, d
 
 async def test_a_session_files_a_video_report_with_minutes_and_recording(reception: Reception) -> None:
     r = reception
+    r.service.server_recording = False  # the browser's upload (the fallback)
     booked = await r.book()
     session = booked["id"]
     # No consent, no call: the township screen cannot join yet, and consent needs both boxes.
@@ -95,7 +97,9 @@ async def test_a_session_files_a_video_report_with_minutes_and_recording(recepti
     grid = await r.call("sup", "oversight")
     room = next(x for x in grid["rooms"] if x["township"] == TOWNSHIP)
     assert room["session"] == session and room["watchable"] is True
-    await r.call("officer", "oversight", status=403)
+    # An officer of the receiving unit sees the sessions of the county, not the supervisors' grid.
+    seen = await r.call("officer", "oversight")
+    assert [x["id"] for x in seen["sessions"]] == [session] and seen["rooms"] == []
     # The officer writes the minutes and ends; the citizen confirms on the township screen.
     minutes = "群众反映：村党支部书记张某侵占土地补偿款约五万元。答复：县纪委监委将依规办理。"
     await r.call("officer", f"sessions/{session}/minutes", {"minutes": minutes[:10]})
@@ -139,6 +143,7 @@ async def test_a_session_files_a_video_report_with_minutes_and_recording(recepti
 async def test_recording_size_is_bounded(reception: Reception) -> None:
     r = reception
     r.service.max_recording = 5000
+    r.service.server_recording = False
     session = (await r.book())["id"]
     await r.call("town", f"sessions/{session}/consent", {"recorded": True, "attendees": True})
     ok = await r.client.post(

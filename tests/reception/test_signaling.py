@@ -132,16 +132,39 @@ async def test_relay_reconnect_and_vanishing_peer(reception: Reception) -> None:
     }
     await officer.send_json({"type": "candidate", "to": "host", "candidate": {"candidate": "c"}})
     assert await receive(host) == {"type": "candidate", "from": "officer", "candidate": {"candidate": "c"}}
-    # Unknown types and notes from a non-supervisor go nowhere; garbage does not break the room.
-    await officer.send_str("{not json")
-    await officer.send_json({"type": "note", "text": "hi"})
+    # Bad JSON, unknown types, notes from a non-supervisor, bad or oversized descriptions and
+    # candidates, seats that are not there: refused to the sender alone; the room goes on.
+    refusals = {
+        "{not json": "bad_json",
+        '{"type": "hello"}': "unknown_type",
+        '{"type": "note", "text": "hi"}': "not_allowed",
+        '{"type": "description", "to": "host", "description": "x"}': "bad_description",
+        '{"type": "description", "to": "host", "description": {"sdp": 5}}': "bad_description",
+        '{"type": "candidate", "to": "host", "candidate": [1]}': "bad_candidate",
+        '{"type": "candidate", "to": "nobody", "candidate": null}': "unknown_peer",
+        '{"type": "candidate", "to": "officer", "candidate": null}': "unknown_peer",  # itself
+    }
+    big = {"type": "offer", "sdp": "v=0\r\n" + "a=x\r\n" * 8000}
+    for raw, reason in refusals.items():
+        await officer.send_str(raw)
+        assert await receive(officer) == {"type": "error", "reason": reason}, raw
+    await officer.send_json({"type": "description", "to": "host", "description": big})
+    assert await receive(officer) == {"type": "error", "reason": "sdp_too_large"}
     await officer.send_json({"type": "ping", "t": 1})
     assert await receive(officer) == {"type": "pong", "t": 1}
+    assert r.service.hub.refused_messages == len(refusals) + 1
+    # The host heard none of it: its next message is the pong to its own ping.
+    await host.send_json({"type": "ping", "t": 0})
+    assert await receive(host) == {"type": "pong", "t": 0}
 
     # The officer's network drops: the seat is kept, the host hears nothing, the officer resumes.
     await _closed_and_dropped(r, officer)
     assert r.service.hub.rooms[session].seats["officer"].ws is None
-    officer, welcome = await join(r.client, session, officer_token)
+    # The spent token is refused (a copy of it cannot take the seat); a fresh one resumes it.
+    replay, refused = await join(r.client, session, officer_token)
+    assert refused == {"type": "refused", "reason": "reused"}
+    await replay.close()
+    officer, welcome = await join(r.client, session, await r.token("officer", session, "officer"))
     assert welcome["resumed"] is True
     assert await receive(host) == {"type": "peer-resumed", "peer": "officer", "role": "officer"}
 

@@ -11,6 +11,27 @@ function showError(message) {
   box.hidden = !message;
 }
 
+// Every button that waits on the server: disabled, "正在处理…", restored when done.
+async function busy(button, fn) {
+  if (!button || button.disabled) return undefined;
+  const label = button.textContent;
+  button.disabled = true;
+  button.setAttribute("aria-busy", "true");
+  button.textContent = "正在处理…";
+  try {
+    return await fn();
+  } finally {
+    button.disabled = false;
+    button.removeAttribute("aria-busy");
+    button.textContent = label;
+  }
+}
+
+function onClick(id, fn) {
+  const button = $(id);
+  button.addEventListener("click", () => busy(button, fn).catch((e) => showError(e.message)));
+}
+
 async function api(path, body) {
   const init = { credentials: "same-origin", headers: {} };
   if (body !== undefined) {
@@ -18,19 +39,53 @@ async function api(path, body) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
-  const res = await fetch("/reception/api/" + path, init);
+  let res;
+  try {
+    res = await fetch("/reception/api/" + path, init);
+  } catch (e) {
+    throw new Error("网络连接失败，请检查网络后重试。");
+  }
   const doc = await res.json().catch(() => ({}));
   if (res.status === 401) {
     $("login").hidden = false;
     $("app").hidden = true;
   }
   if (!res.ok) {
-    const err = new Error((doc.error && doc.error.message) || "请求失败");
+    const err = new Error((doc.error && doc.error.message) || "操作未成功，请稍后重试。");
     err.code = doc.error && doc.error.code;
     throw err;
   }
   return doc;
 }
+
+// The WebAudio alert when a citizen starts waiting (browsers allow sound after the first click).
+function beep() {
+  const Ctx = window.AudioContext || window.webkitAudioContext;
+  if (!Ctx) return;
+  try {
+    const ctx = beep.ctx || (beep.ctx = new Ctx());
+    for (const [at, hz] of [[0, 880], [0.25, 660]]) {
+      const osc = ctx.createOscillator(), gain = ctx.createGain();
+      osc.frequency.value = hz;
+      gain.gain.value = 0.2;
+      osc.connect(gain).connect(ctx.destination);
+      osc.start(ctx.currentTime + at);
+      osc.stop(ctx.currentTime + at + 0.2);
+    }
+    window.receptionBeeps = (window.receptionBeeps || 0) + 1;
+  } catch (e) { /* no sound device: the list still shows it */ }
+}
+document.addEventListener("click", () => { if (beep.ctx) beep.ctx.resume(); });
+
+const REFUSED = {
+  malformed: "进入凭证无效，请刷新页面后重试。",
+  bad_signature: "进入凭证无效，请刷新页面后重试。",
+  expired: "进入凭证已过期，请刷新页面后重试。",
+  wrong_room: "进入凭证不属于本接访室。",
+  reused: "进入凭证已使用过，请刷新页面后重试。",
+  no_join: "连接超时，请刷新页面后重试。",
+  out_of_scope: "您无权进入本接访室。",
+};
 
 function el(tag, text, attrs) {
   const node = document.createElement(tag);
@@ -47,12 +102,12 @@ function duration(seconds) {
 
 // --- login --------------------------------------------------------------------------------------
 
-$("login-form").addEventListener("submit", async (ev) => {
+$("login-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
-  try {
+  busy($("login-form").querySelector("button"), async () => {
     await api("login", { username: $("username").value, password: $("password").value, totp: $("totp").value });
     location.reload();
-  } catch (e) { showError(e.message); }
+  }).catch((e) => showError(e.message));
 });
 $("logout").addEventListener("click", async (ev) => {
   ev.preventDefault();
@@ -98,16 +153,67 @@ async function loadSchedule() {
   }
 }
 
+async function loadUpcoming() {
+  const doc = await api("upcoming");
+  const box = $("upcoming");
+  box.replaceChildren();
+  $("upcoming-none").hidden = doc.days.length > 0;
+  for (const day of doc.days) {
+    const part = el("section", null, { class: "day", "data-day": day.day });
+    part.append(el("h3", day.day));
+    const list = el("ul");
+    for (const u of day.units) {
+      const times = u.sessions.map((x) => `${x.slot_label.slice(6)}（${x.host_unit_name}）`).join("、");
+      list.append(el("li", `${u.unit_name}：${times}`, { "data-unit": u.unit_name }));
+    }
+    part.append(list);
+    box.append(part);
+  }
+}
+
+// The officers' list of citizens waiting (walk-ins and sessions whose officer is not there yet).
+const alerted = new Set();
+async function loadWaiting() {
+  const doc = await api("oversight");
+  const mine = doc.sessions.filter((s) => s.waiting && s.roles.includes("officer"));
+  const list = $("waiting-list");
+  list.replaceChildren();
+  let fresh = false;
+  for (const s of mine) {
+    if (!alerted.has(s.id)) { alerted.add(s.id); fresh = true; }
+    const kind = s.walk_in ? "现场来访" : "预约接访";
+    const li = el("li", `${s.unit_name}接访室 · ${kind} · ${s.status_label}`, { "data-session": s.id });
+    li.append(el("a", "接入", { href: `/reception/room/${s.id}?as=officer`, class: "join" }));
+    list.append(li);
+  }
+  $("waiting-none").hidden = mine.length > 0;
+  if (fresh) beep();
+}
+
 async function indexPage(me) {
+  if (me.townships.length) {
+    $("walk-in").hidden = false;
+    for (const t of me.townships) $("w-township").append(el("option", t.name, { value: t.code }));
+    onClick("walk-in-open", async () => {
+      showError("");
+      const opened = await api("sessions", { unit: $("w-township").value, walk_in: true });
+      location.href = `/reception/room/${opened.id}?as=host`;
+    });
+  }
+  if (me.officer) {
+    $("waiting").hidden = false;
+    await loadWaiting();
+    setInterval(() => loadWaiting().catch(() => {}), 2000);
+  }
   if (me.townships.length) {
     $("booking").hidden = false;
     for (const t of me.townships) $("township").append(el("option", t.name, { value: t.code }));
     $("township").addEventListener("change", () => loadSlots().catch((e) => showError(e.message)));
     await loadSlots();
-    $("book-form").addEventListener("submit", async (ev) => {
+    $("book-form").addEventListener("submit", (ev) => {
       ev.preventDefault();
       showError("");
-      try {
+      busy($("book-form").querySelector("button[type=submit]"), async () => {
         const booked = await api("bookings", {
           township: $("township").value, slot: $("slot").value, facts: $("facts").value,
           query_code: $("r-query").value || undefined,
@@ -120,9 +226,11 @@ async function indexPage(me) {
         $("booked").dataset.session = booked.id;
         await loadSlots();
         await loadSchedule();
-      } catch (e) { showError(e.message); }
+        await loadUpcoming();
+      }).catch((e) => showError(e.message));
     });
   }
+  await loadUpcoming();
   await loadSchedule();
 }
 
@@ -171,6 +279,7 @@ function peerConnection(peer) {
     if (video.srcObject !== e.streams[0]) video.srcObject = e.streams[0] || new MediaStream([e.track]);
   };
   pc.onconnectionstatechange = () => {
+    if (peer === "recorder") { if (pc.connectionState === "connected") $("rec").hidden = false; return; }
     if (pc.connectionState === "connected") setState("通话已连接");
     if (pc.connectionState === "failed") setState("连接中断，正在重连…");
   };
@@ -190,7 +299,8 @@ async function onSignal(msg) {
     setState(msg.peers.length ? "已进入接访室" : "已进入接访室，等待对方加入…");
   } else if (msg.type === "peer-joined") {
     if (room.pcs.has(msg.peer)) { room.pcs.get(msg.peer).close(); room.pcs.delete(msg.peer); }
-    if (!(room.role === "supervisor" && msg.role === "supervisor")) await offer(msg.peer);
+    // A supervisor only watches: it offers to neither another supervisor nor the recorder.
+    if (!(room.role === "supervisor" && ["supervisor", "recorder"].includes(msg.role))) await offer(msg.peer);
   } else if (msg.type === "peer-resumed") {
     const pc = room.pcs.get(msg.peer);
     if (!pc || ["failed", "closed", "disconnected"].includes(pc.connectionState)) await offer(msg.peer);
@@ -198,7 +308,7 @@ async function onSignal(msg) {
     const pc = room.pcs.get(msg.peer);
     if (pc) pc.close();
     room.pcs.delete(msg.peer);
-    setState("对方已离开");
+    if (msg.role !== "recorder") setState("对方已离开");
   } else if (msg.type === "description") {
     const pc = peerConnection(msg.from);
     await pc.setRemoteDescription(msg.description);
@@ -216,7 +326,7 @@ async function onSignal(msg) {
   } else if (msg.type === "filed") {
     onFiled(msg.case_no, null);
   } else if (msg.type === "refused") {
-    setState("无法进入接访室：" + msg.reason);
+    setState(REFUSED[msg.reason] || "无法进入接访室，请刷新页面后重试。");
   }
 }
 
@@ -230,6 +340,8 @@ async function connect() {
     return;
   }
   room.iceServers = grant.ice_servers;
+  room.serverRecording = grant.server_recording;
+  if (room.role === "host" && !room.serverRecording && !room.recorder) startRecording();
   const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/reception/ws/${room.session}`);
   room.ws = ws;
   let chain = Promise.resolve();
@@ -260,6 +372,8 @@ function startRecording() {
     }).catch(() => {});
   };
   room.recorder.start(1000);
+  $("rec-by").textContent = "本端录制";
+  $("rec-up").hidden = false;
   $("rec").hidden = false;
 }
 
@@ -286,6 +400,9 @@ async function onMinutes(text) {
 function onFiled(caseNo, queryCode) {
   room.closed = true;
   $("filed").hidden = false;
+  $("call").hidden = true;
+  $("confirm").hidden = true;
+  $("upload-wait").hidden = true;
   $("case-no").textContent = caseNo;
   if (queryCode) { $("query-code").textContent = queryCode; $("code-note").hidden = false; }
   for (const pc of room.pcs.values()) pc.close();
@@ -301,7 +418,6 @@ async function startCall() {
   } else {
     $("local").parentElement.hidden = true;
   }
-  if (room.role === "host") startRecording();
   await connect();
 }
 
@@ -320,51 +436,51 @@ async function roomPage() {
   const s = await api(`sessions/${room.session}`);
   const names = { host: "乡镇接访室", officer: "接访人员", supervisor: "监督观看" };
   $("room-title").textContent = `视频接访 · ${names[room.role]}`;
-  $("room-sub").textContent = `${s.slot_label} · ${s.township_name}接访室 · ${s.host_unit_name}接访 · ${s.status_label}`;
+  const when = s.walk_in ? `现场来访（${s.slot_label.slice(6)}发起）` : `预约 ${s.slot_label}`;
+  $("room-sub").textContent = `${when} · ${s.township_name}接访室 · ${s.host_unit_name}接访`;
   if (s.status === "filed") { onFiled(s.case_no, null); return; }
   if (room.role === "officer") {
     $("officer-panel").hidden = false;
     if (s.minutes_text) $("minutes-text").value = s.minutes_text;
-    $("minutes-save").addEventListener("click", () =>
-      api(`sessions/${room.session}/minutes`, { minutes: $("minutes-text").value }).then(() => showError("")).catch((e) => showError(e.message)));
-    $("end").addEventListener("click", async () => {
-      try {
-        await api(`sessions/${room.session}/end`, { minutes: $("minutes-text").value });
-        $("end").disabled = true;
-        setState("接访已结束，等待群众确认笔录");
-      } catch (e) { showError(e.message); }
+    onClick("minutes-save", async () => {
+      await api(`sessions/${room.session}/minutes`, { minutes: $("minutes-text").value });
+      showError("");
+    });
+    onClick("end", async () => {
+      await api(`sessions/${room.session}/end`, { minutes: $("minutes-text").value });
+      showError("");
+      $("end").hidden = true;
+      $("minutes-save").hidden = true;
+      setState("接访已结束，等待群众确认笔录");
     });
   }
   if (room.role === "supervisor") {
     $("supervisor-panel").hidden = false;
-    $("note-send").addEventListener("click", () => {
+    onClick("note-send", async () => {
       const text = $("note-text").value.trim();
-      if (!text) return;
+      if (!text) { showError("请先填写提示内容。"); return; }
       send({ type: "note", text });
       $("note-text").value = "";
       $("note-sent").hidden = false;
     });
   }
   if (room.role === "host") {
-    $("confirm").addEventListener("click", async () => {
-      try {
-        $("confirm").disabled = true;
-        const filed = await api(`sessions/${room.session}/confirm`, {});
-        onFiled(filed.case_no, filed.query_code);
-      } catch (e) { showError(e.message); $("confirm").disabled = false; }
+    onClick("confirm", async () => {
+      const filed = await api(`sessions/${room.session}/confirm`, {});
+      showError("");
+      $("confirm").hidden = true;
+      onFiled(filed.case_no, filed.query_code);
     });
     if (s.status === "minutes") { $("call").hidden = false; onMinutes(s.minutes_text || ""); return; }
     if (!s.consent_at) {
       for (const a of s.attendees_planned) $("attendees").append(el("li", a));
       $("consent").hidden = false;
-      $("consent-ok").addEventListener("click", async () => {
+      onClick("consent-ok", async () => {
         if (!$("c-recorded").checked || !$("c-attendees").checked) { showError("请先勾选确认两项须知。"); return; }
-        try {
-          await api(`sessions/${room.session}/consent`, { recorded: true, attendees: true });
-          showError("");
-          $("consent").hidden = true;
-          await startCall();
-        } catch (e) { showError(e.message); }
+        await api(`sessions/${room.session}/consent`, { recorded: true, attendees: true });
+        showError("");
+        $("consent").hidden = true;
+        await startCall();
       });
       return;
     }
@@ -374,17 +490,43 @@ async function roomPage() {
 
 // --- oversight ------------------------------------------------------------------------------------
 
-async function oversightPage() {
-  const labels = { idle: "空闲", waiting: "等待中", in_session: "接访中" };
+function seatsText(seats) {
+  return seats.filter((x) => x.connected).map((x) => `${x.label}${x.who ? "（" + x.who + "）" : ""} ${duration(x.seconds)}`);
+}
+
+async function oversightPage(me) {
+  const names = { host: "接访室屏幕", officer: "接入接访", supervisor: "监督观看" };
   async function refresh() {
     const doc = await api("oversight");
     $("today").textContent = doc.date;
+    const live = $("live");
+    live.replaceChildren();
+    let fresh = false;
+    for (const s of doc.sessions) {
+      if (s.waiting && !alerted.has(s.id)) { alerted.add(s.id); fresh = true; }
+      const tr = el("tr", null, { "data-session": s.id, "data-state": s.state });
+      const kind = s.walk_in ? "现场来访" : "预约";
+      const state = `${s.waiting ? "等待接入" : s.state_label}（${kind}）` + (s.seconds !== null ? " " + duration(s.seconds) : "");
+      const seats = el("td");
+      for (const line of seatsText(s.seats)) seats.append(el("div", line));
+      const links = el("td");
+      for (const role of s.roles) {
+        links.append(el("a", names[role], { href: `/reception/room/${s.id}?as=${role}`, class: "join", "data-role": role }), " ");
+      }
+      tr.append(el("td", s.unit_name), el("td", s.host_unit_name), el("td", state), seats, links);
+      live.append(tr);
+    }
+    $("live-none").hidden = doc.sessions.length > 0;
+    if (fresh) beep();
     const grid = $("rooms");
     grid.replaceChildren();
     for (const r of doc.rooms) {
       const card = el("article", null, { class: "room", "data-state": r.state, "data-township": r.township });
       card.append(el("h3", r.name));
-      card.append(el("p", labels[r.state] + (r.state === "in_session" ? " · " + duration(r.seconds) : ""), { class: "state" }));
+      card.append(el("p", r.state_label + (r.walk_in ? "（现场来访）" : "") + (r.state === "in_session" ? " · " + duration(r.seconds) : ""), { class: "state" }));
+      const seats = el("ul", null, { class: "seats" });
+      for (const line of seatsText(r.seats)) seats.append(el("li", line));
+      card.append(seats);
       if (r.session && r.watchable) {
         card.append(el("a", "观看本场", { href: `/reception/room/${r.session}?as=supervisor`, class: "watch" }));
       }
@@ -415,6 +557,6 @@ async function oversightPage() {
   try {
     if (page === "index") await indexPage(me);
     else if (page === "room") await roomPage();
-    else if (page === "oversight") await oversightPage();
+    else if (page === "oversight") await oversightPage(me);
   } catch (e) { showError(e.message); }
 })();
