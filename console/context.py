@@ -18,6 +18,7 @@ from intake.ratelimit import client_address
 from intake.staff import StaffService
 from intake.stats import StatsService
 from intake.triage_service import TriageService
+from intake.urging import UrgingService
 from intake.workflow import Workflow
 
 NAME = "console"
@@ -48,6 +49,8 @@ class ConsoleContext:
     stats: StatsService
     # The informant's ratings and review requests, shown on the case (issue 17).
     informant: InformantDesk | None = None
+    # Colour-coded deadlines, the staff inbox and supervision notices (issue 18).
+    urging: UrgingService | None = None
 
     def client_key(self, request: web.Request) -> str:
         """A keyed hash of the client's address, for rate limits; the address itself is never kept."""

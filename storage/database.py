@@ -26,6 +26,7 @@ from storage.repositories import AuditRepository, JobRepository, ReportRepositor
 from storage.search import SearchIndex
 from storage.staff_store import StaffStore
 from storage.stats_store import StatsStore
+from storage.urging_store import UrgingStore
 from storage.workflow_store import WorkflowStore
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -99,6 +100,7 @@ class Database:
         self.reception = ReceptionStore(self)
         self.exports = ExportStore(self)
         self.feedback = FeedbackStore(self)
+        self.urging = UrgingStore(self)
 
     async def start(self, *, migrate: bool = True) -> None:
         if migrate:

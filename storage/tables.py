@@ -50,6 +50,10 @@ RC = cast(sa.Table, models.ReceptionChunk.__table__)
 # What the informant sends back (issue 17)
 FB = cast(sa.Table, models.CaseFeedback.__table__)
 RR = cast(sa.Table, models.ReviewRequest.__table__)
+# Urging and supervision notices (issue 18)
+AL = cast(sa.Table, models.StaffAlert.__table__)
+ALR = cast(sa.Table, models.StaffAlertRead.__table__)
+SN = cast(sa.Table, models.SupervisionNotice.__table__)
 
 T = TypeVar("T")
 

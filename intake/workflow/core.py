@@ -7,7 +7,7 @@ import logging
 import re
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -53,6 +53,7 @@ class Action:
     decision: str | None = None
     outcome: str | None = None  # close: one of intake.workflow.outcomes
     confirm: bool = False  # close: the officer confirmed the closing
+    notice_id: int | None = None  # answer_supervision, close_supervision: the 督办函
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class CaseView:
     recusals: list[Any]
     merged: list[tuple[str, str]]
     events: list[Any]
+    notices: list[Any] = field(default_factory=list)  # supervision notices (督办函)
 
 
 def china_date(at: datetime) -> date:

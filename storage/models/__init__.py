@@ -28,6 +28,7 @@ from storage.models.workflow import (
 from storage.models.search import SEARCH_FTS_SHADOW, SEARCH_FTS_TABLE, SEARCH_GIN_INDEX, SearchDocument
 from storage.models.reception import ReceptionChunk, ReceptionSession
 from storage.models.informant import CaseFeedback, ReviewRequest
+from storage.models.urging import StaffAlert, StaffAlertRead, SupervisionNotice
 
 # isort: on
 
@@ -56,8 +57,11 @@ __all__ = [
     "ReviewRequest",
     "SearchDocument",
     "StaffAccount",
+    "StaffAlert",
+    "StaffAlertRead",
     "StaffRelation",
     "StaffSession",
+    "SupervisionNotice",
     "UTCDateTime",
     "Unit",
     "VaultBlindIndex",
