@@ -223,8 +223,10 @@ async def test_a_supervision_notice_is_answered_and_closed_through_the_staff_api
     assert [i["kind"] for i in await inbox_of(o, "town_officer")] == ["supervision"]
 
     # Answering as the wrong unit, with an empty answer, or closing before an answer: refused.
+    status, err = await o.act("county_sup", case_no, action="answer_supervision", text="已办")
+    assert status == 403 and err["error"]["code"] == "not_notice_unit", err
     status, err = await o.act("county_handler", case_no, action="answer_supervision", text="已办")
-    assert status == 403 and err["error"]["code"] in ("not_notice_unit", "role_not_allowed"), err
+    assert status == 404 and err["error"]["code"] == "case_not_found"  # not even in its sight
     status, err = await o.act("town_officer", case_no, action="answer_supervision", text=" ")
     assert status == 422 and err["error"]["code"] == "text_required"
     status, err = await o.act("county_sup", case_no, action="close_supervision")
