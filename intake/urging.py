@@ -207,6 +207,7 @@ class UrgingService:
         return [self.item(a) for a in alerts]
 
     def item(self, a: AlertRecord) -> dict[str, Any]:
+        mail = a.mail_status if self.mailer.enabled else None  # no server: the inbox alone
         return {
             "id": a.id,
             "case_no": a.case_no,
