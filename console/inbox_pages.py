@@ -10,6 +10,7 @@ from aiohttp import web
 
 from console.page_base import PREFIX, ConsoleRedirect, PageBase, page
 from intake.errors import IntakeError
+from intake.urging import UrgingService
 
 INBOX_FIELDS = frozenset({"csrf", "alert_id", "all"})
 MAX_MARKED = 200
@@ -44,7 +45,7 @@ class InboxPages(PageBase):
         await self._urging().mark_read(member, ids)
         raise ConsoleRedirect(f"{PREFIX}/inbox?done=1")
 
-    def _urging(self):  # type: ignore[no-untyped-def]
+    def _urging(self) -> UrgingService:
         if self.ctx.urging is None:
             raise IntakeError("提醒服务未启用。", code="urging_unavailable", status=503)
         return self.ctx.urging

@@ -217,8 +217,8 @@ class UrgingService:
             "due_on": a.due_on.isoformat() if a.due_on else None,
             "colour": {"deadline_yellow": "yellow", "deadline_red": "red"}.get(a.kind),
             "at": a.created_at.isoformat(),
-            "mail": a.mail_status,
-            "mail_label": MAIL_LABELS.get(a.mail_status or ""),
+            "mail": mail,
+            "mail_label": MAIL_LABELS.get(mail or ""),
             "read": a.read,
         }
 

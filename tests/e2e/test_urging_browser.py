@@ -51,17 +51,23 @@ async def office(settings: Settings) -> AsyncIterator[tuple[str, Services, dict[
 
 async def test_inbox_and_coloured_deadlines_in_chromium(office: Any, browser: Any, tmp_path: Path) -> None:
     base, services, secrets, clock = office
-    case_no = await file_report(services, "村支书张三在低保评定中优亲厚友，把低保名额给了亲属。", needs_review=False)
+    case_no = await file_report(
+        services, "村支书张三在低保评定中优亲厚友，把低保名额给了亲属。", needs_review=False
+    )
     await services.workflow.after_triage(case_no)
     await services.workflow.act(StaffMember("county_reg", "430121", "registrar"), case_no, Action("accept"))
     clock.set(2025, 10, 17)  # the notice to the informant is due 23 Oct: four working days left
     assert await services.urging.scan() == 1
     sup = StaffMember("county_sup", "430121", "supervisor")
     await services.workflow.act(
-        sup, case_no, Action("supervise", reason="群众反映强烈，请加快办理", deadline=datetime(2025, 10, 22).date())
+        sup,
+        case_no,
+        Action("supervise", reason="群众反映强烈，请加快办理", deadline=datetime(2025, 10, 22).date()),
     )
 
-    context = await browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN", java_script_enabled=False)
+    context = await browser.new_context(
+        viewport={"width": 1366, "height": 768}, locale="zh-CN", java_script_enabled=False
+    )
     page = await context.new_page()
     await page.goto(base + "/console/login")
     await page.fill("#username", "county_handler")

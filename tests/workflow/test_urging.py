@@ -9,16 +9,15 @@ from __future__ import annotations
 import email
 import email.policy
 import socket
-from datetime import timedelta
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
 
-from server.config import Settings
-from storage.urging_store import SCAN_JOB
 from intake.staff import StaffMember
+from server.config import Settings
 from tests.workflow.conftest import PASSWORD, STAFF, Office, open_office
 
 
@@ -77,7 +76,9 @@ async def mailing_office(
         INTAKE_PUBLIC_URL="https://jw.example.org",
     )
     o = await open_office(aiohttp_client, settings)
-    _, secret = await o.services.staff.add("county_mail", "430121", "handler", PASSWORD, email="county@example.org")
+    _, secret = await o.services.staff.add(
+        "county_mail", "430121", "handler", PASSWORD, email="county@example.org"
+    )
     o.secrets["county_mail"] = secret
     await o.services.staff.add("town_mail", "430121102", "handler", PASSWORD, email="town@example.org")
     yield o
@@ -125,7 +126,7 @@ async def test_a_deadline_turning_yellow_alerts_the_unit_by_inbox_and_mail_once(
     await o.login("county_mail")
     await o.login("town_sup")
     _, doc = await o.get("county_mail", f"/api/v1/staff/reports/{case_no}")
-    notice = [d for d in doc["deadlines"] if d["rule"] == "jjkg_realname_accept_notice"][0]
+    notice = next(d for d in doc["deadlines"] if d["rule"] == "jjkg_realname_accept_notice")
     assert (notice["due_on"], notice["colour"], notice["colour_label"]) == ("2025-10-23", "green", "正常")
     await scan(o)
     assert await inbox_of(o, "county_mail") == [] and smtp.box.messages == []
@@ -135,7 +136,7 @@ async def test_a_deadline_turning_yellow_alerts_the_unit_by_inbox_and_mail_once(
     await scan(o)
     await o.login("county_mail")
     _, doc = await o.get("county_mail", f"/api/v1/staff/reports/{case_no}")
-    notice = [d for d in doc["deadlines"] if d["rule"] == "jjkg_realname_accept_notice"][0]
+    notice = next(d for d in doc["deadlines"] if d["rule"] == "jjkg_realname_accept_notice")
     assert (notice["colour"], notice["colour_label"]) == ("yellow", "临期")
     items = await inbox_of(o, "county_mail")
     assert [(i["case_no"], i["kind"], i["colour"], i["mail"]) for i in items] == [
@@ -206,18 +207,25 @@ async def test_a_supervision_notice_is_answered_and_closed_through_the_staff_api
     assert status == 200, doc
 
     # Bad input first: a reply deadline in the past, no reason.
-    status, err = await o.act("county_sup", case_no, action="supervise", reason="请加快办理", deadline="2025-09-01")
+    status, err = await o.act(
+        "county_sup", case_no, action="supervise", reason="请加快办理", deadline="2025-09-01"
+    )
     assert status == 422 and err["error"]["code"] == "deadline_in_past", err
     status, err = await o.act("county_sup", case_no, action="supervise", reason="  ")
     assert status == 422 and err["error"]["code"] == "text_required"
     _, doc = await o.get("county_sup", f"/api/v1/staff/reports/{case_no}")
     assert doc["supervision_notices"] == [] and doc["status"] == "accepted"
 
-    status, doc = await o.act("county_sup", case_no, action="supervise", reason="群众反映强烈，请加快办理", deadline="2025-10-20")
+    status, doc = await o.act(
+        "county_sup", case_no, action="supervise", reason="群众反映强烈，请加快办理", deadline="2025-10-20"
+    )
     assert status == 200, doc
     [n] = doc["supervision_notices"]
     assert (n["status"], n["status_label"], n["to_unit"]["id"], n["from_unit"]["id"]) == (
-        "pending", "待答复", "430121102", "430121"
+        "pending",
+        "待答复",
+        "430121102",
+        "430121",
     )
     assert n["reply_due"] == "2025-10-20"
     assert [i["kind"] for i in await inbox_of(o, "town_officer")] == ["supervision"]
@@ -236,7 +244,9 @@ async def test_a_supervision_notice_is_answered_and_closed_through_the_staff_api
     _, doc = await o.get("county_sup", f"/api/v1/staff/reports/{case_no}")
     assert doc["supervision_notices"][0]["status"] == "pending"
 
-    status, doc = await o.act("town_officer", case_no, action="answer_supervision", text="已约谈村支书，正在核实。")
+    status, doc = await o.act(
+        "town_officer", case_no, action="answer_supervision", text="已约谈村支书，正在核实。"
+    )
     assert status == 200, doc
     assert doc["supervision_notices"][0]["status"] == "answered"
     assert doc["supervision_notices"][0]["answer"] == "已约谈村支书，正在核实。"
@@ -247,7 +257,9 @@ async def test_a_supervision_notice_is_answered_and_closed_through_the_staff_api
     # Sent back, answered again, closed.
     status, err = await o.act("county_sup", case_no, action="close_supervision", decision="return")
     assert status == 422 and err["error"]["code"] == "text_required"
-    status, doc = await o.act("county_sup", case_no, action="close_supervision", decision="return", reason="请说明核实结果")
+    status, doc = await o.act(
+        "county_sup", case_no, action="close_supervision", decision="return", reason="请说明核实结果"
+    )
     assert status == 200 and doc["supervision_notices"][0]["status"] == "pending", doc
     await o.act("town_officer", case_no, action="answer_supervision", text="经核实，情况属实，已处理。")
     status, doc = await o.act("county_sup", case_no, action="close_supervision", decision="close")
@@ -258,7 +270,9 @@ async def test_a_supervision_notice_is_answered_and_closed_through_the_staff_api
     # A closed notice takes no answer.
     status, err = await o.act("town_officer", case_no, action="answer_supervision", text="补充")
     assert status == 409 and err["error"]["code"] == "notice_state"
-    status, err = await o.act("town_officer", case_no, action="answer_supervision", text="补充", notice_id=999)
+    status, err = await o.act(
+        "town_officer", case_no, action="answer_supervision", text="补充", notice_id=999
+    )
     assert status == 404 and err["error"]["code"] == "notice_not_found"
     _, doc = await o.get("county_sup", f"/api/v1/staff/reports/{case_no}")
     assert doc["supervision_notices"][0]["answer"] == "经核实，情况属实，已处理。"
