@@ -29,7 +29,7 @@ class Inbox:
         self.rcpts: list[list[str]] = []
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))  # type: ignore[arg-type]
+        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
         self.rcpts.append(list(envelope.rcpt_tos))
         return "250 OK"
 
