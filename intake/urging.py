@@ -133,7 +133,7 @@ class UrgingService:
             return 0
         created = await self._db.urging.deadline_alerts(candidates, self._clock.now())
         if created:
-            log.info("deadline alerts", extra={"alerts": len(created)})
+            log.info("deadline alerts", extra={"count": len(created)})
         return len(created)
 
     async def scan_job(self, job: JobRecord) -> None:
