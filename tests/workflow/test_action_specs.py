@@ -13,7 +13,7 @@ from intake.workflow import ACTION_LABELS, ACTIONS, FROM, ROLE_ACTIONS, SPEC_BY_
 
 def test_each_action_has_one_spec_with_its_own_handler() -> None:
     names = [s.name for s in SPECS]
-    assert len(names) == len(set(names)) == 13
+    assert len(names) == len(set(names)) == 15
     assert tuple(names) == ACTIONS
     assert len({s.handler for s in SPECS}) == len(SPECS)
     assert all(SPEC_BY_NAME[s.name] is s for s in SPECS)
@@ -35,4 +35,11 @@ def test_the_by_name_tables_are_views_of_the_specs() -> None:
     # The supervisor does everything; the identity custodian and the administrator no case action.
     assert ROLE_ACTIONS["supervisor"] == set(ACTIONS)
     assert ROLE_ACTIONS["custodian"] == ROLE_ACTIONS["admin"] == frozenset()
-    assert ROLE_ACTIONS["handler"] == {"accept", "reply", "close", "transfer", "request_recusal"}
+    assert ROLE_ACTIONS["handler"] == {
+        "accept",
+        "reply",
+        "close",
+        "transfer",
+        "request_recusal",
+        "answer_supervision",
+    }
