@@ -19,13 +19,9 @@ from aiohttp import web
 
 from channels.base import json_response, parse_json_object, read_bounded_json
 from channels.schema import Accused, Location, M, Reporter, parse_date, validated, validated_query
-<<<<<<< HEAD
-from console import data, openapi, schema
+from console import data, openapi, schema, stats_export
 from console.case_doc import case_doc
 from console.clue_api import result_docs
-=======
-from console import data, openapi, schema, stats_export
->>>>>>> i18-report2
 from console.context import ConsoleContext
 from intake import ocr
 from intake.domain import STATUS_LABELS, Receipt, Submission, Upload

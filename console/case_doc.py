@@ -12,6 +12,25 @@ from console.clue_api import clue_doc
 from intake.case_fields import case_fields
 from intake.informant import CaseRequests
 from intake.workflow import CaseView, Workflow
+from intake.workflow.supervision import NOTICE_STATUS
+
+
+def notice_doc(n: Any, tree: Any) -> dict[str, Any]:
+    """A supervision notice (督办函) as the case document shows it."""
+    return {
+        "id": n.id,
+        "from_unit": {"id": n.from_unit, "name": tree.name(n.from_unit)},
+        "to_unit": {"id": n.to_unit, "name": tree.name(n.to_unit)},
+        "reason": n.reason,
+        "reply_due": n.reply_due.isoformat() if n.reply_due else None,
+        "status": n.status,
+        "status_label": NOTICE_STATUS[n.status],
+        "answer": n.answer,
+        "created_by": n.created_by,
+        "created_at": n.created_at.isoformat(),
+        "answered_at": n.answered_at.isoformat() if n.answered_at else None,
+        "closed_at": n.closed_at.isoformat() if n.closed_at else None,
+    }
 
 
 def case_doc(view: CaseView, workflow: Workflow, requests: CaseRequests | None = None) -> dict[str, Any]:
@@ -64,9 +83,11 @@ def case_doc(view: CaseView, workflow: Workflow, requests: CaseRequests | None =
                 "due_on": d.due_on.isoformat(),
                 "extensions": d.extensions,
                 "status": d.status,
+                **dict(zip(("colour", "colour_label"), workflow.colour(d.due_on, d.status), strict=True)),
             }
             for d in view.deadlines
         ],
+        "supervision_notices": [notice_doc(n, tree) for n in view.notices],
         "transfers": [
             {
                 "kind": t.kind,

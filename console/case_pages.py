@@ -57,6 +57,7 @@ from intake.workflow.clues import (
     next_steps,
 )
 from intake.workflow.outcomes import OUTCOME_LABELS, outcomes_for
+from intake.workflow.supervision import NOTICE_STATUS
 
 
 class CasePages(PageBase):
@@ -137,6 +138,7 @@ class CasePages(PageBase):
         pending = [q for q in view.recusals if q.status == "pending"]
         objection_open = any(d.rule == "jjkg_objection_explain" for d in open_deadlines)
         allowed = _allowed_actions(member, report.status, bool(open_deadlines), bool(pending), objection_open)
+        allowed = _supervision_actions(allowed, member, view.notices, workflow.staff.scope(member).units)
         desk = self.ctx.informant
         requests = await desk.of_case(report.case_no) if desk is not None else None
         timeline = [
@@ -172,6 +174,9 @@ class CasePages(PageBase):
             open_deadlines=open_deadlines,
             pending_recusals=pending,
             deadline_label=workflow.label,
+            deadline_colour=workflow.colour,
+            supervision_notices=view.notices,
+            notice_status=NOTICE_STATUS,
             **self._unit_lists(workflow, view.state.owner_unit),
             can_triage=member.role in TRIAGE_ROLES,
             error=error,
@@ -387,6 +392,17 @@ class CasePages(PageBase):
 
 
 READ_VIA = {"console": "通过工作台", "api": "通过接口"}
+
+
+def _supervision_actions(
+    allowed: list[str], member: StaffMember, notices: list[Any], scope: tuple[str, ...]
+) -> list[str]:
+    """A notice is answered by the unit it went to, and reviewed by the unit that sent it (or above)."""
+    can = {
+        "answer_supervision": any(n.status == "pending" and n.to_unit == member.unit for n in notices),
+        "close_supervision": any(n.status == "answered" and n.from_unit in scope for n in notices),
+    }
+    return [a for a in allowed if can.get(a, True)]
 
 
 def _allowed_actions(

@@ -20,6 +20,7 @@ from intake.stats import StatsService
 from intake.stats_measures import MeasuresService
 from intake.stats_report import ReportService
 from intake.triage_service import TriageService
+from intake.urging import UrgingService
 from intake.workflow import Workflow
 
 NAME = "console"
@@ -53,6 +54,8 @@ class ConsoleContext:
     # Measures beyond counts and the periodic reports upward (issue 18).
     measures: MeasuresService | None = None
     reports: ReportService | None = None
+    # Colour-coded deadlines, the staff inbox and supervision notices (issue 18).
+    urging: UrgingService | None = None
 
     def client_key(self, request: web.Request) -> str:
         """A keyed hash of the client's address, for rate limits; the address itself is never kept."""

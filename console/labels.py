@@ -47,6 +47,9 @@ EVENT_LABELS = {
         a: ACTION_LABELS[a]
         for a in ("accept", "redirect", "assign", "transfer", "supervise", "reply", "close")
     },
+    "answer_supervision": "答复督办函",
+    "close_supervision": "审核督办函",
+    "staff_alerted": "催办提醒（工作台及邮件）",
     "reopened": "复查/复核/重新办理",
     "objection_recorded": "登记异议",
     "merged": "作为重复件并入主案件",
@@ -87,6 +90,7 @@ ACTOR_LABELS = {
     "system:triage": "系统（自动分流）",
     "system:workflow": "系统（办理流程）",
     "system:deadlines": "系统（期限管理）",
+    "system:urging": "系统（催办）",
     "informant": "信访人",
 }
 RATING_LABELS = {"satisfied": "满意", "basically_satisfied": "基本满意", "dissatisfied": "不满意"}

@@ -9,12 +9,8 @@ from typing import Any
 
 import channels.openapi as openapi
 from channels.openapi import BODY_ERRORS, THROTTLED, UNAVAILABLE, Answer, Operation, Param
-<<<<<<< HEAD
 from console import clue_schema, schema
-=======
-from console import schema
 from console.stats_openapi import operations as stats_operations
->>>>>>> i18-report2
 
 P = "/api/v1/staff"
 INFO = {

@@ -48,6 +48,7 @@ PREFIX = "/console"
 SESSION_COOKIE = "xf_console"
 LOGIN_COOKIE = "xf_console_login"
 LOGIN_TOKEN = web.RequestKey("console_login_token", str)
+INBOX_UNREAD = web.RequestKey("console_inbox_unread", int)
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 CSP = "default-src 'self'; form-action 'self'; frame-ancestors 'none'"
 STALE_FORM = "页面已过期或来源不明，操作未执行。请刷新页面后重试。"
@@ -57,9 +58,24 @@ QUEUE_LIMIT = 100
 CONSOLE_ACTIONS = ACTIONS
 ACTION_FIELDS = frozenset(
     {"csrf", "action", "to_unit", "handler", "text", "reason", "deadline", "target", "kind", "organ"}
-    | {"hearing_days", "deadline_id", "approval", "recusal_id", "decision", "outcome", "confirm", "method"}
+    | {
+        "hearing_days",
+        "deadline_id",
+        "approval",
+        "recusal_id",
+        "decision",
+        "outcome",
+        "confirm",
+        "method",
+        "notice_id",
+    }
 )
-INT_FIELDS = {"hearing_days": "听证天数", "deadline_id": "期限", "recusal_id": "回避申请"}
+INT_FIELDS = {
+    "hearing_days": "听证天数",
+    "deadline_id": "期限",
+    "recusal_id": "回避申请",
+    "notice_id": "督办函",
+}
 # The filing form (登记来信/来访). ``reporter_*`` is the identity: sealed by the pipeline, never
 # shown back on any page, not even when the form has to be shown again.
 IDENTITY_FIELDS = ("reporter_name", "reporter_id_number", "reporter_phone", "reporter_address")
@@ -174,7 +190,10 @@ class PageBase:
     async def _member(self, request: web.Request) -> tuple[StaffMember, str]:
         staff = self.ctx.staff
         token = request.cookies.get(SESSION_COOKIE) or ""
-        return await staff.authenticate(token), token
+        member = await staff.authenticate(token)
+        if self.ctx.urging is not None:  # the unread count in the header of every page
+            request[INBOX_UNREAD] = await self.ctx.urging.unread(member)
+        return member, token
 
     def _csrf(self, request: web.Request, session: str | None) -> str:
         if session:
@@ -219,6 +238,7 @@ class PageBase:
             member=member,
             member_unit=tree.name(member.unit) if member else "",
             unit_name=tree.name,
+            inbox_unread=request.get(INBOX_UNREAD, 0) if member else 0,
             **context,
         )
         headers = {"Content-Security-Policy": CSP, **NO_STORE}

@@ -31,6 +31,7 @@ from console.api import (
 )
 from console.case_pages import CasePages
 from console.data import Proposal, export_cases, parse_case_list, propose_text, send_export
+from console.inbox_pages import InboxPages
 from console.letter_pages import LetterPages
 from console.page_base import (
     CASE_NO,
@@ -63,7 +64,7 @@ from intake.notifier import DeadLetter
 from intake.staff import RECEPTION_COOKIE, StaffMember, Unauthorized
 
 
-class ConsolePages(CasePages, LetterPages, StatsPages, StatsFilePages):
+class ConsolePages(CasePages, LetterPages, StatsPages, StatsFilePages, InboxPages):
     """Every console page: the case area (:class:`CasePages`), the notice letters
     (:class:`LetterPages`), the statistics (:class:`StatsPages`), login, filing, my account and the
     dead letters; ``routes`` lists them all."""
@@ -96,6 +97,7 @@ class ConsolePages(CasePages, LetterPages, StatsPages, StatsFilePages):
             web.post(f"{p}/dead-letters/{{job_id}}/retry", self.retry_dead),
             *self.letter_routes(),
             *self.stats_routes(),
+            *self.inbox_routes(),
             web.static("/static/console", HERE / "static"),
         ]
 

@@ -83,7 +83,9 @@ class ActionRequest(RequestModel):
         "confirm: true; no more replies after it but the explanation of an objection), "
         "重新办理 (reopen: kind, hearing_days), 并案 (merge: target), 延长期限 (extend: "
         "deadline_id, approval, reason, deadline), 回避 (request_recusal: kind, handler, reason; "
-        "decide_recusal: recusal_id, decision), " + CLUE_ACTIONS_DOC
+        "decide_recusal: recusal_id, decision), 答复督办函 (answer_supervision: text, notice_id), "
+        "审核督办函 (close_supervision: decision close|return, reason and deadline to return, notice_id), "
+        + CLUE_ACTIONS_DOC
     )
     to_unit: ActionText = Field(None, description="The unit to transfer or assign to (单位代码)")
     handler: ActionText = Field(None, description="The handler (承办人) username")
@@ -99,7 +101,12 @@ class ActionRequest(RequestModel):
     approval: ActionText = Field(None, description="extend: who approved (批准人)")
     hearing_days: Days | None = None
     recusal_id: int | None = None
-    decision: ActionText = Field(None, description="decide_recusal: the decision")
+    notice_id: int | None = Field(
+        None, description="answer_supervision, close_supervision: the notice (督办函); default: the open one"
+    )
+    decision: ActionText = Field(
+        None, description="decide_recusal: the decision; close_supervision: close (办结) or return (退回)"
+    )
     outcome: ActionText = Field(
         None,
         description="close: "
@@ -244,6 +251,27 @@ class DeadlineView(ResponseModel):
     due_on: Date
     extensions: int
     status: str
+    colour: Literal["green", "yellow", "red"] = Field(
+        description="green 正常; yellow 临期 (at most 5 working days left); red 超期 (overdue)"
+    )
+    colour_label: str = Field(description="正常, 临期 or 超期")
+
+
+class NoticeView(ResponseModel):
+    """A supervision notice (督办函): pending 待答复, answered 已答复, closed 已办结."""
+
+    id: int
+    from_unit: UnitRef
+    to_unit: UnitRef
+    reason: str
+    reply_due: Date | None
+    status: Literal["pending", "answered", "closed"]
+    status_label: str
+    answer: str | None
+    created_by: str
+    created_at: DateTime
+    answered_at: DateTime | None
+    closed_at: DateTime | None
 
 
 class TransferView(ResponseModel):
@@ -327,6 +355,7 @@ class Case(ResponseModel):
         "needs_review, transfer, advice, redirect_to"
     )
     deadlines: list[DeadlineView]
+    supervision_notices: list[NoticeView] = Field(default_factory=list, description="督办函")
     transfers: list[TransferView] = Field(description="转办 / 交办 / 移送")
     recusals: list[RecusalView] = Field(description="回避申请")
     feedback: list[FeedbackView] = Field(default_factory=list, description="满意度评价, once per answer")
@@ -359,6 +388,8 @@ class BoardDeadline(ResponseModel):
     due_on: Date
     days_left: int
     overdue: bool
+    colour: Literal["green", "yellow", "red"]
+    colour_label: str
 
 
 class UnitCount(ResponseModel):

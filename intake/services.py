@@ -24,6 +24,7 @@ from intake.notifier import Notifier
 from intake.pipeline import Pipeline
 from intake.staff import StaffService
 from intake.triage_service import TriageService
+from intake.urging import UrgingService
 from intake.workflow import Workflow
 from storage.database import Database
 
@@ -57,6 +58,8 @@ class Services:
     workflow: Workflow | None = None
     # What an informant does with a query code besides reading it: rate, ask for review (issue 17).
     informant: InformantDesk | None = None
+    # Colour-coded deadlines, the staff inbox and mail (issue 18).
+    urging: UrgingService | None = None
 
 
 SERVICES = web.AppKey("services", Services)

@@ -24,6 +24,7 @@ import base64
 import hashlib
 import hmac
 import math
+import re
 import secrets
 import struct
 from collections.abc import Callable, Iterable
@@ -49,6 +50,7 @@ ROLES = {
     "admin": "系统管理员",
 }
 USERNAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._-")
+EMAIL = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,185}\.[A-Za-z]{2,63}")
 MIN_PASSWORD = 12
 MAX_PASSWORD = 256
 
@@ -295,9 +297,10 @@ class StaffService:
         )
 
     async def add(
-        self, username: str, unit: str, role: str, password: str, actor: str = "cli"
+        self, username: str, unit: str, role: str, password: str, actor: str = "cli", email: str | None = None
     ) -> tuple[StaffMember, str]:
-        """Create an account; returns it and its TOTP secret (shown once, to enrol the app)."""
+        """Create an account; returns it and its TOTP secret (shown once, to enrol the app).
+        ``email``: where urging alerts are mailed (optional)."""
         username = username.strip().lower()
         if not (2 <= len(username) <= 64) or not set(username) <= USERNAME_CHARS:
             raise ValidationError(
@@ -312,10 +315,15 @@ class StaffService:
             raise ValidationError("村（社区）受理点只能设登记员账号。", code="intake_point_role")
         if not (MIN_PASSWORD <= len(password) <= MAX_PASSWORD):
             raise ValidationError(f"密码应为 {MIN_PASSWORD} 至 {MAX_PASSWORD} 个字符。", code="weak_password")
+        email = (email or "").strip() or None
+        if email is not None and not EMAIL.fullmatch(email):
+            raise ValidationError("电子邮箱地址格式不正确。", code="invalid_email")
         secret = new_totp_secret()
         hashed = await asyncio.to_thread(hash_password, password)
         try:
-            await self._db.staff.add_staff(username, unit, role, hashed, secret, actor, self._clock.now())
+            await self._db.staff.add_staff(
+                username, unit, role, hashed, secret, actor, self._clock.now(), email=email
+            )
         except StaffExists:
             raise Conflict("该用户名已存在。", code="staff_exists") from None
         return StaffMember(username, unit, role), secret

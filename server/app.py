@@ -47,6 +47,7 @@ from intake.stats import StatsService
 from intake.stats_measures import MeasuresService
 from intake.stats_report import ReportService
 from intake.triage_service import TriageService
+from intake.urging import open_urging
 from intake.workflow import open_workflow
 from server.config import Settings
 from storage import keys
@@ -263,8 +264,21 @@ async def open_services(settings: Settings, clock: Clock | None = None) -> Servi
 
     worker.register(PURGE_JOB, purge_dialogue_state)
     informant = InformantDesk(pipeline, workflow, db, clock)
+    urging = open_urging(settings, db, clock, workflow, worker)
     return Services(
-        settings, db, pipeline, worker, metrics, clock, [], triage, notifier, staff, workflow, informant
+        settings,
+        db,
+        pipeline,
+        worker,
+        metrics,
+        clock,
+        [],
+        triage,
+        notifier,
+        staff,
+        workflow,
+        informant,
+        urging,
     )
 
 
@@ -367,6 +381,7 @@ def mount_console(app: web.Application, services: Services, settings: Settings) 
         informant=services.informant,
         measures=measures,
         reports=ReportService(services.db, services.clock, services.staff, stats, measures),
+        urging=services.urging,
     )
     app.router.add_routes(console.Console(ctx).routes())
     services.mounted.append(console.NAME)
@@ -433,6 +448,8 @@ def build_app(
         if run_worker:
             # The first retention sweep, unless another worker has one queued already.
             await services.db.conversations.schedule_purge(services.clock.now(), services.clock.now())
+            if services.urging is not None:
+                await services.urging.start()  # the first deadline scan, unless one is queued
             app[WORKER_TASK] = asyncio.create_task(services.worker.run_forever(), name="job-worker")
             # jieba's tagger loads in the background, so no request waits for it.
             warming = asyncio.create_task(_warm_up(freeze_gc), name="warm-up")

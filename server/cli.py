@@ -258,7 +258,7 @@ def _reports_corrections(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _staff_add(args: argparse.Namespace, settings: Settings) -> int:
-    """``intake staff add USERNAME --unit UNIT --role ROLE [--password-stdin] [--json]``."""
+    """``intake staff add USERNAME --unit UNIT --role ROLE [--email ADDR] [--password-stdin] [--json]``."""
     import getpass
 
     from intake import jurisdiction
@@ -279,7 +279,7 @@ def _staff_add(args: argparse.Namespace, settings: Settings) -> int:
         await db.units.sync(units)
         service = StaffService(db, SystemClock(), OrgTree(units))
         result: tuple[Any, str] = await service.add(
-            args.username, args.unit, args.role, password, actor="cli"
+            args.username, args.unit, args.role, password, actor="cli", email=args.email
         )
         return result
 
@@ -413,6 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         choices=("registrar", "triage_officer", "handler", "supervisor", "custodian", "admin"),
     )
+    add.add_argument("--email", help="where urging alerts (催办) are mailed, when a mail server is set")
     add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     add.add_argument("--json", action="store_true")
     add.set_defaults(func=_staff_add)

@@ -77,6 +77,14 @@ class Settings:
     # Statistics (issue 18): counts below this are withheld ("<5"); a spike needs this many reports.
     stats_min_cell: int = 5
     stats_spike_min: int = 5
+    # Urging alerts by e-mail (issue 18): the SMTP server (no host: the console inbox alone).
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_user: str = ""
+    smtp_password: str = field(default="", repr=False)
+    smtp_from: str = ""
+    smtp_starttls: bool = False
+    smtp_timeout_seconds: int = 10
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -116,6 +124,13 @@ class Settings:
             seen_message_retention_hours=_at_least(env, "INTAKE_SEEN_MESSAGE_RETENTION_HOURS", 48, 1),
             stats_min_cell=_at_least(env, "INTAKE_STATS_MIN_CELL", 5, 1),
             stats_spike_min=_at_least(env, "INTAKE_STATS_SPIKE_MIN", 5, 1),
+            smtp_host=env.get("INTAKE_SMTP_HOST", ""),
+            smtp_port=_at_least(env, "INTAKE_SMTP_PORT", 25, 1),
+            smtp_user=env.get("INTAKE_SMTP_USER", ""),
+            smtp_password=env.get("INTAKE_SMTP_PASSWORD", ""),
+            smtp_from=env.get("INTAKE_SMTP_FROM", ""),
+            smtp_starttls=env.get("INTAKE_SMTP_STARTTLS", "") in ("1", "true", "yes"),
+            smtp_timeout_seconds=_at_least(env, "INTAKE_SMTP_TIMEOUT_SECONDS", 10, 1),
         )
 
     @property

@@ -19,7 +19,8 @@ import sqlalchemy as sa
 
 from storage.clue_store import ClueWrite, StaleClue, write_clue_txn
 from storage.db import Batch
-from storage.tables import CD, CS, CT, RQ, M, R
+from storage.tables import CD, CS, CT, RQ, SN, M, R
+from storage.urging_store import NewAlert, insert_alert_txn
 
 
 class StaleCase(Exception):
@@ -58,6 +59,11 @@ class CaseChange:
     decide_recusal: tuple[int, str] | None = None
     also_events: list[tuple[uuid.UUID, str, dict[str, Any]]] = field(default_factory=list)
     clue: ClueWrite | None = None  # a step of the case's problem clue (线索处置, issue 18)
+    # A supervision notice (督办函) written, or one moved on from the status it was decided in:
+    # (id, that status, the new values); alerts to units' inboxes (notice_id None: the new notice).
+    notice: dict[str, Any] | None = None
+    notice_update: tuple[int, str, dict[str, Any]] | None = None
+    alerts: list[NewAlert] = field(default_factory=list)
 
 
 def default_state(owner: str, at: datetime) -> dict[str, Any]:
@@ -99,8 +105,38 @@ async def apply_case_change_txn(batch: Batch, change: CaseChange) -> list[int]:
             )
         )
     await _write_recusal_txn(batch, change)
-    _record_change(batch, change, created)
+    notice_id = await _write_notice_txn(batch, change)
+    _record_change(batch, change, created, notice_id)
+    for alert in change.alerts:
+        if alert.notice_id is None and notice_id is not None:
+            alert = NewAlert(**{**alert.__dict__, "notice_id": notice_id})
+        await insert_alert_txn(batch, alert, change.at)
     return created
+
+
+async def _write_notice_txn(batch: Batch, change: CaseChange) -> int | None:
+    """A new supervision notice (returns its id), or a step of one: ``StaleCase`` when the
+    notice left the status the step was decided from (two people acting at once)."""
+    if change.notice is not None:
+        new_id: int = (
+            await batch.conn.execute(
+                sa.insert(SN)
+                .values(report_id=change.report_id, created_at=change.at, **change.notice)
+                .returning(SN.c.id)
+            )
+        ).scalar_one()
+        return new_id
+    if change.notice_update is not None:
+        notice_id, status, values = change.notice_update
+        done = await batch.conn.execute(
+            sa.update(SN)
+            .where(SN.c.id == notice_id, SN.c.report_id == change.report_id, SN.c.status == status)
+            .values(**values)
+        )
+        if done.rowcount != 1:
+            raise StaleCase("notice changed")
+        return notice_id
+    return None
 
 
 async def _update_report_txn(batch: Batch, change: CaseChange) -> str:
@@ -198,12 +234,14 @@ async def _write_recusal_txn(batch: Batch, change: CaseChange) -> None:
         )
 
 
-def _record_change(batch: Batch, change: CaseChange, created: list[int]) -> None:
-    """The change's audit event (with the deadlines it opened), the events it adds on other
-    reports, and its notification job."""
+def _record_change(batch: Batch, change: CaseChange, created: list[int], notice_id: int | None) -> None:
+    """The change's audit event (with the deadlines it opened and the notice it wrote), the events
+    it adds on other reports, and its notification job."""
     payload = dict(change.event_payload)
     if created:
         payload["deadline_ids"] = created
+    if notice_id is not None:
+        payload["notice_id"] = notice_id
     batch.event(change.report_id, change.event_kind, change.actor, change.at, payload)
     for other_id, kind, other_payload in change.also_events:
         batch.event(other_id, kind, change.actor, change.at, other_payload)

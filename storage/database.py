@@ -28,6 +28,7 @@ from storage.search import SearchIndex
 from storage.staff_store import StaffStore
 from storage.stats_measures import StatsMeasuresStore
 from storage.stats_store import StatsStore
+from storage.urging_store import UrgingStore
 from storage.workflow_store import WorkflowStore
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -103,6 +104,7 @@ class Database:
         self.exports = ExportStore(self)
         self.feedback = FeedbackStore(self)
         self.clues = ClueStore(self)
+        self.urging = UrgingStore(self)
 
     async def start(self, *, migrate: bool = True) -> None:
         if migrate:

@@ -74,6 +74,7 @@ class StaffStore:
         totp_secret: str,
         actor: str,
         at: datetime,
+        email: str | None = None,
     ) -> None:
         sealed = self._seal_secret(username, totp_secret)
 
@@ -92,6 +93,7 @@ class StaffStore:
                     totp_sealed=sealed,
                     failed_logins=0,
                     created_at=at,
+                    email=email,
                 )
             )
             batch.event(None, "staff_added", actor, at, {"username": username, "unit": unit, "role": role})

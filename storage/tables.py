@@ -52,6 +52,10 @@ FB = cast(sa.Table, models.CaseFeedback.__table__)
 RR = cast(sa.Table, models.ReviewRequest.__table__)
 # Problem clues (issue 18)
 CL = cast(sa.Table, models.Clue.__table__)
+# Urging and supervision notices (issue 18)
+AL = cast(sa.Table, models.StaffAlert.__table__)
+ALR = cast(sa.Table, models.StaffAlertRead.__table__)
+SN = cast(sa.Table, models.SupervisionNotice.__table__)
 
 T = TypeVar("T")
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from intake.domain import STATUS_LABELS
 from intake.notifier import CaseEvent
 from intake.staff import ROLES, StaffMember
-from intake.workflow import clues, handlers, recusals
+from intake.workflow import clues, handlers, recusals, supervision
 from intake.workflow.core import Action, WorkflowBase
 from storage.records import ReportSummary
 from storage.workflow_store import CaseChange, CaseStateRecord
@@ -82,7 +82,17 @@ SPECS: tuple[ActionSpec, ...] = (
     ActionSpec("redirect", "不予受理并告知/转送", _INTAKE, _OPEN, handlers.redirect),
     ActionSpec("assign", "指定承办/交办", _SUPERVISOR, _IN_HAND, handlers.assign),
     ActionSpec("transfer", "转办", _INTAKE_AND_HANDLER, _OPEN | {"accepted", "assigned"}, handlers.transfer),
-    ActionSpec("supervise", "督办", _SUPERVISOR, _IN_HAND | {"transferred"}, handlers.supervise),
+    ActionSpec("supervise", "督办", _SUPERVISOR, _IN_HAND | {"transferred"}, supervision.supervise),
+    ActionSpec(
+        "answer_supervision", "答复督办函", _HANDLING, _IN_HAND | _ANSWERED, supervision.answer_supervision
+    ),
+    ActionSpec(
+        "close_supervision",
+        "审核督办函",
+        _SUPERVISOR,
+        _IN_HAND | _ANSWERED | {"transferred"},
+        supervision.close_supervision,
+    ),
     ActionSpec("reply", "答复", _HANDLING, _IN_HAND | _ANSWERED, handlers.reply),
     ActionSpec("close", "办结", _HANDLING, _IN_HAND | {"replied"}, handlers.close),
     ActionSpec("reopen", "复查/复核/异议", _INTAKE, _ANSWERED, handlers.reopen),

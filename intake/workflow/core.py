@@ -7,7 +7,7 @@ import logging
 import re
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -54,6 +54,7 @@ class Action:
     outcome: str | None = None  # close: one of intake.workflow.outcomes
     confirm: bool = False  # close: the officer confirmed the closing
     method: str | None = None  # clue_propose: one of intake.workflow.clues.METHODS
+    notice_id: int | None = None  # answer_supervision, close_supervision: the 督办函
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class CaseView:
     merged: list[tuple[str, str]]
     events: list[Any]
     clue: Any = None  # the problem clue (storage.clue_store.ClueRecord), if the case is one
+    notices: list[Any] = field(default_factory=list)  # supervision notices (督办函)
 
 
 def china_date(at: datetime) -> date:

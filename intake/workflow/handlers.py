@@ -235,29 +235,6 @@ async def transfer(
     return CaseEvent("status_changed", status="transferred")
 
 
-async def supervise(
-    wf: WorkflowBase,
-    member: StaffMember,
-    report: ReportSummary,
-    state: CaseStateRecord,
-    a: Action,
-    change: CaseChange,
-    now: datetime,
-) -> CaseEvent | None:
-    reason = wf._text(a.reason, "督办事由")
-    change.status = "supervised"
-    change.event_payload["reason_chars"] = len(reason)
-    if a.deadline is not None:
-        if a.deadline <= china_date(now):
-            raise ValidationError("督办期限应晚于今天。", code="deadline_in_past")
-        due = wf.calendar.roll_to_working_day(a.deadline)
-        change.deadlines.append(
-            NewDeadline("supervise_report", state.owner_unit, china_date(now), due, wf._reminder_at(due))
-        )
-        change.event_payload["due_on"] = due.isoformat()
-    return None
-
-
 async def reply(
     wf: WorkflowBase,
     member: StaffMember,

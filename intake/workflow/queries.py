@@ -4,9 +4,10 @@ attachments and full-text search. Nothing here changes a case (opening an attach
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
+from intake.colours import COLOUR_LABELS, deadline_colour
 from intake.errors import NotFound
 from intake.staff import StaffMember
 from intake.text import check_text
@@ -55,6 +56,7 @@ class WorkflowQueries(WorkflowBase):
             await wf.merged_channels(report.case_no),
             await self._db.reports.events(report.id),
             await self._db.clues.clue(report.id),
+            await self._db.urging.notices(report.id),
         )
 
     async def clue_results(self, member: StaffMember) -> list[Any]:
@@ -72,6 +74,11 @@ class WorkflowQueries(WorkflowBase):
         )
         return view
 
+    def colour(self, due_on: date, status: str = "open") -> tuple[str, str]:
+        """The deadline's colour (green, yellow, red) and its label (正常, 临期, 超期) today."""
+        colour = deadline_colour(self.calendar, due_on, china_date(self._clock.now()), status)
+        return colour, COLOUR_LABELS[colour]
+
     async def board(self, member: StaffMember, within: int = 10) -> dict[str, Any]:
         """Open deadlines of visible cases: overdue, and due within ``within`` days, by unit."""
         today = china_date(self._clock.now())
@@ -82,6 +89,7 @@ class WorkflowQueries(WorkflowBase):
         for d in deadlines:
             if d.report_id not in visible:
                 continue
+            colour, colour_label = self.colour(d.due_on)
             items.append(
                 {
                     "id": d.id,
@@ -93,6 +101,8 @@ class WorkflowQueries(WorkflowBase):
                     "due_on": d.due_on.isoformat(),
                     "days_left": (d.due_on - today).days,
                     "overdue": d.due_on < today,
+                    "colour": colour,
+                    "colour_label": colour_label,
                 }
             )
         by_unit: dict[str, dict[str, int]] = {}

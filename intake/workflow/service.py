@@ -5,6 +5,7 @@ the sealed upward hand-over after triage, deadline reminders)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -177,8 +178,13 @@ class Workflow(WorkflowQueries):
         parents = self.tree.ancestors(report.receiving_unit)
         return parents[0] if parents else None
 
+    # Called after a deadline's reminder (the urging service alerts the unit when it turned).
+    on_reminder: Callable[[int], Awaitable[int]] | None = None
+
     async def reminder_job(self, job: Any) -> None:
-        await self._db.workflow.reminder(int(job.payload["deadline_id"]), self._clock.now())
+        deadline_id = int(job.payload["deadline_id"])
+        if await self._db.workflow.reminder(deadline_id, self._clock.now()) and self.on_reminder is not None:
+            await self.on_reminder(deadline_id)
 
 
 def open_workflow(

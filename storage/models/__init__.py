@@ -29,6 +29,7 @@ from storage.models.search import SEARCH_FTS_SHADOW, SEARCH_FTS_TABLE, SEARCH_GI
 from storage.models.reception import ReceptionChunk, ReceptionSession
 from storage.models.informant import CaseFeedback, ReviewRequest
 from storage.models.clues import Clue
+from storage.models.urging import StaffAlert, StaffAlertRead, SupervisionNotice
 
 # isort: on
 
@@ -58,8 +59,11 @@ __all__ = [
     "ReviewRequest",
     "SearchDocument",
     "StaffAccount",
+    "StaffAlert",
+    "StaffAlertRead",
     "StaffRelation",
     "StaffSession",
+    "SupervisionNotice",
     "UTCDateTime",
     "Unit",
     "VaultBlindIndex",

@@ -27,6 +27,8 @@ class StaffAccount(Base):
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Where urging alerts (催办) are mailed, when a mail server is configured (issue 18).
+    email: Mapped[str | None] = mapped_column(sa.String(254))
     __table_args__ = (
         sa.CheckConstraint(
             "role IN ('registrar','triage_officer','handler','supervisor','custodian','admin')", name="role"
