@@ -19,7 +19,7 @@ from aiohttp import web
 
 from channels.base import json_response, parse_json_object, read_bounded_json
 from channels.schema import Accused, Location, M, Reporter, parse_date, validated, validated_query
-from console import data, openapi, schema, stats_export
+from console import data, openapi, schema, stats_export, stats_schema
 from console.case_doc import case_doc
 from console.clue_api import result_docs
 from console.context import ConsoleContext
@@ -317,7 +317,7 @@ class ConsoleAdapter:
 
     async def stats(self, request: web.Request) -> web.Response:
         member = await self._member(request)
-        q = validated_query(schema.StatsQuery, request)
+        q = validated_query(stats_schema.StatsQuery, request)
         table = await self.ctx.stats.table(
             member,
             parse_grouping(q.by),
@@ -325,21 +325,21 @@ class ConsoleAdapter:
             end=parse_day(q.to, "to"),
             unit=q.unit,
         )
-        body = schema.StatsTableBody(
+        body = stats_schema.StatsTableBody(
             by=list(table.by),
             from_=table.start,
             to=table.end,
             min_cell=table.min_cell,
-            rows=[schema.StatsRow(**row) for row in table.rows],
+            rows=[stats_schema.StatsRow(**row) for row in table.rows],
             total=table.total,
         )
         return json_response(body.body(), headers={"Cache-Control": "no-store"})
 
     async def stats_alerts(self, request: web.Request) -> web.Response:
         member = await self._member(request)
-        q = validated_query(schema.AlertsQuery, request)
+        q = validated_query(stats_schema.AlertsQuery, request)
         alerts = await self.ctx.stats.alerts(member, on=parse_day(q.date, "date"), period=q.period)
-        body = schema.AlertList(alerts=[schema.AlertView(**vars(a)) for a in alerts])
+        body = stats_schema.AlertList(alerts=[stats_schema.AlertView(**vars(a)) for a in alerts])
         return json_response(body.body(), headers={"Cache-Control": "no-store"})
 
     # --- triage ---------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from typing import Any
 
 import channels.openapi as openapi
 from channels.openapi import BODY_ERRORS, THROTTLED, UNAVAILABLE, Answer, Operation, Param
-from console import clue_schema, schema
+from console import clue_schema, schema, stats_schema
 from console.stats_openapi import operations as stats_operations
 
 P = "/api/v1/staff"
@@ -253,9 +253,9 @@ OPERATIONS = (
         'of `by`. A count under `INTAKE_STATS_MIN_CELL` (5) is withheld as `"<5"`, and so are the '
         "cells that would let it be worked out from the total or from a query with fewer fields "
         '(complementary suppression, docs/stats.md); the total is `"<5"` when under the threshold.',
-        query=schema.StatsQuery,
+        query=stats_schema.StatsQuery,
         answers=_authed(
-            Answer("The table", schema.StatsTableBody),
+            Answer("The table", stats_schema.StatsTableBody),
             {
                 403: Answer("`unit` is not in the caller's sight (`unit_out_of_scope`)"),
                 422: Answer(
@@ -275,9 +275,9 @@ OPERATIONS = (
         description="Spikes by place × category (Poisson test against the cell's own history), the "
         "same accused named in several reports, and repeat informants (by blind index: a count and "
         "the cases, never an identity); each with the case numbers in the caller's scope.",
-        query=schema.AlertsQuery,
+        query=stats_schema.AlertsQuery,
         answers=_authed(
-            Answer("The alerts", schema.AlertList),
+            Answer("The alerts", stats_schema.AlertList),
             {
                 422: Answer(
                     "A malformed date (`invalid_field`, `invalid_date`), a date after today "

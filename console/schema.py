@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from channels.schema import (
     NOT_BLANK,
@@ -26,7 +26,6 @@ from channels.schema import (
 from console.clue_schema import CLUE_ACTIONS_DOC, CLUE_METHOD_DOC, CLUE_OUTCOMES_DOC, ClueView
 from intake.domain import CHANNELS, STATUS_LABELS
 from intake.limits import FIELD_LIMITS
-from intake.stats import GROUPINGS
 from intake.triage_service import CORRECTABLE
 from intake.workflow import ACTIONS
 from intake.workflow.outcomes import OUTCOMES
@@ -463,63 +462,3 @@ class OcrProposal(ResponseModel):
         description="How many of the informant's details (name, phone, ID number, address) the text "
         "seems to hold: sealed when the letter is filed"
     )
-
-
-# --- statistics and early warning (issue 18) ------------------------------------------------------
-
-
-class StatsQuery(QueryModel):
-    from_: IsoDate | None = Field(
-        None, alias="from", description="First day counted (China date); default 29 days before `to`"
-    )
-    to: IsoDate | None = Field(
-        None, description="Last day counted (China date), not after today; default today"
-    )
-    by: str | None = Field(
-        None,
-        max_length=200,
-        description="Comma-separated grouping fields: "
-        + ", ".join(GROUPINGS)
-        + " (at most one period; default channel)",
-    )
-    unit: str | None = Field(None, max_length=64, description="Only this unit's subtree (a unit in sight)")
-
-
-class StatsRow(ResponseModel):
-    """Each grouping field's value, and the count: an integer, or "<5" when withheld."""
-
-    model_config = ConfigDict(extra="allow", json_schema_serialization_defaults_required=True)
-    count: int | Literal["<5"]
-
-
-class StatsTableBody(ResponseModel):
-    by: list[str]
-    from_: Date = Field(serialization_alias="from")
-    to: Date
-    min_cell: int = Field(description="Counts below this are withheld (INTAKE_STATS_MIN_CELL)")
-    rows: list[StatsRow]
-    total: int | Literal["<5"]
-
-    def body(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", by_alias=True)
-
-
-class AlertsQuery(QueryModel):
-    date: IsoDate | None = Field(None, description="The day the alerts are for (default today)")
-    period: Annotated[str, OneOf(("day", "week"), "invalid_period", "period 只能是 day 或 week。")] = Field(
-        "day", description="Spikes of the day, or of the 7 days ending on `date`"
-    )
-
-
-class AlertView(ResponseModel):
-    kind: Literal["spike", "hot_word", "accused", "repeat_informant"]
-    reason: str
-    place: str | None
-    category: str | None
-    reports: list[str] = Field(description="The case numbers behind the alert, in the caller's scope")
-    count: int
-    p_value: float | None
-
-
-class AlertList(ResponseModel):
-    alerts: list[AlertView]

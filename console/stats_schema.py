@@ -1,14 +1,72 @@
-"""Request and answer models of the statistics routes beyond the table and the alerts (issue 18):
-the measures, the table export and the periodic report."""
+"""Request and answer models of the statistics routes (issue 18): the table, the alerts, the
+measures, the table export and the periodic report."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field
 
-from channels.schema import IsoDate, OneOf, QueryModel, ResponseModel
-from console.schema import StatsQuery
+from channels.schema import Date, IsoDate, OneOf, QueryModel, ResponseModel
+from intake.stats import GROUPINGS
+
+
+class StatsQuery(QueryModel):
+    from_: IsoDate | None = Field(
+        None, alias="from", description="First day counted (China date); default 29 days before `to`"
+    )
+    to: IsoDate | None = Field(
+        None, description="Last day counted (China date), not after today; default today"
+    )
+    by: str | None = Field(
+        None,
+        max_length=200,
+        description="Comma-separated grouping fields: "
+        + ", ".join(GROUPINGS)
+        + " (at most one period; default channel)",
+    )
+    unit: str | None = Field(None, max_length=64, description="Only this unit's subtree (a unit in sight)")
+
+
+class StatsRow(ResponseModel):
+    """Each grouping field's value, and the count: an integer, or "<5" when withheld."""
+
+    model_config = ConfigDict(extra="allow", json_schema_serialization_defaults_required=True)
+    count: int | Literal["<5"]
+
+
+class StatsTableBody(ResponseModel):
+    by: list[str]
+    from_: Date = Field(serialization_alias="from")
+    to: Date
+    min_cell: int = Field(description="Counts below this are withheld (INTAKE_STATS_MIN_CELL)")
+    rows: list[StatsRow]
+    total: int | Literal["<5"]
+
+    def body(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+class AlertsQuery(QueryModel):
+    date: IsoDate | None = Field(None, description="The day the alerts are for (default today)")
+    period: Annotated[str, OneOf(("day", "week"), "invalid_period", "period 只能是 day 或 week。")] = Field(
+        "day", description="Spikes of the day, or of the 7 days ending on `date`"
+    )
+
+
+class AlertView(ResponseModel):
+    kind: Literal["spike", "hot_word", "accused", "repeat_informant"]
+    reason: str
+    place: str | None
+    category: str | None
+    reports: list[str] = Field(description="The case numbers behind the alert, in the caller's scope")
+    count: int
+    p_value: float | None
+
+
+class AlertList(ResponseModel):
+    alerts: list[AlertView]
+
 
 PERIOD = Field(
     max_length=16,
