@@ -154,18 +154,28 @@ async def test_a_deadline_turning_yellow_alerts_the_unit_by_inbox_and_mail_once(
     for identity in ("李四", "13800000000"):
         assert identity not in body and identity not in msg["Subject"]
 
-    # Scanning again, or the deadline's own reminder, alerts nobody twice.
+    # Scanning again, or the deadline's own reminder, alerts nobody twice about this deadline.
+    # (By 21 Oct the clue's one-month disposal deadline, due 27 Oct, turns yellow on its own.)
     await scan(o)
     o.clock.set(2025, 10, 21, 10)
     await drain(o)
-    assert len(smtp.box.messages) == 1 and len(await inbox_of(o, "county_mail")) == 1
 
-    # 24 Oct: overdue — red, a second alert and a second mail.
+    def notice_mails() -> list[Any]:
+        return [m for m in smtp.box.messages if "受理告知" in m["Subject"]]
+
+    async def notice_alerts() -> list[str]:
+        return [i["kind"] for i in await inbox_of(o, "county_mail") if i["due_on"] == "2025-10-23"]
+
+    assert len(notice_mails()) == 1 and await notice_alerts() == ["deadline_yellow"]
+    clue = [i for i in await inbox_of(o, "county_mail") if i["due_on"] != "2025-10-23"]
+    assert [(i["kind"], i["due_on"]) for i in clue] == [("deadline_yellow", "2025-10-27")]
+    assert len(smtp.box.messages) == 2  # one mail per alert
+
+    # 24 Oct: overdue — red, a second alert and a second mail about the notice deadline.
     o.clock.set(2025, 10, 24)
     await scan(o)
-    kinds = [i["kind"] for i in await inbox_of(o, "county_mail")]
-    assert kinds == ["deadline_red", "deadline_yellow"]
-    assert len(smtp.box.messages) == 2 and "期限已超" in smtp.box.messages[1]["Subject"]
+    assert await notice_alerts() == ["deadline_red", "deadline_yellow"]
+    assert len(notice_mails()) == 2 and "期限已超" in notice_mails()[1]["Subject"]
     await o.login("county_mail")
     _, doc = await o.get("county_mail", f"/api/v1/staff/reports/{case_no}")
     assert "staff_alerted" in [e["kind"] for e in doc["timeline"]]
