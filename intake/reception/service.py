@@ -181,22 +181,11 @@ class ReceptionService(Recording):
         session_id = uuid.uuid4()
         day_before = datetime.combine(start.astimezone(CHINA).date() - timedelta(days=1), time(9, 0), CHINA)
         reminders = tuple(at for at in (day_before, start - timedelta(hours=1)) if at > now)
-        booked = await self.store.book(
-            member.actor,
+        booked = await self._store_session(
+            member,
             now,
-            id=session_id,
-            township_unit=township,
-            host_unit=host,
-            slot_start=start,
-            slot_minutes=slot.minutes,
-            accused_name=accused["name"],
-            accused_unit=accused["unit"],
-            accused_position=accused["position"],
-            accused_rank=next((r for r in ranks if r), None),
-            facts=facts,
-            identity=identity or None,
-            linked_report_id=linked,
-            booked_by=member.username,
+            (session_id, township, host, start, slot.minutes),
+            (facts, accused, ranks, identity, linked),
             reminders=reminders,
         )
         if not booked:
@@ -205,6 +194,38 @@ class ReceptionService(Recording):
             await self.services.notifier.enqueue(linked, self._confirmation(township, host, start))
         log.info("reception booked", extra={"session": str(session_id)})
         return await self.store.get(session_id)
+
+    async def _store_session(
+        self,
+        member: StaffMember,
+        now: datetime,
+        where: tuple[uuid.UUID, str, str, datetime, int],
+        what: tuple[str, dict[str, Any], list[Any], Any, Any],
+        **extra: Any,
+    ) -> bool:
+        """A booked or walk-in session stored: ``where`` is (id, township, receiving unit, start,
+        minutes), ``what`` (facts, accused, their ranks, the sealed identity, the linked report)."""
+        session_id, township, host, start, minutes = where
+        facts, accused, ranks, identity, linked = what
+        stored: bool = await self.store.book(
+            member.actor,
+            now,
+            id=session_id,
+            township_unit=township,
+            host_unit=host,
+            slot_start=start,
+            slot_minutes=minutes,
+            accused_name=accused["name"],
+            accused_unit=accused["unit"],
+            accused_position=accused["position"],
+            accused_rank=next((r for r in ranks if r), None),
+            facts=facts,
+            identity=identity or None,
+            linked_report_id=linked,
+            booked_by=member.username,
+            **extra,
+        )
+        return stored
 
     async def open_walk_in(self, member: StaffMember, doc: dict[str, Any], client_key: str) -> Any:
         """A walk-in session (现场来访), opened now: the citizen is in the township room. Township
@@ -226,22 +247,11 @@ class ReceptionService(Recording):
             host, ranks = self.tree.units[township].parent_code or township, []
         now = self.clock.now()
         session_id = uuid.uuid4()
-        opened = await self.store.book(
-            member.actor,
+        opened = await self._store_session(
+            member,
             now,
-            id=session_id,
-            township_unit=township,
-            host_unit=host,
-            slot_start=now,
-            slot_minutes=WALK_IN_MINUTES,
-            accused_name=accused["name"],
-            accused_unit=accused["unit"],
-            accused_position=accused["position"],
-            accused_rank=next((r for r in ranks if r), None),
-            facts=facts,
-            identity=identity or None,
-            linked_report_id=linked,
-            booked_by=member.username,
+            (session_id, township, host, now, WALK_IN_MINUTES),
+            (facts, accused, ranks, identity, linked),
             walk_in=True,
         )
         if not opened:
