@@ -49,6 +49,9 @@ ROLES = {
     "custodian": "身份信息保管人",
     "admin": "系统管理员",
 }
+# Who may take a video reception session's officer seat (not a custodian): those alerted of a
+# walk-in in their unit's inbox too.
+RECEPTION_OFFICER_ROLES = ("registrar", "triage_officer", "handler", "supervisor", "admin")
 USERNAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._-")
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,185}\.[A-Za-z]{2,63}")
 MIN_PASSWORD = 12
