@@ -109,10 +109,6 @@ def verify_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(got, expected)
 
 
-# A hash to verify against when the username is unknown: the answer takes as long either way.
-_DUMMY_HASH = hash_password(secrets.token_urlsafe(16), n=SCRYPT_N)
-
-
 # --- TOTP (RFC 6238) -------------------------------------------------------------------------------
 
 
@@ -287,8 +283,12 @@ class StaffService:
         max_failures: int = 5,
         address_failures: int = 20,
         failure_window: timedelta = timedelta(minutes=15),
+        scrypt_n: int = SCRYPT_N,
     ) -> None:
         self._db = db
+        self._scrypt_n = scrypt_n
+        # A hash to verify against when the username is unknown: the answer takes as long either way.
+        self._dummy_hash = hash_password(secrets.token_urlsafe(16), n=scrypt_n)
         self._clock = clock
         self.tree = tree
         self.token_ttl = token_ttl
@@ -322,7 +322,7 @@ class StaffService:
         if email is not None and not EMAIL.fullmatch(email):
             raise ValidationError("电子邮箱地址格式不正确。", code="invalid_email")
         secret = new_totp_secret()
-        hashed = await asyncio.to_thread(hash_password, password)
+        hashed = await asyncio.to_thread(hash_password, password, n=self._scrypt_n)
         try:
             await self._db.staff.add_staff(
                 username, unit, role, hashed, secret, actor, self._clock.now(), email=email
@@ -342,7 +342,7 @@ class StaffService:
         now = self._clock.now()
         record = await self._db.staff.staff(username) if username else None
         if record is None or record.disabled:
-            await asyncio.to_thread(verify_password, password, _DUMMY_HASH)  # the same work
+            await asyncio.to_thread(verify_password, password, self._dummy_hash)  # the same work
             return await self._failed(username, "unknown_user", now)
         if not await asyncio.to_thread(verify_password, password, record.password_hash):
             return await self._failed(username, "password", now)
