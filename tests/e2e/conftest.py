@@ -72,3 +72,21 @@ async def browser() -> AsyncIterator[Any]:
             yield b
         finally:
             await b.close()
+
+
+async def signed_in_console(
+    browser: Any, base: str, username: str, password: str, totp: str, *, height: int = 768
+) -> Any:
+    """A page of a new browser context (Chinese, JavaScript off: the console works without it)
+    signed in to the console as ``username`` with the TOTP code ``totp``."""
+    context = await browser.new_context(
+        viewport={"width": 1366, "height": height}, locale="zh-CN", java_script_enabled=False
+    )
+    page = await context.new_page()
+    await page.goto(base + "/console/login")
+    await page.fill("#username", username)
+    await page.fill("#password", password)
+    await page.fill("#totp", totp)
+    await page.click("button[type=submit]")
+    await page.wait_for_selector("#who")
+    return page

@@ -19,6 +19,7 @@ from intake.domain import Submission
 from intake.staff import totp_now
 from server.app import Services, build_app, services_of
 from server.config import Settings
+from tests.e2e.conftest import signed_in_console
 
 pytestmark = pytest.mark.browser
 
@@ -47,16 +48,8 @@ async def test_case_page_explains_triage(console: Any, browser: Any, tmp_path: P
     base, services, secret = console
     receipt = await services.pipeline.accept(Submission(channel="web", content=TEXT, anonymous=True))
     assert await services.worker.run_once() == 1  # the real triage job, as after any report
-    context = await browser.new_context(
-        viewport={"width": 1366, "height": 900}, locale="zh-CN", java_script_enabled=False
-    )
-    page = await context.new_page()
-    await page.goto(base + "/console/login")
-    await page.fill("#username", "county_reg")
-    await page.fill("#password", PASSWORD)
-    await page.fill("#totp", totp_now(secret, datetime.now(UTC)))
-    await page.click("button[type=submit]")
-    await page.wait_for_selector("#who")
+    totp = totp_now(secret, datetime.now(UTC))
+    page = await signed_in_console(browser, base, "county_reg", PASSWORD, totp, height=900)
     await page.goto(f"{base}/console/cases/{receipt.case_no}")
     await page.wait_for_selector("#triage .explanations")
 
@@ -86,4 +79,4 @@ async def test_case_page_explains_triage(console: Any, browser: Any, tmp_path: P
     await page.wait_for_selector("#notice")
     level = page.locator('#triage li.explanation[data-decision="level"]')
     assert (await level.inner_text()).count("已人工修改为“县级”") == 1
-    await context.close()
+    await page.context.close()

@@ -22,6 +22,7 @@ from intake.staff import StaffMember, totp_now
 from intake.workflow import Action
 from server.app import Services, build_app, services_of
 from server.config import Settings
+from tests.e2e.conftest import signed_in_console
 from tests.e2e.test_console_browser import PASSWORD, file_report
 from tests.workflow.conftest import SetClock
 
@@ -71,17 +72,9 @@ async def test_inbox_and_coloured_deadlines_in_chromium(office: Any, browser: An
         Action("supervise", reason="群众反映强烈，请加快办理", deadline=datetime(2025, 10, 22).date()),
     )
 
-    context = await browser.new_context(
-        viewport={"width": 1366, "height": 768}, locale="zh-CN", java_script_enabled=False
-    )
-    page = await context.new_page()
-    await page.goto(base + "/console/login")
-    await page.fill("#username", "county_handler")
-    await page.fill("#password", PASSWORD)
     clock.at += timedelta(seconds=31)
-    await page.fill("#totp", totp_now(secrets["county_handler"], clock.now()))
-    await page.click("button[type=submit]")
-    await page.wait_for_selector("#who")
+    totp = totp_now(secrets["county_handler"], clock.now())
+    page = await signed_in_console(browser, base, "county_handler", PASSWORD, totp)
     assert (await page.text_content("#inbox-unread") or "").strip() == "2"  # on every page
 
     await page.click("#inbox-link")
@@ -114,7 +107,7 @@ async def test_inbox_and_coloured_deadlines_in_chromium(office: Any, browser: An
     await page.wait_for_selector("#alerts")
     assert await page.locator("#inbox-unread").count() == 0
     _keep(tmp_path, "inbox.png", "case.png", "board.png")
-    await context.close()
+    await page.context.close()
 
 
 def _keep(folder: Path, *names: str) -> None:
@@ -152,17 +145,9 @@ async def test_a_walk_in_in_the_officers_inbox_in_chromium(office: Any, browser:
         assert resp.status == 201, await resp.text()
         session = (await resp.json())["id"]
 
-        context = await browser.new_context(
-            viewport={"width": 1366, "height": 768}, locale="zh-CN", java_script_enabled=False
-        )
-        page = await context.new_page()
-        await page.goto(base + "/console/login")
-        await page.fill("#username", "county_handler")
-        await page.fill("#password", PASSWORD)
         clock.at += timedelta(seconds=31)
-        await page.fill("#totp", totp_now(secrets["county_handler"], clock.now()))
-        await page.click("button[type=submit]")
-        await page.wait_for_selector("#who")
+        totp = totp_now(secrets["county_handler"], clock.now())
+        page = await signed_in_console(browser, base, "county_handler", PASSWORD, totp)
         assert (await page.text_content("#inbox-unread") or "").strip() == "1"
         await page.click("#inbox-link")
         row = page.locator("#alerts tbody tr[data-kind=reception_walk_in]")
@@ -189,4 +174,4 @@ async def test_a_walk_in_in_the_officers_inbox_in_chromium(office: Any, browser:
     assert await page.locator("#inbox-unread").count() == 0
     await page.screenshot(path=str(tmp_path / "inbox_walk_in_taken.png"), full_page=True)
     _keep(tmp_path, "inbox_walk_in.png", "inbox_walk_in_taken.png")
-    await context.close()
+    await page.context.close()
