@@ -6,10 +6,10 @@ China date of ``received_at`` or the first day of its month); weeks, quarters an
 from those by the service. Nothing here decides what may be shown: small counts are suppressed by
 :mod:`intake.stats`.
 
-**The roll-up.** Most questions are answered from ``stats_counts`` (migration 0021): per China
-day and per month, owner unit and sealed-from unit (the receiving unit of a sealed case, else
-``''``), how many reports have each value of each field, kept exact by triggers in every
-transaction that writes a report, a case state or a search document. The scope is a filter on its
+**The roll-up.** Most questions are answered from ``stats_counts`` (:mod:`storage.stats_rollup`):
+per China day and per month, owner unit and sealed-from unit (the receiving unit of a sealed
+case, else ``''``), how many reports have each value of each field, plus the difference of the
+reports changed since the last refresh, in the same statement: exact at every read. The scope is a filter on its
 keys: the owner unit in the scope's units, the sealed-from unit not one the scope hides sealed
 cases from, which is :func:`~storage.workflow_store.in_scope` exactly. A range is read as its
 whole months from the month rows and the days at either end from the day rows (all days when
@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from storage.stats_rollup import BATCH, pending_rows, refresh_txn
 from storage.tables import SC, VB, D, R
 from storage.workflow_store import CASES, in_scope, owner_unit
 
@@ -176,27 +177,62 @@ class StatsStore:
         values: Sequence[str] | None = None,
         at_least: int = 1,
     ) -> Any:
-        """The roll-up's sums of ``field`` over the filter: by value, and by owner and day (or
+        """The sums of ``field`` over the filter: the roll-up's counts plus the difference of the
+        reports still pending (one statement, one snapshot), by value, and by owner and day (or
         the first day of a month) when asked."""
         ranges = grain_ranges(days[0], days[1], by_day)
-        keys = ([SC.c.owner_unit] if by_owner else []) + ([SC.c.day] if by_day or by_month else [])
-        keys.append(SC.c.value)
-        n = sa.func.sum(SC.c.n)
-        query = (
-            sa.select(*keys, n.label("n"))
-            .where(
-                SC.c.field == field,
-                sa.or_(*(sa.and_(SC.c.grain == g, SC.c.day >= lo, SC.c.day <= hi) for g, lo, hi in ranges)),
-                self._in(SC.c.owner_unit, f.units),
+        pending = (
+            sa.text(pending_rows(self._db.dialect == "postgresql"))
+            .columns(
+                sa.column("field", sa.String),
+                sa.column("value", sa.String),
+                sa.column("sign", sa.BigInteger),
+                sa.column("day", sa.Date),
+                sa.column("month", sa.Date),
+                sa.column("owner_unit", sa.String),
+                sa.column("sealed_from", sa.String),
             )
-            .group_by(*keys)
-            .having(n >= at_least)
+            .cte("pending")
         )
-        if f.hide_sealed_received_by:
-            query = query.where(SC.c.sealed_from.not_in(list(f.hide_sealed_received_by)))
-        if values is not None:
-            query = query.where(self._in(SC.c.value, values))
-        return query
+
+        def scoped(table: Any, *conditions: Any) -> list[Any]:
+            where = [table.c.field == field, self._in(table.c.owner_unit, f.units), *conditions]
+            if f.hide_sealed_received_by:
+                where.append(table.c.sealed_from.not_in(list(f.hide_sealed_received_by)))
+            if values is not None:
+                where.append(self._in(table.c.value, values))
+            return where
+
+        parts = [
+            sa.select(SC.c.owner_unit, SC.c.day, SC.c.value, SC.c.n).where(
+                *scoped(
+                    SC,
+                    sa.or_(*(sa.and_(SC.c.grain == g, SC.c.day >= lo, SC.c.day <= hi) for g, lo, hi in ranges)),
+                )
+            )
+        ]
+        for grain, lo, hi in ranges:
+            when = pending.c.day if grain == "d" else pending.c.month
+            parts.append(
+                sa.select(pending.c.owner_unit, when.label("day"), pending.c.value, pending.c.sign.label("n")).where(
+                    *scoped(pending, when >= lo, when <= hi)
+                )
+            )
+        both = sa.union_all(*parts).subquery("counts")
+        keys = ([both.c.owner_unit] if by_owner else []) + ([both.c.day] if by_day or by_month else [])
+        keys.append(both.c.value)
+        n = sa.func.sum(both.c.n)
+        return sa.select(*keys, n.label("n")).group_by(*keys).having(n >= at_least)
+
+    async def refresh(self, limit: int = 100_000) -> int:
+        """Fold pending reports into the roll-up, a batch per transaction; how many."""
+        done = 0
+        while done < limit:
+            n: int = await self._db.writer.run(refresh_txn)
+            done += n
+            if n < BATCH:
+                break
+        return done
 
     async def sums(
         self, f: StatsFilter, field: str, values: Sequence[str] | None = None, at_least: int = 1

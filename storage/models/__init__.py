@@ -30,7 +30,7 @@ from storage.models.reception import ReceptionChunk, ReceptionSession
 from storage.models.informant import CaseFeedback, ReviewRequest
 from storage.models.clues import Clue
 from storage.models.urging import StaffAlert, StaffAlertRead, SupervisionNotice
-from storage.models.stats import StatsCount
+from storage.models.stats import StatsCount, StatsCounted, StatsPending
 
 # isort: on
 
@@ -65,6 +65,8 @@ __all__ = [
     "StaffRelation",
     "StaffSession",
     "StatsCount",
+    "StatsCounted",
+    "StatsPending",
     "SupervisionNotice",
     "UTCDateTime",
     "Unit",
