@@ -23,7 +23,7 @@ import re
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from functools import cache
+from functools import cache, partial
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -63,7 +63,7 @@ def document_tokens(text: str) -> str:
     return " ".join(out)
 
 
-KEYWORDS = 6  # keywords kept per report for the hot words (issue 18)
+KEYWORDS = 5  # keywords kept per report for the hot words (issue 18)
 _KEYWORD = re.compile(r"[\u4e00-\u9fff]")  # a keyword has a Chinese character and two or more
 
 
@@ -130,6 +130,15 @@ def report_text(row: Any) -> str:
         row.location_text,
     )
     return "\n".join(p for p in parts if p)
+
+
+def _keywords_of(rows: Sequence[Any]) -> list[tuple[int, str]]:
+    return [(r.id, document_keywords(r.tokens)) for r in rows]
+
+
+async def _set_keywords_txn(found: Sequence[tuple[int, str]], batch: Batch) -> None:
+    for doc_id, keywords in found:
+        await batch.conn.execute(sa.update(D).where(D.c.id == doc_id).values(keywords=keywords))
 
 
 class SearchIndex:
@@ -230,18 +239,16 @@ class SearchIndex:
             async with self._db.read_engine.connect() as conn:
                 rows = (
                     await conn.execute(
-                        sa.select(D.c.id, D.c.tokens).where(D.c.keywords.is_(None)).order_by(D.c.id).limit(batch)
+                        sa.select(D.c.id, D.c.tokens)
+                        .where(D.c.keywords.is_(None))
+                        .order_by(D.c.id)
+                        .limit(batch)
                     )
                 ).all()
             if not rows:
                 break
-            found = await asyncio.to_thread(lambda: [(r.id, document_keywords(r.tokens)) for r in rows])
-
-            async def keywords_txn(b: Batch) -> None:
-                for doc_id, keywords in found:
-                    await b.conn.execute(sa.update(D).where(D.c.id == doc_id).values(keywords=keywords))
-
-            await self._db.writer.run(keywords_txn)
+            found = await asyncio.to_thread(_keywords_of, rows)
+            await self._db.writer.run(partial(_set_keywords_txn, found))
             done += len(rows)
         return done
 

@@ -37,12 +37,27 @@ from storage.db import Batch
 
 # The report columns a contribution reads.
 REPORT_COLUMNS = (
-    "received_at channel category triage scope level priority status handling_unit receiving_unit "
-    "location_code anonymous accused_name accused_unit"
-).split()
+    "received_at",
+    "channel",
+    "category",
+    "triage",
+    "scope",
+    "level",
+    "priority",
+    "status",
+    "handling_unit",
+    "receiving_unit",
+    "location_code",
+    "anonymous",
+    "accused_name",
+    "accused_unit",
+)
 PLAIN = ("scope", "level", "priority", "status", "handling_unit", "receiving_unit")
 FIELDS = ("channel", "category", *PLAIN, "place", "anonymous", "place_category", "accused", "indexed")
 KEYED = ("day", "month", "owner_unit", "sealed_from", "keywords", *(f"f_{f}" for f in FIELDS))
+# Fields counted per day only: of many values, and only asked of windows of days (the alerts'
+# 90 days at most); the others are counted per day and per month.
+DAY_ONLY = ("place_category", "accused", "word")
 LOCK = 7_318_021  # the advisory lock one refresher holds at a time (PostgreSQL)
 BATCH = 5000
 
@@ -125,13 +140,14 @@ def pending_rows(pg: bool) -> str:
 
 
 def upsert(pg: bool, rows: str) -> str:
-    """Add ``rows`` (of :func:`unpivot`) to ``stats_counts``, by day and by month, in key order
-    (two refreshers never wait on each other crosswise)."""
+    """Add ``rows`` (of :func:`unpivot`) to ``stats_counts``, by day and (but the fields of
+    :data:`DAY_ONLY`) by month, in key order (two refreshers never wait on each other crosswise)."""
     return (
         "INSERT INTO stats_counts (field, grain, day, owner_unit, sealed_from, value, n) "
         "SELECT x.field, g.grain, CASE g.grain WHEN 'd' THEN x.day ELSE x.month END, x.owner_unit, "
         "x.sealed_from, x.value, sum(x.sign) "
         f"FROM ({rows}) x CROSS JOIN (SELECT 'd' AS grain UNION ALL SELECT 'm') g "
+        f"WHERE g.grain = 'd' OR x.field NOT IN ({', '.join(repr(f) for f in DAY_ONLY)}) "
         "GROUP BY 1, 2, 3, 4, 5, 6 HAVING sum(x.sign) <> 0 ORDER BY 1, 2, 3, 4, 5, 6 "
         "ON CONFLICT (field, grain, day, owner_unit, sealed_from, value) "
         "DO UPDATE SET n = stats_counts.n + excluded.n"

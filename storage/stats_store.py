@@ -9,8 +9,8 @@ from those by the service. Nothing here decides what may be shown: small counts 
 **The roll-up.** Most questions are answered from ``stats_counts`` (:mod:`storage.stats_rollup`):
 per China day and per month, owner unit and sealed-from unit (the receiving unit of a sealed
 case, else ``''``), how many reports have each value of each field, plus the difference of the
-reports changed since the last refresh, in the same statement: exact at every read. The scope is a filter on its
-keys: the owner unit in the scope's units, the sealed-from unit not one the scope hides sealed
+reports changed since the last refresh, in the same statement: exact at every read. The scope is
+a filter on its keys: the owner unit in the scope's units, the sealed-from unit not one the scope hides sealed
 cases from, which is :func:`~storage.workflow_store.in_scope` exactly. A range is read as its
 whole months from the month rows and the days at either end from the day rows (all days when
 the grouping is by day). The roll-up serves a grouping by one field, or by ``place`` and
@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import TYPE_CHECKING, Any
@@ -31,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from storage.stats_rollup import BATCH, pending_rows, refresh_txn
+from storage.stats_rollup import BATCH, DAY_ONLY, pending_rows, refresh_txn
 from storage.tables import SC, VB, D, R
 from storage.workflow_store import CASES, in_scope, owner_unit
 
@@ -180,7 +181,7 @@ class StatsStore:
         """The sums of ``field`` over the filter: the roll-up's counts plus the difference of the
         reports still pending (one statement, one snapshot), by value, and by owner and day (or
         the first day of a month) when asked."""
-        ranges = grain_ranges(days[0], days[1], by_day)
+        ranges = grain_ranges(days[0], days[1], by_day or field in DAY_ONLY)
         pending = (
             sa.text(pending_rows(self._db.dialect == "postgresql"))
             .columns(
@@ -207,16 +208,18 @@ class StatsStore:
             sa.select(SC.c.owner_unit, SC.c.day, SC.c.value, SC.c.n).where(
                 *scoped(
                     SC,
-                    sa.or_(*(sa.and_(SC.c.grain == g, SC.c.day >= lo, SC.c.day <= hi) for g, lo, hi in ranges)),
+                    sa.or_(
+                        *(sa.and_(SC.c.grain == g, SC.c.day >= lo, SC.c.day <= hi) for g, lo, hi in ranges)
+                    ),
                 )
             )
         ]
         for grain, lo, hi in ranges:
             when = pending.c.day if grain == "d" else pending.c.month
             parts.append(
-                sa.select(pending.c.owner_unit, when.label("day"), pending.c.value, pending.c.sign.label("n")).where(
-                    *scoped(pending, when >= lo, when <= hi)
-                )
+                sa.select(
+                    pending.c.owner_unit, when.label("day"), pending.c.value, pending.c.sign.label("n")
+                ).where(*scoped(pending, when >= lo, when <= hi))
             )
         both = sa.union_all(*parts).subquery("counts")
         keys = ([both.c.owner_unit] if by_owner else []) + ([both.c.day] if by_day or by_month else [])
@@ -224,13 +227,13 @@ class StatsStore:
         n = sa.func.sum(both.c.n)
         return sa.select(*keys, n.label("n")).group_by(*keys).having(n >= at_least)
 
-    async def refresh(self, limit: int = 100_000) -> int:
-        """Fold pending reports into the roll-up, a batch per transaction; how many."""
+    async def refresh(self, limit: int = 100_000, batch: int = BATCH) -> int:
+        """Fold pending reports into the roll-up, ``batch`` per transaction; how many."""
         done = 0
         while done < limit:
-            n: int = await self._db.writer.run(refresh_txn)
+            n: int = await self._db.writer.run(lambda b: refresh_txn(b, batch))
             done += n
-            if n < BATCH:
+            if n < batch:
                 break
         return done
 
@@ -245,8 +248,21 @@ class StatsStore:
         if values is not None and not values:
             return {}
         query = self._rolled(f, days, field, values=values, at_least=at_least)
+        return {r.value: int(r.n) for r in await self._read(query)}
+
+    async def _read(self, query: Any) -> list[Any]:
+        async with self._connect() as conn:
+            return list((await conn.execute(query)).all())
+
+    @asynccontextmanager
+    async def _connect(self) -> AsyncIterator[Any]:
+        """A read connection; on PostgreSQL without JIT: the estimates of the pending part (rows
+        that are usually not there) and of a scope's thousands of units made the planner compile
+        queries of a few milliseconds, 200 ms each."""
         async with self._db.read_engine.connect() as conn:
-            return {r.value: int(r.n) for r in await conn.execute(query)}
+            if self._db.dialect == "postgresql":
+                await conn.execute(sa.text("SET LOCAL jit = off"))
+            yield conn
 
     async def place_category(
         self, f: StatsFilter, cells: Sequence[tuple[str | None, str | None]]
@@ -261,7 +277,9 @@ class StatsStore:
         as ``YYYY-MM-DD`` text)."""
         days = china_days(f)
         others = [n for n in by if n not in ("owner_unit", *PERIOD_KEYS)]
-        if days is not None and (len(others) <= 1 and set(others) <= ROLLED or sorted(others) == sorted(PAIR)):
+        if days is not None and (
+            (len(others) <= 1 and set(others) <= ROLLED) or sorted(others) == sorted(PAIR)
+        ):
             return await self._counts_rolled(f, days, by, others)
         return await self._counts_live(f, by)
 
@@ -272,8 +290,7 @@ class StatsStore:
         query = self._rolled(
             f, days, field, by_owner="owner_unit" in by, by_day="day" in by, by_month="month" in by
         )
-        async with self._db.read_engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
+        rows = await self._read(query)
         cells: dict[tuple[Any, ...], int] = defaultdict(int)
         for r in rows:
             parts = dict(zip(PAIR, r.value.split(SEP, 1), strict=True)) if len(others) == 2 else {}
@@ -296,7 +313,7 @@ class StatsStore:
         query = sa.select(*keys, n).select_from(CASES).where(self._where(f))
         if keys:
             query = query.group_by(*keys)
-        async with self._db.read_engine.connect() as conn:
+        async with self._connect() as conn:
             rows = (await conn.execute(query)).all()
         return [(tuple(r[:-1]), int(r[-1])) for r in rows]
 
@@ -307,7 +324,7 @@ class StatsStore:
             column = _field(name, self._db.dialect)
             query = query.where(column.is_(None) if value is None else column == value)
         query = query.order_by(R.c.received_at, R.c.case_no).limit(limit)
-        async with self._db.read_engine.connect() as conn:
+        async with self._connect() as conn:
             return list((await conn.execute(query)).scalars())
 
     async def word_case_numbers(self, f: StatsFilter, word: str, limit: int = 500) -> list[str]:
@@ -321,7 +338,7 @@ class StatsStore:
             .order_by(R.c.received_at, R.c.case_no)
             .limit(limit)
         )
-        async with self._db.read_engine.connect() as conn:
+        async with self._connect() as conn:
             found = list((await conn.execute(query)).scalars())
         return found
 
@@ -345,7 +362,7 @@ class StatsStore:
             .where(self._where(f), self._in(name, sorted({g[0] for g in top})))
             .order_by(R.c.received_at, R.c.case_no)
         )
-        async with self._db.read_engine.connect() as conn:
+        async with self._connect() as conn:
             rows = (await conn.execute(members)).all()
         groups: dict[tuple[str, str], tuple[set[str], list[str]]] = {(g[0], g[1]): (set(), []) for g in top}
         for r in rows:
@@ -369,7 +386,7 @@ class StatsStore:
             .group_by(VB.c.mac)
             .having(reports >= min_reports)
         )
-        async with self._db.read_engine.connect() as conn:
+        async with self._connect() as conn:
             macs = list((await conn.execute(flagged)).scalars())
             if not macs:
                 return []

@@ -84,8 +84,12 @@ async def check_answers(o: Office, first: date, last: date) -> None:
             assert rolled == live, (who, by)
 
 
-async def _file(o: Office, content: str, *, channel: str = "web", accused: str = "张三", real: bool = False) -> str:
-    case_no, _ = await o.file(content, channel=channel, real_name=real, accused=Accused(accused, "某村", "村干部"))
+async def _file(
+    o: Office, content: str, *, channel: str = "web", accused: str = "张三", real: bool = False
+) -> str:
+    case_no, _ = await o.file(
+        content, channel=channel, real_name=real, accused=Accused(accused, "某村", "村干部")
+    )
     return case_no
 
 
@@ -100,7 +104,9 @@ async def test_rollup_equals_group_by_through_the_workflow(office: Office) -> No
     filed.append(await _file(o, "镇干部李四违规收受礼金。", channel="phone", accused="李四", real=True))
     o.clock.set(2025, 9, 26)
     for i in range(4):
-        filed.append(await _file(o, f"反映工程建设问题第{i}件，施工方偷工减料。", channel="app", accused="王五"))
+        filed.append(
+            await _file(o, f"反映工程建设问题第{i}件，施工方偷工减料。", channel="app", accused="王五")
+        )
     await check_exact(o)
     await check_answers(o, first, date(2025, 9, 26))
 
@@ -176,5 +182,9 @@ def test_ranges_read_whole_months_from_the_month_rows() -> None:
     assert grain_ranges(date(2025, 1, 1), date(2025, 12, 31), False) == [
         ("m", date(2025, 1, 1), date(2025, 12, 31))
     ]
-    assert grain_ranges(date(2025, 1, 2), date(2025, 1, 31), False) == [("d", date(2025, 1, 2), date(2025, 1, 31))]
-    assert grain_ranges(date(2025, 1, 1), date(2025, 3, 31), True) == [("d", date(2025, 1, 1), date(2025, 3, 31))]
+    assert grain_ranges(date(2025, 1, 2), date(2025, 1, 31), False) == [
+        ("d", date(2025, 1, 2), date(2025, 1, 31))
+    ]
+    assert grain_ranges(date(2025, 1, 1), date(2025, 3, 31), True) == [
+        ("d", date(2025, 1, 1), date(2025, 3, 31))
+    ]

@@ -35,9 +35,20 @@ WATCHED = {
     "search_documents": ("report_id", "keywords"),
 }
 KEYED = (
-    "channel category scope level priority status handling_unit receiving_unit place anonymous "
-    "place_category accused indexed"
-).split()
+    "channel",
+    "category",
+    "scope",
+    "level",
+    "priority",
+    "status",
+    "handling_unit",
+    "receiving_unit",
+    "place",
+    "anonymous",
+    "place_category",
+    "accused",
+    "indexed",
+)
 
 
 def triggers(pg: bool) -> list[str]:
@@ -53,10 +64,13 @@ def triggers(pg: bool) -> list[str]:
             if pg:
                 out.append(
                     f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-                    f"INSERT INTO stats_pending (report_id, seq) VALUES ({row}.{key}, nextval('stats_pending_seq')) "
+                    "INSERT INTO stats_pending (report_id, seq) "
+                    f"VALUES ({row}.{key}, nextval('stats_pending_seq')) "
                     "ON CONFLICT (report_id) DO UPDATE SET seq = excluded.seq; RETURN NULL; END $$"
                 )
-                out.append(f"CREATE TRIGGER {name} AFTER {what} ON {table} FOR EACH ROW EXECUTE FUNCTION {name}()")
+                out.append(
+                    f"CREATE TRIGGER {name} AFTER {what} ON {table} FOR EACH ROW EXECUTE FUNCTION {name}()"
+                )
             else:
                 out.append(
                     f"CREATE TRIGGER {name} AFTER {what} ON {table} FOR EACH ROW BEGIN "
