@@ -143,13 +143,13 @@ def upsert(pg: bool, rows: str) -> str:
     """Add ``rows`` (of :func:`unpivot`) to ``stats_counts``, by day and (but the fields of
     :data:`DAY_ONLY`) by month, in key order (two refreshers never wait on each other crosswise)."""
     return (
-        "INSERT INTO stats_counts (field, grain, day, owner_unit, sealed_from, value, n) "
-        "SELECT x.field, g.grain, CASE g.grain WHEN 'd' THEN x.day ELSE x.month END, x.owner_unit, "
+        "INSERT INTO stats_counts (field, grain, owner_unit, day, sealed_from, value, n) "
+        "SELECT x.field, g.grain, x.owner_unit, CASE g.grain WHEN 'd' THEN x.day ELSE x.month END, "
         "x.sealed_from, x.value, sum(x.sign) "
         f"FROM ({rows}) x CROSS JOIN (SELECT 'd' AS grain UNION ALL SELECT 'm') g "
         f"WHERE g.grain = 'd' OR x.field NOT IN ({', '.join(repr(f) for f in DAY_ONLY)}) "
         "GROUP BY 1, 2, 3, 4, 5, 6 HAVING sum(x.sign) <> 0 ORDER BY 1, 2, 3, 4, 5, 6 "
-        "ON CONFLICT (field, grain, day, owner_unit, sealed_from, value) "
+        "ON CONFLICT (field, grain, owner_unit, day, sealed_from, value) "
         "DO UPDATE SET n = stats_counts.n + excluded.n"
     )
 

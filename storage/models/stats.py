@@ -22,8 +22,8 @@ class StatsCount(Base):
     __tablename__ = "stats_counts"
     field: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
     grain: Mapped[str] = mapped_column(sa.String(1), primary_key=True)
-    day: Mapped[date] = mapped_column(sa.Date, primary_key=True)
     owner_unit: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    day: Mapped[date] = mapped_column(sa.Date, primary_key=True)
     sealed_from: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
     value: Mapped[str] = mapped_column(sa.String(320), primary_key=True)
     n: Mapped[int] = mapped_column(sa.BigInteger)

@@ -88,13 +88,15 @@ def upgrade() -> None:
         "stats_counts",
         sa.Column("field", sa.String(length=16), nullable=False),
         sa.Column("grain", sa.String(length=1), nullable=False),
-        sa.Column("day", sa.Date(), nullable=False),
         sa.Column("owner_unit", sa.String(length=16), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
         sa.Column("sealed_from", sa.String(length=16), nullable=False),
         sa.Column("value", sa.String(length=320), nullable=False),
         sa.Column("n", sa.BigInteger(), nullable=False),
+        # Owner before day: a scope's thousand units are each a short range of the index (day
+        # first, each unit's probe read every unit's rows of the range: 11 s at a million).
         sa.PrimaryKeyConstraint(
-            "field", "grain", "day", "owner_unit", "sealed_from", "value", name=op.f("pk_stats_counts")
+            "field", "grain", "owner_unit", "day", "sealed_from", "value", name=op.f("pk_stats_counts")
         ),
         **({"postgresql_with": {"fillfactor": 80}} if pg else {}),
     )
