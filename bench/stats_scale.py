@@ -286,7 +286,7 @@ def window(member_scope: Any, first: date, last: date) -> StatsFilter:
     )
 
 
-async def queries(services: Any, repeat: int, baseline_repeat: int) -> None:
+async def queries(services: Any, repeat: int, baseline_repeat: int, only: str | None = None) -> None:
     db = services.db
     stats = StatsService(db, services.clock, services.staff)
     async with db.read_engine.connect() as conn:
@@ -388,6 +388,8 @@ async def queries(services: Any, repeat: int, baseline_repeat: int) -> None:
     )
     print(f"roll-up by category × month over the year equals the scoped GROUP BY: {same}")
     for name, rolled, bare, live in cases:
+        if only and only not in name:
+            continue
         t_rolled, result = await timed(rolled, repeat)
         t_bare, _ = await timed(bare, baseline_repeat)
         t_live, _ = await timed(live, baseline_repeat)
@@ -407,7 +409,13 @@ async def queries(services: Any, repeat: int, baseline_repeat: int) -> None:
 
 
 async def run(
-    rows: int, url: str, repeat: int, baseline_repeat: int, intake: int, reuse: bool = False
+    rows: int,
+    url: str,
+    repeat: int,
+    baseline_repeat: int,
+    intake: int,
+    reuse: bool = False,
+    only: str | None = None,
 ) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         services = await open_services(settings_for(Path(tmp), url, per_hour="100000"))
@@ -416,7 +424,7 @@ async def run(
                 await intake_cost(services, intake)
             if not reuse:
                 await fill(services, rows)
-            await queries(services, repeat, baseline_repeat)
+            await queries(services, repeat, baseline_repeat, only)
             if intake:
                 print(f"again, over the {rows} reports:")
                 await intake_cost(services, intake)
@@ -432,10 +440,21 @@ def main() -> None:
     parser.add_argument("--baseline-repeat", type=int, default=5)
     parser.add_argument("--intake", type=int, default=2000)
     parser.add_argument("--postgres", default=os.environ.get("INTAKE_TEST_DATABASE_URL"))
+    parser.add_argument("--only", help="only the queries whose name has this (e.g. alerts)")
     parser.add_argument("--reuse", help="the URL of a database an earlier run filled: queries only")
     args = parser.parse_args()
     if args.reuse:
-        asyncio.run(run(args.rows, args.reuse, args.repeat, args.baseline_repeat, args.intake, reuse=True))
+        asyncio.run(
+            run(
+                args.rows,
+                args.reuse,
+                args.repeat,
+                args.baseline_repeat,
+                args.intake,
+                reuse=True,
+                only=args.only,
+            )
+        )
         return
     if not args.postgres:
         sys.exit("needs --postgres URL (or INTAKE_TEST_DATABASE_URL)")

@@ -359,7 +359,9 @@ class StatsStore:
         members = (
             sa.select(name.label("name"), unit.label("unit"), R.c.case_no, R.c.channel)
             .select_from(CASES)
-            .where(self._where(f), self._in(name, sorted({g[0] for g in top})))
+            # The names as filed are the trimmed ones (the forms and the API strip them): the
+            # index on accused_name finds them; trim() then keeps exactly the roll-up's groups.
+            .where(self._where(f), self._in(R.c.accused_name, sorted({g[0] for g in top})))
             .order_by(R.c.received_at, R.c.case_no)
         )
         async with self._connect() as conn:

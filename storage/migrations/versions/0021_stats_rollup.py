@@ -101,6 +101,8 @@ def upgrade() -> None:
         **({"postgresql_with": {"fillfactor": 80}} if pg else {}),
     )
     op.create_index("ix_stats_counts_value", "stats_counts", ["field", "value", "grain", "day"])
+    # The case numbers of the accused alerts: the reports naming the few accused named most.
+    op.create_index("ix_reports_accused_name", "reports", ["accused_name"])
     op.create_table(
         "stats_counted",
         sa.Column("report_id", sa.Uuid(), nullable=False),
@@ -138,6 +140,7 @@ def downgrade() -> None:
     op.drop_table("stats_pending")
     op.drop_table("stats_counted")
     op.drop_index("ix_stats_counts_value", table_name="stats_counts")
+    op.drop_index("ix_reports_accused_name", table_name="reports")
     op.drop_table("stats_counts")
     with op.batch_alter_table("search_documents") as batch:
         batch.drop_column("keywords")
