@@ -1,5 +1,5 @@
 """Statistics at scale on PostgreSQL (issue 18): the table and the alerts over N stored reports
-(default 1,000,000) read from the roll-up (``stats_counts``, migration 0021), each against a plain
+(default 1,000,000) read from the roll-up (``stats_counts``, migration 0023), each against a plain
 ``SELECT count(*) … GROUP BY`` over the same rows in the same run, and what keeping the roll-up
 costs the intake.
 
@@ -236,7 +236,7 @@ async def fill(services: Any, rows: int) -> None:
     print(f"  reports, case states, search documents, blind indexes: {time.perf_counter() - started:.0f} s")
     async with db.write_engine.begin() as conn:
         await triggers(conn, True)
-        # As migration 0021's backfill: every report pending; then the refresh folds them in.
+        # As migration 0023's backfill: every report pending; then the refresh folds them in.
         await conn.execute(
             sa.text(
                 "INSERT INTO stats_pending (report_id, seq) SELECT id, 0 FROM reports ON CONFLICT DO NOTHING"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from dataclasses import replace
 from typing import Any
 
@@ -92,8 +93,15 @@ class ConsoleAdapter:
         self.ctx = ctx
         found = ctx.pipeline.jurisdiction
         ocr.log_status()  # one line: letter OCR on, or off and why
-        self.document = openapi.document(
-            divisions=found.divisions(), units=[u.code for u in found.units], max_files=ctx.max_files
+        self._found = found
+
+    @functools.cached_property
+    def document(self) -> dict[str, Any]:
+        """This deployment's OpenAPI document, made on first request (not at every start)."""
+        return openapi.document(
+            divisions=self._found.divisions(),
+            units=[u.code for u in self._found.units],
+            max_files=self.ctx.max_files,
         )
 
     def routes(self) -> list[web.AbstractRouteDef]:

@@ -3,6 +3,7 @@ and the anti-forgery tokens (:class:`PageBase`); the pages by area build on it."
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
@@ -149,40 +150,48 @@ def highlight(text: str | None, words: list[str]) -> Markup:
     return Markup("").join(out)
 
 
+@functools.cache
+def _environment() -> jinja2.Environment:
+    """The console's templates with their filters and labels: one per process (compiled once,
+    not once per application)."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["china_time"] = china_time
+    env.filters["actor"] = actor_label
+    env.filters["human_size"] = human_size
+    env.filters["highlight"] = highlight
+    env.filters["certainty"] = confidence_label
+    env.globals.update(
+        status_labels=STATUS_LABELS,
+        scope_labels=SCOPE_LABELS,
+        level_labels=LEVEL_LABELS,
+        priority_labels=PRIORITY_LABELS,
+        channel_labels=CHANNEL_LABELS,
+        decision_labels=DECISION_LABELS,
+        explanation_labels=EXPLANATION_LABELS,
+        advice_labels=ADVICE_LABELS,
+        deciding_words=deciding_words,
+        event_labels=EVENT_LABELS,
+        action_labels=ACTION_LABELS,
+        role_labels=ROLES,
+        reopen_kinds=REOPEN_KINDS,
+        filing_roles=FILING_ROLES,
+        dead_letter_roles=DEAD_LETTER_ROLES,
+        recusal_by=RECUSAL_BY,
+        recusal_status=RECUSAL_STATUS,
+        template_labels=TEMPLATE_LABELS,
+        error_labels=ERROR_LABELS,
+    )
+    return env
+
+
 class PageBase:
     def __init__(self, ctx: ConsoleContext) -> None:
         self.ctx = ctx
-        self.env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(HERE / "templates"),
-            autoescape=True,
-            undefined=jinja2.StrictUndefined,
-        )
-        self.env.filters["china_time"] = china_time
-        self.env.filters["actor"] = actor_label
-        self.env.filters["human_size"] = human_size
-        self.env.filters["highlight"] = highlight
-        self.env.filters["certainty"] = confidence_label
-        self.env.globals.update(
-            status_labels=STATUS_LABELS,
-            scope_labels=SCOPE_LABELS,
-            level_labels=LEVEL_LABELS,
-            priority_labels=PRIORITY_LABELS,
-            channel_labels=CHANNEL_LABELS,
-            decision_labels=DECISION_LABELS,
-            explanation_labels=EXPLANATION_LABELS,
-            advice_labels=ADVICE_LABELS,
-            deciding_words=deciding_words,
-            event_labels=EVENT_LABELS,
-            action_labels=ACTION_LABELS,
-            role_labels=ROLES,
-            reopen_kinds=REOPEN_KINDS,
-            filing_roles=FILING_ROLES,
-            dead_letter_roles=DEAD_LETTER_ROLES,
-            recusal_by=RECUSAL_BY,
-            recusal_status=RECUSAL_STATUS,
-            template_labels=TEMPLATE_LABELS,
-            error_labels=ERROR_LABELS,
-        )
+        self.env = _environment()
         self._key = bytes.fromhex(ctx.sign("console-form-token", b"key"))
 
     # --- plumbing -------------------------------------------------------------------------------

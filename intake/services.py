@@ -9,6 +9,7 @@ read, so that intake never imports the root.
 from __future__ import annotations
 
 import asyncio
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -72,19 +73,38 @@ async def triage_text(services: Services, text: str, channel: str = "video") -> 
     accused's rank. Runs in a worker thread (jieba); nothing is stored or indexed."""
     import triage
 
-    document = services.pipeline.jurisdiction.document
-
     def run() -> dict[str, Any]:
-        cached = _TRIAGE_JURISDICTIONS.get(id(document))
-        if cached is None:
-            cached = _TRIAGE_JURISDICTIONS[id(document)] = triage.Jurisdiction.from_dict(document)
-        result: dict[str, Any] = triage.triage(text, channel=channel, jurisdiction=cached).to_json()
+        jurisdiction = _triage_jurisdiction(services)
+        result: dict[str, Any] = triage.triage(text, channel=channel, jurisdiction=jurisdiction).to_json()
         return result
 
     return await asyncio.to_thread(run)
 
 
+def warm_triage_text(services: Services) -> None:
+    """Load what :func:`triage_text` needs in this process — triage's jieba dictionary, the
+    gazetteer, the category rules, the jurisdiction's index — now, at server start-up (off the
+    loop), instead of in the first video reception booking: that took about two seconds (issue 20,
+    ``bench/reception_first_call.py``). About 110 MiB of this process's memory, which the first
+    booking would take anyway."""
+    import triage
+
+    triage.warm_up(_triage_jurisdiction(services))
+
+
+def _triage_jurisdiction(services: Services) -> Any:
+    import triage
+
+    document = services.pipeline.jurisdiction.document
+    with _TRIAGE_LOCK:  # the start-up warming and a first booking's thread build one, not two
+        cached = _TRIAGE_JURISDICTIONS.get(id(document))
+        if cached is None:
+            cached = _TRIAGE_JURISDICTIONS[id(document)] = triage.Jurisdiction.from_dict(document)
+    return cached
+
+
 _TRIAGE_JURISDICTIONS: dict[int, Any] = {}
+_TRIAGE_LOCK = threading.Lock()
 
 
 def services_of(app: web.Application) -> Services:

@@ -49,6 +49,9 @@ ROLES = {
     "custodian": "身份信息保管人",
     "admin": "系统管理员",
 }
+# Who may take a video reception session's officer seat (not a custodian): those alerted of a
+# walk-in in their unit's inbox too.
+RECEPTION_OFFICER_ROLES = ("registrar", "triage_officer", "handler", "supervisor", "admin")
 USERNAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._-")
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,185}\.[A-Za-z]{2,63}")
 MIN_PASSWORD = 12
@@ -104,10 +107,6 @@ def verify_password(password: str, stored: str) -> bool:
     except ValueError:
         return False
     return hmac.compare_digest(got, expected)
-
-
-# A hash to verify against when the username is unknown: the answer takes as long either way.
-_DUMMY_HASH = hash_password(secrets.token_urlsafe(16), n=SCRYPT_N)
 
 
 # --- TOTP (RFC 6238) -------------------------------------------------------------------------------
@@ -284,8 +283,12 @@ class StaffService:
         max_failures: int = 5,
         address_failures: int = 20,
         failure_window: timedelta = timedelta(minutes=15),
+        scrypt_n: int = SCRYPT_N,
     ) -> None:
         self._db = db
+        self._scrypt_n = scrypt_n
+        # A hash to verify against when the username is unknown: the answer takes as long either way.
+        self._dummy_hash = hash_password(secrets.token_urlsafe(16), n=scrypt_n)
         self._clock = clock
         self.tree = tree
         self.token_ttl = token_ttl
@@ -319,7 +322,7 @@ class StaffService:
         if email is not None and not EMAIL.fullmatch(email):
             raise ValidationError("电子邮箱地址格式不正确。", code="invalid_email")
         secret = new_totp_secret()
-        hashed = await asyncio.to_thread(hash_password, password)
+        hashed = await asyncio.to_thread(hash_password, password, n=self._scrypt_n)
         try:
             await self._db.staff.add_staff(
                 username, unit, role, hashed, secret, actor, self._clock.now(), email=email
@@ -339,7 +342,7 @@ class StaffService:
         now = self._clock.now()
         record = await self._db.staff.staff(username) if username else None
         if record is None or record.disabled:
-            await asyncio.to_thread(verify_password, password, _DUMMY_HASH)  # the same work
+            await asyncio.to_thread(verify_password, password, self._dummy_hash)  # the same work
             return await self._failed(username, "unknown_user", now)
         if not await asyncio.to_thread(verify_password, password, record.password_hash):
             return await self._failed(username, "password", now)

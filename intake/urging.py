@@ -9,6 +9,11 @@ each deadline's reminder job find them. Mail goes through the durable job queue:
 down delays it (retried with the worker's backoff), the inbox shows that it has not gone out yet,
 and nothing is lost. A mail names the case number, the deadline, its due date and a link, never
 the informant.
+
+The inbox also holds the walk-in video receptions waiting for the unit's officers (issue 20):
+「黄兴镇群众现场来访，等待接访」 with a link to join the session, nothing of who the citizen is; once
+an officer took it (or it is over) it shows who and no longer counts as unread. Staff who cannot
+take the officer's seat (custodians) do not get it.
 """
 
 from __future__ import annotations
@@ -25,12 +30,12 @@ from typing import Any
 
 from intake.clock import Clock
 from intake.colours import YELLOW_DAYS, deadline_colour, yellow_horizon
-from intake.staff import StaffMember
+from intake.staff import RECEPTION_OFFICER_ROLES, StaffMember
 from intake.workflow import Workflow
 from intake.workflow.core import china_date
 from storage.database import Database
 from storage.records import JobRecord
-from storage.urging_store import AlertRecord, NewAlert
+from storage.urging_store import WALK_IN_ALERT, AlertRecord, NewAlert
 from storage.workflow_store import DeadlineRecord
 
 log = logging.getLogger("intake.urging")
@@ -43,6 +48,7 @@ ALERT_LABELS = {
     "supervision_answered": "督办函已答复",
     "supervision_returned": "督办函退回重办",
     "supervision_closed": "督办函已办结",
+    WALK_IN_ALERT: "现场来访",
 }
 MAIL_LABELS = {
     "pending": "邮件待发送",
@@ -202,13 +208,18 @@ class UrgingService:
 
     # --- the inbox -------------------------------------------------------------------------------
 
+    @staticmethod
+    def _skipped(member: StaffMember) -> tuple[str, ...]:
+        """The alerts a member is not given: walk-ins, unless they may join as the officer."""
+        return () if member.role in RECEPTION_OFFICER_ROLES else (WALK_IN_ALERT,)
+
     async def inbox(self, member: StaffMember) -> list[dict[str, Any]]:
-        alerts = await self._db.urging.inbox(member.unit, member.username)
+        alerts = await self._db.urging.inbox(member.unit, member.username, skip_kinds=self._skipped(member))
         return [self.item(a) for a in alerts]
 
     def item(self, a: AlertRecord) -> dict[str, Any]:
         mail = a.mail_status if self.mailer.enabled else None  # no server: the inbox alone
-        return {
+        item = {
             "id": a.id,
             "case_no": a.case_no,
             "kind": a.kind,
@@ -219,11 +230,35 @@ class UrgingService:
             "at": a.created_at.isoformat(),
             "mail": mail,
             "mail_label": MAIL_LABELS.get(mail or ""),
-            "read": a.read,
+            "read": a.read or a.handled,
+            "handled": a.handled,
+            "text": None,
+            "link": None,
+        }
+        if a.session_id is not None:
+            item |= self._walk_in(a)
+        return item
+
+    def _walk_in(self, a: AlertRecord) -> dict[str, Any]:
+        """A walk-in's line: the township, whether it still waits, the link to join it; the
+        citizen is not named (nothing of who they are is in the alert)."""
+        unit = self.workflow.tree.units.get(a.township_unit or "")
+        place = unit.division_name if unit is not None else "乡镇"
+        if a.session_officer is not None:
+            state = f"已由 {a.session_officer} 接入"
+        elif a.session_status == "cancelled":
+            state = "已取消"
+        elif a.session_status == "filed":
+            state = "已登记"
+        else:
+            state = "等待接访"
+        return {
+            "text": f"{place}群众现场来访，{state}",
+            "link": None if a.handled else f"/reception/room/{a.session_id}?as=officer",
         }
 
     async def unread(self, member: StaffMember) -> int:
-        return await self._db.urging.unread(member.unit, member.username)
+        return await self._db.urging.unread(member.unit, member.username, skip_kinds=self._skipped(member))
 
     async def mark_read(self, member: StaffMember, alert_ids: list[int] | None) -> int:
         return await self._db.urging.mark_read(member.unit, member.username, alert_ids, self._clock.now())

@@ -42,6 +42,7 @@ from intake.services import (
     services_of,
     set_html_error_renderer,
     triage_text,
+    warm_triage_text,
 )
 from intake.stats import StatsService
 from intake.stats_measures import MeasuresService
@@ -340,9 +341,12 @@ async def _stats_rollup(services: Services) -> None:
         await asyncio.sleep(ROLLUP_SECONDS)
 
 
-async def _warm_up(freeze_gc: bool) -> None:
+async def _warm_up(services: Services, freeze_gc: bool) -> None:
     await asyncio.to_thread(redaction.warm_up)
     await asyncio.to_thread(given_identity.warm_up)
+    if "reception" in services.mounted:
+        # Bookings are routed by triage in this process: loaded now, not in the first booking.
+        await asyncio.to_thread(warm_triage_text, services)
     if freeze_gc:
         gc.collect()
         gc.freeze()
@@ -468,8 +472,9 @@ def build_app(
                 await services.urging.start()  # the first deadline scan, unless one is queued
             app[WORKER_TASK] = asyncio.create_task(services.worker.run_forever(), name="job-worker")
             app[ROLLUP_TASK] = asyncio.create_task(_stats_rollup(services), name="stats-rollup")
-            # jieba's tagger loads in the background, so no request waits for it.
-            warming = asyncio.create_task(_warm_up(freeze_gc), name="warm-up")
+            # jieba's tagger (and triage, for reception bookings) loads in the background, so no
+            # request waits for it.
+            warming = asyncio.create_task(_warm_up(services, freeze_gc), name="warm-up")
         yield
         if warming is not None:
             warming.cancel()

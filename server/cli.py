@@ -277,7 +277,7 @@ def _staff_add(args: argparse.Namespace, settings: Settings) -> int:
 
     async def run(db: Any) -> tuple[Any, str]:
         await db.units.sync(units)
-        service = StaffService(db, SystemClock(), OrgTree(units))
+        service = StaffService(db, SystemClock(), OrgTree(units), scrypt_n=2**settings.staff_scrypt_log_n)
         result: tuple[Any, str] = await service.add(
             args.username, args.unit, args.role, password, actor="cli", email=args.email
         )

@@ -32,6 +32,13 @@ def _at_least(env: Mapping[str, str], name: str, default: int, least: int) -> in
     return value
 
 
+def _between(env: Mapping[str, str], name: str, default: int, least: int, most: int) -> int:
+    value = _at_least(env, name, default, least)
+    if value > most:
+        raise SystemExit(f"{name} must be at most {most}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -56,6 +63,9 @@ class Settings:
     staff_max_failures: int = 5
     staff_address_failures: int = 20
     staff_lockout_minutes: int = 15
+    # The scrypt work factor of staff passwords, as log2 N (15: N = 2^15, 32 MiB, ~0.1 s a hash).
+    # Tests lower it (10) as Django's test settings swap in a fast hasher; 10 is the floor.
+    staff_scrypt_log_n: int = 15
     # The notifier (issue 7): messages per informant per hour, and the app's push gateway.
     notify_per_informant_per_hour: int = 5
     app_push_url: str = ""
@@ -111,6 +121,7 @@ class Settings:
             staff_max_failures=_int(env, "INTAKE_STAFF_MAX_FAILURES", 5),
             staff_address_failures=_int(env, "INTAKE_STAFF_ADDRESS_FAILURES", 20),
             staff_lockout_minutes=_int(env, "INTAKE_STAFF_LOCKOUT_MINUTES", 15),
+            staff_scrypt_log_n=_between(env, "INTAKE_STAFF_SCRYPT_LOG_N", 15, 10, 20),
             notify_per_informant_per_hour=_int(env, "INTAKE_NOTIFY_PER_INFORMANT_PER_HOUR", 5),
             app_push_url=env.get("INTAKE_APP_PUSH_URL", ""),
             reception_slots=env.get("INTAKE_RECEPTION_SLOTS") or "tue 09:00-11:30/30; thu 09:00-11:30/30",

@@ -24,6 +24,7 @@ from storage.audit import utc
 from storage.db import Batch
 from storage.reception_chunks import RecordingChunks
 from storage.tables import RC, RS, R, record_of
+from storage.urging_store import WALK_IN_ALERT, NewAlert, insert_alert_txn
 
 if TYPE_CHECKING:
     from storage.database import Database
@@ -108,8 +109,10 @@ class ReceptionStore(RecordingChunks):
     # --- bookings ---------------------------------------------------------------------------------
 
     async def book(self, actor: str, now: datetime, **fields: Any) -> bool:
-        """Create the booking (the fields of :class:`NewBooking`); :class:`SlotTaken` when the
-        receiving unit's slot is held already."""
+        """Create the booking (the fields of :class:`NewBooking`); False when the township room's
+        slot is held already (a walk-in: when the room has a session under way). A walk-in is
+        written with its alert in the receiving unit's inbox (no mail: the officers' open pages
+        sound, and the citizen is waiting)."""
         new = NewBooking(**fields)
         sealed = self._seal(new.id, new.identity) if new.identity else None
 
@@ -153,6 +156,9 @@ class ReceptionStore(RecordingChunks):
             )
             for at in new.reminders:
                 batch.job("reception_reminder", {"session_id": str(new.id)}, at, now)
+            if new.walk_in:  # the receiving unit's officers are alerted in their inbox, with it
+                alert = NewAlert(new.host_unit, None, WALK_IN_ALERT, session_id=new.id)
+                await insert_alert_txn(batch, alert, now, mail=False, actor="system:reception")
             return True
 
         booked: bool = await self._db.writer.run(reception_book_txn)

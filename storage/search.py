@@ -218,7 +218,7 @@ class SearchIndex:
 
     async def catch_up(self, at: datetime, *, batch: int = 200, limit: int = 5000) -> int:
         """Index reports that have no search document yet, oldest first; how many were indexed.
-        Documents indexed before their keywords were kept (migration 0021) get them too."""
+        Documents indexed before their keywords were kept (migration 0023) get them too."""
         await self._keywords_catch_up(batch, limit)
         done = 0
         while done < limit:

@@ -2,7 +2,7 @@
 unit and sealed-from unit, how many reports have each value of each groupable field; it is exact
 at every read, and costs the intake one tiny row per changed report.
 
-Three tables (migration 0021):
+Three tables (migration 0023):
 
 - ``stats_counted``: per report, what the roll-up counted for it (its day, month, owner unit,
   sealed-from unit and each field's value: its *contribution*);

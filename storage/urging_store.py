@@ -5,6 +5,11 @@ is written with its audit event on the case and, in the same transaction, an ``a
 the mail goes out (or waits for a mail server that is down) after the transaction, never within
 a request. A deadline alerts once per colour: the scan checks before it writes, and the unique
 (deadline, kind) pair stands behind that check.
+
+A walk-in video reception session (issue 20) alerts the receiving unit's officers too: an alert
+on the session, not on a case (there is none yet), written with the session itself
+(:meth:`storage.reception_store.ReceptionStore.book`) and without mail. It stays unread for no one
+once an officer has taken the session, or the session is over: that is read from the session.
 """
 
 from __future__ import annotations
@@ -18,13 +23,14 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from storage.db import Batch
-from storage.tables import AL, ALR, CD, SN, J, R, S, record_of
+from storage.tables import AL, ALR, CD, RS, SN, J, R, S, record_of
 
 if TYPE_CHECKING:
     from storage.database import Database
 
 ALERT_MAIL_JOB = "alert_mail"
 SCAN_JOB = "deadline_scan"
+WALK_IN_ALERT = "reception_walk_in"
 MAIL_ATTEMPTS = 20  # with the worker's backoff (capped at an hour): about a day of retries
 _SCAN_LOCK = 0x5CA4_0018  # the transaction advisory lock that keeps one scan queued (PostgreSQL)
 
@@ -32,19 +38,20 @@ _SCAN_LOCK = 0x5CA4_0018  # the transaction advisory lock that keeps one scan qu
 @dataclass(frozen=True)
 class NewAlert:
     unit_code: str
-    report_id: uuid.UUID
+    report_id: uuid.UUID | None
     kind: str
     deadline_id: int | None = None
     notice_id: int | None = None
     rule: str | None = None
     due_on: date | None = None
+    session_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)
 class AlertRecord:
     id: int
     unit_code: str
-    case_no: str
+    case_no: str | None  # None: a walk-in's alert, on a session with no case yet
     kind: str
     deadline_id: int | None
     notice_id: int | None
@@ -54,6 +61,18 @@ class AlertRecord:
     mail_status: str | None
     mail_error: str | None
     read: bool
+    # A walk-in's session: its township room, its state and the officer who took it.
+    session_id: uuid.UUID | None = None
+    township_unit: str | None = None
+    session_status: str | None = None
+    session_officer: str | None = None
+
+    @property
+    def handled(self) -> bool:
+        """A walk-in's alert once an officer took the session or it is over (nobody to join)."""
+        return self.session_id is not None and (
+            self.session_officer is not None or self.session_status in SESSION_OVER
+        )
 
 
 @dataclass(frozen=True)
@@ -74,12 +93,20 @@ class NoticeRecord:
     closed_at: datetime | None
 
 
-async def insert_alert_txn(batch: Batch, alert: NewAlert, at: datetime) -> int:
-    """One alert with its event on the case and its mail job; returns its id."""
+SESSION_OVER = ("filed", "cancelled")
+
+
+async def insert_alert_txn(
+    batch: Batch, alert: NewAlert, at: datetime, *, mail: bool = True, actor: str = "system:urging"
+) -> int:
+    """One alert with its event (on the case, when it has one) and, unless ``mail`` is off, its
+    mail job; returns its id."""
     values = {k: getattr(alert, k) for k in NewAlert.__dataclass_fields__}
     new_id: int = (
         await batch.conn.execute(
-            sa.insert(AL).values(**values, created_at=at, mail_status="pending").returning(AL.c.id)
+            sa.insert(AL)
+            .values(**values, created_at=at, mail_status="pending" if mail else None)
+            .returning(AL.c.id)
         )
     ).scalar_one()
     payload: dict[str, Any] = {"alert_id": new_id, "kind": alert.kind, "unit": alert.unit_code}
@@ -87,8 +114,11 @@ async def insert_alert_txn(batch: Batch, alert: NewAlert, at: datetime) -> int:
         payload |= {"deadline_id": alert.deadline_id, "rule": alert.rule}
     if alert.notice_id is not None:
         payload["notice_id"] = alert.notice_id
-    batch.event(alert.report_id, "staff_alerted", "system:urging", at, payload)
-    batch.job(ALERT_MAIL_JOB, {"alert_id": new_id}, at, at, MAIL_ATTEMPTS)
+    if alert.session_id is not None:
+        payload["session"] = str(alert.session_id)
+    batch.event(alert.report_id, "staff_alerted", actor, at, payload)
+    if mail:
+        batch.job(ALERT_MAIL_JOB, {"alert_id": new_id}, at, at, MAIL_ATTEMPTS)
     return new_id
 
 
@@ -151,25 +181,57 @@ class UrgingStore:
 
     # --- the inbox ------------------------------------------------------------------------------
 
-    def _inbox_query(self, unit: str, username: str) -> Any:
-        read = sa.select(ALR.c.alert_id).where(ALR.c.alert_id == AL.c.id, ALR.c.username == username).exists()
+    @staticmethod
+    def _alerts(read: Any) -> Any:
+        """Alerts with their case number (when on a case) and their session (when a walk-in's)."""
         return (
-            sa.select(AL, R.c.case_no, read.label("read"))
-            .join(R, R.c.id == AL.c.report_id)
-            .where(AL.c.unit_code == unit)
+            sa.select(
+                AL,
+                R.c.case_no,
+                read.label("read"),
+                RS.c.township_unit,
+                RS.c.status.label("session_status"),
+                RS.c.officer.label("session_officer"),
+            )
+            .outerjoin(R, R.c.id == AL.c.report_id)
+            .outerjoin(RS, RS.c.id == AL.c.session_id)
         )
 
-    async def inbox(self, unit: str, username: str, *, limit: int = 200) -> list[AlertRecord]:
+    @staticmethod
+    def _of_unit(unit: str, skip_kinds: Sequence[str]) -> list[Any]:
+        where = [AL.c.unit_code == unit]
+        if skip_kinds:
+            where.append(AL.c.kind.not_in(list(skip_kinds)))
+        return where
+
+    async def inbox(
+        self, unit: str, username: str, *, skip_kinds: Sequence[str] = (), limit: int = 200
+    ) -> list[AlertRecord]:
+        """The unit's alerts, newest first, with ``username``'s read state; ``skip_kinds`` are
+        left out (a walk-in's alert for staff who cannot join a session)."""
+        read = sa.select(ALR.c.alert_id).where(ALR.c.alert_id == AL.c.id, ALR.c.username == username).exists()
         query = (
-            self._inbox_query(unit, username).order_by(AL.c.created_at.desc(), AL.c.id.desc()).limit(limit)
+            self._alerts(read)
+            .where(*self._of_unit(unit, skip_kinds))
+            .order_by(AL.c.created_at.desc(), AL.c.id.desc())
+            .limit(limit)
         )
         async with self._db.read_engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [record_of(AlertRecord, r, read=bool(r.read)) for r in rows]
 
-    async def unread(self, unit: str, username: str) -> int:
+    async def unread(self, unit: str, username: str, *, skip_kinds: Sequence[str] = ()) -> int:
+        """The unit's alerts ``username`` has not read, a walk-in's only while it waits for an
+        officer (taken or over, it asks nothing of anyone)."""
         read = sa.select(ALR.c.alert_id).where(ALR.c.alert_id == AL.c.id, ALR.c.username == username)
-        query = sa.select(sa.func.count()).select_from(AL).where(AL.c.unit_code == unit, ~read.exists())
+        handled = sa.select(RS.c.id).where(
+            RS.c.id == AL.c.session_id, sa.or_(RS.c.officer.is_not(None), RS.c.status.in_(SESSION_OVER))
+        )
+        query = (
+            sa.select(sa.func.count())
+            .select_from(AL)
+            .where(*self._of_unit(unit, skip_kinds), ~read.exists(), ~handled.exists())
+        )
         async with self._db.read_engine.connect() as conn:
             return int((await conn.execute(query)).scalar_one())
 
@@ -199,7 +261,7 @@ class UrgingStore:
     # --- mail -------------------------------------------------------------------------------------
 
     async def alert(self, alert_id: int) -> AlertRecord | None:
-        query = sa.select(AL, R.c.case_no, sa.false().label("read")).join(R, R.c.id == AL.c.report_id)
+        query = self._alerts(sa.false())
         async with self._db.read_engine.connect() as conn:
             row = (await conn.execute(query.where(AL.c.id == alert_id))).first()
         return None if row is None else record_of(AlertRecord, row, read=False)

@@ -1,6 +1,6 @@
 """The Alembic chain runs on SQLite and PostgreSQL and agrees with the models.
 
-One chain serves both databases; these tests run each on both (the ``db_url`` fixture): the schema
+One chain serves both databases; these tests run each on both (the ``empty_db_url`` fixture): the schema
 at head is what ``storage.models`` describes, every revision upgrades and downgrades one step at a
 time, and upgrading a database that is already at head changes nothing.
 """
@@ -50,7 +50,8 @@ async def _tables(engine: AsyncEngine) -> set[str]:
         return set(await conn.run_sync(lambda c: sa.inspect(c).get_table_names()))
 
 
-async def test_chain_matches_models_and_round_trips(db_url: str) -> None:
+async def test_chain_matches_models_and_round_trips(empty_db_url: str) -> None:
+    db_url = empty_db_url
     engine = make_engine(db_url, writer=True)
     try:
         await upgrade(engine)
@@ -76,7 +77,8 @@ async def test_chain_matches_models_and_round_trips(db_url: str) -> None:
         await engine.dispose()
 
 
-async def test_every_revision_upgrades_and_downgrades_one_step(db_url: str) -> None:
+async def test_every_revision_upgrades_and_downgrades_one_step(empty_db_url: str) -> None:
+    db_url = empty_db_url
     script = ScriptDirectory.from_config(alembic_config(db_url))
     revisions = [r.revision for r in reversed(list(script.walk_revisions()))]
     assert revisions, "no migrations found"

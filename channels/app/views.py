@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from aiohttp import web
@@ -24,9 +25,12 @@ class AppAdapter:
         # open like the web form (citizens' apps cannot keep a secret anyway).
         self.secret = ctx.settings.get("HMAC_SECRET")
         self.replays = SignatureReplays()
-        self.document = openapi.document(
-            signed=self.secret is not None, divisions=ctx.intake.jurisdiction.divisions()
-        )
+
+    @functools.cached_property
+    def document(self) -> dict[str, Any]:
+        """This deployment's OpenAPI document, made on first request (not at every start)."""
+        divisions = self.ctx.intake.jurisdiction.divisions()
+        return openapi.document(signed=self.secret is not None, divisions=divisions)
 
     def routes(self) -> list[web.AbstractRouteDef]:
         return [

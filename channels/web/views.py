@@ -7,6 +7,7 @@ Pages work without JavaScript. Every POST carries the double-submit token of
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 from dataclasses import replace
@@ -115,15 +116,22 @@ def _reporter(values: dict[str, str]) -> Reporter:
     )
 
 
+@functools.cache
+def _environment() -> jinja2.Environment:
+    """The form's templates: one environment per process (compiled once, not once per application)."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["china_time"] = china_time
+    return env
+
+
 class WebAdapter:
     def __init__(self, ctx: ChannelContext) -> None:
         self.ctx = ctx
-        self.env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(HERE / "templates"),
-            autoescape=True,
-            undefined=jinja2.StrictUndefined,
-        )
-        self.env.filters["china_time"] = china_time
+        self.env = _environment()
         self._token_key = bytes.fromhex(ctx.sign("form-token", b"key"))
         self.jurisdiction_name = ctx.intake.jurisdiction.name
         # Every unit's own entry points (/u/{code}/): its form, picker, QR code and poster.

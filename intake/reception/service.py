@@ -32,11 +32,11 @@ __all__ = ["MAX_CHUNK", "NotAllowed", "ReceptionContext", "ReceptionService", "R
 from intake.reception.slots import SlotPlan, parse_slots
 from intake.reception.tokens import ROLES, Claims, RoomTokens
 from intake.services import Services, triage_text
-from intake.staff import StaffMember, StaffService
+from intake.staff import RECEPTION_OFFICER_ROLES, StaffMember, StaffService
 
 log = logging.getLogger("intake.reception")
 
-OFFICER_ROLES = ("registrar", "triage_officer", "handler", "supervisor", "admin")
+OFFICER_ROLES = RECEPTION_OFFICER_ROLES
 CITY_RANKS = ("正县处级", "副县处级", "正厅局级", "副厅局级", "正省部级", "副省部级")
 WALK_IN_FACTS = "（群众现场来访，反映的问题见接访笔录）"
 WALK_IN_MINUTES = 30

@@ -209,6 +209,7 @@ def open_workflow(
         max_failures=settings.staff_max_failures,
         address_failures=settings.staff_address_failures,
         failure_window=timedelta(minutes=settings.staff_lockout_minutes),
+        scrypt_n=2**settings.staff_scrypt_log_n,
     )
     workflow = Workflow(db, clock, staff, default_calendar(settings.data_dir / "calendar"), notifier=notifier)
 

@@ -58,7 +58,7 @@ class StatsCounted(Base):
 
 class StatsPending(Base):
     """A report whose contribution may have changed since the roll-up counted it: added by the
-    triggers of migration 0021 in the changing transaction, removed by the refresh. ``seq`` (from
+    triggers of migration 0023 in the changing transaction, removed by the refresh. ``seq`` (from
     a sequence on PostgreSQL, 0 on SQLite) tells the refresh whether it changed again meanwhile."""
 
     __tablename__ = "stats_pending"

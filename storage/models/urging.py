@@ -14,13 +14,17 @@ from storage.models.base import Base, UTCDateTime
 
 class StaffAlert(Base):
     """One alert to a unit's staff: a deadline that turned yellow or red (once per deadline and
-    colour: the unique pair), or a step of a supervision notice. ``mail_status`` tracks the e-mail
+    colour: the unique pair), a step of a supervision notice, or a walk-in video reception waiting
+    for one of the unit's officers (issue 20; no mail). ``mail_status`` tracks the e-mail
     (NULL: none sent, no server or no address; pending, sent, retrying, failed)."""
 
     __tablename__ = "staff_alerts"
     id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
     unit_code: Mapped[str] = mapped_column(sa.String(16), index=True)
-    report_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("reports.id"), index=True)
+    # A case's alert, or (issue 20) a walk-in's: a video reception session waiting for an officer,
+    # with no report yet.
+    report_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("reports.id"), index=True)
+    session_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("reception_sessions.id"), index=True)
     kind: Mapped[str] = mapped_column(sa.String(24))
     deadline_id: Mapped[int | None] = mapped_column(sa.Integer)
     notice_id: Mapped[int | None] = mapped_column(sa.Integer)

@@ -1,17 +1,20 @@
 """The staff inbox and colour-coded deadlines in headless Chromium, JavaScript off (issue 18 item 4):
 a deadline that turned yellow and a supervision notice (督办函) reach the county handler's inbox, the
 header shows the unread count, the case page shows the deadline as 临期 (badge and word) and the
-notice as 待答复; the handler answers it from the case page and the notice shows 已答复."""
+notice as 待答复; the handler answers it from the case page and the notice shows 已答复. A walk-in
+video reception waits in the county officers' inbox until one of them joins (issue 20)."""
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
+from aiohttp import ClientSession, web
 
 import channels
 from intake.clock import CHINA
@@ -24,7 +27,10 @@ from tests.workflow.conftest import SetClock
 
 pytestmark = pytest.mark.browser
 
+SHOTS = os.environ.get("INTAKE_SCREENSHOT_DIR")
+CITIZEN = {"name": "李秀英", "phone": "13812345678"}
 STAFF = {
+    "town_reg": ("430121102", "registrar"),
     "county_reg": ("430121", "registrar"),
     "county_handler": ("430121", "handler"),
     "county_sup": ("430121", "supervisor"),
@@ -107,8 +113,80 @@ async def test_inbox_and_coloured_deadlines_in_chromium(office: Any, browser: An
     await page.click("#read-all")
     await page.wait_for_selector("#alerts")
     assert await page.locator("#inbox-unread").count() == 0
-    import shutil
+    _keep(tmp_path, "inbox.png", "case.png", "board.png")
+    await context.close()
 
-    for name in ("inbox.png", "case.png", "board.png"):
-        shutil.copy(tmp_path / name, f"/tmp/u2/{name}")
+
+def _keep(folder: Path, *names: str) -> None:
+    """Copy the screenshots to ``INTAKE_SCREENSHOT_DIR``, when set, to look at them."""
+    if SHOTS:
+        for name in names:
+            shutil.copy(folder / name, Path(SHOTS) / name)
+
+
+async def _bearer(services: Services, secrets: dict[str, str], clock: SetClock, name: str) -> str:
+    clock.at += timedelta(seconds=31)  # a fresh TOTP step
+    token, _, _ = await services.staff.login(
+        name, PASSWORD, totp_now(secrets[name], clock.now()), client="test"
+    )
+    return str(token)
+
+
+async def test_a_walk_in_in_the_officers_inbox_in_chromium(office: Any, browser: Any, tmp_path: Path) -> None:
+    """Issue 20: township staff open a walk-in; the county handler's inbox (JavaScript off) shows
+    「黄兴镇群众现场来访，等待接访」 with the link to join and the unread count; once another officer
+    of the county took the session it reads 「已由 county_reg 接入」 and counts no more."""
+    base, services, secrets, clock = office
+    town = await _bearer(services, secrets, clock, "town_reg")
+    colleague = await _bearer(services, secrets, clock, "county_reg")
+    async with ClientSession() as http:
+        resp = await http.post(
+            base + "/reception/api/sessions",
+            json={
+                "unit": "430121102",
+                "walk_in": True,
+                "reporter": {"name": "李秀英", "phone": "13812345678"},
+            },
+            headers={"Authorization": f"Bearer {town}"},
+        )
+        assert resp.status == 201, await resp.text()
+        session = (await resp.json())["id"]
+
+        context = await browser.new_context(
+            viewport={"width": 1366, "height": 768}, locale="zh-CN", java_script_enabled=False
+        )
+        page = await context.new_page()
+        await page.goto(base + "/console/login")
+        await page.fill("#username", "county_handler")
+        await page.fill("#password", PASSWORD)
+        clock.at += timedelta(seconds=31)
+        await page.fill("#totp", totp_now(secrets["county_handler"], clock.now()))
+        await page.click("button[type=submit]")
+        await page.wait_for_selector("#who")
+        assert (await page.text_content("#inbox-unread") or "").strip() == "1"
+        await page.click("#inbox-link")
+        row = page.locator("#alerts tbody tr[data-kind=reception_walk_in]")
+        assert "黄兴镇群众现场来访，等待接访" in await row.inner_text()
+        assert "未读" in await row.inner_text()
+        join = row.locator("a.join")
+        assert await join.get_attribute("href") == f"/reception/room/{session}?as=officer"
+        content = await page.content()
+        assert all(value not in content for value in CITIZEN.values())
+        await page.screenshot(path=str(tmp_path / "inbox_walk_in.png"), full_page=True)
+        await join.click()  # the room page, signed in by the console's login (one sign-on)
+        await page.wait_for_url(f"**/reception/room/{session}?as=officer")
+
+        resp = await http.post(
+            base + f"/reception/api/sessions/{session}/token",
+            json={"role": "officer"},
+            headers={"Authorization": f"Bearer {colleague}"},
+        )
+        assert resp.status == 200, await resp.text()
+    await page.goto(base + "/console/inbox")
+    row = page.locator("#alerts tbody tr[data-kind=reception_walk_in]")
+    assert "黄兴镇群众现场来访，已由 county_reg 接入" in await row.inner_text()
+    assert "已处理" in await row.inner_text() and await row.locator("a.join").count() == 0
+    assert await page.locator("#inbox-unread").count() == 0
+    await page.screenshot(path=str(tmp_path / "inbox_walk_in_taken.png"), full_page=True)
+    _keep(tmp_path, "inbox_walk_in.png", "inbox_walk_in_taken.png")
     await context.close()

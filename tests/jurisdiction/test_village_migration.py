@@ -17,7 +17,8 @@ VILLAGE = (
 )
 
 
-async def test_village_units_after_0014(db_url: str) -> None:
+async def test_village_units_after_0014(empty_db_url: str) -> None:
+    db_url = empty_db_url
     engine = make_engine(db_url, writer=True)
     try:
         await upgrade(engine, "0013")

@@ -9,6 +9,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from server.app import build_app, services_of
 from server.config import Settings
 from video_reception import RECEPTION, feature
 
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "jurisdiction"
 TOWNSHIP = "430121102"  # 黄兴镇纪委
 COUNTY = "430121"  # 长沙县纪委监委
 CITY = "4301"
@@ -102,6 +104,20 @@ async def reception(aiohttp_client: Any, make_settings: Callable[..., Settings],
     # Signaling and the browser's upload: the server's recorder is tested with ``recording_server``.
     settings = make_settings(
         INTAKE_RECEPTION_RECONNECT_SECONDS="1",
+        INTAKE_DATABASE_URL=db_url,
+        INTAKE_RECEPTION_SERVER_RECORDING="0",
+    )
+    app = build_app(settings, channels.REGISTRY, run_worker=False, features=[feature])
+    client = await aiohttp_client(app)
+    return Reception(client, await sign_in(services_of(app)))
+
+
+@pytest.fixture
+async def two_counties(aiohttp_client: Any, make_settings: Callable[..., Settings], db_url: str) -> Reception:
+    """Two counties of the city (tests/fixtures/jurisdiction/two_counties.json), on SQLite and on
+    PostgreSQL."""
+    settings = make_settings(
+        INTAKE_JURISDICTION_FILE=str(FIXTURES / "two_counties.json"),
         INTAKE_DATABASE_URL=db_url,
         INTAKE_RECEPTION_SERVER_RECORDING="0",
     )

@@ -5,17 +5,10 @@ upcoming bookings per day and unit, and one sign-on with the console."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-import channels
 from intake.staff import totp_now
-from server.app import build_app, services_of
-from server.config import Settings
 from tests.reception.conftest import (
     COUNTY,
     PASSWORD,
@@ -24,11 +17,7 @@ from tests.reception.conftest import (
     audit_events,
     join,
     receive,
-    sign_in,
 )
-from video_reception import feature
-
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "jurisdiction"
 
 
 def _townships(r: Reception) -> list[str]:
@@ -194,18 +183,6 @@ async def test_the_oversight_seats_show_a_live_room(reception: Reception) -> Non
     assert room["state"] == "in_session" and room["state_label"] == "接访中"
     await host.close()
     await officer.close()
-
-
-@pytest.fixture
-async def two_counties(aiohttp_client: Any, make_settings: Callable[..., Settings]) -> Reception:
-    """Two counties of the city (tests/fixtures/jurisdiction/two_counties.json)."""
-    settings = make_settings(
-        INTAKE_JURISDICTION_FILE=str(FIXTURES / "two_counties.json"),
-        INTAKE_RECEPTION_SERVER_RECORDING="0",
-    )
-    app = build_app(settings, channels.REGISTRY, run_worker=False, features=[feature])
-    client = await aiohttp_client(app)
-    return Reception(client, await sign_in(services_of(app)))
 
 
 async def test_a_room_outside_the_subtree_is_refused(two_counties: Reception) -> None:

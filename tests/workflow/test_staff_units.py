@@ -32,6 +32,7 @@ from intake.staff import (
     totp_now,
     verify_password,
 )
+from server.config import Settings
 from storage import keys
 from storage.database import Database
 from tests.conftest import COUNTY_JURISDICTION
@@ -59,6 +60,31 @@ def test_password_hashes() -> None:
     assert not verify_password("correct horse batterY", stored)
     assert hash_password("correct horse battery", n=2**10) != stored  # a fresh salt each time
     assert hash_password("x" * 12).split("$")[1] == str(2**15)  # the default cost
+
+
+def test_the_work_factor_setting_defaults_to_2_15_and_has_a_floor_and_a_ceiling() -> None:
+    assert Settings.from_env({}).staff_scrypt_log_n == 15
+    assert Settings.from_env({"INTAKE_STAFF_SCRYPT_LOG_N": "12"}).staff_scrypt_log_n == 12
+    for low_or_high in ("9", "21", "x"):
+        with pytest.raises(SystemExit):
+            Settings.from_env({"INTAKE_STAFF_SCRYPT_LOG_N": low_or_high})
+
+
+async def test_accounts_are_hashed_at_the_configured_work_factor(staff: tuple[StaffService, Clock]) -> None:
+    service, clock = staff
+    db = service._db  # the same store under both services
+    cheap = StaffService(db, clock, TREE, scrypt_n=2**11)
+    await cheap.add("cheap_one", COUNTY, "handler", PASSWORD)
+    await service.add("default_one", COUNTY, "handler", PASSWORD)
+    stored = {}
+    for name in ("cheap_one", "default_one"):
+        record = await db.staff.staff(name)
+        assert record is not None
+        stored[name] = record.password_hash
+    costs = {name: h.split("$")[1] for name, h in stored.items()}
+    assert costs == {"cheap_one": "2048", "default_one": "32768"}
+    # Either cost verifies under either service: the cost travels in the stored hash.
+    assert verify_password(PASSWORD, stored["cheap_one"]) and verify_password(PASSWORD, stored["default_one"])
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,8 @@ pending difference, ``storage.stats_rollup``) and the background refresh folds t
 On SQLite a later revision that rebuilds one of the three tables (batch mode copies and renames)
 drops its triggers and must recreate them (:func:`triggers`).
 
-Revision ID: 0021
-Revises: 0020
+Revision ID: 0023
+Revises: 0022
 Create Date: 2026-12-02 19:00:00.000000
 """
 
@@ -19,8 +19,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0021"
-down_revision: str | None = "0020"
+revision: str = "0023"
+down_revision: str | None = "0022"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
