@@ -154,6 +154,21 @@ async def test_rollup_equals_group_by_through_the_workflow(office: Office) -> No
     assert "赵六\x1f某村" not in await o.services.db.stats.sums(window, "accused")
     await o.audit_ok()
 
+    # Any other writer of the three tables (a repair script, a later feature) is caught too: a
+    # case state moved alone, a case state removed, a document's keywords rewritten.
+    async with o.services.db.write_engine.begin() as conn:
+        ids = {r.case_no: r.id for r in await conn.execute(sa.text("SELECT case_no, id FROM reports"))}
+        await conn.execute(
+            sa.text("UPDATE case_states SET owner_unit = :u WHERE report_id = :id"),
+            {"u": "430121102", "id": ids[c]},
+        )
+        await conn.execute(sa.text("DELETE FROM case_states WHERE report_id = :id"), {"id": ids[e]})
+        await conn.execute(
+            sa.text("UPDATE search_documents SET keywords = :k WHERE report_id = :id"),
+            {"k": '["改写"]', "id": ids[a]},
+        )
+    await check_exact(o)
+
 
 async def test_accused_alerts_are_ranked_and_capped(office: Office, monkeypatch: pytest.MonkeyPatch) -> None:
     """More accused named three times or more than are listed: the most named first, the rest
