@@ -347,7 +347,9 @@ class ConsoleAdapter:
         member = await self._member(request)
         q = validated_query(stats_schema.AlertsQuery, request)
         alerts = await self.ctx.stats.alerts(member, on=parse_day(q.date, "date"), period=q.period)
-        body = stats_schema.AlertList(alerts=[stats_schema.AlertView(**vars(a)) for a in alerts])
+        body = stats_schema.AlertList(
+            alerts=[stats_schema.AlertView(**vars(a)) for a in alerts], more=alerts.more
+        )
         return json_response(body.body(), headers={"Cache-Control": "no-store"})
 
     # --- triage ---------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from console.stats_export import GROUPING_LABELS, NONE_LABEL
 from console.stats_report_pages import measures_context
 from intake.domain import STATUS_LABELS
 from intake.errors import IntakeError
-from intake.stats import GROUPINGS, SUPPRESSED, Alert, StatsTable, parse_day, parse_grouping
+from intake.stats import GROUPINGS, SUPPRESSED, Alerts, StatsTable, parse_day, parse_grouping
 
 ALERT_LABELS = {
     "spike": "突增",
@@ -133,7 +133,7 @@ class StatsPages(PageBase):
             table = await service.table(
                 member, by, start=parse_day(form["from"], "from"), end=parse_day(form["to"], "to")
             )
-            alerts: list[Alert] = await service.alerts(member, on=table.end)
+            alerts: Alerts = await service.alerts(member, on=table.end)
             context.update(await measures_context(self, member, q.get("period")))
         except IntakeError as exc:
             status = exc.status

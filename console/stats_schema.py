@@ -66,6 +66,11 @@ class AlertView(ResponseModel):
 
 class AlertList(ResponseModel):
     alerts: list[AlertView]
+    more: dict[str, int] = Field(
+        default_factory=dict,
+        description="Per kind, how many alerts are not listed (accused and repeat informants: the "
+        "20 with the most reports are)",
+    )
 
 
 PERIOD = Field(

@@ -55,6 +55,7 @@ REPEAT_WINDOW_DAYS = 90  # the accused and repeat-informant alerts look this far
 ACCUSED_MIN = 3  # reports naming the same accused (name and unit) before it is an alert
 REPEAT_MIN = 3  # reports from the same informant (blind index) before it is an alert
 HOT_WORDS = 10  # hot-word alerts at most, the most surprising
+GROUPS_SHOWN = 20  # accused and repeat-informant alerts at most, the most reports first
 _WORD = re.compile(r"[\u4e00-\u9fff]")  # a word with at least one Chinese character
 
 
@@ -81,6 +82,16 @@ class Alert:
     reports: list[str]
     count: int
     p_value: float | None = None
+
+
+class Alerts(list[Alert]):
+    """The alerts, and per kind how many more there are than are listed (``more``): an office
+    with thousands of accused named three times reads the twenty named most, and the number of
+    the rest."""
+
+    def __init__(self, alerts: Sequence[Alert] = (), more: Mapping[str, int] | None = None) -> None:
+        super().__init__(alerts)
+        self.more: dict[str, int] = dict(more or {})
 
 
 def parse_grouping(text: str | None) -> tuple[str, ...]:
@@ -245,7 +256,8 @@ class StatsService:
         """The counts; ``record`` names the audit event (an export or a report is its own kind)."""
         start, end = self.date_range(start, end)
         units = self.units_in_sight(member, unit)
-        asked = [("day" if n in PERIODS else n) for n in by]
+        # Weeks cross months, so they are made from days; months, quarters and years from months.
+        asked = [("day" if n in ("day", "week") else "month" if n in PERIODS else n) for n in by]
         found = await self._db.stats.counts(self._filter(member, units, start, end), asked)
         cells: dict[tuple[Any, ...], int] = defaultdict(int)
         for key, n in found:
@@ -293,20 +305,21 @@ class StatsService:
 
     # --- early warning ------------------------------------------------------------------------------
 
-    async def alerts(
-        self, member: StaffMember, *, on: date | None = None, period: str = "day"
-    ) -> list[Alert]:
-        """Spikes, the same accused named again and again, repeat informants: in scope, up to ``on``."""
+    async def alerts(self, member: StaffMember, *, on: date | None = None, period: str = "day") -> Alerts:
+        """Spikes, hot words, the same accused named again and again, repeat informants: in
+        scope, up to ``on``. The accused and the repeat informants are capped at
+        :data:`GROUPS_SHOWN` each, most reports first (``Alerts.more`` counts the rest)."""
         if period not in SPIKE_HISTORY:
             raise ValidationError("period 只能是 day 或 week。", code="invalid_period")
         on = on or self.today()
         if on > self.today():
             raise ValidationError("日期不能晚于今天。", code="future_date")
         units = self.units_in_sight(member)
-        alerts = await self._spikes(member, units, on, period)
+        alerts = Alerts(await self._spikes(member, units, on, period))
         alerts += await self._hot_words(member, units, on, period)
         window = self._filter(member, units, on - timedelta(days=REPEAT_WINDOW_DAYS - 1), on)
-        for group in await self._db.stats.accused_groups(window, ACCUSED_MIN):
+        groups, total = await self._db.stats.accused_groups(window, ACCUSED_MIN, GROUPS_SHOWN)
+        for group in groups:
             who = "，".join(x for x in (group.name, group.unit) if x)
             alerts.append(
                 Alert(
@@ -319,7 +332,12 @@ class StatsService:
                     len(group.case_nos),
                 )
             )
-        for cases in await self._db.stats.repeat_informants(window, REPEAT_MIN):
+        if total > len(groups):
+            alerts.more["accused"] = total - len(groups)
+        informants = sorted(
+            await self._db.stats.repeat_informants(window, REPEAT_MIN), key=lambda cases: (-len(cases), cases)
+        )
+        for cases in informants[:GROUPS_SHOWN]:
             alerts.append(
                 Alert(
                     "repeat_informant",
@@ -331,73 +349,83 @@ class StatsService:
                     len(cases),
                 )
             )
+        if len(informants) > GROUPS_SHOWN:
+            alerts.more["repeat_informant"] = len(informants) - GROUPS_SHOWN
         await self._record(
             member, "stats_alerts_viewed", date=on.isoformat(), period=period, alerts=len(alerts)
         )
         return alerts
 
+    def _windows(
+        self, member: StaffMember, units: Sequence[str], on: date, period: str
+    ) -> tuple[StatsFilter, StatsFilter]:
+        """The period tested (the day, or the 7 days ending on ``on``) and its history before it."""
+        span, history = (1 if period == "day" else 7), SPIKE_HISTORY[period]
+        first = on - timedelta(days=span - 1)
+        now = self._filter(member, units, first, on)
+        past = self._filter(member, units, first - timedelta(days=span * history), first - timedelta(days=1))
+        return now, past
+
     async def _hot_words(
         self, member: StaffMember, units: Sequence[str], on: date, period: str
     ) -> list[Alert]:
-        """Words (jieba tokens of the redacted texts, as the search index keeps them) in more of
-        the period's reports than their history makes probable: the same Poisson test as spikes, on
-        the number of reports that use the word, the rate being the word's share of the reports
-        before times the reports now. At most :data:`HOT_WORDS`, most surprising first. Only what
-        is indexed counts (the triage job indexes each report after its acknowledgement): a GET
-        reads, it never indexes a backlog."""
-        span, history = (1 if period == "day" else 7), SPIKE_HISTORY[period]
-        f = self._filter(member, units, on - timedelta(days=span * (history + 1) - 1), on)
-        current: dict[str, list[str]] = defaultdict(list)
-        past: dict[str, int] = defaultdict(int)
-        totals = [0, 0]  # reports now, reports before
-        for case_no, day, tokens in await self._db.stats.words(f):
-            now = (on - date.fromisoformat(day)).days < span
-            totals[0 if now else 1] += 1
-            for word in {w for w in tokens.split() if len(w) >= 2 and _WORD.search(w)}:
-                if now:
-                    current[word].append(case_no)
-                else:
-                    past[word] += 1
+        """Words (each report's keywords, the few of highest TF-IDF among the tokens the search
+        index keeps of its redacted text) in more of the period's reports than their history makes
+        probable: the same Poisson test as spikes, on the number of reports that have the word, the
+        rate being the word's share of the reports before times the reports now. At most
+        :data:`HOT_WORDS`, most surprising first. Only what is indexed counts (the triage job
+        indexes each report after its acknowledgement): a GET reads, it never indexes a backlog."""
+        now, past = self._windows(member, units, on, period)
+        totals = [
+            (await self._db.stats.sums(f, "indexed")).get("", 0) for f in (now, past)
+        ]  # reports now, reports before
+        current = {
+            w: n
+            for w, n in (await self._db.stats.sums(now, "word", at_least=self.spike_min)).items()
+            if len(w) >= 2 and _WORD.search(w)
+        }
+        before = await self._db.stats.sums(past, "word", values=sorted(current))
         found = []
-        for word, cases in current.items():
+        for word, n in current.items():
             # The word's share of the reports before, applied to the reports now: a busy day
             # makes no word hot, a word that was rare and is now common does.
-            rate = totals[0] * (past[word] + 0.5) / (totals[1] + 1)
-            p = poisson_tail(len(cases), rate)
-            if len(cases) >= self.spike_min and p < SPIKE_P:
-                found.append((p, -len(cases), word, cases, rate))
+            rate = totals[0] * (before.get(word, 0) + 0.5) / (totals[1] + 1)
+            p = poisson_tail(n, rate)
+            if p < SPIKE_P:
+                found.append((p, -n, word, rate))
         label = "当日" if period == "day" else "近7天"
-        return [
-            Alert(
-                "hot_word",
-                f"热词「{word}」：{label} {len(cases)} 件提及，按以往比例应约 {rate:.1f} 件"
-                f"（泊松检验 p={p:.1e}）。",
-                None,
-                None,
-                cases,
-                len(cases),
-                p,
+        alerts = []
+        for p, minus_n, word, rate in sorted(found)[:HOT_WORDS]:
+            cases = await self._db.stats.word_case_numbers(now, word)
+            alerts.append(
+                Alert(
+                    "hot_word",
+                    f"热词「{word}」：{label} {-minus_n} 件提及，按以往比例应约 {rate:.1f} 件"
+                    f"（泊松检验 p={p:.1e}）。",
+                    None,
+                    None,
+                    cases,
+                    -minus_n,
+                    p,
+                )
             )
-            for p, _, word, cases, rate in sorted(found)[:HOT_WORDS]
-        ]
+        return alerts
 
     async def _spikes(self, member: StaffMember, units: Sequence[str], on: date, period: str) -> list[Alert]:
-        span = 1 if period == "day" else 7
         history = SPIKE_HISTORY[period]
-        first = on - timedelta(days=span * (history + 1) - 1)
-        f = self._filter(member, units, first, on)
-        current: dict[tuple[Any, Any], int] = defaultdict(int)
-        past: dict[tuple[Any, Any], int] = defaultdict(int)
-        for (place, category, day), n in await self._db.stats.counts(f, ["place", "category", "day"]):
-            ago = (on - date.fromisoformat(day)).days // span
-            (current if ago == 0 else past)[(place, category)] += n
+        now, past = self._windows(member, units, on, period)
+        current = {
+            (place, category): n
+            for (place, category), n in await self._db.stats.counts(now, ["place", "category"])
+            if n >= self.spike_min
+        }
+        before = await self._db.stats.place_category(past, sorted(current, key=_sort_key))
         found = []
         for (place, category), n in sorted(current.items(), key=lambda kv: _sort_key(kv[0])):
-            rate = (past[(place, category)] + 0.5) / history
+            rate = (before.get((place, category), 0) + 0.5) / history
             p = poisson_tail(n, rate)
-            if n < self.spike_min or p >= SPIKE_P:
+            if p >= SPIKE_P:
                 continue
-            now = self._filter(member, units, on - timedelta(days=span - 1), on)
             cases = await self._db.stats.case_numbers(now, {"place": place, "category": category})
             label = "当日" if period == "day" else "近7天"
             found.append(

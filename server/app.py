@@ -72,6 +72,8 @@ log = logging.getLogger("server.app")
 
 
 WORKER_TASK: web.AppKey[asyncio.Task[None]] = web.AppKey("worker_task")
+ROLLUP_TASK: web.AppKey[asyncio.Task[None]] = web.AppKey("rollup_task")
+ROLLUP_SECONDS = 5.0  # how often the statistics roll-up folds pending reports in
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -325,6 +327,20 @@ def mount_feature(app: web.Application, feature: Feature, services: Services, se
     services.mounted.append(feature.name)
 
 
+async def _stats_rollup(services: Services) -> None:
+    """Fold the reports changed since into the statistics roll-up every few seconds
+    (``storage.stats_rollup``): the counts are exact without it, reads only get slower as the
+    backlog grows. One refresher at a time across processes (an advisory lock)."""
+    while True:
+        try:
+            await services.db.stats.refresh()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("stats roll-up refresh failed", extra={"reason": "stats_rollup_failed"})
+        await asyncio.sleep(ROLLUP_SECONDS)
+
+
 async def _warm_up(services: Services, freeze_gc: bool) -> None:
     await asyncio.to_thread(redaction.warm_up)
     await asyncio.to_thread(given_identity.warm_up)
@@ -455,6 +471,7 @@ def build_app(
             if services.urging is not None:
                 await services.urging.start()  # the first deadline scan, unless one is queued
             app[WORKER_TASK] = asyncio.create_task(services.worker.run_forever(), name="job-worker")
+            app[ROLLUP_TASK] = asyncio.create_task(_stats_rollup(services), name="stats-rollup")
             # jieba's tagger (and triage, for reception bookings) loads in the background, so no
             # request waits for it.
             warming = asyncio.create_task(_warm_up(services, freeze_gc), name="warm-up")
@@ -462,9 +479,10 @@ def build_app(
         if warming is not None:
             warming.cancel()
         if run_worker:
-            app[WORKER_TASK].cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await app[WORKER_TASK]
+            for task in (app[WORKER_TASK], app[ROLLUP_TASK]):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         for feature in mounted_features:
             await feature.close()
         await services.triage.close()

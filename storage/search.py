@@ -17,11 +17,13 @@ filed, so a document is written once. Callers apply scoping: this returns case n
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache, partial
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -59,6 +61,34 @@ def document_tokens(text: str) -> str:
         if len(word) >= 3 and _HAN.match(word):
             out.extend(word[i : i + 2] for i in range(len(word) - 1))
     return " ".join(out)
+
+
+KEYWORDS = 5  # keywords kept per report for the hot words (issue 18)
+_KEYWORD = re.compile(r"[\u4e00-\u9fff]")  # a keyword has a Chinese character and two or more
+
+
+@cache
+def _idf() -> tuple[dict[str, float], float]:
+    """jieba's inverse document frequencies (its bundled general corpus) and their median, the
+    weight of a word it does not know (a name, a local term): loaded once, about 1 s."""
+    import jieba.analyse
+
+    tfidf = jieba.analyse.default_tfidf
+    return tfidf.idf_freq, tfidf.median_idf
+
+
+def document_keywords(tokens: str, k: int = KEYWORDS) -> str:
+    """A report's ``k`` keywords as a JSON array: the words of its tokens (two characters or
+    more, one of them Chinese) of highest TF-IDF, ties by the word. The statistics roll-up counts
+    these per day for the hot words; a word common everywhere (反映, 问题) rarely makes the cut, a
+    name or a matter (王五, 低保) does."""
+    idf, median = _idf()
+    tf: dict[str, int] = {}
+    for word in tokens.split():
+        if len(word) >= 2 and len(word) <= 32 and _KEYWORD.search(word):
+            tf[word] = tf.get(word, 0) + 1
+    ranked = sorted(tf, key=lambda w: (-tf[w] * idf.get(w, median), w))
+    return json.dumps(ranked[:k], ensure_ascii=False)
 
 
 def query_words(text: str) -> list[str]:
@@ -102,6 +132,15 @@ def report_text(row: Any) -> str:
     return "\n".join(p for p in parts if p)
 
 
+def _keywords_of(rows: Sequence[Any]) -> list[tuple[int, str]]:
+    return [(r.id, document_keywords(r.tokens)) for r in rows]
+
+
+async def _set_keywords_txn(found: Sequence[tuple[int, str]], batch: Batch) -> None:
+    for doc_id, keywords in found:
+        await batch.conn.execute(sa.update(D).where(D.c.id == doc_id).values(keywords=keywords))
+
+
 class SearchIndex:
     """The search repository of one database."""
 
@@ -131,30 +170,34 @@ class SearchIndex:
 
     async def _write(self, rows: Sequence[Any], at: datetime) -> int:
         # jieba is CPU-bound: cut off the event loop, then one short write transaction.
-        docs = await asyncio.to_thread(lambda: [(r.id, document_tokens(report_text(r))) for r in rows])
-        return await self._write_documents(docs, at)
+        def cut() -> list[tuple[uuid.UUID, str, str]]:
+            docs = [(r.id, document_tokens(report_text(r))) for r in rows]
+            return [(report_id, tokens, document_keywords(tokens)) for report_id, tokens in docs]
+
+        return await self._write_documents(await asyncio.to_thread(cut), at)
 
     async def index_tokens(self, report_id: uuid.UUID, tokens: str, at: datetime) -> bool:
         """Index one report whose text was already cut by :func:`document_tokens` elsewhere (the
         triage worker process does it, so the server's interpreter never pays for jieba here)."""
-        return await self._write_documents([(report_id, tokens)], at) > 0
+        keywords = await asyncio.to_thread(document_keywords, tokens)
+        return await self._write_documents([(report_id, tokens, keywords)], at) > 0
 
-    async def _write_documents(self, docs: Sequence[tuple[uuid.UUID, str]], at: datetime) -> int:
+    async def _write_documents(self, docs: Sequence[tuple[uuid.UUID, str, str]], at: datetime) -> int:
         sqlite = self._db.dialect == "sqlite"
 
         async def index_reports_txn(batch: Batch) -> int:
-            ids = [report_id for report_id, _ in docs]
+            ids = [report_id for report_id, _, _ in docs]
             existing = set(
                 (await batch.conn.execute(sa.select(D.c.report_id).where(D.c.report_id.in_(ids)))).scalars()
             )
             written = 0
-            for report_id, tokens in docs:
+            for report_id, tokens, keywords in docs:
                 if report_id in existing:
                     continue
                 doc_id = (
                     await batch.conn.execute(
                         sa.insert(D)
-                        .values(report_id=report_id, tokens=tokens, indexed_at=at)
+                        .values(report_id=report_id, tokens=tokens, keywords=keywords, indexed_at=at)
                         .returning(D.c.id)
                     )
                 ).scalar_one()
@@ -174,7 +217,9 @@ class SearchIndex:
         return bool(rows) and await self._write(rows, at) > 0
 
     async def catch_up(self, at: datetime, *, batch: int = 200, limit: int = 5000) -> int:
-        """Index reports that have no search document yet, oldest first; how many were indexed."""
+        """Index reports that have no search document yet, oldest first; how many were indexed.
+        Documents indexed before their keywords were kept (migration 0023) get them too."""
+        await self._keywords_catch_up(batch, limit)
         done = 0
         while done < limit:
             rows = await self._unindexed(min(batch, limit - done))
@@ -185,6 +230,26 @@ class SearchIndex:
                 break
         if done:
             log.info(f"search index: {done} reports indexed")
+        return done
+
+    async def _keywords_catch_up(self, batch: int, limit: int) -> int:
+        """Keywords for the documents written without them, ``batch`` at a time."""
+        done = 0
+        while done < limit:
+            async with self._db.read_engine.connect() as conn:
+                rows = (
+                    await conn.execute(
+                        sa.select(D.c.id, D.c.tokens)
+                        .where(D.c.keywords.is_(None))
+                        .order_by(D.c.id)
+                        .limit(batch)
+                    )
+                ).all()
+            if not rows:
+                break
+            found = await asyncio.to_thread(_keywords_of, rows)
+            await self._db.writer.run(partial(_set_keywords_txn, found))
+            done += len(rows)
         return done
 
     async def search(self, text: str, *, limit: int = 1000) -> list[str]:

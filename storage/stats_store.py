@@ -1,22 +1,39 @@
-"""Counts over the reports table for the statistics (issue 18): one ``GROUP BY`` per question, on
-SQLite and PostgreSQL, always inside a staff member's scope (the workflow's own rule,
-:func:`storage.workflow_store.in_scope`).
+"""Counts over the reports for the statistics (issue 18), on SQLite and PostgreSQL, always inside a
+staff member's scope (the workflow's own rule, :func:`storage.workflow_store.in_scope`).
 
-A grouping is named by its field (``channel``, ``category``, … and ``day``, the China date of
-``received_at``); weeks, months, quarters and years are made from days by the service. Nothing
-here decides what may be shown: small counts are suppressed by :mod:`intake.stats`.
+A grouping is named by its field (``channel``, ``category``, …, and ``day`` or ``month``, the
+China date of ``received_at`` or the first day of its month); weeks, quarters and years are made
+from those by the service. Nothing here decides what may be shown: small counts are suppressed by
+:mod:`intake.stats`.
+
+**The roll-up.** Most questions are answered from ``stats_counts`` (:mod:`storage.stats_rollup`):
+per China day and per month, owner unit and sealed-from unit (the receiving unit of a sealed
+case, else ``''``), how many reports have each value of each field, plus the difference of the
+reports changed since the last refresh, in the same statement: exact at every read. The scope is
+a filter on its keys: the owner unit in the scope's units, the sealed-from unit not one the scope hides sealed
+cases from, which is :func:`~storage.workflow_store.in_scope` exactly. A range is read as its
+whole months from the month rows and the days at either end from the day rows (all days when
+the grouping is by day). The roll-up serves a grouping by one field, or by ``place`` and
+``category`` together (spikes), each optionally with ``owner_unit`` and a period; any other
+grouping (two fields besides that pair) is a ``GROUP BY`` over the reports, as before the
+roll-up, and so is a range not made of whole China days.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import json
+from collections import defaultdict
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 
-from storage.tables import VB, D, R
+from storage.stats_rollup import BATCH, DAY_ONLY, pending_rows, refresh_txn
+from storage.tables import SC, VB, D, R
 from storage.workflow_store import CASES, in_scope, owner_unit
 
 if TYPE_CHECKING:
@@ -37,6 +54,12 @@ FIELDS = (
     "anonymous",
     "day",
 )
+PERIOD_KEYS = ("day", "month")
+# The fields the roll-up counts one by one, and the pair it counts together.
+ROLLED = frozenset(f for f in FIELDS if f not in ("owner_unit", "day"))
+PAIR = ("place", "category")
+SEP = "\x1f"  # between the two parts of a pair's value, or an accused's name and unit
+CHINA = timezone(timedelta(hours=8))  # as intake.clock.CHINA: UTC+8, no daylight saving
 
 
 @dataclass(frozen=True)
@@ -55,11 +78,14 @@ class AccusedGroup:
     unit: str
     channels: int
     case_nos: list[str]
+    count: int = 0  # reports naming them (case_nos are those in scope, the same number)
 
 
 def _field(name: str, dialect: str) -> Any:
     if name == "day":
         return _day(dialect)
+    if name == "month":
+        return _month(dialect)
     if name == "category":
         # As the case list shows it: the category as filed, else as triaged.
         return sa.func.coalesce(sa.func.nullif(R.c.category, ""), R.c.triage["category"].as_string())
@@ -78,6 +104,51 @@ def _day(dialect: str) -> Any:
     return sa.func.to_char(sa.func.timezone("Asia/Shanghai", R.c.received_at), "YYYY-MM-DD")
 
 
+def _month(dialect: str) -> Any:
+    """The first day of the China month of ``received_at`` as ``YYYY-MM-01``."""
+    if dialect == "sqlite":
+        return sa.func.strftime("%Y-%m-01", R.c.received_at, "+8 hours")
+    return sa.func.to_char(sa.func.timezone("Asia/Shanghai", R.c.received_at), "YYYY-MM-01")
+
+
+def china_days(f: StatsFilter) -> tuple[date, date] | None:
+    """The first and last China day of the filter's range, when it is made of whole days."""
+    start, end = f.start.astimezone(CHINA), f.end.astimezone(CHINA)
+    if start.timetz().replace(tzinfo=None) != time(0) or end.timetz().replace(tzinfo=None) != time(0):
+        return None
+    return start.date(), end.date() - timedelta(days=1)
+
+
+def _next_month(d: date) -> date:
+    return date(d.year + d.month // 12, d.month % 12 + 1, 1)
+
+
+def grain_ranges(first: date, last: date, by_day: bool) -> list[tuple[str, date, date]]:
+    """``(grain, from, to)`` covering ``first``…``last`` once: the whole months from the month
+    rows, the days before and after them from the day rows (every day when ``by_day``)."""
+    if by_day or first > last:
+        return [("d", first, last)]
+    m0 = first if first.day == 1 else _next_month(first)  # the first whole month's first day
+    # The day after the last whole month: the month after ``last`` when it ends that month.
+    stop = _next_month(last) if _next_month(last) - timedelta(days=1) == last else last.replace(day=1)
+    if m0 >= stop:
+        return [("d", first, last)]
+    ranges = [("m", m0, stop - timedelta(days=1))]
+    if first < m0:
+        ranges.insert(0, ("d", first, m0 - timedelta(days=1)))
+    if stop <= last:
+        ranges.append(("d", stop, last))
+    return ranges
+
+
+def _decode(name: str, value: str) -> Any:
+    if value == "":
+        return None
+    if name == "anonymous":
+        return value == "1"
+    return value
+
+
 class StatsStore:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -89,14 +160,160 @@ class StatsStore:
             R.c.received_at < f.end,
         )
 
+    def _in(self, column: Any, values: Sequence[str]) -> Any:
+        if self._db.dialect == "postgresql":
+            array = sa.bindparam(None, list(values), type_=ARRAY(sa.String))
+            return column.in_(sa.select(sa.func.unnest(array)))
+        return column.in_(list(values))
+
+    def _rolled(
+        self,
+        f: StatsFilter,
+        days: tuple[date, date],
+        field: str,
+        *,
+        by_owner: bool = False,
+        by_day: bool = False,
+        by_month: bool = False,
+        values: Sequence[str] | None = None,
+        at_least: int = 1,
+    ) -> Any:
+        """The sums of ``field`` over the filter: the roll-up's counts plus the difference of the
+        reports still pending (one statement, one snapshot), by value, and by owner and day (or
+        the first day of a month) when asked."""
+        ranges = grain_ranges(days[0], days[1], by_day or field in DAY_ONLY)
+        pending = (
+            sa.text(pending_rows(self._db.dialect == "postgresql"))
+            .columns(
+                sa.column("field", sa.String),
+                sa.column("value", sa.String),
+                sa.column("sign", sa.BigInteger),
+                sa.column("day", sa.Date),
+                sa.column("month", sa.Date),
+                sa.column("owner_unit", sa.String),
+                sa.column("sealed_from", sa.String),
+            )
+            .cte("pending")
+        )
+
+        def scoped(table: Any, *conditions: Any) -> list[Any]:
+            where = [table.c.field == field, self._in(table.c.owner_unit, f.units), *conditions]
+            if f.hide_sealed_received_by:
+                where.append(table.c.sealed_from.not_in(list(f.hide_sealed_received_by)))
+            if values is not None:
+                where.append(self._in(table.c.value, values))
+            return where
+
+        parts = [
+            sa.select(SC.c.owner_unit, SC.c.day, SC.c.value, SC.c.n).where(
+                *scoped(
+                    SC,
+                    sa.or_(
+                        *(sa.and_(SC.c.grain == g, SC.c.day >= lo, SC.c.day <= hi) for g, lo, hi in ranges)
+                    ),
+                )
+            )
+        ]
+        for grain, lo, hi in ranges:
+            when = pending.c.day if grain == "d" else pending.c.month
+            parts.append(
+                sa.select(
+                    pending.c.owner_unit, when.label("day"), pending.c.value, pending.c.sign.label("n")
+                ).where(*scoped(pending, when >= lo, when <= hi))
+            )
+        both = sa.union_all(*parts).subquery("counts")
+        keys = ([both.c.owner_unit] if by_owner else []) + ([both.c.day] if by_day or by_month else [])
+        keys.append(both.c.value)
+        n = sa.func.sum(both.c.n)
+        return sa.select(*keys, n.label("n")).group_by(*keys).having(n >= at_least)
+
+    async def refresh(self, limit: int = 100_000, batch: int = BATCH) -> int:
+        """Fold pending reports into the roll-up, ``batch`` per transaction; how many."""
+        done = 0
+        while done < limit:
+            n: int = await self._db.writer.run(lambda b: refresh_txn(b, batch))
+            done += n
+            if n < batch:
+                break
+        return done
+
+    async def sums(
+        self, f: StatsFilter, field: str, values: Sequence[str] | None = None, at_least: int = 1
+    ) -> dict[str, int]:
+        """``{value: reports}`` of one roll-up field (``word``, ``indexed``, ``place_category``,
+        ``accused`` or a plain one, values as stored) over a range of whole days."""
+        days = china_days(f)
+        if days is None:
+            raise ValueError("the roll-up counts whole China days")
+        if values is not None and not values:
+            return {}
+        query = self._rolled(f, days, field, values=values, at_least=at_least)
+        return {r.value: int(r.n) for r in await self._read(query)}
+
+    async def _read(self, query: Any) -> list[Any]:
+        async with self._connect() as conn:
+            return list((await conn.execute(query)).all())
+
+    @asynccontextmanager
+    async def _connect(self) -> AsyncIterator[Any]:
+        """A read connection; on PostgreSQL without JIT: the estimates of the pending part (rows
+        that are usually not there) and of a scope's thousands of units made the planner compile
+        queries of a few milliseconds, 200 ms each."""
+        async with self._db.read_engine.connect() as conn:
+            if self._db.dialect == "postgresql":
+                await conn.execute(sa.text("SET LOCAL jit = off"))
+            yield conn
+
+    async def place_category(
+        self, f: StatsFilter, cells: Sequence[tuple[str | None, str | None]]
+    ) -> dict[tuple[str | None, str | None], int]:
+        """The reports of each (place, category) cell of ``cells`` over a range of whole days."""
+        wanted = {(p or "") + SEP + (c or ""): (p, c) for p, c in cells}
+        found = await self.sums(f, "place_category", values=sorted(wanted))
+        return {wanted[v]: n for v, n in found.items()}
+
     async def counts(self, f: StatsFilter, by: Sequence[str]) -> list[tuple[tuple[Any, ...], int]]:
-        """``(values of by, count)`` for each combination that has reports."""
+        """``(values of by, count)`` for each combination that has reports (``day`` and ``month``
+        as ``YYYY-MM-DD`` text)."""
+        days = china_days(f)
+        others = [n for n in by if n not in ("owner_unit", *PERIOD_KEYS)]
+        if days is not None and (
+            (len(others) <= 1 and set(others) <= ROLLED) or sorted(others) == sorted(PAIR)
+        ):
+            return await self._counts_rolled(f, days, by, others)
+        return await self._counts_live(f, by)
+
+    async def _counts_rolled(
+        self, f: StatsFilter, days: tuple[date, date], by: Sequence[str], others: Sequence[str]
+    ) -> list[tuple[tuple[Any, ...], int]]:
+        field = "place_category" if len(others) == 2 else (others[0] if others else "channel")
+        query = self._rolled(
+            f, days, field, by_owner="owner_unit" in by, by_day="day" in by, by_month="month" in by
+        )
+        rows = await self._read(query)
+        cells: dict[tuple[Any, ...], int] = defaultdict(int)
+        for r in rows:
+            parts = dict(zip(PAIR, r.value.split(SEP, 1), strict=True)) if len(others) == 2 else {}
+            key = []
+            for name in by:
+                if name == "owner_unit":
+                    key.append(r.owner_unit)
+                elif name == "day":
+                    key.append(r.day.isoformat())
+                elif name == "month":
+                    key.append(r.day.replace(day=1).isoformat())
+                else:
+                    key.append(_decode(name, parts.get(name, r.value)))
+            cells[tuple(key)] += int(r.n)
+        return list(cells.items())
+
+    async def _counts_live(self, f: StatsFilter, by: Sequence[str]) -> list[tuple[tuple[Any, ...], int]]:
         keys = [_field(name, self._db.dialect).label(f"k{i}") for i, name in enumerate(by)]
         n = sa.func.count().label("n")
         query = sa.select(*keys, n).select_from(CASES).where(self._where(f))
         if keys:
             query = query.group_by(*keys)
-        async with self._db.read_engine.connect() as conn:
+        async with self._connect() as conn:
             rows = (await conn.execute(query)).all()
         return [(tuple(r[:-1]), int(r[-1])) for r in rows]
 
@@ -107,37 +324,56 @@ class StatsStore:
             column = _field(name, self._db.dialect)
             query = query.where(column.is_(None) if value is None else column == value)
         query = query.order_by(R.c.received_at, R.c.case_no).limit(limit)
-        async with self._db.read_engine.connect() as conn:
+        async with self._connect() as conn:
             return list((await conn.execute(query)).scalars())
 
-    async def accused_groups(self, f: StatsFilter, min_reports: int) -> list[AccusedGroup]:
-        """The accused (name and unit as filed) named in at least ``min_reports`` reports."""
-        name, unit = sa.func.trim(R.c.accused_name), sa.func.coalesce(sa.func.trim(R.c.accused_unit), "")
-        flagged = (
-            sa.select(name.label("name"), unit.label("unit"))
-            .select_from(CASES)
-            .where(self._where(f), R.c.accused_name.is_not(None), name != "")
-            .group_by(name, unit)
-            .having(sa.func.count() >= min_reports)
+    async def word_case_numbers(self, f: StatsFilter, word: str, limit: int = 500) -> list[str]:
+        """The case numbers of the indexed reports with ``word`` among their keywords."""
+        pattern = "%" + json.dumps(word, ensure_ascii=False) + "%"
+        pattern = pattern.replace("\\", "\\\\").replace("_", "\\_")
+        query = (
+            sa.select(R.c.case_no)
+            .select_from(CASES.join(D, D.c.report_id == R.c.id))
+            .where(self._where(f), D.c.keywords.like(pattern, escape="\\"))
+            .order_by(R.c.received_at, R.c.case_no)
+            .limit(limit)
         )
-        async with self._db.read_engine.connect() as conn:
-            groups = [(r.name, r.unit) for r in (await conn.execute(flagged)).all()]
-            if not groups:
-                return []
-            members = (
-                sa.select(name.label("name"), unit.label("unit"), R.c.case_no, R.c.channel)
-                .select_from(CASES)
-                .where(self._where(f), name.in_(sorted({g[0] for g in groups})))
-                .order_by(R.c.received_at, R.c.case_no)
-            )
+        async with self._connect() as conn:
+            found = list((await conn.execute(query)).scalars())
+        return found
+
+    async def accused_groups(
+        self, f: StatsFilter, min_reports: int, limit: int = 20
+    ) -> tuple[list[AccusedGroup], int]:
+        """The accused (name and unit as filed, trimmed) named in at least ``min_reports``
+        reports: the ``limit`` named most (most first), and how many groups there are in all."""
+        days = china_days(f)
+        if days is None:
+            raise ValueError("the roll-up counts whole China days")
+        found = await self.sums(f, "accused", at_least=min_reports)
+        ranked = sorted(found.items(), key=lambda kv: (-kv[1], kv[0]))
+        top = [tuple(value.split(SEP, 1)) for value, _ in ranked[:limit]]
+        if not top:
+            return [], 0
+        name, unit = sa.func.trim(R.c.accused_name), sa.func.coalesce(sa.func.trim(R.c.accused_unit), "")
+        members = (
+            sa.select(name.label("name"), unit.label("unit"), R.c.case_no, R.c.channel)
+            .select_from(CASES)
+            # The names as filed are the trimmed ones (the forms and the API strip them): the
+            # index on accused_name finds them; trim() then keeps exactly the roll-up's groups.
+            .where(self._where(f), self._in(R.c.accused_name, sorted({g[0] for g in top})))
+            .order_by(R.c.received_at, R.c.case_no)
+        )
+        async with self._connect() as conn:
             rows = (await conn.execute(members)).all()
-        found: dict[tuple[str, str], tuple[set[str], list[str]]] = {g: (set(), []) for g in groups}
+        groups: dict[tuple[str, str], tuple[set[str], list[str]]] = {(g[0], g[1]): (set(), []) for g in top}
         for r in rows:
-            entry = found.get((r.name, r.unit))
+            entry = groups.get((r.name, r.unit))
             if entry is not None:
                 entry[0].add(r.channel)
                 entry[1].append(r.case_no)
-        return [AccusedGroup(n, u, len(ch), cases) for (n, u), (ch, cases) in sorted(found.items())]
+        out = [AccusedGroup(n, u, len(ch), cases, len(cases)) for (n, u), (ch, cases) in groups.items()]
+        return out, len(ranked)
 
     async def repeat_informants(self, f: StatsFilter, min_reports: int) -> list[list[str]]:
         """For each informant (one blind index: the same keyed hash of an ID number, phone or
@@ -152,7 +388,7 @@ class StatsStore:
             .group_by(VB.c.mac)
             .having(reports >= min_reports)
         )
-        async with self._db.read_engine.connect() as conn:
+        async with self._connect() as conn:
             macs = list((await conn.execute(flagged)).scalars())
             if not macs:
                 return []
@@ -160,7 +396,7 @@ class StatsStore:
                 await conn.execute(
                     sa.select(VB.c.mac, R.c.case_no)
                     .select_from(joined)
-                    .where(self._where(f), VB.c.mac.in_(macs))
+                    .where(self._where(f), self._in(VB.c.mac, macs))
                     .order_by(R.c.received_at, R.c.case_no)
                 )
             ).all()
@@ -172,16 +408,3 @@ class StatsStore:
         # One informant with several identifiers (ID number and phone) is one group, not two.
         unique = {tuple(cases): cases for cases in by_mac.values()}
         return sorted(unique.values())
-
-    async def words(self, f: StatsFilter) -> list[tuple[str, str, str]]:
-        """``(case_no, day, tokens)`` of the indexed reports: the jieba tokens the search index
-        keeps of each report's redacted text (``storage.search``), for the hot words."""
-        day = _day(self._db.dialect)
-        query = (
-            sa.select(R.c.case_no, day.label("day"), D.c.tokens)
-            .select_from(CASES.join(D, D.c.report_id == R.c.id))
-            .where(self._where(f))
-            .order_by(R.c.received_at, R.c.case_no)
-        )
-        async with self._db.read_engine.connect() as conn:
-            return [(r.case_no, r.day, r.tokens) for r in (await conn.execute(query)).all()]

@@ -56,6 +56,8 @@ CL = cast(sa.Table, models.Clue.__table__)
 AL = cast(sa.Table, models.StaffAlert.__table__)
 ALR = cast(sa.Table, models.StaffAlertRead.__table__)
 SN = cast(sa.Table, models.SupervisionNotice.__table__)
+# The statistics roll-up (issue 18)
+SC = cast(sa.Table, models.StatsCount.__table__)
 
 T = TypeVar("T")
 

@@ -30,6 +30,7 @@ from storage.models.reception import ReceptionChunk, ReceptionSession
 from storage.models.informant import CaseFeedback, ReviewRequest
 from storage.models.clues import Clue
 from storage.models.urging import StaffAlert, StaffAlertRead, SupervisionNotice
+from storage.models.stats import StatsCount, StatsCounted, StatsPending
 
 # isort: on
 
@@ -63,6 +64,9 @@ __all__ = [
     "StaffAlertRead",
     "StaffRelation",
     "StaffSession",
+    "StatsCount",
+    "StatsCounted",
+    "StatsPending",
     "SupervisionNotice",
     "UTCDateTime",
     "Unit",

@@ -43,7 +43,7 @@ class Report(Base):
     title: Mapped[str | None] = mapped_column(sa.String(200))
     content: Mapped[str] = mapped_column(sa.Text)
     category: Mapped[str | None] = mapped_column(sa.String(64))
-    accused_name: Mapped[str | None] = mapped_column(sa.String(100))
+    accused_name: Mapped[str | None] = mapped_column(sa.String(100), index=True)
     accused_unit: Mapped[str | None] = mapped_column(sa.String(200))
     accused_position: Mapped[str | None] = mapped_column(sa.String(100))
     location_code: Mapped[str | None] = mapped_column(sa.String(12))

@@ -25,6 +25,9 @@ class SearchDocument(Base):
     id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
     report_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("reports.id"), unique=True)
     tokens: Mapped[str] = mapped_column(sa.Text)
+    # The report's few keywords (a JSON array, :func:`storage.search.document_keywords`), counted
+    # per day by the statistics roll-up for the hot words; None until computed (migration 0023).
+    keywords: Mapped[str | None] = mapped_column(sa.Text)
     indexed_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

@@ -1,0 +1,203 @@
+"""The statistics roll-up (issue 18): ``stats_counts`` holds, per China day and per month, owner
+unit and sealed-from unit, how many reports have each value of each groupable field; it is exact
+at every read, and costs the intake one tiny row per changed report.
+
+Three tables (migration 0023):
+
+- ``stats_counted``: per report, what the roll-up counted for it (its day, month, owner unit,
+  sealed-from unit and each field's value: its *contribution*);
+- ``stats_counts``: the sums of those contributions;
+- ``stats_pending``: the reports whose contribution may have changed since. A trigger on
+  ``reports``, ``case_states`` and ``search_documents`` adds the report in the same transaction
+  as the change, whatever code path made it, so no change is missed.
+
+:func:`refresh_txn` folds pending reports in (their contribution now minus the one counted, one
+grouped upsert for the batch), and a read adds the same difference for the reports still pending
+(:func:`pending_rows`), in the same statement: every answer equals the ``GROUP BY`` over the
+reports at the read's snapshot, however far behind the refresh is (only the time of the read
+grows with the backlog). The refresh runs in the server's background every few seconds.
+
+A report's contribution is one value per field (``''`` for none): ``channel``, ``category`` (as
+filed, else as triaged), ``scope``, ``level``, ``priority``, ``status``, ``handling_unit``,
+``receiving_unit``, ``place`` (the division as filed, else triage's first place), ``anonymous``
+(``1``/``0``), ``place_category`` (the pair, joined by ``\\x1f``), ``accused`` (name and unit,
+trimmed, when a name was filed), ``indexed`` (when the search index has it) and one ``word`` per
+keyword of its search document.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from storage.db import Batch
+
+# The report columns a contribution reads.
+REPORT_COLUMNS = (
+    "received_at",
+    "channel",
+    "category",
+    "triage",
+    "scope",
+    "level",
+    "priority",
+    "status",
+    "handling_unit",
+    "receiving_unit",
+    "location_code",
+    "anonymous",
+    "accused_name",
+    "accused_unit",
+)
+PLAIN = ("scope", "level", "priority", "status", "handling_unit", "receiving_unit")
+FIELDS = ("channel", "category", *PLAIN, "place", "anonymous", "place_category", "accused", "indexed")
+KEYED = ("day", "month", "owner_unit", "sealed_from", "keywords", *(f"f_{f}" for f in FIELDS))
+# Fields counted per day only: of many values, and only asked of windows of days (the alerts'
+# 90 days at most); the others are counted per day and per month.
+DAY_ONLY = ("place_category", "accused", "word")
+LOCK = 7_318_021  # the advisory lock one refresher holds at a time (PostgreSQL)
+BATCH = 5000
+
+
+def _json(pg: bool, column: str, *path: str | int) -> str:
+    """The text at ``path`` of a JSON column."""
+    if pg:
+        steps = "".join(f"->{p}" if isinstance(p, int) else f"->'{p}'" for p in path[:-1])
+        last = path[-1]
+        return f"({column}{steps}->>{last if isinstance(last, int) else repr(last)})"
+    dotted = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+    return f"json_extract({column}, '${dotted}')"
+
+
+def current_keyed(pg: bool, ids: str) -> str:
+    """The contribution of each report whose id is in ``ids`` (an SQL set), as it is now: sign 1,
+    report_id and the :data:`KEYED` columns."""
+    sep = "chr(31)" if pg else "char(31)"
+    if pg:
+        day = "(r.received_at AT TIME ZONE 'Asia/Shanghai')::date"
+        month = "date_trunc('month', r.received_at AT TIME ZONE 'Asia/Shanghai')::date"
+        sealed = f"coalesce(cs.sealed, false) OR coalesce({_json(pg, 'r.triage', 'sealed')}::boolean, false)"
+    else:
+        day = "date(r.received_at, '+8 hours')"
+        month = "strftime('%Y-%m-01', r.received_at, '+8 hours')"
+        sealed = f"coalesce(cs.sealed, 0) OR coalesce({_json(pg, 'r.triage', 'sealed')}, 0)"
+    category = f"coalesce(nullif(r.category, ''), {_json(pg, 'r.triage', 'category')}, '')"
+    place = f"coalesce(r.location_code, {_json(pg, 'r.triage', 'places', 0, 'code')}, '')"
+    values = {
+        "channel": "r.channel",
+        "category": category,
+        **{f: f"coalesce(r.{f}, '')" for f in PLAIN},
+        "place": place,
+        "anonymous": "CASE WHEN r.anonymous THEN '1' ELSE '0' END",
+        "place_category": f"{place} || {sep} || {category}",
+        "accused": f"CASE WHEN trim(r.accused_name) <> '' THEN trim(r.accused_name) || {sep} || "
+        "coalesce(trim(r.accused_unit), '') END",
+        "indexed": "CASE WHEN d.report_id IS NOT NULL THEN '' END",
+    }
+    columns = ", ".join(f"{expr} AS f_{name}" for name, expr in values.items())
+    return (
+        f"SELECT 1 AS sign, r.id AS report_id, {day} AS day, {month} AS month, "
+        f"coalesce(cs.owner_unit, r.receiving_unit) AS owner_unit, "
+        f"CASE WHEN {sealed} THEN r.receiving_unit ELSE '' END AS sealed_from, "
+        f"d.keywords AS keywords, {columns} "
+        "FROM reports r LEFT JOIN case_states cs ON cs.report_id = r.id "
+        f"LEFT JOIN search_documents d ON d.report_id = r.id WHERE r.id IN ({ids})"
+    )
+
+
+def counted_keyed(ids: str) -> str:
+    """The contribution counted for each report in ``ids``, with sign -1."""
+    return f"SELECT -1 AS sign, report_id, {', '.join(KEYED)} FROM stats_counted WHERE report_id IN ({ids})"
+
+
+def unpivot(pg: bool, keyed: str) -> str:
+    """One row per field (and per keyword) of each keyed row: field, value, sign, day, month,
+    owner_unit, sealed_from; fields without a value have none."""
+    names = " UNION ALL ".join(f"SELECT '{f}' AS field" for f in FIELDS)
+    value = "CASE v.field " + " ".join(f"WHEN '{f}' THEN k.f_{f}" for f in FIELDS) + " END"
+    split = "LATERAL json_array_elements_text(k.keywords::json) w(value)" if pg else "json_each(k.keywords) w"
+    sub = f"({keyed}) k"
+    return (
+        f"SELECT field, value, sign, day, month, owner_unit, sealed_from FROM ("
+        f"SELECT v.field AS field, {value} AS value, k.sign AS sign, k.day AS day, k.month AS month, "
+        f"k.owner_unit AS owner_unit, k.sealed_from AS sealed_from FROM {sub} CROSS JOIN ({names}) v "
+        f"UNION ALL SELECT 'word', w.value, k.sign, k.day, k.month, k.owner_unit, k.sealed_from "
+        f"FROM {sub}, {split}) x WHERE value IS NOT NULL"
+    )
+
+
+def difference(pg: bool, ids: str) -> str:
+    """The rows of the pending difference of the reports in ``ids``: now, minus as counted."""
+    return unpivot(pg, f"{current_keyed(pg, ids)} UNION ALL {counted_keyed(ids)}")
+
+
+def pending_rows(pg: bool) -> str:
+    """What the reads add to ``stats_counts``: the difference of every pending report."""
+    return difference(pg, "SELECT report_id FROM stats_pending")
+
+
+def upsert(pg: bool, rows: str) -> str:
+    """Add ``rows`` (of :func:`unpivot`) to ``stats_counts``, by day and (but the fields of
+    :data:`DAY_ONLY`) by month, in key order (two refreshers never wait on each other crosswise)."""
+    return (
+        "INSERT INTO stats_counts (field, grain, owner_unit, day, sealed_from, value, n) "
+        "SELECT x.field, g.grain, x.owner_unit, CASE g.grain WHEN 'd' THEN x.day ELSE x.month END, "
+        "x.sealed_from, x.value, sum(x.sign) "
+        f"FROM ({rows}) x CROSS JOIN (SELECT 'd' AS grain UNION ALL SELECT 'm') g "
+        f"WHERE g.grain = 'd' OR x.field NOT IN ({', '.join(repr(f) for f in DAY_ONLY)}) "
+        "GROUP BY 1, 2, 3, 4, 5, 6 HAVING sum(x.sign) <> 0 ORDER BY 1, 2, 3, 4, 5, 6 "
+        "ON CONFLICT (field, grain, owner_unit, day, sealed_from, value) "
+        "DO UPDATE SET n = stats_counts.n + excluded.n"
+    )
+
+
+def _ids(pg: bool, ids: Sequence[uuid.UUID]) -> tuple[str, dict[str, Any]]:
+    """An SQL set of report ids, and its parameter."""
+    if pg:
+        return "SELECT unnest(CAST(:ids AS uuid[]))", {"ids": list(ids)}
+    return "SELECT value FROM json_each(:ids)", {"ids": "[" + ",".join(f'"{i.hex}"' for i in ids) + "]"}
+
+
+async def refresh_txn(batch: Batch, limit: int = BATCH) -> int:
+    """Fold up to ``limit`` pending reports into the roll-up; how many. One refresher at a time
+    (an advisory lock on PostgreSQL, the single writer on SQLite). A report changed again while
+    this runs keeps its pending row (its ``seq`` moved on), and is folded in next time."""
+    conn = batch.conn
+    pg = conn.dialect.name == "postgresql"
+    if pg and not (await conn.execute(sa.text(f"SELECT pg_try_advisory_xact_lock({LOCK})"))).scalar():
+        return 0
+    claimed = (
+        await conn.execute(
+            sa.text("SELECT report_id, seq FROM stats_pending ORDER BY report_id LIMIT :n").columns(
+                sa.column("report_id", sa.Uuid), sa.column("seq", sa.BigInteger)
+            ),
+            {"n": limit},
+        )
+    ).all()
+    if not claimed:
+        return 0
+    ids, params = _ids(pg, [r.report_id for r in claimed])
+    await conn.execute(sa.text(upsert(pg, difference(pg, ids))), params)
+    await conn.execute(sa.text(f"DELETE FROM stats_counted WHERE report_id IN ({ids})"), params)
+    keyed = ", ".join(KEYED)
+    await conn.execute(
+        sa.text(
+            f"INSERT INTO stats_counted (report_id, {keyed}) SELECT report_id, {keyed} "
+            f"FROM ({current_keyed(pg, ids)}) k"
+        ),
+        params,
+    )
+    if pg:
+        await conn.execute(
+            sa.text(
+                "DELETE FROM stats_pending p USING (SELECT unnest(CAST(:ids AS uuid[])) AS id, "
+                "unnest(CAST(:seqs AS bigint[])) AS seq) c WHERE p.report_id = c.id AND p.seq = c.seq"
+            ),
+            {"ids": params["ids"], "seqs": [r.seq for r in claimed]},
+        )
+    else:
+        await conn.execute(sa.text(f"DELETE FROM stats_pending WHERE report_id IN ({ids})"), params)
+    return len(claimed)

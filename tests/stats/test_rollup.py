@@ -1,0 +1,205 @@
+"""The statistics roll-up (``storage.stats_rollup``) stays exact: after filing, triage, indexing
+and every workflow step (accept, assign, close, transfer down and sideways, merge, an upward
+sealed transfer) each roll-up answer equals the plain ``GROUP BY`` over the reports in every
+staff member's scope, both with changes still pending and after the refresh folded them in; and
+the refreshed table equals the same counts recomputed from scratch. On SQLite and PostgreSQL
+(the ``db_url`` fixture)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+import intake.stats
+from intake.clock import CHINA
+from intake.domain import Accused
+from storage.stats_rollup import current_keyed, unpivot, upsert
+from storage.stats_store import ROLLED, StatsFilter, grain_ranges
+from tests.stats.conftest import OTHER_COUNTY, Office
+
+VIEWERS = ("county_reg", "county_sup", "city_sup", "town_sup", "town_officer", "nx_sup")
+GROUPINGS: list[tuple[str, ...]] = [
+    *((f,) for f in sorted(ROLLED)),
+    ("owner_unit",),
+    ("place", "category"),
+    ("category", "place", "day"),
+    ("channel", "day"),
+    ("category", "month"),
+    ("owner_unit", "status"),
+    ("month",),
+    (),
+]
+
+
+async def _rows(conn: Any) -> Counter[tuple[Any, ...]]:
+    rows = await conn.execute(
+        sa.text("SELECT field, grain, day, owner_unit, sealed_from, value, n FROM stats_counts WHERE n <> 0")
+    )
+    return Counter({tuple(str(x) for x in r[:-1]): int(r[-1]) for r in rows})
+
+
+async def check_exact(o: Office) -> None:
+    """Reads are exact with changes pending (the reads add their difference); then the refresh
+    folds every pending report in, and the table equals the counts recomputed from scratch (in
+    a transaction rolled back), every field, grain, owner and word; no count is negative."""
+    db = o.services.db
+    pg = db.dialect == "postgresql"
+    async with db.read_engine.connect() as conn:
+        assert (await conn.execute(sa.text("SELECT count(*) FROM stats_pending"))).scalar(), "nothing pending"
+    await check_answers(o, date(2025, 9, 1), date(2025, 9, 26))
+    assert await db.stats.refresh() > 0
+    async with db.write_engine.connect() as conn:
+        assert (await conn.execute(sa.text("SELECT count(*) FROM stats_pending"))).scalar() == 0
+        kept = await _rows(conn)
+        assert (await conn.execute(sa.text("SELECT count(*) FROM stats_counts WHERE n < 0"))).scalar() == 0
+        await conn.execute(sa.text("DELETE FROM stats_counts"))
+        await conn.execute(sa.text(upsert(pg, unpivot(pg, current_keyed(pg, "SELECT id FROM reports")))))
+        fresh = await _rows(conn)
+        await conn.rollback()
+    assert kept == fresh
+    assert kept, "nothing counted"
+    await check_answers(o, date(2025, 9, 1), date(2025, 9, 26))
+
+
+async def check_answers(o: Office, first: date, last: date) -> None:
+    """Each grouping the roll-up serves equals the plain GROUP BY over the reports, per scope."""
+    store = o.services.db.stats
+    for who in VIEWERS:
+        member = await o.services.staff.member(who)
+        assert member is not None
+        scope = o.services.staff.scope(member)
+        f = StatsFilter(
+            scope.units,
+            scope.hide_sealed_received_by,
+            datetime.combine(first, time(0), CHINA),
+            datetime.combine(last + timedelta(days=1), time(0), CHINA),
+        )
+        for by in GROUPINGS:
+            rolled = Counter(dict(await store.counts(f, by)))
+            live = Counter(dict(await store._counts_live(f, by)))
+            assert rolled == live, (who, by)
+
+
+async def _file(
+    o: Office, content: str, *, channel: str = "web", accused: str = "张三", real: bool = False
+) -> str:
+    case_no, _ = await o.file(
+        content, channel=channel, real_name=real, accused=Accused(accused, "某村", "村干部")
+    )
+    return case_no
+
+
+async def test_rollup_equals_group_by_through_the_workflow(office: Office) -> None:
+    o = office
+    for name in ("county_reg", "county_sup", "city_sup", "county_handler", "town_officer"):
+        await o.login(name)
+    first = date(2025, 9, 20)
+    o.clock.set(2025, 9, 20)
+    filed = [await _file(o, "村支书张三在低保评定中优亲厚友。", channel="web")]
+    o.clock.set(2025, 9, 25)
+    filed.append(await _file(o, "镇干部李四违规收受礼金。", channel="phone", accused="李四", real=True))
+    o.clock.set(2025, 9, 26)
+    for i in range(4):
+        filed.append(
+            await _file(o, f"反映工程建设问题第{i}件，施工方偷工减料。", channel="app", accused="王五")
+        )
+    await check_exact(o)
+    await check_answers(o, first, date(2025, 9, 26))
+
+    # Triage fills category, scope, level, priority, places; the search index adds keywords.
+    for case_no in filed:
+        await o.triaged(case_no, places=[{"code": "430121102", "name": "黄兴镇", "level": "township"}])
+    await o.services.db.search.catch_up(o.clock.now())
+    await check_exact(o)
+
+    a, b, c, d, e, _ = filed
+    status, doc = await o.act("county_reg", a, action="accept")
+    assert status == 200, doc
+    status, doc = await o.act("county_sup", a, action="assign", handler="county_handler")
+    assert status == 200, doc
+    final = "经核查，反映问题部分属实，已作处理。"
+    status, doc = await o.act(
+        "county_handler", a, action="close", outcome="talk_reminder", text=final, confirm=True
+    )
+    assert status == 200 and doc["status"] == "closed", doc
+    status, doc = await o.act("county_reg", b, action="transfer", to_unit="430121102")  # down, to 黄兴镇
+    assert status == 200, doc
+    status, doc = await o.act("county_reg", c, action="transfer", to_unit=OTHER_COUNTY)  # sideways
+    assert status == 200, doc
+    status, doc = await o.act("county_reg", d, action="merge", target=e)
+    assert status == 200 and doc["merged_into"] == e, doc
+    await check_exact(o)
+    await check_answers(o, first, date(2025, 9, 26))
+
+    # A report about the county commission's head goes up sealed: hidden from the county.
+    sealed = await _file(o, "县纪委书记赵六收受他人财物二十万元。", accused="赵六")
+    await o.triaged(
+        sealed, level="city", unit={"id": "4301", "name": "长沙市纪委监委"}, sealed=True, transfer="upward"
+    )
+    await check_exact(o)
+    await check_answers(o, first, date(2025, 9, 26))
+    county = await o.services.staff.member("county_sup")
+    assert county is not None
+    scope = o.services.staff.scope(county)
+    window = StatsFilter(
+        scope.units,
+        scope.hide_sealed_received_by,
+        datetime(2025, 9, 1, tzinfo=CHINA),
+        datetime(2025, 9, 27, tzinfo=CHINA),
+    )
+    assert "赵六\x1f某村" not in await o.services.db.stats.sums(window, "accused")
+    await o.audit_ok()
+
+    # Any other writer of the three tables (a repair script, a later feature) is caught too: a
+    # case state moved alone, a case state removed, a document's keywords rewritten.
+    async with o.services.db.write_engine.begin() as conn:
+        ids = {r.case_no: r.id for r in await conn.execute(sa.text("SELECT case_no, id FROM reports"))}
+        await conn.execute(
+            sa.text("UPDATE case_states SET owner_unit = :u WHERE report_id = :id"),
+            {"u": "430121102", "id": ids[c]},
+        )
+        await conn.execute(sa.text("DELETE FROM case_states WHERE report_id = :id"), {"id": ids[e]})
+        await conn.execute(
+            sa.text("UPDATE search_documents SET keywords = :k WHERE report_id = :id"),
+            {"k": '["改写"]', "id": ids[a]},
+        )
+    await check_exact(o)
+
+
+async def test_accused_alerts_are_ranked_and_capped(office: Office, monkeypatch: pytest.MonkeyPatch) -> None:
+    """More accused named three times or more than are listed: the most named first, the rest
+    counted (``more``), never 8,000 lines."""
+    o = office
+    monkeypatch.setattr(intake.stats, "GROUPS_SHOWN", 2)
+    o.clock.set(2025, 9, 26)
+    for name, times in (("甲某", 3), ("乙某", 5), ("丙某", 4)):
+        for i in range(times):
+            await _file(o, f"反映{name}的问题，第{i}次。", accused=name)
+    await o.login("county_sup")
+    status, body = await o.get("county_sup", "/api/v1/staff/stats/alerts?date=2025-09-26")
+    assert status == 200, body
+    accused = [a for a in body["alerts"] if a["kind"] == "accused"]
+    assert [a["count"] for a in accused] == [5, 4]
+    assert "乙某" in accused[0]["reason"] and "丙某" in accused[1]["reason"]
+    assert body["more"] == {"accused": 1}
+
+
+def test_ranges_read_whole_months_from_the_month_rows() -> None:
+    assert grain_ranges(date(2025, 1, 15), date(2025, 3, 10), False) == [
+        ("d", date(2025, 1, 15), date(2025, 1, 31)),
+        ("m", date(2025, 2, 1), date(2025, 2, 28)),
+        ("d", date(2025, 3, 1), date(2025, 3, 10)),
+    ]
+    assert grain_ranges(date(2025, 1, 1), date(2025, 12, 31), False) == [
+        ("m", date(2025, 1, 1), date(2025, 12, 31))
+    ]
+    assert grain_ranges(date(2025, 1, 2), date(2025, 1, 31), False) == [
+        ("d", date(2025, 1, 2), date(2025, 1, 31))
+    ]
+    assert grain_ranges(date(2025, 1, 1), date(2025, 3, 31), True) == [
+        ("d", date(2025, 1, 1), date(2025, 3, 31))
+    ]
