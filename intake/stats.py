@@ -108,13 +108,21 @@ def parse_grouping(text: str | None) -> tuple[str, ...]:
     return names
 
 
+# The earliest day a statistic may ask about. Before it no report exists, and before 1901 China's
+# zone is local mean time (UTC+8:05:43), whose midnights no day roll-up can split at.
+EARLIEST_DAY = date(1949, 10, 1)
+
+
 def parse_day(value: str | None, name: str) -> date | None:
     if value is None or value == "":
         return None
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise ValidationError(f"{name} 日期无效，应为 YYYY-MM-DD。", code="invalid_date") from None
+    if day < EARLIEST_DAY:
+        raise ValidationError(f"{name} 日期过早：统计从 1949-10-01 起。", code="invalid_date")
+    return day
 
 
 def period_of(day: str, period: str) -> str:
