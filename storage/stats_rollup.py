@@ -35,23 +35,6 @@ import sqlalchemy as sa
 
 from storage.db import Batch
 
-# The report columns a contribution reads.
-REPORT_COLUMNS = (
-    "received_at",
-    "channel",
-    "category",
-    "triage",
-    "scope",
-    "level",
-    "priority",
-    "status",
-    "handling_unit",
-    "receiving_unit",
-    "location_code",
-    "anonymous",
-    "accused_name",
-    "accused_unit",
-)
 PLAIN = ("scope", "level", "priority", "status", "handling_unit", "receiving_unit")
 FIELDS = ("channel", "category", *PLAIN, "place", "anonymous", "place_category", "accused", "indexed")
 KEYED = ("day", "month", "owner_unit", "sealed_from", "keywords", *(f"f_{f}" for f in FIELDS))

@@ -30,11 +30,10 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY
 
 from storage.stats_rollup import BATCH, DAY_ONLY, pending_rows, refresh_txn
 from storage.tables import SC, VB, D, R
-from storage.workflow_store import CASES, in_scope, owner_unit
+from storage.workflow_store import CASES, in_scope, in_values, owner_unit
 
 if TYPE_CHECKING:
     from storage.database import Database
@@ -161,10 +160,7 @@ class StatsStore:
         )
 
     def _in(self, column: Any, values: Sequence[str]) -> Any:
-        if self._db.dialect == "postgresql":
-            array = sa.bindparam(None, list(values), type_=ARRAY(sa.String))
-            return column.in_(sa.select(sa.func.unnest(array)))
-        return column.in_(list(values))
+        return in_values(column, values, self._db.dialect)
 
     def _rolled(
         self,
@@ -347,9 +343,6 @@ class StatsStore:
     ) -> tuple[list[AccusedGroup], int]:
         """The accused (name and unit as filed, trimmed) named in at least ``min_reports``
         reports: the ``limit`` named most (most first), and how many groups there are in all."""
-        days = china_days(f)
-        if days is None:
-            raise ValueError("the roll-up counts whole China days")
         found = await self.sums(f, "accused", at_least=min_reports)
         ranked = sorted(found.items(), key=lambda kv: (-kv[1], kv[0]))
         top = [tuple(value.split(SEP, 1)) for value, _ in ranked[:limit]]

@@ -68,17 +68,19 @@ def sealed_case() -> Any:
 CASES = R.outerjoin(CS, CS.c.report_id == R.c.id)
 
 
+def in_values(column: Any, values: Sequence[str], dialect: str) -> Any:
+    """``column IN values``; on PostgreSQL the values travel as one array (a city's scope is
+    thousands of units: not as many parameters)."""
+    if dialect == "postgresql":
+        return column.in_(sa.select(sa.func.unnest(sa.bindparam(None, list(values), type_=ARRAY(sa.String)))))
+    return column.in_(list(values))
+
+
 def in_scope(units: Sequence[str], hide_sealed_received_by: Sequence[str], dialect: str = "sqlite") -> Any:
     """The cases a staff member's scope (``intake.staff.Scope``) sees, over :data:`CASES`: owned
-    by one of ``units``, and not sealed away from the receiving unit (S1 art 15). On PostgreSQL
-    the units travel as one array (a city's scope is thousands of units: not as many parameters)."""
-    owned = (
-        owner_unit().in_(sa.select(sa.func.unnest(sa.bindparam(None, list(units), type_=ARRAY(sa.String)))))
-        if dialect == "postgresql"
-        else owner_unit().in_(list(units))
-    )
+    by one of ``units``, and not sealed away from the receiving unit (S1 art 15)."""
     return sa.and_(
-        owned,
+        in_values(owner_unit(), units, dialect),
         sa.not_(sa.and_(sealed_case(), R.c.receiving_unit.in_(list(hide_sealed_received_by)))),
     )
 
