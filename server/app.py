@@ -336,6 +336,8 @@ async def _stats_rollup(services: Services) -> None:
             await services.db.stats.refresh()
         except asyncio.CancelledError:
             raise
+        except DatabaseUnavailable:
+            pass  # an outage, logged by storage once per interval; the backlog is folded in later
         except Exception:
             log.exception("stats roll-up refresh failed", extra={"reason": "stats_rollup_failed"})
         await asyncio.sleep(ROLLUP_SECONDS)

@@ -7,9 +7,12 @@ the refreshed table equals the same counts recomputed from scratch. On SQLite an
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections import Counter
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import sqlalchemy as sa
@@ -203,3 +206,39 @@ def test_ranges_read_whole_months_from_the_month_rows() -> None:
     assert grain_ranges(date(2025, 1, 1), date(2025, 3, 31), True) == [
         ("d", date(2025, 1, 1), date(2025, 3, 31))
     ]
+
+
+class _FailingRollup:
+    """A roll-up whose refresh raises ``error`` once and then waits to be cancelled."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+        self.called = asyncio.Event()
+
+    async def refresh(self) -> int:
+        if self.called.is_set():
+            await asyncio.Event().wait()
+        self.called.set()
+        raise self.error
+
+
+@pytest.mark.parametrize("outage", [True, False], ids=["outage", "fault"])
+async def test_the_refresher_leaves_an_outage_to_storage_and_logs_a_fault(
+    outage: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An unreachable database is storage's to log (once per interval, as a warning); the
+    refresher logging it again as an error made the outage look like a fault (the kill-the-
+    database test caught it when a refresh fell inside the outage). A real fault is an error."""
+    from types import SimpleNamespace
+
+    from server.app import _stats_rollup
+    from storage.errors import DatabaseUnavailable
+
+    rollup = _FailingRollup(DatabaseUnavailable() if outage else RuntimeError("a bug"))
+    task = asyncio.create_task(_stats_rollup(cast(Any, SimpleNamespace(db=SimpleNamespace(stats=rollup)))))
+    await asyncio.wait_for(rollup.called.wait(), 10)  # the handler ran in the same step
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert [r.getMessage() for r in errors] == ([] if outage else ["stats roll-up refresh failed"])
