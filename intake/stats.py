@@ -342,10 +342,8 @@ class StatsService:
             )
         if total > len(groups):
             alerts.more["accused"] = total - len(groups)
-        informants = sorted(
-            await self._db.stats.repeat_informants(window, REPEAT_MIN), key=lambda cases: (-len(cases), cases)
-        )
-        for cases in informants[:GROUPS_SHOWN]:
+        informants, total = await self._db.stats.repeat_informants(window, REPEAT_MIN, GROUPS_SHOWN)
+        for cases in informants:
             alerts.append(
                 Alert(
                     "repeat_informant",
@@ -357,8 +355,8 @@ class StatsService:
                     len(cases),
                 )
             )
-        if len(informants) > GROUPS_SHOWN:
-            alerts.more["repeat_informant"] = len(informants) - GROUPS_SHOWN
+        if total > len(informants):
+            alerts.more["repeat_informant"] = total - len(informants)
         await self._record(
             member, "stats_alerts_viewed", date=on.isoformat(), period=period, alerts=len(alerts)
         )

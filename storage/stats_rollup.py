@@ -8,8 +8,8 @@ Three tables (migration 0023):
   sealed-from unit and each field's value: its *contribution*);
 - ``stats_counts``: the sums of those contributions;
 - ``stats_pending``: the reports whose contribution may have changed since. A trigger on
-  ``reports``, ``case_states`` and ``search_documents`` adds the report in the same transaction
-  as the change, whatever code path made it, so no change is missed.
+  ``reports``, ``case_states``, ``search_documents`` and ``vault_blind_indexes`` adds the report
+  in the same transaction as the change, whatever code path made it, so no change is missed.
 
 :func:`refresh_txn` folds pending reports in (their contribution now minus the one counted, one
 grouped upsert for the batch), and a read adds the same difference for the reports still pending
@@ -21,8 +21,9 @@ A report's contribution is one value per field (``''`` for none): ``channel``, `
 filed, else as triaged), ``scope``, ``level``, ``priority``, ``status``, ``handling_unit``,
 ``receiving_unit``, ``place`` (the division as filed, else triage's first place), ``anonymous``
 (``1``/``0``), ``place_category`` (the pair, joined by ``\\x1f``), ``accused`` (name and unit,
-trimmed, when a name was filed), ``indexed`` (when the search index has it) and one ``word`` per
-keyword of its search document.
+trimmed, when a name was filed), ``indexed`` (when the search index has it), one ``word`` per
+keyword of its search document and one ``informant`` per distinct blind index (the keyed hash
+of an ID number, phone or channel handle: never shown; the repeat-informant alerts count them).
 """
 
 from __future__ import annotations
@@ -37,10 +38,13 @@ from storage.db import Batch
 
 PLAIN = ("scope", "level", "priority", "status", "handling_unit", "receiving_unit")
 FIELDS = ("channel", "category", *PLAIN, "place", "anonymous", "place_category", "accused", "indexed")
-KEYED = ("day", "month", "owner_unit", "sealed_from", "keywords", *(f"f_{f}" for f in FIELDS))
+# The fields of many values per report, each a JSON array: the keywords (``word``) and the
+# distinct blind indexes (``informant``, migration 0024).
+LISTS = {"word": "keywords", "informant": "informants"}
+KEYED = ("day", "month", "owner_unit", "sealed_from", *LISTS.values(), *(f"f_{f}" for f in FIELDS))
 # Fields counted per day only: of many values, and only asked of windows of days (the alerts'
 # 90 days at most); the others are counted per day and per month.
-DAY_ONLY = ("place_category", "accused", "word")
+DAY_ONLY = ("place_category", "accused", "word", "informant")
 LOCK = 7_318_021  # the advisory lock one refresher holds at a time (PostgreSQL)
 BATCH = 5000
 
@@ -63,10 +67,18 @@ def current_keyed(pg: bool, ids: str) -> str:
         day = "(r.received_at AT TIME ZONE 'Asia/Shanghai')::date"
         month = "date_trunc('month', r.received_at AT TIME ZONE 'Asia/Shanghai')::date"
         sealed = f"coalesce(cs.sealed, false) OR coalesce({_json(pg, 'r.triage', 'sealed')}::boolean, false)"
+        informants = (
+            "(SELECT json_agg(DISTINCT b.mac ORDER BY b.mac)::text "
+            "FROM vault_blind_indexes b WHERE b.report_id = r.id)"
+        )
     else:
         day = "date(r.received_at, '+8 hours')"
         month = "strftime('%Y-%m-01', r.received_at, '+8 hours')"
         sealed = f"coalesce(cs.sealed, 0) OR coalesce({_json(pg, 'r.triage', 'sealed')}, 0)"
+        informants = (
+            "(SELECT json_group_array(mac) FROM (SELECT DISTINCT b.mac AS mac FROM vault_blind_indexes b "
+            "WHERE b.report_id = r.id ORDER BY 1))"
+        )
     category = f"coalesce(nullif(r.category, ''), {_json(pg, 'r.triage', 'category')}, '')"
     place = f"coalesce(r.location_code, {_json(pg, 'r.triage', 'places', 0, 'code')}, '')"
     values = {
@@ -85,7 +97,7 @@ def current_keyed(pg: bool, ids: str) -> str:
         f"SELECT 1 AS sign, r.id AS report_id, {day} AS day, {month} AS month, "
         f"coalesce(cs.owner_unit, r.receiving_unit) AS owner_unit, "
         f"CASE WHEN {sealed} THEN r.receiving_unit ELSE '' END AS sealed_from, "
-        f"d.keywords AS keywords, {columns} "
+        f"d.keywords AS keywords, {informants} AS informants, {columns} "
         "FROM reports r LEFT JOIN case_states cs ON cs.report_id = r.id "
         f"LEFT JOIN search_documents d ON d.report_id = r.id WHERE r.id IN ({ids})"
     )
@@ -101,14 +113,25 @@ def unpivot(pg: bool, keyed: str) -> str:
     owner_unit, sealed_from; fields without a value have none."""
     names = " UNION ALL ".join(f"SELECT '{f}' AS field" for f in FIELDS)
     value = "CASE v.field " + " ".join(f"WHEN '{f}' THEN k.f_{f}" for f in FIELDS) + " END"
-    split = "LATERAL json_array_elements_text(k.keywords::json) w(value)" if pg else "json_each(k.keywords) w"
     sub = f"({keyed}) k"
+
+    def split(field: str, column: str) -> str:
+        each = (
+            f"LATERAL json_array_elements_text(k.{column}::json) w(value)"
+            if pg
+            else f"json_each(k.{column}) w"
+        )
+        return (
+            f"UNION ALL SELECT '{field}', w.value, k.sign, k.day, k.month, k.owner_unit, "
+            f"k.sealed_from FROM {sub}, {each} "
+        )
+
+    lists = "".join(split(field, column) for field, column in LISTS.items())
     return (
         f"SELECT field, value, sign, day, month, owner_unit, sealed_from FROM ("
         f"SELECT v.field AS field, {value} AS value, k.sign AS sign, k.day AS day, k.month AS month, "
         f"k.owner_unit AS owner_unit, k.sealed_from AS sealed_from FROM {sub} CROSS JOIN ({names}) v "
-        f"UNION ALL SELECT 'word', w.value, k.sign, k.day, k.month, k.owner_unit, k.sealed_from "
-        f"FROM {sub}, {split}) x WHERE value IS NOT NULL"
+        f"{lists}) x WHERE value IS NOT NULL"
     )
 
 

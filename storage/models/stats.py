@@ -32,7 +32,7 @@ class StatsCount(Base):
 
 class StatsCounted(Base):
     """What the roll-up counted for one report (``storage.stats_rollup``): its China day and
-    month, owner unit, sealed-from unit, keywords and each field's value."""
+    month, owner unit, sealed-from unit, keywords, blind indexes and each field's value."""
 
     __tablename__ = "stats_counted"
     report_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
@@ -41,6 +41,7 @@ class StatsCounted(Base):
     owner_unit: Mapped[str] = mapped_column(sa.String(16))
     sealed_from: Mapped[str] = mapped_column(sa.String(16))
     keywords: Mapped[str | None] = mapped_column(sa.Text)
+    informants: Mapped[str | None] = mapped_column(sa.Text)  # the distinct blind indexes (0024)
     f_channel: Mapped[str | None] = mapped_column(sa.String(320))
     f_category: Mapped[str | None] = mapped_column(sa.String(320))
     f_scope: Mapped[str | None] = mapped_column(sa.String(320))

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 import intake.stats
 from intake.clock import CHINA
-from intake.domain import Accused
+from intake.domain import Accused, Reporter, Submission
 from storage.stats_rollup import current_keyed, unpivot, upsert
 from storage.stats_store import ROLLED, StatsFilter, grain_ranges
 from tests.stats.conftest import OTHER_COUNTY, Office
@@ -170,7 +170,23 @@ async def test_rollup_equals_group_by_through_the_workflow(office: Office) -> No
             sa.text("UPDATE search_documents SET keywords = :k WHERE report_id = :id"),
             {"k": '["改写"]', "id": ids[a]},
         )
+        # An identity shredded takes its blind indexes away; another report gains one.
+        blind = (
+            await conn.execute(
+                sa.text("SELECT count(*) FROM vault_blind_indexes WHERE report_id = :id"), {"id": ids[b]}
+            )
+        ).scalar()
+        assert blind, "the real-name report has blind indexes"
+        await conn.execute(sa.text("DELETE FROM vault_blind_indexes WHERE report_id = :id"), {"id": ids[b]})
+        await conn.execute(
+            sa.text(
+                "INSERT INTO vault_blind_indexes (report_id, kind, alg, mac, created_at) "
+                "VALUES (:id, 'phone', 'hmac-sha256', :mac, :at)"
+            ),
+            {"id": ids[d], "mac": "0" * 64, "at": datetime(2025, 9, 26, tzinfo=CHINA)},
+        )
     await check_exact(o)
+    assert await o.services.db.stats.sums(window, "informant") == {"0" * 64: 1}
 
 
 async def test_accused_alerts_are_ranked_and_capped(office: Office, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -242,3 +258,38 @@ async def test_the_refresher_leaves_an_outage_to_storage_and_logs_a_fault(
         await task
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert [r.getMessage() for r in errors] == ([] if outage else ["stats roll-up refresh failed"])
+
+
+async def test_repeat_informants_are_ranked_capped_and_merged(
+    office: Office, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Repeat informants as the accused: the most reports first, the rest counted (``more``);
+    an informant who gave an ID number and a phone on the same reports is one alert, not two,
+    and counts once; the identifiers never reach the answer."""
+    o = office
+    monkeypatch.setattr(intake.stats, "GROUPS_SHOWN", 2)
+    o.clock.set(2025, 9, 26)
+    people = {
+        "13900000001": (None, 3),
+        "13900000002": (None, 5),
+        "13900000003": ("430102199001011234", 4),  # two identifiers, the same four reports
+        "13900000004": (None, 3),
+    }
+    for phone, (id_number, times) in people.items():
+        for i in range(times):
+            sub = Submission(
+                channel="web",
+                content=f"反映某村干部的问题，第{i}次，请调查处理。",
+                accused=Accused(f"干部{i}", "某村", "村干部"),
+                reporter=Reporter("李四", id_number, phone, None),
+                anonymous=False,
+            )
+            await o.services.pipeline.accept(sub)
+    await o.login("county_sup")
+    status, body = await o.get("county_sup", "/api/v1/staff/stats/alerts?date=2025-09-26")
+    assert status == 200, body
+    repeat = [a for a in body["alerts"] if a["kind"] == "repeat_informant"]
+    assert [a["count"] for a in repeat] == [5, 4]
+    assert all(len(set(a["reports"])) == a["count"] for a in repeat)
+    assert body["more"]["repeat_informant"] == 2  # 13900000001 and 13900000004, not listed
+    assert "139000000" not in str(body) and "4301021990" not in str(body)
