@@ -9,6 +9,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -62,11 +63,16 @@ class Reception:
         assert resp.status == status, doc
         return doc
 
-    async def book(self, who: str = "town", **extra: Any) -> dict[str, Any]:
+    async def book(self, who: str = "town", after: datetime | None = None, **extra: Any) -> dict[str, Any]:
+        """Book the first free slot of the township room (starting at ``after`` or later)."""
         slots = (await self.call(who, f"slots?township={TOWNSHIP}"))["slots"]
         body = {
             "township": TOWNSHIP,
-            "slot": next(s["start"] for s in slots if s["free"]),
+            "slot": next(
+                s["start"]
+                for s in slots
+                if s["free"] and (after is None or datetime.fromisoformat(s["start"]) >= after)
+            ),
             "facts": "反映黄兴镇某村党支部书记张某侵占集体土地补偿款。",
             "accused": {"name": "张某", "unit": "黄兴镇某村", "position": "村党支部书记"},
             "reporter": {"name": "李秀英", "id_number": "430121198001011234", "phone": "13812345678"},
