@@ -4,8 +4,11 @@ transfer, repeat, merged, satisfaction and real-name rates — with the change a
 before (环比) and the same period a year earlier (同比).
 
 **Days** are calendar days (自然日), not working days: the time from ``received_at`` to the first
-受理 (the ``accept`` event), and to 办结 (``concluded_at`` of a closed case), in fractional days,
-median and mean to one decimal. Only reports of the period that have got there count.
+受理 (the ``accept`` event), and to 办结 (``concluded_at`` of a closed case), median and mean to
+one decimal. Only reports of the period that have got there count. The mean is exact (from the
+seconds); the median is that of the times binned as the roll-up counts them (to a tenth of a day
+below 10 days, to a day below 100, to ten days beyond: :func:`storage.stats_rollup.days_bin`).
+Everything is read from the statistics roll-up by whole months, one read per period.
 
 **Rates** are percentages (one decimal) of the reports of the period, except the overdue rate
 (of the reports with a deadline: one closed after its due day, or open past it today, makes the
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import re
 import statistics
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -31,7 +35,6 @@ from intake.errors import ValidationError
 from intake.staff import StaffMember, StaffService
 from intake.stats import SUPPRESSED, StatsService
 from storage.database import Database
-from storage.stats_measures import CaseFacts
 from storage.stats_store import StatsFilter
 
 PeriodKind = Literal["month", "quarter", "year"]
@@ -102,77 +105,82 @@ def year_ago(p: Period) -> Period:
     return make_period(p.kind, p.start.year - 1, index)
 
 
+Sums = dict[str, dict[str, int]]  # the roll-up's {field: {value: reports}} (measure_sums)
+
+
 @dataclass(frozen=True)
 class MeasureSpec:
     name: str
     label: str
     kind: Literal["count", "rate", "days"]
-    compute: Callable[[Sequence[CaseFacts], date], tuple[Value, int]]
-
-
-def _days(start: datetime, end: datetime) -> float:
-    return (end - start).total_seconds() / DAY_SECONDS
+    compute: Callable[[Sums, date], tuple[Value, int]]
 
 
 def _rate(hits: int, cases: int) -> tuple[Value, int]:
     return (round(100.0 * hits / cases, 1) if cases else None), cases
 
 
-def _overdue(c: CaseFacts, today: date) -> bool:
-    for d in c.deadlines:
-        if d.status == "open" and d.due_on < today:
-            return True
-        if d.status != "open" and d.closed_at and d.closed_at.astimezone(CHINA).date() > d.due_on:
-            return True
-    return False
+def _reports(sums: Sums) -> int:
+    return sum(sums["channel"].values())
 
 
-def _share(test: Callable[[CaseFacts], bool]) -> Callable[[Sequence[CaseFacts], date], tuple[Value, int]]:
-    return lambda cases, _today: _rate(sum(1 for c in cases if test(c)), len(cases))
+def _median(field: str) -> Callable[[Sums, date], tuple[Value, int]]:
+    """The median of the binned days (:func:`storage.stats_rollup.days_bin`, tenths of a day):
+    the middle one, or the mean of the middle two, as :func:`statistics.median` takes them."""
 
-
-def _time(
-    pick: Callable[[CaseFacts], datetime | None], how: Callable[[list[float]], float]
-) -> Callable[[Sequence[CaseFacts], date], tuple[Value, int]]:
-    def compute(cases: Sequence[CaseFacts], _today: date) -> tuple[Value, int]:
-        spans = [_days(c.received_at, t) for c in cases if (t := pick(c)) is not None]
-        return (round(how(spans), 1) if spans else None), len(spans)
+    def compute(sums: Sums, _today: date) -> tuple[Value, int]:
+        bins = sorted((int(tenths), n) for tenths, n in sums[field].items())
+        cases = sum(n for _, n in bins)
+        if not cases:
+            return None, 0
+        wanted = [(cases - 1) // 2, cases // 2]  # the middle ranks (one, twice, when odd)
+        found, seen = [], 0
+        for tenths, n in bins:
+            while wanted and wanted[0] < seen + n:
+                found.append(tenths)
+                wanted.pop(0)
+            seen += n
+        return round(statistics.fmean(found) / 10, 1), cases
 
     return compute
 
 
-def _overdue_rate(cases: Sequence[CaseFacts], today: date) -> tuple[Value, int]:
-    with_deadline = [c for c in cases if c.deadlines]
-    return _rate(sum(1 for c in with_deadline if _overdue(c, today)), len(with_deadline))
+def _mean(field: str, seconds: str) -> Callable[[Sums, date], tuple[Value, int]]:
+    def compute(sums: Sums, _today: date) -> tuple[Value, int]:
+        cases = sum(sums[field].values())
+        total = sums[seconds].get("", 0)
+        return (round(total / cases / DAY_SECONDS, 1) if cases else None), cases
+
+    return compute
 
 
-def _satisfaction(cases: Sequence[CaseFacts], _today: date) -> tuple[Value, int]:
-    rated = [c for c in cases if c.rating]
-    return _rate(sum(1 for c in rated if c.rating in SATISFIED), len(rated))
+def _share(field: str, value: str = "1") -> Callable[[Sums, date], tuple[Value, int]]:
+    return lambda sums, _today: _rate(sums[field].get(value, 0), _reports(sums))
 
 
-def _accepted(c: CaseFacts) -> datetime | None:
-    return c.accepted_at
+def _overdue_rate(sums: Sums, today: date) -> tuple[Value, int]:
+    """Late: one deadline met after its day, or (not so) one open past it on ``today``."""
+    open_past = sum(n for due, n in sums["open_due"].items() if due < today.isoformat())
+    return _rate(sums["late"].get("1", 0) + open_past, sums["deadline"].get("1", 0))
 
 
-def _closed(c: CaseFacts) -> datetime | None:
-    return c.concluded_at if c.status == "closed" else None
+def _satisfaction(sums: Sums, _today: date) -> tuple[Value, int]:
+    ratings = sums["rating"]
+    return _rate(sum(ratings.get(r, 0) for r in SATISFIED), sum(ratings.values()))
 
 
 MEASURES = (
-    MeasureSpec("reports", "收件量（件）", "count", lambda cases, _t: (len(cases), len(cases))),
-    MeasureSpec(
-        "accept_days_median", "受理用时中位数（自然日）", "days", _time(_accepted, statistics.median)
-    ),
-    MeasureSpec("accept_days_mean", "受理用时平均数（自然日）", "days", _time(_accepted, statistics.fmean)),
-    MeasureSpec("close_days_median", "办结用时中位数（自然日）", "days", _time(_closed, statistics.median)),
-    MeasureSpec("close_days_mean", "办结用时平均数（自然日）", "days", _time(_closed, statistics.fmean)),
+    MeasureSpec("reports", "收件量（件）", "count", lambda sums, _t: (_reports(sums), _reports(sums))),
+    MeasureSpec("accept_days_median", "受理用时中位数（自然日）", "days", _median("accept_days")),
+    MeasureSpec("accept_days_mean", "受理用时平均数（自然日）", "days", _mean("accept_days", "accept_s")),
+    MeasureSpec("close_days_median", "办结用时中位数（自然日）", "days", _median("close_days")),
+    MeasureSpec("close_days_mean", "办结用时平均数（自然日）", "days", _mean("close_days", "close_s")),
     MeasureSpec("overdue_rate", "超期率（%）", "rate", _overdue_rate),
-    MeasureSpec("transfer_rate", "转办率（%）", "rate", _share(lambda c: c.transferred)),
-    MeasureSpec("repeat_rate", "重复件率（%）", "rate", _share(lambda c: c.duplicate)),
-    MeasureSpec("merged_rate", "合并件率（%）", "rate", _share(lambda c: c.merged)),
+    MeasureSpec("transfer_rate", "转办率（%）", "rate", _share("transferred")),
+    MeasureSpec("repeat_rate", "重复件率（%）", "rate", _share("duplicate")),
+    MeasureSpec("merged_rate", "合并件率（%）", "rate", _share("merged")),
     MeasureSpec("satisfaction_rate", "满意率（%）", "rate", _satisfaction),
-    MeasureSpec("real_name_rate", "实名举报占比（%）", "rate", _share(lambda c: not c.anonymous)),
+    MeasureSpec("real_name_rate", "实名举报占比（%）", "rate", _share("anonymous", "0")),
 )
 MEASURE_NAMES = tuple(m.name for m in MEASURES)
 
@@ -232,16 +240,17 @@ class MeasuresService:
     async def _values(
         self, member: StaffMember, units: Sequence[str], p: Period, today: date
     ) -> dict[str, tuple[Value, int]]:
+        """The measures of the reports received in ``p``, read from the roll-up by whole months
+        (none is received after today)."""
         scope = self._staff.scope(member)
-        end = min(p.end, today)
         f = StatsFilter(
             units=units,
             hide_sealed_received_by=scope.hide_sealed_received_by,
             start=datetime.combine(p.start, time(0), CHINA),
-            end=datetime.combine(end + timedelta(days=1), time(0), CHINA),
+            end=datetime.combine(p.end + timedelta(days=1), time(0), CHINA),
         )
-        cases = await self._db.stats_measures.case_facts(f) if p.start <= today else []
-        return {m.name: m.compute(cases, today) for m in MEASURES}
+        sums = await self._db.stats.measure_sums(f) if p.start <= today else defaultdict(dict)
+        return {m.name: m.compute(sums, today) for m in MEASURES}
 
     def _shown(self, kind: str, value: Value, cases: int) -> tuple[Value, int | Literal["<5"]]:
         if 0 < cases < self.min_cell:

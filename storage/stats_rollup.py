@@ -24,6 +24,16 @@ filed, else as triaged), ``scope``, ``level``, ``priority``, ``status``, ``handl
 trimmed, when a name was filed), ``indexed`` (when the search index has it), one ``word`` per
 keyword of its search document and one ``informant`` per distinct blind index (the keyed hash
 of an ID number, phone or channel handle: never shown; the repeat-informant alerts count them).
+
+**The measures** (migration 0025, counted per month only: the measures' periods are months,
+quarters and years): ``accept_days`` and ``close_days``, the calendar days from receipt to the
+first 受理 and to 办结 in tenths of a day (binned: to a tenth below 10 days, to a day below 100,
+to ten days beyond, see :func:`days_bin`), with ``accept_s`` and ``close_s`` their exact sums in
+seconds (a field of weight: its ``n`` adds the seconds, not one); ``transferred``, ``duplicate``,
+``merged``, ``deadline`` (has a deadline that is not cancelled) and ``late`` (one met after its
+China day) as ``'1'``; ``open_due``, the earliest open deadline's day of a case not already late
+(whether it is overdue depends on the day of the read: the read compares); ``rating``, the
+informant's latest rating.
 """
 
 from __future__ import annotations
@@ -37,14 +47,48 @@ import sqlalchemy as sa
 from storage.db import Batch
 
 PLAIN = ("scope", "level", "priority", "status", "handling_unit", "receiving_unit")
-FIELDS = ("channel", "category", *PLAIN, "place", "anonymous", "place_category", "accused", "indexed")
+MEASURED = (
+    "accept_days",
+    "close_days",
+    "transferred",
+    "duplicate",
+    "merged",
+    "deadline",
+    "late",
+    "open_due",
+    "rating",
+)
+FIELDS = (
+    "channel",
+    "category",
+    *PLAIN,
+    "place",
+    "anonymous",
+    "place_category",
+    "accused",
+    "indexed",
+    *MEASURED,
+)
+# The fields of weight: their value is always ``''`` and each report adds its number, not one.
+WEIGHED = {"accept_s": "accept_s", "close_s": "close_s"}
 # The fields of many values per report, each a JSON array: the keywords (``word``) and the
 # distinct blind indexes (``informant``, migration 0024).
 LISTS = {"word": "keywords", "informant": "informants"}
-KEYED = ("day", "month", "owner_unit", "sealed_from", *LISTS.values(), *(f"f_{f}" for f in FIELDS))
+KEYED = (
+    "day",
+    "month",
+    "owner_unit",
+    "sealed_from",
+    *LISTS.values(),
+    *WEIGHED.values(),
+    *(f"f_{f}" for f in FIELDS),
+)
 # Fields counted per day only: of many values, and only asked of windows of days (the alerts'
 # 90 days at most); the others are counted per day and per month.
 DAY_ONLY = ("place_category", "accused", "word", "informant")
+# Fields counted per month only: the measures.
+MONTH_ONLY = (*MEASURED, *WEIGHED)
+TRANSFER_KINDS = ("upward", "downward", "sideways")  # a 转办 (not 交办 down, not a forward out)
 LOCK = 7_318_021  # the advisory lock one refresher holds at a time (PostgreSQL)
 BATCH = 5000
 
@@ -59,9 +103,72 @@ def _json(pg: bool, column: str, *path: str | int) -> str:
     return f"json_extract({column}, '${dotted}')"
 
 
+def days_bin(seconds: int) -> int:
+    """The bin of a time of ``seconds`` (rounded, not negative), in tenths of a day: to a tenth
+    below 10 days, to a whole day below 100 days, to ten days beyond. As the roll-up computes
+    it in SQL (:func:`sql_days_bin`), in integers."""
+    if seconds + 4320 < 864_000:
+        return (seconds + 4320) // 8640
+    if seconds + 43200 < 8_640_000:
+        return (seconds + 43200) // 86400 * 10
+    return (seconds + 432_000) // 864_000 * 100
+
+
+def sql_days_bin(seconds: str) -> str:
+    """:func:`days_bin` in SQL, as text (``NULL`` stays ``NULL``)."""
+    return (
+        f"CAST(CASE WHEN {seconds} + 4320 < 864000 THEN ({seconds} + 4320) / 8640 "
+        f"WHEN {seconds} + 43200 < 8640000 THEN ({seconds} + 43200) / 86400 * 10 "
+        f"ELSE ({seconds} + 432000) / 864000 * 100 END AS TEXT)"
+    )
+
+
+def _measures(pg: bool) -> tuple[dict[str, str], dict[str, str]]:
+    """The measures' expressions over ``r`` (reports) and ``cs`` (case_states): the seconds to
+    受理 and to 办结, and the fields made of them in the outer query (over ``k``)."""
+    accepted = "(SELECT min(e.at) FROM report_events e WHERE e.report_id = r.id AND e.kind = 'accept')"
+    closed = "CASE WHEN r.status = 'closed' THEN cs.concluded_at END"
+
+    def seconds(at: str) -> str:
+        if pg:  # (greatest() skips a NULL: the sub-select keeps it NULL, and reads ``at`` once)
+            return (
+                "(SELECT CAST(greatest(0, round(extract(epoch FROM a.t - r.received_at))) AS bigint) "
+                f"FROM (SELECT {at} AS t) a WHERE a.t IS NOT NULL)"
+            )
+        return f"max(0, CAST(round((julianday({at}) - julianday(r.received_at)) * 86400) AS INTEGER))"
+
+    china_day = "(x.closed_at AT TIME ZONE 'Asia/Shanghai')::date" if pg else "date(x.closed_at, '+8 hours')"
+    due = "to_char(min(x.due_on), 'YYYY-MM-DD')" if pg else "min(x.due_on)"
+    kinds = ", ".join(f"'{k}'" for k in TRANSFER_KINDS)
+
+    def exists(where: str) -> str:
+        return f"CASE WHEN EXISTS (SELECT 1 FROM {where}) THEN '1' END"
+
+    inner = {
+        "accept_s": seconds(accepted),
+        "close_s": seconds(closed),
+        "transferred": exists(f"case_transfers t WHERE t.report_id = r.id AND t.kind IN ({kinds})"),
+        "duplicate": "CASE WHEN r.duplicate_of IS NOT NULL THEN '1' END",
+        "merged": "CASE WHEN cs.merged_into IS NOT NULL THEN '1' END",
+        "deadline": exists("case_deadlines x WHERE x.report_id = r.id AND x.status <> 'cancelled'"),
+        "late": exists(
+            f"case_deadlines x WHERE x.report_id = r.id AND x.status = 'met' AND {china_day} > x.due_on"
+        ),
+        "rating": "(SELECT f.rating FROM case_feedback f WHERE f.report_id = r.id "
+        "ORDER BY f.at DESC, f.id DESC LIMIT 1)",
+    }
+    outer = {
+        "accept_days": sql_days_bin("k.accept_s"),
+        "close_days": sql_days_bin("k.close_s"),
+        "open_due": f"CASE WHEN k.f_late IS NULL THEN (SELECT {due} FROM case_deadlines x "
+        "WHERE x.report_id = k.report_id AND x.status = 'open') END",
+    }
+    return inner, outer
+
+
 def current_keyed(pg: bool, ids: str) -> str:
     """The contribution of each report whose id is in ``ids`` (an SQL set), as it is now: sign 1,
-    report_id and the :data:`KEYED` columns."""
+    report_id and the :data:`KEYED` columns, in that order."""
     sep = "chr(31)" if pg else "char(31)"
     if pg:
         day = "(r.received_at AT TIME ZONE 'Asia/Shanghai')::date"
@@ -81,6 +188,7 @@ def current_keyed(pg: bool, ids: str) -> str:
         )
     category = f"coalesce(nullif(r.category, ''), {_json(pg, 'r.triage', 'category')}, '')"
     place = f"coalesce(r.location_code, {_json(pg, 'r.triage', 'places', 0, 'code')}, '')"
+    inner, outer = _measures(pg)
     values = {
         "channel": "r.channel",
         "category": category,
@@ -91,15 +199,19 @@ def current_keyed(pg: bool, ids: str) -> str:
         "accused": f"CASE WHEN trim(r.accused_name) <> '' THEN trim(r.accused_name) || {sep} || "
         "coalesce(trim(r.accused_unit), '') END",
         "indexed": "CASE WHEN d.report_id IS NOT NULL THEN '' END",
+        **{name: expr for name, expr in inner.items() if name not in WEIGHED},
     }
     columns = ", ".join(f"{expr} AS f_{name}" for name, expr in values.items())
+    weighed = ", ".join(f"{inner[name]} AS {name}" for name in WEIGHED)
+    listed = ", ".join(f"{outer[c[2:]]} AS {c}" if c[2:] in outer else f"k.{c}" for c in KEYED)
     return (
+        f"SELECT k.sign, k.report_id, {listed} FROM ("
         f"SELECT 1 AS sign, r.id AS report_id, {day} AS day, {month} AS month, "
         f"coalesce(cs.owner_unit, r.receiving_unit) AS owner_unit, "
         f"CASE WHEN {sealed} THEN r.receiving_unit ELSE '' END AS sealed_from, "
-        f"d.keywords AS keywords, {informants} AS informants, {columns} "
+        f"d.keywords AS keywords, {informants} AS informants, {weighed}, {columns} "
         "FROM reports r LEFT JOIN case_states cs ON cs.report_id = r.id "
-        f"LEFT JOIN search_documents d ON d.report_id = r.id WHERE r.id IN ({ids})"
+        f"LEFT JOIN search_documents d ON d.report_id = r.id WHERE r.id IN ({ids})) k"
     )
 
 
@@ -109,10 +221,17 @@ def counted_keyed(ids: str) -> str:
 
 
 def unpivot(pg: bool, keyed: str) -> str:
-    """One row per field (and per keyword) of each keyed row: field, value, sign, day, month,
-    owner_unit, sealed_from; fields without a value have none."""
-    names = " UNION ALL ".join(f"SELECT '{f}' AS field" for f in FIELDS)
-    value = "CASE v.field " + " ".join(f"WHEN '{f}' THEN k.f_{f}" for f in FIELDS) + " END"
+    """One row per field (and per keyword) of each keyed row: field, value, sign, w (the weight:
+    1, or the seconds of a field of :data:`WEIGHED`), day, month, owner_unit, sealed_from;
+    fields without a value have none."""
+    names = " UNION ALL ".join(f"SELECT '{f}' AS field" for f in (*FIELDS, *WEIGHED))
+    value = (
+        "CASE v.field "
+        + " ".join(f"WHEN '{f}' THEN k.f_{f}" for f in FIELDS)
+        + " ".join(f" WHEN '{f}' THEN CASE WHEN k.{c} IS NOT NULL THEN '' END" for f, c in WEIGHED.items())
+        + " END"
+    )
+    weight = "CASE v.field " + " ".join(f"WHEN '{f}' THEN k.{c}" for f, c in WEIGHED.items()) + " ELSE 1 END"
     sub = f"({keyed}) k"
 
     def split(field: str, column: str) -> str:
@@ -122,16 +241,16 @@ def unpivot(pg: bool, keyed: str) -> str:
             else f"json_each(k.{column}) w"
         )
         return (
-            f"UNION ALL SELECT '{field}', w.value, k.sign, k.day, k.month, k.owner_unit, "
+            f"UNION ALL SELECT '{field}', w.value, k.sign, 1, k.day, k.month, k.owner_unit, "
             f"k.sealed_from FROM {sub}, {each} "
         )
 
     lists = "".join(split(field, column) for field, column in LISTS.items())
     return (
-        f"SELECT field, value, sign, day, month, owner_unit, sealed_from FROM ("
-        f"SELECT v.field AS field, {value} AS value, k.sign AS sign, k.day AS day, k.month AS month, "
-        f"k.owner_unit AS owner_unit, k.sealed_from AS sealed_from FROM {sub} CROSS JOIN ({names}) v "
-        f"{lists}) x WHERE value IS NOT NULL"
+        f"SELECT field, value, sign, w, day, month, owner_unit, sealed_from FROM ("
+        f"SELECT v.field AS field, {value} AS value, k.sign AS sign, {weight} AS w, k.day AS day, "
+        f"k.month AS month, k.owner_unit AS owner_unit, k.sealed_from AS sealed_from "
+        f"FROM {sub} CROSS JOIN ({names}) v {lists}) x WHERE value IS NOT NULL"
     )
 
 
@@ -146,15 +265,19 @@ def pending_rows(pg: bool) -> str:
 
 
 def upsert(pg: bool, rows: str) -> str:
-    """Add ``rows`` (of :func:`unpivot`) to ``stats_counts``, by day and (but the fields of
-    :data:`DAY_ONLY`) by month, in key order (two refreshers never wait on each other crosswise)."""
+    """Add ``rows`` (of :func:`unpivot`) to ``stats_counts``, by day (but the fields of
+    :data:`MONTH_ONLY`) and by month (but the fields of :data:`DAY_ONLY`), in key order (two
+    refreshers never wait on each other crosswise)."""
+    day_only = ", ".join(repr(f) for f in DAY_ONLY)
+    month_only = ", ".join(repr(f) for f in MONTH_ONLY)
     return (
         "INSERT INTO stats_counts (field, grain, owner_unit, day, sealed_from, value, n) "
         "SELECT x.field, g.grain, x.owner_unit, CASE g.grain WHEN 'd' THEN x.day ELSE x.month END, "
-        "x.sealed_from, x.value, sum(x.sign) "
+        "x.sealed_from, x.value, sum(x.sign * x.w) "
         f"FROM ({rows}) x CROSS JOIN (SELECT 'd' AS grain UNION ALL SELECT 'm') g "
-        f"WHERE g.grain = 'd' OR x.field NOT IN ({', '.join(repr(f) for f in DAY_ONLY)}) "
-        "GROUP BY 1, 2, 3, 4, 5, 6 HAVING sum(x.sign) <> 0 ORDER BY 1, 2, 3, 4, 5, 6 "
+        f"WHERE (g.grain = 'd' AND x.field NOT IN ({month_only})) "
+        f"OR (g.grain = 'm' AND x.field NOT IN ({day_only})) "
+        "GROUP BY 1, 2, 3, 4, 5, 6 HAVING sum(x.sign * x.w) <> 0 ORDER BY 1, 2, 3, 4, 5, 6 "
         "ON CONFLICT (field, grain, owner_unit, day, sealed_from, value) "
         "DO UPDATE SET n = stats_counts.n + excluded.n"
     )

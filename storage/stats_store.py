@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from storage.stats_rollup import BATCH, DAY_ONLY, pending_rows, refresh_txn
+from storage.stats_rollup import BATCH, DAY_ONLY, MEASURED, MONTH_ONLY, WEIGHED, pending_rows, refresh_txn
 from storage.tables import SC, VB, D, R
 from storage.workflow_store import CASES, in_scope, in_values, owner_unit
 
@@ -166,7 +166,7 @@ class StatsStore:
         self,
         f: StatsFilter,
         days: tuple[date, date],
-        field: str,
+        field: str | Sequence[str],
         *,
         by_owner: bool = False,
         by_day: bool = False,
@@ -176,14 +176,19 @@ class StatsStore:
     ) -> Any:
         """The sums of ``field`` over the filter: the roll-up's counts plus the difference of the
         reports still pending (one statement, one snapshot), by value, and by owner and day (or
-        the first day of a month) when asked."""
-        ranges = grain_ranges(days[0], days[1], by_day or field in DAY_ONLY)
+        the first day of a month) when asked. Several fields (of the same grains) are grouped
+        by field too."""
+        fields = [field] if isinstance(field, str) else list(field)
+        ranges = grain_ranges(days[0], days[1], by_day or any(f in DAY_ONLY for f in fields))
+        if any(f in MONTH_ONLY for f in fields) and any(g == "d" for g, _, _ in ranges):
+            raise ValueError("the measures are counted by whole months")
         pending = (
             sa.text(pending_rows(self._db.dialect == "postgresql"))
             .columns(
                 sa.column("field", sa.String),
                 sa.column("value", sa.String),
                 sa.column("sign", sa.BigInteger),
+                sa.column("w", sa.BigInteger),
                 sa.column("day", sa.Date),
                 sa.column("month", sa.Date),
                 sa.column("owner_unit", sa.String),
@@ -193,7 +198,8 @@ class StatsStore:
         )
 
         def scoped(table: Any, *conditions: Any) -> list[Any]:
-            where = [table.c.field == field, self._in(table.c.owner_unit, f.units), *conditions]
+            which = table.c.field == fields[0] if len(fields) == 1 else self._in(table.c.field, fields)
+            where = [which, self._in(table.c.owner_unit, f.units), *conditions]
             if f.hide_sealed_received_by:
                 where.append(table.c.sealed_from.not_in(list(f.hide_sealed_received_by)))
             if values is not None:
@@ -201,7 +207,7 @@ class StatsStore:
             return where
 
         parts = [
-            sa.select(SC.c.owner_unit, SC.c.day, SC.c.value, SC.c.n).where(
+            sa.select(SC.c.field, SC.c.owner_unit, SC.c.day, SC.c.value, SC.c.n).where(
                 *scoped(
                     SC,
                     sa.or_(
@@ -214,11 +220,16 @@ class StatsStore:
             when = pending.c.day if grain == "d" else pending.c.month
             parts.append(
                 sa.select(
-                    pending.c.owner_unit, when.label("day"), pending.c.value, pending.c.sign.label("n")
+                    pending.c.field,
+                    pending.c.owner_unit,
+                    when.label("day"),
+                    pending.c.value,
+                    (pending.c.sign * pending.c.w).label("n"),
                 ).where(*scoped(pending, when >= lo, when <= hi))
             )
         both = sa.union_all(*parts).subquery("counts")
-        keys = ([both.c.owner_unit] if by_owner else []) + ([both.c.day] if by_day or by_month else [])
+        keys = ([both.c.field] if len(fields) > 1 else []) + ([both.c.owner_unit] if by_owner else [])
+        keys += [both.c.day] if by_day or by_month else []
         keys.append(both.c.value)
         n = sa.func.sum(both.c.n)
         return sa.select(*keys, n.label("n")).group_by(*keys).having(n >= at_least)
@@ -245,6 +256,20 @@ class StatsStore:
             return {}
         query = self._rolled(f, days, field, values=values, at_least=at_least)
         return {r.value: int(r.n) for r in await self._read(query)}
+
+    async def measure_sums(self, f: StatsFilter) -> dict[str, dict[str, int]]:
+        """``{field: {value: sum}}`` of the measures' fields (:data:`~storage.stats_rollup.MEASURED`
+        and the weighed ones) and of ``channel`` and ``anonymous`` (the reports and the real-name
+        ones) over a range of whole months: one read."""
+        days = china_days(f)
+        if days is None:
+            raise ValueError("the roll-up counts whole China days")
+        fields = ["channel", "anonymous", *MEASURED, *WEIGHED]
+        out: dict[str, dict[str, int]] = {name: {} for name in fields}
+        for r in await self._read(self._rolled(f, days, fields)):
+            if r.n:
+                out[r.field][r.value] = int(r.n)
+        return out
 
     async def _read(self, query: Any) -> list[Any]:
         async with self._connect() as conn:

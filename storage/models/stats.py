@@ -55,6 +55,18 @@ class StatsCounted(Base):
     f_place_category: Mapped[str | None] = mapped_column(sa.String(320))
     f_accused: Mapped[str | None] = mapped_column(sa.String(320))
     f_indexed: Mapped[str | None] = mapped_column(sa.String(320))
+    # The measures (0025): seconds to 受理 and to 办结, their bins and the cases' flags.
+    accept_s: Mapped[int | None] = mapped_column(sa.BigInteger)
+    close_s: Mapped[int | None] = mapped_column(sa.BigInteger)
+    f_accept_days: Mapped[str | None] = mapped_column(sa.String(320))
+    f_close_days: Mapped[str | None] = mapped_column(sa.String(320))
+    f_transferred: Mapped[str | None] = mapped_column(sa.String(320))
+    f_duplicate: Mapped[str | None] = mapped_column(sa.String(320))
+    f_merged: Mapped[str | None] = mapped_column(sa.String(320))
+    f_deadline: Mapped[str | None] = mapped_column(sa.String(320))
+    f_late: Mapped[str | None] = mapped_column(sa.String(320))
+    f_open_due: Mapped[str | None] = mapped_column(sa.String(320))
+    f_rating: Mapped[str | None] = mapped_column(sa.String(320))
 
 
 class StatsPending(Base):

@@ -54,7 +54,9 @@ async def check_exact(o: Office) -> None:
     async with db.read_engine.connect() as conn:
         assert (await conn.execute(sa.text("SELECT count(*) FROM stats_pending"))).scalar(), "nothing pending"
     await check_answers(o, date(2025, 9, 1), date(2025, 9, 26))
+    measured = {who: await measure_sums(o, who) for who in VIEWERS}
     assert await db.stats.refresh() > 0
+    assert {who: await measure_sums(o, who) for who in VIEWERS} == measured
     async with db.write_engine.connect() as conn:
         assert (await conn.execute(sa.text("SELECT count(*) FROM stats_pending"))).scalar() == 0
         kept = await _rows(conn)
@@ -66,6 +68,20 @@ async def check_exact(o: Office) -> None:
     assert kept == fresh
     assert kept, "nothing counted"
     await check_answers(o, date(2025, 9, 1), date(2025, 9, 26))
+
+
+async def measure_sums(o: Office, who: str) -> dict[str, dict[str, int]]:
+    """The measures' sums of September 2025 in ``who``'s scope."""
+    member = await o.services.staff.member(who)
+    assert member is not None
+    scope = o.services.staff.scope(member)
+    f = StatsFilter(
+        scope.units,
+        scope.hide_sealed_received_by,
+        datetime(2025, 9, 1, tzinfo=CHINA),
+        datetime(2025, 10, 1, tzinfo=CHINA),
+    )
+    return await o.services.db.stats.measure_sums(f)
 
 
 async def check_answers(o: Office, first: date, last: date) -> None:
@@ -187,6 +203,52 @@ async def test_rollup_equals_group_by_through_the_workflow(office: Office) -> No
         )
     await check_exact(o)
     assert await o.services.db.stats.sums(window, "informant") == {"0" * 64: 1}
+
+    # And the measures' tables: a deadline met late, one removed, a rating given and changed, a
+    # transfer removed, a report marked a duplicate, an accept event of a report never accepted.
+    before = await measure_sums(o, "city_sup")
+    async with o.services.db.write_engine.begin() as conn:
+        deadlines = (
+            await conn.execute(
+                sa.text("SELECT id, report_id, due_on FROM case_deadlines WHERE status = 'open' ORDER BY id")
+            )
+        ).all()
+        assert len(deadlines) >= 2, deadlines
+        late, gone = deadlines[0], deadlines[1]
+        await conn.execute(
+            sa.text("UPDATE case_deadlines SET status = 'met', closed_at = :at WHERE id = :id"),
+            {
+                "at": datetime.combine(
+                    date.fromisoformat(str(late.due_on)) + timedelta(days=3), time(12), CHINA
+                ),
+                "id": late.id,
+            },
+        )
+        await conn.execute(sa.text("DELETE FROM case_deadlines WHERE id = :id"), {"id": gone.id})
+        await conn.execute(
+            sa.text(
+                "INSERT INTO case_feedback (report_id, reply_at, rating, channel, at) "
+                "VALUES (:id, :at, 'dissatisfied', 'web', :at)"
+            ),
+            {"id": ids[a], "at": datetime(2025, 9, 27, tzinfo=CHINA)},
+        )
+        await conn.execute(
+            sa.text("UPDATE case_feedback SET rating = 'satisfied' WHERE report_id = :id"), {"id": ids[a]}
+        )
+        await conn.execute(sa.text("DELETE FROM case_transfers WHERE report_id = :id"), {"id": ids[c]})
+        await conn.execute(
+            sa.text("UPDATE reports SET duplicate_of = :d WHERE id = :id"), {"d": a, "id": ids[e]}
+        )
+    await o.triaged(filed[5], duplicate_of=None)
+    status, doc = await o.act("county_reg", filed[5], action="accept")
+    assert status == 200, doc
+    await check_exact(o)
+    after = await measure_sums(o, "city_sup")
+    assert after["late"] == {"1": 1} and before["late"] == {}
+    assert after["rating"] == {"satisfied": 1} and before["rating"] == {}
+    assert after["duplicate"] == {"1": 1 + before["duplicate"].get("1", 0)}
+    assert sum(after["accept_days"].values()) == sum(before["accept_days"].values()) + 1
+    assert after["transferred"]["1"] == before["transferred"]["1"] - 1
 
 
 async def test_accused_alerts_are_ranked_and_capped(office: Office, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,6 +9,8 @@ import asyncio
 import csv
 import io
 import os
+import sqlite3
+import statistics
 from contextlib import redirect_stderr, redirect_stdout
 from datetime import date, timedelta
 from pathlib import Path
@@ -19,8 +21,9 @@ import pytest
 import sqlalchemy as sa
 from openpyxl import load_workbook
 
-from intake.stats_measures import parse_period, previous, year_ago
+from intake.stats_measures import MEASURES, parse_period, previous, year_ago
 from server.cli import main
+from storage.stats_rollup import days_bin, sql_days_bin
 from storage.tables import CD
 from tests.console.conftest import console_get, console_login
 from tests.stats.handled import EXPECTED, TOWN, Handled, handle
@@ -282,3 +285,37 @@ async def test_console_shows_measures_exports_and_reports(handled: Handled) -> N
     assert resp.status == 200 and (await resp.read()).startswith(b"%PDF")
     status, html = await console_get(o, "/console/stats/report?period=2025Q4&format=pdf")
     assert status == 422 and "尚未结束" in html
+
+
+async def test_days_are_binned_alike_in_python_and_sql() -> None:
+    """The roll-up's bins (tenths of a day below 10 days, days below 100, ten days beyond), at
+    and around each edge, the same from :func:`days_bin` and from its SQL (run by SQLite)."""
+    edges = [0, 4319, 4320, 8640, 859_679, 859_680, 864_000, 8_596_799, 8_596_800, 9_000_000, 40_000_000]
+    seconds = sorted({max(0, s + d) for s in edges for d in (-1, 0, 1)})
+    con = sqlite3.connect(":memory:")
+    try:
+        sql = [int(con.execute(f"SELECT {sql_days_bin(str(s))}").fetchone()[0]) for s in seconds]
+    finally:
+        con.close()
+    assert sql == [days_bin(s) for s in seconds]
+    assert [days_bin(s) for s in (0, 4319, 4320, 86400, 859_679, 859_680, 8_596_800)] == [
+        0,
+        0,
+        1,
+        10,
+        99,
+        100,
+        1000,
+    ]
+    assert (
+        days_bin(15 * 86400) == 150 and days_bin(int(15.4 * 86400)) == 150 and days_bin(250 * 86400) == 2500
+    )
+
+
+async def test_the_median_of_the_bins_is_the_median_of_the_binned_times() -> None:
+    """Odd and even counts, bins of many: as :func:`statistics.median` over each time binned."""
+    median = next(m for m in MEASURES if m.name == "accept_days_median").compute
+    for bins in ({"10": 3}, {"10": 2, "40": 2}, {"5": 1, "10": 1, "40": 5, "100": 1}, {"0": 4, "1000": 3}):
+        times = [int(t) / 10 for t, n in bins.items() for _ in range(n)]
+        sums: dict[str, dict[str, int]] = {"accept_days": bins}
+        assert median(sums, date(2026, 1, 1)) == (round(statistics.median(times), 1), len(times))
