@@ -309,16 +309,25 @@ async def refresh_txn(batch: Batch, limit: int = BATCH) -> int:
     if not claimed:
         return 0
     ids, params = _ids(pg, [r.report_id for r in claimed])
-    await conn.execute(sa.text(upsert(pg, difference(pg, ids))), params)
-    await conn.execute(sa.text(f"DELETE FROM stats_counted WHERE report_id IN ({ids})"), params)
-    keyed = ", ".join(KEYED)
+    # The contributions now, computed once (the difference reads them three times: the fields,
+    # the keywords, the blind indexes; then they are what is counted).
+    if not pg:  # (SQLite's temporary tables live as long as the connection: none is left here)
+        await conn.execute(sa.text("DROP TABLE IF EXISTS temp.stats_fresh"))
     await conn.execute(
         sa.text(
-            f"INSERT INTO stats_counted (report_id, {keyed}) SELECT report_id, {keyed} "
-            f"FROM ({current_keyed(pg, ids)}) k"
+            f"CREATE TEMP TABLE stats_fresh {'ON COMMIT DROP ' if pg else ''}AS {current_keyed(pg, ids)}"
         ),
         params,
     )
+    keyed = ", ".join(KEYED)
+    fresh = f"SELECT sign, report_id, {keyed} FROM stats_fresh"
+    await conn.execute(sa.text(upsert(pg, unpivot(pg, f"{fresh} UNION ALL {counted_keyed(ids)}"))), params)
+    await conn.execute(sa.text(f"DELETE FROM stats_counted WHERE report_id IN ({ids})"), params)
+    await conn.execute(
+        sa.text(f"INSERT INTO stats_counted (report_id, {keyed}) SELECT report_id, {keyed} FROM stats_fresh")
+    )
+    if not pg:
+        await conn.execute(sa.text("DROP TABLE temp.stats_fresh"))
     if pg:
         await conn.execute(
             sa.text(
