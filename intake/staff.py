@@ -337,10 +337,11 @@ class StaffService:
         """Check the password and the TOTP code. ``client``: a keyed hash of the client's address
         (``ChannelContext.client_key``), for :class:`LoginThrottle`. Every failure, for a known
         or an unknown name, is the same 401 after the same scrypt work."""
-        username = username.strip().lower()[:64]
+        name = username.strip().lower()
+        username = name[:64]  # the throttle's and the record's key; no account has a longer name
         pair = self.throttle.attempt(username, client)
         now = self._clock.now()
-        record = await self._db.staff.staff(username) if username else None
+        record = await self._db.staff.staff(name) if 2 <= len(name) <= 64 else None
         if record is None or record.disabled:
             await asyncio.to_thread(verify_password, password, self._dummy_hash)  # the same work
             return await self._failed(username, "unknown_user", now)

@@ -121,7 +121,7 @@ class Settings:
             staff_max_failures=_int(env, "INTAKE_STAFF_MAX_FAILURES", 5),
             staff_address_failures=_int(env, "INTAKE_STAFF_ADDRESS_FAILURES", 20),
             staff_lockout_minutes=_int(env, "INTAKE_STAFF_LOCKOUT_MINUTES", 15),
-            staff_scrypt_log_n=_between(env, "INTAKE_STAFF_SCRYPT_LOG_N", 15, 10, 20),
+            staff_scrypt_log_n=_between(env, "INTAKE_STAFF_SCRYPT_LOG_N", 15, 10, 16),
             notify_per_informant_per_hour=_int(env, "INTAKE_NOTIFY_PER_INFORMANT_PER_HOUR", 5),
             app_push_url=env.get("INTAKE_APP_PUSH_URL", ""),
             reception_slots=env.get("INTAKE_RECEPTION_SLOTS") or "tue 09:00-11:30/30; thu 09:00-11:30/30",

@@ -62,10 +62,12 @@ def test_password_hashes() -> None:
     assert hash_password("x" * 12).split("$")[1] == str(2**15)  # the default cost
 
 
-def test_the_work_factor_setting_defaults_to_2_15_and_has_a_floor_and_a_ceiling() -> None:
+def test_the_work_factor_setting_defaults_to_2_15_and_has_a_floor_and_a_ceiling_scrypt_can_hash() -> None:
     assert Settings.from_env({}).staff_scrypt_log_n == 15
     assert Settings.from_env({"INTAKE_STAFF_SCRYPT_LOG_N": "12"}).staff_scrypt_log_n == 12
-    for low_or_high in ("9", "21", "x"):
+    assert Settings.from_env({"INTAKE_STAFF_SCRYPT_LOG_N": "16"}).staff_scrypt_log_n == 16
+    # 2^17 and above need more than the 128 MiB scrypt is allowed: an account could not be made.
+    for low_or_high in ("9", "17", "21", "x"):
         with pytest.raises(SystemExit):
             Settings.from_env({"INTAKE_STAFF_SCRYPT_LOG_N": low_or_high})
 
@@ -344,6 +346,17 @@ async def test_login_factors_replay_and_sessions(staff: tuple[StaffService, Cloc
 
     await failed("nobody", "correct horse battery", totp_now(secret, clock.now()))
     await failed("", "correct horse battery", totp_now(secret, clock.now()))
+    # A longer name is nobody's, not the account its first 64 characters name.
+    long_name = "l" * 64
+    _, long_secret = await service.add(long_name, COUNTY, "handler", "correct horse battery")
+    await failed(long_name + "x", "correct horse battery", totp_now(long_secret, clock.now()))
+    await failed(long_name + "l" * 10_000, "correct horse battery", totp_now(long_secret, clock.now()))
+    clock.at += timedelta(seconds=30)
+    assert (
+        await service.login(
+            long_name, "correct horse battery", totp_now(long_secret, clock.now()), client="c"
+        )
+    )[2].username == long_name
     await failed("alice", "wrong horse battery", totp_now(secret, clock.now()))
     await failed(
         "alice", "correct horse battery", "000000" if totp_now(secret, clock.now()) != "000000" else "111111"
