@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,12 +114,8 @@ async def _through_an_outage(server: ServerProcess, cluster: Cluster, load: Outa
     assert await _health(server) == (503, {"status": "unavailable", "database": "down"})
     load.phase = "starting"
     await asyncio.to_thread(cluster.start)
-    back_at = time.monotonic()
     load.phase = "back"
-    await load.reached("back", 201, 1)
-    recovered_in = time.monotonic() - back_at
     await load.reached("back", 201, 40)
-    return recovered_in
 
 
 @pytest.mark.postgres
@@ -138,13 +133,12 @@ async def test_a_postgresql_outage_answers_503_and_loses_nothing(data_dir: Path,
             running = asyncio.create_task(load.run())
             try:
                 async with asyncio.timeout(OUTAGE_BOUND):  # against a hang only: each step waits on events
-                    recovered_in = await _through_an_outage(server, cluster, load)
+                    await _through_an_outage(server, cluster, load)
             finally:
                 load.stop()
                 await running
             assert not load.failures, load.failures
             assert (await _health(server))[0] == 200
-            print(f"outage: {len(load.answers)} answers, first receipt {recovered_in:.2f} s after PostgreSQL")
 
             statuses = {a.status for a in load.answers}
             assert statuses == {201, 503}, statuses

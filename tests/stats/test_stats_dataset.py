@@ -4,7 +4,6 @@ and not derivable, the spike in the alerts with its reports."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -41,9 +40,7 @@ async def test_counts_in_each_scope(dataset: Dataset) -> None:
     o = dataset.office
     for who in ("county_sup", "city_sup", "nx_sup", "town_sup"):
         await o.login(who)
-    started = time.perf_counter()
     city = await stats(dataset, "city_sup", "by=category")
-    elapsed = time.perf_counter() - started
     assert city["total"] == len(dataset.reports) == 278
     check_table(city, dataset.expected(ALL, "category"), ["category"])
 
@@ -67,7 +64,6 @@ async def test_counts_in_each_scope(dataset: Dataset) -> None:
 
     fine = await stats(dataset, "county_sup", "by=place,category")
     check_table(fine, dataset.expected(COUNTY_UNITS, "place", "category"), ["place", "category"])
-    print(f"\nstats by category over {len(dataset.reports)} reports: {elapsed * 1000:.1f} ms")
 
 
 async def test_periods_and_other_groupings(dataset: Dataset) -> None:
