@@ -308,6 +308,8 @@ async def refresh_txn(batch: Batch, limit: int = BATCH) -> int:
     ).all()
     if not claimed:
         return 0
+    if pg:  # room to group a batch's rows in memory: in 4 MB a backfill's grouping spilled for minutes
+        await conn.execute(sa.text("SELECT set_config('work_mem', '256MB', true)"))
     ids, params = _ids(pg, [r.report_id for r in claimed])
     # The contributions now, computed once (the difference reads them three times: the fields,
     # the keywords, the blind indexes; then they are what is counted).
@@ -319,6 +321,8 @@ async def refresh_txn(batch: Batch, limit: int = BATCH) -> int:
         ),
         params,
     )
+    if pg:  # (a temporary table has no statistics: without them the upsert's plan took minutes)
+        await conn.execute(sa.text("ANALYZE stats_fresh"))
     keyed = ", ".join(KEYED)
     fresh = f"SELECT sign, report_id, {keyed} FROM stats_fresh"
     await conn.execute(sa.text(upsert(pg, unpivot(pg, f"{fresh} UNION ALL {counted_keyed(ids)}"))), params)
