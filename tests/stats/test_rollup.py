@@ -70,17 +70,22 @@ async def check_exact(o: Office) -> None:
     await check_answers(o, date(2025, 9, 1), date(2025, 9, 26))
 
 
-async def measure_sums(o: Office, who: str) -> dict[str, dict[str, int]]:
-    """The measures' sums of September 2025 in ``who``'s scope."""
+async def scope_filter(o: Office, who: str, first: date, last: date) -> StatsFilter:
+    """The reports of ``who``'s scope received from ``first`` to ``last`` (China days)."""
     member = await o.services.staff.member(who)
     assert member is not None
     scope = o.services.staff.scope(member)
-    f = StatsFilter(
+    return StatsFilter(
         scope.units,
         scope.hide_sealed_received_by,
-        datetime(2025, 9, 1, tzinfo=CHINA),
-        datetime(2025, 10, 1, tzinfo=CHINA),
+        datetime.combine(first, time(0), CHINA),
+        datetime.combine(last + timedelta(days=1), time(0), CHINA),
     )
+
+
+async def measure_sums(o: Office, who: str) -> dict[str, dict[str, int]]:
+    """The measures' sums of September 2025 in ``who``'s scope."""
+    f = await scope_filter(o, who, date(2025, 9, 1), date(2025, 9, 30))
     return await o.services.db.stats.measure_sums(f)
 
 
@@ -88,15 +93,7 @@ async def check_answers(o: Office, first: date, last: date) -> None:
     """Each grouping the roll-up serves equals the plain GROUP BY over the reports, per scope."""
     store = o.services.db.stats
     for who in VIEWERS:
-        member = await o.services.staff.member(who)
-        assert member is not None
-        scope = o.services.staff.scope(member)
-        f = StatsFilter(
-            scope.units,
-            scope.hide_sealed_received_by,
-            datetime.combine(first, time(0), CHINA),
-            datetime.combine(last + timedelta(days=1), time(0), CHINA),
-        )
+        f = await scope_filter(o, who, first, last)
         for by in GROUPINGS:
             rolled = Counter(dict(await store.counts(f, by)))
             live = Counter(dict(await store._counts_live(f, by)))
@@ -161,15 +158,7 @@ async def test_rollup_equals_group_by_through_the_workflow(office: Office) -> No
     )
     await check_exact(o)
     await check_answers(o, first, date(2025, 9, 26))
-    county = await o.services.staff.member("county_sup")
-    assert county is not None
-    scope = o.services.staff.scope(county)
-    window = StatsFilter(
-        scope.units,
-        scope.hide_sealed_received_by,
-        datetime(2025, 9, 1, tzinfo=CHINA),
-        datetime(2025, 9, 27, tzinfo=CHINA),
-    )
+    window = await scope_filter(o, "county_sup", date(2025, 9, 1), date(2025, 9, 26))
     assert "赵六\x1f某村" not in await o.services.db.stats.sums(window, "accused")
     await o.audit_ok()
 
