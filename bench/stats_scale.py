@@ -15,12 +15,13 @@ costs the intake.
    for 95 % (a skewed vocabulary of 5,000 words); blind indexes for the real-name ones. The
    triggers are off while filling; the roll-up is then made by the migration's backfill
    statement, timed.
-3. **Queries** (warm: two rounds first), as a city supervisor (1,832 units in scope) unless said:
-   by channel over 30 days; by category and month over a year; by place over a quarter as a
-   county supervisor; the alerts for a day and for a week (spikes, hot words, accused, repeat
-   informants). Each is printed with its p50/p99 and, measured in the same rounds, a plain
-   ``SELECT count(*) … GROUP BY`` over the same rows (the reports table, its received_at index,
-   no scope) and the scoped ``GROUP BY`` the store falls back to (what it did before the roll-up).
+3. **Queries** (warm: two rounds first), as a city supervisor (1,831 units in scope; the
+   province above is the tree's root) unless said: by channel over 30 days; by category and
+   month over a year; by place over a quarter as a county supervisor; the alerts for a day
+   and for a week (spikes, hot words, accused, repeat informants). Each is printed with its
+   p50/p99 and, measured in the same rounds, a plain ``SELECT count(*) … GROUP BY`` over the
+   same rows (the reports table, its received_at index, no scope) and the scoped ``GROUP BY``
+   the store falls back to (what it did before the roll-up).
 
     .venv/bin/python bench/stats_scale.py [--rows 1000000] [--repeat 30] [--postgres URL]
 """
@@ -275,7 +276,7 @@ async def fill(services: Any, rows: int) -> None:
     }
     print(
         f"filling {rows} reports: {len(units)} receiving units (of {len(found)}, villages left out), "
-        f"{len(divisions)} places; tree root {units_tree.name(top)}"
+        f"{len(divisions)} places; the top receiving unit {units_tree.name(top)}"
     )
     started = time.perf_counter()
     async with db.write_engine.begin() as conn:

@@ -84,7 +84,7 @@ async def run(rows: int, url: str, repeat: int) -> None:
                 "SELECT category, location_code, count(*) FROM reports WHERE received_at >= :a "
                 "AND received_at < :b GROUP BY category, location_code"
             )
-            f = stats._filter(member, stats.units_in_sight(member), start, today)
+            f = stats.filter(member, stats.units_in_sight(member), start, today)
             timings: dict[str, list[float]] = {"table": [], "plain": [], "alerts": [], "year": []}
             for i in range(repeat + 2):  # two warm-up rounds
                 t0 = time.perf_counter()

@@ -38,8 +38,9 @@ from typing import Any, Literal
 
 from intake.clock import CHINA, Clock
 from intake.errors import IntakeError, ValidationError
-from intake.staff import StaffMember, StaffService
+from intake.staff import OrgTree, StaffMember, StaffService
 from storage.database import Database
+from storage.stats_rollup import SUBTREE, SUBTREE_LEVELS
 from storage.stats_store import FIELDS as STORED_FIELDS
 from storage.stats_store import StatsFilter
 
@@ -204,6 +205,16 @@ def _sort_key(key: tuple[Any, ...]) -> tuple[tuple[bool, str], ...]:
     return tuple((v is None, str(v)) for v in key)
 
 
+def subtree_of(tree: OrgTree, units: set[str]) -> str | None:
+    """The roll-up's subtree owner for ``units`` when they are exactly one unit's subtree and the
+    roll-up keeps that unit's subtree rows (:data:`~storage.stats_rollup.SUBTREE_LEVELS`)."""
+    tops = [u for u in units if tree.units[u].parent_code not in units] if units <= set(tree.units) else []
+    if len(tops) != 1 or tree.units[tops[0]].level not in SUBTREE_LEVELS:
+        return None
+    top = tops[0]
+    return SUBTREE + top if units == {top, *tree.descendants(top)} else None
+
+
 class StatsService:
     def __init__(
         self,
@@ -233,13 +244,19 @@ class StatsService:
         subtree = {unit, *self._staff.tree.descendants(unit)}
         return tuple(u for u in units if u in subtree)
 
-    def _filter(self, member: StaffMember, units: Sequence[str], start: date, end: date) -> StatsFilter:
+    def filter(self, member: StaffMember, units: Sequence[str], start: date, end: date) -> StatsFilter:
+        """The reports of ``units`` (of the member's scope) received from ``start`` to ``end``
+        (China dates, inclusive), as the member may see them."""
         scope = self._staff.scope(member)
+        tree, chosen = self._staff.tree, set(units)
+        outside = sorted(set(tree.units) - chosen)
         return StatsFilter(
             units=units,
             hide_sealed_received_by=scope.hide_sealed_received_by,
             start=datetime.combine(start, time(0), CHINA),
             end=datetime.combine(end + timedelta(days=1), time(0), CHINA),
+            subtree=subtree_of(tree, chosen),
+            outside=outside if len(outside) < len(chosen) else None,
         )
 
     def date_range(self, start: date | None, end: date | None) -> tuple[date, date]:
@@ -270,7 +287,7 @@ class StatsService:
         units = self.units_in_sight(member, unit)
         # Weeks cross months, so they are made from days; months, quarters and years from months.
         asked = [("day" if n in ("day", "week") else "month" if n in PERIODS else n) for n in by]
-        found = await self._db.stats.counts(self._filter(member, units, start, end), asked)
+        found = await self._db.stats.counts(self.filter(member, units, start, end), asked)
         cells: dict[tuple[Any, ...], int] = defaultdict(int)
         for key, n in found:
             values = tuple(
@@ -329,7 +346,7 @@ class StatsService:
         units = self.units_in_sight(member)
         alerts = Alerts(await self._spikes(member, units, on, period))
         alerts += await self._hot_words(member, units, on, period)
-        window = self._filter(member, units, on - timedelta(days=REPEAT_WINDOW_DAYS - 1), on)
+        window = self.filter(member, units, on - timedelta(days=REPEAT_WINDOW_DAYS - 1), on)
         groups, total = await self._db.stats.accused_groups(window, ACCUSED_MIN, GROUPS_SHOWN)
         for group in groups:
             who = "，".join(x for x in (group.name, group.unit) if x)
@@ -372,8 +389,8 @@ class StatsService:
         """The period tested (the day, or the 7 days ending on ``on``) and its history before it."""
         span, history = (1 if period == "day" else 7), SPIKE_HISTORY[period]
         first = on - timedelta(days=span - 1)
-        now = self._filter(member, units, first, on)
-        past = self._filter(member, units, first - timedelta(days=span * history), first - timedelta(days=1))
+        now = self.filter(member, units, first, on)
+        past = self.filter(member, units, first - timedelta(days=span * history), first - timedelta(days=1))
         return now, past
 
     async def _hot_words(
@@ -387,7 +404,7 @@ class StatsService:
         indexes each report after its acknowledgement): a GET reads, it never indexes a backlog."""
         now, _ = self._windows(member, units, on, period)
         first = now.start.astimezone(CHINA).date()
-        past = self._filter(
+        past = self.filter(
             member, units, first - timedelta(days=WORD_HISTORY_DAYS), first - timedelta(days=1)
         )
         totals = [

@@ -27,15 +27,13 @@ import statistics
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from typing import Any, Literal
 
-from intake.clock import CHINA
 from intake.errors import ValidationError
 from intake.staff import StaffMember, StaffService
 from intake.stats import SUPPRESSED, StatsService
 from storage.database import Database
-from storage.stats_store import StatsFilter
 
 PeriodKind = Literal["month", "quarter", "year"]
 SATISFIED = ("satisfied", "basically_satisfied")
@@ -242,13 +240,7 @@ class MeasuresService:
     ) -> dict[str, tuple[Value, int]]:
         """The measures of the reports received in ``p``, read from the roll-up by whole months
         (none is received after today)."""
-        scope = self._staff.scope(member)
-        f = StatsFilter(
-            units=units,
-            hide_sealed_received_by=scope.hide_sealed_received_by,
-            start=datetime.combine(p.start, time(0), CHINA),
-            end=datetime.combine(p.end + timedelta(days=1), time(0), CHINA),
-        )
+        f = self._stats.filter(member, units, p.start, p.end)
         sums = await self._db.stats.measure_sums(f) if p.start <= today else defaultdict(dict)
         return {m.name: m.compute(sums, today) for m in MEASURES}
 

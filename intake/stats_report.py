@@ -13,15 +13,14 @@ figures only.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
-from intake.clock import CHINA, Clock
+from intake.clock import Clock
 from intake.errors import ValidationError
 from intake.staff import StaffMember, StaffService
 from intake.stats import StatsService, StatsTable
 from intake.stats_measures import Measures, MeasuresService, Period, make_period, previous
 from storage.database import Database
-from storage.stats_store import StatsFilter
 
 TABLES = ("channel", "category", "status", "owner_unit")
 TOP_ACCUSED_UNITS = 10
@@ -86,13 +85,7 @@ class ReportService:
             for name in TABLES
         }
         units = self._stats.units_in_sight(member, unit)
-        scope = self._staff.scope(member)
-        f = StatsFilter(
-            units=units,
-            hide_sealed_received_by=scope.hide_sealed_received_by,
-            start=datetime.combine(p.start, time(0), CHINA),
-            end=datetime.combine(p.end + timedelta(days=1), time(0), CHINA),
-        )
+        f = self._stats.filter(member, units, p.start, p.end)
         min_cell = self._stats.min_cell
         accused = [(name, n) for name, n in await self._db.stats_measures.accused_units(f) if n >= min_cell][
             :TOP_ACCUSED_UNITS

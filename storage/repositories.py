@@ -291,6 +291,15 @@ class UnitRepository:
                 await batch.conn.execute(sa.insert(U), fresh[start : start + 1000])
             for code, changes in changed:
                 await batch.conn.execute(sa.update(U).where(U.c.code == code).values(**changes))
+            if any((have[code][1], have[code][3]) != (c["level"], c["parent_code"]) for code, c in changed):
+                # A unit moved in the tree: the statistics' subtree rows count each report in its
+                # owner's subtrees as they were; every report is counted again.
+                await batch.conn.execute(
+                    sa.text(
+                        "INSERT INTO stats_pending (report_id, seq) SELECT id, 0 FROM reports WHERE true "
+                        "ON CONFLICT (report_id) DO NOTHING"
+                    )
+                )
 
         await self._db.writer.run(sync_units_txn)
 

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from storage.stats_store import StatsFilter
+from storage.stats_store import StatsFilter, scope_condition
 from storage.tables import R
-from storage.workflow_store import CASES, in_scope
+from storage.workflow_store import CASES
 
 if TYPE_CHECKING:
     from storage.database import Database
@@ -25,7 +25,7 @@ class StatsMeasuresStore:
 
     def _where(self, f: StatsFilter) -> Any:
         return sa.and_(
-            in_scope(f.units, f.hide_sealed_received_by, self._db.dialect),
+            scope_condition(f, self._db.dialect),
             R.c.received_at >= f.start,
             R.c.received_at < f.end,
         )

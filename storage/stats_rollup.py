@@ -24,6 +24,8 @@ filed, else as triaged), ``scope``, ``level``, ``priority``, ``status``, ``handl
 trimmed, when a name was filed), ``indexed`` (when the search index has it), one ``word`` per
 keyword of its search document and one ``informant`` per distinct blind index (the keyed hash
 of an ID number, phone or channel handle: never shown; the repeat-informant alerts count them).
+The day rows of the alerts' fields are counted again for each subtree of a province, city or
+county unit the owner is in (owner ``*<code>``, :data:`SUBTREE_LEVELS`, migration 0026).
 
 **The measures** (migration 0025, counted per month only: the measures' periods are months,
 quarters and years): ``accept_days`` and ``close_days``, the calendar days from receipt to the
@@ -79,6 +81,7 @@ KEYED = (
     "month",
     "owner_unit",
     "sealed_from",
+    "subtrees",
     *LISTS.values(),
     *WEIGHED.values(),
     *(f"f_{f}" for f in FIELDS),
@@ -88,6 +91,15 @@ KEYED = (
 DAY_ONLY = ("place_category", "accused", "word", "informant")
 # Fields counted per month only: the measures.
 MONTH_ONLY = (*MEASURED, *WEIGHED)
+# The subtree rows (migration 0026): the day rows of the fields the alerts read over many days,
+# summed again under the owner ``*<code>`` for the owner's own unit and each of its ancestors at
+# these levels, so that a supervisor of a city (1,831 units) reads one owner's rows, not every
+# unit's. A report's subtrees are counted with it (``stats_counted.subtrees``): a unit moved to
+# another parent marks every report pending (``UnitRepository.sync``).
+SUBTREE = "*"
+SUBTREE_FIELDS = DAY_ONLY
+SUBTREE_LEVELS = ("province", "city", "county")
+UP = 4  # ancestors looked at: a village's county is two up, its province four
 TRANSFER_KINDS = ("upward", "downward", "sideways")  # a 转办 (not 交办 down, not a forward out)
 LOCK = 7_318_021  # the advisory lock one refresher holds at a time (PostgreSQL)
 BATCH = 5000
@@ -186,6 +198,15 @@ def current_keyed(pg: bool, ids: str) -> str:
             "(SELECT json_group_array(mac) FROM (SELECT DISTINCT b.mac AS mac FROM vault_blind_indexes b "
             "WHERE b.report_id = r.id ORDER BY 1))"
         )
+    levels = ", ".join(f"'{level}'" for level in SUBTREE_LEVELS)
+    subtrees = ", ".join(
+        f"CASE WHEN u{i}.level IN ({levels}) THEN '{SUBTREE}' || u{i}.code END" for i in range(UP + 1)
+    )
+    subtrees = f"{'json_build_array' if pg else 'json_array'}({subtrees}){'::text' if pg else ''}"
+    owner = "coalesce(cs.owner_unit, r.receiving_unit)"
+    up = f"LEFT JOIN units u0 ON u0.code = {owner} " + "".join(
+        f"LEFT JOIN units u{i} ON u{i}.code = u{i - 1}.parent_code " for i in range(1, UP + 1)
+    )
     category = f"coalesce(nullif(r.category, ''), {_json(pg, 'r.triage', 'category')}, '')"
     place = f"coalesce(r.location_code, {_json(pg, 'r.triage', 'places', 0, 'code')}, '')"
     inner, outer = _measures(pg)
@@ -207,11 +228,11 @@ def current_keyed(pg: bool, ids: str) -> str:
     return (
         f"SELECT k.sign, k.report_id, {listed} FROM ("
         f"SELECT 1 AS sign, r.id AS report_id, {day} AS day, {month} AS month, "
-        f"coalesce(cs.owner_unit, r.receiving_unit) AS owner_unit, "
-        f"CASE WHEN {sealed} THEN r.receiving_unit ELSE '' END AS sealed_from, "
+        f"{owner} AS owner_unit, "
+        f"CASE WHEN {sealed} THEN r.receiving_unit ELSE '' END AS sealed_from, {subtrees} AS subtrees, "
         f"d.keywords AS keywords, {informants} AS informants, {weighed}, {columns} "
         "FROM reports r LEFT JOIN case_states cs ON cs.report_id = r.id "
-        f"LEFT JOIN search_documents d ON d.report_id = r.id WHERE r.id IN ({ids})) k"
+        f"LEFT JOIN search_documents d ON d.report_id = r.id {up}WHERE r.id IN ({ids})) k"
     )
 
 
@@ -223,7 +244,8 @@ def counted_keyed(ids: str) -> str:
 def unpivot(pg: bool, keyed: str) -> str:
     """One row per field (and per keyword) of each keyed row: field, value, sign, w (the weight:
     1, or the seconds of a field of :data:`WEIGHED`), day, month, owner_unit, sealed_from;
-    fields without a value have none."""
+    fields without a value have none. The rows of :data:`SUBTREE_FIELDS` come again with each
+    of the owner's subtrees as their owner."""
     names = " UNION ALL ".join(f"SELECT '{f}' AS field" for f in (*FIELDS, *WEIGHED))
     value = (
         "CASE v.field "
@@ -242,15 +264,24 @@ def unpivot(pg: bool, keyed: str) -> str:
         )
         return (
             f"UNION ALL SELECT '{field}', w.value, k.sign, 1, k.day, k.month, k.owner_unit, "
-            f"k.sealed_from FROM {sub}, {each} "
+            f"k.sealed_from, k.subtrees FROM {sub}, {each} "
         )
 
     lists = "".join(split(field, column) for field, column in LISTS.items())
-    return (
-        f"SELECT field, value, sign, w, day, month, owner_unit, sealed_from FROM ("
+    rows = (
+        f"SELECT field, value, sign, w, day, month, owner_unit, sealed_from, subtrees FROM ("
         f"SELECT v.field AS field, {value} AS value, k.sign AS sign, {weight} AS w, k.day AS day, "
-        f"k.month AS month, k.owner_unit AS owner_unit, k.sealed_from AS sealed_from "
-        f"FROM {sub} CROSS JOIN ({names}) v {lists}) x WHERE value IS NOT NULL"
+        f"k.month AS month, k.owner_unit AS owner_unit, k.sealed_from AS sealed_from, "
+        f"k.subtrees AS subtrees FROM {sub} CROSS JOIN ({names}) v {lists}) x WHERE value IS NOT NULL"
+    )
+    # Each row of the subtree fields again for each subtree of its owner (by day only: upsert).
+    each = "LATERAL json_array_elements_text(y.subtrees::json) s(value)" if pg else "json_each(y.subtrees) s"
+    fields = ", ".join(f"'{f}'" for f in SUBTREE_FIELDS)
+    columns = "y.field, y.value, y.sign, y.w, y.day, y.month"
+    return (
+        f"SELECT {columns}, y.owner_unit, y.sealed_from FROM ({rows}) y UNION ALL "
+        f"SELECT {columns}, s.value, y.sealed_from FROM ({rows}) y, {each} "
+        f"WHERE y.field IN ({fields}) AND s.value IS NOT NULL"
     )
 
 
@@ -266,8 +297,8 @@ def pending_rows(pg: bool) -> str:
 
 def upsert(pg: bool, rows: str) -> str:
     """Add ``rows`` (of :func:`unpivot`) to ``stats_counts``, by day (but the fields of
-    :data:`MONTH_ONLY`) and by month (but the fields of :data:`DAY_ONLY`), in key order (two
-    refreshers never wait on each other crosswise)."""
+    :data:`MONTH_ONLY`) and by month (but the fields of :data:`DAY_ONLY`; the subtree fields are
+    of those), in key order (two refreshers never wait on each other crosswise)."""
     day_only = ", ".join(repr(f) for f in DAY_ONLY)
     month_only = ", ".join(repr(f) for f in MONTH_ONLY)
     return (
@@ -308,11 +339,21 @@ async def refresh_txn(batch: Batch, limit: int = BATCH) -> int:
     ).all()
     if not claimed:
         return 0
-    if pg:  # room to group a batch's rows in memory: in 4 MB a backfill's grouping spilled for minutes
-        await conn.execute(sa.text("SELECT set_config('work_mem', '256MB', true)"))
+    if pg:
+        # Room to group a batch's rows in memory (in 4 MB a backfill's grouping spilled for
+        # minutes), and a plan made for each batch's own ids: asyncpg prepares the statements, and
+        # from the sixth batch PostgreSQL may switch to a generic plan made without them, which
+        # ran one 50,000-report batch of a backfill for over six minutes instead of 30 s.
+        await conn.execute(
+            sa.text(
+                "SELECT set_config('work_mem', '256MB', true), "
+                "set_config('plan_cache_mode', 'force_custom_plan', true)"
+            )
+        )
     ids, params = _ids(pg, [r.report_id for r in claimed])
-    # The contributions now, computed once (the difference reads them three times: the fields,
-    # the keywords, the blind indexes; then they are what is counted).
+    # The contributions now, computed once (the difference reads them six times: the fields,
+    # the keywords, the blind indexes, and those again for the subtrees; then they are what is
+    # counted).
     if not pg:  # (SQLite's temporary tables live as long as the connection: none is left here)
         await conn.execute(sa.text("DROP TABLE IF EXISTS temp.stats_fresh"))
     await conn.execute(

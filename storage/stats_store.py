@@ -31,9 +31,18 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from storage.stats_rollup import BATCH, DAY_ONLY, MEASURED, MONTH_ONLY, WEIGHED, pending_rows, refresh_txn
+from storage.stats_rollup import (
+    BATCH,
+    DAY_ONLY,
+    MEASURED,
+    MONTH_ONLY,
+    SUBTREE_FIELDS,
+    WEIGHED,
+    pending_rows,
+    refresh_txn,
+)
 from storage.tables import SC, VB, D, R
-from storage.workflow_store import CASES, in_scope, in_values, owner_unit
+from storage.workflow_store import CASES, in_scope, in_values, not_sealed_away, owner_unit
 
 if TYPE_CHECKING:
     from storage.database import Database
@@ -69,6 +78,12 @@ class StatsFilter:
     hide_sealed_received_by: Sequence[str]
     start: datetime
     end: datetime
+    # The units are one unit's whole subtree, and the roll-up keeps its subtree rows: this is
+    # their owner (``*<code>``, :data:`~storage.stats_rollup.SUBTREE`).
+    subtree: str | None = None
+    # The units of the tree not in ``units``, when fewer: the reports' owner test is then that
+    # the owner is none of them (every owner is a unit of the tree).
+    outside: Sequence[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -148,13 +163,25 @@ def _decode(name: str, value: str) -> Any:
     return value
 
 
+def scope_condition(f: StatsFilter, dialect: str) -> Any:
+    """The reports of ``f``'s scope, over :data:`~storage.workflow_store.CASES`: as
+    :func:`~storage.workflow_store.in_scope`, the owner tested against the units outside the
+    scope when they are fewer (a city's supervisor: 1 unit, not 1,831)."""
+    if f.outside is None:
+        return in_scope(f.units, f.hide_sealed_received_by, dialect)
+    hidden = not_sealed_away(f.hide_sealed_received_by)
+    if not f.outside:
+        return hidden
+    return sa.and_(owner_unit().not_in(list(f.outside)), hidden)
+
+
 class StatsStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
     def _where(self, f: StatsFilter) -> Any:
         return sa.and_(
-            in_scope(f.units, f.hide_sealed_received_by, self._db.dialect),
+            scope_condition(f, self._db.dialect),
             R.c.received_at >= f.start,
             R.c.received_at < f.end,
         )
@@ -197,9 +224,16 @@ class StatsStore:
             .cte("pending")
         )
 
+        # A subtree's counts: its own rows, counted and pending.
+        subtree = f.subtree if not by_owner and all(name in SUBTREE_FIELDS for name in fields) else None
+
         def scoped(table: Any, *conditions: Any) -> list[Any]:
             which = table.c.field == fields[0] if len(fields) == 1 else self._in(table.c.field, fields)
-            where = [which, self._in(table.c.owner_unit, f.units), *conditions]
+            where = [which, *conditions]
+            if subtree is None:
+                where.append(self._in(table.c.owner_unit, f.units))
+            else:
+                where.append(table.c.owner_unit == subtree)
             if f.hide_sealed_received_by:
                 where.append(table.c.sealed_from.not_in(list(f.hide_sealed_received_by)))
             if values is not None:

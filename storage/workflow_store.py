@@ -79,10 +79,13 @@ def in_values(column: Any, values: Sequence[str], dialect: str) -> Any:
 def in_scope(units: Sequence[str], hide_sealed_received_by: Sequence[str], dialect: str = "sqlite") -> Any:
     """The cases a staff member's scope (``intake.staff.Scope``) sees, over :data:`CASES`: owned
     by one of ``units``, and not sealed away from the receiving unit (S1 art 15)."""
-    return sa.and_(
-        in_values(owner_unit(), units, dialect),
-        sa.not_(sa.and_(sealed_case(), R.c.receiving_unit.in_(list(hide_sealed_received_by)))),
-    )
+    return sa.and_(in_values(owner_unit(), units, dialect), not_sealed_away(hide_sealed_received_by))
+
+
+def not_sealed_away(hide_sealed_received_by: Sequence[str]) -> Any:
+    """The half of :func:`in_scope` that is not the owner: no sealed case received by one of
+    ``hide_sealed_received_by``."""
+    return sa.not_(sa.and_(sealed_case(), R.c.receiving_unit.in_(list(hide_sealed_received_by))))
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,8 @@ class StatsCounted(Base):
     f_late: Mapped[str | None] = mapped_column(sa.String(320))
     f_open_due: Mapped[str | None] = mapped_column(sa.String(320))
     f_rating: Mapped[str | None] = mapped_column(sa.String(320))
+    # The subtrees its owner is counted in too (0026): a JSON array of ``*<code>`` and nulls.
+    subtrees: Mapped[str | None] = mapped_column(sa.Text)
 
 
 class StatsPending(Base):

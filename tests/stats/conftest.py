@@ -84,13 +84,15 @@ def _jurisdiction(path: Path) -> Path:
 async def office(
     aiohttp_client: Any, make_settings: Callable[..., Settings], db_url: str, tmp_path: Path
 ) -> Office:
-    """On SQLite and on PostgreSQL, with a supervisor of the second county (``nx_sup``)."""
+    """On SQLite and on PostgreSQL, with a supervisor of the second county (``nx_sup``) and one
+    of the province, the tree's root (``prov_sup``)."""
     settings = make_settings(
         INTAKE_DATABASE_URL=db_url,
         INTAKE_JURISDICTION_FILE=str(_jurisdiction(tmp_path / "jurisdiction.json")),
     )
     o = await open_office(aiohttp_client, settings)
     _, o.secrets["nx_sup"] = await o.services.staff.add("nx_sup", OTHER_COUNTY, "supervisor", PASSWORD)
+    _, o.secrets["prov_sup"] = await o.services.staff.add("prov_sup", "43", "supervisor", PASSWORD)
     return o
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections import Counter
 from datetime import date, datetime, time, timedelta
@@ -20,11 +21,13 @@ import sqlalchemy as sa
 import intake.stats
 from intake.clock import CHINA
 from intake.domain import Accused, Reporter, Submission
-from storage.stats_rollup import current_keyed, unpivot, upsert
+from storage.stats_rollup import SUBTREE, SUBTREE_FIELDS, current_keyed, unpivot, upsert
 from storage.stats_store import ROLLED, StatsFilter, grain_ranges
 from tests.stats.conftest import OTHER_COUNTY, Office
 
-VIEWERS = ("county_reg", "county_sup", "city_sup", "town_sup", "town_officer", "nx_sup")
+VIEWERS = ("county_reg", "county_sup", "city_sup", "town_sup", "town_officer", "nx_sup", "prov_sup")
+# The supervisors of a county, a city or a province: the roll-up's subtree rows answer for them.
+SUBTREES = {"county_sup": "*430121", "city_sup": "*4301", "nx_sup": "*430182", "prov_sup": "*43"}
 GROUPINGS: list[tuple[str, ...]] = [
     *((f,) for f in sorted(ROLLED)),
     ("owner_unit",),
@@ -67,20 +70,21 @@ async def check_exact(o: Office) -> None:
         await conn.rollback()
     assert kept == fresh
     assert kept, "nothing counted"
+    subtrees = {k[3] for k in kept if k[3].startswith(SUBTREE)}
+    assert {"*43", "*4301", "*430121"} <= subtrees <= {"*43", "*4301", "*430121", "*430182"}, subtrees
+    assert {k[0] for k in kept if k[3] in subtrees} == set(SUBTREE_FIELDS) & {k[0] for k in kept}
     await check_answers(o, date(2025, 9, 1), date(2025, 9, 26))
 
 
 async def scope_filter(o: Office, who: str, first: date, last: date) -> StatsFilter:
-    """The reports of ``who``'s scope received from ``first`` to ``last`` (China days)."""
+    """The reports of ``who``'s scope received from ``first`` to ``last`` (China days), as the
+    statistics service makes it."""
     member = await o.services.staff.member(who)
     assert member is not None
-    scope = o.services.staff.scope(member)
-    return StatsFilter(
-        scope.units,
-        scope.hide_sealed_received_by,
-        datetime.combine(first, time(0), CHINA),
-        datetime.combine(last + timedelta(days=1), time(0), CHINA),
-    )
+    stats = intake.stats.StatsService(o.services.db, o.clock, o.services.staff)
+    f = stats.filter(member, o.services.staff.scope(member).units, first, last)
+    assert f.subtree == SUBTREES.get(who), who
+    return f
 
 
 async def measure_sums(o: Office, who: str) -> dict[str, dict[str, int]]:
@@ -90,7 +94,8 @@ async def measure_sums(o: Office, who: str) -> dict[str, dict[str, int]]:
 
 
 async def check_answers(o: Office, first: date, last: date) -> None:
-    """Each grouping the roll-up serves equals the plain GROUP BY over the reports, per scope."""
+    """Each grouping the roll-up serves equals the plain GROUP BY over the reports, per scope;
+    and a subtree's sums (its own rows, migration 0026) equal its units' sums."""
     store = o.services.db.stats
     for who in VIEWERS:
         f = await scope_filter(o, who, first, last)
@@ -98,6 +103,10 @@ async def check_answers(o: Office, first: date, last: date) -> None:
             rolled = Counter(dict(await store.counts(f, by)))
             live = Counter(dict(await store._counts_live(f, by)))
             assert rolled == live, (who, by)
+        if f.subtree:
+            by_unit = dataclasses.replace(f, subtree=None, outside=None)
+            for field in SUBTREE_FIELDS:
+                assert await store.sums(f, field) == await store.sums(by_unit, field), (who, field)
 
 
 async def _file(
@@ -344,3 +353,31 @@ async def test_repeat_informants_are_ranked_capped_and_merged(
     assert all(len(set(a["reports"])) == a["count"] for a in repeat)
     assert body["more"]["repeat_informant"] == 2  # 13900000001 and 13900000004, not listed
     assert "139000000" not in str(body) and "4301021990" not in str(body)
+
+
+async def test_a_unit_moved_in_the_tree_counts_every_report_in_its_new_subtrees(office: Office) -> None:
+    """The subtree rows follow the tree: the county moved from the city to directly under the
+    province (a jurisdiction file changed, synced at start) marks every report pending, and the
+    refresh takes its reports out of the city's subtree and leaves them in the province's; a
+    sync that changes nothing marks none."""
+    o = office
+    o.clock.set(2025, 9, 26)
+    await _file(o, "村支书张三在低保评定中优亲厚友。")
+    await _file(o, "镇干部李四违规收受礼金。", accused="李四")
+    db = o.services.db
+    assert await db.stats.refresh() == 2
+    f = await scope_filter(o, "prov_sup", date(2025, 9, 1), date(2025, 9, 30))
+    city = dataclasses.replace(f, subtree="*4301")
+    both = {"张三\x1f某村": 1, "李四\x1f某村": 1}
+    assert await db.stats.sums(city, "accused") == both == await db.stats.sums(f, "accused")
+
+    units = await db.units.all()
+    await db.units.sync(units)
+    assert await db.stats.refresh() == 0
+    moved = [dataclasses.replace(u, parent_code="43") if u.code == "430121" else u for u in units]
+    await db.units.sync(moved)
+    async with db.read_engine.connect() as conn:
+        assert (await conn.execute(sa.text("SELECT count(*) FROM stats_pending"))).scalar() == 2
+    assert await db.stats.refresh() == 2
+    assert await db.stats.sums(city, "accused") == {}
+    assert await db.stats.sums(f, "accused") == both
