@@ -7,8 +7,10 @@ costs the intake.
    the pipeline (``pipeline.accept``, 32 at once, as the server does) in rounds with the roll-up's
    triggers enabled and disabled in turn: reports/s each way.
 2. **Fill.** N reports made in SQL (``generate_series``, fixed seed) over the 365 days up to
-   today: channels, categories, scope, level, priority and status skewed as an office's are; the
-   receiving unit among the jurisdiction's non-village units (skewed to the city and counties);
+   today, stored in the order of their receipt as an intake stores them (their case states,
+   documents and blind indexes too): channels, categories, scope, level, priority and status
+   skewed as an office's are; the receiving unit among the jurisdiction's non-village units
+   (skewed to the city and counties);
    a place among its divisions; 70 % anonymous; an accused for 80 % (names from a skewed pool of
    30,000, so thousands are named three times in 90 days); a case state for 45 % (a third of them
    transferred to another unit, 0.2 % sealed and sent up); a search document with five keywords
@@ -181,6 +183,7 @@ SELECT gen_random_uuid(), 'B-' || g, md5(g::text) || md5((g + 1)::text),
   '{"sealed": false}'::json,
   ts, ts
 FROM (SELECT g, now() - (random() * 365) * interval '1 day' AS ts FROM generate_series(1, :n) g) s
+ORDER BY ts
 """
 
 CASE_STATES = """
@@ -189,7 +192,7 @@ SELECT id,
   CASE WHEN random() < 0.33 THEN (CAST(:units AS text[]))[1 + floor(random() * :n_units)::int]
        ELSE receiving_unit END,
   NULL, false, NULL, 0, updated_at
-FROM reports WHERE case_no LIKE 'B-%' AND random() < 0.45
+FROM reports WHERE case_no LIKE 'B-%' AND random() < 0.45 ORDER BY received_at
 """
 
 SEALED = """
@@ -205,13 +208,13 @@ FROM (
     SELECT DISTINCT '词' || floor(power(random(), 2.5) * 5000)::int + 0 * length(r.case_no)
     FROM generate_series(1, 5)) AS w
   FROM reports r WHERE r.case_no LIKE 'B-%' AND random() < 0.95
-) s
+) s ORDER BY received_at
 """
 
 BLIND = """
 INSERT INTO vault_blind_indexes (report_id, kind, alg, mac, created_at)
 SELECT id, 'phone', 'hmac-sha256', md5('p' || floor(power(random(), 3) * 200000)::int), received_at
-FROM reports WHERE case_no LIKE 'B-%' AND NOT anonymous
+FROM reports WHERE case_no LIKE 'B-%' AND NOT anonymous ORDER BY received_at
 """
 
 # What the measures count (migration 0025): the first 受理 of every case past received (within

@@ -22,7 +22,7 @@ import intake.stats
 from intake.clock import CHINA
 from intake.domain import Accused, Reporter, Submission
 from storage.stats_rollup import SUBTREE, SUBTREE_FIELDS, current_keyed, unpivot, upsert
-from storage.stats_store import ROLLED, StatsFilter, grain_ranges
+from storage.stats_store import FEW_VALUES, ROLLED, StatsFilter, grain_ranges
 from tests.stats.conftest import OTHER_COUNTY, Office
 
 VIEWERS = ("county_reg", "county_sup", "city_sup", "town_sup", "town_officer", "nx_sup", "prov_sup")
@@ -103,6 +103,12 @@ async def check_answers(o: Office, first: date, last: date) -> None:
             rolled = Counter(dict(await store.counts(f, by)))
             live = Counter(dict(await store._counts_live(f, by)))
             assert rolled == live, (who, by)
+        # Values looked up by value, or (many) filtered from the range's sums: the same.
+        words = await store.sums(f, "word")
+        many = [*words, *(f"未见词{i}" for i in range(FEW_VALUES))]
+        assert await store.sums(f, "word", values=many) == words, who
+        few = dict(sorted(words.items())[:2])
+        assert await store.sums(f, "word", values=[*few, "未见词"]) == few, who
         if f.subtree:
             by_unit = dataclasses.replace(f, subtree=None, outside=None)
             for field in SUBTREE_FIELDS:
