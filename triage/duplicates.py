@@ -20,6 +20,7 @@ thread-safe (one lock; a query takes microseconds).
 
 from __future__ import annotations
 
+import sys
 import threading
 import zlib
 from collections.abc import Sequence
@@ -44,8 +45,12 @@ def _splitmix64(x: int) -> int:
 # of each minimum. A and B are fixed so that stored signatures stay comparable across releases.
 _A = np.array([_splitmix64(2 * i) | 1 for i in range(NUM_PERM)], dtype=np.uint64)
 _B = np.array([_splitmix64(2 * i + 1) for i in range(NUM_PERM)], dtype=np.uint64)
-_B_COLUMN = _B[:, None]
+# One signature is computed as a (shingles, permutations) table reduced over its first axis:
+# numpy's minimum runs along contiguous rows then, twice as fast as over the other axis.
+_A_ROW = _A[None, :]
+_B_ROW = _B[None, :]
 _S32, _S29 = np.uint64(32), np.uint64(29)
+_HIGH_HALF = 1 if sys.byteorder == "little" else 0
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
@@ -84,9 +89,11 @@ def signature_of_hashes(hashes: npt.NDArray[np.uint64]) -> U32:
 
 
 def _signature_of_premixed(mixed: npt.NDArray[np.uint64]) -> U32:
-    v = np.multiply.outer(_A, mixed)
-    v += _B_COLUMN
-    sig: U32 = (v.min(axis=1) >> _S32).astype(np.uint32)
+    v = mixed[:, None] * _A_ROW
+    v += _B_ROW
+    # The high 32 bits of each minimum: every other uint32 of the minima (``>> 32`` and a cast,
+    # in one copy).
+    sig: U32 = np.minimum.reduce(v, axis=0).view(np.uint32)[_HIGH_HALF::2].copy()
     return sig
 
 
@@ -145,6 +152,29 @@ def estimate_jaccard(a: npt.NDArray[np.uint8], b: npt.NDArray[np.uint8]) -> npt.
     agree = np.count_nonzero(np.atleast_2d(b) == a, axis=-1) / a.shape[-1]
     est: npt.NDArray[np.float64] = (agree - 1 / 256) / (1 - 1 / 256)
     return est
+
+
+_ONES = int.from_bytes(b"\x01" * NUM_PERM, "little")
+
+
+def _estimate_jaccard_bytes(a: bytes, b: bytes) -> float:
+    """:func:`estimate_jaccard` of two slices as bytes, on Python integers (a few candidates cost
+    less so than in numpy): the bytes that differ are the nonzero bytes of ``a ^ b``, each folded
+    onto its lowest bit. The same float operations as there, so the same value."""
+    x = int.from_bytes(a, "little") ^ int.from_bytes(b, "little")
+    x |= x >> 4
+    x |= x >> 2
+    x |= x >> 1
+    agree = (NUM_PERM - (x & _ONES).bit_count()) / NUM_PERM
+    return (agree - 1 / 256) / (1 - 1 / 256)
+
+
+# A signature's stored form is its uint32 values' bytes in the machine's order; the low byte of
+# each (the 8-bit slice) is then every fourth byte from the first or the fourth.
+_LOW_BYTE = 0 if sys.byteorder == "little" else 3
+_EMPTY = np.full(NUM_PERM, 0xFFFFFFFF, dtype=np.uint32).tobytes()
+# Up to this many candidates a query verifies them one by one in Python, beyond in numpy.
+_FEW_CANDIDATES = 8
 
 
 # Each band's keys live in one shared table, told apart by a per-band salt (a collision across
@@ -216,10 +246,22 @@ class DuplicateIndex:
         self._table = _Table()
         self._cases: list[str] = []
         self._low = np.empty((0, NUM_PERM), dtype=np.uint8)
-        self._low_pending: list[npt.NDArray[np.uint8]] = []
+        self._low_pending: list[bytes] = []
         self._pending = 0
         self._lock = threading.Lock()
         self._last_keys: tuple[bytes, list[int]] | None = None
+
+    @staticmethod
+    def _raw(sig: bytes | U32) -> bytes:
+        """The stored form (256 bytes) of a signature given as bytes or as an array."""
+        if isinstance(sig, bytes):
+            if len(sig) != 4 * NUM_PERM:
+                raise ValueError(f"a signature has {NUM_PERM} uint32 values")
+            return sig
+        arr = np.asarray(sig, np.uint32)
+        if arr.shape != (NUM_PERM,):
+            raise ValueError(f"a signature has {NUM_PERM} uint32 values")
+        return arr.tobytes()
 
     def __len__(self) -> int:
         return len(self._cases)
@@ -236,14 +278,12 @@ class DuplicateIndex:
         self.add_signature(case_no, self.signature(text))
 
     def add_signature(self, case_no: str, sig: bytes | U32) -> None:
-        arr = np.frombuffer(sig, dtype=np.uint32) if isinstance(sig, bytes) else np.asarray(sig, np.uint32)
-        if arr.shape != (NUM_PERM,):
-            raise ValueError(f"a signature has {NUM_PERM} uint32 values")
-        keys = self._keys_of(arr)
+        raw = self._raw(sig)
+        keys = self._keys_of(raw)
         with self._lock:
             row = len(self._cases)
             self._cases.append(case_no)
-            self._low_pending.append((arr & 0xFF).astype(np.uint8))
+            self._low_pending.append(raw[_LOW_BYTE::4])
             self._table.add(keys, row)
             self._pending += 1
             if self._pending >= self._merge_every:
@@ -266,7 +306,8 @@ class DuplicateIndex:
     def _merge(self) -> None:
         self._table.merge()
         if self._low_pending:
-            self._low = np.concatenate([self._low, np.stack(self._low_pending)])
+            recent = np.frombuffer(b"".join(self._low_pending), dtype=np.uint8).reshape(-1, NUM_PERM)
+            self._low = np.concatenate([self._low, recent])
             self._low_pending = []
         self._pending = 0
 
@@ -275,39 +316,47 @@ class DuplicateIndex:
 
     def query_signature(self, sig: bytes | U32) -> str | None:
         """The earliest stored case at or above the threshold, or None."""
-        arr = np.frombuffer(sig, dtype=np.uint32) if isinstance(sig, bytes) else np.asarray(sig, np.uint32)
-        if int(arr.min()) == 0xFFFFFFFF:
+        raw = self._raw(sig)
+        if raw == _EMPTY:  # no shingles: matches nothing
             return None
-        keys = self._keys_of(arr)
+        keys = self._keys_of(raw)
         with self._lock:
-            return self._query(arr, keys)
+            return self._query(raw, keys)
 
-    def _keys_of(self, arr: U32) -> list[int]:
+    def _keys_of(self, raw: bytes) -> list[int]:
         """The salted band keys of a signature; the last one is kept, because a report is queried
         and then added with the same signature (half the band hashing per report)."""
-        raw = arr.tobytes()
         last = self._last_keys
         if last is not None and last[0] == raw:
             return last[1]
-        keys = _salted_band_keys(arr.tolist())
+        keys = _salted_band_keys(memoryview(raw).cast("I").tolist())
         self._last_keys = (raw, keys)
         return keys
 
-    def _query(self, arr: U32, keys: list[int]) -> str | None:
+    def _query(self, raw: bytes, keys: list[int]) -> str | None:
         if not self._cases:
             return None
         candidates = self._table.lookup(keys)
         if not candidates:
             return None
-        rows = np.fromiter(sorted(candidates), dtype=np.int64)
-        low = (arr & 0xFF).astype(np.uint8)
         stored = len(self._low)
+        low_bytes = raw[_LOW_BYTE::4]
+        if len(candidates) <= _FEW_CANDIDATES:
+            for row in sorted(candidates):
+                other = self._low[row].tobytes() if row < stored else self._low_pending[row - stored]
+                if _estimate_jaccard_bytes(low_bytes, other) >= self.threshold:
+                    return self._cases[row]
+            return None
+        rows = np.fromiter(sorted(candidates), dtype=np.int64)
+        low = np.frombuffer(low_bytes, dtype=np.uint8)
         sims = np.empty(len(rows))
         in_main = rows < stored
         if in_main.any():
             sims[in_main] = estimate_jaccard(low, self._low[rows[in_main]])
         if not in_main.all():
-            recent = np.stack([self._low_pending[int(r) - stored] for r in rows[~in_main]])
+            recent = np.frombuffer(
+                b"".join(self._low_pending[int(r) - stored] for r in rows[~in_main]), dtype=np.uint8
+            ).reshape(-1, NUM_PERM)
             sims[~in_main] = estimate_jaccard(low, recent)
         hits = rows[sims >= self.threshold]
         return self._cases[int(hits.min())] if hits.size else None

@@ -307,7 +307,7 @@ def triage(
     )
     evidence.append(route.evidence())
 
-    sig = signature(reading.tokens)
+    sig = signature(reading.tokens).tobytes()
     duplicate_of = duplicates.query_signature(sig) if duplicates is not None else None
     if duplicate_of:
         evidence.append({"decision": "duplicate", "rule": "MinHash/LSH", "words": [], "note": duplicate_of})
@@ -363,6 +363,6 @@ def triage(
         advice=sc.advice,
         redirect_to=sc.redirect_to,
         needs_review=needs_review,
-        signature=sig.tobytes(),
+        signature=sig,
         explanations=explanations,
     )
