@@ -23,7 +23,7 @@ from __future__ import annotations
 import sys
 import threading
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -91,9 +91,9 @@ def signature_of_hashes(hashes: npt.NDArray[np.uint64]) -> U32:
 def _signature_of_premixed(mixed: npt.NDArray[np.uint64]) -> U32:
     v = mixed[:, None] * _A_ROW
     v += _B_ROW
-    # The high 32 bits of each minimum: every other uint32 of the minima (``>> 32`` and a cast,
-    # in one copy).
-    sig: U32 = np.minimum.reduce(v, axis=0).view(np.uint32)[_HIGH_HALF::2].copy()
+    # The high 32 bits of each minimum: every other uint32 of the minima (``>> 32`` and a cast
+    # without arithmetic; a strided view, copied by ``tobytes``).
+    sig: U32 = np.minimum.reduce(v, axis=0).view(np.uint32)[_HIGH_HALF::2]
     return sig
 
 
@@ -135,15 +135,14 @@ def band_keys(sigs: U32) -> npt.NDArray[np.uint64]:
     return keys
 
 
-def _salted_band_keys(sig: list[int]) -> list[int]:
-    """``band_keys(sig)[0] ^ _BAND_SALT`` for one signature, on Python integers (mod 2**64): one
-    report's 16 keys cost less so than in eight numpy calls."""
-    m0, m1, m2, m3 = _BAND_MIX_INTS
-    out = []
-    for b, salt in enumerate(_BAND_SALT_INTS):
-        i = b * ROWS
-        k = (sig[i] * m0 + sig[i + 1] * m1 + sig[i + 2] * m2 + sig[i + 3] * m3) & _MASK64
-        out.append(k ^ (k >> 29) ^ salt)
+def _salted_band_keys(raw: bytes) -> list[int]:
+    """``band_keys(sig)[0] ^ _BAND_SALT`` for one signature in its stored form: one product of the
+    (bands, rows) table with the row weights (integer ``matmul`` wraps mod 2**64, as the sum
+    there does), half the time of the same arithmetic on Python integers."""
+    keys: npt.NDArray[np.uint64] = np.frombuffer(raw, dtype=np.uint32).reshape(BANDS, ROWS) @ _BAND_MIX_ROWS
+    keys ^= keys >> _S29
+    keys ^= _BAND_SALT
+    out: list[int] = keys.tolist()
     return out
 
 
@@ -182,8 +181,7 @@ _FEW_CANDIDATES = 8
 _BAND_SALT = np.array([_splitmix64(1000 + b) for b in range(BANDS)], dtype=np.uint64)
 
 
-_BAND_MIX_INTS = tuple(int(m) for m in _BAND_MIX[:ROWS])
-_BAND_SALT_INTS = tuple(int(salt) for salt in _BAND_SALT)
+_BAND_MIX_ROWS = _BAND_MIX[:ROWS].copy()
 
 
 class _Table:
@@ -193,11 +191,29 @@ class _Table:
     def __init__(self) -> None:
         self.keys = np.empty(0, dtype=np.uint64)
         self.ids = np.empty(0, dtype=np.int64)
-        self.pending: dict[int, list[int]] = {}
+        # Key → its row, or its rows (a list, in insertion order) once a second row shares it:
+        # nearly every key has one, and a bare int spares a list per key.
+        self.pending: dict[int, int | list[int]] = {}
 
     def add(self, keys: list[int], row: int) -> None:
+        pending = self.pending
+        get = pending.get
         for key in keys:
-            self.pending.setdefault(key, []).append(row)
+            rows = get(key)
+            if rows is None:
+                pending[key] = row
+            elif isinstance(rows, int):
+                pending[key] = [rows, row]
+            else:
+                rows.append(row)
+
+    def _pending_pairs(self) -> Iterator[tuple[int, int]]:
+        for key, rows in self.pending.items():
+            if isinstance(rows, int):
+                yield key, rows
+            else:
+                for row in rows:
+                    yield key, row
 
     def add_many(self, keys: npt.NDArray[np.uint64], rows: npt.NDArray[np.int64]) -> None:
         # Sort only the new pairs and merge them in (linear), instead of re-sorting everything:
@@ -214,9 +230,8 @@ class _Table:
     def merge(self) -> None:
         if not self.pending:
             return
-        keys = np.fromiter((k for k, rows in self.pending.items() for _ in rows), dtype=np.uint64)
-        rows = np.fromiter((r for rs in self.pending.values() for r in rs), dtype=np.int64)
-        self.add_many(keys, rows)
+        keys, rows = zip(*self._pending_pairs(), strict=True)
+        self.add_many(np.array(keys, dtype=np.uint64), np.array(rows, dtype=np.int64))
         self.pending = {}
 
     def lookup(self, keys: list[int]) -> set[int]:
@@ -232,7 +247,11 @@ class _Table:
             get = self.pending.get
             for key in keys:
                 rows = get(key)
-                if rows:
+                if rows is None:
+                    continue
+                if isinstance(rows, int):
+                    found.add(rows)
+                else:
                     found.update(rows)
         return found
 
@@ -329,7 +348,7 @@ class DuplicateIndex:
         last = self._last_keys
         if last is not None and last[0] == raw:
             return last[1]
-        keys = _salted_band_keys(memoryview(raw).cast("I").tolist())
+        keys = _salted_band_keys(raw)
         self._last_keys = (raw, keys)
         return keys
 

@@ -94,6 +94,15 @@ class TriageResult:
         }
 
 
+def _result(**fields: Any) -> TriageResult:
+    """A :class:`TriageResult` from every one of its fields, written straight into the instance:
+    the frozen dataclass's ``__init__`` sets its 19 fields one ``object.__setattr__`` at a time,
+    3 µs of a short report's triage (a test checks that every field is given)."""
+    result: TriageResult = object.__new__(TriageResult)
+    result.__dict__.update(fields)
+    return result
+
+
 _lock = threading.Lock()
 _rules: CategoryRules | None = None
 _prepared: set[str] = set()
@@ -186,7 +195,7 @@ def _read(text: str, j: Jurisdiction, g: gazetteer.Gazetteer) -> _Reading:
     """Normalize, segment, find the places and the accused (a place inside a name is dropped)."""
     norm, converted = normalize_and_report(text)
     tokens = segment.cut(norm)
-    prior = j.division_code if g.get(j.division_code) else None
+    prior = j.division_code if j.division_code in g else None
     places, place_notes = g.find(norm, prior)
     people = accused_mod.extract(norm, tokens, places, j, prior)
     places, place_notes = _outside_names(places, place_notes, people)
@@ -345,7 +354,7 @@ def triage(
                 normalized=norm,
             )
         )
-    return TriageResult(
+    return _result(
         category=cat.label,
         scope=sc.scope,
         level=route.level,

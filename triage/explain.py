@@ -75,14 +75,18 @@ class _Locator:
 
     def __init__(self, original: str, normalized: str | None = None) -> None:
         self._original, self._normalized = original, normalized
+        self._folded: str | None = None
 
-    @functools.cached_property
+    @property
     def folded(self) -> str:
         """The folded copy, made on the first search (many explanations cite no word)."""
-        # A text already in triage's form (simplified, no full-width, no stray spaces: most
-        # reports) needs no conversion for the search.
-        original = self._original
-        return original.lower() if original == self._normalized else fold_for_search(original)
+        # (Not a functools.cached_property: that takes a lock on every first access.)
+        if self._folded is None:
+            # A text already in triage's form (simplified, no full-width, no stray spaces: most
+            # reports) needs no conversion for the search.
+            original = self._original
+            self._folded = original.lower() if original == self._normalized else fold_for_search(original)
+        return self._folded
 
     def spans(self, words: Collection[str]) -> list[dict[str, Any]]:
         if not words:
@@ -100,16 +104,23 @@ class _Locator:
         return sorted(out, key=lambda w: w["start"])
 
 
-def _entry(decision: str, text: str, words: list[dict[str, Any]], confidence: float) -> dict[str, Any]:
+@functools.lru_cache(maxsize=4096)
+def _confidence(confidence: float) -> tuple[float, str, str]:
+    """A confidence as shown: rounded, its label and its text (the same few values recur)."""
     c = round(float(confidence), 2)
     level = label(c)
+    return c, level, f"把握：{level}（{c:.2f}）"
+
+
+def _entry(decision: str, text: str, words: list[dict[str, Any]], confidence: float) -> dict[str, Any]:
+    c, level, shown = _confidence(confidence)
     return {
         "decision": decision,
         "text": text,
         "words": words,
         "confidence": c,
         "confidence_label": level,
-        "confidence_text": f"把握：{level}（{c:.2f}）",
+        "confidence_text": shown,
     }
 
 
