@@ -66,8 +66,12 @@ def label(confidence: float) -> str:
 
 
 def _quote(words: Iterable[str], limit: int = 4) -> str:
-    seen = list(dict.fromkeys(w for w in words if w))[:limit]
-    return "、".join(f"“{w}”" for w in seen)
+    """The first ``limit`` distinct words, each in quotation marks, joined by 、."""
+    seen = dict.fromkeys(words)
+    seen.pop("", None)
+    if not seen:
+        return ""
+    return "“" + "”、“".join(list(seen)[:limit]) + "”"
 
 
 class _Locator:
@@ -95,7 +99,7 @@ class _Locator:
         taken: set[tuple[int, int]] = set()
         for word in dict.fromkeys(w for w in words if w):
             i = self.folded.find(word.lower())
-            while i >= 0 and any(i < e and s < i + len(word) for s, e in taken):
+            while i >= 0 and taken and any(i < e and s < i + len(word) for s, e in taken):
                 i = self.folded.find(word.lower(), i + 1)
             if i < 0:
                 continue
