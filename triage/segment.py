@@ -29,8 +29,13 @@ _SKIP = jieba.re_skip_default
 _HMM_HAN = finalseg.re_han
 _HMM_SKIP = finalseg.re_skip
 # The HMM's tables (finalseg's B M E S states, here 0 1 2 3).
-_MIN = finalseg.MIN_FLOAT
-_EMIT = tuple(finalseg.emit_P[s].get for s in "BMES")
+# Each character's four emission log-probabilities in one tuple (one look-up a character
+# instead of four; a character the model lacks gets MIN_FLOAT for a state, as there).
+_EMIT = {
+    c: tuple(finalseg.emit_P[s].get(c, finalseg.MIN_FLOAT) for s in "BMES")
+    for c in set().union(*(finalseg.emit_P[s] for s in "BMES"))
+}
+_UNSEEN = (finalseg.MIN_FLOAT,) * 4
 _START = tuple(finalseg.start_P[s] for s in "BMES")
 _TRANS = finalseg.trans_P
 
@@ -162,30 +167,27 @@ def _viterbi_cut(text: str, out: list[str]) -> None:
     """finalseg's ``viterbi`` and ``__cut`` on one Chinese run. Each state's best predecessor is
     the larger of two (value, state letter) tuples, as there: on equal values the later letter
     of B < E < M < S wins."""
-    eb, em, ee, es = _EMIT
+    emit = _EMIT.get
     t = _TRANS
     t_eb, t_sb = t["E"]["B"], t["S"]["B"]
     t_mm, t_bm = t["M"]["M"], t["B"]["M"]
     t_ss, t_es = t["S"]["S"], t["E"]["S"]
     t_be, t_me = t["B"]["E"], t["M"]["E"]
-    c = text[0]
-    vb = _START[0] + eb(c, _MIN)
-    vm = _START[1] + em(c, _MIN)
-    ve = _START[2] + ee(c, _MIN)
-    vs = _START[3] + es(c, _MIN)
+    eb, em, ee, es = emit(text[0], _UNSEEN)
+    vb = _START[0] + eb
+    vm = _START[1] + em
+    ve = _START[2] + ee
+    vs = _START[3] + es
     back: list[tuple[int, int, int, int]] = []
     for c in text[1:]:
-        e = eb(c, _MIN)
-        a, b = ve + t_eb + e, vs + t_sb + e
+        eb, em, ee, es = emit(c, _UNSEEN)
+        a, b = ve + t_eb + eb, vs + t_sb + eb
         nb, pb = (a, 2) if a > b else (b, 3)
-        e = em(c, _MIN)
-        a, b = vm + t_mm + e, vb + t_bm + e
+        a, b = vm + t_mm + em, vb + t_bm + em
         nm, pm = (a, 1) if a >= b else (b, 0)
-        e = es(c, _MIN)
-        a, b = vs + t_ss + e, ve + t_es + e
+        a, b = vs + t_ss + es, ve + t_es + es
         ns, ps = (a, 3) if a >= b else (b, 2)
-        e = ee(c, _MIN)
-        a, b = vb + t_be + e, vm + t_me + e
+        a, b = vb + t_be + ee, vm + t_me + ee
         ne, pe = (a, 0) if a > b else (b, 1)
         vb, vm, ve, vs = nb, nm, ne, ns
         back.append((pb, pm, pe, ps))
