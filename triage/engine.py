@@ -106,6 +106,9 @@ def _result(**fields: Any) -> TriageResult:
 _lock = threading.Lock()
 _rules: CategoryRules | None = None
 _prepared: set[str] = set()
+# The county tuples (a tree's ``county_codes``) whose townships the tokenizer knows, by id; each is
+# kept, so its id stays its own: a province's tree is not walked county by county every report.
+_prepared_trees: dict[int, tuple[str, ...]] = {}
 _default_jurisdiction: Jurisdiction | None = None
 
 
@@ -129,20 +132,27 @@ def _jurisdiction(j: Jurisdiction | None) -> Jurisdiction:
 
 def _prepare(j: Jurisdiction) -> None:
     """Teach the tokenizer the jurisdiction's own place names: the townships of every county in
-    its tree, or of the receiving unit's county (once per county)."""
-    code = j.division_code
-    counties = j.county_codes or ((code[:6],) if len(code) >= 6 else ())
-    fresh = [c for c in counties if c not in _prepared]
-    if not fresh:
+    its tree, or of the receiving unit's county (once per county; a tree once checked is not
+    walked again)."""
+    tree = j.county_codes
+    if tree and _prepared_trees.get(id(tree)) is tree:
         return
-    g = gazetteer.default()
-    words: list[str] = []
-    for county in fresh:
-        if g.get(county):
-            words.extend(g.children_names(county))
-    segment.add_words(words)
+    code = j.division_code
+    counties = tree or ((code[:6],) if len(code) >= 6 else ())
+    fresh = [c for c in counties if c not in _prepared]
+    if not fresh and not tree:
+        return
+    if fresh:
+        g = gazetteer.default()
+        words: list[str] = []
+        for county in fresh:
+            if g.get(county):
+                words.extend(g.children_names(county))
+        segment.add_words(words)
     with _lock:
         _prepared.update(fresh)
+        if tree:
+            _prepared_trees[id(tree)] = tree
 
 
 def warm_up(jurisdiction: Jurisdiction | None = None) -> None:
