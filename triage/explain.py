@@ -66,8 +66,12 @@ def label(confidence: float) -> str:
 
 
 def _quote(words: Iterable[str], limit: int = 4) -> str:
-    seen = list(dict.fromkeys(w for w in words if w))[:limit]
-    return "、".join(f"“{w}”" for w in seen)
+    """The first ``limit`` distinct words, each in quotation marks, joined by 、."""
+    seen = dict.fromkeys(words)
+    seen.pop("", None)
+    if not seen:
+        return ""
+    return "“" + "”、“".join(list(seen)[:limit]) + "”"
 
 
 class _Locator:
@@ -75,14 +79,18 @@ class _Locator:
 
     def __init__(self, original: str, normalized: str | None = None) -> None:
         self._original, self._normalized = original, normalized
+        self._folded: str | None = None
 
-    @functools.cached_property
+    @property
     def folded(self) -> str:
         """The folded copy, made on the first search (many explanations cite no word)."""
-        # A text already in triage's form (simplified, no full-width, no stray spaces: most
-        # reports) needs no conversion for the search.
-        original = self._original
-        return original.lower() if original == self._normalized else fold_for_search(original)
+        # (Not a functools.cached_property: that takes a lock on every first access.)
+        if self._folded is None:
+            # A text already in triage's form (simplified, no full-width, no stray spaces: most
+            # reports) needs no conversion for the search.
+            original = self._original
+            self._folded = original.lower() if original == self._normalized else fold_for_search(original)
+        return self._folded
 
     def spans(self, words: Collection[str]) -> list[dict[str, Any]]:
         if not words:
@@ -91,7 +99,7 @@ class _Locator:
         taken: set[tuple[int, int]] = set()
         for word in dict.fromkeys(w for w in words if w):
             i = self.folded.find(word.lower())
-            while i >= 0 and any(i < e and s < i + len(word) for s, e in taken):
+            while i >= 0 and taken and any(i < e and s < i + len(word) for s, e in taken):
                 i = self.folded.find(word.lower(), i + 1)
             if i < 0:
                 continue
@@ -100,16 +108,23 @@ class _Locator:
         return sorted(out, key=lambda w: w["start"])
 
 
-def _entry(decision: str, text: str, words: list[dict[str, Any]], confidence: float) -> dict[str, Any]:
+@functools.lru_cache(maxsize=4096)
+def _confidence(confidence: float) -> tuple[float, str, str]:
+    """A confidence as shown: rounded, its label and its text (the same few values recur)."""
     c = round(float(confidence), 2)
     level = label(c)
+    return c, level, f"把握：{level}（{c:.2f}）"
+
+
+def _entry(decision: str, text: str, words: list[dict[str, Any]], confidence: float) -> dict[str, Any]:
+    c, level, shown = _confidence(confidence)
     return {
         "decision": decision,
         "text": text,
         "words": words,
         "confidence": c,
         "confidence_label": level,
-        "confidence_text": f"把握：{level}（{c:.2f}）",
+        "confidence_text": shown,
     }
 
 

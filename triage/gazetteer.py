@@ -172,6 +172,20 @@ def _proper_prefixes(code: str) -> tuple[str, ...]:
     return tuple(code[:n] for n in (2, 4, 6, 9) if n < len(code))
 
 
+@functools.lru_cache(maxsize=65536)
+def _prior_score(code: str, prior: str | None) -> float:
+    """How close ``code`` is to the jurisdiction: 3 same county, 2 same city, 1 same province
+    (kept per pair: the same few names recur report after report)."""
+    if not prior:
+        return 0.0
+    if code.startswith(prior) or prior.startswith(code):
+        return 3.0
+    for length, score in ((6, 3.0), (4, 2.0), (2, 1.0)):
+        if len(code) >= length and len(prior) >= length and code[:length] == prior[:length]:
+            return score
+    return 0.0
+
+
 def _is_ancestor(anc: str, code: str) -> bool:
     return len(anc) < len(code) and code.startswith(anc)
 
@@ -205,6 +219,9 @@ class Gazetteer:
 
     def __len__(self) -> int:
         return len(self._names)
+
+    def __contains__(self, code: object) -> bool:
+        return code in self._names
 
     def get(self, code: str) -> Division | None:
         name = self._names.get(code)
@@ -264,10 +281,11 @@ class Gazetteer:
         if not spans:
             return [], []
         # Which spans name each code, and which spans name something below each code: the
-        # context tests below are set lookups, not pairwise comparisons.
+        # context tests below are set lookups, not pairwise comparisons. A lone span has no
+        # context (every test would ask about another span): the tables stay empty.
         code_spans: dict[str, set[int]] = {}
         below_spans: dict[str, set[int]] = {}
-        for i, (_, _, _, cands) in enumerate(spans):
+        for i, (_, _, _, cands) in enumerate(spans if len(spans) > 1 else ()):
             for code, _ in cands:
                 code_spans.setdefault(code, set()).add(i)
                 for anc in _proper_prefixes(code):
@@ -331,18 +349,21 @@ class Gazetteer:
             return len(spans) > 1 or i not in spans
 
         scored: list[tuple[float, str, int]] = []
+        context = bool(code_spans)
         for code, kind in cands:
             prefixes = _proper_prefixes(code)
-            anc = any(elsewhere(code_spans.get(p)) for p in prefixes)
-            desc = elsewhere(below_spans.get(code))
-            near_prior = self._prior_score(code, prior)
+            anc = context and any(elsewhere(code_spans.get(p)) for p in prefixes)
+            desc = context and elsewhere(below_spans.get(code))
+            near_prior = _prior_score(code, prior)
             if kind == ALIAS and len(code) >= 9 and not anc and near_prior < 3:
                 # A bare township or village stem needs its county in the text or as the prior.
                 continue
             if kind == ALIAS and len(code) == 6 and not (anc or desc) and near_prior < 1:
                 # A bare county stem outside the jurisdiction's province needs context.
                 continue
-            adjacent = before is not None and any(elsewhere(code_spans.get(p), before) for p in prefixes)
+            adjacent = (
+                context and before is not None and any(elsewhere(code_spans.get(p), before) for p in prefixes)
+            )
             score = 4.0 * anc + 2.0 * adjacent + 3.0 * desc
             score += near_prior + (0.5 if kind == FULL else 0.0)
             score -= 0.1 * LEVEL_RANK[LEVEL_BY_CODE_LENGTH[len(code)]]  # 长沙: the city before its county
@@ -356,18 +377,6 @@ class Gazetteer:
             if not (_is_ancestor(top, second) or _is_ancestor(second, top)):
                 return None
         return scored[0][1], scored[0][2]
-
-    @staticmethod
-    def _prior_score(code: str, prior: str | None) -> float:
-        """How close ``code`` is to the jurisdiction: 3 same county, 2 same city, 1 same province."""
-        if not prior:
-            return 0.0
-        if code.startswith(prior) or prior.startswith(code):
-            return 3.0
-        for length, score in ((6, 3.0), (4, 2.0), (2, 1.0)):
-            if len(code) >= length and len(prior) >= length and code[:length] == prior[:length]:
-                return score
-        return 0.0
 
 
 _lock = threading.Lock()

@@ -98,7 +98,7 @@ def normalize_and_report(text: str) -> tuple[str, bool]:
     simplified = to_simplified(text)
     converted = simplified != text
     text = _SPACES.sub(" ", simplified).strip()
-    return _CJK_GAP.sub("", text), converted
+    return (_CJK_GAP.sub("", text) if " " in text else text), converted
 
 
 def warm_up() -> None:

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from triage.keywords import Hit, KeywordSet, words
 from triage.lexicon import LARGE_SUM_YUAN, REAL_NAME_WORDS, REPEAT_WORDS, URGENT_WORDS
@@ -82,8 +81,10 @@ def amounts(text: str) -> list[float]:
     return out
 
 
-@dataclass(frozen=True)
-class PriorityDecision:
+class PriorityDecision(NamedTuple):
+    """The priority decision (a named tuple: a frozen dataclass costs three times as much
+    to build, once a report)."""
+
     priority: str
     reasons: tuple[str, ...]
     words: tuple[str, ...]

@@ -207,3 +207,16 @@ def test_cli_usage_lists_every_action() -> None:
 
     for action in ACTIONS:
         assert f"intake triage {action} " in USAGE
+
+
+def test_result_has_every_field_as_the_dataclass_makes_it(jurisdiction: triage.Jurisdiction) -> None:
+    """triage builds its result without the frozen dataclass's ``__init__``: every field is set
+    on the instance, and the result equals the one the constructor makes from the same values."""
+    import dataclasses
+
+    r = triage.triage("举报长沙县黄兴镇金凤村党支部书记张某某优亲厚友。", jurisdiction=jurisdiction)
+    names = {f.name for f in dataclasses.fields(triage.TriageResult)}
+    assert set(vars(r)) == names
+    assert triage.TriageResult(**vars(r)) == r
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        r.category = "x"  # type: ignore[misc]

@@ -229,3 +229,33 @@ def test_taidi2020_corpus_and_a_quick_held_out_score() -> None:
     model = triage.train([texts[i] for i in train_ids], [labels[i] for i in train_ids], calibration_folds=0)
     report = triage.evaluate(model, [texts[i] for i in test_ids], [labels[i] for i in test_ids])
     assert report["macro_f1"] > 0.8
+
+
+def test_few_and_many_candidates_verify_alike() -> None:
+    """A query checks up to a few candidates one by one and more in numpy: both give the same
+    similarity and the earliest case at or above the threshold, stored or still pending."""
+    rng = np.random.default_rng(19)
+    for _ in range(200):
+        a, b = rng.integers(0, 256, size=(2, duplicates.NUM_PERM), dtype=np.uint8)
+        same = rng.random(duplicates.NUM_PERM) < rng.random()  # from none to all bytes agreeing
+        b[same] = a[same]
+        expected = float(duplicates.estimate_jaccard(a, b)[0])
+        assert duplicates._estimate_jaccard_bytes(a.tobytes(), b.tobytes()) == expected
+    base = rng.integers(0, 2**32, size=duplicates.NUM_PERM, dtype=np.uint64).astype(np.uint32)
+
+    def variant(changed: int) -> np.ndarray:
+        sig = base.copy()
+        sig[rng.choice(duplicates.NUM_PERM, size=changed, replace=False)] ^= 0x5A5A5A5A
+        return sig
+
+    for copies in (3, duplicates._FEW_CANDIDATES + 5):
+        for merged in (False, True):
+            index = triage.DuplicateIndex(merge_every=10**6)
+            # Far (about 0.5 similar), then near (about 0.9) copies: candidates all, hits the near.
+            sigs = [variant(32) for _ in range(copies)] + [variant(6) for _ in range(copies)]
+            for i, sig in enumerate(sigs):
+                index.add_signature(f"C{i}", sig.tobytes())
+            if merged:
+                index._merge()
+            assert index.query_signature(base) == f"C{copies}"
+            assert index.query_signature(base.tobytes()) == f"C{copies}"

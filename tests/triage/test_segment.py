@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import random
 
 import jieba
 
@@ -59,3 +60,19 @@ def test_same_tokens_as_jieba_on_edge_cases() -> None:
     ]
     for text in cases:
         assert segment.cut(text) == ref.lcut(text), text
+
+
+def test_same_tokens_as_jieba_on_random_text() -> None:
+    """Random mixes of what the fast path tells apart: dictionary words, pseudonyms, single
+    characters the HMM joins, letters and numbers (re_han's and the HMM's runs), the separators
+    kept as tokens, and characters outside every block (emoji, punctuation, rare CJK)."""
+    ref = _reference()
+    rnd = random.Random(19)
+    alphabet = [
+        *"的了是在举报长沙县镇村书记张某某甲乙丙丁贪污受贿挪用扶贫款",
+        *"abcXYZ0123.%+#&_-",
+        " ", "\n", "\r\n", "\t", "，", "。", "😀", "\u3000", "擧", "\U00020000",
+    ]  # fmt: skip
+    texts = ["".join(rnd.choices(alphabet, k=rnd.randint(0, 40))) for _ in range(3000)]
+    differing = [t for t in texts if segment.cut(t) != ref.lcut(t)]
+    assert differing == []
