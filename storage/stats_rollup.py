@@ -24,8 +24,8 @@ filed, else as triaged), ``scope``, ``level``, ``priority``, ``status``, ``handl
 trimmed, when a name was filed), ``indexed`` (when the search index has it), one ``word`` per
 keyword of its search document and one ``informant`` per distinct blind index (the keyed hash
 of an ID number, phone or channel handle: never shown; the repeat-informant alerts count them).
-The day rows of the alerts' fields are counted again for each subtree of a province, city or
-county unit the owner is in (owner ``*<code>``, :data:`SUBTREE_LEVELS`, migration 0026).
+The alerts' and the measures' fields are counted again for each subtree of a province, city or
+county unit the owner is in (owner ``*<code>``, :data:`SUBTREE_FIELDS`, migration 0026).
 
 **The measures** (migration 0025, counted per month only: the measures' periods are months,
 quarters and years): ``accept_days`` and ``close_days``, the calendar days from receipt to the
@@ -91,13 +91,14 @@ KEYED = (
 DAY_ONLY = ("place_category", "accused", "word", "informant")
 # Fields counted per month only: the measures.
 MONTH_ONLY = (*MEASURED, *WEIGHED)
-# The subtree rows (migration 0026): the day rows of the fields the alerts read over many days,
-# summed again under the owner ``*<code>`` for the owner's own unit and each of its ancestors at
-# these levels, so that a supervisor of a city (1,831 units) reads one owner's rows, not every
-# unit's. A report's subtrees are counted with it (``stats_counted.subtrees``): a unit moved to
-# another parent marks every report pending (``UnitRepository.sync``).
+# The subtree rows (migration 0026): the rows of the fields the alerts read over many days and
+# of those the measures read over months, summed again under the owner ``*<code>`` for the
+# owner's own unit and each of its ancestors at these levels, so that a supervisor of a city
+# (1,831 units) reads one owner's rows, not every unit's. A report's subtrees are counted with it
+# (``stats_counted.subtrees``): a unit moved to another parent marks every report pending
+# (``UnitRepository.sync``).
 SUBTREE = "*"
-SUBTREE_FIELDS = DAY_ONLY
+SUBTREE_FIELDS = (*DAY_ONLY, *MONTH_ONLY, "channel", "anonymous")
 SUBTREE_LEVELS = ("province", "city", "county")
 UP = 4  # ancestors looked at: a village's county is two up, its province four
 TRANSFER_KINDS = ("upward", "downward", "sideways")  # a 转办 (not 交办 down, not a forward out)
@@ -274,7 +275,7 @@ def unpivot(pg: bool, keyed: str) -> str:
         f"k.month AS month, k.owner_unit AS owner_unit, k.sealed_from AS sealed_from, "
         f"k.subtrees AS subtrees FROM {sub} CROSS JOIN ({names}) v {lists}) x WHERE value IS NOT NULL"
     )
-    # Each row of the subtree fields again for each subtree of its owner (by day only: upsert).
+    # Each row of the subtree fields again for each subtree of its owner.
     each = "LATERAL json_array_elements_text(y.subtrees::json) s(value)" if pg else "json_each(y.subtrees) s"
     fields = ", ".join(f"'{f}'" for f in SUBTREE_FIELDS)
     columns = "y.field, y.value, y.sign, y.w, y.day, y.month"
@@ -297,8 +298,8 @@ def pending_rows(pg: bool) -> str:
 
 def upsert(pg: bool, rows: str) -> str:
     """Add ``rows`` (of :func:`unpivot`) to ``stats_counts``, by day (but the fields of
-    :data:`MONTH_ONLY`) and by month (but the fields of :data:`DAY_ONLY`; the subtree fields are
-    of those), in key order (two refreshers never wait on each other crosswise)."""
+    :data:`MONTH_ONLY`) and by month (but the fields of :data:`DAY_ONLY`), in key order (two
+    refreshers never wait on each other crosswise)."""
     day_only = ", ".join(repr(f) for f in DAY_ONLY)
     month_only = ", ".join(repr(f) for f in MONTH_ONLY)
     return (

@@ -27,7 +27,7 @@ class StatsCount(Base):
     sealed_from: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
     value: Mapped[str] = mapped_column(sa.String(320), primary_key=True)
     n: Mapped[int] = mapped_column(sa.BigInteger)
-    __table_args__ = (sa.Index("ix_stats_counts_value", "field", "value", "grain", "day"),)
+    __table_args__ = (sa.Index("ix_stats_counts_value", "field", "value", "grain", "owner_unit", "day"),)
 
 
 class StatsCounted(Base):
