@@ -518,10 +518,38 @@ def test_routes_without_accused(router: Router) -> None:
     assert (got.level, got.unit, got.unit.division, got.rules, got.confidence, got.transfer) == (
         "county", UnitRef(None, "平江县纪委监委"), "430626", ["R12 属地", "R12"], 0.55, "sideways"
     )  # fmt: skip
-    inside, _ = gazetteer.default().find("长沙县黄兴镇的事")
-    assert router.route([], inside, scope="accusation", channel="web").rules == ["no accused identified"]
+    for text in ("长沙县黄兴镇的事", "长沙市的事", "湖南省的事", "岳阳市的事"):
+        # Inside the receiving county, above it, or elsewhere but too coarse to name a county.
+        places, _ = gazetteer.default().find(text)
+        assert places, text
+        got = router.route([], places, scope="accusation", channel="web")
+        assert (got.unit, got.rules, got.transfer) == (COUNTY, ["no accused identified"], None), text
     out = router.route([accused()], [], scope="out_of_scope", channel="web")
     assert out == route(level="county", unit=COUNTY, rules=["§2.3 不予受理"], confidence=0.8)
+
+
+def test_the_most_senior_informed_accused_decides(router: Router) -> None:
+    def rules(*people: Accused) -> list[str]:
+        return router.route(list(people), [], scope="accusation", channel="web").rules
+
+    # A 一般干部 placed only by the receiving unit's level says nothing about the managing level.
+    bare = accused(rank="一般干部", level_source="prior", managed_by="city", unit="某单位")
+    got = router.route([bare, accused()], [], scope="accusation", channel="web")
+    assert (got.rules, got.notes) == (["R4"], ["2 accused; routed by the most senior"])
+    assert got.confidence == pytest.approx(0.85)
+    assert rules(bare) == ["R3", "R12"]  # unless that is all there is
+    # A management list entry, a known rank or another source of the level does say something.
+    assert (
+        rules(
+            accused(rank="一般干部", level_source="prior", managed_by="city", management_rule=True), accused()
+        )[0]
+        == "R3"
+    )
+    assert rules(accused(rank="副县处级", level_source="prior", managed_by="city"), accused())[0] == "R3"
+    assert rules(accused(rank="一般干部", level_source="title", managed_by="city"), accused())[0] == "R3"
+    # Of equals, the one named first.
+    assert rules(accused(unit="县教育局", start=5), accused(start=0)) == ["R4"]
+    assert rules(accused(unit="县教育局", start=0), accused(start=5)) == ["R10"]
 
 
 def test_handover_and_former_office_holders_are_noted(router: Router) -> None:
@@ -585,3 +613,33 @@ def test_the_county_of_an_accused(router: Router) -> None:
     assert router._county_of(accused(division="430626100")) == "430626"
     assert router._county_of(accused(division="4306")) == "430121"  # too short: the receiving county
     assert router._county_of(accused(division=None)) == "430121"
+
+
+def test_receiving_elsewhere_in_the_tree(router: Router) -> None:
+    province = Router(router.j.received_at("43"), router.g)
+    head = accused(
+        unit="湖南省纪委", title="书记", unit_level="province", division="43", rank="正省部级",
+        managed_by="central", commission_head=True,
+    )  # fmt: skip
+    got = province.route([head], [], scope="accusation", channel="web")
+    # Nothing above the province in the tree: the commission above, unnamed, sealed.
+    assert (got.level, got.unit, got.rules, got.sealed, got.transfer) == (
+        "central", UnitRef(None, "上一级纪检监察机关"), ["R8"], True, "upward"
+    )  # fmt: skip
+    assert got.notes == ["accused heads 湖南省纪委监委"]
+    town = Router(router.j.received_at("430121102"), router.g)
+    up = town.route([accused()], [], scope="accusation", channel="web")
+    assert (up.unit, up.rules, up.sealed, up.transfer, up.notes) == (
+        COUNTY,
+        ["R4", "R12"],
+        True,
+        "upward",
+        [UPWARD],
+    )
+    own = town.route(
+        [accused(unit="黄兴镇政府", unit_level="township", division="430121102", managed_by="township")],
+        [],
+        scope="accusation",
+        channel="web",
+    )
+    assert (own.unit, own.rules, own.transfer, own.secondary) == (HUANGXING, ["R5"], None, COUNTY)
