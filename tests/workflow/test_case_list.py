@@ -64,6 +64,12 @@ async def test_newest_first_then_by_case_number(office: Office) -> None:
             sa.update(R).where(R.c.case_no == a).values(received_at=o.clock.now() + timedelta(minutes=5))
         )
     assert [r["case_no"] for r in await listing(o)] == [a, c, b]
+    # Of two received at the same instant, the higher number first, whichever row was stored first.
+    async with o.services.db.write_engine.begin() as conn:
+        for old, new in ((b, "SWAP"), (c, b), ("SWAP", c)):
+            await conn.execute(sa.update(R).where(R.c.case_no == old).values(case_no=new))
+        await conn.execute(sa.update(R).where(R.c.case_no.in_([b, c])).values(received_at=o.clock.now()))
+    assert [r["case_no"] for r in await listing(o)] == [a, c, b]
 
 
 async def test_the_list_holds_200_cases(office: Office) -> None:
