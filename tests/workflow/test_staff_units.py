@@ -646,6 +646,11 @@ async def test_names_of_two_and_of_more_than_64_characters(staff: tuple[StaffSer
         clock.now(),
     )
     await failed_login(service, long_name, "correct horse battery", totp_now(long_secret, clock.now()), "c")
+    # Refused as nobody's, before its password or code is looked at.
+    failures = [
+        json.loads(e.payload) async for e in service._db.audit.iter_events() if e.kind == "staff_login_failed"
+    ]
+    assert failures[-1] == {"username": long_name[:64], "reason": "unknown_user"}
 
 
 async def test_the_service_throttles_by_pair_and_address(staff: tuple[StaffService, Clock]) -> None:
