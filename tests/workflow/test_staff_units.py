@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,6 +17,7 @@ from intake import jurisdiction
 from intake.errors import Conflict, RateLimited, ValidationError
 from intake.staff import (
     LOGIN_FAILED,
+    USERNAME_CHARS,
     LoginThrottle,
     OrgTree,
     Scope,
@@ -35,8 +37,11 @@ from intake.staff import (
 from server.config import Settings
 from storage import keys
 from storage.database import Database
+from storage.records import UnitRecord
+from storage.staff_store import StaffRecord
 from tests.conftest import COUNTY_JURISDICTION
 from tests.workflow.conftest import PASSWORD, Office
+from triage.jurisdiction import INTAKE_POINT
 
 TREE = OrgTree(jurisdiction.load(COUNTY_JURISDICTION).units)
 COUNTY, CITY, PROVINCE, TOWN = "430121", "4301", "43", "430121102"
@@ -463,3 +468,266 @@ async def test_relation_limits_and_messages(staff: tuple[StaffService, Clock]) -
     assert str(raised.value) == "单位名称不能超过 200 字。"
     got = sorted((r.person_name, r.person_unit, r.relation) for r in await service.relations("alice"))
     assert got == [("张", None, "亲"), ("李四", "单" * 200, "同学")]
+
+
+# --- found by the second mutation run (issue 23) --------------------------------------------------
+
+
+def test_scrypt_may_take_128_mib_and_no_more() -> None:
+    # N=2^16 (INTAKE_STAFF_SCRYPT_LOG_N's ceiling, 64 MiB) hashes; N=2^17 needs 128 MiB and a few
+    # kilobytes, over the limit: refused when hashing, and a stored hash at that cost verifies
+    # nothing (a planted hash cannot make the server take more memory).
+    with pytest.raises(ValueError):
+        hash_password("x" * 12, n=2**17)
+    salt = b"0123456789abcdef"
+    digest = hashlib.scrypt(b"x" * 12, salt=salt, n=2**17, r=8, p=1, maxmem=256 * 1024 * 1024)
+    b64 = base64.b64encode
+    stored = f"scrypt${2**17}$8$1${b64(salt).decode()}${b64(digest).decode()}"
+    assert not verify_password("x" * 12, stored)
+
+
+def test_a_stored_digest_of_another_length_verifies() -> None:
+    salt = b"fedcba9876543210"
+    digest = hashlib.scrypt(b"pw-pw-pw-pw-pw", salt=salt, n=2**10, r=8, p=1, dklen=32)
+    b64 = base64.b64encode
+    stored = f"scrypt$1024$8$1${b64(salt).decode()}${b64(digest).decode()}"
+    assert verify_password("pw-pw-pw-pw-pw", stored)
+    assert not verify_password("pw-pw-pw-pw-pX", stored)
+
+
+def test_no_secret_matches_no_code_not_even_the_empty_keys() -> None:
+    at = datetime.fromtimestamp(1111111109, UTC)
+    code = totp_at("", 1111111109 // 30)  # what an HMAC under an empty key gives
+    assert match_totp("", code, at) is None
+
+
+VILLAGE = "430121102201"
+TREE_WITH_POINT = OrgTree(
+    [
+        *jurisdiction.load(COUNTY_JURISDICTION).units,
+        UnitRecord(VILLAGE, "某村受理点", "village", INTAKE_POINT, TOWN, VILLAGE, "某村"),
+    ]
+)
+
+
+def test_an_intake_point_in_the_tree() -> None:
+    assert TREE_WITH_POINT.is_intake_point(VILLAGE)
+    assert not TREE_WITH_POINT.is_intake_point(TOWN) and not TREE_WITH_POINT.is_intake_point("999")
+    # The town's own staff take up what its village point registered; the county's do not.
+    assert scope_of(StaffMember("a", TOWN, "handler"), TREE_WITH_POINT).units == (TOWN, VILLAGE)
+    assert scope_of(StaffMember("a", COUNTY, "handler"), TREE_WITH_POINT).units == (COUNTY,)
+
+
+async def test_an_intake_point_has_registrars_only(staff: tuple[StaffService, Clock]) -> None:
+    service, clock = staff
+    await service._db.units.sync(list(TREE_WITH_POINT.units.values()))
+    points = StaffService(service._db, clock, TREE_WITH_POINT, scrypt_n=2**10)
+    with pytest.raises(ValidationError) as raised:
+        await points.add("village_handler", VILLAGE, "handler", PASSWORD)
+    assert (raised.value.code, str(raised.value)) == (
+        "intake_point_role",
+        "村（社区）受理点只能设登记员账号。",
+    )
+    member, _ = await points.add("village_reg", VILLAGE, "registrar", PASSWORD)
+    assert member == StaffMember("village_reg", VILLAGE, "registrar")
+    await points.add("town_handler", TOWN, "handler", PASSWORD)  # the rule is the point's only
+
+
+async def test_usernames_of_every_allowed_character_and_the_defaults(
+    staff: tuple[StaffService, Clock],
+) -> None:
+    service, _ = staff
+    every = "".join(sorted(USERNAME_CHARS))
+    member, _ = await service.add(every, COUNTY, "handler", PASSWORD)
+    assert member.username == every
+    with pytest.raises(Conflict) as raised:
+        await service.add(every, COUNTY, "handler", PASSWORD)
+    assert str(raised.value) == "该用户名已存在。"
+    events = [(e.kind, e.actor) async for e in service._db.audit.iter_events() if e.kind == "staff_added"]
+    assert events == [("staff_added", "cli")]  # the default actor: the command line
+
+
+async def test_an_email_address_is_checked_and_kept(staff: tuple[StaffService, Clock]) -> None:
+    service, _ = staff
+    for bad in ("not an address", "a@b", "@example.org"):
+        with pytest.raises(ValidationError) as raised:
+            await service.add("mailer", COUNTY, "handler", PASSWORD, email=bad)
+        assert (raised.value.code, str(raised.value)) == ("invalid_email", "电子邮箱地址格式不正确。")
+    await service.add("mailer", COUNTY, "handler", PASSWORD, email=" duty@example.org ")
+    await service.add("no_mail", COUNTY, "handler", PASSWORD, email="  ")
+    assert await service._db.urging.unit_addresses(COUNTY) == ["duty@example.org"]
+
+
+async def failed_login(service: StaffService, username: str, password: str, code: str, client: str) -> None:
+    with pytest.raises(Unauthorized) as raised:
+        await service.login(username, password, code, client=client)
+    assert (raised.value.code, str(raised.value)) == ("login_failed", LOGIN_FAILED)
+
+
+async def test_each_failed_login_is_on_the_record_with_its_reason(staff: tuple[StaffService, Clock]) -> None:
+    service, clock = staff
+    _, secret = await service.add("alice", COUNTY, "handler", "correct horse battery")
+    code = totp_now(secret, clock.now())
+    await failed_login(service, "nobody", "correct horse battery", code, "c")
+    await failed_login(service, "alice", "wrong horse battery", code, "c")
+    await failed_login(
+        service, "alice", "correct horse battery", "000000" if code != "000000" else "111111", "c"
+    )
+    await service.login("alice", "correct horse battery", code, client="c")
+    await failed_login(service, "alice", "correct horse battery", code, "c")
+    reasons = [
+        (json.loads(e.payload)["username"], json.loads(e.payload)["reason"])
+        async for e in service._db.audit.iter_events()
+        if e.kind == "staff_login_failed"
+    ]
+    assert reasons == [
+        ("nobody", "unknown_user"),
+        ("alice", "password"),
+        ("alice", "totp"),
+        ("alice", "totp_replay"),
+    ]
+
+
+async def test_a_replayed_step_is_refused_before_the_store_is_asked(
+    staff: tuple[StaffService, Clock], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service, clock = staff
+    _, secret = await service.add("alice", COUNTY, "handler", "correct horse battery")
+    code = totp_now(secret, clock.now())
+    await service.login("alice", "correct horse battery", code, client="c")
+    asked: list[int] = []
+    succeeded = service._db.staff.login_succeeded
+
+    async def spy(username: str, step: int, *args: object) -> bool:
+        asked.append(step)
+        return await succeeded(username, step, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(service._db.staff, "login_succeeded", spy)
+    await failed_login(service, "alice", "correct horse battery", code, "c")
+    assert asked == []  # the service's own check, not only the store's
+
+
+async def test_a_login_racing_another_with_the_same_code_fails_in_the_store(
+    staff: tuple[StaffService, Clock], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two logins with one code read the account before either records the step; the second
+    # to record it is refused by the login transaction. The race is set up by handing the
+    # second login the account as it was read before the first one's step was recorded.
+    service, clock = staff
+    _, secret = await service.add("alice", COUNTY, "handler", "correct horse battery")
+    before = await service._db.staff.staff("alice")
+    assert before is not None and before.totp_last_step is None
+    code = totp_now(secret, clock.now())
+    await service.login("alice", "correct horse battery", code, client="c")
+
+    async def read_before(username: str) -> StaffRecord | None:
+        return before
+
+    monkeypatch.setattr(service._db.staff, "staff", read_before)
+    await failed_login(service, "alice", "correct horse battery", code, "c")
+
+
+async def test_names_of_two_and_of_more_than_64_characters(staff: tuple[StaffService, Clock]) -> None:
+    service, clock = staff
+    _, secret = await service.add("ab", COUNTY, "handler", "correct horse battery")
+    assert (await service.login("ab", "correct horse battery", totp_now(secret, clock.now()), client="c"))[
+        2
+    ].username == "ab"
+    # An account the store holds under a longer name (not made by add) cannot sign in either.
+    long_name = "m" * 65
+    long_secret = new_totp_secret()
+    await service._db.staff.add_staff(
+        long_name,
+        COUNTY,
+        "handler",
+        hash_password("correct horse battery", n=2**10),
+        long_secret,
+        "test",
+        clock.now(),
+    )
+    await failed_login(service, long_name, "correct horse battery", totp_now(long_secret, clock.now()), "c")
+    # Refused as nobody's, before its password or code is looked at.
+    failures = [
+        json.loads(e.payload) async for e in service._db.audit.iter_events() if e.kind == "staff_login_failed"
+    ]
+    assert failures[-1] == {"username": long_name[:64], "reason": "unknown_user"}
+
+
+async def test_the_service_throttles_by_pair_and_address(staff: tuple[StaffService, Clock]) -> None:
+    service, clock = staff
+    cheap = StaffService(service._db, clock, TREE, scrypt_n=2**10)  # the default budgets: 5 and 20
+    assert cheap._dummy_hash.split("$")[1] == "1024"  # an unknown name costs the same scrypt work
+    _, secret = await cheap.add("alice", COUNTY, "handler", "correct horse battery")
+    for _ in range(5):
+        await failed_login(cheap, "alice", "wrong horse battery", "000000", "c1")
+    with pytest.raises(RateLimited):
+        await cheap.login("alice", "correct horse battery", totp_now(secret, clock.now()), client="c1")
+    # Neither another account from that address nor that account from another address is slowed.
+    await failed_login(cheap, "bob", "wrong horse battery", "000000", "c1")
+    await cheap.login("alice", "correct horse battery", totp_now(secret, clock.now()), client="c2")
+    # The address budget: 20 failures, whatever the names (c1 spent 6 above, one refused).
+    for i in range(14):
+        await failed_login(cheap, f"user{i}", "wrong horse battery", "000000", "c1")
+    with pytest.raises(RateLimited):
+        await cheap.login("carol", "wrong horse battery", "000000", client="c1")
+
+
+async def test_names_past_64_characters_share_the_throttle_of_the_first_64(
+    staff: tuple[StaffService, Clock],
+) -> None:
+    service, clock = staff
+    cheap = StaffService(service._db, clock, TREE, scrypt_n=2**10)
+    long_name = "l" * 64
+    _, secret = await cheap.add(long_name, COUNTY, "handler", "correct horse battery")
+    for tail in "abcde":  # five different 65-character names, one pair budget
+        await failed_login(
+            cheap, long_name + tail, "correct horse battery", totp_now(secret, clock.now()), "c"
+        )
+    with pytest.raises(RateLimited):
+        await cheap.login(long_name, "correct horse battery", totp_now(secret, clock.now()), client="c")
+
+
+async def test_a_good_login_resets_its_pair_and_refunds_its_address(
+    staff: tuple[StaffService, Clock],
+) -> None:
+    service, clock = staff
+    tight = StaffService(service._db, clock, TREE, max_failures=2, address_failures=2, scrypt_n=2**10)
+    _, secret = await tight.add("alice", COUNTY, "handler", "correct horse battery")
+    await failed_login(tight, "alice", "wrong horse battery", "000000", "c")
+    for _ in range(3):  # each good login gives back what it spent, and clears the failure
+        clock.at += timedelta(seconds=30)
+        await tight.login("alice", "correct horse battery", totp_now(secret, clock.now()), client="c")
+    await failed_login(tight, "alice", "wrong horse battery", "000000", "c")
+    with pytest.raises(RateLimited):
+        await tight.login("alice", "wrong horse battery", "000000", client="c")
+
+
+def test_the_address_budget_refills_on_the_injected_clock() -> None:
+    clock = Seconds()
+    t = LoginThrottle(per_pair=10, per_address=2, window=timedelta(minutes=2), seconds=clock)
+    t.attempt("alice", "addr")
+    t.attempt("bob", "addr")
+    with pytest.raises(RateLimited) as raised:
+        t.attempt("carol", "addr")
+    assert raised.value.retry_after == 60  # 2 per 2 minutes: one back a minute
+    clock.t += 30
+    with pytest.raises(RateLimited):
+        t.attempt("carol", "addr")
+    clock.t += 30
+    t.attempt("carol", "addr")
+
+
+def test_an_address_budget_of_one() -> None:
+    t = LoginThrottle(per_pair=10, per_address=1, window=timedelta(minutes=1), seconds=Seconds())
+    t.attempt("alice", "addr")
+    with pytest.raises(RateLimited):
+        t.attempt("bob", "addr")
+
+
+async def test_a_session_token_is_32_random_bytes_url_safe(staff: tuple[StaffService, Clock]) -> None:
+    service, clock = staff
+    _, secret = await service.add("alice", COUNTY, "handler", "correct horse battery")
+    token, _, _ = await service.login(
+        "alice", "correct horse battery", totp_now(secret, clock.now()), client="c"
+    )
+    assert len(base64.urlsafe_b64decode(token + "=")) == 32 and len(token) == 43
