@@ -28,6 +28,7 @@ P(X ≥ count) < 0.001 and at least ``INTAKE_STATS_SPIKE_MIN`` reports (5) is an
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 from collections import defaultdict
@@ -344,10 +345,16 @@ class StatsService:
         if on > self.today():
             raise ValidationError("日期不能晚于今天。", code="future_date")
         units = self.units_in_sight(member)
-        alerts = Alerts(await self._spikes(member, units, on, period))
-        alerts += await self._hot_words(member, units, on, period)
         window = self.filter(member, units, on - timedelta(days=REPEAT_WINDOW_DAYS - 1), on)
-        groups, total = await self._db.stats.accused_groups(window, ACCUSED_MIN, GROUPS_SHOWN)
+        # The four kinds read apart, each on its own connection: at a million reports their
+        # reads one after the other took 1.8 s for a week, together they share the cores.
+        spikes, hot, (groups, total), (informants, informants_total) = await asyncio.gather(
+            self._spikes(member, units, on, period),
+            self._hot_words(member, units, on, period),
+            self._db.stats.accused_groups(window, ACCUSED_MIN, GROUPS_SHOWN),
+            self._db.stats.repeat_informants(window, REPEAT_MIN, GROUPS_SHOWN),
+        )
+        alerts = Alerts([*spikes, *hot])
         for group in groups:
             who = "，".join(x for x in (group.name, group.unit) if x)
             alerts.append(
@@ -363,7 +370,6 @@ class StatsService:
             )
         if total > len(groups):
             alerts.more["accused"] = total - len(groups)
-        informants, total = await self._db.stats.repeat_informants(window, REPEAT_MIN, GROUPS_SHOWN)
         for cases in informants:
             alerts.append(
                 Alert(
@@ -376,8 +382,8 @@ class StatsService:
                     len(cases),
                 )
             )
-        if total > len(informants):
-            alerts.more["repeat_informant"] = total - len(informants)
+        if informants_total > len(informants):
+            alerts.more["repeat_informant"] = informants_total - len(informants)
         await self._record(
             member, "stats_alerts_viewed", date=on.isoformat(), period=period, alerts=len(alerts)
         )
@@ -407,14 +413,13 @@ class StatsService:
         past = self.filter(
             member, units, first - timedelta(days=WORD_HISTORY_DAYS), first - timedelta(days=1)
         )
-        totals = [
-            (await self._db.stats.sums(f, "indexed")).get("", 0) for f in (now, past)
-        ]  # reports now, reports before
-        current = {
-            w: n
-            for w, n in (await self._db.stats.sums(now, "word", at_least=self.spike_min)).items()
-            if len(w) >= 2 and _WORD.search(w)
-        }
+        indexed_now, indexed_before, words = await asyncio.gather(
+            self._db.stats.sums(now, "indexed"),
+            self._db.stats.sums(past, "indexed"),
+            self._db.stats.sums(now, "word", at_least=self.spike_min),
+        )
+        totals = [indexed_now.get("", 0), indexed_before.get("", 0)]  # reports now, reports before
+        current = {w: n for w, n in words.items() if len(w) >= 2 and _WORD.search(w)}
         before = await self._db.stats.sums(past, "word", values=sorted(current))
         found = []
         for word, n in current.items():
