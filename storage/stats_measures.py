@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from storage.stats_store import StatsFilter, scope_condition
+from storage.stats_store import StatsFilter, reports_of
 from storage.tables import R
 from storage.workflow_store import CASES
 
@@ -24,11 +24,7 @@ class StatsMeasuresStore:
         self._db = db
 
     def _where(self, f: StatsFilter) -> Any:
-        return sa.and_(
-            scope_condition(f, self._db.dialect),
-            R.c.received_at >= f.start,
-            R.c.received_at < f.end,
-        )
+        return reports_of(f, self._db.dialect)
 
     async def accused_units(self, f: StatsFilter, limit: int = 50) -> list[tuple[str, int]]:
         """``(accused unit as filed, reports)``, most reported first: the organs complained about

@@ -275,13 +275,13 @@ def unpivot(pg: bool, keyed: str) -> str:
         f"k.month AS month, k.owner_unit AS owner_unit, k.sealed_from AS sealed_from, "
         f"k.subtrees AS subtrees FROM {sub} CROSS JOIN ({names}) v {lists}) x WHERE value IS NOT NULL"
     )
-    # Each row of the subtree fields again for each subtree of its owner.
+    # Each row of the subtree fields again for each subtree of its owner (the rows made once).
     each = "LATERAL json_array_elements_text(y.subtrees::json) s(value)" if pg else "json_each(y.subtrees) s"
     fields = ", ".join(f"'{f}'" for f in SUBTREE_FIELDS)
     columns = "y.field, y.value, y.sign, y.w, y.day, y.month"
     return (
-        f"SELECT {columns}, y.owner_unit, y.sealed_from FROM ({rows}) y UNION ALL "
-        f"SELECT {columns}, s.value, y.sealed_from FROM ({rows}) y, {each} "
+        f"WITH y AS ({rows}) SELECT {columns}, y.owner_unit, y.sealed_from FROM y UNION ALL "
+        f"SELECT {columns}, s.value, y.sealed_from FROM y, {each} "
         f"WHERE y.field IN ({fields}) AND s.value IS NOT NULL"
     )
 
@@ -352,9 +352,8 @@ async def refresh_txn(batch: Batch, limit: int = BATCH) -> int:
             )
         )
     ids, params = _ids(pg, [r.report_id for r in claimed])
-    # The contributions now, computed once (the difference reads them six times: the fields,
-    # the keywords, the blind indexes, and those again for the subtrees; then they are what is
-    # counted).
+    # The contributions now, computed once (the difference reads them three times: the fields,
+    # the keywords, the blind indexes; then they are what is counted).
     if not pg:  # (SQLite's temporary tables live as long as the connection: none is left here)
         await conn.execute(sa.text("DROP TABLE IF EXISTS temp.stats_fresh"))
     await conn.execute(
