@@ -363,11 +363,15 @@ class FrozenTime:
         return self.t
 
 
-def test_the_key_file_is_reread_at_most_once_a_second(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    clock = FrozenTime()
-    monkeypatch.setattr(keys, "time", SimpleNamespace(monotonic=clock.monotonic))
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FrozenTime:
+    """The key ring's clock, moved by hand."""
+    frozen = FrozenTime()
+    monkeypatch.setattr(keys, "time", SimpleNamespace(monotonic=frozen.monotonic))
+    return frozen
+
+
+def test_the_key_file_is_reread_at_most_once_a_second(tmp_path: Path, clock: FrozenTime) -> None:
     ring = keys.load_or_create(tmp_path, env={})
     other = keys.read_key_file(tmp_path / "keys" / keys.KEY_FILE_NAME)  # another process
     assert ring.provider.versions() == [1]
@@ -385,9 +389,8 @@ def test_the_key_file_is_reread_at_most_once_a_second(
         ring.kek(1)
 
 
-def test_a_provider_sees_its_own_changes_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    clock = FrozenTime()
-    monkeypatch.setattr(keys, "time", SimpleNamespace(monotonic=clock.monotonic))
+@pytest.mark.usefixtures("clock")
+def test_a_provider_sees_its_own_changes_at_once(tmp_path: Path) -> None:
     ring = keys.load_or_create(tmp_path, env={})
     ring.provider.add_version()
     assert ring.provider.versions() == [1, 2]
@@ -402,11 +405,7 @@ def test_a_key_doc_written_by_hand_reads_back(tmp_path: Path) -> None:
     assert ring.kek(4) == bytes(range(32)) and json.loads(path.read_text())["format"] == 2
 
 
-def test_a_key_file_gone_is_an_error_at_the_next_look(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    clock = FrozenTime()
-    monkeypatch.setattr(keys, "time", SimpleNamespace(monotonic=clock.monotonic))
+def test_a_key_file_gone_is_an_error_at_the_next_look(tmp_path: Path, clock: FrozenTime) -> None:
     ring = keys.load_or_create(tmp_path, env={})
     path = tmp_path / "keys" / keys.KEY_FILE_NAME
     path.unlink()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -89,6 +90,18 @@ async def test_the_list_holds_200_cases(office: Office) -> None:
     assert len(cases) == 3
 
 
+async def seal_by_triage(o: Office, report_id: uuid.UUID, doc: dict[str, Any]) -> None:
+    """Store ``doc`` (sealed) as the report's triage, sent to the city, as the triage job does."""
+    columns = {
+        "scope": "accusation",
+        "level": "city",
+        "priority": "normal",
+        "confidence": 0.9,
+        "duplicate_of": None,
+    }
+    await o.services.db.reports.set_triage(report_id, {**columns, "triage": doc}, o.clock.now())
+
+
 async def test_a_report_sealed_by_its_triage_alone_is_hidden_before_the_workflow_acts(office: Office) -> None:
     o = office
     await o.login("county_sup")
@@ -102,14 +115,7 @@ async def test_a_report_sealed_by_its_triage_alone_is_hidden_before_the_workflow
         "unit": {"id": "4301", "name": "长沙市纪委监委"},
         "sealed": True,
     }
-    columns = {
-        "scope": "accusation",
-        "level": "city",
-        "priority": "normal",
-        "confidence": 0.9,
-        "duplicate_of": None,
-    }
-    await o.services.db.reports.set_triage(report.id, {**columns, "triage": doc}, o.clock.now())
+    await seal_by_triage(o, report.id, doc)
     async with o.services.db.read_engine.connect() as conn:
         assert (await conn.execute(sa.select(CS).where(CS.c.report_id == report.id))).first() is None
     status, err = await o.get("county_sup", f"/api/v1/staff/reports/{case_no}")
@@ -139,14 +145,7 @@ async def test_a_triage_sealing_a_case_the_workflow_holds_unsealed_hides_it(offi
     assert (await o.get("county_sup", f"/api/v1/staff/reports/{case_no}"))[0] == 200
     report = await o.services.db.reports.get(case_no)
     doc = dict(report.triage or {}) | {"sealed": True}
-    columns = {
-        "scope": "accusation",
-        "level": "city",
-        "priority": "normal",
-        "confidence": 0.9,
-        "duplicate_of": None,
-    }
-    await o.services.db.reports.set_triage(report.id, {**columns, "triage": doc}, o.clock.now())
+    await seal_by_triage(o, report.id, doc)
     assert (await o.get("county_sup", f"/api/v1/staff/reports/{case_no}"))[0] == 404
     assert case_no not in [r["case_no"] for r in await listing(o)]
 
