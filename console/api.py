@@ -33,8 +33,8 @@ from intake.staff import StaffMember
 from intake.stats import parse_day, parse_grouping
 from intake.workflow import Action, CaseView, Workflow
 
-FILING_ROLES = ("registrar", "triage_officer", "supervisor")
-TRIAGE_ROLES = ("registrar", "triage_officer", "supervisor")
+FILING_ROLES = ("registrar", "triage_officer", "supervisor", "leader")
+TRIAGE_ROLES = ("registrar", "triage_officer", "supervisor", "leader")
 
 
 def parse_action(doc: dict[str, Any]) -> Action:

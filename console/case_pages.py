@@ -47,14 +47,18 @@ from intake.staff import LEVEL_RANK, StaffMember
 from intake.triage_service import CORRECTABLE
 from intake.workflow import ACTION_LABELS, SPEC_BY_NAME, SPECS, CaseView, Workflow
 from intake.workflow.clues import (
+    APPROVAL_LABELS,
     CLUE_RULES,
     CLUE_STATE_LABELS,
     INQUIRY_RESULTS,
     METHODS,
     STAGES,
     VERIFY_RESULTS,
+    given,
     label_of,
+    may_approve,
     next_steps,
+    pending_levels,
 )
 from intake.workflow.outcomes import OUTCOME_LABELS, outcomes_for
 from intake.workflow.supervision import NOTICE_STATUS
@@ -285,8 +289,9 @@ class CasePages(PageBase):
         workflow = self.ctx.workflow
         doc: dict[str, Any] = {k: v for k, v in form.fields.items() if k != "csrf" and v.strip()}
         try:
-            if "confirm" in doc:  # the closing's checkbox
-                doc["confirm"] = doc["confirm"] in ("1", "on", "yes", "true")
+            for box in ("confirm", "leader_case"):  # checkboxes: the closing's, the clue's
+                if box in doc:
+                    doc[box] = doc[box] in ("1", "on", "yes", "true")
             for key, what in INT_FIELDS.items():
                 if key in doc:
                     try:
@@ -430,6 +435,19 @@ def _clue_detail(doc: dict[str, Any]) -> list[str]:
     for key, what in (("proposal", "意见"), ("decision", "批准"), ("result", "处置结果")):
         if isinstance(doc.get(key), str) and (stage or key == "result"):
             parts.append(f"{what}：{label_of(stage, doc[key])}")
+    levels = doc.get("levels")
+    shown = (
+        [APPROVAL_LABELS[lv] for lv in levels if lv in APPROVAL_LABELS] if isinstance(levels, list) else []
+    )
+    if shown:  # a proposal names the levels it needs; an approval the levels it gave
+        approving = "decision" in doc or "next_level" in doc
+        parts.append(f"{'审批' if approving else '需经'}：{'、'.join(shown)}")
+    if isinstance(doc.get("next_level"), str) and doc["next_level"] in APPROVAL_LABELS:
+        parts.append(f"待{APPROVAL_LABELS[doc['next_level']]}")
+    if isinstance(doc.get("reference"), str):
+        parts.append(f"批件：{doc['reference']}")
+    if doc.get("leader_case") is True:
+        parts.append("被反映人为所辖单位主要负责人")
     if isinstance(doc.get("clue_to"), str) and doc["clue_to"] in CLUE_STATE_LABELS:
         parts.append(f"线索：{CLUE_STATE_LABELS[doc['clue_to']]}")
     return parts
@@ -448,7 +466,9 @@ def _clue_section(member: StaffMember, view: CaseView, workflow: Workflow) -> di
         if mine
         and SPEC_BY_NAME[name].permits(member.role)
         and view.report.status in SPEC_BY_NAME[name].from_states
+        and (name != "clue_approve" or may_approve(member, clue))
     ]
+    waiting = pending_levels(clue)
     return {
         "record": clue,
         "state_label": CLUE_STATE_LABELS.get(clue.state, clue.state),
@@ -459,6 +479,16 @@ def _clue_section(member: StaffMember, view: CaseView, workflow: Workflow) -> di
         "deadlines": [d for d in view.deadlines if d.rule in CLUE_RULES],
         "steps": steps,
         "own_proposal": clue.proposed_by == member.actor,
+        "approvals": [
+            {
+                "label": APPROVAL_LABELS.get(g.get("level", ""), ""),
+                "by": g.get("by"),
+                "reference": g.get("reference"),
+            }
+            for g in given(clue)
+        ],
+        "waiting": waiting,
+        "next_level": waiting[0] if waiting else None,
         "mine": mine,
         "unit_name": workflow.tree.name(clue.handling_unit),
         "receiving_name": workflow.tree.name(clue.receiving_unit),

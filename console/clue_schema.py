@@ -9,8 +9,9 @@ from channels.schema import DateTime, ResponseModel
 
 # The clue's parts of the action request's documentation (console.schema.ActionRequest).
 CLUE_ACTIONS_DOC = (
-    "线索处置 (clue_propose: method, reason; clue_approve; clue_return: reason; clue_answered: text; "
-    "clue_plan: text; clue_report: outcome, text; clue_reactivate: reason — see docs/clues.md)"
+    "线索处置 (clue_propose: method, reason, leader_case; clue_approve: approval at the Party "
+    "committee's level; clue_return: reason; clue_answered: text; clue_plan: text; clue_report: "
+    "outcome, text, leader_case; clue_reactivate: reason — see docs/clues.md)"
 )
 CLUE_METHOD_DOC = "clue_propose: talk | letter | verify | shelve | conclude (监督执纪工作规则第二十一条)"
 CLUE_OUTCOMES_DOC = (
@@ -23,6 +24,17 @@ CLUE_OUTCOMES_DOC = (
 class ClueUnit(ResponseModel):
     id: str
     name: str | None
+
+
+class ClueApproval(ResponseModel):
+    level: str = Field(
+        description="review 承办部门负责人审核 | leader 纪检监察机关主要负责人审批 | "
+        "committee 同级党委主要负责人批准"
+    )
+    level_label: str
+    by: str | None = Field(description="Who gave it (for the committee's: who recorded it)")
+    at: DateTime | None
+    reference: str | None = Field(description="committee: the approval's reference (批件文号或批示)")
 
 
 class ClueView(ResponseModel):
@@ -43,6 +55,16 @@ class ClueView(ResponseModel):
     proposal_reason: str | None
     proposed_by: str | None
     proposed_at: DateTime | None
+    approvals: list[ClueApproval] = Field(
+        description="The approvals given so far to the pending proposal, or to the one approved last"
+    )
+    waiting_for: list[ClueApproval] = Field(
+        description="The approvals the pending proposal still needs, in order (by, at, reference null)"
+    )
+    leader_case: bool = Field(
+        description="The accused is a main leader of a unit under the commission "
+        "(规则第二十二条、第二十七条、第三十三条)"
+    )
     approved_by: str | None
     approved_at: DateTime | None
     plan: str | None = Field(description="初步核实工作方案")

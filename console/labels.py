@@ -74,12 +74,14 @@ EVENT_LABELS = {
     # 线索处置 (issue 18)
     "clue_opened": "作为问题线索受理",
     "clue_proposed": "提出线索处置意见",
+    "clue_reviewed": "线索处置意见逐级审批",
     "clue_approved": "批准线索处置意见",
     "clue_returned": "退回线索处置意见",
     "clue_answered": "登记谈话情况或函询回复",
     "clue_plan": "制定初步核实工作方案",
     "clue_reactivated": "重新启用暂存线索",
     "clue_result_reported": "线索处置结果已反馈受理单位",
+    "clue_reported_up": "线索及处置情况已报告上级纪检监察机关",
     # Reads on record (全程留痕 covers access): shown apart, under 查阅记录.
     "case_opened": "查阅案件",
     "attachment_opened": "打开附件",

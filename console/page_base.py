@@ -67,6 +67,7 @@ ACTION_FIELDS = frozenset(
         "decision",
         "outcome",
         "confirm",
+        "leader_case",
         "method",
         "notice_id",
     }
@@ -87,7 +88,7 @@ FILING_FIELDS = frozenset(
 SCAN_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp", "application/pdf")
 SCAN_REFUSED = "扫描件只能是图片（JPG、PNG、GIF、WEBP）或 PDF 文件。"
 RELATION_FIELDS = frozenset({"csrf", "person_name", "person_unit", "relation"})
-DEAD_LETTER_ROLES = ("supervisor", "admin")
+DEAD_LETTER_ROLES = ("supervisor", "leader", "admin")
 TRIAGE_FIELDS = frozenset({"csrf", "confirm", "back", *CORRECTABLE})
 LOGIN_FIELDS = frozenset({"csrf", "username", "password", "totp"})
 

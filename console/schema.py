@@ -97,7 +97,11 @@ class ActionRequest(RequestModel):
     )
     organ: ActionText = Field(None, description="redirect: the organ to go to (有权处理的机关)")
     deadline_id: int | None = None
-    approval: ActionText = Field(None, description="extend: who approved (批准人)")
+    approval: ActionText = Field(
+        None,
+        description="extend: who approved (批准人); clue_approve at the level of the same-level Party "
+        "committee's main leader: the approval's reference (批件文号或批示)",
+    )
     hearing_days: Days | None = None
     recusal_id: int | None = None
     notice_id: int | None = Field(
@@ -114,6 +118,13 @@ class ActionRequest(RequestModel):
     )
     confirm: bool | None = Field(None, description="close: true — the officer confirms the closing")
     method: ActionText = Field(None, description=CLUE_METHOD_DOC)
+    leader_case: bool | None = Field(
+        None,
+        description="clue_propose, clue_report: true — the accused is a main leader (主要负责人) of a "
+        "unit under the commission: the clue needs the main leader's approval for a talk or letter "
+        "(规则第二十七条), also the same-level Party committee's for 初步核实 (第三十三条), and is reported "
+        "to the commission above (第二十二条); once said it stays with the clue",
+    )
 
 
 def _correctable(name: str) -> OneOf:

@@ -46,12 +46,16 @@ ROLES = {
     "triage_officer": "分流员",
     "handler": "承办人",
     "supervisor": "督办负责人",
+    "leader": "主要负责人",
     "custodian": "身份信息保管人",
     "admin": "系统管理员",
 }
 # Who may take a video reception session's officer seat (not a custodian): those alerted of a
 # walk-in in their unit's inbox too.
-RECEPTION_OFFICER_ROLES = ("registrar", "triage_officer", "handler", "supervisor", "admin")
+RECEPTION_OFFICER_ROLES = ("registrar", "triage_officer", "handler", "supervisor", "leader", "admin")
+# Who oversees the unit and everything below it: the 督办负责人 and the commission's 主要负责人 (who
+# may do all a supervisor may, and alone approves what the rules reserve to the main leader).
+SUPERVISING_ROLES = ("supervisor", "leader")
 USERNAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._-")
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,185}\.[A-Za-z]{2,63}")
 MIN_PASSWORD = 12
@@ -219,7 +223,7 @@ class Scope:
 
 def scope_of(member: StaffMember, tree: OrgTree) -> Scope:
     units = [member.unit]
-    if member.role in ("supervisor", "admin"):
+    if member.role in (*SUPERVISING_ROLES, "admin"):
         units += tree.descendants(member.unit)
     else:
         # What the unit's own intake points (its villages) registered is the unit's to take up.
@@ -310,7 +314,8 @@ class StaffService:
                 "用户名应为 2 至 64 位小写字母、数字、点、下划线或连字符。", code="invalid_username"
             )
         if role not in ROLES:
-            raise ValidationError(f"角色只能是 {'、'.join(ROLES)}。", code="invalid_role")
+            names = "、".join(f"{label}（{code}）" for code, label in ROLES.items())
+            raise ValidationError(f"角色只能是：{names}。", code="invalid_role")
         if unit not in self.tree.units:
             raise ValidationError(f"辖区内没有单位 {unit}。", code="unknown_unit")
         if self.tree.is_intake_point(unit) and role != "registrar":

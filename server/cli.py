@@ -15,6 +15,7 @@ from intake import logs
 from intake.clock import china_time
 from intake.domain import CHANNEL_LABELS, STATUS_LABELS
 from intake.jurisdiction import JurisdictionError
+from intake.staff import ROLES
 from server.config import Settings
 from storage.errors import DatabaseUnavailable
 
@@ -411,7 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument(
         "--role",
         required=True,
-        choices=("registrar", "triage_officer", "handler", "supervisor", "custodian", "admin"),
+        choices=tuple(ROLES),
     )
     add.add_argument("--email", help="where urging alerts (催办) are mailed, when a mail server is set")
     add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")

@@ -44,6 +44,8 @@ class ClueRecord:
     proposed_by: str | None
     proposed_at: datetime | None
     prior_state: str | None
+    approvals: str | None  # JSON: the levels given to the pending proposal
+    leader_case: bool
     approved_by: str | None
     approved_at: datetime | None
     plan: str | None
@@ -68,10 +70,13 @@ class ClueResultRow:
 
 @dataclass
 class ClueWrite:
-    """What one step writes to the clue row, and the state it expects the row in."""
+    """What one step writes to the clue row, the state it expects the row in, and other columns it
+    expects unchanged (an approval level: the levels given before it, so that two approvals of
+    the same level cannot both count)."""
 
     expect_state: str
     values: dict[str, Any] = field(default_factory=dict)
+    expect: dict[str, Any] = field(default_factory=dict)
 
 
 async def write_clue_txn(batch: Batch, report_id: uuid.UUID, write: ClueWrite, at: datetime) -> None:
@@ -87,6 +92,9 @@ async def write_clue_txn(batch: Batch, report_id: uuid.UUID, write: ClueWrite, a
     query = sa.update(CL).where(CL.c.report_id == report_id)
     if write.expect_state != ANY_STATE:
         query = query.where(CL.c.state == write.expect_state)
+    for name, value in write.expect.items():
+        column = CL.c[name]
+        query = query.where(column.is_(None) if value is None else column == value)
     if (await conn.execute(query.values(**values))).rowcount != 1:
         raise StaleClue(f"clue is {have.state}")
 

@@ -143,7 +143,7 @@ class ReceptionViews:
                 "unit_name": tree.name(member.unit),
                 "role": member.role,
                 "townships": [{"code": c, "name": tree.name(c)} for c in townships],
-                "supervisor": member.role in ("supervisor", "admin"),
+                "supervisor": member.role in ("supervisor", "leader", "admin"),
                 "officer": member.role in OFFICER_ROLES
                 and tree.units[member.unit].level not in ("township", "village"),
             }

@@ -15,7 +15,7 @@ from intake.staff import StaffMember
 if TYPE_CHECKING:
     from intake.reception.service import ReceptionService
 
-SUPERVISOR_ROLES = ("supervisor", "admin")
+SUPERVISOR_ROLES = ("supervisor", "leader", "admin")
 STATUS_LABELS = {
     "booked": "已预约",
     "live": "接访中",

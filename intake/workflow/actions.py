@@ -43,11 +43,11 @@ def _roles(*names: str) -> frozenset[str]:
     return frozenset(names)
 
 
-# 登记员 and 分流员 run the intake side; 承办人 the handling; 督办负责人 everything.
-_INTAKE = _roles("registrar", "triage_officer", "supervisor")
+# 登记员 and 分流员 run the intake side; 承办人 the handling; 督办负责人 and 主要负责人 everything.
+_INTAKE = _roles("registrar", "triage_officer", "supervisor", "leader")
 _INTAKE_AND_HANDLER = _INTAKE | {"handler"}
-_HANDLING = _roles("handler", "supervisor")
-_SUPERVISOR = _roles("supervisor")
+_HANDLING = _roles("handler", "supervisor", "leader")
+_SUPERVISOR = _roles("supervisor", "leader")
 
 
 def _states(*names: str) -> frozenset[str]:

@@ -2,12 +2,19 @@
 accepted by a unit becomes a problem clue (问题线索) of that unit, and is disposed of by one of the
 four methods of art 21 — 谈话函询 (talk or letter inquiry), 初步核实 (preliminary verification),
 暂存待查 (shelve for later), 予以了结 (close) — each proposed by the handling department with its
-reason and approved by the unit's leader (arts 21 ¶2, 27, 33, 35 ¶3)::
+reason and approved level by level (:func:`approval_levels`): the department head's review
+(承办部门负责人审核, art 21 ¶2 "履行审批手续"), the commission's main leader (主要负责人审批) for
+初步核实 and its report (arts 33, 35 ¶3; 实施条例 arts 176, 179) and for a talk or letter to a main
+leader of a unit below (art 27), and the same-level Party committee's main leader (同级党委主要负责人
+批准, recorded with its reference) for 初步核实 of such a leader (art 33). A clue about such a leader
+is also reported to the commission above as it is disposed of (art 22)::
 
     received ─propose→ pending ─approve→ inquiry (谈话/函询) ─answer→ answered ─report→ pending ─approve→ …
         ↑                 │                verifying ─plan→ verifying ─report (初核报告)→ pending ─approve→ …
         │                 └─return→ (back to where it was)
         └─reactivate── shelved            done (了结, 谈话提醒, 拟立案审查调查, 移送)
+
+    pending ─approve (a level; more to come)→ pending
 
 Deadlines: the disposal opinion within one month of receiving the clue (art 21 ¶2,
 ``clue_disposal_opinion``, met by the approval), the letter's answer within 15 working days
@@ -19,13 +26,14 @@ deadlines and the audit event in one transaction)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from intake.errors import ValidationError
 from intake.notifier import CaseEvent
-from intake.staff import Forbidden, StaffMember
+from intake.staff import SUPERVISING_ROLES, Forbidden, StaffMember
 from intake.workflow.core import Action, WorkflowBase, WorkflowError, china_date
 from storage.clue_store import ANY_STATE, ClueRecord, ClueWrite
 from storage.records import ReportSummary
@@ -89,6 +97,75 @@ ALL_LABELS = {d.code: d.label for d in (*METHODS, *INQUIRY_RESULTS, *VERIFY_RESU
 CLUE_RULES = ("clue_disposal_opinion", "hanxun_reply", "clue_inquiry_report")
 
 
+@dataclass(frozen=True)
+class Level:
+    """One approval a proposal needs: what it is called, who may give it, on what basis, and
+    whether it is given outside the commission (recorded by its staff with the approval's reference:
+    批件文号 or 批示)."""
+
+    code: str
+    label: str
+    roles: tuple[str, ...]
+    basis: str
+    external: bool = False
+
+
+REVIEW = Level("review", "承办部门负责人审核", SUPERVISING_ROLES, "监督执纪工作规则第二十一条第二款")
+LEADER = Level("leader", "纪检监察机关主要负责人审批", ("leader",), "监督执纪工作规则第三十五条第三款")
+COMMITTEE = Level(
+    "committee", "同级党委主要负责人批准", SUPERVISING_ROLES, "监督执纪工作规则第三十三条", external=True
+)
+APPROVAL_LABELS = {lv.code: lv.label for lv in (REVIEW, LEADER, COMMITTEE)}
+MAX_REFERENCE = 200
+
+
+def approval_levels(stage: str, found: Disposal, leader_case: bool) -> tuple[Level, ...]:
+    """The approvals a proposal needs, in order. 初步核实 — proposed at disposal or after a talk
+    (art 30 (三)) — and the verification report go to the main leader (实施条例 art 179: the report
+    is approved as the verification was; 规则 art 35 ¶3); a talk or letter to a main leader of a
+    unit below too (art 27); 初步核实 of such a leader also needs the same-level Party committee's
+    main leader (art 33)."""
+    verify = found.then == "verifying"
+    levels = [REVIEW]
+    if stage == "verify_report":
+        levels.append(LEADER)
+    elif verify:
+        levels.append(replace(LEADER, basis="监督执纪工作规则第三十三条、监察法实施条例第一百七十六条"))
+    elif found.then == "inquiry" and leader_case:
+        levels.append(replace(LEADER, basis="监督执纪工作规则第二十七条"))
+    if verify and leader_case:
+        levels.append(COMMITTEE)
+    return tuple(levels)
+
+
+def given(clue: ClueRecord) -> list[dict[str, Any]]:
+    """The approvals given so far to the clue's pending proposal, or to the one approved last."""
+    loaded = json.loads(clue.approvals) if clue.approvals else []
+    return loaded if isinstance(loaded, list) else []
+
+
+def pending_levels(clue: ClueRecord) -> tuple[Level, ...]:
+    """The approvals the pending proposal still waits for (none when nothing is pending)."""
+    if clue.state != "pending":
+        return ()
+    stage = clue.stage or "disposal"
+    found = choice(stage, clue.proposal)
+    if found is None:
+        return ()
+    return approval_levels(stage, found, clue.leader_case)[len(given(clue)) :]
+
+
+def may_approve(member: StaffMember, clue: ClueRecord) -> bool:
+    """Whether ``member`` may give the next approval (role, not the proposer, not given before)."""
+    waiting = pending_levels(clue)
+    return bool(
+        waiting
+        and member.role in waiting[0].roles
+        and member.actor != clue.proposed_by
+        and all(g.get("by") != member.actor for g in given(clue))
+    )
+
+
 def choice(stage: str, code: str | None) -> Disposal | None:
     return next((d for d in STAGES[stage][1] if d.code == code), None)
 
@@ -132,12 +209,19 @@ def _fresh(unit: str, receiving: str) -> dict[str, Any]:
         "result": None,
         "plan": None,
         "reported_at": None,
+        "leader_case": False,
         **_no_proposal(),
     }
 
 
 def _no_proposal() -> dict[str, Any]:
-    return {"proposal": None, "proposal_reason": None, "proposed_by": None, "proposed_at": None}
+    return {
+        "proposal": None,
+        "proposal_reason": None,
+        "proposed_by": None,
+        "proposed_at": None,
+        "approvals": None,
+    }
 
 
 async def _clue(
@@ -177,7 +261,7 @@ async def propose(
     if found is None:
         names = "、".join(d.label for d in METHODS)
         raise ValidationError(f"请选择处置方式：{names}。", code="invalid_method")
-    _propose(wf, member, clue, "disposal", found, a.reason, change, now)
+    _propose(wf, member, clue, "disposal", found, a.reason, change, now, leader_case=a.leader_case)
     return None
 
 
@@ -200,7 +284,7 @@ async def report_result(
     if found is None:
         names = "、".join(d.label for d in STAGES[stage][1])
         raise ValidationError(f"处置建议只能是：{names}。", code="invalid_outcome")
-    _propose(wf, member, clue, stage, found, a.reason or a.text, change, now)
+    _propose(wf, member, clue, stage, found, a.reason or a.text, change, now, leader_case=a.leader_case)
     return None
 
 
@@ -213,8 +297,14 @@ def _propose(
     reason: str | None,
     change: CaseChange,
     now: datetime,
+    *,
+    leader_case: bool,
 ) -> None:
+    """The proposal, waiting for its first approval. ``leader_case``: the proposer says the accused
+    is a main leader of a unit under the commission (a fact that stays with the clue once said)."""
     text = wf._text(reason, "理由" if stage == "disposal" else "情况报告")
+    leader_case = leader_case or clue.leader_case
+    levels = approval_levels(stage, found, leader_case)
     _step(
         change,
         "clue_proposed",
@@ -227,9 +317,17 @@ def _propose(
             "proposed_by": member.actor,
             "proposed_at": now,
             "prior_state": clue.state,
+            "approvals": None,
+            "leader_case": leader_case,
         },
     )
-    change.event_payload |= {"stage": stage, "proposal": found.code, "reason_chars": len(text)}
+    change.event_payload |= {
+        "stage": stage,
+        "proposal": found.code,
+        "reason_chars": len(text),
+        "levels": [lv.code for lv in levels],
+        "leader_case": leader_case,
+    }
 
 
 async def approve(
@@ -241,13 +339,85 @@ async def approve(
     change: CaseChange,
     now: datetime,
 ) -> CaseEvent | None:
-    """主要负责人/领导批准 (arts 21 ¶2, 27, 33, 35 ¶3): the pending proposal takes effect."""
+    """One approval of the pending proposal (逐级审批, arts 21 ¶2, 27, 33, 35 ¶3): its next level;
+    with the last, the proposal takes effect. A main leader giving the department head's review
+    gives their own level with it; an approval outside the commission needs its reference. The
+    write expects the levels given before it, so two approvals of one level cannot both count."""
     clue = await _clue(wf, member, report, state, "pending")
     _not_own(member, clue)
     stage = clue.stage or "disposal"
     found = choice(stage, clue.proposal)
     if found is None:  # a proposal of a stage that no longer offers it (a changed table)
         raise WorkflowError("待审批的意见已失效，请退回重新提出。", code="invalid_clue_step")
+    before = given(clue)
+    levels = approval_levels(stage, found, clue.leader_case)
+    gave = _levels_given(member, levels, before, a, now)
+    after = [*before, *gave]
+    # The audit chain keeps the levels given and an outside approval's reference (a 批件文号 or
+    # 批示: the approval itself, not the case's facts).
+    payload: dict[str, Any] = {"stage": stage, "levels": [g["level"] for g in gave]}
+    if "reference" in gave[0]:
+        payload["reference"] = gave[0]["reference"]
+    if len(after) < len(levels):
+        _step(change, "clue_reviewed", clue, "pending", {"approvals": json.dumps(after, ensure_ascii=False)})
+        change.event_payload |= payload | {"proposal": found.code, "next_level": levels[len(after)].code}
+    else:
+        _take_effect(wf, report, state, clue, stage, found, change, member, now)
+        assert change.clue is not None  # the approvals stay on the row until the next proposal
+        change.clue.values["approvals"] = json.dumps(after, ensure_ascii=False)
+        change.event_payload |= payload | {"decision": found.code}
+    assert change.clue is not None
+    change.clue.expect = {"approvals": clue.approvals}
+    return None
+
+
+def _levels_given(
+    member: StaffMember, levels: tuple[Level, ...], before: list[dict[str, Any]], a: Action, now: datetime
+) -> list[dict[str, Any]]:
+    """The level ``member`` gives now (with the main leader's own after a review by the main
+    leader), or why they may not."""
+    if any(g.get("by") == member.actor for g in before):
+        raise Forbidden("您已审批过本意见，下一级审批须由其他负责人进行。", code="approved_already")
+    level = levels[len(before)]
+    if member.role not in level.roles:
+        raise Forbidden(f"本意见下一步须经{level.label}（{level.basis}）。", code="approval_level")
+    entry: dict[str, Any] = {"level": level.code, "by": member.actor, "at": now.isoformat()}
+    if level.external:
+        reference = " ".join((a.approval or "").split())
+        if not reference:
+            raise ValidationError(
+                f"请填写{level.label}的批准文号或批示（{level.basis}）。", code="approval_reference_required"
+            )
+        if len(reference) > MAX_REFERENCE:
+            raise ValidationError(
+                f"批准文号或批示不能超过{MAX_REFERENCE}字。", code="approval_reference_too_long"
+            )
+        entry["reference"] = reference
+    gave = [entry]
+    following = levels[len(before) + 1 : len(before) + 2]
+    if (
+        level.code == "review"
+        and following
+        and following[0].code == "leader"
+        and member.role in following[0].roles
+    ):
+        gave.append({"level": "leader", "by": member.actor, "at": now.isoformat()})
+    return gave
+
+
+def _take_effect(
+    wf: WorkflowBase,
+    report: ReportSummary,
+    state: CaseStateRecord,
+    clue: ClueRecord,
+    stage: str,
+    found: Disposal,
+    change: CaseChange,
+    member: StaffMember,
+    now: datetime,
+) -> None:
+    """The last approval: the proposal takes effect (its deadlines, where the clue goes, the
+    report back and, for a main leader's clue, the report upward)."""
     values: dict[str, Any] = {"approved_by": member.actor, "approved_at": now, **_no_proposal()}
     change.close_deadlines = {
         "clue_disposal_opinion" if stage == "disposal" else "clue_inquiry_report": "met"
@@ -266,8 +436,25 @@ async def approve(
         values |= {"result": found.code} | ({"method": found.code} if stage == "disposal" else {})
         _report_back(report, state, change, values, found, now)
     _step(change, "clue_approved", clue, found.then, values)
-    change.event_payload |= {"stage": stage, "decision": found.code}
-    return None
+    if clue.leader_case:
+        _report_up(wf, report, state, change, stage, found)
+
+
+def _report_up(
+    wf: WorkflowBase,
+    report: ReportSummary,
+    state: CaseStateRecord,
+    change: CaseChange,
+    stage: str,
+    found: Disposal,
+) -> None:
+    """Art 22: a clue about a main leader of a unit under the commission, and how it is disposed
+    of, is reported to the commission above as each decision takes effect."""
+    above = next(iter(wf.tree.ancestors(state.owner_unit)), None)
+    if above is None:
+        return
+    payload = {"to_unit": above, "from_unit": state.owner_unit, "stage": stage, "decision": found.code}
+    change.also_events.append((report.id, "clue_reported_up", payload))
 
 
 def _report_back(

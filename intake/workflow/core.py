@@ -54,6 +54,7 @@ class Action:
     outcome: str | None = None  # close: one of intake.workflow.outcomes
     confirm: bool = False  # close: the officer confirmed the closing
     method: str | None = None  # clue_propose: one of intake.workflow.clues.METHODS
+    leader_case: bool = False  # clue_propose, clue_report: the accused is a main leader of a unit below
     notice_id: int | None = None  # answer_supervision, close_supervision: the 督办函
 
 

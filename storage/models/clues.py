@@ -32,6 +32,10 @@ class Clue(Base):
     proposed_by: Mapped[str | None] = mapped_column(sa.String(80))
     proposed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     prior_state: Mapped[str | None] = mapped_column(sa.String(16))
+    # The levels given so far to the pending proposal (a JSON array, 0027): level, by, at, reference.
+    approvals: Mapped[str | None] = mapped_column(sa.Text)
+    # The accused is a main leader of a unit under the commission (监督执纪工作规则 arts 22, 27, 33).
+    leader_case: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false())
     approved_by: Mapped[str | None] = mapped_column(sa.String(80))
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     plan: Mapped[str | None] = mapped_column(sa.Text)

@@ -31,7 +31,8 @@ class StaffAccount(Base):
     email: Mapped[str | None] = mapped_column(sa.String(254))
     __table_args__ = (
         sa.CheckConstraint(
-            "role IN ('registrar','triage_officer','handler','supervisor','custodian','admin')", name="role"
+            "role IN ('registrar','triage_officer','handler','supervisor','leader','custodian','admin')",
+            name="role",
         ),
     )
 

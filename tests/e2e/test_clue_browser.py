@@ -1,7 +1,8 @@
 """The case page's clue section (线索处置, issue 18) in headless Chromium, JavaScript off: a county
 registrar accepts an accusation and sends it down to a township; the township's handler proposes
-初步核实 with a reason, its leader approves, the handler records the plan and the report proposing
-予以了结, the leader approves; the county's registrar, who no longer sees the case, reads the
+初步核实 with a reason, the department head reviews it and the main leader approves it (逐级审批),
+the handler records the plan and the report proposing 予以了结, the main leader approves it (his
+approval gives the review too); the county's registrar, who no longer sees the case, reads the
 result on 线索结果反馈."""
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ STAFF = {
     "county_reg": ("430121", "registrar"),
     "town_officer": ("430121102", "handler"),
     "town_sup": ("430121102", "supervisor"),
+    "town_leader": ("430121102", "leader"),
 }
 SHOTS = Path(os.environ.get("INTAKE_SCREENSHOT_DIR") or "")
 
@@ -79,11 +81,23 @@ async def test_the_clue_section_in_chromium(office: Any, browser: Any, tmp_path:
     assert "初步核实" in (await town.text_content("#clue-proposal") or "")
     assert await town.locator("#act-clue_approve").count() == 0  # a handler approves nothing
 
-    leader = await login(browser, base, "town_sup", secrets["town_sup"])
+    head = await login(browser, base, "town_sup", secrets["town_sup"])
+    await head.goto(f"{base}/console/cases/{case_no}")
+    assert "承办部门负责人审核" in (await head.text_content("#act-clue_approve") or "")
+    await submit(head, "clue_approve")
+    assert "待领导审批" in (await head.text_content("#clue-state") or "")
+    levels = await head.text_content("#clue-levels") or ""
+    assert "承办部门负责人审核：已批准" in levels and "纪检监察机关主要负责人审批：待审批" in levels
+    assert await head.locator("#act-clue_approve").count() == 0  # the next level is the main leader's
+    assert "待纪检监察机关主要负责人审批" in (await head.text_content("#clue") or "")
+
+    leader = await login(browser, base, "town_leader", secrets["town_leader"])
     await leader.goto(f"{base}/console/cases/{case_no}")
     await leader.screenshot(path=str(shots / "clue_pending.png"), full_page=True)
     await submit(leader, "clue_approve")
     assert "初步核实中" in (await leader.text_content("#clue-state") or "")
+    approved = await leader.text_content("#clue-approved") or ""
+    assert "承办部门负责人审核" in approved and "纪检监察机关主要负责人审批" in approved
 
     await town.goto(f"{base}/console/cases/{case_no}")
     assert await town.locator("#act-clue_report").count() == 0  # the plan comes first
@@ -100,6 +114,10 @@ async def test_the_clue_section_in_chromium(office: Any, browser: Any, tmp_path:
     assert "长沙县纪委监委" in (await leader.text_content("#clue-reported") or "")
     timeline = await leader.text_content("#timeline") or ""
     assert "批准线索处置意见" in timeline and "线索处置结果已反馈受理单位" in timeline
+    assert (
+        "线索处置意见逐级审批" in timeline
+        and "审批：承办部门负责人审核、纪检监察机关主要负责人审批" in timeline
+    )
     await leader.screenshot(path=str(shots / "clue_done.png"), full_page=True)
     assert await leader.evaluate("document.documentElement.scrollWidth") <= 1366
 

@@ -32,8 +32,9 @@ def test_the_by_name_tables_are_views_of_the_specs() -> None:
     assert set(ROLE_ACTIONS) == set(ROLES)
     for role, allowed in ROLE_ACTIONS.items():
         assert allowed == {s.name for s in SPECS if s.permits(role)}, role
-    # The supervisor does everything; the identity custodian and the administrator no case action.
-    assert ROLE_ACTIONS["supervisor"] == set(ACTIONS)
+    # The supervisor and the main leader do everything; the identity custodian and the administrator
+    # no case action.
+    assert ROLE_ACTIONS["supervisor"] == ROLE_ACTIONS["leader"] == set(ACTIONS)
     assert ROLE_ACTIONS["custodian"] == ROLE_ACTIONS["admin"] == frozenset()
     assert ROLE_ACTIONS["handler"] == {"accept", "reply", "close", "transfer", "request_recusal"} | {
         "clue_propose",

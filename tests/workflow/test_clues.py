@@ -47,6 +47,12 @@ async def accepted_clue(o: Office, *, at_town: bool = False) -> tuple[str, dict[
     return case_no, doc
 
 
+async def leader(o: Office, name: str, unit: str) -> None:
+    """The unit's main leader (主要负责人), logged in."""
+    _, o.secrets[name] = await o.services.staff.add(name, unit, "leader", PASSWORD)
+    await o.login(name)
+
+
 async def later(o: Office, y: int, m: int, d: int) -> None:
     """Move the clock on (staff tokens last 8 hours: everyone logs in again)."""
     o.clock.set(y, m, d)
@@ -91,14 +97,35 @@ async def test_a_clue_goes_through_initial_verification_to_closing(office: Offic
     assert clue["proposal_reason"] == "反映问题具体，具有可查性。"
     assert deadlines(doc, "clue_disposal_opinion")[0]["status"] == "open"  # met only on approval
 
+    assert [w["level"] for w in clue["waiting_for"]] == ["review", "leader"] and clue["approvals"] == []
+
+    # 初步核实 goes to the main leader (规则第三十三条, 实施条例第一百七十六条) after the department
+    # head's review.
     status, doc = await o.act("town_sup", case_no, action="clue_approve")
     assert status == 200, doc
+    assert doc["clue"]["state"] == "pending" and [g["level"] for g in doc["clue"]["approvals"]] == ["review"]
+    assert deadlines(doc, "clue_disposal_opinion")[0]["status"] == "open"  # met only on the last level
+    await leader(o, "town_leader", TOWN)
+    status, doc = await o.act("town_leader", case_no, action="clue_approve")
+    assert status == 200, doc
+    steps = [e for e in doc["timeline"] if e["kind"] in ("clue_reviewed", "clue_approved")]
+    assert [(e["kind"], e["payload"]["levels"]) for e in steps] == [
+        ("clue_reviewed", ["review"]),
+        ("clue_approved", ["leader"]),
+    ]
+    assert steps[0]["payload"]["next_level"] == "leader"
     clue = doc["clue"]
     assert (
         clue["state"] == "verifying"
         and clue["method"] == "verify"
-        and clue["approved_by"] == "staff:town_sup"
+        and clue["approved_by"] == "staff:town_leader"
+        and clue["waiting_for"] == []
     )
+    # The levels given stay on the clue until the next proposal.
+    assert [(g["level"], g["by"]) for g in clue["approvals"]] == [
+        ("review", "staff:town_sup"),
+        ("leader", "staff:town_leader"),
+    ]
     assert clue["next_steps"] == ["clue_plan"]
     assert deadlines(doc, "clue_disposal_opinion")[0]["status"] == "met"
 
@@ -132,7 +159,30 @@ async def test_a_clue_goes_through_initial_verification_to_closing(office: Offic
     )
     assert status == 200, doc
     assert doc["clue"]["stage"] == "verify_report" and doc["clue"]["proposal_label"] == "予以了结"
+    # The verification report: reviewed by the department head, then approved by the main leader
+    # (规则第三十五条第三款).
     status, doc = await o.act("town_sup", case_no, action="clue_approve")
+    assert status == 200, doc
+    clue = doc["clue"]
+    assert clue["state"] == "pending" and clue["proposal"] == "conclude"
+    assert [(g["level"], g["by"], g["level_label"]) for g in clue["approvals"]] == [
+        ("review", "staff:town_sup", "承办部门负责人审核")
+    ]
+    assert [(w["level"], w["level_label"]) for w in clue["waiting_for"]] == [
+        ("leader", "纪检监察机关主要负责人审批")
+    ]
+    reviewed = doc
+    for name, code in (("town_sup", "approved_already"), ("town_officer", "role_not_allowed")):
+        got, err = await o.act(name, case_no, action="clue_approve")
+        assert got == 403 and err["error"]["code"] == code, err
+        await unchanged(o, "town_sup", case_no, reviewed)
+    _, o.secrets["town_sup2"] = await o.services.staff.add("town_sup2", TOWN, "supervisor", PASSWORD)
+    await o.login("town_sup2")
+    got, err = await o.act("town_sup2", case_no, action="clue_approve")
+    assert got == 403 and err["error"]["code"] == "approval_level"
+    assert "纪检监察机关主要负责人审批" in err["error"]["message"]
+    await unchanged(o, "town_sup", case_no, reviewed)
+    status, doc = await o.act("town_leader", case_no, action="clue_approve")
     assert status == 200, doc
     clue = doc["clue"]
     assert clue["state"] == "done" and clue["result"] == "conclude" and clue["result_label"] == "予以了结"
@@ -141,9 +191,11 @@ async def test_a_clue_goes_through_initial_verification_to_closing(office: Offic
     assert steps == [
         "clue_opened",
         "clue_proposed",
+        "clue_reviewed",
         "clue_approved",
         "clue_plan",
         "clue_proposed",
+        "clue_reviewed",
         "clue_approved",
         "clue_result_reported",
     ]
@@ -235,10 +287,16 @@ async def test_a_second_inquiry_and_a_shelved_clue_taken_up_again(office: Office
     assert deadlines(doc, "hanxun_reply")[0]["status"] == "open"
     await o.act("county_handler", case_no, action="clue_answered", text="函询回复已收到。")
     await o.act("county_handler", case_no, action="clue_report", outcome="verify", text="说明存在明显问题。")
-    await o.act("county_sup", case_no, action="clue_approve")
+    # Proposing 初步核实 after a talk is approved as 初步核实 is: reviewed, then the main leader's.
+    await leader(o, "county_leader", COUNTY)
+    status, doc = await o.act("county_sup", case_no, action="clue_approve")
+    assert doc["clue"]["state"] == "pending" and doc["clue"]["waiting_for"][0]["level"] == "leader"
+    status, doc = await o.act("county_leader", case_no, action="clue_approve")
+    assert doc["clue"]["state"] == "verifying", doc
     await o.act("county_handler", case_no, action="clue_plan", text="核查组三人。")
     await o.act("county_handler", case_no, action="clue_report", outcome="shelve", text="暂不具备核实条件。")
-    status, doc = await o.act("county_sup", case_no, action="clue_approve")
+    await o.act("county_sup", case_no, action="clue_approve")
+    status, doc = await o.act("county_leader", case_no, action="clue_approve")
     assert status == 200, doc
     assert doc["clue"]["state"] == "shelved" and doc["clue"]["next_steps"] == ["clue_reactivate"]
     # 暂存待查 is taken up again: a new disposal opinion within one month of that day.
@@ -256,6 +314,103 @@ async def test_a_second_inquiry_and_a_shelved_clue_taken_up_again(office: Office
     )
     status, doc = await o.act("county_sup", case_no, action="clue_approve")
     assert doc["clue"]["state"] == "done" and doc["clue"]["result"] == "conclude"
+    await o.audit_ok()
+
+
+async def test_a_main_leaders_clue_goes_to_the_leader_the_party_committee_and_up(office: Office) -> None:
+    """规则第二十七条、第三十三条、第二十二条: the accused is a main leader of a unit under the county
+    (a township's Party secretary). A letter to him needs the county commission's main leader (who,
+    reviewing himself, gives both levels at once); 初步核实 of him also the county Party committee's
+    main leader, recorded with its reference; every decision is reported to the city above."""
+    o = office
+    o.clock.set(2025, 9, 22)
+    case_no, _ = await accepted_clue(o)
+    await leader(o, "county_leader", COUNTY)
+    _, o.secrets["county_sup2"] = await o.services.staff.add("county_sup2", COUNTY, "supervisor", PASSWORD)
+    await o.login("county_sup2")
+    status, doc = await o.act(
+        "county_handler", case_no, action="clue_propose", method="letter", reason="宜函询。", leader_case=True
+    )
+    assert status == 200, doc
+    assert doc["clue"]["leader_case"] is True
+    assert [w["level"] for w in doc["clue"]["waiting_for"]] == ["review", "leader"]
+    proposed = next(e for e in doc["timeline"] if e["kind"] == "clue_proposed")["payload"]
+    assert proposed["levels"] == ["review", "leader"] and proposed["leader_case"] is True
+    status, doc = await o.act("county_leader", case_no, action="clue_approve")
+    assert status == 200, doc
+    clue = doc["clue"]
+    assert clue["state"] == "inquiry" and clue["method"] == "letter"
+    assert [(g["level"], g["by"]) for g in clue["approvals"]] == [
+        ("review", "staff:county_leader"),
+        ("leader", "staff:county_leader"),
+    ]
+    up = [e["payload"] for e in doc["timeline"] if e["kind"] == "clue_reported_up"]
+    assert up == [{"to_unit": "4301", "from_unit": COUNTY, "stage": "disposal", "decision": "letter"}]
+
+    await o.act("county_handler", case_no, action="clue_answered", text="函询回复已收到。")
+    # The flag stays with the clue: the report after the letter proposes 初步核实 without it.
+    status, doc = await o.act(
+        "county_handler", case_no, action="clue_report", outcome="verify", text="说明存在明显问题。"
+    )
+    assert status == 200 and doc["clue"]["leader_case"] is True
+    assert [w["level"] for w in doc["clue"]["waiting_for"]] == ["review", "leader", "committee"]
+    assert doc["clue"]["waiting_for"][2]["level_label"] == "同级党委主要负责人批准"
+    status, doc = await o.act("county_sup", case_no, action="clue_approve")
+    assert status == 200 and doc["clue"]["state"] == "pending", doc
+    got, err = await o.act("county_sup2", case_no, action="clue_approve")
+    assert got == 403 and err["error"]["code"] == "approval_level"  # the main leader's level is next
+    status, doc = await o.act("county_leader", case_no, action="clue_approve")
+    assert status == 200 and [w["level"] for w in doc["clue"]["waiting_for"]] == ["committee"], doc
+    waiting = doc
+    for name, body, code, status in (
+        ("county_sup", {}, "approved_already", 403),
+        ("county_leader", {"approval": "县委书记批示"}, "approved_already", 403),
+        ("county_sup2", {}, "approval_reference_required", 422),
+        ("county_sup2", {"approval": " \t "}, "approval_reference_required", 422),
+        ("county_sup2", {"approval": "批" * 201}, "approval_reference_too_long", 422),
+    ):
+        got, err = await o.act(name, case_no, action="clue_approve", **body)
+        assert (got, err["error"]["code"]) == (status, code), (name, body, err)
+        await unchanged(o, "county_sup", case_no, waiting)
+    status, doc = await o.act(
+        "county_sup2", case_no, action="clue_approve", approval="县委书记批示 （2025）12号"
+    )
+    assert status == 200, doc
+    clue = doc["clue"]
+    assert clue["state"] == "verifying" and clue["approved_by"] == "staff:county_sup2"
+    assert [(g["level"], g["reference"]) for g in clue["approvals"]] == [
+        ("review", None),
+        ("leader", None),
+        ("committee", "县委书记批示 （2025）12号"),
+    ]
+    approved = [e["payload"] for e in doc["timeline"] if e["kind"] == "clue_approved"][-1]
+    assert approved["levels"] == ["committee"] and approved["reference"] == "县委书记批示 （2025）12号"
+    up = [e["payload"]["decision"] for e in doc["timeline"] if e["kind"] == "clue_reported_up"]
+    assert up == ["letter", "verify"]
+    await o.audit_ok()
+
+
+async def test_two_reviews_of_one_level_count_once(office: Office) -> None:
+    """The levels given are checked in the approval's own transaction: of two department heads
+    reviewing one proposal together, one review counts; the other is refused."""
+    o = office
+    o.clock.set(2025, 9, 26)
+    _, o.secrets["county_sup2"] = await o.services.staff.add("county_sup2", COUNTY, "supervisor", PASSWORD)
+    case_no, _ = await accepted_clue(o)
+    await o.login("county_sup2")
+    status, doc = await o.act(
+        "county_handler", case_no, action="clue_propose", method="verify", reason="可查。"
+    )
+    assert status == 200, doc
+    answers = await asyncio.gather(
+        o.act("county_sup", case_no, action="clue_approve"),
+        o.act("county_sup2", case_no, action="clue_approve"),
+    )
+    assert sorted(status for status, _ in answers)[0] == 200
+    refused = [doc["error"]["code"] for status, doc in answers if status != 200]
+    assert len(refused) == 1 and refused[0] in ("stale_case", "approval_level"), answers
+    status, doc = await o.get("county_sup", f"/api/v1/staff/reports/{case_no}")
+    assert len(doc["clue"]["approvals"]) == 1 and kinds(doc).count("clue_reviewed") == 1
     await o.audit_ok()
 
 

@@ -327,7 +327,8 @@ async def test_accounts_at_the_limits_and_the_messages(staff: tuple[StaffService
     with pytest.raises(ValidationError) as raised:
         await service.add("cd", COUNTY, "boss", "x" * 12)
     assert (
-        str(raised.value) == "角色只能是 registrar、triage_officer、handler、supervisor、custodian、admin。"
+        str(raised.value) == "角色只能是：登记员（registrar）、分流员（triage_officer）、承办人（handler）、"
+        "督办负责人（supervisor）、主要负责人（leader）、身份信息保管人（custodian）、系统管理员（admin）。"
     )
     with pytest.raises(ValidationError) as raised:
         await service.add("cd", "999", "handler", "x" * 12)
