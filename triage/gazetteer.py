@@ -308,11 +308,14 @@ class Gazetteer:
         """Every occurrence of every name (overlaps included) as (start, end, surface, candidates)."""
         hits = []
         lengths, entries = self._lengths, self._entries
-        for i in range(len(text) - 1):
+        size = len(text)
+        for i in range(size - 1):
             found = lengths.get(text[i : i + 2])
             if found is None:
                 continue
             for n in found:
+                if i + n > size:  # a slice past the end is shorter: a shorter name, at the wrong span
+                    continue
                 entry = entries.get(text[i : i + n])
                 if entry is not None:
                     hits.append((i, i + n, entry[0], entry[1]))

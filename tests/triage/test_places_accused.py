@@ -29,6 +29,19 @@ def test_township_next_to_its_county_wins_over_namesakes() -> None:
     assert matches == [] and "88" in notes[0]
 
 
+@pytest.mark.parametrize(
+    "text", ["我住在长沙", "长沙", "事情发生在长沙县", "岳阳县新墙镇", "问题出在星沙", "北京市朝阳区"]
+)
+def test_a_place_at_the_end_of_the_text_has_its_own_span(text: str) -> None:
+    """A name at the very end: its span lies within the text and covers exactly its words (a
+    longer name's slice past the end used to match the shorter name, with its end past the text:
+    长沙 in 我住在长沙 came out as 3–8)."""
+    matches, _ = gazetteer.default().find(triage.normalize(text), "430121")
+    assert matches
+    for m in matches:
+        assert 0 <= m.start < m.end <= len(text) and text[m.start : m.end] == m.text
+
+
 def test_jurisdiction_is_the_prior_for_bare_township_names() -> None:
     assert codes("星沙的一个小区") == ["430121001"]
     assert codes("星沙的一个小区", prior="110105") == []
