@@ -20,7 +20,7 @@ from aiohttp import web
 
 from channels.base import json_response, parse_json_object, read_bounded_json
 from channels.schema import Accused, Location, M, Reporter, parse_date, validated, validated_query
-from console import data, openapi, schema, stats_export, stats_schema
+from console import data, inbox_schema, openapi, schema, stats_export, stats_schema
 from console.case_doc import case_doc
 from console.clue_api import result_docs
 from console.context import ConsoleContext
@@ -31,6 +31,7 @@ from intake.files import clean_filename, sniff
 from intake.informant import CaseRequests
 from intake.staff import StaffMember
 from intake.stats import parse_day, parse_grouping
+from intake.urging import UrgingService
 from intake.workflow import Action, CaseView, Workflow
 
 FILING_ROLES = ("registrar", "triage_officer", "supervisor", "leader")
@@ -121,6 +122,8 @@ class ConsoleAdapter:
             "decideTriage": self.triage_decision,
             "deadlineBoard": self.deadlines,
             "clueResults": self.clue_results,
+            "staffInbox": self.inbox,
+            "staffInboxRead": self.inbox_read,
             "triageQueue": self.triage_queue,
             "staffStats": self.stats,
             "staffStatsAlerts": self.stats_alerts,
@@ -322,6 +325,32 @@ class ConsoleAdapter:
         member = await self._member(request)
         workflow = self.ctx.workflow
         return json_response(result_docs(await workflow.clue_results(member), workflow.tree))
+
+    # --- the inbox (待办提醒) -----------------------------------------------------------------------
+
+    def _urging(self) -> UrgingService:
+        if self.ctx.urging is None:
+            raise IntakeError("提醒服务未启用。", code="urging_unavailable", status=503)
+        return self.ctx.urging
+
+    async def inbox(self, request: web.Request) -> web.Response:
+        """The alerts of the caller's unit and the caller's unread count, as the console's inbox."""
+        member = await self._member(request)
+        urging = self._urging()
+        items, unread = await urging.inbox(member), await urging.unread(member)
+        return json_response(inbox_schema.Inbox.render({"alerts": items, "unread": unread}))
+
+    async def inbox_read(self, request: web.Request) -> web.Response:
+        """Mark alerts of the caller's unit read by the caller: ``alert_ids`` or ``all: true``;
+        alerts of other units are left alone (and not counted)."""
+        member = await self._member(request)
+        given = await self._body(request, inbox_schema.InboxRead)
+        if (given.alert_ids is None) == (not given.all):
+            raise ValidationError(
+                "请给出要标记的提醒（alert_ids），或标记全部（all: true），二者选一。", code="invalid_alert"
+            )
+        marked = await self._urging().mark_read(member, None if given.all else list(given.alert_ids or []))
+        return json_response(inbox_schema.InboxMarked(marked=marked).body())
 
     async def stats(self, request: web.Request) -> web.Response:
         member = await self._member(request)

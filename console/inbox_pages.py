@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from console.inbox_schema import MAX_ALERT_ID
 from console.page_base import PREFIX, ConsoleRedirect, PageBase, page
 from intake.errors import IntakeError
 from intake.urging import UrgingService
@@ -39,7 +40,8 @@ class InboxPages(PageBase):
         ids: list[int] | None = None
         if not form.fields.get("all"):
             raw = form.fields.get("alert_id", "")
-            if not raw.isdigit() or len(raw) > 12:
+            # Within the alerts' integer key: a 12-digit id reached PostgreSQL and failed there.
+            if not raw.isascii() or not raw.isdigit() or len(raw) > 10 or not 1 <= int(raw) <= MAX_ALERT_ID:
                 raise IntakeError("请选择要标记的提醒。", code="invalid_alert", status=422)
             ids = [int(raw)][:MAX_MARKED]
         await self._urging().mark_read(member, ids)

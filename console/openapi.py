@@ -9,7 +9,7 @@ from typing import Any
 
 import channels.openapi as openapi
 from channels.openapi import BODY_ERRORS, THROTTLED, UNAVAILABLE, Answer, Operation, Param
-from console import clue_schema, schema, stats_schema
+from console import clue_schema, inbox_schema, schema, stats_schema
 from console.stats_openapi import operations as stats_operations
 
 P = "/api/v1/staff"
@@ -242,6 +242,39 @@ OPERATIONS = (
         "handling unit, the method and the result (S1 art 18), also when the case itself is out "
         "of the caller's sight; never a case sent up sealed (S1 art 15).",
         answers=_authed(Answer("The results, newest first", clue_schema.ClueResultList)),
+    ),
+    _op(
+        "GET",
+        f"{P}/inbox",
+        "staffInbox",
+        "The unit's alerts (待办提醒): deadlines turning yellow or red, supervision notices, walk-ins",
+        description="The alerts of the caller's unit, newest first, with the caller's own read state "
+        "and unread count (the console's inbox and header): a deadline that turned yellow (≤ 5 "
+        "working days, 临期) or red (超期) with its case, a 督办函 received, answered, returned or "
+        "closed, and for reception officers a walk-in waiting at a township. `mail` says whether the "
+        "alert's e-mail went out when a mail server is configured. 503 `urging_unavailable` when "
+        "the alert service is not running.",
+        answers=_authed(
+            Answer("The alerts", inbox_schema.Inbox),
+            {503: Answer("The alert service is not running (`urging_unavailable`)")},
+        ),
+    ),
+    _op(
+        "POST",
+        f"{P}/inbox/read",
+        "staffInboxRead",
+        "Mark alerts read (标记已读)",
+        description="`alert_ids` (up to 200) or `all: true`, not both. Only alerts of the caller's "
+        "unit are marked, for the caller only; others are left alone and not counted.",
+        body=inbox_schema.InboxRead,
+        answers=_authed(
+            Answer("How many were newly marked", inbox_schema.InboxMarked),
+            {
+                422: Answer("Neither or both of `alert_ids` and `all`, or an id not a positive integer"),
+                503: Answer("The alert service is not running (`urging_unavailable`)"),
+            },
+            body=True,
+        ),
     ),
     _op(
         "GET",

@@ -78,3 +78,64 @@ async def test_inbox_lists_the_units_alerts_and_keeps_each_members_read_state(of
     assert 'class="badge yellow">临期<' in html
     _, html = await console_get(o, "/console/deadlines?within=30")
     assert 'class="badge yellow">临期<' in html
+
+
+async def test_the_staff_api_inbox_lists_and_marks_each_members_alerts(office: Office) -> None:
+    """``GET /api/v1/staff/inbox`` and ``POST /api/v1/staff/inbox/read``: the unit's yellow deadline
+    with its case and the caller's unread count; bad bodies get 422 and mark nothing; another
+    unit's member marks nothing; each member's read state is their own."""
+    o = office
+    case_no, _ = await o.file(real_name=True)
+    await o.triaged(case_no)
+    await o.login("county_reg")
+    status, _ = await o.act("county_reg", case_no, action="accept")  # notice due 23 Oct 2025
+    assert status == 200
+    o.clock.set(2025, 10, 17)
+    assert await o.services.urging.scan() == 1
+    for name in ("county_handler", "county_sup", "town_sup"):
+        await o.login(name)
+    status, doc = await o.get("county_handler", "/api/v1/staff/inbox")
+    assert status == 200 and doc["unread"] == 1, doc
+    (item,) = doc["alerts"]
+    assert (item["case_no"], item["kind"], item["kind_label"], item["colour"]) == (
+        case_no,
+        "deadline_yellow",
+        "期限临近",
+        "yellow",
+    )
+    assert item["due_on"] == "2025-10-23" and item["read"] is False and item["handled"] is False
+    assert "李四" not in str(doc)  # the informant is nowhere in an alert
+
+    read = "/api/v1/staff/inbox/read"
+    for body in (
+        {},
+        {"all": False},
+        {"alert_ids": [item["id"]], "all": True},
+        {"alert_ids": []},
+        {"alert_ids": [str(item["id"])]},
+        {"alert_ids": [0]},
+        {"alert_ids": [2**31]},  # past the alerts' integer key (a 500 on PostgreSQL once)
+        {"alert_ids": list(range(1, 202))},
+        {"all": "yes"},
+    ):
+        status, err = await o.post("county_handler", read, body)
+        assert status == 422 and err["error"]["message"].isascii() is False, (body, err)
+    status, doc = await o.post("town_sup", read, {"alert_ids": [item["id"]]})  # another unit's alert
+    assert (status, doc) == (200, {"marked": 0})
+    status, doc = await o.get("county_handler", "/api/v1/staff/inbox")
+    assert doc["unread"] == 1 and doc["alerts"][0]["read"] is False
+
+    status, doc = await o.post("county_handler", read, {"alert_ids": [item["id"]]})
+    assert (status, doc) == (200, {"marked": 1})
+    status, doc = await o.post("county_handler", read, {"alert_ids": [item["id"]]})
+    assert doc == {"marked": 0}  # already read
+    status, doc = await o.get("county_handler", "/api/v1/staff/inbox")
+    assert doc["unread"] == 0 and doc["alerts"][0]["read"] is True
+    status, doc = await o.get("county_sup", "/api/v1/staff/inbox")
+    assert doc["unread"] == 1  # a colleague's read state is their own
+    status, doc = await o.post("county_sup", read, {"all": True})
+    assert doc == {"marked": 1}
+    status, doc = await o.get("county_sup", "/api/v1/staff/inbox")
+    assert doc["unread"] == 0
+    resp = await o.client.get("/api/v1/staff/inbox")
+    assert resp.status == 401
