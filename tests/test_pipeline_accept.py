@@ -9,7 +9,7 @@ import base64
 import json
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -25,18 +25,10 @@ from intake.pipeline import new_query_code
 from server.app import build_app, services_of
 from server.config import Settings
 from storage import models, vault
+from tests.pipeline_support import CONTENT, Clock
 
-CONTENT = "村支书张三在低保评定中优亲厚友，2025年3月把低保名额给了亲属。"
 V = models.VaultEntry.__table__
 E = models.ReportEvent.__table__
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.at = datetime(2026, 12, 2, 2, 0, tzinfo=UTC)
-
-    def now(self) -> datetime:
-        return self.at
 
 
 @pytest.fixture

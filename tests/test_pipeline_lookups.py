@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,19 +22,11 @@ from intake.pipeline import Pipeline
 from server.app import build_app, services_of
 from server.config import Settings
 from storage import models, vault
+from tests.pipeline_support import CONTENT, Clock
 
-CONTENT = "村支书张三在低保评定中优亲厚友，2025年3月把低保名额给了亲属。"
 V = models.VaultEntry.__table__
 BAD = "abc"  # never a query code: refused without a lookup
 MISS_WARNING = "query-code misses above the global limit"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.at = datetime(2026, 12, 2, 2, 0, tzinfo=UTC)
-
-    def now(self) -> datetime:
-        return self.at
 
 
 @pytest.fixture

@@ -28,18 +28,10 @@ from intake.receipts import received_text
 from server.app import build_app, services_of
 from server.config import Settings
 from storage import models
+from tests.pipeline_support import CONTENT, Clock
 
-CONTENT = "村支书张三在低保评定中优亲厚友，2025年3月把低保名额给了亲属。"
 R = models.Report.__table__
 J = models.Job.__table__
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.at = datetime(2026, 12, 2, 2, 0, tzinfo=UTC)
-
-    def now(self) -> datetime:
-        return self.at
 
 
 @pytest.fixture
