@@ -330,7 +330,9 @@ class ConsoleAdapter:
 
     def _urging(self) -> UrgingService:
         if self.ctx.urging is None:
-            raise IntakeError("提醒服务未启用。", code="urging_unavailable", status=503)
+            raise IntakeError(
+                "提醒服务暂不可用，请稍后再试。", code="urging_unavailable", status=503, retry_after=60
+            )
         return self.ctx.urging
 
     async def inbox(self, request: web.Request) -> web.Response:

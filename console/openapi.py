@@ -252,12 +252,9 @@ OPERATIONS = (
         "and unread count (the console's inbox and header): a deadline that turned yellow (≤ 5 "
         "working days, 临期) or red (超期) with its case, a 督办函 received, answered, returned or "
         "closed, and for reception officers a walk-in waiting at a township. `mail` says whether the "
-        "alert's e-mail went out when a mail server is configured. 503 `urging_unavailable` when "
-        "the alert service is not running.",
-        answers=_authed(
-            Answer("The alerts", inbox_schema.Inbox),
-            {503: Answer("The alert service is not running (`urging_unavailable`)")},
-        ),
+        "alert's e-mail went out when a mail server is configured (503 `urging_unavailable`, with "
+        "Retry-After, while the alert service is not running).",
+        answers=_authed(Answer("The alerts", inbox_schema.Inbox)),
     ),
     _op(
         "POST",
@@ -269,10 +266,7 @@ OPERATIONS = (
         body=inbox_schema.InboxRead,
         answers=_authed(
             Answer("How many were newly marked", inbox_schema.InboxMarked),
-            {
-                422: Answer("Neither or both of `alert_ids` and `all`, or an id not a positive integer"),
-                503: Answer("The alert service is not running (`urging_unavailable`)"),
-            },
+            {422: Answer("Neither or both of `alert_ids` and `all`, or an id not a positive integer")},
             body=True,
         ),
     ),
