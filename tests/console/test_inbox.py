@@ -19,15 +19,22 @@ def unread(html: str) -> int:
     return int(found.group(1)) if found else 0
 
 
-async def test_inbox_lists_the_units_alerts_and_keeps_each_members_read_state(office: Office) -> None:
-    o = office
+async def yellow_deadline(o: Office) -> str:
+    """A real-name report accepted by the county (its notice due 23 Oct 2025), the clock at 17 Oct:
+    the scan raises one yellow alert for the county. Returns the case number."""
     case_no, _ = await o.file(real_name=True)
     await o.triaged(case_no)
     await o.login("county_reg")
-    status, _ = await o.act("county_reg", case_no, action="accept")  # notice due 23 Oct 2025
+    status, _ = await o.act("county_reg", case_no, action="accept")
     assert status == 200
     o.clock.set(2025, 10, 17)
     assert await o.services.urging.scan() == 1
+    return case_no
+
+
+async def test_inbox_lists_the_units_alerts_and_keeps_each_members_read_state(office: Office) -> None:
+    o = office
+    case_no = await yellow_deadline(o)
     assert await o.services.urging.scan() == 0  # once per deadline and colour
 
     await console_login(o, "county_handler")
@@ -85,13 +92,7 @@ async def test_the_staff_api_inbox_lists_and_marks_each_members_alerts(office: O
     with its case and the caller's unread count; bad bodies get 422 and mark nothing; another
     unit's member marks nothing; each member's read state is their own."""
     o = office
-    case_no, _ = await o.file(real_name=True)
-    await o.triaged(case_no)
-    await o.login("county_reg")
-    status, _ = await o.act("county_reg", case_no, action="accept")  # notice due 23 Oct 2025
-    assert status == 200
-    o.clock.set(2025, 10, 17)
-    assert await o.services.urging.scan() == 1
+    case_no = await yellow_deadline(o)
     for name in ("county_handler", "county_sup", "town_sup"):
         await o.login(name)
     status, doc = await o.get("county_handler", "/api/v1/staff/inbox")

@@ -53,6 +53,22 @@ async def leader(o: Office, name: str, unit: str) -> None:
     await o.login(name)
 
 
+async def second_supervisor(o: Office) -> None:
+    """Another supervisor of the county (county_sup2), logged in."""
+    _, o.secrets["county_sup2"] = await o.services.staff.add("county_sup2", COUNTY, "supervisor", PASSWORD)
+    await o.login("county_sup2")
+
+
+async def proposed_to_two_supervisors(o: Office, method: str, reason: str) -> str:
+    """A county clue with a proposal (``method``) that two county supervisors may approve."""
+    o.clock.set(2025, 9, 26)
+    case_no, _ = await accepted_clue(o)
+    await second_supervisor(o)
+    status, doc = await o.act("county_handler", case_no, action="clue_propose", method=method, reason=reason)
+    assert status == 200, doc
+    return case_no
+
+
 async def later(o: Office, y: int, m: int, d: int) -> None:
     """Move the clock on (staff tokens last 8 hours: everyone logs in again)."""
     o.clock.set(y, m, d)
@@ -326,8 +342,7 @@ async def test_a_main_leaders_clue_goes_to_the_leader_the_party_committee_and_up
     o.clock.set(2025, 9, 22)
     case_no, _ = await accepted_clue(o)
     await leader(o, "county_leader", COUNTY)
-    _, o.secrets["county_sup2"] = await o.services.staff.add("county_sup2", COUNTY, "supervisor", PASSWORD)
-    await o.login("county_sup2")
+    await second_supervisor(o)
     status, doc = await o.act(
         "county_handler", case_no, action="clue_propose", method="letter", reason="宜函询。", leader_case=True
     )
@@ -394,14 +409,7 @@ async def test_two_reviews_of_one_level_count_once(office: Office) -> None:
     """The levels given are checked in the approval's own transaction: of two department heads
     reviewing one proposal together, one review counts; the other is refused."""
     o = office
-    o.clock.set(2025, 9, 26)
-    _, o.secrets["county_sup2"] = await o.services.staff.add("county_sup2", COUNTY, "supervisor", PASSWORD)
-    case_no, _ = await accepted_clue(o)
-    await o.login("county_sup2")
-    status, doc = await o.act(
-        "county_handler", case_no, action="clue_propose", method="verify", reason="可查。"
-    )
-    assert status == 200, doc
+    case_no = await proposed_to_two_supervisors(o, "verify", "可查。")
     answers = await asyncio.gather(
         o.act("county_sup", case_no, action="clue_approve"),
         o.act("county_sup2", case_no, action="clue_approve"),
@@ -410,7 +418,7 @@ async def test_two_reviews_of_one_level_count_once(office: Office) -> None:
     refused = [doc["error"]["code"] for status, doc in answers if status != 200]
     assert len(refused) == 1 and refused[0] in ("stale_case", "approval_level"), answers
     status, doc = await o.get("county_sup", f"/api/v1/staff/reports/{case_no}")
-    assert len(doc["clue"]["approvals"]) == 1 and kinds(doc).count("clue_reviewed") == 1
+    assert status == 200 and len(doc["clue"]["approvals"]) == 1 and kinds(doc).count("clue_reviewed") == 1
     await o.audit_ok()
 
 
@@ -508,14 +516,7 @@ async def test_two_leaders_approving_at_once_approve_once(office: Office) -> Non
     """The clue's state is checked in the approval's own transaction: of two approvals of the
     same proposal sent together, one wins; the letter's deadline opens once."""
     o = office
-    o.clock.set(2025, 9, 26)
-    _, o.secrets["county_sup2"] = await o.services.staff.add("county_sup2", COUNTY, "supervisor", PASSWORD)
-    case_no, _ = await accepted_clue(o)
-    await o.login("county_sup2")
-    status, doc = await o.act(
-        "county_handler", case_no, action="clue_propose", method="letter", reason="宜函询。"
-    )
-    assert status == 200, doc
+    case_no = await proposed_to_two_supervisors(o, "letter", "宜函询。")
     answers = await asyncio.gather(
         o.act("county_sup", case_no, action="clue_approve"),
         o.act("county_sup2", case_no, action="clue_approve"),
@@ -524,5 +525,6 @@ async def test_two_leaders_approving_at_once_approve_once(office: Office) -> Non
     refused = next(doc for status, doc in answers if status == 409)
     assert refused["error"]["code"] in ("stale_case", "invalid_clue_step")
     status, doc = await o.get("county_sup", f"/api/v1/staff/reports/{case_no}")
+    assert status == 200
     assert kinds(doc).count("clue_approved") == 1 and len(deadlines(doc, "hanxun_reply")) == 1
     await o.audit_ok()
