@@ -20,9 +20,15 @@ For each database (SQLite always; PostgreSQL when ``INTAKE_BENCH_DATABASE_URL`` 
    does) into a table shaped like ``reports`` in the same database, with the same durability
    (SQLite WAL + ``synchronous=FULL`` as ``storage.db`` sets; PostgreSQL defaults).
 
-Output: one block per database and a ratio line per database (``ratio[sqlite]=…``); the last
-line is exactly ``ratio=<intake reports/s ÷ baseline rows/s>`` with two decimals, and when more
-than one database ran it is the *lowest* of the per-database ratios (the conservative figure).
+5. the floor: ``bench/echo_server.py`` — aiohttp's own JSON echo with the server's settings (no
+   access log), answering the same bodies from the same client at the same concurrency with a
+   201 and a case number: the server CPU a request costs before any intake work.
+
+Output: one block per database and a ratio line per database (``ratio[sqlite]=…``), the echo's
+block, ``cpu_ratio[<db>]=<server CPU per report ÷ echo CPU per request>`` per database and
+``cpu_ratio=`` (the highest), then, last, exactly ``ratio=<intake reports/s ÷ baseline rows/s>``
+with two decimals — when more than one database ran, the *lowest* of the per-database ratios
+(the conservative figure).
 The run is bounded: a fixed number of requests, a wall-clock limit (``--max-seconds``), loopback
 only, and the server is always stopped. Exit status 1 when a count check failed.
 
@@ -516,6 +522,10 @@ class Outcome:
     p99_ms: float
     baseline_rps: float
     ok: bool
+    cpu_ms: float = 0.0  # the server's CPU per report
+
+    def cpu_ratio(self, echo_ms: float) -> float:
+        return self.cpu_ms / echo_ms if echo_ms else 0.0
 
     @property
     def ratio(self) -> float:
@@ -604,6 +614,7 @@ async def bench_database(
         percentile(result.latencies, 0.99) * 1000,
         baseline_rps,
         ok,
+        (server_user + server_sys) * 1000 / max(1, result.acknowledged),
     )
     print(
         f"[{name}] intake: {result.acknowledged} reports acknowledged (201) in {result.seconds:.2f} s "
@@ -633,6 +644,57 @@ async def bench_database(
     return outcome
 
 
+# --- the echo floor --------------------------------------------------------------------------
+
+
+@dataclass
+class Echo:
+    cpu_ms: float  # the echo server's CPU per request
+    rps: float
+    p99_ms: float
+    ok: bool
+
+
+def spawn_echo(log_path: Path) -> Server:
+    port = free_port()
+    cmd = [sys.executable, str(REPO / "bench" / "echo_server.py"), "--port", str(port)]
+    with log_path.open("wb") as log_file:
+        proc = subprocess.Popen(cmd, cwd=REPO, stdout=log_file, stderr=subprocess.STDOUT)
+    return Server(proc, port, log_path)
+
+
+async def bench_echo(args: argparse.Namespace, docs: list[dict[str, Any]]) -> Echo:
+    """The same bodies, client and concurrency against ``bench/echo_server.py`` (aiohttp parsing
+    the JSON and answering 201, with the intake server's settings): the framework's own cost."""
+    deadline = time.monotonic() + args.max_seconds
+    warm_docs, docs = docs[: args.warmup], docs[args.warmup :]
+    warm = [json.dumps(d, ensure_ascii=False).encode() for d in warm_docs]
+    bodies = [json.dumps(d, ensure_ascii=False).encode() for d in docs]
+    with tempfile.TemporaryDirectory(prefix="intake-bench-echo-") as tmp:
+        server = spawn_echo(Path(tmp) / "echo.log")
+        proc = server.proc
+        try:
+            await wait_ready(server, deadline)
+            await load(server.base, warm, args.concurrency, deadline, "echo-warm", args.client)
+            before = cpu_seconds(proc.pid)
+            result = await load(server.base, bodies, args.concurrency, deadline, "echo", args.client)
+            after = cpu_seconds(proc.pid)
+        finally:
+            stop(proc)
+    cpu = sum(a - b for a, b in zip(after, before, strict=True))
+    echo = Echo(
+        cpu * 1000 / max(1, result.acknowledged),
+        result.acknowledged / result.seconds if result.seconds else 0.0,
+        percentile(result.latencies, 0.99) * 1000,
+        result.acknowledged == len(bodies) and not result.errors,
+    )
+    print(
+        f"[echo] aiohttp JSON echo (bench/echo_server.py): {result.acknowledged} requests, "
+        f"{echo.rps:.0f} requests/s, p99 {echo.p99_ms:.1f} ms, server CPU {echo.cpu_ms:.3f} ms per request"
+    )
+    return echo
+
+
 async def main_async(args: argparse.Namespace) -> int:
     pg_admin = os.environ.get("INTAKE_BENCH_DATABASE_URL") or os.environ.get("INTAKE_TEST_DATABASE_URL")
     if args.database == "all":
@@ -650,11 +712,19 @@ async def main_async(args: argparse.Namespace) -> int:
         f"content {chars:.0f} characters on average, databases: {', '.join(names)}"
     )
     outcomes = [await bench_database(name, args, docs, pg_admin) for name in names]
+    echo = await bench_echo(args, docs)
+    for o in outcomes:
+        print(f"cpu_ratio[{o.name}]={o.cpu_ratio(echo.cpu_ms):.2f}")
     worst = min(outcomes, key=lambda o: o.ratio)
+    costliest = max(outcomes, key=lambda o: o.cpu_ratio(echo.cpu_ms))
     if len(outcomes) > 1:
-        print(f"overall ratio = the lowest per-database ratio ({worst.name})")
+        print(
+            f"overall ratio = the lowest per-database ratio ({worst.name}); "
+            f"cpu_ratio = the highest ({costliest.name})"
+        )
+    print(f"cpu_ratio={costliest.cpu_ratio(echo.cpu_ms):.2f}")
     print(f"ratio={worst.ratio:.2f}")
-    return 0 if all(o.ok for o in outcomes) else 1
+    return 0 if all(o.ok for o in outcomes) and echo.ok else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
