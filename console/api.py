@@ -31,7 +31,6 @@ from intake.files import clean_filename, sniff
 from intake.informant import CaseRequests
 from intake.staff import StaffMember
 from intake.stats import parse_day, parse_grouping
-from intake.urging import UrgingService
 from intake.workflow import Action, CaseView, Workflow
 
 FILING_ROLES = ("registrar", "triage_officer", "supervisor", "leader")
@@ -328,17 +327,10 @@ class ConsoleAdapter:
 
     # --- the inbox (待办提醒) -----------------------------------------------------------------------
 
-    def _urging(self) -> UrgingService:
-        if self.ctx.urging is None:
-            raise IntakeError(
-                "提醒服务暂不可用，请稍后再试。", code="urging_unavailable", status=503, retry_after=60
-            )
-        return self.ctx.urging
-
     async def inbox(self, request: web.Request) -> web.Response:
         """The alerts of the caller's unit and the caller's unread count, as the console's inbox."""
         member = await self._member(request)
-        urging = self._urging()
+        urging = self.ctx.require_urging()
         items, unread = await urging.inbox(member), await urging.unread(member)
         return json_response(inbox_schema.Inbox.render({"alerts": items, "unread": unread}))
 
@@ -351,7 +343,8 @@ class ConsoleAdapter:
             raise ValidationError(
                 "请给出要标记的提醒（alert_ids），或标记全部（all: true），二者选一。", code="invalid_alert"
             )
-        marked = await self._urging().mark_read(member, None if given.all else list(given.alert_ids or []))
+        ids = None if given.all else list(given.alert_ids or [])
+        marked = await self.ctx.require_urging().mark_read(member, ids)
         return json_response(inbox_schema.InboxMarked(marked=marked).body())
 
     async def stats(self, request: web.Request) -> web.Response:

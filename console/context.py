@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from intake.clock import Clock
+from intake.errors import IntakeError
 from intake.held_scans import HeldScans
 from intake.informant import InformantDesk
 from intake.interchange.exporter import ExportService
@@ -56,6 +57,15 @@ class ConsoleContext:
     reports: ReportService | None = None
     # Colour-coded deadlines, the staff inbox and supervision notices (issue 18).
     urging: UrgingService | None = None
+
+    def require_urging(self) -> UrgingService:
+        """The alert service, or a 503 (with Retry-After, as every 503) while it is not running:
+        for the console's inbox and the staff API's alike."""
+        if self.urging is None:
+            raise IntakeError(
+                "提醒服务暂不可用，请稍后再试。", code="urging_unavailable", status=503, retry_after=60
+            )
+        return self.urging
 
     def client_key(self, request: web.Request) -> str:
         """A keyed hash of the client's address, for rate limits; the address itself is never kept."""

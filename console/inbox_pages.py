@@ -11,7 +11,6 @@ from aiohttp import web
 from console.inbox_schema import MAX_ALERT_ID
 from console.page_base import PREFIX, ConsoleRedirect, PageBase, page
 from intake.errors import IntakeError
-from intake.urging import UrgingService
 
 INBOX_FIELDS = frozenset({"csrf", "alert_id", "all"})
 MAX_MARKED = 200
@@ -27,7 +26,7 @@ class InboxPages(PageBase):
     @page
     async def inbox(self, request: web.Request) -> web.StreamResponse:
         member, session = await self._member(request)
-        urging = self._urging()
+        urging = self.ctx.require_urging()
         items = await urging.inbox(member)
         notice = "已标记为已读。" if request.query.get("done") else None
         return self._render(request, "inbox.html", member=member, session=session, items=items, notice=notice)
@@ -44,10 +43,5 @@ class InboxPages(PageBase):
             if not raw.isascii() or not raw.isdigit() or len(raw) > 10 or not 1 <= int(raw) <= MAX_ALERT_ID:
                 raise IntakeError("请选择要标记的提醒。", code="invalid_alert", status=422)
             ids = [int(raw)][:MAX_MARKED]
-        await self._urging().mark_read(member, ids)
+        await self.ctx.require_urging().mark_read(member, ids)
         raise ConsoleRedirect(f"{PREFIX}/inbox?done=1")
-
-    def _urging(self) -> UrgingService:
-        if self.ctx.urging is None:
-            raise IntakeError("提醒服务未启用。", code="urging_unavailable", status=503)
-        return self.ctx.urging
