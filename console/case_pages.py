@@ -54,7 +54,7 @@ from intake.workflow.clues import (
     METHODS,
     STAGES,
     VERIFY_RESULTS,
-    given,
+    approvals_shown,
     label_of,
     may_approve,
     next_steps,
@@ -479,14 +479,7 @@ def _clue_section(member: StaffMember, view: CaseView, workflow: Workflow) -> di
         "deadlines": [d for d in view.deadlines if d.rule in CLUE_RULES],
         "steps": steps,
         "own_proposal": clue.proposed_by == member.actor,
-        "approvals": [
-            {
-                "label": APPROVAL_LABELS.get(g.get("level", ""), ""),
-                "by": g.get("by"),
-                "reference": g.get("reference"),
-            }
-            for g in given(clue)
-        ],
+        "approvals": approvals_shown(clue),
         "waiting": waiting,
         "next_level": waiting[0] if waiting else None,
         "mine": mine,

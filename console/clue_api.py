@@ -10,11 +10,10 @@ from typing import Any
 from console import clue_schema
 from intake.staff import OrgTree
 from intake.workflow.clues import (
-    APPROVAL_LABELS,
     CLUE_STATE_LABELS,
     STAGES,
     ClueRecord,
-    given,
+    approvals_shown,
     label_of,
     next_steps,
     pending_levels,
@@ -46,16 +45,7 @@ def clue_doc(clue: ClueRecord | None, tree: OrgTree) -> dict[str, Any] | None:
         "proposal_reason": clue.proposal_reason,
         "proposed_by": clue.proposed_by,
         "proposed_at": _at(clue.proposed_at),
-        "approvals": [
-            {
-                "level": g.get("level"),
-                "level_label": APPROVAL_LABELS.get(g.get("level", ""), ""),
-                "by": g.get("by"),
-                "at": g.get("at"),
-                "reference": g.get("reference"),
-            }
-            for g in given(clue)
-        ],
+        "approvals": approvals_shown(clue),
         "waiting_for": [
             {"level": lv.code, "level_label": lv.label, "by": None, "at": None, "reference": None}
             for lv in pending_levels(clue)

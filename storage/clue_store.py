@@ -44,7 +44,7 @@ class ClueRecord:
     proposed_by: str | None
     proposed_at: datetime | None
     prior_state: str | None
-    approvals: str | None  # JSON: the levels given to the pending proposal
+    approvals: str | None  # JSON: the levels given to the pending proposal, or to the one approved last
     leader_case: bool
     approved_by: str | None
     approved_at: datetime | None

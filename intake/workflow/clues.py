@@ -155,15 +155,45 @@ def pending_levels(clue: ClueRecord) -> tuple[Level, ...]:
     return approval_levels(stage, found, clue.leader_case)[len(given(clue)) :]
 
 
+def approvals_shown(clue: ClueRecord) -> list[dict[str, Any]]:
+    """The approvals given (to the pending proposal, or to the one approved last) as the staff API
+    and the case page show them: level, its label, who, when, and an outside approval's reference."""
+    return [
+        {
+            "level": g.get("level"),
+            "level_label": APPROVAL_LABELS.get(g.get("level", ""), ""),
+            "by": g.get("by"),
+            "at": g.get("at"),
+            "reference": g.get("reference"),
+        }
+        for g in given(clue)
+    ]
+
+
+def _refusal(
+    member: StaffMember, clue: ClueRecord, levels: tuple[Level, ...], before: list[dict[str, Any]]
+) -> Forbidden | None:
+    """Why ``member`` may not give the next of ``levels`` (the proposer, an approver of an earlier
+    level, the wrong role), or None: the one rule for the approval and for the console's form."""
+    own = _own_proposal(member, clue)
+    if own is not None:
+        return own
+    if any(g.get("by") == member.actor for g in before):
+        return Forbidden("您已审批过本意见，下一级审批须由其他负责人进行。", code="approved_already")
+    level = levels[len(before)]
+    if member.role not in level.roles:
+        return Forbidden(f"本意见下一步须经{level.label}（{level.basis}）。", code="approval_level")
+    return None
+
+
 def may_approve(member: StaffMember, clue: ClueRecord) -> bool:
-    """Whether ``member`` may give the next approval (role, not the proposer, not given before)."""
-    waiting = pending_levels(clue)
-    return bool(
-        waiting
-        and member.role in waiting[0].roles
-        and member.actor != clue.proposed_by
-        and all(g.get("by") != member.actor for g in given(clue))
-    )
+    """Whether ``member`` may give the next approval of the clue's pending proposal."""
+    stage = clue.stage or "disposal"
+    found = choice(stage, clue.proposal) if clue.state == "pending" else None
+    if found is None:
+        return False
+    levels, before = approval_levels(stage, found, clue.leader_case), given(clue)
+    return len(before) < len(levels) and _refusal(member, clue, levels, before) is None
 
 
 def choice(stage: str, code: str | None) -> Disposal | None:
@@ -344,13 +374,16 @@ async def approve(
     gives their own level with it; an approval outside the commission needs its reference. The
     write expects the levels given before it, so two approvals of one level cannot both count."""
     clue = await _clue(wf, member, report, state, "pending")
-    _not_own(member, clue)
+    _not_own(member, clue)  # before the table is read, as for a return (_refusal asks it again)
     stage = clue.stage or "disposal"
     found = choice(stage, clue.proposal)
     if found is None:  # a proposal of a stage that no longer offers it (a changed table)
         raise WorkflowError("待审批的意见已失效，请退回重新提出。", code="invalid_clue_step")
     before = given(clue)
     levels = approval_levels(stage, found, clue.leader_case)
+    refused = _refusal(member, clue, levels, before)
+    if refused is not None:
+        raise refused
     gave = _levels_given(member, levels, before, a, now)
     after = [*before, *gave]
     # The audit chain keeps the levels given and an outside approval's reference (a 批件文号 or
@@ -362,9 +395,7 @@ async def approve(
         _step(change, "clue_reviewed", clue, "pending", {"approvals": json.dumps(after, ensure_ascii=False)})
         change.event_payload |= payload | {"proposal": found.code, "next_level": levels[len(after)].code}
     else:
-        _take_effect(wf, report, state, clue, stage, found, change, member, now)
-        assert change.clue is not None  # the approvals stay on the row until the next proposal
-        change.clue.values["approvals"] = json.dumps(after, ensure_ascii=False)
+        _take_effect(wf, report, state, clue, stage, found, change, member, now, after)
         change.event_payload |= payload | {"decision": found.code}
     assert change.clue is not None
     change.clue.expect = {"approvals": clue.approvals}
@@ -374,13 +405,9 @@ async def approve(
 def _levels_given(
     member: StaffMember, levels: tuple[Level, ...], before: list[dict[str, Any]], a: Action, now: datetime
 ) -> list[dict[str, Any]]:
-    """The level ``member`` gives now (with the main leader's own after a review by the main
-    leader), or why they may not."""
-    if any(g.get("by") == member.actor for g in before):
-        raise Forbidden("您已审批过本意见，下一级审批须由其他负责人进行。", code="approved_already")
+    """The level ``member`` (allowed to, :func:`_refusal`) gives now, with the main leader's own
+    after a review by the main leader; an outside approval needs its reference."""
     level = levels[len(before)]
-    if member.role not in level.roles:
-        raise Forbidden(f"本意见下一步须经{level.label}（{level.basis}）。", code="approval_level")
     entry: dict[str, Any] = {"level": level.code, "by": member.actor, "at": now.isoformat()}
     if level.external:
         reference = " ".join((a.approval or "").split())
@@ -394,12 +421,12 @@ def _levels_given(
             )
         entry["reference"] = reference
     gave = [entry]
-    following = levels[len(before) + 1 : len(before) + 2]
+    following = levels[len(before) + 1] if len(levels) > len(before) + 1 else None
     if (
         level.code == "review"
-        and following
-        and following[0].code == "leader"
-        and member.role in following[0].roles
+        and following is not None
+        and following.code == "leader"
+        and member.role in following.roles
     ):
         gave.append({"level": "leader", "by": member.actor, "at": now.isoformat()})
     return gave
@@ -415,10 +442,17 @@ def _take_effect(
     change: CaseChange,
     member: StaffMember,
     now: datetime,
+    approvals: list[dict[str, Any]],
 ) -> None:
     """The last approval: the proposal takes effect (its deadlines, where the clue goes, the
-    report back and, for a main leader's clue, the report upward)."""
-    values: dict[str, Any] = {"approved_by": member.actor, "approved_at": now, **_no_proposal()}
+    report back and, for a main leader's clue, the report upward). The ``approvals`` given stay
+    on the row until the next proposal."""
+    values: dict[str, Any] = {
+        "approved_by": member.actor,
+        "approved_at": now,
+        **_no_proposal(),
+        "approvals": json.dumps(approvals, ensure_ascii=False),
+    }
     change.close_deadlines = {
         "clue_disposal_opinion" if stage == "disposal" else "clue_inquiry_report": "met"
     }
@@ -479,10 +513,17 @@ def _report_back(
     )
 
 
-def _not_own(member: StaffMember, clue: ClueRecord) -> None:
+def _own_proposal(member: StaffMember, clue: ClueRecord) -> Forbidden | None:
     # 承办部门提出意见 → 领导批准: never the same person (the table lets only supervisors approve).
     if clue.proposed_by == member.actor:
-        raise Forbidden("提出意见的人不能审批自己的意见，请由其他负责人审批。", code="own_proposal")
+        return Forbidden("提出意见的人不能审批自己的意见，请由其他负责人审批。", code="own_proposal")
+    return None
+
+
+def _not_own(member: StaffMember, clue: ClueRecord) -> None:
+    own = _own_proposal(member, clue)
+    if own is not None:
+        raise own
 
 
 async def return_proposal(
