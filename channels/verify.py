@@ -16,7 +16,7 @@ import hmac
 import secrets
 import string
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -104,6 +104,25 @@ class SignatureReplays:
         seen.add(key)
         self._count += 1
         return "fresh"
+
+
+def signature_nonce(stamp: int, signature: str) -> str:
+    """An accepted app signature as a one-time value (``t.v1``, 192 bits of the signature)."""
+    return f"{stamp}.{signature[:48]}"
+
+
+class SignatureNonces:
+    """:class:`SignatureReplays` behind the one-time-value call the service layer knows
+    (:class:`intake.ratelimit.Nonces`), for a deployment of one process: the nonce is
+    :func:`signature_nonce`'s ``t.v1``; ``expires`` is implied by ``t`` and the window."""
+
+    def __init__(self, seconds: Callable[[], float], replays: SignatureReplays | None = None) -> None:
+        self.replays = replays or SignatureReplays()
+        self._now = seconds
+
+    async def spend(self, nonce: str, expires: float) -> str:
+        stamp, _, signature = nonce.partition(".")
+        return self.replays.admit(int(stamp), signature, self._now())
 
 
 def new_form_token() -> str:

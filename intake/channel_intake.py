@@ -18,6 +18,7 @@ from intake.errors import ValidationError
 from intake.jurisdiction import Jurisdiction
 from intake.metrics import Metrics
 from intake.pipeline import Pipeline
+from intake.ratelimit import Nonces, SharedNonces, clock_seconds
 from storage.conversations import ConversationStore
 from storage.vault import blind_index
 
@@ -57,6 +58,13 @@ class ChannelIntake:
     ) -> uuid.UUID:
         """A file that arrived after its report (a platform's media), stored with the case."""
         return await self.__pipeline.attach(case_no, filename, content_type, data, actor)
+
+    def nonces(self, scope: str, local: Nonces) -> Nonces:
+        """Where the one-time values of ``scope`` (a signed request's signature) are remembered:
+        in the database when several workers share it (PostgreSQL), else ``local``, this
+        process's own structure."""
+        shared = self.__pipeline.shared_limits
+        return local if shared is None else SharedNonces(shared, scope, clock_seconds(self.clock))
 
     def mac(self, purpose: str, data: bytes) -> str:
         """A keyed hash for the channel's own keys, without handing out key material."""

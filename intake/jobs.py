@@ -39,9 +39,18 @@ def backoff(attempt: int) -> timedelta:
 
 class JobWorker:
     def __init__(
-        self, db: Database, clock: Clock, metrics: Metrics, *, idle_seconds: float = 1.0, claim: int = 16
+        self,
+        db: Database,
+        clock: Clock,
+        metrics: Metrics,
+        *,
+        idle_seconds: float = 1.0,
+        claim: int = 16,
+        lease: timedelta = timedelta(minutes=5),
     ) -> None:
         self._db = db
+        # How long a claimed job is this worker's: past it (the worker died), another takes it.
+        self._lease = lease
         # Jobs per turn. 64 drained a burst no faster (136 against 141 triaged reports/s: the triage
         # process is the limit) and, while reports kept coming, added ~20 ms to the p99 of filing.
         self._claim = claim
@@ -67,7 +76,7 @@ class JobWorker:
         """Claim and run the due jobs; returns how many ran. Jobs with a plain handler run one
         after another, in the order claimed; alongside them, each batch handler gets all the
         claimed jobs of its kind in one call."""
-        jobs = await self._db.jobs.claim(self._clock.now(), limit=self._claim)
+        jobs = await self._db.jobs.claim(self._clock.now(), limit=self._claim, lease=self._lease)
         single: list[JobRecord] = []
         batched: dict[str, list[JobRecord]] = {}
         for job in jobs:

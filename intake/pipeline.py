@@ -34,7 +34,7 @@ from intake.filing_redaction import Redacted, redact_submission, redact_texts
 from intake.jurisdiction import Jurisdiction
 from intake.limits import FIELD_LIMITS, MAX_CONTENT, MAX_EXTERNAL_ID
 from intake.metrics import Metrics
-from intake.ratelimit import TokenBucket, clock_seconds
+from intake.ratelimit import bucket, clock_seconds
 from intake.text import check_text
 from intake.timeline import case_timeline, level_of
 from intake.vault_service import identifiers_of, informant_alias
@@ -83,15 +83,16 @@ class Pipeline:
         # (villages) included. The chain above it is in the file for routing only.
         self.receiving_units = jurisdiction.subtree(jurisdiction.receiving_unit)
         seconds = clock_seconds(clock)  # the service clock: tests step it instead of sleeping
-        self._per_client = TokenBucket(
-            status_attempts_per_minute, burst=max(1, status_attempts_per_minute), monotonic=seconds
-        )
+        # Every budget is counted across the workers of a PostgreSQL deployment (issue 21).
+        self.shared_limits = db.shared_limits
+        per_minute = status_attempts_per_minute
+        self._per_client = bucket(db.shared_limits, "status", per_minute, max(1, per_minute), seconds)
         # Across all clients: bounds distributed guessing of query codes.
-        self._global_misses = TokenBucket(6000, burst=600, monotonic=seconds)
+        self._global_misses = bucket(db.shared_limits, "status-misses", 6000, 600, seconds)
         # Per informant, keyed by the blind index of their strongest identifier: one person (or
         # one phone number) cannot flood the offices, and nobody has to decrypt anything to tell.
         per_hour = reports_per_informant_per_hour
-        self._per_informant = TokenBucket(per_hour / 60, burst=max(1, per_hour), monotonic=seconds)
+        self._per_informant = bucket(db.shared_limits, "informant", per_hour / 60, max(1, per_hour), seconds)
 
     # --- what the dialogue engines share with the pipeline ------------------------------------
 
@@ -138,7 +139,7 @@ class Pipeline:
         clean = await redact_submission(sub, anonymous)
         secrets_ = await self._seal_submission(sub, report_id, anonymous, clean)
         if not imported:
-            self._limit_informant(sub, secrets_.indexes)
+            await self._limit_informant(sub, secrets_.indexes)
         fingerprint = receipt = None
         if sub.external_id is not None:
             fingerprint = self._keys.mac("request-fingerprint", self._canonical(sub))
@@ -217,9 +218,9 @@ class Pipeline:
         )
         return await asyncio.to_thread(seal) if clean.proofs else seal()
 
-    def _limit_informant(self, sub: Submission, indexes: list[vault.BlindIndex]) -> None:
+    async def _limit_informant(self, sub: Submission, indexes: list[vault.BlindIndex]) -> None:
         """The per-informant rate, keyed by the strongest identifier's blind index."""
-        if indexes and (wait := self._per_informant.take(indexes[0].mac)) > 0:
+        if indexes and (wait := await self._per_informant.take(indexes[0].mac)) > 0:
             self.metrics.reports_throttled.labels(sub.channel).inc()
             raise RateLimited("您提交得过于频繁，请稍后再试。", retry_after=max(1, round(wait)))
 
@@ -379,24 +380,24 @@ class Pipeline:
 
     # --- following a case ---------------------------------------------------------------------
 
-    def _throttle(self, client_key: str) -> None:
-        wait = self._per_client.take(client_key)
+    async def _throttle(self, client_key: str) -> None:
+        wait = await self._per_client.take(client_key)
         if wait:
             self.metrics.status_lookups.labels("throttled").inc()
             raise RateLimited("查询过于频繁，请稍后再试。", retry_after=max(1, round(wait)))
 
-    def _miss(self) -> NotFound:
+    async def _miss(self) -> NotFound:
         self.metrics.status_lookups.labels("miss").inc()
-        if self._global_misses.take("*"):
+        if await self._global_misses.take("*"):
             log.warning("query-code misses above the global limit")
         return NotFound("查询码无效，或没有对应的举报。", code="not_found")
 
     async def status(self, raw_code: str, client_key: str) -> CaseStatus:
-        self._throttle(client_key)
+        await self._throttle(client_key)
         code = normalise_query_code(raw_code)
         record = await self._db.reports.status_by_query_hash(self._query_hash(code)) if code else None
         if record is None:
-            raise self._miss()
+            raise await self._miss()
         self.metrics.status_lookups.labels("hit").inc()
         replies = [Reply(m.at, m.body) for m in record.messages if m.direction == "out"]
         followups = sum(1 for m in record.messages if m.direction == "in")
@@ -416,7 +417,7 @@ class Pipeline:
 
     async def add_followup(self, raw_code: str, content: str, channel: str, client_key: str) -> str:
         """The informant adds information to their case. Returns the case number."""
-        self._throttle(client_key)
+        await self._throttle(client_key)
         if not content or not content.strip():
             raise ValidationError("请填写补充内容。", code="content_required")
         if len(content) > MAX_CONTENT:
@@ -425,7 +426,7 @@ class Pipeline:
         code = normalise_query_code(raw_code)
         record = await self._db.reports.status_by_query_hash(self._query_hash(code)) if code else None
         if record is None:
-            raise self._miss()
+            raise await self._miss()
         clean, found = await self._redact_informant_text(record.report_id, record.accused_name, content)
         # The informant's own details written into a follow-up are sealed like the report's.
         sealed = vault.seal(self._keys, record.report_id, "in_text", {"found": found}) if found else None

@@ -35,9 +35,10 @@ from urllib.parse import quote
 
 from intake.clock import Clock
 from intake.errors import Conflict, IntakeError, RateLimited, ValidationError
-from intake.ratelimit import TokenBucket, clock_seconds
+from intake.ratelimit import bucket, clock_seconds
 from storage.database import Database
 from storage.records import UnitRecord
+from storage.shared_limits import SharedLimits
 from storage.staff_store import RelationRecord, StaffExists, StaffRecord
 from triage.jurisdiction import INTAKE_POINT
 
@@ -253,27 +254,33 @@ class LoginThrottle:
     """
 
     def __init__(
-        self, *, per_pair: int, per_address: int, window: timedelta, seconds: Callable[[], float]
+        self,
+        *,
+        per_pair: int,
+        per_address: int,
+        window: timedelta,
+        seconds: Callable[[], float],
+        shared: SharedLimits | None = None,
     ) -> None:
         minutes = max(window.total_seconds(), 1.0) / 60
-        self._pair = TokenBucket(per_pair / minutes, burst=max(1, per_pair), monotonic=seconds)
-        self._address = TokenBucket(per_address / minutes, burst=max(1, per_address), monotonic=seconds)
+        self._pair = bucket(shared, "login-pair", per_pair / minutes, max(1, per_pair), seconds)
+        self._address = bucket(shared, "login-address", per_address / minutes, max(1, per_address), seconds)
 
-    def attempt(self, username: str, client: str) -> str:
+    async def attempt(self, username: str, client: str) -> str:
         """Spend the attempt; returns the pair key for :meth:`succeeded`. 429 when over budget."""
         pair = hashlib.sha256(f"{client}\0{username}".encode()).hexdigest()
-        wait = self._address.take(client)
-        if not wait and (wait := self._pair.take(pair)):
-            self._address.refund(client)
+        wait = await self._address.take(client)
+        if not wait and (wait := await self._pair.take(pair)):
+            await self._address.refund(client)
         if wait:
             raise RateLimited(LOGIN_THROTTLED, code="login_throttled", retry_after=max(1, math.ceil(wait)))
         return pair
 
-    def succeeded(self, client: str, pair: str) -> None:
+    async def succeeded(self, client: str, pair: str) -> None:
         """A good login: its attempt is given back to the address, and the pair starts afresh
         (whoever logs in knows the password and holds the second factor)."""
-        self._address.refund(client)
-        self._pair.forget(pair)
+        await self._address.refund(client)
+        await self._pair.forget(pair)
 
 
 class StaffService:
@@ -301,6 +308,7 @@ class StaffService:
             per_address=address_failures,
             window=failure_window,
             seconds=clock_seconds(clock),
+            shared=db.shared_limits,
         )
 
     async def add(
@@ -344,7 +352,7 @@ class StaffService:
         or an unknown name, is the same 401 after the same scrypt work."""
         name = username.strip().lower()
         username = name[:64]  # the throttle's and the record's key; no account has a longer name
-        pair = self.throttle.attempt(username, client)
+        pair = await self.throttle.attempt(username, client)
         now = self._clock.now()
         record = await self._db.staff.staff(name) if 2 <= len(name) <= 64 else None
         if record is None or record.disabled:
@@ -361,7 +369,7 @@ class StaffService:
         expires = now + self.token_ttl
         if not await self._db.staff.login_succeeded(username, step, token_hash(token), expires, now):
             raise Unauthorized(LOGIN_FAILED, code="login_failed")
-        self.throttle.succeeded(client, pair)
+        await self.throttle.succeeded(client, pair)
         return token, expires, StaffMember(record.username, record.unit_code, record.role)
 
     async def _failed(self, username: str, reason: str, now: datetime) -> NoReturn:

@@ -219,7 +219,7 @@ async def open_services(settings: Settings, clock: Clock | None = None) -> Servi
         reports_per_informant_per_hour=settings.reports_per_informant_per_hour,
         receipt_window=timedelta(hours=settings.receipt_window_hours),
     )
-    worker = JobWorker(db, clock, metrics)
+    worker = JobWorker(db, clock, metrics, lease=timedelta(seconds=settings.job_lease_seconds))
     for kind, handler in builtin_handlers(db).items():
         worker.register(kind, handler)
     triage = TriageService(db, clock, jurisdiction.document, model_path=settings.triage_model)
@@ -264,6 +264,8 @@ async def open_services(settings: Settings, clock: Clock | None = None) -> Servi
     async def purge_dialogue_state(job: JobRecord) -> None:
         at = now()
         await db.conversations.purge(at, seen_for=seen_for, idle_for=idle_for, next_run=at + PURGE_EVERY)
+        if db.shared_limits is not None:  # full buckets and spent values past their window
+            await db.shared_limits.sweep(at.timestamp())
 
     worker.register(PURGE_JOB, purge_dialogue_state)
     informant = InformantDesk(pipeline, workflow, db, clock)

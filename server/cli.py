@@ -26,6 +26,9 @@ EXIT_DATABASE_UNAVAILABLE = 3
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from aiohttp import web
 
+    if args.workers != 1:
+        return _serve_workers(args, settings)
+
     import channels
     from intake import jurisdiction
     from server.app import build_app
@@ -39,6 +42,26 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         app, host=args.host, port=args.port, access_log=None, print=None, reuse_port=args.reuse_port or None
     )
     return 0
+
+
+def _serve_workers(args: argparse.Namespace, settings: Settings) -> int:
+    from intake import jurisdiction
+    from server.workers import Supervisor
+
+    if args.workers < 1:
+        print("工作进程数至少为 1。", file=sys.stderr)
+        return EXIT_USAGE
+    if settings.database_url.startswith("sqlite"):
+        print(
+            "内置的 SQLite 数据库只能由一个进程使用：多个工作进程需要 PostgreSQL"
+            "（设置 INTAKE_DATABASE_URL）。",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    jurisdiction.load(settings.jurisdiction_file)  # refused here once, not by every worker
+    worker = [sys.executable, "-m", "server", "serve", "--host", args.host, "--port", str(args.port)]
+    print(f"intake: {args.workers} 个工作进程，端口 {args.port}", file=sys.stderr)
+    return Supervisor([*worker, "--reuse-port"], args.workers).run()
 
 
 async def _with_db(settings: Settings, fn: Any, *, migrate: bool = True) -> Any:
@@ -361,6 +384,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--reuse-port", action="store_true", help="allow several workers on one port")
+    serve.add_argument(
+        "--workers", type=int, default=1, help="start N worker processes on the port (PostgreSQL only)"
+    )
     serve.set_defaults(func=_serve)
 
     db = sub.add_parser("db", help="database maintenance").add_subparsers(dest="db_command", required=True)

@@ -25,6 +25,7 @@ from storage.keys import Keyring
 from storage.reception_store import ReceptionStore
 from storage.repositories import AuditRepository, JobRepository, ReportRepository, UnitRepository
 from storage.search import SearchIndex
+from storage.shared_limits import SharedLimits
 from storage.staff_store import StaffStore
 from storage.stats_measures import StatsMeasuresStore
 from storage.stats_store import StatsStore
@@ -105,6 +106,9 @@ class Database:
         self.feedback = FeedbackStore(self)
         self.clues = ClueStore(self)
         self.urging = UrgingStore(self)
+        # Several processes may share a PostgreSQL database: their limits are counted here. One
+        # process owns an SQLite file, and counts them in memory (None).
+        self.shared_limits = SharedLimits(self) if self.dialect == "postgresql" else None
 
     async def start(self, *, migrate: bool = True) -> None:
         if migrate:

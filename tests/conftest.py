@@ -189,6 +189,24 @@ async def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
             yield url
 
 
+@pytest.fixture(params=["memory", "postgresql"])
+async def shared_limits(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
+    """Where budgets are counted: None (this process's memory, the SQLite default) or the
+    database's :class:`storage.shared_limits.SharedLimits` (PostgreSQL, several workers)."""
+    if request.param == "memory":
+        yield None
+        return
+    from storage import keys
+    from storage.database import Database
+
+    async with fresh_pg_database() as url:
+        db = Database(url, keys.load_or_create(tmp_path / "keys"), tmp_path / "data")
+        try:
+            yield db.shared_limits
+        finally:
+            await db.close()
+
+
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     """The test's data directory, holding a migrated SQLite database (the embedded default's file)."""

@@ -10,10 +10,11 @@ from aiohttp import web
 from channels.app import openapi, schema
 from channels.base import ChannelContext, client_address, json_response, parse_json_object, read_bounded_json
 from channels.schema import M, validated
-from channels.verify import SignatureReplays, verify_app_signature
+from channels.verify import APP_SIGNATURE_WINDOW, SignatureNonces, signature_nonce, verify_app_signature
 from intake.domain import CaseStatus, format_query_code
 from intake.errors import IntakeError
 from intake.informant import InformantDesk
+from intake.ratelimit import clock_seconds
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
@@ -24,7 +25,8 @@ class AppAdapter:
         # With a signing secret configured every request must be signed; without one the API is
         # open like the web form (citizens' apps cannot keep a secret anyway).
         self.secret = ctx.settings.get("HMAC_SECRET")
-        self.replays = SignatureReplays()
+        # Each signature is accepted once, on whichever worker it reaches (issue 21).
+        self.replays = ctx.intake.nonces("app-signature", SignatureNonces(clock_seconds(ctx.clock)))
 
     @functools.cached_property
     def document(self) -> dict[str, Any]:
@@ -46,15 +48,17 @@ class AppAdapter:
     async def _body(self, request: web.Request, model: type[M]) -> M:
         raw = await read_bounded_json(request, self.ctx.max_json_bytes)
         if self.secret is not None:
-            self._check_signature(request, raw)
+            await self._check_signature(request, raw)
         return validated(model, parse_json_object(raw))
 
-    def _check_signature(self, request: web.Request, raw: bytes) -> None:
+    async def _check_signature(self, request: web.Request, raw: bytes) -> None:
         """The signature covers the time, the Idempotency-Key and the body, and is accepted once."""
         now = self.ctx.clock.now().timestamp()
         header, key = request.headers.get("X-Intake-Signature"), request.headers.get(IDEMPOTENCY_HEADER, "")
         signed = verify_app_signature(self.secret or "", header, key, raw, now)
-        verdict = "invalid" if signed is None else self.replays.admit(*signed, now)
+        verdict = "invalid"
+        if signed is not None:
+            verdict = await self.replays.spend(signature_nonce(*signed), signed[0] + APP_SIGNATURE_WINDOW)
         if verdict == "fresh":
             return
         self.ctx.metrics.channel_events.labels("app", "rejected").inc()

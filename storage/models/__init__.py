@@ -31,6 +31,7 @@ from storage.models.informant import CaseFeedback, ReviewRequest
 from storage.models.clues import Clue
 from storage.models.urging import StaffAlert, StaffAlertRead, SupervisionNotice
 from storage.models.stats import StatsCount, StatsCounted, StatsPending
+from storage.models.shared import RateBucket, SpentNonce
 
 # isort: on
 
@@ -52,6 +53,7 @@ __all__ = [
     "Conversation",
     "Job",
     "Message",
+    "RateBucket",
     "ReceptionChunk",
     "ReceptionSession",
     "RecusalRequest",
@@ -59,6 +61,7 @@ __all__ = [
     "ReportEvent",
     "ReviewRequest",
     "SearchDocument",
+    "SpentNonce",
     "StaffAccount",
     "StaffAlert",
     "StaffAlertRead",

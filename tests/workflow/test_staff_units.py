@@ -10,6 +10,7 @@ import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -215,54 +216,60 @@ class Seconds:
         return self.t
 
 
-def test_the_pair_budget_and_its_refill() -> None:
+async def test_the_pair_budget_and_its_refill(shared_limits: Any) -> None:
     clock = Seconds()
-    t = LoginThrottle(per_pair=2, per_address=10, window=timedelta(minutes=10), seconds=clock)
-    t.attempt("alice", "addr")
-    t.attempt("alice", "addr")
+    t = LoginThrottle(
+        per_pair=2, per_address=10, window=timedelta(minutes=10), seconds=clock, shared=shared_limits
+    )
+    await t.attempt("alice", "addr")
+    await t.attempt("alice", "addr")
     with pytest.raises(RateLimited) as raised:
-        t.attempt("alice", "addr")
+        await t.attempt("alice", "addr")
     assert raised.value.code == "login_throttled" and str(raised.value) == "登录尝试过于频繁，请稍后再试。"
     assert raised.value.retry_after == 300  # 2 per 10 minutes: one back every 5 minutes
-    t.attempt("bob", "addr")  # another account from the same address
-    t.attempt("alice", "elsewhere")  # the same account from elsewhere
+    await t.attempt("bob", "addr")  # another account from the same address
+    await t.attempt("alice", "elsewhere")  # the same account from elsewhere
     clock.t += 299
     with pytest.raises(RateLimited) as raised:
-        t.attempt("alice", "addr")
+        await t.attempt("alice", "addr")
     assert raised.value.retry_after == 1  # rounded up, never 0
     clock.t += 1
-    t.attempt("alice", "addr")
+    await t.attempt("alice", "addr")
 
 
-def test_a_refused_pair_attempt_does_not_spend_the_address_budget() -> None:
-    t = LoginThrottle(per_pair=1, per_address=3, window=timedelta(minutes=1), seconds=Seconds())
-    t.attempt("alice", "addr")
+async def test_a_refused_pair_attempt_does_not_spend_the_address_budget(shared_limits: Any) -> None:
+    t = LoginThrottle(
+        per_pair=1, per_address=3, window=timedelta(minutes=1), seconds=Seconds(), shared=shared_limits
+    )
+    await t.attempt("alice", "addr")
     for _ in range(5):
         with pytest.raises(RateLimited):
-            t.attempt("alice", "addr")
-    t.attempt("bob", "addr")
-    t.attempt("carol", "addr")  # the address had 3: alice, bob, carol
+            await t.attempt("alice", "addr")
+    await t.attempt("bob", "addr")
+    await t.attempt("carol", "addr")  # the address had 3: alice, bob, carol
     with pytest.raises(RateLimited):
-        t.attempt("dave", "addr")
+        await t.attempt("dave", "addr")
 
 
-def test_a_good_login_gives_its_attempt_back_and_resets_the_pair() -> None:
-    t = LoginThrottle(per_pair=2, per_address=2, window=timedelta(minutes=15), seconds=Seconds())
-    t.attempt("alice", "addr")
-    pair = t.attempt("alice", "addr")
+async def test_a_good_login_gives_its_attempt_back_and_resets_the_pair(shared_limits: Any) -> None:
+    t = LoginThrottle(
+        per_pair=2, per_address=2, window=timedelta(minutes=15), seconds=Seconds(), shared=shared_limits
+    )
+    await t.attempt("alice", "addr")
+    pair = await t.attempt("alice", "addr")
     assert pair == hashlib.sha256(b"addr\0alice").hexdigest()
-    t.succeeded("addr", pair)
-    t.attempt("alice", "addr")  # the pair starts afresh and the address got one back
+    await t.succeeded("addr", pair)
+    await t.attempt("alice", "addr")  # the pair starts afresh and the address got one back
     with pytest.raises(RateLimited):
-        t.attempt("bob", "addr")
+        await t.attempt("bob", "addr")
 
 
-def test_a_zero_window_counts_as_one_second() -> None:
+async def test_a_zero_window_counts_as_one_second(shared_limits: Any) -> None:
     clock = Seconds()
-    t = LoginThrottle(per_pair=1, per_address=5, window=timedelta(0), seconds=clock)
-    t.attempt("alice", "addr")
+    t = LoginThrottle(per_pair=1, per_address=5, window=timedelta(0), seconds=clock, shared=shared_limits)
+    await t.attempt("alice", "addr")
     with pytest.raises(RateLimited) as raised:
-        t.attempt("alice", "addr")
+        await t.attempt("alice", "addr")
     assert raised.value.retry_after == 1
 
 
@@ -703,26 +710,30 @@ async def test_a_good_login_resets_its_pair_and_refunds_its_address(
         await tight.login("alice", "wrong horse battery", "000000", client="c")
 
 
-def test_the_address_budget_refills_on_the_injected_clock() -> None:
+async def test_the_address_budget_refills_on_the_injected_clock(shared_limits: Any) -> None:
     clock = Seconds()
-    t = LoginThrottle(per_pair=10, per_address=2, window=timedelta(minutes=2), seconds=clock)
-    t.attempt("alice", "addr")
-    t.attempt("bob", "addr")
+    t = LoginThrottle(
+        per_pair=10, per_address=2, window=timedelta(minutes=2), seconds=clock, shared=shared_limits
+    )
+    await t.attempt("alice", "addr")
+    await t.attempt("bob", "addr")
     with pytest.raises(RateLimited) as raised:
-        t.attempt("carol", "addr")
+        await t.attempt("carol", "addr")
     assert raised.value.retry_after == 60  # 2 per 2 minutes: one back a minute
     clock.t += 30
     with pytest.raises(RateLimited):
-        t.attempt("carol", "addr")
+        await t.attempt("carol", "addr")
     clock.t += 30
-    t.attempt("carol", "addr")
+    await t.attempt("carol", "addr")
 
 
-def test_an_address_budget_of_one() -> None:
-    t = LoginThrottle(per_pair=10, per_address=1, window=timedelta(minutes=1), seconds=Seconds())
-    t.attempt("alice", "addr")
+async def test_an_address_budget_of_one(shared_limits: Any) -> None:
+    t = LoginThrottle(
+        per_pair=10, per_address=1, window=timedelta(minutes=1), seconds=Seconds(), shared=shared_limits
+    )
+    await t.attempt("alice", "addr")
     with pytest.raises(RateLimited):
-        t.attempt("bob", "addr")
+        await t.attempt("bob", "addr")
 
 
 async def test_a_session_token_is_32_random_bytes_url_safe(staff: tuple[StaffService, Clock]) -> None:
