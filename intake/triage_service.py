@@ -30,7 +30,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from intake.clock import Clock
 from intake.errors import NotFound, ValidationError
@@ -40,6 +40,9 @@ from storage.search import report_text
 log = logging.getLogger("intake.triage")
 
 REFRESH_SECONDS = 10.0
+# A batch is shared among the triage processes only in runs of at least this many reports: below
+# it, handing work out costs more than it saves (and a quiet server needs one process only).
+SHARE_FROM = 8
 
 # What staff may correct, and the values each field takes (DESIGN.md's triage contract).
 CORRECTABLE = {
@@ -100,6 +103,17 @@ def _child_load(case_nos: Sequence[str], signatures: Sequence[bytes]) -> int:
     return len(index)
 
 
+class _Known:
+    """The duplicate already decided for one report (by :func:`_child_dedupe`, in case order),
+    answered where triage asks its index."""
+
+    def __init__(self, case_no: str) -> None:
+        self.case_no = case_no
+
+    def query_signature(self, sig: bytes) -> str | None:
+        return self.case_no
+
+
 def _child_triage(
     case_no: str,
     text: str,
@@ -107,21 +121,29 @@ def _child_triage(
     real_name: bool,
     search_text: str,
     receiving_unit: str | None = None,
+    duplicates: str = "index",
 ) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """``duplicates``: ``index`` (ask this process's index, then add the report to it), ``later``
+    (no duplicate yet: the index process decides, :func:`_child_dedupe`), or the case number
+    that process found."""
     import triage
     from storage.search import document_tokens
 
+    index = (
+        _state["index"] if duplicates == "index" else None if duplicates == "later" else _Known(duplicates)
+    )
     result = triage.triage(
         text,
         channel=channel,
         jurisdiction=_state["jurisdiction"],
         model=_state["model"],
-        duplicates=_state["index"],
+        duplicates=cast("triage.DuplicateIndex | None", index),
         real_name=real_name,
         receiving_unit=_received_at(receiving_unit),
     )
-    _state["index"].add_signature(case_no, result.signature)
-    _state.setdefault("known", set()).add(case_no)
+    if duplicates == "index":
+        _state["index"].add_signature(case_no, result.signature)
+        _state.setdefault("known", set()).add(case_no)
     extra = {
         "needs_review": result.needs_review,
         "sealed": result.sealed,
@@ -146,16 +168,57 @@ def _received_at(unit: str | None) -> str | None:
     return unit if unit is not None and j.unit(unit) is not None else None
 
 
+TriageItem = tuple[str, str, str, bool, str, str | None]
+
+
 def _child_triage_many(
-    items: Sequence[tuple[str, str, str, bool, str, str | None]],
+    items: Sequence[TriageItem], duplicates: str = "index"
 ) -> list[ChildResult | Exception]:
     """Each report in turn; one that fails does not take the others down with it."""
     out: list[ChildResult | Exception] = []
     for item in items:
         try:
-            out.append(_child_triage(*item))
+            out.append(_child_triage(*item, duplicates=duplicates))
         except Exception as exc:
             out.append(exc)
+    return out
+
+
+def _child_triage_known(items: Sequence[tuple[TriageItem, str]]) -> list[ChildResult | Exception]:
+    """Reports whose duplicate :func:`_child_dedupe` found, triaged again with it (priority and
+    the explanations depend on it)."""
+    out: list[ChildResult | Exception] = []
+    for item, duplicate_of in items:
+        try:
+            out.append(_child_triage(*item, duplicates=duplicate_of))
+        except Exception as exc:
+            out.append(exc)
+    return out
+
+
+def _child_dedupe(case_nos: Sequence[str], signatures: Sequence[bytes]) -> list[str | None]:
+    """In case order: each report's earlier near-duplicate (among the stored reports and those
+    before it here), then the report joins the index: what triaging one after the other in this
+    process would have found."""
+    index = _state["index"]
+    known: set[str] = _state.setdefault("known", set())
+    found: list[str | None] = []
+    for case_no, sig in zip(case_nos, signatures, strict=True):
+        found.append(index.query_signature(sig))
+        index.add_signature(case_no, sig)
+        known.add(case_no)
+    return found
+
+
+def _chunks(items: Sequence[TriageItem], parts: int, least: int) -> list[Sequence[TriageItem]]:
+    """At most ``parts`` consecutive runs of at least ``least`` items each (case order kept)."""
+    parts = max(1, min(parts, len(items) // max(1, least)))
+    size, extra = divmod(len(items), parts)
+    out, start = [], 0
+    for i in range(parts):
+        end = start + size + (1 if i < extra else 0)
+        out.append(items[start:end])
+        start = end
     return out
 
 
@@ -255,13 +318,18 @@ class TriageService:
         jurisdiction: Mapping[str, Any],
         *,
         model_path: Path | None = None,
+        processes: int = 1,
     ) -> None:
         self._db = db
         self._clock = clock
         self._jurisdiction = dict(jurisdiction)
         self._units = {u["code"]: u["name"] for u in jurisdiction["units"]}
         self._model_path = usable_model(model_path)
+        # The first process holds the duplicate index; the others (up to ``processes`` in all)
+        # start when a batch is big enough to share (issue 21: triage on every core).
+        self.processes = max(1, processes)
         self._pool: ProcessPoolExecutor | None = None
+        self._helpers: list[ProcessPoolExecutor] = []
         self._pool_lock = asyncio.Lock()
         # The audit position up to which the child's index holds every triaged case, and when it
         # last looked: cases triaged elsewhere (another worker process, ``intake reports import``)
@@ -270,24 +338,42 @@ class TriageService:
         self._refreshed = 0.0
 
     async def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        for pool in [*self._helpers, *([self._pool] if self._pool is not None else [])]:
+            pool.shutdown(wait=True, cancel_futures=True)
+        self._pool, self._helpers = None, []
+
+    @property
+    def running(self) -> int:
+        """The triage processes started (the index process and those sharing big batches)."""
+        return (self._pool is not None) + len(self._helpers)
+
+    def _new_process(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_child_start,
+            initargs=(self._jurisdiction, str(self._model_path) if self._model_path else None, os.getpid()),
+        )
+
+    def _forget_processes(self) -> None:
+        """A child died (killed, out of memory): all start afresh next time; the jobs retry."""
+        for pool in [*self._helpers, *([self._pool] if self._pool is not None else [])]:
+            pool.shutdown(wait=False, cancel_futures=True)
+        self._pool, self._helpers = None, []
+
+    async def _sharing(self, batch: int) -> list[ProcessPoolExecutor]:
+        """The other processes a batch of ``batch`` reports is shared with (started on first need)."""
+        wanted = min(self.processes, batch // SHARE_FROM) - 1
+        async with self._pool_lock:
+            while len(self._helpers) < wanted:
+                self._helpers.append(self._new_process())
+        return self._helpers[: max(0, wanted)]
 
     async def _executor(self) -> ProcessPoolExecutor:
-        """The child process, started on first use with every stored signature loaded."""
+        """The index process, started on first use with every stored signature loaded."""
         async with self._pool_lock:
             if self._pool is None:
-                pool = ProcessPoolExecutor(
-                    max_workers=1,
-                    mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_child_start,
-                    initargs=(
-                        self._jurisdiction,
-                        str(self._model_path) if self._model_path else None,
-                        os.getpid(),
-                    ),
-                )
+                pool = self._new_process()
                 loop = asyncio.get_running_loop()
                 try:
                     self._index_seq, _ = await self._db.audit.head()
@@ -338,14 +424,12 @@ class TriageService:
             )
             for _, r in found
         ]
-        loop = asyncio.get_running_loop()
         try:
             pool = await self._executor()
             await self._refresh_index(pool)
-            results = await loop.run_in_executor(pool, _child_triage_many, items)
+            results = await self._triage_items(pool, items)
         except BrokenProcessPool:
-            # The child died (killed, out of memory): start afresh next time; the jobs retry.
-            self._pool = None
+            self._forget_processes()
             raise
         at = self._clock.now()
 
@@ -377,6 +461,35 @@ class TriageService:
 
         await asyncio.gather(*(keep(i, r.id, res) for (i, r), res in zip(found, results, strict=True)))
         return outcomes
+
+    async def _triage_items(
+        self, pool: ProcessPoolExecutor, items: Sequence[TriageItem]
+    ) -> list[ChildResult | Exception]:
+        """One process for a small batch. A big one is cut into runs in case order, one a process,
+        triaged at once without the duplicate step; then the index process finds each report's
+        duplicate in case order, and the few that have one are triaged again with it. The results
+        are those of triaging the batch one report after another in the index process."""
+        loop = asyncio.get_running_loop()
+        helpers = await self._sharing(len(items))
+        if not helpers:
+            return list(await loop.run_in_executor(pool, _child_triage_many, items))
+        runs = _chunks(items, len(helpers) + 1, SHARE_FROM)
+        parts = await asyncio.gather(
+            *(
+                loop.run_in_executor(p, _child_triage_many, run, "later")
+                for p, run in zip([pool, *helpers], runs, strict=False)
+            )
+        )
+        results: list[ChildResult | Exception] = [r for part in parts for r in part]
+        done = [(i, r) for i, r in enumerate(results) if not isinstance(r, Exception)]
+        signatures = [base64.b64decode(r[1]["signature"]) for _, r in done]
+        found = await loop.run_in_executor(pool, _child_dedupe, [items[i][0] for i, _ in done], signatures)
+        again = [(i, dup) for (i, _), dup in zip(done, found, strict=True) if dup is not None]
+        if again:
+            redone = await loop.run_in_executor(pool, _child_triage_known, [(items[i], d) for i, d in again])
+            for (i, _), result in zip(again, redone, strict=True):
+                results[i] = result
+        return results
 
     async def correct(self, case_no: str, actor: str, changes: Mapping[str, str]) -> dict[str, Any]:
         """Staff override one or more triage decisions; the before and after go to the audit chain

@@ -222,7 +222,13 @@ async def open_services(settings: Settings, clock: Clock | None = None) -> Servi
     worker = JobWorker(db, clock, metrics, lease=timedelta(seconds=settings.job_lease_seconds))
     for kind, handler in builtin_handlers(db).items():
         worker.register(kind, handler)
-    triage = TriageService(db, clock, jurisdiction.document, model_path=settings.triage_model)
+    triage = TriageService(
+        db,
+        clock,
+        jurisdiction.document,
+        model_path=settings.triage_model,
+        processes=settings.triage_processes,
+    )
     # Channels with an outbound API register their sender with it when they are mounted.
     notifier = Notifier(
         db,
@@ -243,17 +249,9 @@ async def open_services(settings: Settings, clock: Clock | None = None) -> Servi
         # informant's notice deadline opens, counted from receipt.
         case_nos = [job.payload["case_no"] for job in jobs]
         outcomes = await triage.triage_reports(case_nos)
-
-        async def then(case_no: str, outcome: dict[str, Any] | Exception) -> Exception | None:
-            if isinstance(outcome, Exception):
-                return outcome
-            try:
-                await workflow.after_triage(case_no)
-            except Exception as exc:
-                return exc
-            return None
-
-        return list(await asyncio.gather(*(then(c, o) for c, o in zip(case_nos, outcomes, strict=True))))
+        triaged = [c for c, o in zip(case_nos, outcomes, strict=True) if not isinstance(o, Exception)]
+        after = dict(zip(triaged, await workflow.after_triage_many(triaged), strict=True))
+        return [o if isinstance(o, Exception) else after[c] for c, o in zip(case_nos, outcomes, strict=True)]
 
     worker.register_batch("triage", triage_jobs)
     now = clock.now

@@ -32,6 +32,14 @@ def _at_least(env: Mapping[str, str], name: str, default: int, least: int) -> in
     return value
 
 
+def cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS tells, else all)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def _between(env: Mapping[str, str], name: str, default: int, least: int, most: int) -> int:
     value = _at_least(env, name, default, least)
     if value > most:
@@ -64,6 +72,7 @@ class Settings:
     staff_address_failures: int = 20
     staff_lockout_minutes: int = 15
     job_lease_seconds: int = 300
+    triage_processes: int = 1
     # The scrypt work factor of staff passwords, as log2 N (15: N = 2^15, 32 MiB, ~0.1 s a hash).
     # Tests lower it (10) as Django's test settings swap in a fast hasher; 10 is the floor.
     staff_scrypt_log_n: int = 15
@@ -123,6 +132,7 @@ class Settings:
             staff_address_failures=_int(env, "INTAKE_STAFF_ADDRESS_FAILURES", 20),
             staff_lockout_minutes=_int(env, "INTAKE_STAFF_LOCKOUT_MINUTES", 15),
             job_lease_seconds=_between(env, "INTAKE_JOB_LEASE_SECONDS", 300, 5, 3600),
+            triage_processes=_between(env, "INTAKE_TRIAGE_PROCESSES", cores(), 1, 64),
             staff_scrypt_log_n=_between(env, "INTAKE_STAFF_SCRYPT_LOG_N", 15, 10, 16),
             notify_per_informant_per_hour=_int(env, "INTAKE_NOTIFY_PER_INFORMANT_PER_HOUR", 5),
             app_push_url=env.get("INTAKE_APP_PUSH_URL", ""),

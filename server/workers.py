@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from types import FrameType
+
+from server.config import cores
 
 RESTART_DELAY = 1.0
 QUICK_DEATH = 10.0  # a worker that dies sooner than this after its start counts as failing to start
@@ -42,8 +45,11 @@ class Supervisor:
         self.stopping: int | None = None
 
     def _spawn(self, slot: int) -> None:
+        # The cores are shared among the workers' triage processes unless the operator said.
+        env = dict(os.environ)
+        env.setdefault("INTAKE_TRIAGE_PROCESSES", str(max(1, cores() // self.count)))
         # Our own interpreter and command line, no shell.
-        proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)  # noqa: S603
+        proc = subprocess.Popen(self.argv, env=env, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)  # noqa: S603
         self.workers[slot] = (proc, time.monotonic())
         print(f"intake: 第 {slot + 1} 个工作进程已启动（进程号 {proc.pid}）", file=sys.stderr)
 

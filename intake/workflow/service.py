@@ -5,7 +5,8 @@ the sealed upward hand-over after triage, deadline reminders)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -98,10 +99,26 @@ class Workflow(WorkflowQueries):
         )
         await self._db.workflow.apply(change)
 
+    async def after_triage_many(self, case_nos: Sequence[str]) -> list[Exception | None]:
+        """:meth:`after_triage` for the cases of one triage batch, read in one query; per case,
+        the error it met (the others still go on)."""
+        reports = await self._db.reports.get_many(case_nos)
+
+        async def one(case_no: str) -> Exception | None:
+            try:
+                await self._after_triage(reports.get(case_no))
+            except Exception as exc:
+                return exc
+            return None
+
+        return list(await asyncio.gather(*(one(c) for c in case_nos)))
+
     async def after_triage(self, case_no: str) -> None:
         """Triage routed the case upward sealed: take it out of the receiving unit's sight and hand it
         up at once, with the 5-working-day deadline for the upper level to confirm receipt."""
-        report = await self._db.reports.get(case_no)
+        await self._after_triage(await self._db.reports.get(case_no))
+
+    async def _after_triage(self, report: ReportSummary | None) -> None:
         triage = (report.triage if report else None) or {}
         if report is None or report.status != "received":
             return
