@@ -77,6 +77,9 @@ class TriageResult:
     # Every decision in plain Chinese for officers, with the deciding words' offsets in the text
     # as given (triage.explain); outside the DESIGN JSON, stored beside it by the service.
     explanations: tuple[dict[str, Any], ...] = field(default=(), repr=False)
+    # The normalized text's words as triage segmented it, for callers that need the words too
+    # (the full-text index: :func:`triage.search_words`) instead of segmenting the text again.
+    tokens: tuple[str, ...] = field(default=(), repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -96,7 +99,7 @@ class TriageResult:
 
 def _result(**fields: Any) -> TriageResult:
     """A :class:`TriageResult` from every one of its fields, written straight into the instance:
-    the frozen dataclass's ``__init__`` sets its 19 fields one ``object.__setattr__`` at a time,
+    the frozen dataclass's ``__init__`` sets its 20 fields one ``object.__setattr__`` at a time,
     3 µs of a short report's triage (a test checks that every field is given)."""
     result: TriageResult = object.__new__(TriageResult)
     result.__dict__.update(fields)
@@ -153,6 +156,12 @@ def _prepare(j: Jurisdiction) -> None:
         _prepared.update(fresh)
         if tree:
             _prepared_trees[id(tree)] = tree
+
+
+def words(text: str) -> list[str]:
+    """``text`` normalized and segmented as triage does it (the words of :attr:`TriageResult.tokens`
+    for a text that is not triaged, e.g. a report's other fields for the full-text index)."""
+    return segment.cut(normalize_and_report(text)[0])
 
 
 def warm_up(jurisdiction: Jurisdiction | None = None) -> None:
@@ -384,4 +393,5 @@ def triage(
         needs_review=needs_review,
         signature=sig,
         explanations=explanations,
+        tokens=tuple(reading.tokens),
     )

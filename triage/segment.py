@@ -259,3 +259,20 @@ def cut(text: str) -> list[str]:
     """Segment normalized text (HMM on, as ``jieba.lcut``'s default)."""
     words: list[str] = tokenizer().lcut(text)
     return words
+
+
+def search_words(tokens: Iterable[str]) -> list[str]:
+    """jieba's search mode (``cut_for_search``) from words already cut: before each word of more
+    than two characters its two-character pieces that are words of the dictionary, before each of
+    more than three its three-character ones. The full-text index reuses triage's segmentation
+    of a report this way instead of cutting the text a second time."""
+    freq = tokenizer().FREQ.get
+    out: list[str] = []
+    for w in tokens:
+        n = len(w)
+        if n > 2:
+            out.extend(g for i in range(n - 1) if freq(g := w[i : i + 2]))
+            if n > 3:
+                out.extend(g for i in range(n - 2) if freq(g := w[i : i + 3]))
+        out.append(w)
+    return out
