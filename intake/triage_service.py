@@ -105,14 +105,25 @@ def search_document(result: Any, details: str) -> str:
     """The words the full-text index stores for a triaged report: jieba's search mode over the
     words triage cut from its title and text (:attr:`triage.TriageResult.tokens`: the text is
     segmented once, by triage's tokenizer) and over ``details``, the accused and place fields
-    triage does not read (:func:`storage.search.report_details`)."""
+    triage does not read (:func:`storage.search.report_details`).
+
+    Queries are cut by jieba's own dictionary, which lacks triage's words (titles, pseudonyms,
+    the jurisdiction's places) and splits them (黄兴镇 → 黄兴 | 镇, 纪工委书记 → 纪工委 | 书记):
+    so every dictionary word inside a longer word is stored, and the last character of a word of
+    three or more (a one-character query word matches as a prefix; the others are prefixes of the
+    word's two-character pieces)."""
     import triage
     from storage.search import document_tokens_of
 
-    words = triage.search_words(result.tokens)
+    tokens = list(result.tokens)
     if details:
-        words.extend(triage.search_words(triage.words(details)))
+        tokens.extend(triage.words(details))
+    words = triage.search_words(tokens, all_pieces=True)
+    words.extend(w[-1] for w in tokens if len(w) > 2 and _HAN_FIRST <= w[-1] <= _HAN_LAST)
     return document_tokens_of(words)
+
+
+_HAN_FIRST, _HAN_LAST = "\u4e00", "\u9fff"
 
 
 def _child_triage(

@@ -93,6 +93,10 @@ def test_search_words_are_jiebas_search_mode_from_the_cut_words() -> None:
     # Pieces come before their word, two-character ones first, only dictionary words among them.
     assert triage.search_words(["低保金"]) == ["低保", "保金", "低保金"]
     assert triage.search_words(["张某某", "好"]) == ["张某", "某某", "张某某", "好"]
+    # For an index queried with jieba's own dictionary: the longer dictionary words inside too.
+    pieces = triage.search_words(["村党支部书记"], all_pieces=True)
+    assert pieces[: pieces.index("村党支部书记") + 1] == triage.search_words(["村党支部书记"])
+    assert "党支部书记" in pieces and "村党支部书记" not in pieces[pieces.index("村党支部书记") + 1 :]
 
 
 def test_search_words_on_real_messages() -> None:
