@@ -12,6 +12,7 @@ Loading (jieba's dictionary, the gazetteer, OpenCC) happens once per process on 
 
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -25,7 +26,7 @@ from triage.classifier import Model
 from triage.duplicates import DuplicateIndex, signature
 from triage.gazetteer import PlaceMatch
 from triage.jurisdiction import Jurisdiction, national
-from triage.keywords import KeywordSet
+from triage.keywords import Hit, KeywordSet
 from triage.lexicon import FORMER_WORDS, HANDOVER_WORDS
 from triage.normalize import normalize_and_report
 from triage.routing import UnitRef
@@ -46,6 +47,8 @@ assert not (set(scope.SIGNAL_WORDS) & set(priority.SIGNAL_WORDS)) and not (
     set(scope.SIGNAL_WORDS) | set(priority.SIGNAL_WORDS)
 ) & set(_NOTE_WORDS)
 _SIGNALS = KeywordSet({**scope.SIGNAL_WORDS, **priority.SIGNAL_WORDS, **_NOTE_WORDS})
+# The packaged category rules' keywords join that pass, their groups named with this prefix.
+_CATEGORY = "category:"
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,7 @@ def _result(**fields: Any) -> TriageResult:
 
 _lock = threading.Lock()
 _rules: CategoryRules | None = None
+_signals_and_categories: KeywordSet | None = None
 _prepared: set[str] = set()
 # The county tuples (a tree's ``county_codes``) whose townships the tokenizer knows, by id; each is
 # kept, so its id stays its own: a province's tree is not walked county by county every report.
@@ -116,12 +120,29 @@ _default_jurisdiction: Jurisdiction | None = None
 
 
 def _category_rules() -> CategoryRules:
-    global _rules
+    global _rules, _signals_and_categories
     if _rules is None:
         with _lock:
             if _rules is None:
-                _rules = CategoryRules.packaged()
+                rules = CategoryRules.packaged()
+                groups = {f"{_CATEGORY}{name}": kws for name, kws in rules.keywords.items()}
+                _signals_and_categories = KeywordSet(
+                    {**scope.SIGNAL_WORDS, **priority.SIGNAL_WORDS, **_NOTE_WORDS, **groups}
+                )
+                _rules = rules
     return _rules
+
+
+def _match_keywords(
+    norm: str, rules: CategoryRules
+) -> tuple[dict[str, list[Hit]], dict[str, list[Hit]] | None]:
+    """The signal words' hits by group, and the category rules' hits by category when they are the
+    packaged rules (one pass over the text for both; a caller's own rules match on their own)."""
+    if rules is not _rules or _signals_and_categories is None:
+        return _SIGNALS.groups(norm), None
+    groups = _signals_and_categories.groups(norm)
+    categories = {name[len(_CATEGORY) :]: hits for name, hits in groups.items() if name.startswith(_CATEGORY)}
+    return groups, categories
 
 
 def _jurisdiction(j: Jurisdiction | None) -> Jurisdiction:
@@ -233,10 +254,16 @@ def _outside_names(
     return places, place_notes
 
 
-def _categorize(reading: _Reading, rules: CategoryRules, model: Model | None, explain: bool) -> _Category:
+def _categorize(
+    reading: _Reading,
+    rules: CategoryRules,
+    model: Model | None,
+    explain: bool,
+    hits: dict[str, list[Hit]] | None = None,
+) -> _Category:
     """The model's category when there is a model (the discipline rules noted beside it), else the
-    discipline rules' own."""
-    discipline = rules.decide(reading.norm)
+    discipline rules' own (from ``hits`` when the rules' keywords were matched already)."""
+    discipline = rules.decide(reading.norm) if hits is None else rules.decide_hits(hits)
     if model is None:
         return _Category(
             discipline.category,
@@ -274,16 +301,29 @@ def _place_evidence(reading: _Reading) -> list[dict[str, Any]]:
 def _confidence_evidence(
     confidence: float, needs_review: bool, review_threshold: float, parts: tuple[float, float, float]
 ) -> dict[str, Any]:
-    scope_conf, route_conf, category_conf = parts
     return {
         "decision": "confidence",
         "rule": MANUAL_QUEUE if needs_review else "automatic",
         "words": [],
-        "note": (
-            f"{confidence:.3f} {'<' if needs_review else '≥'} review_threshold {review_threshold}; "
-            f"scope={scope_conf} routing={route_conf:.2f} category={category_conf:.3f}"
-        ),
+        "note": _confidence_note(confidence, needs_review, review_threshold, *parts),
     }
+
+
+@functools.lru_cache(maxsize=4096)
+def _confidence_note(
+    confidence: float,
+    needs_review: bool,
+    review_threshold: float,
+    scope_conf: float,
+    route_conf: float,
+    category_conf: float,
+) -> str:
+    """The confidence entry's note (a few values recur: formatting six floats costs more than the
+    cache's look-up)."""
+    return (
+        f"{confidence:.3f} {'<' if needs_review else '≥'} review_threshold {review_threshold}; "
+        f"scope={scope_conf} routing={route_conf:.2f} category={category_conf:.3f}"
+    )
 
 
 def triage(
@@ -321,9 +361,10 @@ def triage(
             {"decision": "normalize", "rule": "OpenCC t2s", "words": [], "note": "traditional → simplified"}
         )
 
-    signals = _SIGNALS.groups(norm)
+    rules = rules or _category_rules()
+    signals, category_hits = _match_keywords(norm, rules)
     sc = scope.decide(norm, people, channel, signals)
-    cat = _categorize(reading, rules or _category_rules(), model, explain)
+    cat = _categorize(reading, rules, model, explain, category_hits)
     evidence.extend(cat.evidence)
     evidence.append(sc.evidence())
     evidence.extend(a.evidence() for a in people)
