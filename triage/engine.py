@@ -309,7 +309,7 @@ def _confidence_evidence(
     }
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=4096, typed=True)  # typed: a threshold of 1 is noted as 1, of 1.0 as 1.0
 def _confidence_note(
     confidence: float,
     needs_review: bool,
