@@ -336,7 +336,7 @@ class Pipeline:
         if code is None or code in self.receiving_units:
             return
         if not (code.isascii() and code.isdigit() and 2 <= len(code) <= 12):
-            raise ValidationError("unit 应为 2 至 12 位数字的单位代码。", code="invalid_unit")
+            raise ValidationError("受理单位代码应为 2 至 12 位数字。", code="invalid_unit")
         raise ValidationError("本平台没有这个单位。", code="unknown_unit")
 
     @staticmethod

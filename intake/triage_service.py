@@ -3,9 +3,10 @@
 The accept transaction enqueues a ``triage`` job for every new report; its handler (composed in
 ``server.app.open_services``) takes all the triage jobs of a worker turn and calls
 :meth:`TriageService.triage_reports`, which stores each result and the report's words for
-full-text search. :func:`triage.triage` is pure and CPU-bound (jieba,
-the gazetteer, the classifier), so it runs in a child process of its own: the server's event loop
-and its database writer never wait for the interpreter lock behind it. The child also holds the
+full-text search (the words triage segmented, reused: :func:`search_document`).
+:func:`triage.triage` is pure and CPU-bound (jieba, the gazetteer, the classifier), so it runs
+in a child process of its own: the server's event loop and its database writer never wait for
+the interpreter lock behind it. The child also holds the
 near-duplicate index, loaded at its start from the signatures stored with earlier triage results
 and extended with each report it triages, so ``duplicate_of`` sees every report this database
 holds.
@@ -35,7 +36,7 @@ from typing import Any, cast
 from intake.clock import Clock
 from intake.errors import NotFound, ValidationError
 from storage.database import Database
-from storage.search import report_text
+from storage.search import report_details
 
 log = logging.getLogger("intake.triage")
 
@@ -103,6 +104,31 @@ def _child_load(case_nos: Sequence[str], signatures: Sequence[bytes]) -> int:
     return len(index)
 
 
+def search_document(result: Any, details: str) -> str:
+    """The words the full-text index stores for a triaged report: jieba's search mode over the
+    words triage cut from its title and text (:attr:`triage.TriageResult.tokens`: the text is
+    segmented once, by triage's tokenizer) and over ``details``, the accused and place fields
+    triage does not read (:func:`storage.search.report_details`).
+
+    Queries are cut by jieba's own dictionary, which lacks triage's words (titles, pseudonyms,
+    the jurisdiction's places) and splits them (黄兴镇 → 黄兴 | 镇, 纪工委书记 → 纪工委 | 书记):
+    so every dictionary word inside a longer word is stored, and the last character of a word of
+    three or more (a one-character query word matches as a prefix; the others are prefixes of the
+    word's two-character pieces)."""
+    import triage
+    from storage.search import document_tokens_of
+
+    tokens = list(result.tokens)
+    if details:
+        tokens.extend(triage.words(details))
+    words = triage.search_words(tokens, all_pieces=True)
+    words.extend(w[-1] for w in tokens if len(w) > 2 and _HAN_FIRST <= w[-1] <= _HAN_LAST)
+    return document_tokens_of(words)
+
+
+_HAN_FIRST, _HAN_LAST = "\u4e00", "\u9fff"
+
+
 class _Known:
     """The duplicate already decided for one report (by :func:`_child_dedupe`, in case order),
     answered where triage asks its index."""
@@ -119,7 +145,7 @@ def _child_triage(
     text: str,
     channel: str,
     real_name: bool,
-    search_text: str,
+    details: str,
     receiving_unit: str | None = None,
     duplicates: str = "index",
 ) -> tuple[dict[str, Any], dict[str, Any], str]:
@@ -127,7 +153,6 @@ def _child_triage(
     (no duplicate yet: the index process decides, :func:`_child_dedupe`), or the case number
     that process found."""
     import triage
-    from storage.search import document_tokens
 
     index = (
         _state["index"] if duplicates == "index" else None if duplicates == "later" else _Known(duplicates)
@@ -154,8 +179,7 @@ def _child_triage(
         "signature": base64.b64encode(result.signature).decode(),
         "explanations": list(result.explanations),
     }
-    # The words for full-text search are cut here too, by the same process's jieba.
-    return result.to_json(), extra, document_tokens(search_text)
+    return result.to_json(), extra, search_document(result, details)
 
 
 ChildResult = tuple[dict[str, Any], dict[str, Any], str]
@@ -419,7 +443,7 @@ class TriageService:
                 "\n".join(t for t in (r.title, r.content) if t),
                 r.channel,
                 not r.anonymous,
-                report_text(r),
+                report_details(r),
                 r.receiving_unit,
             )
             for _, r in found

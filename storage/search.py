@@ -21,7 +21,7 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from functools import cache, partial
 from typing import TYPE_CHECKING, Any
@@ -52,8 +52,14 @@ def _jieba() -> Any:
 
 def document_tokens(text: str) -> str:
     """The words of a report as the index stores them (space-separated, lower-cased)."""
+    return document_tokens_of(_jieba().cut_for_search(text))
+
+
+def document_tokens_of(words: Iterable[str]) -> str:
+    """:func:`document_tokens` from words already cut in jieba's search mode (the triage worker
+    hands over the words triage segmented, so a report's text is cut once)."""
     out: list[str] = []
-    for raw in _jieba().cut_for_search(text):
+    for raw in words:
         word = raw.strip().lower()
         if not word or not _WORD.search(word):
             continue
@@ -121,14 +127,12 @@ def ts_query(words: Sequence[str]) -> str:
 
 def report_text(row: Any) -> str:
     """What of a report is searchable: title, facts, the accused and the place."""
-    parts = (
-        row.title,
-        row.content,
-        row.accused_name,
-        row.accused_unit,
-        row.accused_position,
-        row.location_text,
-    )
+    return "\n".join(p for p in (row.title, row.content, report_details(row)) if p)
+
+
+def report_details(row: Any) -> str:
+    """The searchable fields besides the title and the facts: the accused and the place."""
+    parts = (row.accused_name, row.accused_unit, row.accused_position, row.location_text)
     return "\n".join(p for p in parts if p)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, replace
@@ -221,7 +222,9 @@ async def test_a_malformed_receiving_unit(office: tuple[Any, Clock], unit: str) 
     s, _ = office
     with pytest.raises(ValidationError) as raised:
         await s.pipeline.accept(sub(receiving_unit=unit))
-    assert (raised.value.code, str(raised.value)) == ("invalid_unit", "unit 应为 2 至 12 位数字的单位代码。")
+    assert (raised.value.code, str(raised.value)) == ("invalid_unit", "受理单位代码应为 2 至 12 位数字。")
+    # Staff read this message: Chinese, without the field's internal name.
+    assert not re.search(r"[A-Za-z_]", str(raised.value))
 
 
 @pytest.mark.parametrize("unit", ["43", "4301", "110105", "430121102999"])

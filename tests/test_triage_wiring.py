@@ -5,18 +5,24 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import dataclasses
 import io
 import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 import channels
+import triage
 from intake.errors import ValidationError
+from intake.triage_service import search_document
 from server.app import build_app, services_of
 from server.cli import main
 from server.config import Settings
+from storage.search import document_tokens, document_tokens_of
+from storage.tables import D
 
 DESIGN_KEYS = {
     "category", "scope", "level", "unit", "places", "accused",
@@ -159,3 +165,43 @@ async def test_explanations_are_stored_and_a_no_op_correction_is_not_recorded(
     assert level["text"].startswith("已人工修改为“县级”（自动判断原为“乡镇”") and level["confidence"] == 1.0
     ok, _, _ = await svc.db.audit.verify()
     assert ok
+
+
+async def test_the_search_index_reuses_the_words_triage_cut(
+    aiohttp_client: Any, make_settings: Callable[..., Settings]
+) -> None:
+    """Issue 19: the triage worker cut every report twice, once for triage and once with jieba's
+    own dictionary for full-text search. The stored words are now triage's: its dictionary keeps
+    张某某 and 党支部书记 whole, which jieba's own search mode splits (张 / 某某, 党支部 / 书记)."""
+    assert not {"张某某", "党支部书记", "王某某"} & set(document_tokens(f"{VILLAGE}\n王某某").split())
+    client = await aiohttp_client(build_app(make_settings(), channels.REGISTRY, run_worker=False))
+    svc = services_of(client.app)
+    accused = {"name": "王某某", "unit": "黄兴镇国土所", "position": "所长"}
+    case = await file(client, VILLAGE, title="反映低保问题", accused=accused)
+    assert await svc.worker.run_once() == 1
+    report = await svc.db.reports.get(case)
+    async with svc.db.read_engine.connect() as conn:
+        stored = (await conn.execute(sa.select(D.c.tokens).where(D.c.report_id == report.id))).scalar_one()
+    words = stored.split()
+    assert {"张某某", "党支部书记", "反映"} <= set(words)  # the title and the text, as triage cut them
+    assert {"王某某", "所长"} <= set(words)  # the accused's fields, by the same tokenizer
+    assert await svc.db.search.search("张某某 低保") == [case]
+    # Queries are cut by jieba's own dictionary (黄兴镇 → 黄兴 | 镇, 纪工委书记 → 纪工委 | 书记): they
+    # still find the words triage kept whole.
+    for query in ("黄兴镇", "党支部书记", "村党支部书记", "金凤村", "王某某", "好处费"):
+        assert await svc.db.search.search(query) == [case], query
+
+
+def test_the_search_document_is_made_of_the_results_tokens() -> None:
+    """:func:`search_document` reads the words of the result, never its text: tokens no
+    segmentation of the text would give are what it stores (so the text is not cut again)."""
+    tokens = ("甲乙丙丁", "，", "Ab")
+    result = dataclasses.replace(triage.triage(VILLAGE), tokens=tokens)
+    words = search_document(result, "").split()
+    assert words == [*document_tokens_of(triage.search_words(tokens, all_pieces=True)).split(), "丁"]
+    assert "甲乙丙丁" in words and "ab" in words and "张某某" not in words
+    assert search_document(result, "王某某").split() == [
+        *document_tokens_of(triage.search_words([*tokens, "王某某"], all_pieces=True)).split(),
+        "丁",
+        "某",
+    ]

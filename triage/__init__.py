@@ -18,9 +18,11 @@ from triage.engine import (
     TriageResult,
     triage,
     warm_up,
+    words,
 )
 from triage.jurisdiction import Jurisdiction, ManagementRule, Unit, national
 from triage.normalize import normalize
+from triage.segment import search_words
 from triage.training import cross_validate, evaluate, train
 
 __all__ = [
@@ -43,7 +45,9 @@ __all__ = [
     "evaluate",
     "national",
     "normalize",
+    "search_words",
     "train",
     "triage",
     "warm_up",
+    "words",
 ]

@@ -186,9 +186,12 @@ def _title_class(title: Title, unit: str) -> str:
     return title.cls
 
 
-# What sits between a unit and the title but is not part of the unit (民政办有工作人员, 局里的一名干部).
+# What sits between a unit and the title but is not part of the unit (民政办有工作人员, 局里的一名干部,
+# 局里位干部). A bare 名 or 位 counts people only after 有/里/内/中: else it ends the unit's own
+# name (某单位局长, 岗位, 学位), and a 里/内/中 only where a word ends (县一中校长: 一中 is a school).
 _UNIT_TAIL = re.compile(
-    r"(?:有|里|里的|内|中)?(?:一名|一位|一个|个别|部分|一些|几名|几位|几个|多名|两名|两位|名|位)?$"
+    r"(?:有|(?P<inside>里的|里|内|中))?"
+    r"(?:一名|一位|一个|个别|部分|一些|几名|几位|几个|多名|两名|两位|(?<=[有里内中])[名位])?$"
 )
 _JOINERS = ("、", "兼", "，兼", "、兼")
 
@@ -251,7 +254,7 @@ def _read_title(scan: _Scan, start: int, end: int, title: Title) -> tuple[Accuse
     name, earlier = _name_for(text, start, end, text[clause_from:start], scan.out)
     if name and _addressed(text, end + len(name)):
         return None  # 张书记您好 / 书记张某某：
-    phrase = _unit_phrase(text, scan.place_spans, clause_from, start, shared, earlier)
+    phrase = _unit_phrase(text, scan.ends, scan.place_spans, clause_from, start, shared, earlier)
     # Titles joined by 、 or 兼 belong to one person (县委常委、县纪委书记张某某).
     prev_end = scan.prev_end
     joined = (
@@ -306,6 +309,7 @@ def _name_for(
 
 def _unit_phrase(
     text: str,
+    ends: Sequence[int],
     place_spans: Sequence[PlaceMatch],
     clause_from: int,
     start: int,
@@ -325,12 +329,24 @@ def _unit_phrase(
             place, unit = None, ""
     if place is None:
         unit = _after_last_stop(text[clause_from:start])
-    unit = _UNIT_TAIL.sub("", unit.removesuffix("的"))
+    bare = unit.removesuffix("的")
+    unit = _without_tail(bare, start - (len(unit) - len(bare)), ends)
     if earlier and unit.endswith(earlier):
         unit = unit[: -len(earlier)]
     unit_start = place.start if place is not None else start - len(unit)
     former = unit.startswith("原") or text[max(0, unit_start - 1) : unit_start] == "原"
     return _UnitPhrase(place, unit.removeprefix("原"), unit_start, former)
+
+
+def _without_tail(unit: str, unit_end: int, ends: Sequence[int]) -> str:
+    """``unit`` (ending at ``unit_end`` in the text) without the words after it that count or
+    place people (:data:`_UNIT_TAIL`)."""
+    m = _UNIT_TAIL.search(unit)
+    if m is None or m.start() == len(unit):
+        return unit
+    if m.group("inside") and not _is_boundary(ends, unit_end - len(unit) + m.start()):
+        return unit[: m.end("inside")]  # 县一中: the 中 is the school's, what follows is stripped
+    return unit[: m.start()]
 
 
 def _after_last_stop(head: str) -> str:

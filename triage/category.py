@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from importlib import resources
 from typing import Any, NamedTuple
 
-from triage.keywords import KeywordSet, words
+from triage.keywords import Hit, KeywordSet, words
 
 
 class CategoryDecision(NamedTuple):
@@ -40,7 +40,8 @@ class CategoryRules:
         self.version = version
         self.default = default
         self.order = {name: i for i, (name, _) in enumerate(rules)}
-        self._set = KeywordSet({name: kws for name, kws in rules})
+        self.keywords: dict[str, tuple[str, ...]] = {name: tuple(kws) for name, kws in rules}
+        self._set = KeywordSet(self.keywords)
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any]) -> CategoryRules:
@@ -53,7 +54,11 @@ class CategoryRules:
         return cls.from_dict(json.loads(text))
 
     def decide(self, text: str) -> CategoryDecision:
-        groups = self._set.groups(text)
+        return self.decide_hits(self._set.groups(text))
+
+    def decide_hits(self, groups: Mapping[str, Sequence[Hit]]) -> CategoryDecision:
+        """:meth:`decide` from the hits of :attr:`keywords` by category, matched by the caller (the
+        engine matches them in one pass with the other rules' keywords)."""
         if not groups:
             return CategoryDecision(self.default, (), 0.3)
         scored = sorted(

@@ -12,6 +12,7 @@ Loading (jieba's dictionary, the gazetteer, OpenCC) happens once per process on 
 
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -25,7 +26,7 @@ from triage.classifier import Model
 from triage.duplicates import DuplicateIndex, signature
 from triage.gazetteer import PlaceMatch
 from triage.jurisdiction import Jurisdiction, national
-from triage.keywords import KeywordSet
+from triage.keywords import Hit, KeywordSet
 from triage.lexicon import FORMER_WORDS, HANDOVER_WORDS
 from triage.normalize import normalize_and_report
 from triage.routing import UnitRef
@@ -46,6 +47,8 @@ assert not (set(scope.SIGNAL_WORDS) & set(priority.SIGNAL_WORDS)) and not (
     set(scope.SIGNAL_WORDS) | set(priority.SIGNAL_WORDS)
 ) & set(_NOTE_WORDS)
 _SIGNALS = KeywordSet({**scope.SIGNAL_WORDS, **priority.SIGNAL_WORDS, **_NOTE_WORDS})
+# The packaged category rules' keywords join that pass, their groups named with this prefix.
+_CATEGORY = "category:"
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,9 @@ class TriageResult:
     # Every decision in plain Chinese for officers, with the deciding words' offsets in the text
     # as given (triage.explain); outside the DESIGN JSON, stored beside it by the service.
     explanations: tuple[dict[str, Any], ...] = field(default=(), repr=False)
+    # The normalized text's words as triage segmented it, for callers that need the words too
+    # (the full-text index: :func:`triage.search_words`) instead of segmenting the text again.
+    tokens: tuple[str, ...] = field(default=(), repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -96,7 +102,7 @@ class TriageResult:
 
 def _result(**fields: Any) -> TriageResult:
     """A :class:`TriageResult` from every one of its fields, written straight into the instance:
-    the frozen dataclass's ``__init__`` sets its 19 fields one ``object.__setattr__`` at a time,
+    the frozen dataclass's ``__init__`` sets its 20 fields one ``object.__setattr__`` at a time,
     3 µs of a short report's triage (a test checks that every field is given)."""
     result: TriageResult = object.__new__(TriageResult)
     result.__dict__.update(fields)
@@ -105,6 +111,7 @@ def _result(**fields: Any) -> TriageResult:
 
 _lock = threading.Lock()
 _rules: CategoryRules | None = None
+_signals_and_categories: KeywordSet | None = None
 _prepared: set[str] = set()
 # The county tuples (a tree's ``county_codes``) whose townships the tokenizer knows, by id; each is
 # kept, so its id stays its own: a province's tree is not walked county by county every report.
@@ -113,12 +120,29 @@ _default_jurisdiction: Jurisdiction | None = None
 
 
 def _category_rules() -> CategoryRules:
-    global _rules
+    global _rules, _signals_and_categories
     if _rules is None:
         with _lock:
             if _rules is None:
-                _rules = CategoryRules.packaged()
+                rules = CategoryRules.packaged()
+                groups = {f"{_CATEGORY}{name}": kws for name, kws in rules.keywords.items()}
+                _signals_and_categories = KeywordSet(
+                    {**scope.SIGNAL_WORDS, **priority.SIGNAL_WORDS, **_NOTE_WORDS, **groups}
+                )
+                _rules = rules
     return _rules
+
+
+def _match_keywords(
+    norm: str, rules: CategoryRules
+) -> tuple[dict[str, list[Hit]], dict[str, list[Hit]] | None]:
+    """The signal words' hits by group, and the category rules' hits by category when they are the
+    packaged rules (one pass over the text for both; a caller's own rules match on their own)."""
+    if rules is not _rules or _signals_and_categories is None:
+        return _SIGNALS.groups(norm), None
+    groups = _signals_and_categories.groups(norm)
+    categories = {name[len(_CATEGORY) :]: hits for name, hits in groups.items() if name.startswith(_CATEGORY)}
+    return groups, categories
 
 
 def _jurisdiction(j: Jurisdiction | None) -> Jurisdiction:
@@ -153,6 +177,12 @@ def _prepare(j: Jurisdiction) -> None:
         _prepared.update(fresh)
         if tree:
             _prepared_trees[id(tree)] = tree
+
+
+def words(text: str) -> list[str]:
+    """``text`` normalized and segmented as triage does it (the words of :attr:`TriageResult.tokens`
+    for a text that is not triaged, e.g. a report's other fields for the full-text index)."""
+    return segment.cut(normalize_and_report(text)[0])
 
 
 def warm_up(jurisdiction: Jurisdiction | None = None) -> None:
@@ -224,10 +254,16 @@ def _outside_names(
     return places, place_notes
 
 
-def _categorize(reading: _Reading, rules: CategoryRules, model: Model | None, explain: bool) -> _Category:
+def _categorize(
+    reading: _Reading,
+    rules: CategoryRules,
+    model: Model | None,
+    explain: bool,
+    hits: dict[str, list[Hit]] | None = None,
+) -> _Category:
     """The model's category when there is a model (the discipline rules noted beside it), else the
-    discipline rules' own."""
-    discipline = rules.decide(reading.norm)
+    discipline rules' own (from ``hits`` when the rules' keywords were matched already)."""
+    discipline = rules.decide(reading.norm) if hits is None else rules.decide_hits(hits)
     if model is None:
         return _Category(
             discipline.category,
@@ -265,16 +301,29 @@ def _place_evidence(reading: _Reading) -> list[dict[str, Any]]:
 def _confidence_evidence(
     confidence: float, needs_review: bool, review_threshold: float, parts: tuple[float, float, float]
 ) -> dict[str, Any]:
-    scope_conf, route_conf, category_conf = parts
     return {
         "decision": "confidence",
         "rule": MANUAL_QUEUE if needs_review else "automatic",
         "words": [],
-        "note": (
-            f"{confidence:.3f} {'<' if needs_review else '≥'} review_threshold {review_threshold}; "
-            f"scope={scope_conf} routing={route_conf:.2f} category={category_conf:.3f}"
-        ),
+        "note": _confidence_note(confidence, needs_review, review_threshold, *parts),
     }
+
+
+@functools.lru_cache(maxsize=4096, typed=True)  # typed: a threshold of 1 is noted as 1, of 1.0 as 1.0
+def _confidence_note(
+    confidence: float,
+    needs_review: bool,
+    review_threshold: float,
+    scope_conf: float,
+    route_conf: float,
+    category_conf: float,
+) -> str:
+    """The confidence entry's note (a few values recur: formatting six floats costs more than the
+    cache's look-up)."""
+    return (
+        f"{confidence:.3f} {'<' if needs_review else '≥'} review_threshold {review_threshold}; "
+        f"scope={scope_conf} routing={route_conf:.2f} category={category_conf:.3f}"
+    )
 
 
 def triage(
@@ -312,9 +361,10 @@ def triage(
             {"decision": "normalize", "rule": "OpenCC t2s", "words": [], "note": "traditional → simplified"}
         )
 
-    signals = _SIGNALS.groups(norm)
+    rules = rules or _category_rules()
+    signals, category_hits = _match_keywords(norm, rules)
     sc = scope.decide(norm, people, channel, signals)
-    cat = _categorize(reading, rules or _category_rules(), model, explain)
+    cat = _categorize(reading, rules, model, explain, category_hits)
     evidence.extend(cat.evidence)
     evidence.append(sc.evidence())
     evidence.extend(a.evidence() for a in people)
@@ -384,4 +434,5 @@ def triage(
         needs_review=needs_review,
         signature=sig,
         explanations=explanations,
+        tokens=tuple(reading.tokens),
     )

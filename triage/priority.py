@@ -62,9 +62,15 @@ def _cn_number(text: str) -> float | None:
     return float(total + current)
 
 
+# Every sum :data:`_AMOUNT` reads has one of these: most reports (a title without a sum) skip it.
+_MONEY = re.compile("[元万亿千块]|人民币")
+
+
 def amounts(text: str) -> list[float]:
     """Sums of money in yuan written in ``text`` (50万元, 1.2亿, 300000元, 几十万)."""
-    out = []
+    out: list[float] = []
+    if _MONEY.search(text) is None:
+        return out
     for m in _AMOUNT.finditer(text):
         mult, unit = m.group("mult"), m.group("unit") or m.group("unit2")
         raw = m.group("num")

@@ -45,8 +45,10 @@ _HAN_RUNS = re.compile("[\u4e00-\u9fff]+")
 _GRIEVANCE = re.compile(
     r"拖欠|欠薪|赔偿|退还|补偿款|讨要|维权|被打|被骗|不予办理|拒绝办理|不给办|我家|我的|本人的|请求解决|要求解决|帮忙解决|帮我"
 )
-# A unit that names no unit: 某单位, 有关部门, 相关机关 … (and 某单, as the accused reader cuts 某单位局长).
-_PLACEHOLDER_UNIT = re.compile(r"(?:某+|有关|相关|一些|个别|部分|有的|某个)(?:单位?|部门|机关|地方|地|方面)?")
+# A unit that names no unit: 某单位, 某局, 有关部门, 相关机关 …
+_PLACEHOLDER_UNIT = re.compile(
+    r"(?:某+|有关|相关|一些|个别|部分|有的|某个)(?:单位|部门|机关|地方|地|方面|[局厅委办院所站部处科股])?"
+)
 _FACT_NUMBER = re.compile(r"\d|[一二三四五六七八九十百千万两]+(?:元|万|年|月|日|次|人|亩)")
 
 # The keyword groups scope reads; the engine matches them in one pass together with priority's.

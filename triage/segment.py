@@ -259,3 +259,24 @@ def cut(text: str) -> list[str]:
     """Segment normalized text (HMM on, as ``jieba.lcut``'s default)."""
     words: list[str] = tokenizer().lcut(text)
     return words
+
+
+def search_words(tokens: Iterable[str], *, all_pieces: bool = False) -> list[str]:
+    """jieba's search mode (``cut_for_search``) from words already cut: before each word of more
+    than two characters its two-character pieces that are words of the dictionary, before each of
+    more than three its three-character ones. The full-text index reuses triage's segmentation
+    of a report this way instead of cutting the text a second time. ``all_pieces`` adds the
+    dictionary words of four characters or more inside longer words (after the word), for an
+    index queried with a smaller dictionary's cut (jieba's own: 纪工委书记 → 纪工委 | 书记)."""
+    freq = tokenizer().FREQ.get
+    out: list[str] = []
+    for w in tokens:
+        n = len(w)
+        if n > 2:
+            out.extend(g for i in range(n - 1) if freq(g := w[i : i + 2]))
+            if n > 3:
+                out.extend(g for i in range(n - 2) if freq(g := w[i : i + 3]))
+        out.append(w)
+        if all_pieces and n > 4:
+            out.extend(g for k in range(4, n) for i in range(n - k + 1) if freq(g := w[i : i + k]))
+    return out

@@ -220,3 +220,12 @@ def test_result_has_every_field_as_the_dataclass_makes_it(jurisdiction: triage.J
     assert triage.TriageResult(**vars(r)) == r
     with pytest.raises(dataclasses.FrozenInstanceError):
         r.category = "x"  # type: ignore[misc]
+
+
+def test_the_confidence_note_is_written_for_each_call() -> None:
+    """The note is cached by its values and their types: a threshold of 1 then 1.0 is noted as
+    given each time, as it was before the cache."""
+    text = "举报某单位局长贪污受贿。"
+    notes = [triage.triage(text, review_threshold=t).evidence[-1]["note"] for t in (1, 1.0, 1)]
+    shown = [n.split("; ")[0].split(" review_threshold ")[1] for n in notes]
+    assert shown == ["1", "1.0", "1"]

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import accumulate
 
 import pytest
 
 import triage
+from triage import segment
 
 
 @dataclass(frozen=True)
@@ -205,6 +207,24 @@ CASES = [
         advice="request_facts",
     ),
     Case(
+        "BSL-WSZ 某局局长",
+        "举报某局局长贪污受贿。",
+        "out_of_scope",
+        "county",
+        "长沙县纪委监委",
+        None,
+        advice="request_facts",
+    ),
+    Case(
+        "BSL-WSZ 某某单位副局长",
+        "举报某某单位副局长贪污受贿。",
+        "out_of_scope",
+        "county",
+        "长沙县纪委监委",
+        None,
+        advice="request_facts",
+    ),
+    Case(
         "a real unit is a fact: 县民政局局长",
         "举报县民政局局长贪污受贿。",
         "accusation",
@@ -329,6 +349,44 @@ def test_golden_case(
 def test_the_accused_unit_stops_before_the_quantifier(jurisdiction: triage.Jurisdiction) -> None:
     r = triage.triage("安沙镇民政办有工作人员在低保审批中收受好处费。", jurisdiction=jurisdiction)
     assert [a.unit for a in r.accused] == ["安沙镇民政办"]
+
+
+# The unit in front of a title, read whole (issue 19: 某单位局长 gave the unit 某单): placeholders
+# that name no unit and real units, with the title's rank in the 长沙县 deployment.
+UNITS = [
+    ("举报某单位局长贪污受贿。", "某单位", "局长", "正乡科级"),
+    ("举报某局局长贪污受贿。", "某局", "局长", "正乡科级"),
+    ("举报某某单位副局长贪污受贿。", "某某单位", "副局长", "副乡科级"),
+    ("举报有关部门处长贪污受贿。", "有关部门", "处长", "正县处级"),
+    ("反映长沙县某单位局长收受礼金。", "长沙县某单位", "局长", "正乡科级"),
+    ("安沙镇民政办有工作人员在低保审批中收受好处费。", "安沙镇民政办", "工作人员", "一般干部"),
+    ("安沙镇民政办有位工作人员在低保审批中收受好处费。", "安沙镇民政办", "工作人员", "一般干部"),
+    ("黄兴镇政府里一名干部收受工程老板好处费。", "黄兴镇政府", "干部", "一般干部"),
+    ("县一中校长张某某违规收取择校费。", "县一中", "校长", "正乡科级"),
+    ("举报长沙县教育局局长张某某收受红包。", "长沙县教育局", "局长", "正乡科级"),
+]
+
+
+@pytest.mark.parametrize("script", ["simplified", "traditional"])
+@pytest.mark.parametrize(("text", "unit", "title", "rank"), UNITS, ids=[u[1] + u[2] for u in UNITS])
+def test_the_accused_unit_is_read_whole(
+    text: str,
+    unit: str,
+    title: str,
+    rank: str,
+    script: str,
+    jurisdiction: triage.Jurisdiction,
+    to_traditional: Callable[[str], str],
+) -> None:
+    r = triage.triage(to_traditional(text) if script == "traditional" else text, jurisdiction=jurisdiction)
+    assert [(a.unit, a.title, a.rank) for a in r.accused] == [(unit, title, rank)]
+    # No unit is a fragment: it ends where a word of the text ends, where its title begins (某 |
+    # 局局长), or before 有/里 (which the tokenizer may join to the next word: 办有 | 工作人员).
+    norm = triage.normalize(text)
+    ends = set(accumulate(len(t) for t in segment.cut(norm)))
+    for a in r.accused:
+        unit_end = norm.index(a.unit) + len(a.unit)
+        assert unit_end in ends or unit_end == a.start or norm[unit_end] in "有里", (a.unit, norm)
 
 
 def test_a_name_is_not_read_as_a_place(jurisdiction: triage.Jurisdiction) -> None:

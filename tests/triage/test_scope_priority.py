@@ -60,3 +60,25 @@ def test_amounts() -> None:
     assert amounts("上百万的补偿款") == [1_000_000]
     assert amounts("骗取补贴几十万") == [100_000]
     assert amounts("2019年5月有300人") == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "举报长沙县黄兴镇金凤村党支部书记张某某优亲厚友，还收受工程老板好处费两万元。",
+        "县民政局副局长李某多次接受宴请，公车私用，扬言要报复举报人。",
+        "小区旁边的工厂每天夜里偷排污水。",
+        "好",
+    ],
+)
+def test_one_keyword_pass_decides_as_the_rules_alone(text: str, jurisdiction: triage.Jurisdiction) -> None:
+    """The packaged category rules are matched in one pass with scope's and priority's words; the
+    same rules as a caller's own object are matched on their own: the same result either way."""
+    one_pass = triage.triage(text, jurisdiction=jurisdiction)
+    own = triage.triage(text, jurisdiction=jurisdiction, rules=triage.CategoryRules.packaged())
+    assert one_pass.to_json() == own.to_json() and one_pass.explanations == own.explanations
+    assert one_pass.category == triage.CategoryRules.packaged().decide(triage.normalize(text)).category
+
+
+def test_amounts_without_a_money_word() -> None:
+    assert amounts("举报局长张某某收受贿赂") == [] and amounts("收受贿赂五千") == [5000.0]

@@ -8,6 +8,7 @@ import random
 
 import jieba
 
+import triage
 from tests.conftest import shared_path
 from triage import segment
 from triage.normalize import normalize
@@ -75,4 +76,35 @@ def test_same_tokens_as_jieba_on_random_text() -> None:
     ]  # fmt: skip
     texts = ["".join(rnd.choices(alphabet, k=rnd.randint(0, 40))) for _ in range(3000)]
     differing = [t for t in texts if segment.cut(t) != ref.lcut(t)]
+    assert differing == []
+
+
+def test_search_words_are_jiebas_search_mode_from_the_cut_words() -> None:
+    """The full-text index takes its words from triage's segmentation (issue 19: the service cut
+    every report twice): :func:`triage.search_words` of the words is jieba's ``cut_for_search`` of
+    the text."""
+    ref = _reference()
+    rnd = random.Random(7)
+    alphabet = [*"中华人民共和国长沙县黄兴镇金凤村党支部书记张某某挪用低保金的了", *"ab12", " ", "，"]
+    texts = ["".join(rnd.choices(alphabet, k=rnd.randint(0, 30))) for _ in range(2000)]
+    texts += ["", "好", "中华人民共和国", "举报长沙县黄兴镇金凤村党支部书记张某某挪用低保金", "ABC123 低保金"]
+    differing = [t for t in texts if triage.search_words(segment.cut(t)) != list(ref.cut_for_search(t))]
+    assert differing == []
+    # Pieces come before their word, two-character ones first, only dictionary words among them.
+    assert triage.search_words(["低保金"]) == ["低保", "保金", "低保金"]
+    assert triage.search_words(["张某某", "好"]) == ["张某", "某某", "张某某", "好"]
+    # For an index queried with jieba's own dictionary: the longer dictionary words inside too.
+    pieces = triage.search_words(["村党支部书记"], all_pieces=True)
+    assert pieces[: pieces.index("村党支部书记") + 1] == triage.search_words(["村党支部书记"])
+    assert "党支部书记" in pieces and "村党支部书记" not in pieces[pieces.index("村党支部书记") + 1 :]
+
+
+def test_search_words_on_real_messages() -> None:
+    path = shared_path("data/taidi2020/messages_unlabeled.csv")
+    with path.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))[:200]
+    texts = [normalize(t) for row in rows for t in (row["留言主题"], row["留言详情"]) if t]
+    ref = _reference()
+    differing = [t for t in texts if triage.search_words(segment.cut(t)) != list(ref.cut_for_search(t))]
+    assert len(texts) > 300
     assert differing == []
