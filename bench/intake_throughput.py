@@ -176,6 +176,9 @@ async def wait_ready(server: Server, deadline: float) -> None:
     raise RuntimeError(f"server not ready in time; see {server.log}")
 
 
+SERVER_SETTINGS: dict[str, str] = {}  # --set KEY=VALUE: settings the server gets on top of the defaults
+
+
 def spawn_server(data_dir: Path, log_path: Path, database_url: str | None, prefix: list[str]) -> Server:
     """``python -m server serve`` on a free loopback port, with only our INTAKE_* settings."""
     port = free_port()
@@ -183,6 +186,7 @@ def spawn_server(data_dir: Path, log_path: Path, database_url: str | None, prefi
     env.update({"INTAKE_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"})
     if database_url:
         env["INTAKE_DATABASE_URL"] = database_url
+    env.update(SERVER_SETTINGS)
     cmd = [*prefix, sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port", str(port)]
     with log_path.open("wb") as log_file:
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT)
@@ -743,6 +747,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=20261122)
     p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="INTAKE_KEY=VALUE",
+        help="a server setting on top of the defaults (repeatable), e.g. INTAKE_TRIAGE_PROCESSES=1",
+    )
+    p.add_argument(
         "--server-prefix",
         default="",
         help="command to wrap the server in, e.g. 'py-spy record -o prof.svg --' for profiling",
@@ -761,6 +772,11 @@ def main() -> int:
     args = build_parser().parse_args()
     if args.requests < 1 or args.concurrency < 1 or args.warmup < 0:
         raise SystemExit("--requests and --concurrency must be positive")
+    for setting in args.set:
+        key, sep, value = setting.partition("=")
+        if not sep or not key.startswith("INTAKE_"):
+            raise SystemExit(f"--set takes INTAKE_KEY=VALUE, not {setting!r}")
+        SERVER_SETTINGS[key] = value
     return asyncio.run(main_async(args))
 
 

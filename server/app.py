@@ -74,6 +74,8 @@ log = logging.getLogger("server.app")
 WORKER_TASK: web.AppKey[asyncio.Task[None]] = web.AppKey("worker_task")
 ROLLUP_TASK: web.AppKey[asyncio.Task[None]] = web.AppKey("rollup_task")
 ROLLUP_SECONDS = 5.0  # how often the statistics roll-up folds pending reports in
+ROLLUP_BATCH = 250  # reports folded in one transaction of the writer (about 50 ms on SQLite)
+ROLLUP_PAUSE = 0.05  # between two full batches
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -332,15 +334,19 @@ async def _stats_rollup(services: Services) -> None:
     (``storage.stats_rollup``): the counts are exact without it, reads only get slower as the
     backlog grows. One refresher at a time across processes (an advisory lock)."""
     while True:
+        folded = 0
         try:
-            await services.db.stats.refresh()
+            folded = await services.db.stats.refresh(limit=ROLLUP_BATCH, batch=ROLLUP_BATCH)
         except asyncio.CancelledError:
             raise
         except DatabaseUnavailable:
             pass  # an outage, logged by storage once per interval; the backlog is folded in later
         except Exception:
             log.exception("stats roll-up refresh failed", extra={"reason": "stats_rollup_failed"})
-        await asyncio.sleep(ROLLUP_SECONDS)
+        # A full batch: more are pending, folded next after the writer has served what queued
+        # meanwhile (a refresh is one transaction of the single writer: 5,000 reports at once held
+        # every filing behind it for half a second under load, the intake's p99).
+        await asyncio.sleep(ROLLUP_PAUSE if folded >= ROLLUP_BATCH else ROLLUP_SECONDS)
 
 
 async def _warm_up(services: Services, freeze_gc: bool) -> None:

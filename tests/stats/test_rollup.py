@@ -301,7 +301,7 @@ class _FailingRollup:
         self.error = error
         self.called = asyncio.Event()
 
-    async def refresh(self) -> int:
+    async def refresh(self, limit: int, batch: int) -> int:
         if self.called.is_set():
             await asyncio.Event().wait()
         self.called.set()
@@ -328,6 +328,42 @@ async def test_the_refresher_leaves_an_outage_to_storage_and_logs_a_fault(
         await task
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert [r.getMessage() for r in errors] == ([] if outage else ["stats roll-up refresh failed"])
+
+
+class _Backlog:
+    """A roll-up with ``pending`` reports to fold, recording each refresh's batch."""
+
+    def __init__(self, pending: int) -> None:
+        self.pending = pending
+        self.batches: list[int] = []
+        self.drained = asyncio.Event()
+
+    async def refresh(self, limit: int, batch: int) -> int:
+        self.batches.append(batch)
+        folded = min(self.pending, limit, batch)
+        self.pending -= folded
+        if not self.pending:
+            self.drained.set()
+        return folded
+
+
+async def test_the_refresher_folds_a_backlog_in_small_transactions_one_after_another() -> None:
+    """Each refresh is one transaction of the single writer: a backlog is folded ROLLUP_BATCH
+    reports at a time with only a short pause between (filings queued meanwhile go first), not
+    in one long transaction, and not one batch every ROLLUP_SECONDS."""
+    from types import SimpleNamespace
+
+    from server.app import ROLLUP_BATCH, ROLLUP_SECONDS, _stats_rollup
+
+    rollup = _Backlog(ROLLUP_BATCH * 3 + 10)
+    task = asyncio.create_task(_stats_rollup(cast(Any, SimpleNamespace(db=SimpleNamespace(stats=rollup)))))
+    try:
+        await asyncio.wait_for(rollup.drained.wait(), ROLLUP_SECONDS / 2)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert rollup.batches == [ROLLUP_BATCH] * 4 and ROLLUP_BATCH <= 500
 
 
 async def test_repeat_informants_are_ranked_capped_and_merged(
