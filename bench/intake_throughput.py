@@ -348,16 +348,21 @@ async def load_raw(
     return result
 
 
-async def writer_stats(base: str) -> tuple[int, int]:
-    """(commits, operations) of the server's group-commit writer, from /metrics."""
+async def writer_stats(base: str) -> tuple[int, int, int]:
+    """(commits, operations) of the server's group-commit writer and the SQL statements it has
+    sent, from /metrics."""
     async with aiohttp.ClientSession() as session, session.get(base + "/metrics") as resp:
         text = await resp.text()
     found = {}
     for line in text.splitlines():
         name, _, value = line.partition(" ")
-        if name in ("intake_writer_commits", "intake_writer_operations"):
+        if name in ("intake_writer_commits", "intake_writer_operations", "intake_sql_statements"):
             found[name] = int(float(value))
-    return found.get("intake_writer_commits", 0), found.get("intake_writer_operations", 0)
+    return (
+        found.get("intake_writer_commits", 0),
+        found.get("intake_writer_operations", 0),
+        found.get("intake_sql_statements", 0),
+    )
 
 
 class StallProbe:
@@ -626,6 +631,11 @@ async def bench_database(
     )
     print(f"[{name}] intake: {rps:.0f} reports/s, p50 {outcome.p50_ms:.1f} ms, p99 {outcome.p99_ms:.1f} ms")
     commits, operations = after[0] - before[0], after[1] - before[1]
+    statements = after[2] - before[2]
+    print(
+        f"[{name}] SQL: {statements / max(1, result.acknowledged):.1f} statements per report "
+        "(everything the server sent meanwhile: filing, the triage jobs, the roll-up refresher, /metrics)"
+    )
     print(
         f"[{name}] writer: {commits} commits for {operations} operations "
         f"({operations / max(1, commits):.1f} per commit); server CPU "

@@ -53,6 +53,9 @@ class Metrics:
         self.writer_operations = Gauge(
             "intake_writer_operations", "Operations written by the writer", registry=r
         )
+        self.sql_statements = Gauge(
+            "intake_sql_statements", "SQL statements this process has sent to the database", registry=r
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -54,6 +54,7 @@ from server.config import Settings
 from storage import keys
 from storage.conversations import PURGE_EVERY, PURGE_JOB
 from storage.database import Database
+from storage.engines import STATEMENTS
 from storage.errors import DatabaseUnavailable
 from storage.records import JobRecord
 
@@ -177,6 +178,7 @@ async def metrics_view(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     services.metrics.writer_commits.set(services.db.writer.commits)
     services.metrics.writer_operations.set(services.db.writer.operations)
+    services.metrics.sql_statements.set(STATEMENTS.value)
     return web.Response(
         body=services.metrics.render(),
         content_type="text/plain",

@@ -4,6 +4,7 @@ them is :mod:`storage.db`."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,26 @@ def _translate_unavailability(engine: Engine, outage: OutageLog) -> None:
         outage.connected()
 
 
+class StatementCount:
+    """SQL statements this process has sent (an ``executemany`` of many rows is one), for
+    ``/metrics`` and the intake bench's statements per report."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # the SQLite writer thread counts here too
+        self.value = 0
+
+    def add(self, *_: Any) -> None:
+        with self._lock:
+            self.value += 1
+
+
+STATEMENTS = StatementCount()
+
+
+def _count_statements(engine: Engine) -> None:
+    sa.event.listen(engine, "before_cursor_execute", STATEMENTS.add)
+
+
 def make_engine(
     url: str, *, writer: bool, pool_size: int = 5, outage: OutageLog | None = None
 ) -> AsyncEngine:
@@ -105,6 +126,7 @@ def make_engine(
             connect_args={"timeout": CONNECT_TIMEOUT},
         )
     _translate_unavailability(engine.sync_engine, outage)
+    _count_statements(engine.sync_engine)
     return engine
 
 
@@ -115,4 +137,5 @@ def sync_sqlite_engine(engine: AsyncEngine, outage: OutageLog) -> Engine:
     sync = sa.create_engine(url, pool_size=1, max_overflow=0, hide_parameters=True)
     _sqlite_pragmas(sync, writer=True)
     _translate_unavailability(sync, outage)
+    _count_statements(sync)
     return sync
