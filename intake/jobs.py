@@ -92,7 +92,13 @@ class JobWorker:
         await asyncio.gather(one_by_one(), *(self._run_batch(kind, group) for kind, group in batched.items()))
         return len(jobs)
 
-    async def run_forever(self) -> None:
+    async def run_forever(self, turns: int = 2) -> None:
+        """Run turns until cancelled, ``turns`` of them at once: while one turn's jobs write their
+        results, the next turn's are already claimed and running (the triage processes are kept
+        busy instead of waiting for the writer). Claims never overlap: each job runs once."""
+        await asyncio.gather(*(self._turns() for _ in range(max(1, turns))))
+
+    async def _turns(self) -> None:
         outage_wait = 0.0
         while True:
             try:

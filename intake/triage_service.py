@@ -355,6 +355,11 @@ class TriageService:
         self._pool: ProcessPoolExecutor | None = None
         self._helpers: list[ProcessPoolExecutor] = []
         self._pool_lock = asyncio.Lock()
+        # Batches reach the index process in the order they were handed in (the job worker's
+        # claims), even when two job turns run at once: the duplicate index sees earlier cases first.
+        self._tickets = 0
+        self._turn = 0
+        self._turn_changed = asyncio.Condition()
         # The audit position up to which the child's index holds every triaged case, and when it
         # last looked: cases triaged elsewhere (another worker process, ``intake reports import``)
         # join the index within REFRESH_SECONDS.
@@ -429,13 +434,19 @@ class TriageService:
         index sees earlier cases first), and their results are written together, so a burst of
         reports is triaged at the child's pace rather than one commit round trip after another.
         Returns, per case, the stored result or the error that case met (the others still count)."""
-        by_case = await self._db.reports.get_many(case_nos)
+        ticket = self._take_ticket()
+        try:
+            by_case = await self._db.reports.get_many(case_nos)
+        except BaseException:
+            await self._pass_turn(ticket)
+            raise
         reports = [by_case.get(c) for c in case_nos]
         outcomes: list[dict[str, Any] | Exception] = [
             NotFound("没有这个案件。", code="case_not_found") for _ in case_nos
         ]
         found = [(i, r) for i, r in enumerate(reports) if r is not None]
         if not found:
+            await self._pass_turn(ticket)
             return outcomes
         items = [
             (
@@ -449,9 +460,7 @@ class TriageService:
             for _, r in found
         ]
         try:
-            pool = await self._executor()
-            await self._refresh_index(pool)
-            results = await self._triage_items(pool, items)
+            results = await self._triage_in_turn(ticket, items)
         except BrokenProcessPool:
             self._forget_processes()
             raise
@@ -486,17 +495,53 @@ class TriageService:
         await asyncio.gather(*(keep(i, r.id, res) for (i, r), res in zip(found, results, strict=True)))
         return outcomes
 
-    async def _triage_items(
-        self, pool: ProcessPoolExecutor, items: Sequence[TriageItem]
+    def _take_ticket(self) -> int:
+        self._tickets += 1
+        return self._tickets - 1
+
+    async def _wait_turn(self, ticket: int) -> None:
+        async with self._turn_changed:
+            await self._turn_changed.wait_for(lambda: self._turn >= ticket)
+
+    async def _pass_turn(self, ticket: int) -> None:
+        """The batch of ``ticket`` is done with the index (or gave up): the next one's turn."""
+        async with self._turn_changed:
+            if self._turn <= ticket:
+                self._turn = ticket + 1
+            self._turn_changed.notify_all()
+
+    async def _triage_in_turn(
+        self, ticket: int, items: Sequence[TriageItem]
     ) -> list[ChildResult | Exception]:
         """One process for a small batch. A big one is cut into runs in case order, one a process,
         triaged at once without the duplicate step; then the index process finds each report's
         duplicate in case order, and the few that have one are triaged again with it. The results
-        are those of triaging the batch one report after another in the index process."""
+        are those of triaging the batch one report after another in the index process. What
+        touches the index is handed to its process in ticket order (a process runs what it is
+        handed in order), and the next batch may go on as soon as it is handed over."""
         loop = asyncio.get_running_loop()
-        helpers = await self._sharing(len(items))
-        if not helpers:
-            return list(await loop.run_in_executor(pool, _child_triage_many, items))
+        try:
+            helpers = await self._sharing(len(items))
+            if not helpers:
+                await self._wait_turn(ticket)
+                pool = await self._executor()
+                await self._refresh_index(pool)
+                sequential = loop.run_in_executor(pool, _child_triage_many, items)
+                await self._pass_turn(ticket)
+                return list(await sequential)
+            pool = await self._executor()
+            return await self._shared(ticket, pool, helpers, items)
+        finally:
+            await self._pass_turn(ticket)
+
+    async def _shared(
+        self,
+        ticket: int,
+        pool: ProcessPoolExecutor,
+        helpers: list[ProcessPoolExecutor],
+        items: Sequence[TriageItem],
+    ) -> list[ChildResult | Exception]:
+        loop = asyncio.get_running_loop()
         runs = _chunks(items, len(helpers) + 1, SHARE_FROM)
         parts = await asyncio.gather(
             *(
@@ -507,7 +552,11 @@ class TriageService:
         results: list[ChildResult | Exception] = [r for part in parts for r in part]
         done = [(i, r) for i, r in enumerate(results) if not isinstance(r, Exception)]
         signatures = [base64.b64decode(r[1]["signature"]) for _, r in done]
-        found = await loop.run_in_executor(pool, _child_dedupe, [items[i][0] for i, _ in done], signatures)
+        await self._wait_turn(ticket)
+        await self._refresh_index(pool)
+        deduped = loop.run_in_executor(pool, _child_dedupe, [items[i][0] for i, _ in done], signatures)
+        await self._pass_turn(ticket)
+        found = await deduped
         again = [(i, dup) for (i, _), dup in zip(done, found, strict=True) if dup is not None]
         if again:
             redone = await loop.run_in_executor(pool, _child_triage_known, [(items[i], d) for i, d in again])

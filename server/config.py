@@ -132,7 +132,9 @@ class Settings:
             staff_address_failures=_int(env, "INTAKE_STAFF_ADDRESS_FAILURES", 20),
             staff_lockout_minutes=_int(env, "INTAKE_STAFF_LOCKOUT_MINUTES", 15),
             job_lease_seconds=_between(env, "INTAKE_JOB_LEASE_SECONDS", 300, 5, 3600),
-            triage_processes=_between(env, "INTAKE_TRIAGE_PROCESSES", cores(), 1, 64),
+            # Half the cores: storing a triaged report costs the server about as much CPU as
+            # triaging it (bench/triage_drain.py), so more processes than that only queue.
+            triage_processes=_between(env, "INTAKE_TRIAGE_PROCESSES", max(1, cores() // 2), 1, 64),
             staff_scrypt_log_n=_between(env, "INTAKE_STAFF_SCRYPT_LOG_N", 15, 10, 16),
             notify_per_informant_per_hour=_int(env, "INTAKE_NOTIFY_PER_INFORMANT_PER_HOUR", 5),
             app_push_url=env.get("INTAKE_APP_PUSH_URL", ""),

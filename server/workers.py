@@ -47,7 +47,7 @@ class Supervisor:
     def _spawn(self, slot: int) -> None:
         # The cores are shared among the workers' triage processes unless the operator said.
         env = dict(os.environ)
-        env.setdefault("INTAKE_TRIAGE_PROCESSES", str(max(1, cores() // self.count)))
+        env.setdefault("INTAKE_TRIAGE_PROCESSES", str(max(1, cores() // (2 * self.count))))
         # Our own interpreter and command line, no shell.
         proc = subprocess.Popen(self.argv, env=env, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)  # noqa: S603
         self.workers[slot] = (proc, time.monotonic())

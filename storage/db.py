@@ -232,7 +232,9 @@ class GroupCommitWriter:
                 await self._task
             self._task = None
         while not self._queue.empty():
-            self._queue.get_nowait().future.set_exception(RuntimeError("database closed"))
+            future = self._queue.get_nowait().future
+            if not future.done():  # (its caller may have been cancelled meanwhile)
+                future.set_exception(RuntimeError("database closed"))
         if self._conn is not None:
             await self._conn.close()
             self._conn = None

@@ -189,3 +189,32 @@ async def test_times_in_any_zone_keep_the_audit_chain_whole(
     events = await database.reports.events(report.id)
     assert events[0].at == at
     assert (await database.audit.verify())[0]
+
+
+async def test_closing_with_queued_operations_whose_callers_gave_up(
+    pg_url: str, tmp_path: Path, new_report: Callable[..., NewReport]
+) -> None:
+    """A caller cancelled while its operation waits in the queue (a job turn cancelled at
+    shutdown) leaves a cancelled future there: closing answers the others and does not trip on
+    it. (On PostgreSQL the writer's transaction runs on the event loop, so an operation can hold
+    it open until the test lets go.)"""
+    database = Database(pg_url, keys.load_or_create(tmp_path / "keys"), tmp_path / "data")
+    await database.start()
+    await database.units.sync(jurisdiction.load(COUNTY_JURISDICTION).units)
+    gate = asyncio.Event()
+
+    async def held(_batch: Any) -> None:
+        await gate.wait()
+
+    first = asyncio.create_task(database.writer.run(held))  # keeps the writer busy
+    await asyncio.sleep(0.05)
+    waiting = [asyncio.create_task(database.reports.accept(new_report())) for _ in range(3)]
+    await asyncio.sleep(0.2)
+    waiting[0].cancel()
+    closing = asyncio.create_task(database.close())
+    await asyncio.sleep(0.05)
+    gate.set()
+    await closing
+    outcomes = await asyncio.gather(first, *waiting, return_exceptions=True)
+    assert isinstance(outcomes[1], asyncio.CancelledError)
+    assert all(isinstance(o, RuntimeError) and str(o) == "database closed" for o in outcomes[2:]), outcomes
