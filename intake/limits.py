@@ -30,6 +30,23 @@ FIELD_LIMITS: Mapping[str, int] = MappingProxyType(
 )
 
 
+# How each field is called where a citizen or an officer reads about it (messages, never keys).
+FIELD_LABELS: Mapping[str, str] = MappingProxyType(
+    {
+        "title": "标题",
+        "category": "问题类别",
+        "accused.name": "被反映人姓名",
+        "accused.unit": "被反映人单位",
+        "accused.position": "被反映人职务",
+        "location.text": "发生地点",
+        "reporter.name": "反映人姓名",
+        "reporter.id_number": "反映人身份证号",
+        "reporter.phone": "反映人电话",
+        "reporter.address": "反映人地址",
+    }
+)
+
+
 def limits_of(prefix: str) -> dict[str, int]:
     """The limits of one part, by its own field names: ``limits_of("reporter")`` is
     ``{"name": 50, "id_number": 32, …}``."""

@@ -32,7 +32,7 @@ from intake.domain import (
 from intake.errors import Conflict, NotFound, RateLimited, ValidationError
 from intake.filing_redaction import Redacted, redact_submission, redact_texts
 from intake.jurisdiction import Jurisdiction
-from intake.limits import FIELD_LIMITS, MAX_CONTENT, MAX_EXTERNAL_ID
+from intake.limits import FIELD_LABELS, FIELD_LIMITS, MAX_CONTENT, MAX_EXTERNAL_ID
 from intake.metrics import Metrics
 from intake.ratelimit import bucket, clock_seconds
 from intake.text import check_text
@@ -305,7 +305,9 @@ class Pipeline:
         }
         for name, value in values.items():
             if value is not None and len(value) > FIELD_LIMITS[name]:
-                raise ValidationError(f"{name} 不能超过 {FIELD_LIMITS[name]} 字。", code="field_too_long")
+                raise ValidationError(
+                    f"{FIELD_LABELS[name]}不能超过 {FIELD_LIMITS[name]} 字。", code="field_too_long"
+                )
         # The edge refuses or strips these already; this is the last line for any path that did not.
         check_text(
             sub.content,
@@ -316,15 +318,11 @@ class Pipeline:
         )
         code = sub.location.division_code
         if code is not None and not (code.isascii() and code.isdigit() and 2 <= len(code) <= 12):
-            raise ValidationError(
-                "division_code 应为 2 至 12 位数字的行政区划代码。", code="invalid_division_code"
-            )
+            raise ValidationError("发生地点的行政区划代码应为 2 至 12 位数字。", code="invalid_division_code")
         if code is not None and code not in self._divisions:
             # Every channel's location is a place of this jurisdiction: triage and the staff's
             # views read it as one (an unknown code routed nowhere and was shown as is).
-            raise ValidationError(
-                "location.division_code 不是本辖区的行政区划代码。", code="unknown_division"
-            )
+            raise ValidationError("发生地点的行政区划代码不在本辖区内。", code="unknown_division")
         self.check_unit(sub.receiving_unit)
         if sub.external_id is not None and not (1 <= len(sub.external_id) <= MAX_EXTERNAL_ID):
             raise ValidationError(

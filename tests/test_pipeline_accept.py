@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
@@ -19,8 +20,8 @@ import channels
 from intake.domain import Accused, Location, Reporter, Submission, Upload
 from intake.errors import Conflict, RateLimited, ValidationError
 from intake.filing_redaction import split_suffix as _split_suffix
+from intake.limits import FIELD_LABELS, MAX_CONTENT
 from intake.limits import FIELD_LIMITS as LIMITS
-from intake.limits import MAX_CONTENT
 from intake.pipeline import new_query_code
 from server.app import build_app, services_of
 from server.config import Settings
@@ -102,7 +103,8 @@ async def test_each_field_at_and_past_its_limit(office: tuple[Any, Clock], field
         return sub(**{group: cls(**{name: value}), **extra})
 
     err = await _refused(s, with_value("甲" * (limit + 1)))
-    assert (err.code, str(err)) == ("field_too_long", f"{field} 不能超过 {limit} 字。")
+    assert (err.code, str(err)) == ("field_too_long", f"{FIELD_LABELS[field]}不能超过 {limit} 字。")
+    assert not re.search(r"[A-Za-z_.]", str(err))  # the field's Chinese name, never its key
     assert (await s.pipeline.accept(with_value("甲" * limit))).created
 
 
@@ -112,14 +114,14 @@ async def test_a_malformed_division_code(office: tuple[Any, Clock], code: str) -
     err = await _refused(s, sub(location=Location(code)))
     assert (err.code, str(err)) == (
         "invalid_division_code",
-        "division_code 应为 2 至 12 位数字的行政区划代码。",
+        "发生地点的行政区划代码应为 2 至 12 位数字。",
     )
 
 
 async def test_a_division_outside_the_jurisdiction(office: tuple[Any, Clock]) -> None:
     s, _ = office
     err = await _refused(s, sub(location=Location("110105")))
-    assert (err.code, str(err)) == ("unknown_division", "location.division_code 不是本辖区的行政区划代码。")
+    assert (err.code, str(err)) == ("unknown_division", "发生地点的行政区划代码不在本辖区内。")
     inside = sorted(s.pipeline._divisions, key=len)
     assert (await s.pipeline.accept(sub(location=Location(inside[0])))).created
     assert (await s.pipeline.accept(sub(location=Location(inside[-1])))).created
@@ -500,3 +502,8 @@ def test_the_retry_fingerprint_is_a_stored_format() -> None:
     }
     assert form == json.dumps(json.loads(form), ensure_ascii=False, sort_keys=True).encode()
     assert "receiving_unit" not in json.loads(Pipeline._canonical(sub()))
+
+
+def test_every_limited_field_has_a_chinese_label() -> None:
+    assert set(FIELD_LABELS) == set(LIMITS)
+    assert all(re.fullmatch(r"[\u4e00-\u9fff]+", label) for label in FIELD_LABELS.values())
