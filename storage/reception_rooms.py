@@ -73,6 +73,7 @@ class SharedRooms:
         self._lost = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._loaded = asyncio.Event()
+        self._stopping = False
         self.reconnects = 0
 
     # --- listening -------------------------------------------------------------------------------
@@ -106,8 +107,10 @@ class SharedRooms:
 
     async def _keep_listening(self) -> None:
         wait = 0.2
-        while True:
+        while not self._stopping:
             await self._lost.wait()
+            if self._stopping:
+                return
             with contextlib.suppress(Exception):
                 if self._listener is not None:
                     await self._listener.close(timeout=1.0)
@@ -124,7 +127,7 @@ class SharedRooms:
 
     async def _consume(self) -> None:
         assert self._deliver is not None and self._reset is not None
-        while True:
+        while not self._stopping:
             item = await self._queue.get()
             try:
                 if item == _RESET:
@@ -151,11 +154,13 @@ class SharedRooms:
         return doc
 
     async def close(self) -> None:
+        self._stopping = True
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self._tasks:
+            # A cancel that lands inside a statement may be absorbed by the driver's own clean-up:
+            # the loops also stop on the flag, and nobody waits for them for long.
+            await asyncio.wait(self._tasks, timeout=5.0)
         self._tasks = []
         with contextlib.suppress(Exception):
             await self._release()
@@ -302,7 +307,7 @@ class SharedRooms:
     # --- the lease and the sweep -----------------------------------------------------------------
 
     async def _keep_lease(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self.beat)
             try:
                 await self._renew()
