@@ -22,7 +22,7 @@ import channels
 from server.app import build_app, services_of
 from server.config import Settings
 from tests.conftest import COUNTY_JURISDICTION
-from tests.reception.conftest import TOWNSHIP, receive, sign_in
+from tests.reception.conftest import TOWNSHIP, loopback_only, receive, sign_in
 from tests.test_durability import running_server, server_env
 from video_reception import RECEPTION, feature
 
@@ -93,22 +93,21 @@ class Workers:
             await engine.dispose()
 
 
-def _settings(make_settings: Callable[..., Settings], pg_url: str) -> Settings:
+def _settings(make_settings: Callable[..., Settings], pg_url: str, recording: bool = False) -> Settings:
     return make_settings(
         INTAKE_DATABASE_URL=pg_url,
         INTAKE_RECEPTION_RECONNECT_SECONDS=str(GRACE),
         INTAKE_RECEPTION_WORKER_LEASE_SECONDS=str(LEASE),
-        INTAKE_RECEPTION_SERVER_RECORDING="0",
+        INTAKE_RECEPTION_SERVER_RECORDING="1" if recording else "0",
     )
 
 
-@pytest.fixture
-async def workers(make_settings: Callable[..., Settings], pg_url: str) -> AsyncIterator[Workers]:
-    """Three workers: the same settings, data folder (the key) and PostgreSQL database."""
-    settings = _settings(make_settings, pg_url)
+@contextlib.asynccontextmanager
+async def _workers(settings: Settings, pg_url: str, n: int = 3) -> AsyncIterator[Workers]:
+    """``n`` workers: the same settings, data folder (the key) and PostgreSQL database."""
     runners, urls, apps = [], [], []
     try:
-        for _ in range(3):
+        for _ in range(n):
             app = build_app(settings, channels.REGISTRY, run_worker=False, features=[feature])
             # A test that fails leaves sockets open: the servers do not wait a minute for them.
             runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
@@ -122,6 +121,12 @@ async def workers(make_settings: Callable[..., Settings], pg_url: str) -> AsyncI
     finally:
         for runner in reversed(runners):
             await runner.cleanup()
+
+
+@pytest.fixture
+async def workers(make_settings: Callable[..., Settings], pg_url: str) -> AsyncIterator[Workers]:
+    async with _workers(_settings(make_settings, pg_url), pg_url) as running:
+        yield running
 
 
 async def _silent(ws: ClientWebSocketResponse, t: int) -> None:
@@ -314,6 +319,65 @@ async def test_the_seats_of_a_killed_worker_expire(
     for i in range(3):
         await _until(lambda i=i: "officer" not in {s["seat"] for s in w.hub(i).snapshot(session)["seats"]})
     await host.close()
+
+
+async def test_a_worker_whose_listener_was_cut_catches_up(workers: Workers) -> None:
+    """Worker 1's listening connection is terminated by the server: it reconnects, loads the
+    rooms again (a join it missed meanwhile is in its snapshot) and relays as before."""
+    w = workers
+    session = await w.live_session()
+    host, _ = await w.join(session, await w.token("town", session, "host"), on=0)
+    bus = w.hub(1).bus
+    engine = create_async_engine(w.db_url)
+    try:
+        async with engine.connect() as conn:
+            pid = bus._listener.get_server_pid()
+            assert (await conn.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": pid})).scalar()
+    finally:
+        await engine.dispose()
+    officer, _ = await w.join(session, await w.token("officer", session, "officer"), on=2)
+    assert await receive(host) == {"type": "peer-joined", "peer": "officer", "role": "officer"}
+    await _until(lambda: bus.reconnects >= 1)
+    await _until(lambda: w.hub(1).snapshot(session)["state"] == "in_session")
+    sup, welcome = await w.join(session, await w.token("sup", session, "supervisor"), on=1)
+    assert [p["peer"] for p in welcome["peers"]] == ["host", "officer"]
+    assert (await receive(host))["type"] == "peer-joined"
+    assert (await receive(officer))["type"] == "peer-joined"
+    await sup.send_json({"type": "note", "text": "注意核实"})
+    assert await receive(officer) == {"type": "note", "from": "supervisor-sup", "text": "注意核实"}
+    await officer.send_json({"type": "candidate", "to": "supervisor-sup", "candidate": {"candidate": "c"}})
+    assert await receive(sup) == {"type": "candidate", "from": "officer", "candidate": {"candidate": "c"}}
+    for ws in (host, officer, sup):
+        await ws.close()
+
+
+async def test_the_recorder_on_one_worker_is_stopped_from_another(
+    make_settings: Callable[..., Settings], pg_url: str
+) -> None:
+    """With the server's recorder on: the consent, given on worker 0, seats the recorder there;
+    the host joining on worker 1 gets the recorder's real offer (aiortc's SDP) across workers;
+    the officer ending the session on worker 1 stops the recorder on worker 0 before the answer,
+    and the minutes reach the host."""
+    loopback_only()
+    async with _workers(_settings(make_settings, pg_url, recording=True), pg_url, n=2) as w:
+        session = await w.live_session()
+        assert session in w.hub(0).recorders and not w.hub(1).recorders
+        assert [s["seat"] for s in w.hub(1).snapshot(session)["seats"]] == ["recorder"]
+        host, welcome = await w.join(session, await w.token("town", session, "host", on=1), on=1)
+        assert welcome["peers"] == [{"peer": "recorder", "role": "recorder"}]
+        offer = await receive(host, within=10)
+        assert offer["type"] == "description" and offer["from"] == "recorder"
+        assert offer["description"]["type"] == "offer" and offer["description"]["sdp"].startswith("v=0")
+        await w.token("officer", session, "officer", on=1)  # the officer takes the session
+        minutes = "群众反映问题已记录。"
+        await w.call("officer", f"sessions/{session}/end", {"minutes": minutes}, on=1)
+        assert session not in w.hub(0).recorders  # stopped on worker 0 before the end answered
+        message = await receive(host)
+        while message["type"] != "minutes":  # the recorder's leaving comes first
+            assert message == {"type": "peer-left", "peer": "recorder", "role": "recorder"}
+            message = await receive(host)
+        assert message == {"type": "minutes", "text": minutes}
+        await host.close()
 
 
 def _connected(snapshot: dict[str, Any], seat: str) -> bool | None:
