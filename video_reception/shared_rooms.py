@@ -93,9 +93,10 @@ class SharedRoomHub(RoomHub):
             online=shared.connected,
         )
 
-    def _merge(self, shared: SharedRoom) -> Room:
+    def _merge(self, shared: SharedRoom, *, keep: bool = False) -> Room:
         """The room as the bus has it at ``shared.seq``: the other workers' seats replaced, this
-        worker's own kept (they are what this worker holds)."""
+        worker's own kept (they are what this worker holds). ``keep``: a seat is about to be
+        added, so the room stays even if empty."""
         room = self.rooms.setdefault(shared.room, Room(shared.room))
         theirs = {s.seat: s for s in shared.seats if s.worker != self.bus.worker}
         for key, seat in list(room.seats.items()):
@@ -107,7 +108,8 @@ class SharedRoomHub(RoomHub):
                 room.seats[key] = self._remote(s)
         self._seqs[shared.room] = max(self._seqs.get(shared.room, 0), shared.seq)
         self._update_together(room)
-        self._forget_if_empty(room)
+        if not keep:
+            self._forget_if_empty(room)
         return room
 
     def _forget_if_empty(self, room: Room) -> None:
@@ -133,11 +135,32 @@ class SharedRoomHub(RoomHub):
             async with self._lock(shared.room):
                 self._seqs.pop(shared.room, None)  # a fresh load: older numbers no longer matter
                 self._merge(shared)
+                self._reconcile(shared)
         for room_id in [r for r in self.rooms if r not in seen]:
             async with self._lock(room_id):
                 room = self.rooms.get(room_id)
                 if room is not None:
                     self._merge(SharedRoom(room_id, 0, ()))
+
+    def _reconcile(self, shared: SharedRoom) -> None:
+        """A seat the bus says this worker holds connected but whose socket is gone here (its drop
+        could not be shared: the database was out of reach) is dropped now, and expires."""
+        room = self.rooms.get(shared.room)
+        for s in shared.seats:
+            if s.worker != self.bus.worker or not s.connected:
+                continue
+            mine = room.seats.get(s.seat) if room is not None else None
+            if mine is None or mine.worker is not None or not mine.present:
+                self._spawn(self._drop_gone(shared.room, s.seat))
+
+    async def _drop_gone(self, room_id: str, key: str) -> None:
+        async with self._lock(room_id):
+            room = self.rooms.get(room_id)
+            mine = room.seats.get(key) if room is not None else None
+            if mine is not None and mine.worker is None and mine.present:
+                return  # connected again meanwhile
+            with contextlib.suppress(Exception):  # the next reset tries again
+                await self.bus.drop_seat(room_id, key)
 
     async def _on_signal(self, signal: Signal) -> None:
         if signal.get("w") == self.bus.worker:
@@ -259,25 +282,22 @@ class SharedRoomHub(RoomHub):
             raise TokenRejected("reused")
         return claims
 
-    async def _take(self, room_id: str, key: str, role: str) -> tuple[Room, Seat | None, bool, int]:
+    async def _take(self, room_id: str, key: str, role: str) -> tuple[Room, Seat | None, bool, int, float]:
         """Take the seat in the bus; the room mirrored as of that change, this worker's seat for
-        the key if it has one, whether it is resumed, and the change's number."""
+        the key if it has one, whether it is resumed, the change's number and when the seat first
+        joined (on this process's clock: the same moment every worker shows)."""
         taken = await self.bus.take_seat(room_id, key, role)
-        room = self._merge(taken.room)
-        room = self.rooms.setdefault(room_id, room)
+        room = self._merge(taken.room, keep=True)
         mine = room.seats.get(key)
-        return (
-            room,
-            mine if mine is not None and mine.worker is None else None,
-            taken.previous is not None,
-            taken.room.seq,
-        )
+        joined = next((_monotonic(s.joined_at) for s in taken.room.seats if s.seat == key), time.monotonic())
+        here = mine if mine is not None and mine.worker is None else None
+        return room, here, taken.previous is not None, taken.room.seq, joined
 
     async def _seat_now(self, room_id: str, claims: Claims, ws: web.WebSocketResponse) -> tuple[Room, Seat]:
         async with self._lock(room_id):
-            room, seat, resumed, seq = await self._take(room_id, claims.seat, claims.role)
+            room, seat, resumed, seq, joined = await self._take(room_id, claims.seat, claims.role)
             if seat is None:
-                seat = Seat(claims.seat, claims.role, ws, time.monotonic())
+                seat = Seat(claims.seat, claims.role, ws, joined)
                 room.seats[claims.seat] = seat
             else:
                 if seat.expiry is not None:
@@ -304,8 +324,8 @@ class SharedRoomHub(RoomHub):
         self, room_id: str, key: str, role: str, sink: Sink
     ) -> Callable[[dict[str, Any]], Awaitable[None]]:
         async with self._lock(room_id):
-            room, _mine, _resumed, seq = await self._take(room_id, key, role)
-            seat = Seat(key, role, None, time.monotonic(), sink=sink, since=seq)
+            room, _mine, _resumed, seq, joined = await self._take(room_id, key, role)
+            seat = Seat(key, role, None, joined, sink=sink, since=seq)
             room.seats[key] = seat
             others = [p for p in room.present() if p["peer"] != key]
             await RoomHub._send(
