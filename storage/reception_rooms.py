@@ -309,6 +309,7 @@ class SharedRooms:
     async def _keep_lease(self) -> None:
         while not self._stopping:
             await asyncio.sleep(self.beat)
+            await self._check_listener()
             try:
                 await self._renew()
                 await self.sweep()
@@ -316,6 +317,20 @@ class SharedRooms:
                 raise
             except Exception:  # an outage (logged by storage) or a bug: the next turn tries again
                 log.warning("reception lease not renewed", extra={"reason": "lease_failed"}, exc_info=True)
+
+    async def _check_listener(self) -> None:
+        """A connection cut without a goodbye (a dead network path) raises nothing by itself: a
+        listener that does not answer within the lease is replaced."""
+        listener = self._listener
+        if listener is None or self._lost.is_set():
+            return
+        try:
+            await asyncio.wait_for(listener.execute("SELECT 1"), timeout=self.lease.total_seconds())
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.info("reception listener not answering", extra={"reason": "listener_lost"})
+            self._lost.set()
 
     async def _renew(self) -> None:
         async with self.engine.begin() as conn:
