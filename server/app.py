@@ -32,6 +32,7 @@ from intake.jobs import JobWorker, builtin_handlers
 from intake.metrics import Metrics
 from intake.notifier import NOTIFY_JOB, AppPushSender, Notifier
 from intake.pipeline import Pipeline
+from intake.reception.room_bus import RoomBus
 from intake.reception.service import ReceptionContext, ReceptionService, RoomHub, room_tokens
 from intake.reception.tokens import RoomTokens
 from intake.services import (
@@ -56,6 +57,7 @@ from storage.conversations import PURGE_EVERY, PURGE_JOB
 from storage.database import Database
 from storage.engines import STATEMENTS
 from storage.errors import DatabaseUnavailable
+from storage.reception_rooms import SharedRooms
 from storage.records import JobRecord
 
 # The application's names the parts and tests reach through the root.
@@ -295,9 +297,13 @@ class Feature(Protocol):
 
     name: str
 
-    def make_hub(self, tokens: RoomTokens, clock: Clock, grace: float) -> RoomHub: ...
+    def make_hub(
+        self, tokens: RoomTokens, clock: Clock, grace: float, bus: RoomBus | None = None
+    ) -> RoomHub: ...
 
     def mount(self, app: web.Application, ctx: ReceptionContext) -> None: ...
+
+    async def start(self) -> None: ...
 
     async def close(self) -> None: ...
 
@@ -310,7 +316,15 @@ FEATURES: tuple[FeatureFactory, ...] = (video_reception.feature,)
 def mount_feature(app: web.Application, feature: Feature, services: Services, settings: Settings) -> None:
     assert services.staff is not None
     tokens = room_tokens(services, settings.reception_token_minutes)
-    hub = feature.make_hub(tokens, services.clock, float(settings.reception_reconnect_seconds))
+    grace = float(settings.reception_reconnect_seconds)
+    # On PostgreSQL the rooms are shared by every worker of the database (issue 21); on SQLite
+    # (one process) they live in this process's memory.
+    bus = (
+        SharedRooms(services.db, grace=grace, lease=float(settings.reception_worker_lease_seconds))
+        if services.db.dialect == "postgresql"
+        else None
+    )
+    hub = feature.make_hub(tokens, services.clock, grace, bus)
     ctx = ReceptionContext(
         service=ReceptionService(
             services,
@@ -474,6 +488,7 @@ def build_app(
         mounted_features = [factory() for factory in (FEATURES if features is None else features)]
         for feature in mounted_features:
             mount_feature(app, feature, services, settings)
+            await feature.start()
         warming: asyncio.Task[None] | None = None
         if run_worker:
             # The first retention sweep, unless another worker has one queued already.

@@ -87,6 +87,7 @@ class Settings:
     reception_ice_servers: str = "[]"
     reception_token_minutes: int = 10
     reception_reconnect_seconds: int = 15
+    reception_worker_lease_seconds: int = 15
     reception_max_recording_mb: int = 200
     # The server records every participant (issue 20); off: the township browser uploads its own.
     reception_server_recording: bool = True
@@ -142,6 +143,7 @@ class Settings:
             reception_ice_servers=env.get("INTAKE_RECEPTION_ICE_SERVERS") or "[]",
             reception_token_minutes=_int(env, "INTAKE_RECEPTION_TOKEN_MINUTES", 10),
             reception_reconnect_seconds=_int(env, "INTAKE_RECEPTION_RECONNECT_SECONDS", 15),
+            reception_worker_lease_seconds=_int(env, "INTAKE_RECEPTION_WORKER_LEASE_SECONDS", 15),
             reception_max_recording_mb=_int(env, "INTAKE_RECEPTION_MAX_RECORDING_MB", 200),
             reception_server_recording=env.get("INTAKE_RECEPTION_SERVER_RECORDING", "1")
             not in ("0", "false", "no"),

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.db import Batch
 from storage.records import AcceptResult, NewReport, StoredBlob
@@ -207,28 +207,23 @@ def vault_row(s: SealedEntry, at: datetime) -> dict[str, Any]:
 async def _allocate_case_numbers_txn(conn: Any, reports: Sequence[NewReport]) -> list[str]:
     """Hand out per-(year, receiving unit) sequence numbers; the counter rows serialise writers.
 
-    One statement per counter: the ``UPDATE … RETURNING`` both takes the row lock and reserves
-    the numbers; only a counter's first use inserts it (a rival inserting the same row at the same
-    moment makes this batch fail on the key, and the writer retries it alone).
+    One statement per counter: an upsert (``INSERT … ON CONFLICT DO UPDATE … RETURNING``) that
+    creates the counter on its first use or takes its row lock and reserves the numbers. Two
+    workers filing a unit's first report of the year at once are served one after the other (an
+    insert-if-missing after an update failed the second of them on the key).
     """
     if not reports:
         return []
     needed = Counter((r.case_year, r.receiving_unit) for r in reports)
+    insert = postgresql.insert(C) if conn.dialect.name == "postgresql" else sqlite.insert(C)
     last: dict[tuple[int, str], int] = {}
     for (year, unit), n in sorted(needed.items()):
-        row = (
-            await conn.execute(
-                sa.update(C)
-                .where(C.c.year == year, C.c.unit_code == unit)
-                .values(last=C.c.last + n)
-                .returning(C.c.last)
-            )
-        ).first()
-        if row is None:
-            await conn.execute(sa.insert(C).values(year=year, unit_code=unit, last=n))
-            last[(year, unit)] = 0
-        else:
-            last[(year, unit)] = row.last - n
+        statement = (
+            insert.values(year=year, unit_code=unit, last=n)
+            .on_conflict_do_update(index_elements=[C.c.year, C.c.unit_code], set_={"last": C.c.last + n})
+            .returning(C.c.last)
+        )
+        last[(year, unit)] = (await conn.execute(statement)).scalar_one() - n
     out = []
     for r in reports:
         key = (r.case_year, r.receiving_unit)

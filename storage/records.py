@@ -166,3 +166,38 @@ class JobRecord:
     payload: dict[str, Any]
     attempts: int
     max_attempts: int
+
+
+# --- video reception rooms shared by several workers (issue 21, storage.reception_rooms) ---------
+
+Signal = dict[str, Any]  # a message between workers (intake.reception.room_bus)
+
+
+@dataclass(frozen=True)
+class SharedSeat:
+    """A seat as the workers share it: which worker holds it, since when, connected or dropped."""
+
+    room: str
+    seat: str
+    role: str
+    worker: str
+    joined_at: float  # epoch seconds
+    connected: bool
+
+
+@dataclass(frozen=True)
+class SharedRoom:
+    """A room's seats as of its change number ``seq``."""
+
+    room: str
+    seq: int
+    seats: tuple[SharedSeat, ...]
+
+
+@dataclass(frozen=True)
+class SeatTaken:
+    """A seat taken by this worker: the room afterwards, and the worker that held the seat before
+    (``None``: a new seat; the same worker or another: a resumed or replaced one)."""
+
+    room: SharedRoom
+    previous: str | None

@@ -263,6 +263,9 @@ def _summary(row: Any, *, attachments: int = 0, messages: list[MessageRecord] | 
     return record_of(ReportSummary, row, attachments=attachments, messages=messages or [])
 
 
+_UNITS_LOCK = 0x756E6974735F7379  # pg_advisory_xact_lock key of the units' sync
+
+
 class UnitRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -273,6 +276,9 @@ class UnitRepository:
         fields = ("name", "level", "kind", "parent_code", "division_code", "division_name")
 
         async def sync_units_txn(batch: Batch) -> None:
+            if batch.conn.dialect.name == "postgresql":
+                # Workers starting at once on a fresh database: one syncs, the next finds it done.
+                await batch.conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({_UNITS_LOCK})"))
             rows = await batch.conn.execute(sa.select(U.c.code, *(U.c[f] for f in fields)))
             have = {row[0]: tuple(row[1:]) for row in rows}
             fresh: list[dict[str, Any]] = []

@@ -11,7 +11,9 @@ from aiohttp import web
 
 from intake.clock import Clock
 from intake.reception import ReceptionContext, ReceptionService, RoomTokens
+from intake.reception.room_bus import RoomBus
 from video_reception.rooms import RoomHub
+from video_reception.shared_rooms import SharedRoomHub
 
 
 class ReceptionFeature:
@@ -24,9 +26,20 @@ class ReceptionFeature:
         self.service: ReceptionService | None = None
         self.hub: RoomHub | None = None
 
-    def make_hub(self, tokens: RoomTokens, clock: Clock, grace: float) -> RoomHub:
-        self.hub = RoomHub(tokens, clock, grace=grace)
+    def make_hub(self, tokens: RoomTokens, clock: Clock, grace: float, bus: RoomBus | None = None) -> RoomHub:
+        """The rooms of this process in memory, or, given the bus of several workers sharing one
+        PostgreSQL database, rooms shared by all of them (:mod:`video_reception.shared_rooms`)."""
+        self.hub = (
+            SharedRoomHub(tokens, clock, bus, grace=grace)
+            if bus is not None
+            else RoomHub(tokens, clock, grace=grace)
+        )
         return self.hub
+
+    async def start(self) -> None:
+        """Once mounted: a shared hub starts listening to the other workers."""
+        if isinstance(self.hub, SharedRoomHub):
+            await self.hub.start()
 
     def mount(self, app: web.Application, ctx: ReceptionContext) -> None:
         from video_reception.views import ReceptionViews

@@ -63,10 +63,16 @@ class Seat:
     dropped_at: float | None = None
     expiry: asyncio.TimerHandle | None = None
     sink: Sink | None = None  # a seat inside this process (the server's recorder), not a socket
+    # Rooms shared by several workers (video_reception.shared_rooms): a seat another worker holds
+    # (``worker``, connected when ``online``), and the room's change number a seat of this one
+    # joined at (``since``: what it heard in its welcome).
+    worker: str | None = None
+    online: bool = False
+    since: int = 0
 
     @property
     def present(self) -> bool:
-        return self.ws is not None or self.sink is not None
+        return self.ws is not None or self.sink is not None or (self.worker is not None and self.online)
 
 
 @dataclass
@@ -92,8 +98,8 @@ NoteHook = Callable[[str, Claims, str], Awaitable[None]]
 
 
 class RoomHub:
-    """Every room of this process, in memory. One process holds the rooms it serves; several
-    server processes need sticky routing by room (docs/reception.md)."""
+    """Every room of this process, in memory: the embedded SQLite default, one process. Several
+    workers on PostgreSQL share their rooms through :class:`video_reception.shared_rooms.SharedRoomHub`."""
 
     def __init__(
         self, tokens: RoomTokens, clock: Clock, *, grace: float = 15.0, join_timeout: float = JOIN_TIMEOUT
@@ -231,7 +237,7 @@ class RoomHub:
             if msg.type == WSMsgType.TEXT:
                 doc = parse_json_object(msg.data.encode("utf-8", "surrogatepass"))
                 if doc.get("type") == "join":
-                    return self._spend(self.tokens.verify(doc.get("token"), room_id, self.clock.now()))
+                    return await self._spend(self.tokens.verify(doc.get("token"), room_id, self.clock.now()))
         except TokenRejected as exc:
             reason = exc.reason
         except (TimeoutError, ValueError, IntakeError):
@@ -243,7 +249,7 @@ class RoomHub:
             await ws.close(code=CLOSE_REFUSED, message=reason.encode())
         return None
 
-    def _spend(self, claims: Claims) -> Claims:
+    async def _spend(self, claims: Claims) -> Claims:
         """A token joins once: a copied or replayed one is refused (a reconnect asks for a new one)."""
         now = int(self.clock.now().timestamp())
         if len(self._used) > 10_000:

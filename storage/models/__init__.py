@@ -26,7 +26,15 @@ from storage.models.workflow import (
     StaffSession,
 )
 from storage.models.search import SEARCH_FTS_SHADOW, SEARCH_FTS_TABLE, SEARCH_GIN_INDEX, SearchDocument
-from storage.models.reception import ReceptionChunk, ReceptionSession
+from storage.models.reception import (
+    ReceptionChunk,
+    ReceptionRoom,
+    ReceptionSeat,
+    ReceptionSession,
+    ReceptionSignal,
+    ReceptionSpentToken,
+    ReceptionWorker,
+)
 from storage.models.informant import CaseFeedback, ReviewRequest
 from storage.models.clues import Clue
 from storage.models.urging import StaffAlert, StaffAlertRead, SupervisionNotice
@@ -55,7 +63,12 @@ __all__ = [
     "Message",
     "RateBucket",
     "ReceptionChunk",
+    "ReceptionRoom",
+    "ReceptionSeat",
     "ReceptionSession",
+    "ReceptionSignal",
+    "ReceptionSpentToken",
+    "ReceptionWorker",
     "RecusalRequest",
     "Report",
     "ReportEvent",

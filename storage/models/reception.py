@@ -61,3 +61,59 @@ class ReceptionChunk(Base):
     blob_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     __table_args__ = (sa.UniqueConstraint("session_id", "seq"),)
+
+
+# --- rooms shared by several server workers on PostgreSQL (issue 21) -------------------------------
+# On SQLite (one process) the rooms live in memory and these tables stay empty.
+
+
+class ReceptionRoom(Base):
+    """A room's sequence of seat changes: every change takes the row (which orders the changes of
+    one room across workers) and numbers its event, so a seat that joined at ``seq`` ignores the
+    events it already saw in its welcome."""
+
+    __tablename__ = "reception_rooms"
+    room: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(sa.BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ReceptionSeat(Base):
+    """Who sits in a room, on which worker: connected, or dropped (``dropped_at``) and kept for the
+    grace period."""
+
+    __tablename__ = "reception_seats"
+    room: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    seat: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    role: Mapped[str] = mapped_column(sa.String(16))
+    worker: Mapped[str] = mapped_column(sa.String(64), index=True)
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    connected: Mapped[bool] = mapped_column(sa.Boolean)
+    dropped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ReceptionWorker(Base):
+    """A server worker's lease: renewed every few seconds; the seats of a worker whose lease ran
+    out (killed, frozen, cut off) are dropped and then expire."""
+
+    __tablename__ = "reception_workers"
+    worker: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ReceptionSpentToken(Base):
+    """A room token spent on a join (its nonce), until it expires: a token joins once."""
+
+    __tablename__ = "reception_spent_tokens"
+    nonce: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    expires: Mapped[int] = mapped_column(sa.BigInteger, index=True)
+
+
+class ReceptionSignal(Base):
+    """A signaling message too large for a NOTIFY payload (an SDP of up to 32 KiB): the
+    notification carries its id; swept after a minute."""
+
+    __tablename__ = "reception_signals"
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    payload: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
