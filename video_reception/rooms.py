@@ -267,13 +267,7 @@ class RoomHub:
             seat = Seat(claims.seat, claims.role, ws, time.monotonic())
             room.seats[claims.seat] = seat
         else:
-            if seat.expiry is not None:
-                seat.expiry.cancel()
-                seat.expiry = None
-            old, seat.ws, seat.dropped_at = seat.ws, ws, None
-            if old is not None and not old.closed:
-                with contextlib.suppress(Exception):
-                    await old.close(code=CLOSE_REPLACED, message=b"replaced")
+            await self._retake(seat, ws)
         self._update_together(room)
         others = [p for p in room.present() if p["peer"] != seat.key]
         await self._send(
@@ -284,6 +278,18 @@ class RoomHub:
             if other is not seat:
                 await self._send(room, other, {"type": event, "peer": seat.key, "role": seat.role})
         return room, seat
+
+    @staticmethod
+    async def _retake(seat: Seat, ws: web.WebSocketResponse) -> None:
+        """A seat taken back (a reconnect, a second connection): its expiry is off, and the
+        connection it had, if still open, is closed as replaced."""
+        if seat.expiry is not None:
+            seat.expiry.cancel()
+            seat.expiry = None
+        old, seat.ws, seat.dropped_at = seat.ws, ws, None
+        if old is not None and not old.closed:
+            with contextlib.suppress(Exception):
+                await old.close(code=CLOSE_REPLACED, message=b"replaced")
 
     def _update_together(self, room: Room) -> None:
         if room.state() == "in_session":

@@ -300,13 +300,7 @@ class SharedRoomHub(RoomHub):
                 seat = Seat(claims.seat, claims.role, ws, joined)
                 room.seats[claims.seat] = seat
             else:
-                if seat.expiry is not None:
-                    seat.expiry.cancel()
-                    seat.expiry = None
-                old, seat.ws, seat.dropped_at = seat.ws, ws, None
-                if old is not None and not old.closed:
-                    with contextlib.suppress(Exception):
-                        await old.close(code=CLOSE_REPLACED, message=b"replaced")
+                await self._retake(seat, ws)
             seat.since = seq
             self._update_together(room)
             others = [p for p in room.present() if p["peer"] != seat.key]
