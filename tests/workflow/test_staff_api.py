@@ -202,6 +202,7 @@ async def test_deadline_board_reaches_past_the_latest_cases_and_counts_what_it_c
     status, board = await o.get("county_sup", "/api/v1/staff/deadlines")
     assert status == 200, board
     assert (old, "jjkg_realname_accept_notice") in [(d["case_no"], d["rule"]) for d in board["overdue"]]
+    assert (board["overdue_total"], board["due_soon_total"]) == (2, 0)
 
     member = await o.services.staff.member("county_sup")
     scope = o.services.staff.scope(member)
