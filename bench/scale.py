@@ -290,18 +290,22 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
-async def index_start(services: Any) -> tuple[int, float, float, float]:
+async def index_start(services: Any) -> tuple[int, float, float, float, float]:
     """(signatures stored, seconds to read them, seconds for the whole start, the child's RSS in
-    MiB): what ``TriageService._executor`` does when the first triage job comes."""
+    MiB, the server's own RSS growth while holding them in MiB): what ``TriageService._executor``
+    does when the first triage job comes."""
+    before = rss_mib(os.getpid())
     started = time.perf_counter()
     stored = await services.db.reports.triage_signatures()
     read = time.perf_counter() - started
+    n = len(stored)
+    held = rss_mib(os.getpid()) - before
     del stored
     started = time.perf_counter()
     pool = await services.triage._executor()
     took = time.perf_counter() - started
     pid = next(iter(pool._processes))
-    return len(await services.db.reports.triage_signatures()), read, took, rss_mib(pid)
+    return n, read, took, rss_mib(pid), held
 
 
 async def intake_rates(empty: Any, full: Any, total: int) -> tuple[float, float]:
@@ -354,11 +358,11 @@ async def index_and_intake(url: str, admin: str, intake: int) -> bool:
         try:
             print("the duplicate index's start (TriageService._executor: spawn, read, load):")
             for label, services in (("empty database", empty), ("filled database", full)):
-                n, read, took, rss = await index_start(services)
+                n, read, took, rss, held = await index_start(services)
                 print(
                     f"  {label:<16} {n:>9,} signatures: start {took:6.1f} s "
-                    f"(reading them alone {read:5.1f} s), the index process's RSS {rss:6.0f} MiB "
-                    "(no target)"
+                    f"(reading them alone {read:5.1f} s, the server's RSS +{held:.0f} MiB while held), "
+                    f"the index process's RSS {rss:6.0f} MiB (no target)"
                 )
             await empty.triage.close()
             await full.triage.close()
