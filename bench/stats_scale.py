@@ -180,7 +180,7 @@ SELECT gen_random_uuid(), 'B-' || g, md5(g::text) || md5((g + 1)::text),
     [1 + floor(power(random(), 2) * 5)::int],
   (ARRAY['township','county','city','province'])[1 + floor(power(random(), 2) * 4)::int],
   (ARRAY['normal','high','urgent'])[1 + floor(power(random(), 3) * 3)::int],
-  '{"sealed": false}'::json,
+  {triage},
   ts, ts
 FROM (SELECT g, now() - (random() * 365) * interval '1 day' AS ts FROM generate_series(1, :n) g) s
 ORDER BY ts
@@ -202,14 +202,17 @@ WHERE report_id IN (SELECT report_id FROM case_states TABLESAMPLE BERNOULLI (0.4
 
 DOCS = """
 INSERT INTO search_documents (report_id, tokens, keywords, indexed_at)
-SELECT id, array_to_string(w, ' '), array_to_json(w)::text, received_at
+SELECT id, array_to_string(w, ' '), array_to_json(w[1:5])::text, received_at
 FROM (
   SELECT r.id, r.received_at, ARRAY(
-    SELECT DISTINCT '词' || floor(power(random(), 2.5) * 5000)::int + 0 * length(r.case_no)
-    FROM generate_series(1, 5)) AS w
+    SELECT DISTINCT (CAST(:vocabulary AS text[]))[1 + floor(power(random(), 2.5) * :n_vocab)::int
+      + 0 * length(r.case_no)]
+    FROM generate_series(1, :words)) AS w
   FROM reports r WHERE r.case_no LIKE 'B-%' AND random() < 0.95
 ) s ORDER BY received_at
 """
+# The stored triage result of the filled reports (bench/scale.py passes a fuller one).
+BARE_TRIAGE = """'{"sealed": false}'::json"""
 
 BLIND = """
 INSERT INTO vault_blind_indexes (report_id, kind, alg, mac, created_at)
@@ -258,8 +261,19 @@ WHERE r.case_no LIKE 'B-%' AND cs.concluded_at IS NOT NULL AND random() < 0.6
 DUPLICATES = "UPDATE reports SET duplicate_of = 'B-1' WHERE case_no LIKE 'B-%' AND random() < 0.05"
 
 
-async def fill(services: Any, rows: int) -> None:
+async def fill(
+    services: Any,
+    rows: int,
+    *,
+    vocabulary: list[str] | None = None,
+    words: int = 5,
+    triage: str = BARE_TRIAGE,
+) -> None:
+    """``vocabulary``: the words of the search documents, most frequent first (default 词0…词4999),
+    ``words`` drawn for each; ``triage``: the SQL expression of each report's stored triage result
+    (``g`` is the report's number)."""
     db = services.db
+    vocabulary = vocabulary or [f"词{i}" for i in range(5000)]
     units_tree = services.staff.tree
     async with db.read_engine.connect() as conn:
         found = (await conn.execute(sa.text("SELECT code, level FROM units"))).all()
@@ -285,10 +299,12 @@ async def fill(services: Any, rows: int) -> None:
     async with db.write_engine.begin() as conn:
         await triggers(conn, False)
         await conn.execute(sa.text("SELECT setseed(0.42)"))
-        await conn.execute(sa.text(FILL), params)
+        await conn.execute(sa.text(FILL.replace("{triage}", triage)), params)
         await conn.execute(sa.text(CASE_STATES), params)
         await conn.execute(sa.text(SEALED), {"top": top})
-        await conn.execute(sa.text(DOCS))
+        await conn.execute(
+            sa.text(DOCS), {"vocabulary": vocabulary, "n_vocab": len(vocabulary), "words": words}
+        )
         await conn.execute(sa.text(BLIND))
         # Below the audit chain's numbers (negative), which the server goes on with.
         base = (await conn.execute(sa.text("SELECT least(0, min(seq)) FROM report_events"))).scalar()

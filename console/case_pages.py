@@ -83,10 +83,13 @@ class CasePages(PageBase):
                 if row.case_no not in seen:
                     rows.append(row)
                     seen.add(row.case_no)
-        items = []
-        for row in rows[:QUEUE_LIMIT]:
-            view = await workflow.case(member, row.case_no)
-            items.append({"row": row, "report": view.report, "triage": view.report.triage or {}})
+        shown = rows[:QUEUE_LIMIT]
+        reports = await workflow.reports_of(shown)
+        items = [
+            {"row": row, "report": r, "triage": r.triage or {}}
+            for row in shown
+            if (r := reports.get(row.case_no)) is not None
+        ]
         return self._render(
             request,
             "queue.html",

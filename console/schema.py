@@ -411,8 +411,10 @@ class UnitCount(ResponseModel):
 
 class DeadlineBoard(ResponseModel):
     today: Date
-    overdue: list[BoardDeadline]
-    due_soon: list[BoardDeadline]
+    overdue: list[BoardDeadline]  # the first 200, most urgent first
+    due_soon: list[BoardDeadline]  # the first 200, most urgent first
+    overdue_total: int
+    due_soon_total: int
     by_unit: list[UnitCount]
 
 

@@ -20,6 +20,7 @@ from storage.audit import utc
 from storage.audit_store import AuditRepository, event_record
 from storage.db import Batch
 from storage.job_store import JobRepository
+from storage.models.reports import NEEDS_REVIEW
 from storage.records import (
     AcceptResult,
     CaseStatusRecord,
@@ -206,25 +207,22 @@ class ReportRepository:
         await self._db.writer.run(correct_triage_txn)
 
     async def needing_review(self, limit: int) -> list[dict[str, Any]]:
-        """Reports whose stored triage result asks for a person (the manual triage queue)."""
-        out: list[dict[str, Any]] = []
+        """Reports whose stored triage result asks for a person (the manual triage queue), oldest
+        first: read through the partial index of those (``ix_reports_needs_review``), not by
+        parsing every stored result."""
+        keep = ("category", "scope", "level", "unit", "priority", "confidence")
         async with self._db.read_engine.connect() as conn:
-            result = await conn.stream(
+            rows = await conn.execute(
                 sa.select(R.c.case_no, R.c.received_at, R.c.triage)
-                .where(R.c.triage.is_not(None))
+                .where(sa.text(NEEDS_REVIEW[self._db.dialect]))
                 .order_by(R.c.received_at, R.c.case_no)
-                .execution_options(yield_per=1000)
+                .limit(limit)
             )
-            async for case_no, received_at, doc in result:
-                if doc.get("needs_review"):
-                    keep = ("category", "scope", "level", "unit", "priority", "confidence")
-                    out.append(
-                        {"case_no": case_no, "received_at": utc(received_at).isoformat()}
-                        | {k: doc.get(k) for k in keep}
-                    )
-                    if len(out) >= limit:
-                        break
-        return out
+            return [
+                {"case_no": case_no, "received_at": utc(received_at).isoformat()}
+                | {k: doc.get(k) for k in keep}
+                for case_no, received_at, doc in rows
+            ]
 
     async def triage_corrections(self) -> list[tuple[str, str, str, Any, Any, str]]:
         """(case number, text, field, before, after, actor) of every staff correction."""

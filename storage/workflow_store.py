@@ -82,6 +82,17 @@ def in_scope(units: Sequence[str], hide_sealed_received_by: Sequence[str], diale
     return sa.and_(in_values(owner_unit(), units, dialect), not_sealed_away(hide_sealed_received_by))
 
 
+def in_scope_filter(units: Sequence[str], hide_sealed_received_by: Sequence[str], dialect: str) -> Any:
+    """:func:`in_scope` as a test of each row: on PostgreSQL ``owner = ANY(array)``, one
+    parameter (a city's scope as an expanded ``IN`` list took SQLAlchemy 30-40 ms to compile, per
+    query), and the planner still walks the lists' ``received_at`` order (the ``IN (SELECT
+    unnest…)`` of :func:`in_values` makes it join every case of the scope first)."""
+    if dialect != "postgresql":
+        return in_scope(units, hide_sealed_received_by)
+    owner = owner_unit() == sa.any_(sa.bindparam(None, list(units), type_=ARRAY(sa.String)))
+    return sa.and_(owner, not_sealed_away(hide_sealed_received_by))
+
+
 def not_sealed_away(hide_sealed_received_by: Sequence[str]) -> Any:
     """The half of :func:`in_scope` that is not the owner: no sealed case received by one of
     ``hide_sealed_received_by``."""
@@ -227,7 +238,7 @@ class WorkflowStore:
                 next_due.label("next_due"),
             )
             .select_from(CASES)
-            .where(in_scope(units, hide_sealed_received_by))
+            .where(in_scope_filter(units, hide_sealed_received_by, self._db.dialect))
             .order_by(R.c.received_at.desc(), R.c.case_no.desc())
             .limit(limit)
         )
@@ -269,6 +280,47 @@ class WorkflowStore:
         async with self._db.read_engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [record_of(DeadlineRecord, r) for r in rows]
+
+    async def board(
+        self,
+        *,
+        units: Sequence[str],
+        hide_sealed_received_by: Sequence[str],
+        today: date,
+        due_by: date,
+        limit: int,
+    ) -> tuple[list[DeadlineRecord], list[DeadlineRecord], list[tuple[str, int, int]]]:
+        """The deadline board of a scope (the cases :func:`in_scope` sees): its open deadlines
+        overdue before ``today`` and those due from ``today`` to ``due_by``, the first ``limit`` of
+        each, soonest first; and the count of each per deadline unit, over all of them."""
+        scoped = (
+            sa.select(CD, R.c.case_no)
+            .select_from(CD.join(R, R.c.id == CD.c.report_id).outerjoin(CS, CS.c.report_id == R.c.id))
+            .where(
+                CD.c.status == "open",
+                CD.c.due_on <= due_by,
+                in_scope(units, hide_sealed_received_by, self._db.dialect),
+            )
+        )
+        overdue_q = scoped.where(CD.c.due_on < today).order_by(CD.c.due_on, CD.c.id).limit(limit)
+        soon_q = scoped.where(CD.c.due_on >= today).order_by(CD.c.due_on, CD.c.id).limit(limit)
+        late = sa.case((CD.c.due_on < today, 1), else_=0)
+        counts_q = (
+            sa.select(CD.c.unit_code, sa.func.sum(late), sa.func.sum(1 - late))
+            .select_from(CD.join(R, R.c.id == CD.c.report_id).outerjoin(CS, CS.c.report_id == R.c.id))
+            .where(
+                CD.c.status == "open",
+                CD.c.due_on <= due_by,
+                in_scope(units, hide_sealed_received_by, self._db.dialect),
+            )
+            .group_by(CD.c.unit_code)
+            .order_by(CD.c.unit_code)
+        )
+        async with self._db.read_engine.connect() as conn:
+            overdue = [record_of(DeadlineRecord, r) for r in await conn.execute(overdue_q)]
+            soon = [record_of(DeadlineRecord, r) for r in await conn.execute(soon_q)]
+            counts = [(u, int(a), int(b)) for u, a, b in await conn.execute(counts_q)]
+        return overdue, soon, counts
 
     async def transfers(self, report_id: uuid.UUID) -> list[TransferRecord]:
         async with self._db.read_engine.connect() as conn:

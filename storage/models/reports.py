@@ -31,6 +31,14 @@ class Unit(Base):
     )
 
 
+# A stored triage result that asks for a person: the predicate of the partial index the manual
+# triage queue reads (``ix_reports_needs_review``), per dialect; a query must say the same.
+NEEDS_REVIEW = {
+    "postgresql": "(triage ->> 'needs_review') = 'true'",
+    "sqlite": "json_extract(triage, '$.needs_review') = 1",
+}
+
+
 class Report(Base):
     __tablename__ = "reports"
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
@@ -70,6 +78,14 @@ class Report(Base):
     redaction_terms: Mapped[str | None] = mapped_column(sa.Text)
     __table_args__ = (
         sa.Index("ix_reports_accused_name_received_at", "accused_name", "received_at"),
+        # The manual triage queue, oldest first (migration 0031).
+        sa.Index(
+            "ix_reports_needs_review",
+            "received_at",
+            "case_no",
+            postgresql_where=sa.text(NEEDS_REVIEW["postgresql"]),
+            sqlite_where=sa.text(NEEDS_REVIEW["sqlite"]),
+        ),
         sa.UniqueConstraint("channel", "external_id"),
         sa.CheckConstraint(
             "channel IN ('web','app','wechat','weibo','phone','sms','telegram','letter','visit','video')",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import json
 from contextlib import redirect_stdout
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -183,6 +183,46 @@ async def test_deadline_board_supervision_and_reminders(office: Office) -> None:
     _, doc = await o.get("county_sup", f"/api/v1/staff/reports/{soon}")
     assert "deadline_reminder" in [e["kind"] for e in doc["timeline"]]
     await o.audit_ok()
+
+
+async def test_deadline_board_reaches_past_the_latest_cases_and_counts_what_it_cuts(office: Office) -> None:
+    """The board reads the scope's deadlines in SQL: an overdue deadline of a case older than the
+    200 latest in scope is on it (it used to look only among those), and the lists are cut at
+    their most urgent ``limit`` while the counts by unit cover every deadline (issue 21)."""
+    o = office
+    o.clock.set(2025, 9, 26)
+    await o.login("county_reg")
+    old, _ = await o.file(real_name=True)
+    await o.triaged(old)
+    await o.act("county_reg", old, action="accept")  # the notice, due 23 Oct 2025
+    for i in range(201):  # newer cases in the same scope, without deadlines
+        await o.file(f"反映某村会计挪用集体资金，第{i}件。")
+    o.clock.set(2025, 10, 30)
+    await o.login("county_sup")
+    status, board = await o.get("county_sup", "/api/v1/staff/deadlines")
+    assert status == 200, board
+    assert (old, "jjkg_realname_accept_notice") in [(d["case_no"], d["rule"]) for d in board["overdue"]]
+    assert (board["overdue_total"], board["due_soon_total"]) == (2, 0)
+
+    member = await o.services.staff.member("county_sup")
+    scope = o.services.staff.scope(member)
+    full = await o.services.db.workflow.board(
+        units=scope.units,
+        hide_sealed_received_by=scope.hide_sealed_received_by,
+        today=date(2025, 10, 30),
+        due_by=date(2025, 11, 9),
+        limit=200,
+    )
+    cut = await o.services.db.workflow.board(
+        units=scope.units,
+        hide_sealed_received_by=scope.hide_sealed_received_by,
+        today=date(2025, 10, 30),
+        due_by=date(2025, 11, 9),
+        limit=1,
+    )
+    assert len(full[0]) == 2  # the notice (23 Oct) and the clue's disposal opinion (27 Oct)
+    assert cut[0] == full[0][:1] and [d.due_on for d in cut[0]] == [date(2025, 10, 23)]
+    assert cut[2] == full[2] == [("430121", 2, 0)]
 
 
 async def test_merge_lists_every_channel_and_visits_are_filed_by_staff(office: Office) -> None:
