@@ -51,8 +51,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 import channels
 from bench.import_speed import fresh_database, settings_for
-from bench.stats_scale import CATEGORIES, CHANNELS, fill
-from intake.domain import Accused, Reporter, Submission
+from bench.stats_scale import fill, sample_submission
 from intake.staff import totp_now
 from server.app import build_app, open_services, services_of
 
@@ -323,18 +322,7 @@ async def intake_rates(empty: Any, full: Any, total: int) -> tuple[float, float]
     async def one(services: Any) -> None:
         nonlocal counter
         counter += 1
-        await services.pipeline.accept(
-            Submission(
-                channel=CHANNELS[counter % 10],
-                content=f"反映某村干部在低保评定中优亲厚友，第{counter}件，请调查处理。" * 3,
-                category=CATEGORIES[counter % 12],
-                accused=Accused(f"干部{counter % 500}", "某镇人民政府", "干部"),
-                reporter=Reporter("李四", None, f"139{counter:08d}", None)
-                if counter % 3 == 0
-                else Reporter(),
-                anonymous=counter % 3 != 0,
-            )
-        )
+        await services.pipeline.accept(sample_submission(counter))
 
     async def batch(services: Any, n: int) -> float:
         sem = asyncio.Semaphore(32)

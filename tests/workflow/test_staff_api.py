@@ -206,20 +206,16 @@ async def test_deadline_board_reaches_past_the_latest_cases_and_counts_what_it_c
 
     member = await o.services.staff.member("county_sup")
     scope = o.services.staff.scope(member)
-    full = await o.services.db.workflow.board(
-        units=scope.units,
-        hide_sealed_received_by=scope.hide_sealed_received_by,
-        today=date(2025, 10, 30),
-        due_by=date(2025, 11, 9),
-        limit=200,
-    )
-    cut = await o.services.db.workflow.board(
-        units=scope.units,
-        hide_sealed_received_by=scope.hide_sealed_received_by,
-        today=date(2025, 10, 30),
-        due_by=date(2025, 11, 9),
-        limit=1,
-    )
+    full, cut = [
+        await o.services.db.workflow.board(
+            units=scope.units,
+            hide_sealed_received_by=scope.hide_sealed_received_by,
+            today=date(2025, 10, 30),
+            due_by=date(2025, 11, 9),
+            limit=limit,
+        )
+        for limit in (200, 1)
+    ]
     assert len(full[0]) == 2  # the notice (23 Oct) and the clue's disposal opinion (27 Oct)
     assert cut[0] == full[0][:1] and [d.due_on for d in cut[0]] == [date(2025, 10, 23)]
     assert cut[2] == full[2] == [("430121", 2, 0)]
