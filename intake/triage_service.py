@@ -434,36 +434,32 @@ class TriageService:
         index sees earlier cases first), and their results are written together, so a burst of
         reports is triaged at the child's pace rather than one commit round trip after another.
         Returns, per case, the stored result or the error that case met (the others still count)."""
-        ticket = self._take_ticket()
-        try:
-            by_case = await self._db.reports.get_many(case_nos)
-        except BaseException:
-            await self._pass_turn(ticket)
-            raise
-        reports = [by_case.get(c) for c in case_nos]
         outcomes: list[dict[str, Any] | Exception] = [
             NotFound("没有这个案件。", code="case_not_found") for _ in case_nos
         ]
-        found = [(i, r) for i, r in enumerate(reports) if r is not None]
-        if not found:
-            await self._pass_turn(ticket)
-            return outcomes
-        items = [
-            (
-                r.case_no,
-                "\n".join(t for t in (r.title, r.content) if t),
-                r.channel,
-                not r.anonymous,
-                report_details(r),
-                r.receiving_unit,
-            )
-            for _, r in found
-        ]
-        try:
+        ticket = self._take_ticket()
+        try:  # the turn is passed on however this ends (passing it twice is harmless)
+            by_case = await self._db.reports.get_many(case_nos)
+            found = [(i, by_case[c]) for i, c in enumerate(case_nos) if c in by_case]
+            if not found:
+                return outcomes
+            items = [
+                (
+                    r.case_no,
+                    "\n".join(t for t in (r.title, r.content) if t),
+                    r.channel,
+                    not r.anonymous,
+                    report_details(r),
+                    r.receiving_unit,
+                )
+                for _, r in found
+            ]
             results = await self._triage_in_turn(ticket, items)
         except BrokenProcessPool:
             self._forget_processes()
             raise
+        finally:
+            await self._pass_turn(ticket)
         at = self._clock.now()
 
         async def keep(i: int, report_id: Any, result: ChildResult | Exception) -> None:
@@ -520,19 +516,16 @@ class TriageService:
         touches the index is handed to its process in ticket order (a process runs what it is
         handed in order), and the next batch may go on as soon as it is handed over."""
         loop = asyncio.get_running_loop()
-        try:
-            helpers = await self._sharing(len(items))
-            if not helpers:
-                await self._wait_turn(ticket)
-                pool = await self._executor()
-                await self._refresh_index(pool)
-                sequential = loop.run_in_executor(pool, _child_triage_many, items)
-                await self._pass_turn(ticket)
-                return list(await sequential)
+        helpers = await self._sharing(len(items))
+        if not helpers:
+            await self._wait_turn(ticket)
             pool = await self._executor()
-            return await self._shared(ticket, pool, helpers, items)
-        finally:
+            await self._refresh_index(pool)
+            sequential = loop.run_in_executor(pool, _child_triage_many, items)
             await self._pass_turn(ticket)
+            return list(await sequential)
+        pool = await self._executor()
+        return await self._shared(ticket, pool, helpers, items)
 
     async def _shared(
         self,
