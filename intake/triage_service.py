@@ -433,14 +433,23 @@ class TriageService:
         worker turn claimed. They go to the child in one call, in the order given (the duplicate
         index sees earlier cases first), and their results are written together, so a burst of
         reports is triaged at the child's pace rather than one commit round trip after another.
-        Returns, per case, the stored result or the error that case met (the others still count)."""
+        Returns, per case, the stored result or the error that case met (the others still count).
+
+        A report that already has a result keeps it: its job ran before, committed the triage and
+        lost its worker before the job was marked done, and the job was claimed again."""
         outcomes: list[dict[str, Any] | Exception] = [
             NotFound("没有这个案件。", code="case_not_found") for _ in case_nos
         ]
         ticket = self._take_ticket()
         try:  # the turn is passed on however this ends (passing it twice is harmless)
             by_case = await self._db.reports.get_many(case_nos)
-            found = [(i, by_case[c]) for i, c in enumerate(case_nos) if c in by_case]
+            found = []
+            for i, case_no in enumerate(case_nos):
+                report = by_case.get(case_no)
+                if report is not None and report.triage is not None:
+                    outcomes[i] = report.triage
+                elif report is not None:
+                    found.append((i, report))
             if not found:
                 return outcomes
             items = [

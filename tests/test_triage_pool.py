@@ -77,3 +77,20 @@ async def test_a_small_batch_stays_in_one_process(
     outcomes = await svc.triage.triage_reports(cases)
     assert all(isinstance(o, dict) for o in outcomes)
     assert svc.triage.running == 1
+
+
+async def test_a_job_claimed_again_keeps_the_triage_its_first_run_committed(
+    aiohttp_client: Any, make_settings: Callable[..., Settings]
+) -> None:
+    # A worker killed between committing a report's triage and marking its job done leaves the job
+    # to be claimed again when its lease lapses: the second run must not triage the report twice
+    # (a second audit event, a result replacing what staff may have corrected since).
+    client = await aiohttp_client(build_app(make_settings(), channels.REGISTRY, run_worker=False))
+    svc = services_of(client.app)
+    case_no = await file(client, VILLAGE)
+    first = await svc.triage.triage_reports([case_no])
+    report = await svc.db.reports.get(case_no)
+    again = await svc.triage.triage_reports([case_no])
+    assert again == first and isinstance(first[0], dict) and first[0]["scope"]
+    events = [e.kind for e in await svc.db.reports.events(report.id)]
+    assert events.count("triaged") == 1
