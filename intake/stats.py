@@ -24,6 +24,12 @@ day, or the 7 days ending on the date) is tested against its own history (the 28
 or 12 previous weeks): the mean count per period, plus half a report as a prior so a cell with no
 history is not infinitely surprising, is the Poisson rate; a count with tail probability
 P(X ≥ count) < 0.001 and at least ``INTAKE_STATS_SPIKE_MIN`` reports (5) is an alert.
+
+**Kept for a minute** (:class:`RecentReads`). The reads of a table, the alerts and the measures are
+kept ``INTAKE_STATS_CACHE_SECONDS`` (60) for the same scope and question, and asked once when
+several ask at once: over a city's million reports a statistics page reads weeks of the roll-up
+(seconds), and a room of supervisors opening it must not each pay for it. Every view is still on
+the audit trail; 0 turns the keeping off (each read exact).
 """
 
 from __future__ import annotations
@@ -31,11 +37,12 @@ from __future__ import annotations
 import asyncio
 import math
 import re
-from collections import defaultdict
-from collections.abc import Mapping, Sequence
+import time as timer
+from collections import OrderedDict, defaultdict
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from intake.clock import CHINA, Clock
 from intake.errors import IntakeError, ValidationError
@@ -67,6 +74,55 @@ _WORD = re.compile(r"[\u4e00-\u9fff]")  # a word with at least one Chinese chara
 
 class UnitOutOfScope(IntakeError, status=403, code="unit_out_of_scope"):
     pass
+
+
+T = TypeVar("T")
+
+
+class RecentReads:
+    """Results kept for ``seconds`` by what they were asked with; one read for concurrent asks of
+    the same (the first one's, shared). At most ``size`` kept, the oldest dropped first; a read
+    that fails is not kept."""
+
+    def __init__(
+        self, seconds: float, *, size: int = 512, now: Callable[[], float] = timer.monotonic
+    ) -> None:
+        self.seconds = seconds
+        self._size = size
+        self._now = now
+        self._kept: OrderedDict[Hashable, tuple[float, asyncio.Future[Any]]] = OrderedDict()
+
+    async def get(self, key: Hashable, read: Callable[[], Awaitable[T]]) -> T:
+        if self.seconds <= 0:
+            return await read()
+        now = self._now()
+        found = self._kept.get(key)
+        if found is not None and found[0] > now:
+            result: T = await asyncio.shield(found[1])
+            return result
+        while self._kept and (len(self._kept) >= self._size or next(iter(self._kept.values()))[0] <= now):
+            self._kept.popitem(last=False)
+        future: asyncio.Future[Any] = asyncio.ensure_future(read())
+        self._kept[key] = (now + self.seconds, future)
+        try:
+            result = await asyncio.shield(future)
+        except BaseException:
+            if self._kept.get(key, (0.0, None))[1] is future:
+                del self._kept[key]
+            raise
+        return result
+
+
+def filter_key(f: StatsFilter) -> Hashable:
+    """What a read of ``f`` depends on, hashable."""
+    return (
+        tuple(f.units),
+        tuple(f.hide_sealed_received_by),
+        f.start,
+        f.end,
+        f.subtree,
+        tuple(f.outside or ()),
+    )
 
 
 @dataclass(frozen=True)
@@ -225,12 +281,14 @@ class StatsService:
         *,
         min_cell: int = 5,
         spike_min: int = 5,
+        cache_seconds: float = 0,
     ) -> None:
         self._db = db
         self._clock = clock
         self._staff = staff
         self.min_cell = max(1, min_cell)
         self.spike_min = max(1, spike_min)
+        self.recent = RecentReads(cache_seconds)
 
     def today(self) -> date:
         return self._clock.now().astimezone(CHINA).date()
@@ -288,7 +346,10 @@ class StatsService:
         units = self.units_in_sight(member, unit)
         # Weeks cross months, so they are made from days; months, quarters and years from months.
         asked = [("day" if n in ("day", "week") else "month" if n in PERIODS else n) for n in by]
-        found = await self._db.stats.counts(self.filter(member, units, start, end), asked)
+        f = self.filter(member, units, start, end)
+        found = await self.recent.get(
+            ("counts", filter_key(f), tuple(asked)), lambda: self._db.stats.counts(f, asked)
+        )
         cells: dict[tuple[Any, ...], int] = defaultdict(int)
         for key, n in found:
             values = tuple(
@@ -346,6 +407,19 @@ class StatsService:
             raise ValidationError("日期不能晚于今天。", code="future_date")
         units = self.units_in_sight(member)
         window = self.filter(member, units, on - timedelta(days=REPEAT_WINDOW_DAYS - 1), on)
+        kept = await self.recent.get(
+            ("alerts", filter_key(window), on, period),
+            lambda: self._alerts(member, units, window, on, period),
+        )
+        alerts = Alerts(kept, kept.more)  # a copy: the kept one is shared
+        await self._record(
+            member, "stats_alerts_viewed", date=on.isoformat(), period=period, alerts=len(alerts)
+        )
+        return alerts
+
+    async def _alerts(
+        self, member: StaffMember, units: Sequence[str], window: StatsFilter, on: date, period: str
+    ) -> Alerts:
         # The four kinds read apart, each on its own connection: at a million reports their
         # reads one after the other took 1.8 s for a week, together they share the cores.
         spikes, hot, (groups, total), (informants, informants_total) = await asyncio.gather(
@@ -384,9 +458,6 @@ class StatsService:
             )
         if informants_total > len(informants):
             alerts.more["repeat_informant"] = informants_total - len(informants)
-        await self._record(
-            member, "stats_alerts_viewed", date=on.isoformat(), period=period, alerts=len(alerts)
-        )
         return alerts
 
     def _windows(

@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 from intake.errors import ValidationError
 from intake.staff import StaffMember, StaffService
-from intake.stats import SUPPRESSED, StatsService
+from intake.stats import SUPPRESSED, StatsService, filter_key
 from storage.database import Database
 
 PeriodKind = Literal["month", "quarter", "year"]
@@ -241,7 +241,12 @@ class MeasuresService:
         """The measures of the reports received in ``p``, read from the roll-up by whole months
         (none is received after today)."""
         f = self._stats.filter(member, units, p.start, p.end)
-        sums = await self._db.stats.measure_sums(f) if p.start <= today else defaultdict(dict)
+        if p.start <= today:
+            sums = await self._stats.recent.get(
+                ("measures", filter_key(f)), lambda: self._db.stats.measure_sums(f)
+            )
+        else:
+            sums = defaultdict(dict)
         return {m.name: m.compute(sums, today) for m in MEASURES}
 
     def _shown(self, kind: str, value: Value, cases: int) -> tuple[Value, int | Literal["<5"]]:

@@ -407,6 +407,7 @@ def mount_console(app: web.Application, services: Services, settings: Settings) 
         services.staff,
         min_cell=settings.stats_min_cell,
         spike_min=settings.stats_spike_min,
+        cache_seconds=settings.stats_cache_seconds,
     )
     measures = MeasuresService(services.db, services.staff, stats)
     ctx = console.ConsoleContext(

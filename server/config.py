@@ -98,6 +98,9 @@ class Settings:
     # Statistics (issue 18): counts below this are withheld ("<5"); a spike needs this many reports.
     stats_min_cell: int = 5
     stats_spike_min: int = 5
+    # A statistics read (table, alerts, measures) is kept this long for the same scope and
+    # question (0: never kept, each read exact).
+    stats_cache_seconds: int = 60
     # Urging alerts by e-mail (issue 18): the SMTP server (no host: the console inbox alone).
     smtp_host: str = ""
     smtp_port: int = 25
@@ -151,6 +154,7 @@ class Settings:
             seen_message_retention_hours=_at_least(env, "INTAKE_SEEN_MESSAGE_RETENTION_HOURS", 48, 1),
             stats_min_cell=_at_least(env, "INTAKE_STATS_MIN_CELL", 5, 1),
             stats_spike_min=_at_least(env, "INTAKE_STATS_SPIKE_MIN", 5, 1),
+            stats_cache_seconds=_at_least(env, "INTAKE_STATS_CACHE_SECONDS", 60, 0),
             smtp_host=env.get("INTAKE_SMTP_HOST", ""),
             smtp_port=_at_least(env, "INTAKE_SMTP_PORT", 25, 1),
             smtp_user=env.get("INTAKE_SMTP_USER", ""),

@@ -22,7 +22,7 @@ import logging
 import re
 import uuid
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache, partial
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +41,9 @@ _WORD = re.compile(r"\w")
 _HAN = re.compile(r"^[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+$")
 MAX_QUERY_WORDS = 16
 MAX_QUERY_CHARS = 200
+# How far back of its previous start a search's catch-up looks again: a report's receipt time is
+# taken before its transaction commits, which the group commit keeps well under a second.
+CATCH_UP_OVERLAP = timedelta(minutes=10)
 
 
 def _jieba() -> Any:
@@ -150,8 +153,15 @@ class SearchIndex:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        # Every report received before this time had a document when this process last looked
+        # (None: not looked yet), and the documents' keywords were all filled in: what
+        # :meth:`catch_up` need not look at again.
+        self._indexed_before: datetime | None = None
+        self._keywords_filled = False
 
-    async def _unindexed(self, limit: int, case_no: str | None = None) -> list[Any]:
+    async def _unindexed(
+        self, limit: int, case_no: str | None = None, since: datetime | None = None
+    ) -> list[Any]:
         query = (
             sa.select(
                 R.c.id,
@@ -169,6 +179,8 @@ class SearchIndex:
         )
         if case_no is not None:
             query = query.where(R.c.case_no == case_no)
+        if since is not None:
+            query = query.where(R.c.received_at >= since)
         async with self._db.read_engine.connect() as conn:
             return list((await conn.execute(query)).all())
 
@@ -222,16 +234,26 @@ class SearchIndex:
 
     async def catch_up(self, at: datetime, *, batch: int = 200, limit: int = 5000) -> int:
         """Index reports that have no search document yet, oldest first; how many were indexed.
-        Documents indexed before their keywords were kept (migration 0023) get them too."""
-        await self._keywords_catch_up(batch, limit)
-        done = 0
-        while done < limit:
-            rows = await self._unindexed(min(batch, limit - done))
-            if not rows:
+        Documents indexed before their keywords were kept (migration 0023) get them too.
+
+        The first call of a process looks at every report; once it has found them all indexed,
+        later calls look only at the reports received since :data:`CATCH_UP_OVERLAP` before it
+        began (an index range scan of the newest reports instead of an anti-join of the whole
+        table, 1.5 s at a million reports, before every search). A report committed that much
+        later than its receipt time says is indexed by its own triage job, as every report is."""
+        if not self._keywords_filled:
+            self._keywords_filled = await self._keywords_catch_up(batch, limit) < limit
+        since = self._indexed_before
+        done, complete = 0, False
+        while (want := min(batch, limit - done)) > 0:
+            rows = await self._unindexed(want, since=since)
+            if rows:
+                done += await self._write(rows, at)
+            if len(rows) < want:
+                complete = True  # nothing unindexed is left
                 break
-            done += await self._write(rows, at)
-            if len(rows) < batch:
-                break
+        if complete:
+            self._indexed_before = at - CATCH_UP_OVERLAP
         if done:
             log.info(f"search index: {done} reports indexed")
         return done

@@ -292,27 +292,28 @@ class WorkflowStore:
     ) -> tuple[list[DeadlineRecord], list[DeadlineRecord], list[tuple[str, int, int]]]:
         """The deadline board of a scope (the cases :func:`in_scope` sees): its open deadlines
         overdue before ``today`` and those due from ``today`` to ``due_by``, the first ``limit`` of
-        each, soonest first; and the count of each per deadline unit, over all of them."""
-        scoped = (
-            sa.select(CD, R.c.case_no)
-            .select_from(CD.join(R, R.c.id == CD.c.report_id).outerjoin(CS, CS.c.report_id == R.c.id))
-            .where(
-                CD.c.status == "open",
-                CD.c.due_on <= due_by,
-                in_scope(units, hide_sealed_received_by, self._db.dialect),
-            )
+        each, soonest first; and the count of each per deadline unit, over all of them.
+
+        Scoped by the case's owner, seal and receiving unit that each deadline row carries
+        (migration 0032), as :func:`in_scope` scopes the case: the counts read the open deadlines
+        alone, not every report they belong to."""
+        if self._db.dialect == "postgresql":
+            owner = CD.c.case_owner == sa.any_(sa.bindparam(None, list(units), type_=ARRAY(sa.String)))
+        else:
+            owner = CD.c.case_owner.in_(list(units))
+        visible = sa.and_(
+            CD.c.status == "open",
+            CD.c.due_on <= due_by,
+            owner,
+            sa.not_(sa.and_(CD.c.case_sealed, CD.c.case_received_by.in_(list(hide_sealed_received_by)))),
         )
+        scoped = sa.select(CD, R.c.case_no).join(R, R.c.id == CD.c.report_id).where(visible)
         overdue_q = scoped.where(CD.c.due_on < today).order_by(CD.c.due_on, CD.c.id).limit(limit)
         soon_q = scoped.where(CD.c.due_on >= today).order_by(CD.c.due_on, CD.c.id).limit(limit)
         late = sa.case((CD.c.due_on < today, 1), else_=0)
         counts_q = (
             sa.select(CD.c.unit_code, sa.func.sum(late), sa.func.sum(1 - late))
-            .select_from(CD.join(R, R.c.id == CD.c.report_id).outerjoin(CS, CS.c.report_id == R.c.id))
-            .where(
-                CD.c.status == "open",
-                CD.c.due_on <= due_by,
-                in_scope(units, hide_sealed_received_by, self._db.dialect),
-            )
+            .where(visible)
             .group_by(CD.c.unit_code)
             .order_by(CD.c.unit_code)
         )

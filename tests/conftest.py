@@ -226,6 +226,9 @@ def make_settings(data_dir: Path) -> Callable[..., Settings]:
             # Staff passwords hashed at the lowest allowed scrypt cost (the default is 32 times
             # the work: ~0.1 s a hash, and the suite hashes thousands).
             "INTAKE_STAFF_SCRYPT_LOG_N": "10",
+            # Each statistics read exact (tests file a report and look at once); the keeping of
+            # reads is tested on its own (tests/stats/test_recent_reads.py).
+            "INTAKE_STATS_CACHE_SECONDS": "0",
         }
         base.update(env)
         return Settings.from_env(base)

@@ -108,7 +108,22 @@ class CaseDeadline(Base):
     status: Mapped[str] = mapped_column(sa.String(12))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    __table_args__ = (sa.CheckConstraint("status IN ('open','met','cancelled')", name="status"),)
+    # What scoping needs of the case, kept by triggers (migration 0032) from ``case_states`` and
+    # ``reports``: the owner, sealed (by the workflow or the stored triage), the receiving unit.
+    # The deadline board scopes and counts from this table alone.
+    case_owner: Mapped[str | None] = mapped_column(sa.String(16))
+    case_sealed: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false())
+    case_received_by: Mapped[str | None] = mapped_column(sa.String(16))
+    __table_args__ = (
+        sa.CheckConstraint("status IN ('open','met','cancelled')", name="status"),
+        sa.Index(
+            "ix_case_deadlines_open",
+            "due_on",
+            "case_owner",
+            postgresql_where=sa.text("status = 'open'"),
+            sqlite_where=sa.text("status = 'open'"),
+        ),
+    )
 
 
 class RecusalRequest(Base):
