@@ -299,15 +299,15 @@ def rss_mib(pid: int) -> float:
 
 async def index_start(services: Any) -> tuple[int, float, float, float, float]:
     """(signatures stored, seconds to read them, seconds for the whole start, the child's RSS in
-    MiB, the server's own RSS growth while holding them in MiB): what ``TriageService._executor``
-    does when the first triage job comes."""
+    MiB, the server's own RSS growth while reading them a chunk at a time in MiB): what
+    ``TriageService._executor`` does when the first triage job comes."""
     before = rss_mib(os.getpid())
     started = time.perf_counter()
-    stored = await services.db.reports.triage_signatures()
+    n, held = 0, 0.0
+    async for case_nos, _ in services.db.reports.triage_signatures():
+        n += len(case_nos)
+        held = max(held, rss_mib(os.getpid()) - before)
     read = time.perf_counter() - started
-    n = len(stored)
-    held = rss_mib(os.getpid()) - before
-    del stored
     started = time.perf_counter()
     pool = await services.triage._executor()
     took = time.perf_counter() - started
@@ -357,7 +357,7 @@ async def index_and_intake(url: str, admin: str, intake: int) -> bool:
                 n, read, took, rss, held = await index_start(services)
                 print(
                     f"  {label:<16} {n:>9,} signatures: start {took:6.1f} s "
-                    f"(reading them alone {read:5.1f} s, the server's RSS +{held:.0f} MiB while held), "
+                    f"(reading them alone {read:5.1f} s, the server's RSS +{held:.0f} MiB while reading), "
                     f"the index process's RSS {rss:6.0f} MiB (no target)"
                 )
             await empty.triage.close()

@@ -407,10 +407,9 @@ class TriageService:
                 try:
                     self._index_seq, _ = await self._db.audit.head()
                     self._refreshed = time.monotonic()
-                    stored = await self._db.reports.triage_signatures()
-                    loaded = await loop.run_in_executor(
-                        pool, _child_load, [c for c, _ in stored], [s for _, s in stored]
-                    )
+                    loaded = 0
+                    async for case_nos, signatures in self._db.reports.triage_signatures():
+                        loaded = await loop.run_in_executor(pool, _child_load, case_nos, signatures)
                 except BaseException:
                     pool.shutdown(wait=False, cancel_futures=True)
                     raise

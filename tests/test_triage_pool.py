@@ -94,3 +94,22 @@ async def test_a_job_claimed_again_keeps_the_triage_its_first_run_committed(
     assert again == first and isinstance(first[0], dict) and first[0]["scope"]
     events = [e.kind for e in await svc.db.reports.events(report.id)]
     assert events.count("triaged") == 1
+
+
+async def test_a_restarted_server_loads_the_stored_signatures_a_chunk_at_a_time(
+    aiohttp_client: Any, make_settings: Callable[..., Settings], db_url: str
+) -> None:
+    settings = make_settings(INTAKE_DATABASE_URL=db_url)
+    first = await aiohttp_client(build_app(settings, channels.REGISTRY, run_worker=False))
+    svc = services_of(first.app)
+    cases = [await file(first, TOPICS[i].format(n=i) + "时间大约在今年三月。") for i in range(3)]
+    await svc.triage.triage_reports(cases)
+    chunks = [c async for c, _ in svc.db.reports.triage_signatures(chunk=2)]
+    assert chunks == [cases[:2], cases[2:]]  # oldest first, two at a time
+    await first.close()
+
+    again = await aiohttp_client(build_app(settings, channels.REGISTRY, run_worker=False))
+    svc = services_of(again.app)
+    copy = await file(again, TOPICS[1].format(n=1) + "时间大约在今年三月。再次反映。")
+    [result] = await svc.triage.triage_reports([copy])
+    assert isinstance(result, dict) and result["duplicate_of"] == cases[1]
