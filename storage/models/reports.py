@@ -61,7 +61,7 @@ class Report(Base):
     informant_alias: Mapped[str] = mapped_column(sa.String(32))
     receiving_unit: Mapped[str] = mapped_column(sa.ForeignKey("units.code"), index=True)
     handling_unit: Mapped[str | None] = mapped_column(sa.ForeignKey("units.code"), index=True)
-    status: Mapped[str] = mapped_column(sa.String(24), index=True)
+    status: Mapped[str] = mapped_column(sa.String(24))
     # Triage fields, filled by the triage job after the acknowledgement.
     scope: Mapped[str | None] = mapped_column(sa.String(24))
     level: Mapped[str | None] = mapped_column(sa.String(16))
@@ -78,6 +78,8 @@ class Report(Base):
     redaction_terms: Mapped[str | None] = mapped_column(sa.Text)
     __table_args__ = (
         sa.Index("ix_reports_accused_name_received_at", "accused_name", "received_at"),
+        # The newest reports of a status, in order: the queue's lists (migration 0033).
+        sa.Index("ix_reports_status_received_at", "status", "received_at"),
         # The manual triage queue, oldest first (migration 0031).
         sa.Index(
             "ix_reports_needs_review",
