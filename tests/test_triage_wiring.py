@@ -190,6 +190,12 @@ async def test_the_search_index_reuses_the_words_triage_cut(
     # still find the words triage kept whole.
     for query in ("黄兴镇", "党支部书记", "村党支部书记", "金凤村", "王某某", "好处费"):
         assert await svc.db.search.search(query) == [case], query
+    # Staff typing traditional characters find the same: the query is made simplified first.
+    await svc.staff.add("county_reg", "430121", "registrar", "correct horse battery")
+    member = await svc.staff.member("county_reg")
+    assert member is not None and svc.workflow is not None
+    for query in ("黃興鎮", "黨支部書記", "好處費"):
+        assert [r.case_no for r in await svc.workflow.search(member, query)] == [case], query
 
 
 def test_the_search_document_is_made_of_the_results_tokens() -> None:

@@ -15,6 +15,7 @@ from intake.workflow.core import CaseView, WorkflowBase, china_date
 from storage.blobs import BlobContent
 from storage.records import ReportSummary
 from storage.workflow_store import AttachmentRecord, CaseRow, DeadlineRecord
+from triage.normalize import to_simplified
 
 # The deadline board lists this many overdue deadlines and as many due soon (most urgent first);
 # its counts by unit cover them all.
@@ -154,7 +155,9 @@ class WorkflowQueries(WorkflowBase):
         """Full-text search over report text (storage.search), scoped exactly like the queue."""
         check_text(text)
         await self._db.search.catch_up(self._clock.now())
-        found = await self._db.search.search(text)
+        # Reports are indexed in simplified characters (triage's words): so is the query, so that
+        # 黃興鎮 finds what 黄兴镇 finds.
+        found = await self._db.search.search(to_simplified(text))
         rows = {r.case_no: r for r in await self.queue(member, case_nos=found)} if found else {}
         hits = [rows[c] for c in found if c in rows][:limit]
         # Who searched for what, and which cases it showed them, is on the audit trail.
