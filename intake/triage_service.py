@@ -407,9 +407,11 @@ class TriageService:
                 try:
                     self._index_seq, _ = await self._db.audit.head()
                     self._refreshed = time.monotonic()
-                    loaded = 0
+                    loaded = None
                     async for case_nos, signatures in self._db.reports.triage_signatures():
                         loaded = await loop.run_in_executor(pool, _child_load, case_nos, signatures)
+                    if loaded is None:  # nothing stored yet: the process is started all the same
+                        loaded = await loop.run_in_executor(pool, _child_load, [], [])
                 except BaseException:
                     pool.shutdown(wait=False, cancel_futures=True)
                     raise
