@@ -82,21 +82,30 @@ def in_scope(units: Sequence[str], hide_sealed_received_by: Sequence[str], diale
     return sa.and_(in_values(owner_unit(), units, dialect), not_sealed_away(hide_sealed_received_by))
 
 
-def in_scope_filter(units: Sequence[str], hide_sealed_received_by: Sequence[str], dialect: str) -> Any:
-    """:func:`in_scope` as a test of each row: on PostgreSQL ``owner = ANY(array)``, one
+def any_of(column: Any, values: Sequence[str], dialect: str) -> Any:
+    """``column IN values`` as a test of each row: on PostgreSQL ``column = ANY(array)``, one
     parameter (a city's scope as an expanded ``IN`` list took SQLAlchemy 30-40 ms to compile, per
     query), and the planner still walks the lists' ``received_at`` order (the ``IN (SELECT
     unnest…)`` of :func:`in_values` makes it join every case of the scope first)."""
-    if dialect != "postgresql":
-        return in_scope(units, hide_sealed_received_by)
-    owner = owner_unit() == sa.any_(sa.bindparam(None, list(units), type_=ARRAY(sa.String)))
-    return sa.and_(owner, not_sealed_away(hide_sealed_received_by))
+    if dialect == "postgresql":
+        return column == sa.any_(sa.bindparam(None, list(values), type_=ARRAY(sa.String)))
+    return column.in_(list(values))
 
 
-def not_sealed_away(hide_sealed_received_by: Sequence[str]) -> Any:
+def in_scope_filter(units: Sequence[str], hide_sealed_received_by: Sequence[str], dialect: str) -> Any:
+    """:func:`in_scope` with the owner tested row by row (:func:`any_of`)."""
+    return sa.and_(any_of(owner_unit(), units, dialect), not_sealed_away(hide_sealed_received_by))
+
+
+def not_sealed_away(
+    hide_sealed_received_by: Sequence[str], sealed: Any = None, received_by: Any = None
+) -> Any:
     """The half of :func:`in_scope` that is not the owner: no sealed case received by one of
-    ``hide_sealed_received_by``."""
-    return sa.not_(sa.and_(sealed_case(), R.c.receiving_unit.in_(list(hide_sealed_received_by))))
+    ``hide_sealed_received_by``; ``sealed`` and ``received_by`` are the case's (by default
+    :func:`sealed_case` and the report's receiving unit; a deadline row carries its own copies)."""
+    sealed = sealed_case() if sealed is None else sealed
+    received_by = R.c.receiving_unit if received_by is None else received_by
+    return sa.not_(sa.and_(sealed, received_by.in_(list(hide_sealed_received_by))))
 
 
 @dataclass(frozen=True)
@@ -297,15 +306,11 @@ class WorkflowStore:
         Scoped by the case's owner, seal and receiving unit that each deadline row carries
         (migration 0032), as :func:`in_scope` scopes the case: the counts read the open deadlines
         alone, not every report they belong to."""
-        if self._db.dialect == "postgresql":
-            owner = CD.c.case_owner == sa.any_(sa.bindparam(None, list(units), type_=ARRAY(sa.String)))
-        else:
-            owner = CD.c.case_owner.in_(list(units))
         visible = sa.and_(
             CD.c.status == "open",
             CD.c.due_on <= due_by,
-            owner,
-            sa.not_(sa.and_(CD.c.case_sealed, CD.c.case_received_by.in_(list(hide_sealed_received_by)))),
+            any_of(CD.c.case_owner, units, self._db.dialect),
+            not_sealed_away(hide_sealed_received_by, CD.c.case_sealed, CD.c.case_received_by),
         )
         scoped = sa.select(CD, R.c.case_no).join(R, R.c.id == CD.c.report_id).where(visible)
         overdue_q = scoped.where(CD.c.due_on < today).order_by(CD.c.due_on, CD.c.id).limit(limit)
