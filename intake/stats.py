@@ -100,6 +100,7 @@ class RecentReads:
         if found is not None and found[0] > now:
             result: T = await asyncio.shield(found[1])
             return result
+        self._kept.pop(key, None)  # (an ended one: read again, and kept as the newest)
         while self._kept and (len(self._kept) >= self._size or next(iter(self._kept.values()))[0] <= now):
             self._kept.popitem(last=False)
         future: asyncio.Future[Any] = asyncio.ensure_future(read())
