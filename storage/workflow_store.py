@@ -51,8 +51,10 @@ __all__ = [
 
 
 def owner_unit() -> Any:
-    """The unit a case belongs to: its owner, or the receiving unit until the workflow acted."""
-    return sa.func.coalesce(CS.c.owner_unit, R.c.receiving_unit)
+    """The unit a case belongs to: its owner, or the receiving unit until the workflow acted. The
+    report row's copy of the owner (migration 0034), so no list needs ``case_states`` to know whose
+    a case is, and ``ix_reports_status_owner`` serves a few units' lists of one status."""
+    return sa.func.coalesce(R.c.owner_unit, R.c.receiving_unit)
 
 
 def sealed_case() -> Any:

@@ -157,7 +157,13 @@ class WorkflowQueries(WorkflowBase):
         await self._db.search.catch_up(self._clock.now())
         # Reports are indexed in simplified characters (triage's words): so is the query, so that
         # 黃興鎮 finds what 黄兴镇 finds.
-        found = await self._db.search.search(to_simplified(text))
+        scope = self.staff.scope(member)
+        found = await self._db.search.search(
+            to_simplified(text),
+            units=scope.units,
+            hide_sealed_received_by=scope.hide_sealed_received_by,
+            limit=limit,
+        )
         rows = {r.case_no: r for r in await self.queue(member, case_nos=found)} if found else {}
         hits = [rows[c] for c in found if c in rows][:limit]
         # Who searched for what, and which cases it showed them, is on the audit trail.

@@ -61,6 +61,10 @@ class Report(Base):
     informant_alias: Mapped[str] = mapped_column(sa.String(32))
     receiving_unit: Mapped[str] = mapped_column(sa.ForeignKey("units.code"), index=True)
     handling_unit: Mapped[str | None] = mapped_column(sa.ForeignKey("units.code"), index=True)
+    # The case's owner as the workflow set it: a copy of ``case_states.owner_unit`` kept by
+    # triggers (migration 0034), NULL until the workflow acts. The case belongs to
+    # ``coalesce(owner_unit, receiving_unit)`` (``storage.workflow_store.owner_unit``).
+    owner_unit: Mapped[str | None] = mapped_column(sa.String(16))
     status: Mapped[str] = mapped_column(sa.String(24))
     # Triage fields, filled by the triage job after the acknowledgement.
     scope: Mapped[str | None] = mapped_column(sa.String(24))
@@ -80,6 +84,13 @@ class Report(Base):
         sa.Index("ix_reports_accused_name_received_at", "accused_name", "received_at"),
         # The newest reports of a status, in order: the queue's lists (migration 0033).
         sa.Index("ix_reports_status_received_at", "status", "received_at"),
+        # The newest reports of a status owned by a few units: a county's lists (migration 0034).
+        sa.Index(
+            "ix_reports_status_owner",
+            "status",
+            sa.text("coalesce(owner_unit, receiving_unit)"),
+            "received_at",
+        ),
         # The manual triage queue, oldest first (migration 0031).
         sa.Index(
             "ix_reports_needs_review",

@@ -24,7 +24,7 @@ from intake.domain import Accused, Reporter, Submission
 from storage.stats_rollup import MONTH_ONLY, SUBTREE, SUBTREE_FIELDS, current_keyed, unpivot, upsert
 from storage.stats_store import FEW_VALUES, ROLLED, StatsFilter, grain_ranges
 from storage.tables import CD, CS, R
-from storage.workflow_store import owner_unit, sealed_case
+from storage.workflow_store import sealed_case
 from tests.stats.conftest import OTHER_COUNTY, Office
 
 VIEWERS = ("county_reg", "county_sup", "city_sup", "town_sup", "town_officer", "nx_sup", "prov_sup")
@@ -130,10 +130,11 @@ async def _file(
     return case_no
 
 
-async def deadline_scope_drift(o: Office) -> list[Any]:
-    """Deadlines whose copy of their case's scope (owner, seal, receiving unit: migration 0032,
-    what the deadline board scopes by) differs from the case's own; none may. Asserts first that
-    the copies are worth checking: a case owned by a unit other than its receiving one, a sealed one."""
+async def scope_copy_drift(o: Office) -> list[Any]:
+    """Copies of a case's scope that differ from the case's own; none may: the deadlines' owner,
+    seal and receiving unit (migration 0032, what the deadline board scopes by) and the report
+    row's owner (0034, what every list scopes by). Asserts first that the copies are worth
+    checking: a case owned by a unit other than its receiving one, a sealed one."""
     cases = R.outerjoin(CS, CS.c.report_id == R.c.id)
     async with o.services.db.read_engine.connect() as conn:
         kinds = (
@@ -142,17 +143,22 @@ async def deadline_scope_drift(o: Office) -> list[Any]:
                     sa.func.count(),
                     sa.func.sum(sa.case((CD.c.case_owner != R.c.receiving_unit, 1), else_=0)),
                     sa.func.sum(sa.case((CD.c.case_sealed, 1), else_=0)),
+                    sa.func.sum(sa.case((R.c.owner_unit != R.c.receiving_unit, 1), else_=0)),
                 ).select_from(CD.join(R, R.c.id == CD.c.report_id))
             )
         ).one()
-        assert kinds[0] >= 4 and kinds[1] >= 1 and kinds[2] >= 1, kinds
+        assert kinds[0] >= 4 and kinds[1] >= 1 and kinds[2] >= 1 and kinds[3] >= 1, kinds
+        owner = sa.func.coalesce(CS.c.owner_unit, R.c.receiving_unit)  # the case's own
         drift = sa.or_(
-            CD.c.case_owner.is_distinct_from(owner_unit()),
+            CD.c.case_owner.is_distinct_from(owner),
             CD.c.case_sealed != sealed_case(),
             CD.c.case_received_by.is_distinct_from(R.c.receiving_unit),
         )
         query = sa.select(R.c.case_no, CD.c.rule).select_from(CD.join(cases, R.c.id == CD.c.report_id))
-        return list((await conn.execute(query.where(drift))).all())
+        found = list((await conn.execute(query.where(drift))).all())
+        rows = sa.select(R.c.case_no, sa.literal("reports.owner_unit")).select_from(cases)
+        found += (await conn.execute(rows.where(R.c.owner_unit.is_distinct_from(CS.c.owner_unit)))).all()
+        return found
 
 
 async def test_rollup_equals_group_by_through_the_workflow(office: Office) -> None:
@@ -203,7 +209,7 @@ async def test_rollup_equals_group_by_through_the_workflow(office: Office) -> No
         sealed, level="city", unit={"id": "4301", "name": "长沙市纪委监委"}, sealed=True, transfer="upward"
     )
     await check_exact(o)
-    assert await deadline_scope_drift(o) == []
+    assert await scope_copy_drift(o) == []
     await check_answers(o, first, date(2025, 9, 26))
     window = await scope_filter(o, "county_sup", date(2025, 9, 1), date(2025, 9, 26))
     assert "赵六\x1f某村" not in await o.services.db.stats.sums(window, "accused")
@@ -238,7 +244,7 @@ async def test_rollup_equals_group_by_through_the_workflow(office: Office) -> No
             {"id": ids[d], "mac": "0" * 64, "at": datetime(2025, 9, 26, tzinfo=CHINA)},
         )
     await check_exact(o)
-    assert await deadline_scope_drift(o) == []  # the case state moved alone, the one removed
+    assert await scope_copy_drift(o) == []  # the case state moved alone, the one removed
     assert await o.services.db.stats.sums(window, "informant") == {"0" * 64: 1}
 
     # And the measures' tables: a deadline met late, one removed, a rating given and changed, a

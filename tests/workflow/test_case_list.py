@@ -205,3 +205,32 @@ async def test_the_store_says_which_listed_cases_are_sealed(office: Office) -> N
     )
     flags = {r.case_no: r.sealed for r in rows}
     assert flags[sealed] is True and flags[plain] is False
+
+
+async def test_a_search_ranks_within_the_scope(office: Office) -> None:
+    """Search is scoped in its query, not cut to the scope after ranking: a township's one match
+    is its first result though the county holds newer matches ranked the same (ranked over
+    everyone's matches first, a scope's fell out of a province's best thousand)."""
+    o = office
+    await o.login("county_reg")
+    town, _ = await o.file("村会计王某挪用扶贫资金五万元。")
+    status, doc = await o.act("county_reg", town, action="transfer", to_unit="430121102")  # 黄兴镇
+    assert status == 200, doc
+    county = []
+    for _ in range(3):
+        o.clock.at += timedelta(minutes=1)
+        county.append((await o.file("村会计王某挪用扶贫资金五万元。"))[0])
+    services = o.services
+    for name, limit, expected in (
+        ("town_officer", 1, [town]),
+        ("county_sup", 2, county[::-1][:2]),
+        ("county_sup", 10, [*county[::-1], town]),
+    ):
+        member = await services.staff.member(name)
+        assert member is not None and services.workflow is not None
+        found = await services.workflow.search(member, "扶贫资金 王某", limit=limit)
+        assert [r.case_no for r in found] == expected, name
+    scope = services.staff.scope(await services.staff.member("town_officer"))
+    assert await services.db.search.search(
+        "挪用", units=scope.units, hide_sealed_received_by=scope.hide_sealed_received_by, limit=1
+    ) == [town]

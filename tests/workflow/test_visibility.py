@@ -25,6 +25,12 @@ async def _sees(o: Office, name: str, case_no: str) -> bool:
     _, listing = await o.get(name, "/api/v1/staff/reports")
     listed = case_no in [r["case_no"] for r in listing["reports"]]
     assert listed == (status == 200), (name, status, listed)
+    # Full-text search, scoped in its query: the case's own text finds it exactly when it is seen.
+    member = await o.services.staff.member(name)
+    report = await o.services.db.reports.get(case_no)
+    assert member is not None and o.services.workflow is not None and report is not None
+    found = [r.case_no for r in await o.services.workflow.search(member, report.content)]
+    assert (case_no in found) == (status == 200), (name, status, found)
     if status == 404:
         assert doc["error"]["code"] == "case_not_found"
         assert (await o.act(name, case_no, action="accept"))[0] == 404
