@@ -381,7 +381,7 @@ class ConsoleAdapter:
     async def triage_queue(self, request: web.Request) -> web.Response:
         member = await self._member(request)
         workflow = self.ctx.workflow
-        waiting = await self.ctx.triage.review_queue(500)
+        waiting = await self.ctx.triage.review_queue(500, workflow.staff.scope(member))
         visible = {r.case_no for r in await workflow.queue(member, case_nos=[w["case_no"] for w in waiting])}
         queue = {"needs_review": [w for w in waiting if w["case_no"] in visible]}
         return json_response(schema.TriageQueue.render(queue))

@@ -72,7 +72,7 @@ class CasePages(PageBase):
         """Reports whose triage needs a person, and new reports in the user's scope."""
         member, session = await self._member(request)
         workflow = self.ctx.workflow
-        waiting = await self.ctx.triage.review_queue(500)
+        waiting = await self.ctx.triage.review_queue(QUEUE_LIMIT, workflow.staff.scope(member))
         review = {
             r.case_no: r for r in await workflow.queue(member, case_nos=[w["case_no"] for w in waiting])
         }

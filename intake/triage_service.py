@@ -35,6 +35,7 @@ from typing import Any, cast
 
 from intake.clock import Clock
 from intake.errors import NotFound, ValidationError
+from intake.staff import Scope
 from storage.database import Database
 from storage.search import report_details
 
@@ -629,9 +630,14 @@ class TriageService:
             after[name] = value
         return before, after, columns
 
-    async def review_queue(self, limit: int = 200) -> list[dict[str, Any]]:
-        """Reports whose triage was not sure enough, oldest first, for a person to decide."""
-        return await self._db.reports.needing_review(limit)
+    async def review_queue(self, limit: int = 200, scope: Scope | None = None) -> list[dict[str, Any]]:
+        """Reports whose triage was not sure enough, oldest first, for a person to decide: every
+        one, or those of a staff member's ``scope``."""
+        if scope is None:
+            return await self._db.reports.needing_review(limit)
+        return await self._db.reports.needing_review(
+            limit, units=scope.units, hide_sealed_received_by=scope.hide_sealed_received_by
+        )
 
     async def corrections(self) -> list[Correction]:
         """Every staff correction with the report's (already redacted) text, oldest first."""

@@ -33,6 +33,7 @@ from storage.records import (
 from storage.redaction_terms import redaction_terms_of
 from storage.tables import A, E, M, R, U, V, cols, one_of, record_of
 from storage.vault import RedactionTerm, SealedEntry
+from storage.workflow_store import CASES, in_scope_filter
 
 if TYPE_CHECKING:
     from storage.database import Database
@@ -207,18 +208,31 @@ class ReportRepository:
 
         await self._db.writer.run(correct_triage_txn)
 
-    async def needing_review(self, limit: int) -> list[dict[str, Any]]:
+    async def needing_review(
+        self,
+        limit: int,
+        *,
+        units: Sequence[str] | None = None,
+        hide_sealed_received_by: Sequence[str] = (),
+    ) -> list[dict[str, Any]]:
         """Reports whose stored triage result asks for a person (the manual triage queue), oldest
         first: read through the partial index of those (``ix_reports_needs_review``), not by
-        parsing every stored result."""
+        parsing every stored result. With ``units``, those of one scope (``intake.staff.Scope``,
+        as the queue scopes), chosen in the query: the oldest ``limit`` of everyone's held a
+        county's own back once a province's backlog was longer."""
         keep = ("category", "scope", "level", "unit", "priority", "confidence")
-        async with self._db.read_engine.connect() as conn:
-            rows = await conn.execute(
-                sa.select(R.c.case_no, R.c.received_at, R.c.triage)
-                .where(sa.text(NEEDS_REVIEW[self._db.dialect]))
-                .order_by(R.c.received_at, R.c.case_no)
-                .limit(limit)
+        query = (
+            sa.select(R.c.case_no, R.c.received_at, R.c.triage)
+            .where(sa.text(NEEDS_REVIEW[self._db.dialect]))
+            .order_by(R.c.received_at, R.c.case_no)
+            .limit(limit)
+        )
+        if units is not None:
+            query = query.select_from(CASES).where(
+                in_scope_filter(units, hide_sealed_received_by, self._db.dialect)
             )
+        async with self._db.read_engine.connect() as conn:
+            rows = await conn.execute(query)
             return [
                 {"case_no": case_no, "received_at": utc(received_at).isoformat()}
                 | {k: doc.get(k) for k in keep}

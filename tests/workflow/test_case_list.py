@@ -234,3 +234,34 @@ async def test_a_search_ranks_within_the_scope(office: Office) -> None:
     assert await services.db.search.search(
         "挪用", units=scope.units, hide_sealed_received_by=scope.hide_sealed_received_by, limit=1
     ) == [town]
+
+
+async def test_the_manual_triage_queue_is_scoped_in_its_query(office: Office) -> None:
+    """The queue's reports waiting for a person are the scope's oldest, chosen in the query: the
+    oldest of everyone's first, then cut to the scope, held a township's own back behind a
+    province's backlog."""
+    o = office
+    await o.login("county_reg")
+    county, _ = await o.file("村会计王某挪用扶贫资金五万元。")
+    await o.triaged(county, needs_review=True, confidence=0.4)
+    o.clock.at += timedelta(minutes=1)
+    town, _ = await o.file("村会计李某挪用扶贫资金三万元。")
+    await o.triaged(town, needs_review=True, confidence=0.4)
+    status, doc = await o.act("county_reg", town, action="transfer", to_unit="430121102")  # 黄兴镇
+    assert status == 200, doc
+    triage, staff = o.services.triage, o.services.staff
+
+    async def waiting(name: str | None, limit: int) -> list[str]:
+        member = await staff.member(name) if name else None
+        scope = staff.scope(member) if member else None
+        return [w["case_no"] for w in await triage.review_queue(limit, scope)]
+
+    assert await waiting(None, 1) == [county]  # everyone's oldest (the command line's queue)
+    assert await waiting("town_officer", 1) == [town]
+    assert await waiting("county_sup", 1) == [county]
+    assert await waiting("county_sup", 5) == [county, town]
+    # The staff API's triage queue shows the township its own waiting report.
+    await o.login("town_officer")
+    status, doc = await o.get("town_officer", "/api/v1/staff/triage/queue")
+    assert status == 200, doc
+    assert [w["case_no"] for w in doc["needs_review"]] == [town]
