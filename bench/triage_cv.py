@@ -45,6 +45,12 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the taidi2020 folder")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--nb-weight",
+        type=float,
+        default=None,
+        help="the naive-Bayes-weighted SVM's share (default: the product's; 0: the plain SVM)",
+    )
     parser.add_argument("--json", action="store_true", help="print the full result as JSON too")
     args = parser.parse_args()
     if not (args.data / "titles_labeled.csv").exists():
@@ -62,6 +68,7 @@ def main() -> int:
         folds=args.folds,
         groups=groups,
         seed=args.seed,
+        nb_weight=triage.NB_WEIGHT if args.nb_weight is None else args.nb_weight,
         progress=lambda msg: print(msg, file=sys.stderr, flush=True),
     )
     elapsed = time.perf_counter() - t0

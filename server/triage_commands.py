@@ -85,6 +85,12 @@ def add_commands(subparsers: Any) -> None:
         help=f"train/cv: SVM regularization C ({triage.DEFAULT_C})",
     )
     p.add_argument(
+        "--nb-weight",
+        type=float,
+        default=triage.NB_WEIGHT,
+        help=f"train/cv: the naive-Bayes-weighted SVM's share ({triage.NB_WEIGHT}; 0: the plain SVM)",
+    )
+    p.add_argument(
         "--min-df",
         type=int,
         default=1,
@@ -240,7 +246,15 @@ def read_training(paths: Sequence[Path], args: argparse.Namespace) -> tuple[list
 def _train(args: argparse.Namespace, csv_paths: Sequence[Path]) -> int:
     texts, labels = read_training(csv_paths, args)
     t0 = time.perf_counter()
-    model = triage.train(texts, labels, c=args.c, min_df=args.min_df, name=csv_paths[0].stem, seed=args.seed)
+    model = triage.train(
+        texts,
+        labels,
+        c=args.c,
+        min_df=args.min_df,
+        name=csv_paths[0].stem,
+        seed=args.seed,
+        nb_weight=args.nb_weight,
+    )
     seconds = time.perf_counter() - t0
     out = Path(args.out or DEFAULT_MODEL_OUT)
     model.save(out)
@@ -287,6 +301,7 @@ def _cv(args: argparse.Namespace, csv_path: Path, folds: int) -> int:
         c=args.c,
         min_df=args.min_df,
         seed=args.seed,
+        nb_weight=args.nb_weight,
         progress=_progress,
     )
     _print(result)

@@ -23,13 +23,14 @@ from triage.engine import (
 from triage.jurisdiction import Jurisdiction, ManagementRule, Unit, national
 from triage.normalize import normalize
 from triage.segment import search_words
-from triage.training import cross_validate, evaluate, train
+from triage.training import NB_WEIGHT, cross_validate, evaluate, train
 
 __all__ = [
     "CHANNELS",
     "DEFAULT_C",
     "JSON_KEYS",
     "MANUAL_QUEUE",
+    "NB_WEIGHT",
     "REVIEW_THRESHOLD",
     "RULES_VERSION",
     "CategoryRules",

@@ -123,6 +123,27 @@ def test_numpy_prediction_matches_scikit_learn() -> None:
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
 
 
+def test_the_naive_bayes_weighted_mix_is_one_linear_model() -> None:
+    """The default classifier mixes the plain SVM with the naive-Bayes-weighted one (NBSVM); both
+    are linear, so the model file holds one weight matrix. With a share of 0 it is the plain SVM."""
+    from sklearn.svm import LinearSVC
+
+    texts, labels = _synthetic(60, seed=5)
+    config = FeatureConfig()
+    prep = _prepare(texts, config)
+    wv, cv, plain, _ = _fit(prep, labels, config, triage.DEFAULT_C, 1, nb_weight=0.0)
+    x = _transform(wv, cv, prep, config)
+    probe = x[:10]
+    reference = LinearSVC(C=triage.DEFAULT_C, class_weight="balanced", random_state=0).fit(x, labels)
+    np.testing.assert_allclose(plain.decision_function(probe), reference.decision_function(probe), rtol=1e-6)
+    _, _, mixed, _ = _fit(prep, labels, config, triage.DEFAULT_C, 1)
+    assert triage.NB_WEIGHT > 0 and not np.allclose(mixed.coef_, plain.coef_)
+    assert list(mixed.predict(probe)) == labels[:10]
+    model = triage.train(texts, labels, calibration_folds=0)
+    assert model.meta["nb_weight"] == triage.NB_WEIGHT
+    assert triage.train(texts, labels, calibration_folds=0, nb_weight=0).meta["nb_weight"] == 0
+
+
 def _tokens(text: str) -> tuple[list[str], str]:
     from triage import segment
 
