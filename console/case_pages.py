@@ -38,6 +38,7 @@ from console.page_base import (
     TRIAGE_FIELDS,
     ConsoleRedirect,
     PageBase,
+    UnitChoices,
     page,
 )
 from intake import notices
@@ -99,7 +100,7 @@ class CasePages(PageBase):
             total=len(rows),
             limit=QUEUE_LIMIT,
             can_triage=member.role in TRIAGE_ROLES,
-            units=self._unit_options(workflow),
+            units=UnitChoices(self._unit_options(workflow)),
             notice=self._notice(request),
         )
 
@@ -195,7 +196,7 @@ class CasePages(PageBase):
             clue=_clue_section(member, view, workflow),
         )
 
-    def _unit_lists(self, workflow: Workflow, owner: str) -> dict[str, list[tuple[str, str]]]:
+    def _unit_lists(self, workflow: Workflow, owner: str) -> dict[str, Any]:
         """The case page's unit choices: where it may be transferred (not its own unit), the units
         below its own (交办), and every unit that handles (the triage correction)."""
         tree = workflow.tree
@@ -204,7 +205,7 @@ class CasePages(PageBase):
             "lower_units": [
                 (c, tree.name(c)) for c in tree.descendants(owner) if not tree.is_intake_point(c)
             ],
-            "units": self._unit_options(workflow),
+            "units": UnitChoices(self._unit_options(workflow)),
         }
 
     @staticmethod

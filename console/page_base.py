@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -136,6 +136,23 @@ def deciding_words(t: Mapping[str, Any] | None) -> list[str]:
         if isinstance(e, Mapping):
             words.extend(str(w.get("text")) for w in e.get("words") or [] if isinstance(w, Mapping))
     return words
+
+
+class UnitChoices:
+    """The units a triage correction may route to, as ``<option>`` elements made once per page.
+    A city's queue shows up to 100 cards, each with every handling unit (182 in a city: the
+    template's loop over 18,200 options was most of the page's time); each card's select is this
+    one string with its own unit marked."""
+
+    def __init__(self, units: Sequence[tuple[str, str]]) -> None:
+        self._html = "".join(f'<option value="{escape(c)}">{escape(name)}</option>' for c, name in units)
+        self._codes = {code for code, _ in units}
+
+    def options(self, selected: str | None) -> Markup:
+        if selected not in self._codes:
+            return Markup(self._html)  # noqa: S704 (made of escaped values above)
+        mark = f'<option value="{escape(selected)}">'
+        return Markup(self._html.replace(mark, f'<option value="{escape(selected)}" selected>', 1))  # noqa: S704
 
 
 def highlight(text: str | None, words: list[str]) -> Markup:

@@ -268,6 +268,13 @@ async def test_triage_queue_confirm_and_correct(office: Office) -> None:
     # Officers read the Chinese explanation, never the internal rule dump (issue 19).
     assert "问题类别为“群众纪律”：文中出现“优亲厚友”等词语。" in card and "把握：低（0.42）" in card
     assert "keywords discipline-2023.1" not in card and "规则：" not in card
+    # The correction form offers every handling unit once, the suggested one chosen, no village.
+    select = card[card.index('<select name="unit">') :]
+    select = select[: select.index("</select>")]
+    handling = [c for c in o.services.workflow.tree.units if not o.services.workflow.tree.is_intake_point(c)]
+    assert all(select.count(f'<option value="{c}"') == 1 for c in handling)
+    assert select.count("<option") == len(handling) + 1  # and （不变）
+    assert select.count(" selected") == 1 and '<option value="430121" selected>长沙县纪委监委' in select
 
     # One click: the suggestion becomes the staff decision.
     status, location, _ = await post_form(
