@@ -209,7 +209,8 @@ async def cases_in_sight(services: Any, units: tuple[str, ...], n: int) -> list[
 
 async def console_pages(url: str, repeat: int) -> bool:
     settings = settings_for(data_dir_for(url), url, per_hour="100000")
-    app = build_app(settings, channels.REGISTRY, run_worker=False)
+    # As `intake serve` runs it: start-up objects frozen out of the garbage collector.
+    app = build_app(settings, channels.REGISTRY, run_worker=False, freeze_gc=True)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

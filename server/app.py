@@ -52,7 +52,7 @@ from intake.triage_service import TriageService
 from intake.urging import open_urging
 from intake.workflow import open_workflow
 from server.config import Settings
-from storage import keys
+from storage import keys, search
 from storage.conversations import PURGE_EVERY, PURGE_JOB
 from storage.database import Database
 from storage.engines import STATEMENTS
@@ -368,6 +368,7 @@ async def _stats_rollup(services: Services) -> None:
 async def _warm_up(services: Services, freeze_gc: bool) -> None:
     await asyncio.to_thread(redaction.warm_up)
     await asyncio.to_thread(given_identity.warm_up)
+    await asyncio.to_thread(search.warm_up)
     if "reception" in services.mounted:
         # Bookings are routed by triage in this process: loaded now, not in the first booking.
         await asyncio.to_thread(warm_triage_text, services)
@@ -498,8 +499,9 @@ def build_app(
                 await services.urging.start()  # the first deadline scan, unless one is queued
             app[WORKER_TASK] = asyncio.create_task(services.worker.run_forever(), name="job-worker")
             app[ROLLUP_TASK] = asyncio.create_task(_stats_rollup(services), name="stats-rollup")
+        if run_worker or freeze_gc:
             # jieba's tagger (and triage, for reception bookings) loads in the background, so no
-            # request waits for it.
+            # request waits for it; then what start-up made is frozen out of the collector.
             warming = asyncio.create_task(_warm_up(services, freeze_gc), name="warm-up")
         yield
         if warming is not None:

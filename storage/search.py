@@ -112,6 +112,14 @@ def query_words(text: str) -> list[str]:
     return words[:MAX_QUERY_WORDS]
 
 
+def warm_up() -> None:
+    """Load jieba's own dictionary (what queries and the catch-up cut with) now, at server start,
+    rather than in the first search: loaded before the server freezes its start-up objects out of
+    the garbage collector, its 600,000-entry dictionary is not walked again by every full
+    collection (about 120 ms each at a million reports, the console's slowest requests)."""
+    query_words("全文检索")
+
+
 def fts5_query(words: Sequence[str]) -> str:
     """An FTS5 MATCH expression: every word as a quoted string (implicit AND)."""
     parts = []
