@@ -633,10 +633,10 @@ class TriageService:
     async def review_queue(self, limit: int = 200, scope: Scope | None = None) -> list[dict[str, Any]]:
         """Reports whose triage was not sure enough, oldest first, for a person to decide: every
         one, or those of a staff member's ``scope``."""
-        if scope is None:
-            return await self._db.reports.needing_review(limit)
         return await self._db.reports.needing_review(
-            limit, units=scope.units, hide_sealed_received_by=scope.hide_sealed_received_by
+            limit,
+            units=None if scope is None else scope.units,
+            hide_sealed_received_by=() if scope is None else scope.hide_sealed_received_by,
         )
 
     async def corrections(self) -> list[Correction]:
